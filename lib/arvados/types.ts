@@ -1,0 +1,144 @@
+/**
+ * Container records as the Arvados API renders them (§5.2), with the upstream JSON names so
+ * the code reads against the reference. Only the fields a dispatcher uses are modelled.
+ */
+
+/** Container states (§5.3). */
+export const ContainerState = {
+  Queued: "Queued",
+  Locked: "Locked",
+  Running: "Running",
+  Complete: "Complete",
+  Cancelled: "Cancelled",
+} as const;
+export type ContainerState = (typeof ContainerState)[keyof typeof ContainerState];
+
+export const containerStates: readonly ContainerState[] = Object.values(ContainerState);
+
+/** Allowed state changes (§5.3 `Container::State_transitions`); shared by the simulator and write conditions. */
+export const stateTransitions: Record<ContainerState, readonly ContainerState[]> = {
+  Queued: ["Locked", "Cancelled"],
+  Locked: ["Queued", "Running", "Cancelled"],
+  Running: ["Complete", "Cancelled"],
+  Complete: ["Cancelled"],
+  Cancelled: [],
+};
+
+/** A final state is one a container never leaves for work again (`final?`). */
+export function isFinalState(state: ContainerState): boolean {
+  return state === ContainerState.Complete || state === ContainerState.Cancelled;
+}
+
+export function isContainerState(value: unknown): value is ContainerState {
+  return typeof value === "string" && (containerStates as readonly string[]).includes(value);
+}
+
+/** `runtime_constraints.gpu` (§5.2). `vram` is bytes per GPU. */
+export interface GPURuntimeConstraints {
+  stack: string;
+  driver_version: string;
+  hardware_target: string[];
+  device_count: number;
+  vram: number;
+}
+
+/** `runtime_constraints` (§5.2), after the server's `fill_container_defaults`. */
+export interface RuntimeConstraints {
+  API?: boolean;
+  ram: number;
+  vcpus: number;
+  keep_cache_ram: number;
+  keep_cache_disk: number;
+  gpu: GPURuntimeConstraints;
+}
+
+/** `scheduling_parameters` (§5.2), after the server's defaults. */
+export interface SchedulingParameters {
+  partitions: string[];
+  preemptible: boolean;
+  max_run_time: number;
+  supervisor: boolean;
+}
+
+/** One entry of `mounts` (§5.2). Only `kind` and `capacity` matter to a dispatcher (§2.3). */
+export interface Mount {
+  kind: string;
+  capacity?: number;
+  [key: string]: unknown;
+}
+
+/** A full container record as returned by `GET /arvados/v1/containers/{uuid}`. */
+export interface Container {
+  kind?: string;
+  uuid: string;
+  owner_uuid?: string;
+  state: ContainerState;
+  priority: number;
+  runtime_constraints: RuntimeConstraints;
+  container_image: string;
+  scheduling_parameters: SchedulingParameters;
+  created_at: string;
+  modified_at?: string;
+  locked_by_uuid: string | null;
+  auth_uuid?: string | null;
+  lock_count?: number;
+  mounts?: Record<string, Mount>;
+  runtime_status?: Record<string, unknown>;
+  command?: string[];
+  started_at?: string | null;
+  finished_at?: string | null;
+  exit_code?: number | null;
+  [key: string]: unknown;
+}
+
+/** The attributes the queue selects on every poll (§1.6); `mounts` is deliberately absent. */
+export const queueSelect = [
+  "uuid",
+  "state",
+  "priority",
+  "runtime_constraints",
+  "container_image",
+  "scheduling_parameters",
+  "created_at",
+] as const;
+
+/**
+ * The part of a container the queue cache keeps (upstream QueueEnt.Container): the polled
+ * attributes plus `locked_by_uuid`, which lock/unlock/cancel responses carry.
+ */
+export interface QueuedContainer {
+  uuid: string;
+  state: ContainerState;
+  priority: number;
+  runtime_constraints: RuntimeConstraints;
+  container_image: string;
+  scheduling_parameters: SchedulingParameters;
+  created_at: string;
+  locked_by_uuid?: string | null;
+}
+
+/** `ContainerList` (§5.7). `items_available` is absent with `count=none`. */
+export interface ContainerList<T = Container> {
+  kind?: string;
+  items: T[];
+  items_available?: number;
+  offset?: number;
+  limit?: number;
+}
+
+/** A list filter `[attr, operator, operand]` (§5.7). */
+export type Filter = [string, string, unknown];
+
+/** The dispatcher's own token record (`api_client_authorizations/current`). */
+export interface ApiClientAuthorization {
+  uuid: string;
+  [key: string]: unknown;
+}
+
+/** What lock/unlock/cancel return that the cache applies (§1.9): state, priority, locked_by_uuid. */
+export interface ContainerStateChange {
+  uuid: string;
+  state: ContainerState;
+  priority: number;
+  locked_by_uuid: string | null;
+}

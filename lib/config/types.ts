@@ -1,0 +1,87 @@
+/**
+ * The resolved dispatcher configuration: the cluster section of an Arvados `config.yml`
+ * (§6) after units are parsed and upstream defaults applied. Byte sizes are numbers of bytes,
+ * durations are milliseconds, so no caller ever parses a unit again.
+ */
+
+/** `InstanceTypes.<name>.GPU` (§6.3). `VRAM` is bytes per GPU. */
+export interface GPUFeatures {
+  Stack: string;
+  DriverVersion: string;
+  HardwareTarget: string;
+  DeviceCount: number;
+  VRAM: number;
+}
+
+/** One configured instance type (§6.3). `Scratch` is always `IncludedScratch + AddedScratch`. */
+export interface InstanceType {
+  Name: string;
+  ProviderType: string;
+  VCPUs: number;
+  RAM: number;
+  Scratch: number;
+  IncludedScratch: number;
+  AddedScratch: number;
+  Price: number;
+  Preemptible: boolean;
+  GPU: GPUFeatures;
+}
+
+/** `Containers.CloudVMs.DriverParameters` for the ec2 driver (§4.3). */
+export interface Ec2DriverParameters {
+  Region: string;
+  SecurityGroupIDs: string[];
+  /** "" → [], "x" → ["x"], a list stays a list (upstream sliceOrSingleString). */
+  SubnetID: string[];
+  AdminUsername: string;
+  EBSVolumeType: string;
+  EBSPrice: number;
+  IAMInstanceProfile: string;
+  SpotPriceUpdateInterval: number;
+  InstanceTypeQuotaGroups: Record<string, string>;
+}
+
+/** `Containers.CloudVMs` (§6.2): the keys this dispatcher uses. */
+export interface CloudVMsConfig {
+  Enable: boolean;
+  PollInterval: number;
+  MaxCloudOpsPerSecond: number;
+  MaxConcurrentInstanceCreateOps: number;
+  MaxInstances: number;
+  InitialQuotaEstimate: number;
+  SupervisorFraction: number;
+  SyncInterval: number;
+  TimeoutBooting: number;
+  TimeoutIdle: number;
+  TimeoutShutdown: number;
+  ImageID: string;
+  InstanceInitCommand: string;
+  ResourceTags: Record<string, string>;
+  TagKeyPrefix: string;
+  Driver: string;
+  DriverParameters: Ec2DriverParameters;
+}
+
+/** `Containers` (§6.1): the keys this dispatcher uses. */
+export interface ContainersConfig {
+  MaxDispatchAttempts: number;
+  MaxRetryAttempts: number;
+  MaximumPriceFactor: number;
+  ReserveExtraRAM: number;
+  LocalKeepBlobBuffersPerVCPU: number;
+  PreemptiblePriceFactor: number;
+  AlwaysUsePreemptibleInstances: boolean;
+  StaleLockTimeout: number;
+  CrunchRunCommand: string;
+  CrunchRunArgumentsList: string[];
+  RuntimeEngine: string;
+  CloudVMs: CloudVMsConfig;
+}
+
+/** A whole dispatcher configuration for one cluster. */
+export interface ClusterConfig {
+  /** The cluster id (`Clusters.<id>`), or "" when the file holds a bare cluster section. */
+  ClusterID: string;
+  Containers: ContainersConfig;
+  InstanceTypes: Record<string, InstanceType>;
+}

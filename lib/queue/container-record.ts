@@ -1,0 +1,116 @@
+import {
+  type Container,
+  type QueuedContainer,
+  type RuntimeConstraints,
+  type SchedulingParameters,
+  isContainerState,
+} from "../arvados/types.js";
+
+/**
+ * A container record from the API that cannot be cached: a missing uuid, an unknown state, a
+ * field of the wrong type. Like upstream's JSON decoding error it fails the whole update, so a
+ * half-understood record never reaches the table.
+ */
+export class MalformedContainerError extends Error {
+  override readonly name = "MalformedContainerError";
+  constructor(
+    readonly containerUuid: string | undefined,
+    readonly field: string,
+    problem: string,
+  ) {
+    super(`container ${containerUuid ?? "(no uuid)"}: ${field} ${problem}`);
+  }
+}
+
+type Json = Record<string, unknown>;
+
+function isObject(value: unknown): value is Json {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function nonNegativeInteger(uuid: string, field: string, value: unknown, fallback = 0): number {
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
+    throw new MalformedContainerError(uuid, field, "is not a non-negative integer");
+  }
+  return value;
+}
+
+function stringField(uuid: string, field: string, value: unknown, fallback = ""): string {
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== "string") throw new MalformedContainerError(uuid, field, "is not a string");
+  return value;
+}
+
+function booleanField(uuid: string, field: string, value: unknown): boolean {
+  if (value === undefined || value === null) return false;
+  if (typeof value !== "boolean") throw new MalformedContainerError(uuid, field, "is not a boolean");
+  return value;
+}
+
+function stringList(uuid: string, field: string, value: unknown): string[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) {
+    throw new MalformedContainerError(uuid, field, "is not a list of strings");
+  }
+  return value as string[];
+}
+
+function objectField(uuid: string, field: string, value: unknown): Json {
+  if (value === undefined || value === null) return {};
+  if (!isObject(value)) throw new MalformedContainerError(uuid, field, "is not an object");
+  return value;
+}
+
+/** §5.2 fill_container_defaults for runtime_constraints, with type checks. */
+function runtimeConstraints(uuid: string, value: unknown): RuntimeConstraints {
+  const rc = objectField(uuid, "runtime_constraints", value);
+  const gpu = objectField(uuid, "runtime_constraints.gpu", rc.gpu);
+  return {
+    ...(rc.API === undefined || rc.API === null ? {} : { API: booleanField(uuid, "runtime_constraints.API", rc.API) }),
+    ram: nonNegativeInteger(uuid, "runtime_constraints.ram", rc.ram),
+    vcpus: nonNegativeInteger(uuid, "runtime_constraints.vcpus", rc.vcpus),
+    keep_cache_ram: nonNegativeInteger(uuid, "runtime_constraints.keep_cache_ram", rc.keep_cache_ram),
+    keep_cache_disk: nonNegativeInteger(uuid, "runtime_constraints.keep_cache_disk", rc.keep_cache_disk),
+    gpu: {
+      stack: stringField(uuid, "runtime_constraints.gpu.stack", gpu.stack),
+      driver_version: stringField(uuid, "runtime_constraints.gpu.driver_version", gpu.driver_version),
+      hardware_target: stringList(uuid, "runtime_constraints.gpu.hardware_target", gpu.hardware_target),
+      device_count: nonNegativeInteger(uuid, "runtime_constraints.gpu.device_count", gpu.device_count),
+      vram: nonNegativeInteger(uuid, "runtime_constraints.gpu.vram", gpu.vram),
+    },
+  };
+}
+
+/** §5.2 defaults for scheduling_parameters, with type checks. */
+function schedulingParameters(uuid: string, value: unknown): SchedulingParameters {
+  const sp = objectField(uuid, "scheduling_parameters", value);
+  return {
+    partitions: stringList(uuid, "scheduling_parameters.partitions", sp.partitions),
+    preemptible: booleanField(uuid, "scheduling_parameters.preemptible", sp.preemptible),
+    max_run_time: nonNegativeInteger(uuid, "scheduling_parameters.max_run_time", sp.max_run_time),
+    supervisor: booleanField(uuid, "scheduling_parameters.supervisor", sp.supervisor),
+  };
+}
+
+/**
+ * Turns a polled record into the part of a container the cache keeps, filling the server's
+ * defaults and rejecting anything it cannot trust. `lockedBy` is what the poll's filter proves
+ * about locked_by_uuid (undefined when it proves nothing).
+ */
+export function toQueuedContainer(record: Partial<Container>, lockedBy: string | null | undefined): QueuedContainer {
+  const uuid = record.uuid;
+  if (typeof uuid !== "string" || uuid === "") throw new MalformedContainerError(undefined, "uuid", "is missing");
+  if (!isContainerState(record.state)) throw new MalformedContainerError(uuid, "state", "is not a container state");
+  const container: QueuedContainer = {
+    uuid,
+    state: record.state,
+    priority: nonNegativeInteger(uuid, "priority", record.priority),
+    runtime_constraints: runtimeConstraints(uuid, record.runtime_constraints),
+    container_image: stringField(uuid, "container_image", record.container_image),
+    scheduling_parameters: schedulingParameters(uuid, record.scheduling_parameters),
+    created_at: stringField(uuid, "created_at", record.created_at),
+  };
+  if (lockedBy !== undefined) container.locked_by_uuid = lockedBy;
+  return container;
+}

@@ -1,0 +1,135 @@
+import type { ListContainersParams, ContainerApi } from "../arvados/port.js";
+import { type Container, type Filter, type QueuedContainer, isFinalState, queueSelect } from "../arvados/types.js";
+import { toQueuedContainer } from "./container-record.js";
+
+/** §1.1: stop fetching Queued pages after this many non-supervisor containers. */
+export const queuedContainersTarget = 100;
+/** §1.6: cached entries missing from both filters are re-fetched this many uuids at a time. */
+export const missingBatchSize = 20;
+
+/**
+ * The server answered a uuid batch with a container that was not asked for (§1.6). Upstream
+ * errors out "rather than risk deadlock"; the whole update fails and writes nothing.
+ */
+export class UnrequestedContainerError extends Error {
+  override readonly name = "UnrequestedContainerError";
+  constructor(readonly containerUuid: string) {
+    super("BUG? server response did not match requested filters, erroring out rather than risk deadlock");
+  }
+}
+
+/** What one poll learned: the current records, and the uuids the API says no longer exist. */
+export interface PollResult {
+  next: Map<string, QueuedContainer>;
+  deleted: Set<string>;
+  requests: number;
+}
+
+/** The cached state the poll needs: each cached uuid and its cached container state. */
+export type CachedStates = ReadonlyMap<string, QueuedContainer["state"]>;
+
+/**
+ * §1.7 fetchAll: page through a list. `order=uuid` pages by keyset (uuid > last), anything
+ * else by offset; with `maxNonSuper > 0` it stops after the page that brings the count of
+ * non-supervisor containers to that many.
+ */
+async function fetchAll(
+  api: ContainerApi,
+  initial: ListContainersParams & { filters: Filter[] },
+  maxNonSuper: number,
+  onPage: () => void,
+): Promise<Partial<Container>[]> {
+  const results: Partial<Container>[] = [];
+  let params: ListContainersParams = { ...initial };
+  let nonSuper = 0;
+  for (;;) {
+    onPage();
+    const { items } = await api.listContainers(params);
+    if (items.length === 0) break;
+    for (const item of items) if (item.scheduling_parameters?.supervisor !== true) nonSuper++;
+    results.push(...items);
+    if (maxNonSuper > 0 && nonSuper >= maxNonSuper) break;
+    if (initial.order === "uuid") {
+      // §1.6: keyset paging for "mine" keeps working while the set changes under us.
+      const last = items.at(-1)?.uuid;
+      params = { ...initial, filters: [...initial.filters, ["uuid", ">", last]] };
+    } else {
+      params = { ...params, offset: (params.offset ?? 0) + items.length };
+    }
+  }
+  return results;
+}
+
+/**
+ * One poll of the Arvados queue exactly as upstream (§1.6): every container locked by this
+ * dispatcher's token, the highest-priority Queued containers, and explicit uuid batches for
+ * cached non-final entries that dropped out of both. Rejects with UnrequestedContainerError if
+ * the server returns a uuid it was not asked for, and with the API error on any failed request.
+ */
+export async function pollQueue(api: ContainerApi, tokenUuid: string, cached: CachedStates): Promise<PollResult> {
+  let requests = 0;
+  const countRequest = () => {
+    requests++;
+  };
+  const common = { select: queueSelect, limit: 1000, count: "none" as const };
+  const next = new Map<string, QueuedContainer>();
+  const apply = (records: Partial<Container>[], lockedBy: string | null | undefined) => {
+    for (const record of records) {
+      const container = toQueuedContainer(record, lockedBy);
+      next.set(container.uuid, container);
+    }
+  };
+
+  const [mine, avail] = await Promise.all([
+    fetchAll(api, { ...common, filters: [["locked_by_uuid", "=", tokenUuid]], order: "uuid" }, 0, countRequest),
+    // The operand is the string "0", as upstream sends it (§1.6, §5.7).
+    fetchAll(
+      api,
+      { ...common, filters: [["state", "=", "Queued"], ["priority", ">", "0"]], order: "priority desc" },
+      queuedContainersTarget,
+      countRequest,
+    ),
+  ]);
+  // The filters prove locked_by_uuid for these, so the cache knows it without selecting it.
+  // Upstream applies "mine" then "avail": a later result overwrites an earlier one (§1.6 step 4).
+  apply(mine, tokenUuid);
+  apply(avail, null);
+
+  const missing = new Set<string>();
+  for (const [uuid, state] of cached) {
+    if (!next.has(uuid) && !isFinalState(state)) missing.add(uuid);
+  }
+  const deleted = new Set<string>();
+  while (missing.size > 0) {
+    const batch = [...missing].slice(0, missingBatchSize);
+    // No limit: the server default applies, as upstream (§1.6).
+    const found = await fetchAll(
+      api,
+      { select: queueSelect, count: "none", filters: [["uuid", "in", batch]], order: "uuid" },
+      0,
+      countRequest,
+    );
+    if (found.length === 0) {
+      // Only an empty answer means deleted; a short one may be a response-size limit.
+      for (const uuid of batch) {
+        missing.delete(uuid);
+        deleted.add(uuid);
+      }
+      continue;
+    }
+    for (const record of found) {
+      if (record.uuid === undefined || !missing.has(record.uuid)) {
+        throw new UnrequestedContainerError(String(record.uuid));
+      }
+      missing.delete(record.uuid);
+    }
+    // Not in "mine", so a Locked or Running one is held by another token (whose, the select
+    // does not say: leave it unset); any other state has no lock at all (§5.4).
+    for (const record of found) {
+      const container = toQueuedContainer(record, undefined);
+      if (container.state !== "Locked" && container.state !== "Running") container.locked_by_uuid = null;
+      next.set(container.uuid, container);
+    }
+  }
+  return { next, deleted, requests };
+}

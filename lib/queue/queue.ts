@@ -1,0 +1,196 @@
+import type { ContainerApi } from "../arvados/port.js";
+import type { Container, ContainerStateChange, QueuedContainer } from "../arvados/types.js";
+import { isContainerState } from "../arvados/types.js";
+import type { QueueStore } from "../store/queue-store.js";
+import { type PollResult, pollQueue } from "./poll.js";
+import type { QueueEntry } from "./types.js";
+import { type WritePlan, planWrites, runBounded } from "./write-plan.js";
+
+/** Another invocation holds the update lease; this one should exit without polling. */
+export class UpdateLeaseHeldError extends Error {
+  override readonly name = "UpdateLeaseHeldError";
+  constructor() {
+    super("another update-queue invocation holds the update lease");
+  }
+}
+
+/** A lock/unlock/cancel reply that lacks the fields the cache needs. */
+export class MalformedStateChangeError extends Error {
+  override readonly name = "MalformedStateChangeError";
+  constructor(readonly containerUuid: string) {
+    super(`container ${containerUuid}: state change reply lacks state or priority`);
+  }
+}
+
+/** What one update did, for logs, metrics and benchmarks. */
+export interface UpdateReport {
+  startedAt: string;
+  apiRequests: number;
+  inserted: number;
+  replaced: number;
+  removed: number;
+  /** Writes skipped because a local Lock/Unlock/Cancel during the poll won (upstream `dontupdate`). */
+  skippedForLocalChange: number;
+  /** Entries after the update, for the QueueEntries metric. */
+  entries: QueueEntry[];
+}
+
+export interface QueueOptions {
+  /** Identifies this invocation as the holder of the update lease. */
+  leaseOwner: string;
+  /** How long the lease lasts unless renewed: longer than one update can take. */
+  leaseMs: number;
+  /** Writes in flight at once during an update. */
+  writeConcurrency?: number;
+  clock?: () => Date;
+}
+
+/**
+ * A Queue is the dispatcher's view of the Arvados container queue, cached in the queue table
+ * (upstream `container.Queue`). `entries`, `get` and `forget` touch only the table; `update`,
+ * `lock`, `unlock` and `cancel` block until the Arvados API answers. The table's stream is the
+ * change notification that upstream's Subscribe gives: every write below appears on it once.
+ *
+ * Freshness: `entries()` returns a threshold, the start time of the last successful update. A
+ * caller that wants the outcome of a remote process must wait until threshold > the time that
+ * process exited.
+ */
+export class Queue {
+  private tokenUuidPromise: Promise<string> | undefined;
+  private readonly clock: () => Date;
+
+  constructor(
+    private readonly api: ContainerApi,
+    private readonly store: QueueStore,
+    private readonly options: QueueOptions,
+  ) {
+    this.clock = options.clock ?? (() => new Date());
+  }
+
+  /** The uuid of the dispatcher's token, fetched once per cold start and again only until it succeeds (§1.6). */
+  tokenUuid(): Promise<string> {
+    if (this.tokenUuidPromise === undefined) {
+      const pending = this.api.currentAuthorization().then((auth) => auth.uuid);
+      this.tokenUuidPromise = pending;
+      pending.catch(() => {
+        if (this.tokenUuidPromise === pending) this.tokenUuidPromise = undefined;
+      });
+    }
+    return this.tokenUuidPromise;
+  }
+
+  /** Every cached entry and the freshness threshold (undefined before the first successful update). */
+  async entries(): Promise<{ entries: Map<string, QueueEntry>; threshold: Date | undefined }> {
+    const { entries, meta } = await this.store.scan();
+    return { entries, threshold: meta.threshold === undefined ? undefined : new Date(meta.threshold) };
+  }
+
+  /** The cached container, or undefined if it is not in the queue. */
+  async get(uuid: string): Promise<QueuedContainer | undefined> {
+    return (await this.store.get(uuid))?.container;
+  }
+
+  /** §1.4: drop a finished or on-hold entry; a no-op (false) for anything else or an absent uuid. */
+  forget(uuid: string): Promise<boolean> {
+    return this.store.forget(uuid);
+  }
+
+  /**
+   * §1.5 Update: poll the API, then bring the table in line with it, writing only what changed.
+   * Fails without writing any entry if the poll fails; on success the threshold becomes this
+   * update's start time. Rejects with UpdateLeaseHeldError while another update runs.
+   */
+  async update(): Promise<UpdateReport> {
+    const started = this.clock();
+    const startedAt = started.toISOString();
+    if (!(await this.store.acquireUpdateLease(this.options.leaseOwner, started.getTime(), this.options.leaseMs))) {
+      throw new UpdateLeaseHeldError();
+    }
+    const [tokenUuid, { entries: cached }] = await Promise.all([this.tokenUuid(), this.store.scan()]);
+    const cachedStates = new Map([...cached].map(([uuid, entry]) => [uuid, entry.container.state] as const));
+    const poll: PollResult = await pollQueue(this.api, tokenUuid, cachedStates);
+    const plan = planWrites(cached, poll);
+    const report = await this.apply(plan, cached, startedAt);
+    if (!(await this.store.setThreshold(this.options.leaseOwner, startedAt, tokenUuid))) {
+      // Lost the lease mid-update (it expired and another invocation took it): our writes were
+      // all conditional and stay valid, but the threshold is the lease holder's to advance.
+      throw new UpdateLeaseHeldError();
+    }
+    return { ...report, apiRequests: poll.requests };
+  }
+
+  /** Release the update lease early so the next invocation need not wait for it to expire. */
+  async releaseUpdateLease(): Promise<void> {
+    await this.store.releaseUpdateLease(this.options.leaseOwner);
+  }
+
+  private async apply(
+    plan: WritePlan,
+    cached: Map<string, QueueEntry>,
+    startedAt: string,
+  ): Promise<Omit<UpdateReport, "apiRequests">> {
+    const nowMs = this.clock().getTime();
+    const firstSeenAt = this.clock().toISOString();
+    const after = new Map(cached);
+    let skipped = 0;
+    const tasks: (() => Promise<void>)[] = [
+      ...plan.insert.map((container) => async () => {
+        const entry: QueueEntry = { container, firstSeenAt, version: 1 };
+        if (await this.store.insertNew(entry)) after.set(container.uuid, entry);
+      }),
+      ...plan.replace.map((container) => async () => {
+        const previous = cached.get(container.uuid);
+        if (await this.store.replacePolled(container, startedAt, nowMs)) {
+          if (previous !== undefined) after.set(container.uuid, { ...previous, container });
+        } else skipped++;
+      }),
+      ...plan.remove.map((uuid) => async () => {
+        if (await this.store.deleteAbsent(uuid, startedAt)) after.delete(uuid);
+        else skipped++;
+      }),
+    ];
+    await runBounded(tasks, this.options.writeConcurrency ?? 16);
+    return {
+      startedAt,
+      inserted: plan.insert.length,
+      replaced: plan.replace.length,
+      removed: plan.remove.length,
+      skippedForLocalChange: skipped,
+      entries: [...after.values()],
+    };
+  }
+
+  /** §1.9 Lock: POST …/lock, then apply state, priority and locked_by_uuid to a cached entry. */
+  async lock(uuid: string): Promise<ContainerStateChange> {
+    return this.applyChange(await this.api.lockContainer(uuid));
+  }
+
+  /** §1.9 Unlock: POST …/unlock, then apply the reply to a cached entry. */
+  async unlock(uuid: string): Promise<ContainerStateChange> {
+    return this.applyChange(await this.api.unlockContainer(uuid));
+  }
+
+  /** §1.9 Cancel: PUT container={"state":"Cancelled"}, then apply the reply to a cached entry. */
+  async cancel(uuid: string): Promise<ContainerStateChange> {
+    const reply = await this.api.updateContainer(uuid, { state: "Cancelled" });
+    return this.applyChange(stateChangeFrom(uuid, reply));
+  }
+
+  /** §1.8 setRuntimeError: PUT runtime_status.error (the container must be locked by us, §5.5). */
+  async setRuntimeError(uuid: string, message: string): Promise<void> {
+    await this.api.updateContainer(uuid, { runtime_status: { error: message } }, ["uuid"]);
+  }
+
+  private async applyChange(change: ContainerStateChange): Promise<ContainerStateChange> {
+    // Never adds an entry: lock/unlock replies lack runtime_constraints (§1.9).
+    await this.store.applyStateChange(change, this.clock());
+    return change;
+  }
+}
+
+function stateChangeFrom(uuid: string, reply: Partial<Container>): ContainerStateChange {
+  if (!isContainerState(reply.state) || typeof reply.priority !== "number") {
+    throw new MalformedStateChangeError(uuid);
+  }
+  return { uuid, state: reply.state, priority: reply.priority, locked_by_uuid: reply.locked_by_uuid ?? null };
+}

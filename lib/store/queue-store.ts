@@ -1,0 +1,258 @@
+import {
+  type AttributeValue,
+  ConditionalCheckFailedException,
+  DeleteItemCommand,
+  type DeleteItemCommandInput,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  type PutItemCommandInput,
+  ScanCommand,
+  UpdateItemCommand,
+  type UpdateItemCommandInput,
+} from "@aws-sdk/client-dynamodb";
+import { unmarshall } from "@aws-sdk/util-dynamodb";
+import type { ContainerStateChange, QueuedContainer } from "../arvados/types.js";
+import { isFinalState } from "../arvados/types.js";
+import type { InstanceType } from "../config/types.js";
+import type { InstanceResources, LaunchRecord, QueueEntry, TypeDecision } from "../queue/types.js";
+import { StaleEntryError } from "./errors.js";
+import { itemToEntry, metaKey } from "./item-codec.js";
+import {
+  acquireUpdateLeaseRequest,
+  applyStateChangeRequest,
+  clearLaunchRequest,
+  deleteAbsentEntryRequest,
+  finishedEntryTtlSeconds,
+  forgetRequest,
+  putNewEntryRequest,
+  recordLaunchRequest,
+  releaseUpdateLeaseRequest,
+  replacePolledContainerRequest,
+  setInstanceTypesRequest,
+  setThresholdRequest,
+} from "./requests.js";
+
+/** The `#queue` meta item: freshness threshold and the dispatcher's token uuid. */
+export interface QueueMeta {
+  /** ISO start time of the last successful update, or undefined before the first. */
+  threshold?: string;
+  tokenUuid?: string;
+  leaseOwner?: string;
+  leaseUntil?: number;
+}
+
+/** Write capacity a store has consumed, for benchmarks and metrics. */
+export interface StoreUsage {
+  writes: number;
+  writeCapacityUnits: number;
+  readCapacityUnits: number;
+}
+
+/** Whether a conditional write took effect; `false` means its condition did not hold. */
+export type WriteOutcome = boolean;
+
+/**
+ * A QueueStore is the queue table seen through the queue's operations. It is the only module
+ * that knows the table's key layout. Every state change is a conditional write; a failed
+ * condition is returned as `false` (or a StaleEntryError where the caller must not go on),
+ * never as a raw SDK error.
+ */
+export class QueueStore {
+  readonly usage: StoreUsage = { writes: 0, writeCapacityUnits: 0, readCapacityUnits: 0 };
+
+  constructor(
+    private readonly ddb: DynamoDBClient,
+    readonly tableName: string,
+  ) {}
+
+  /** One entry, read strongly consistently; undefined if absent. */
+  async get(uuid: string): Promise<QueueEntry | undefined> {
+    const { Item, ConsumedCapacity } = await this.ddb.send(
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: { uuid: { S: uuid } },
+        ConsistentRead: true,
+        ReturnConsumedCapacity: "TOTAL",
+      }),
+    );
+    this.usage.readCapacityUnits += ConsumedCapacity?.CapacityUnits ?? 0;
+    return Item === undefined ? undefined : itemToEntry(Item);
+  }
+
+  /**
+   * Every entry plus the queue meta item, read with a parallel consistent scan. The threshold
+   * is read before the entries, so every entry is at least as fresh as the threshold says.
+   */
+  async scan(segments = 4): Promise<{ entries: Map<string, QueueEntry>; meta: QueueMeta; metaItems: Map<string, Record<string, unknown>> }> {
+    const meta = await this.meta();
+    const entries = new Map<string, QueueEntry>();
+    const metaItems = new Map<string, Record<string, unknown>>();
+    await Promise.all(
+      Array.from({ length: segments }, async (_, segment) => {
+        let startKey: Record<string, AttributeValue> | undefined;
+        do {
+          const page = await this.ddb.send(
+            new ScanCommand({
+              TableName: this.tableName,
+              ConsistentRead: true,
+              Segment: segment,
+              TotalSegments: segments,
+              ExclusiveStartKey: startKey,
+              ReturnConsumedCapacity: "TOTAL",
+            }),
+          );
+          this.usage.readCapacityUnits += page.ConsumedCapacity?.CapacityUnits ?? 0;
+          for (const item of page.Items ?? []) {
+            const entry = itemToEntry(item);
+            if (entry !== undefined) entries.set(entry.container.uuid, entry);
+            else if (item.uuid?.S !== undefined) metaItems.set(item.uuid.S, unmarshall(item));
+          }
+          startKey = page.LastEvaluatedKey;
+        } while (startKey !== undefined);
+      }),
+    );
+    return { entries, meta, metaItems };
+  }
+
+  /** The `#queue` meta item (threshold, token uuid, update lease). */
+  async meta(): Promise<QueueMeta> {
+    const item = await this.getMetaItem(metaKey.queue);
+    return (item ?? {}) as QueueMeta;
+  }
+
+  /** Any `#`-keyed meta item as plain data. */
+  async getMetaItem(key: string): Promise<Record<string, unknown> | undefined> {
+    const { Item } = await this.ddb.send(
+      new GetItemCommand({ TableName: this.tableName, Key: { uuid: { S: key } }, ConsistentRead: true }),
+    );
+    if (Item === undefined) return undefined;
+    const { uuid: _uuid, ...rest } = unmarshall(Item);
+    return rest;
+  }
+
+  /** Insert a newly seen container; false if an entry already exists. */
+  insertNew(entry: QueueEntry): Promise<WriteOutcome> {
+    return this.put(putNewEntryRequest(this.tableName, entry));
+  }
+
+  /** Apply a polled record unless a local change since `updateStartedAt` wins; false if it did. */
+  replacePolled(container: QueuedContainer, updateStartedAt: string, nowMs: number): Promise<WriteOutcome> {
+    return this.update(
+      replacePolledContainerRequest(this.tableName, container, updateStartedAt, this.expiryIfFinished(container.state, nowMs)),
+    );
+  }
+
+  /** Remove an entry the poll no longer returns unless a local change since `updateStartedAt` wins. */
+  deleteAbsent(uuid: string, updateStartedAt: string): Promise<WriteOutcome> {
+    return this.delete(deleteAbsentEntryRequest(this.tableName, uuid, updateStartedAt));
+  }
+
+  /** §1.4 Forget; false (a no-op) unless the entry is Complete, Cancelled, or Queued with priority 0. */
+  forget(uuid: string): Promise<WriteOutcome> {
+    return this.delete(forgetRequest(this.tableName, uuid));
+  }
+
+  /** §1.9 apply a Lock/Unlock/Cancel response to a cached entry; undefined if the entry is absent. */
+  async applyStateChange(change: ContainerStateChange, changedAt: Date): Promise<QueueEntry | undefined> {
+    try {
+      const out = await this.ddb.send(
+        new UpdateItemCommand({
+          ...applyStateChangeRequest(
+            this.tableName,
+            change,
+            changedAt.toISOString(),
+            this.expiryIfFinished(change.state, changedAt.getTime()),
+          ),
+          ReturnConsumedCapacity: "TOTAL",
+        }),
+      );
+      this.count(out.ConsumedCapacity?.CapacityUnits);
+      return out.Attributes === undefined ? undefined : itemToEntry(out.Attributes);
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return undefined;
+      throw err;
+    }
+  }
+
+  /** Record chosen types once; false if the entry is gone or already has types (a redelivery). */
+  setInstanceTypes(
+    uuid: string,
+    types: InstanceType[],
+    resources: InstanceResources,
+    decision: TypeDecision,
+  ): Promise<WriteOutcome> {
+    return this.update(setInstanceTypesRequest(this.tableName, uuid, types, resources, decision));
+  }
+
+  /** Record the launched instance; throws StaleEntryError if one is already recorded for this attempt. */
+  async recordLaunch(uuid: string, launch: LaunchRecord): Promise<void> {
+    if (!(await this.update(recordLaunchRequest(this.tableName, uuid, launch)))) {
+      throw new StaleEntryError(uuid, "recordLaunch");
+    }
+  }
+
+  /** Drop the launch record for `instanceId`; false if the entry records another instance. */
+  clearLaunch(uuid: string, instanceId: string): Promise<WriteOutcome> {
+    return this.update(clearLaunchRequest(this.tableName, uuid, instanceId));
+  }
+
+  /** Take the update lease; false if another live invocation holds it. */
+  acquireUpdateLease(owner: string, nowMs: number, leaseMs: number): Promise<WriteOutcome> {
+    return this.update(acquireUpdateLeaseRequest(this.tableName, owner, nowMs, leaseMs));
+  }
+
+  releaseUpdateLease(owner: string): Promise<WriteOutcome> {
+    return this.update(releaseUpdateLeaseRequest(this.tableName, owner));
+  }
+
+  /** Advance the threshold to a successful update's start; false if not the lease holder or not newer. */
+  setThreshold(owner: string, updateStartedAt: string, tokenUuid: string): Promise<WriteOutcome> {
+    return this.update(setThresholdRequest(this.tableName, owner, updateStartedAt, tokenUuid));
+  }
+
+  /** Send a conditional update built elsewhere in lib/store (capacity, launch tokens). */
+  async sendUpdate(input: UpdateItemCommandInput): Promise<WriteOutcome> {
+    return this.update(input);
+  }
+
+  private expiryIfFinished(state: QueuedContainer["state"], nowMs: number): number | undefined {
+    return isFinalState(state) ? Math.floor(nowMs / 1000) + finishedEntryTtlSeconds : undefined;
+  }
+
+  private count(units: number | undefined): void {
+    this.usage.writes += 1;
+    this.usage.writeCapacityUnits += units ?? 0;
+  }
+
+  private async put(input: PutItemCommandInput): Promise<WriteOutcome> {
+    return this.conditional(async () => {
+      const out = await this.ddb.send(new PutItemCommand({ ...input, ReturnConsumedCapacity: "TOTAL" }));
+      this.count(out.ConsumedCapacity?.CapacityUnits);
+    });
+  }
+
+  private async update(input: UpdateItemCommandInput): Promise<WriteOutcome> {
+    return this.conditional(async () => {
+      const out = await this.ddb.send(new UpdateItemCommand({ ...input, ReturnConsumedCapacity: "TOTAL" }));
+      this.count(out.ConsumedCapacity?.CapacityUnits);
+    });
+  }
+
+  private async delete(input: DeleteItemCommandInput): Promise<WriteOutcome> {
+    return this.conditional(async () => {
+      const out = await this.ddb.send(new DeleteItemCommand({ ...input, ReturnConsumedCapacity: "TOTAL" }));
+      this.count(out.ConsumedCapacity?.CapacityUnits);
+    });
+  }
+
+  private async conditional(write: () => Promise<void>): Promise<WriteOutcome> {
+    try {
+      await write();
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return false;
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,289 @@
+import type {
+  DeleteItemCommandInput,
+  PutItemCommandInput,
+  UpdateItemCommandInput,
+} from "@aws-sdk/client-dynamodb";
+import type { ContainerStateChange, QueuedContainer } from "../arvados/types.js";
+import type { InstanceType } from "../config/types.js";
+import type { InstanceResources, LaunchRecord, QueueEntry, TypeDecision } from "../queue/types.js";
+import { entryToItem, metaKey, toAttr } from "./item-codec.js";
+
+/**
+ * Pure builders of every write the queue makes. Each returns a complete command input with a
+ * condition built from named clauses, so the rule a write depends on is readable and testable
+ * without a server; queue-store.ts sends them.
+ */
+
+const names = {
+  "#uuid": "uuid",
+  "#container": "container",
+  "#state": "state",
+  "#priority": "priority",
+  "#lockedBy": "locked_by_uuid",
+  "#localChangeAt": "localChangeAt",
+  "#version": "version",
+  "#instanceTypes": "instanceTypes",
+  "#instanceResources": "instanceResources",
+  "#typeDecision": "typeDecision",
+  "#launch": "launch",
+  "#attempt": "attempt",
+  "#expiresAt": "expiresAt",
+  "#threshold": "threshold",
+  "#tokenUuid": "tokenUuid",
+  "#leaseOwner": "leaseOwner",
+  "#leaseUntil": "leaseUntil",
+} as const;
+type Name = keyof typeof names;
+
+/** The ExpressionAttributeNames a set of expressions actually uses (DynamoDB rejects unused ones). */
+function namesUsedBy(...expressions: (string | undefined)[]): Record<string, string> {
+  const text = expressions.join(" ");
+  const used: Record<string, string> = {};
+  for (const [placeholder, name] of Object.entries(names) as [Name, string][]) {
+    if (new RegExp(`${placeholder}\\b`).test(text)) used[placeholder] = name;
+  }
+  return used;
+}
+
+const clause = {
+  exists: "attribute_exists(#uuid)",
+  absent: "attribute_not_exists(#uuid)",
+  // Upstream `dontupdate`: a Lock/Unlock/Cancel made after the poll started wins over its data.
+  noLocalChangeSince: "(attribute_not_exists(#localChangeAt) OR #localChangeAt < :updateStartedAt)",
+  // §1.4: only finished entries and Queued entries on hold may be forgotten.
+  forgettable:
+    "(#container.#state IN (:complete, :cancelled) OR (#container.#state = :queued AND #container.#priority = :zero))",
+  typesNotChosen: "attribute_not_exists(#instanceTypes)",
+} as const;
+
+function and(...clauses: string[]): string {
+  return clauses.map((c) => `(${c})`).join(" AND ");
+}
+
+const key = (uuid: string) => ({ uuid: { S: uuid } });
+
+/** How long a finished entry may linger before DynamoDB's TTL removes it, as a backstop to cleanup. */
+export const finishedEntryTtlSeconds = 24 * 3600;
+
+/** Insert a container seen for the first time; never overwrites an existing entry. */
+export function putNewEntryRequest(table: string, entry: QueueEntry): PutItemCommandInput {
+  return {
+    TableName: table,
+    Item: entryToItem(entry),
+    ConditionExpression: clause.absent,
+    ExpressionAttributeNames: namesUsedBy(clause.absent),
+  };
+}
+
+/**
+ * Replace the cached container fields with a polled record, unless the entry changed locally
+ * since the poll started. A finished container gets a TTL so it cannot linger forever.
+ */
+export function replacePolledContainerRequest(
+  table: string,
+  container: QueuedContainer,
+  updateStartedAt: string,
+  finishedExpiresAt?: number,
+): UpdateItemCommandInput {
+  const set = ["#container = :container", "#version = #version + :one"];
+  if (finishedExpiresAt !== undefined) set.push("#expiresAt = :expiresAt");
+  const update = `SET ${set.join(", ")}`;
+  const condition = and(clause.exists, clause.noLocalChangeSince);
+  return {
+    TableName: table,
+    Key: key(container.uuid),
+    UpdateExpression: update,
+    ConditionExpression: condition,
+    ExpressionAttributeNames: namesUsedBy(update, condition),
+    ExpressionAttributeValues: {
+      ":container": toAttr(container),
+      ":one": { N: "1" },
+      ":updateStartedAt": { S: updateStartedAt },
+      ...(finishedExpiresAt === undefined ? {} : { ":expiresAt": { N: String(finishedExpiresAt) } }),
+    },
+  };
+}
+
+/** Remove an entry the poll no longer returns, unless it changed locally since the poll started. */
+export function deleteAbsentEntryRequest(table: string, uuid: string, updateStartedAt: string): DeleteItemCommandInput {
+  return {
+    TableName: table,
+    Key: key(uuid),
+    ConditionExpression: clause.noLocalChangeSince,
+    ExpressionAttributeNames: namesUsedBy(clause.noLocalChangeSince),
+    ExpressionAttributeValues: { ":updateStartedAt": { S: updateStartedAt } },
+  };
+}
+
+/** §1.4 Forget: delete only a Complete, Cancelled, or Queued-with-priority-0 entry. */
+export function forgetRequest(table: string, uuid: string): DeleteItemCommandInput {
+  return {
+    TableName: table,
+    Key: key(uuid),
+    ConditionExpression: and(clause.exists, clause.forgettable),
+    ExpressionAttributeNames: namesUsedBy(clause.exists, clause.forgettable),
+    ExpressionAttributeValues: {
+      ":complete": { S: "Complete" },
+      ":cancelled": { S: "Cancelled" },
+      ":queued": { S: "Queued" },
+      ":zero": { N: "0" },
+    },
+  };
+}
+
+/**
+ * §1.9 updateWithResp: after a successful Lock/Unlock/Cancel, copy only state, priority and
+ * locked_by_uuid into a cached entry (never add one) and stamp the local change time.
+ */
+export function applyStateChangeRequest(
+  table: string,
+  change: ContainerStateChange,
+  changedAt: string,
+  finishedExpiresAt?: number,
+): UpdateItemCommandInput {
+  const set = [
+    "#container.#state = :state",
+    "#container.#priority = :priority",
+    "#container.#lockedBy = :lockedBy",
+    "#localChangeAt = :changedAt",
+    "#version = #version + :one",
+  ];
+  if (finishedExpiresAt !== undefined) set.push("#expiresAt = :expiresAt");
+  const update = `SET ${set.join(", ")}`;
+  return {
+    TableName: table,
+    Key: key(change.uuid),
+    UpdateExpression: update,
+    ConditionExpression: clause.exists,
+    ExpressionAttributeNames: namesUsedBy(update, clause.exists),
+    ExpressionAttributeValues: {
+      ":state": { S: change.state },
+      ":priority": { N: String(change.priority) },
+      ":lockedBy": change.locked_by_uuid === null ? { NULL: true } : { S: change.locked_by_uuid },
+      ":changedAt": { S: changedAt },
+      ":one": { N: "1" },
+      ...(finishedExpiresAt === undefined ? {} : { ":expiresAt": { N: String(finishedExpiresAt) } }),
+    },
+    ReturnValues: "ALL_NEW",
+  };
+}
+
+/** §1.8/§7.2: record the chosen types once; a redelivered stream record finds them set and changes nothing. */
+export function setInstanceTypesRequest(
+  table: string,
+  uuid: string,
+  types: InstanceType[],
+  resources: InstanceResources,
+  decision: TypeDecision,
+): UpdateItemCommandInput {
+  const update =
+    "SET #instanceTypes = :types, #instanceResources = :resources, #typeDecision = :decision, #version = #version + :one";
+  const condition = and(clause.exists, clause.typesNotChosen);
+  return {
+    TableName: table,
+    Key: key(uuid),
+    UpdateExpression: update,
+    ConditionExpression: condition,
+    ExpressionAttributeNames: namesUsedBy(update, condition),
+    ExpressionAttributeValues: {
+      ":types": toAttr(types),
+      ":resources": toAttr(resources),
+      ":decision": toAttr(decision),
+      ":one": { N: "1" },
+    },
+  };
+}
+
+/** Record the instance launched for the current lock; fails if one is already recorded for that attempt. */
+export function recordLaunchRequest(table: string, uuid: string, launch: LaunchRecord): UpdateItemCommandInput {
+  const update = "SET #launch = :launch, #version = #version + :one";
+  const condition = and(clause.exists, "attribute_not_exists(#launch) OR #launch.#attempt <> :attempt");
+  return {
+    TableName: table,
+    Key: key(uuid),
+    UpdateExpression: update,
+    ConditionExpression: condition,
+    ExpressionAttributeNames: namesUsedBy(update, condition),
+    ExpressionAttributeValues: { ":launch": toAttr(launch), ":one": { N: "1" }, ":attempt": { N: String(launch.attempt) } },
+  };
+}
+
+/** Forget the launch record of an entry (its instance is gone and the container was requeued). */
+export function clearLaunchRequest(table: string, uuid: string, instanceId: string): UpdateItemCommandInput {
+  const update = "REMOVE #launch SET #version = #version + :one";
+  const condition = and(clause.exists, "#launch.instanceId = :instanceId");
+  return {
+    TableName: table,
+    Key: key(uuid),
+    UpdateExpression: update,
+    ConditionExpression: condition,
+    ExpressionAttributeNames: namesUsedBy(update, condition),
+    ExpressionAttributeValues: { ":one": { N: "1" }, ":instanceId": { S: instanceId } },
+  };
+}
+
+/**
+ * Take (or renew) the update lease: only one update may run per deployment. Succeeds when no
+ * lease is held, the held one has expired, or the caller already holds it.
+ */
+export function acquireUpdateLeaseRequest(
+  table: string,
+  owner: string,
+  nowMs: number,
+  leaseMs: number,
+): UpdateItemCommandInput {
+  const update = "SET #leaseOwner = :owner, #leaseUntil = :until";
+  const condition = "attribute_not_exists(#leaseUntil) OR #leaseUntil < :now OR #leaseOwner = :owner";
+  return {
+    TableName: table,
+    Key: key(metaKey.queue),
+    UpdateExpression: update,
+    ConditionExpression: condition,
+    ExpressionAttributeNames: namesUsedBy(update, condition),
+    ExpressionAttributeValues: {
+      ":owner": { S: owner },
+      ":until": { N: String(nowMs + leaseMs) },
+      ":now": { N: String(nowMs) },
+    },
+  };
+}
+
+/** Give the lease back so the next scheduled invocation need not wait for it to expire. */
+export function releaseUpdateLeaseRequest(table: string, owner: string): UpdateItemCommandInput {
+  const update = "REMOVE #leaseOwner, #leaseUntil";
+  const condition = "#leaseOwner = :owner";
+  return {
+    TableName: table,
+    Key: key(metaKey.queue),
+    UpdateExpression: update,
+    ConditionExpression: condition,
+    ExpressionAttributeNames: namesUsedBy(update, condition),
+    ExpressionAttributeValues: { ":owner": { S: owner } },
+  };
+}
+
+/**
+ * §1.5 step 5: the threshold becomes the start time of the last successful update. It only moves
+ * forward, and only the lease holder may move it.
+ */
+export function setThresholdRequest(
+  table: string,
+  owner: string,
+  updateStartedAt: string,
+  tokenUuid: string,
+): UpdateItemCommandInput {
+  const update = "SET #threshold = :started, #tokenUuid = :tokenUuid";
+  const condition = and("#leaseOwner = :owner", "attribute_not_exists(#threshold) OR #threshold < :started");
+  return {
+    TableName: table,
+    Key: key(metaKey.queue),
+    UpdateExpression: update,
+    ConditionExpression: condition,
+    ExpressionAttributeNames: namesUsedBy(update, condition),
+    ExpressionAttributeValues: {
+      ":started": { S: updateStartedAt },
+      ":owner": { S: owner },
+      ":tokenUuid": { S: tokenUuid },
+    },
+  };
+}

@@ -1,0 +1,63 @@
+/**
+ * Bundles each functions/<name>/handler.ts into dist/<name>/index.mjs (ESM, node20, minified,
+ * source maps, AWS SDK included so each Lambda carries exactly the versions we test) and packs
+ * it as dist/<name>.zip, the prebuilt artifact serverless.yml deploys. Prints each bundle's size.
+ */
+import { createWriteStream, existsSync, readdirSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { build } from "esbuild";
+import yazl from "yazl";
+
+const root = new URL("..", import.meta.url).pathname;
+const functionsDir = join(root, "functions");
+const distDir = join(root, "dist");
+
+/** Every function that has a handler: the directory names under functions/. */
+export function functionNames(): string[] {
+  return readdirSync(functionsDir)
+    .filter((name) => existsSync(join(functionsDir, name, "handler.ts")))
+    .sort();
+}
+
+async function zipDirectory(dir: string, files: string[], out: string): Promise<void> {
+  const zip = new yazl.ZipFile();
+  // A fixed mtime keeps the artifact byte-identical across builds of the same code.
+  for (const file of files) zip.addFile(join(dir, file), file, { mtime: new Date(0), mode: 0o644 });
+  zip.end();
+  await new Promise<void>((resolve, reject) => {
+    zip.outputStream.pipe(createWriteStream(out)).on("close", resolve).on("error", reject);
+  });
+}
+
+function kib(bytes: number): string {
+  return `${(bytes / 1024).toFixed(1)} KiB`;
+}
+
+async function main(): Promise<void> {
+  rmSync(distDir, { recursive: true, force: true });
+  const names = functionNames();
+  for (const name of names) {
+    const outdir = join(distDir, name);
+    await build({
+      entryPoints: [join(functionsDir, name, "handler.ts")],
+      outfile: join(outdir, "index.mjs"),
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      target: "node20",
+      minify: true,
+      sourcemap: true,
+      legalComments: "none",
+      logLevel: "warning",
+      // CommonJS dependencies inside an ESM bundle still call require() for Node built-ins.
+      banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+    });
+    await zipDirectory(outdir, ["index.mjs", "index.mjs.map"], join(distDir, `${name}.zip`));
+    const bundle = statSync(join(outdir, "index.mjs")).size;
+    const zipped = statSync(join(distDir, `${name}.zip`)).size;
+    console.log(`${name.padEnd(24)} index.mjs ${kib(bundle).padStart(11)}   zip ${kib(zipped).padStart(11)}`);
+  }
+  console.log(`built ${names.length} functions into dist/`);
+}
+
+await main();

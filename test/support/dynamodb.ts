@@ -1,0 +1,34 @@
+import { randomUUID } from "node:crypto";
+import { DeleteTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDBStreamsClient } from "@aws-sdk/client-dynamodb-streams";
+import { inject } from "vitest";
+import { ensureQueueTable } from "../../lib/store/table-definition.js";
+
+/** A DynamoDB client for the run's DynamoDB Local. */
+export function localDynamoDb(): DynamoDBClient {
+  return new DynamoDBClient({
+    endpoint: inject("dynamodbEndpoint"),
+    region: "us-east-1",
+    credentials: { accessKeyId: "local", secretAccessKey: "local" },
+  });
+}
+
+/** A DynamoDB Streams client for the run's DynamoDB Local. */
+export function localDynamoDbStreams(): DynamoDBStreamsClient {
+  return new DynamoDBStreamsClient({
+    endpoint: inject("dynamodbEndpoint"),
+    region: "us-east-1",
+    credentials: { accessKeyId: "local", secretAccessKey: "local" },
+  });
+}
+
+/** A fresh queue table, created from infra/queue-table.yml, unique to the caller. */
+export async function freshQueueTable(ddb: DynamoDBClient = localDynamoDb()): Promise<{
+  tableName: string;
+  streamArn: string | undefined;
+  drop: () => Promise<void>;
+}> {
+  const tableName = `queue-${randomUUID()}`;
+  const streamArn = await ensureQueueTable(ddb, tableName);
+  return { tableName, streamArn, drop: async () => void (await ddb.send(new DeleteTableCommand({ TableName: tableName }))) };
+}
