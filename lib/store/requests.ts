@@ -49,13 +49,14 @@ const clause = {
   exists: "attribute_exists(#uuid)",
   absent: "attribute_not_exists(#uuid)",
   // Upstream `dontupdate`: a Lock/Unlock/Cancel made after the poll started wins over its data.
-  noLocalChangeSince: "(attribute_not_exists(#localChangeAt) OR #localChangeAt < :updateStartedAt)",
+  noLocalChangeSince: "attribute_not_exists(#localChangeAt) OR #localChangeAt < :updateStartedAt",
   // §1.4: only finished entries and Queued entries on hold may be forgotten.
   forgettable:
-    "(#container.#state IN (:complete, :cancelled) OR (#container.#state = :queued AND #container.#priority = :zero))",
+    "#container.#state IN (:complete, :cancelled) OR (#container.#state = :queued AND #container.#priority = :zero)",
   typesNotChosen: "attribute_not_exists(#instanceTypes)",
 } as const;
 
+/** Joins clauses with AND, each in parentheses (DynamoDB rejects doubled ones, so clauses carry none). */
 function and(...clauses: string[]): string {
   return clauses.map((c) => `(${c})`).join(" AND ");
 }

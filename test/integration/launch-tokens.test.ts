@@ -1,0 +1,48 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LaunchTokens, refill } from "../../lib/store/launch-tokens.js";
+import { SharedState } from "../../lib/store/shared-state.js";
+import { freshQueueTable, localDynamoDb } from "../support/dynamodb.js";
+
+const ddb = localDynamoDb();
+let table: Awaited<ReturnType<typeof freshQueueTable>>;
+
+beforeAll(async () => {
+  table = await freshQueueTable(ddb);
+});
+afterAll(async () => {
+  await table.drop();
+});
+
+describe("refill", () => {
+  it("adds 2 tokens a second up to the burst of 5", () => {
+    expect(refill({ tokens: 0, updatedAtMs: 0 }, 1_500)).toEqual({ tokens: 3, updatedAtMs: 1_500 });
+    expect(refill({ tokens: 4, updatedAtMs: 0 }, 10_000)).toEqual({ tokens: 5, updatedAtMs: 10_000 });
+  });
+});
+
+describe("the shared RunInstances token bucket", () => {
+  it("grants exactly the burst to many concurrent takers at one instant", async () => {
+    const now = 1_000_000;
+    const tokens = new LaunchTokens(ddb, table.tableName, undefined, () => now);
+    const results = await Promise.all(Array.from({ length: 12 }, () => tokens.take()));
+    expect(results.filter((r) => r.ok)).toHaveLength(5);
+    const refused = results.find((r) => !r.ok);
+    expect(refused).toEqual({ ok: false, waitMs: 500 });
+  });
+
+  it("grants again once time has refilled the bucket", async () => {
+    const tokens = new LaunchTokens(ddb, table.tableName, undefined, () => 1_001_000);
+    const results = await Promise.all(Array.from({ length: 3 }, () => tokens.take()));
+    expect(results.filter((r) => r.ok)).toHaveLength(2);
+  });
+});
+
+describe("a shared state item", () => {
+  it("loses no update when many invocations change it at once", async () => {
+    const counter = new SharedState(ddb, table.tableName, "#test-counter", () => ({ n: 0 }));
+    await Promise.all(
+      Array.from({ length: 10 }, () => counter.modify((c) => ({ next: { n: c.n + 1 }, result: undefined }), 50)),
+    );
+    expect((await counter.read()).value.n).toBe(10);
+  });
+});
