@@ -10,6 +10,7 @@ export const metaKey = {
   queue: "#queue",
   capacity: "#capacity",
   launchTokens: "#launch-tokens",
+  launchPass: "#launch-pass",
 } as const;
 
 export function isMetaKey(uuid: string): boolean {
@@ -27,7 +28,7 @@ export function entryToItem(entry: QueueEntry): Record<string, AttributeValue> {
 export function itemToEntry(item: Record<string, AttributeValue>): QueueEntry | undefined {
   const plain = unmarshall(item) as Partial<QueueEntry> & { uuid?: string; expiresAt?: number };
   if (plain.uuid === undefined || isMetaKey(plain.uuid) || plain.container === undefined) return undefined;
-  const { uuid: _uuid, expiresAt: _expiresAt, ...entry } = plain;
+  const { uuid: _uuid, expiresAt: _expiresAt, launchLease: _lease, ...entry } = plain as typeof plain & { launchLease?: unknown };
   return entry as QueueEntry;
 }
 

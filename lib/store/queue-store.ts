@@ -19,7 +19,9 @@ import type { InstanceResources, LaunchRecord, QueueEntry, TypeDecision } from "
 import { StaleEntryError } from "./errors.js";
 import { itemToEntry, metaKey } from "./item-codec.js";
 import {
-  acquireUpdateLeaseRequest,
+  acquireLeaseRequest,
+  claimEntryRequest,
+  releaseEntryRequest,
   applyStateChangeRequest,
   clearLaunchRequest,
   deleteAbsentEntryRequest,
@@ -27,7 +29,7 @@ import {
   forgetRequest,
   putNewEntryRequest,
   recordLaunchRequest,
-  releaseUpdateLeaseRequest,
+  releaseLeaseRequest,
   replacePolledContainerRequest,
   setInstanceTypesRequest,
   setThresholdRequest,
@@ -199,11 +201,29 @@ export class QueueStore {
 
   /** Take the update lease; false if another live invocation holds it. */
   acquireUpdateLease(owner: string, nowMs: number, leaseMs: number): Promise<WriteOutcome> {
-    return this.update(acquireUpdateLeaseRequest(this.tableName, owner, nowMs, leaseMs));
+    return this.update(acquireLeaseRequest(this.tableName, metaKey.queue, owner, nowMs, leaseMs));
   }
 
   releaseUpdateLease(owner: string): Promise<WriteOutcome> {
-    return this.update(releaseUpdateLeaseRequest(this.tableName, owner));
+    return this.update(releaseLeaseRequest(this.tableName, metaKey.queue, owner));
+  }
+
+  /** Take the launch-pass lease; false if another launch invocation is planning. */
+  acquireLaunchPassLease(owner: string, nowMs: number, leaseMs: number): Promise<WriteOutcome> {
+    return this.update(acquireLeaseRequest(this.tableName, metaKey.launchPass, owner, nowMs, leaseMs));
+  }
+
+  releaseLaunchPassLease(owner: string): Promise<WriteOutcome> {
+    return this.update(releaseLeaseRequest(this.tableName, metaKey.launchPass, owner));
+  }
+
+  /** Claim an entry for one launch; false if absent or claimed by another live invocation. */
+  claimEntry(uuid: string, owner: string, nowMs: number, leaseMs: number): Promise<WriteOutcome> {
+    return this.update(claimEntryRequest(this.tableName, uuid, owner, nowMs, leaseMs));
+  }
+
+  releaseEntry(uuid: string, owner: string): Promise<WriteOutcome> {
+    return this.update(releaseEntryRequest(this.tableName, uuid, owner));
   }
 
   /** Advance the threshold to a successful update's start; false if not the lease holder or not newer. */

@@ -32,6 +32,9 @@ const names = {
   "#tokenUuid": "tokenUuid",
   "#leaseOwner": "leaseOwner",
   "#leaseUntil": "leaseUntil",
+  "#launchLease": "launchLease",
+  "#owner": "owner",
+  "#until": "until",
 } as const;
 type Name = keyof typeof names;
 
@@ -195,9 +198,44 @@ export function setInstanceTypesRequest(
   };
 }
 
+/**
+ * Claim an entry for one launch invocation: fails while another invocation's claim is live, so two
+ * invocations never lock or launch the same container at once.
+ */
+export function claimEntryRequest(table: string, uuid: string, owner: string, nowMs: number, leaseMs: number): UpdateItemCommandInput {
+  const update = "SET #launchLease = :lease";
+  const condition = and(clause.exists, "attribute_not_exists(#launchLease) OR #launchLease.#until < :now OR #launchLease.#owner = :owner");
+  return {
+    TableName: table,
+    Key: key(uuid),
+    UpdateExpression: update,
+    ConditionExpression: condition,
+    ExpressionAttributeNames: namesUsedBy(update, condition),
+    ExpressionAttributeValues: {
+      ":lease": { M: { owner: { S: owner }, until: { N: String(nowMs + leaseMs) } } },
+      ":now": { N: String(nowMs) },
+      ":owner": { S: owner },
+    },
+  };
+}
+
+/** Drop a claim (the launch is done or given up). */
+export function releaseEntryRequest(table: string, uuid: string, owner: string): UpdateItemCommandInput {
+  const update = "REMOVE #launchLease";
+  const condition = "#launchLease.#owner = :owner";
+  return {
+    TableName: table,
+    Key: key(uuid),
+    UpdateExpression: update,
+    ConditionExpression: condition,
+    ExpressionAttributeNames: namesUsedBy(update, condition),
+    ExpressionAttributeValues: { ":owner": { S: owner } },
+  };
+}
+
 /** Record the instance launched for the current lock; fails if one is already recorded for that attempt. */
 export function recordLaunchRequest(table: string, uuid: string, launch: LaunchRecord): UpdateItemCommandInput {
-  const update = "SET #launch = :launch, #version = #version + :one";
+  const update = "SET #launch = :launch, #version = #version + :one REMOVE #launchLease";
   const condition = and(clause.exists, "attribute_not_exists(#launch) OR #launch.#attempt <> :attempt");
   return {
     TableName: table,
@@ -224,11 +262,13 @@ export function clearLaunchRequest(table: string, uuid: string, instanceId: stri
 }
 
 /**
- * Take (or renew) the update lease: only one update may run per deployment. Succeeds when no
+ * Take (or renew) a lease item (`#queue` for updates, `#launch-pass` for launch passes): only one
+ * holder at a time per deployment. Succeeds when no
  * lease is held, the held one has expired, or the caller already holds it.
  */
-export function acquireUpdateLeaseRequest(
+export function acquireLeaseRequest(
   table: string,
+  leaseKey: string,
   owner: string,
   nowMs: number,
   leaseMs: number,
@@ -237,7 +277,7 @@ export function acquireUpdateLeaseRequest(
   const condition = "attribute_not_exists(#leaseUntil) OR #leaseUntil < :now OR #leaseOwner = :owner";
   return {
     TableName: table,
-    Key: key(metaKey.queue),
+    Key: key(leaseKey),
     UpdateExpression: update,
     ConditionExpression: condition,
     ExpressionAttributeNames: namesUsedBy(update, condition),
@@ -249,13 +289,13 @@ export function acquireUpdateLeaseRequest(
   };
 }
 
-/** Give the lease back so the next scheduled invocation need not wait for it to expire. */
-export function releaseUpdateLeaseRequest(table: string, owner: string): UpdateItemCommandInput {
+/** Give a lease back so the next invocation need not wait for it to expire. */
+export function releaseLeaseRequest(table: string, leaseKey: string, owner: string): UpdateItemCommandInput {
   const update = "REMOVE #leaseOwner, #leaseUntil";
   const condition = "#leaseOwner = :owner";
   return {
     TableName: table,
-    Key: key(metaKey.queue),
+    Key: key(leaseKey),
     UpdateExpression: update,
     ConditionExpression: condition,
     ExpressionAttributeNames: namesUsedBy(update, condition),

@@ -1,0 +1,157 @@
+import type { ContainerApi } from "../arvados/port.js";
+import type { ClusterConfig } from "../config/types.js";
+import type { InstanceCloud } from "../launch/ports.js";
+import type { Queue } from "../queue/queue.js";
+import type { QueueEntry } from "../queue/types.js";
+import { clearQuotaIfFewer, expire } from "../scheduler/capacity.js";
+import { countsTowardQuota, currentLaunch, type InstanceView } from "../scheduler/instances.js";
+import { planReconcile } from "../scheduler/plan-reconcile.js";
+import type { DispatchState } from "../store/dispatch-state.js";
+import type { QueueStore } from "../store/queue-store.js";
+import type { SharedState } from "../store/shared-state.js";
+
+export interface CleanupDeps {
+  queue: Queue;
+  store: QueueStore;
+  api: ContainerApi;
+  cloud: InstanceCloud;
+  state: SharedState<DispatchState>;
+  config: ClusterConfig;
+  now?: () => number;
+}
+
+/** What one cleanup pass did, counted by reason (low-cardinality metric dimensions). */
+export interface CleanupReport {
+  forgotten: number;
+  cancelled: Record<string, number>;
+  requeued: Record<string, number>;
+  terminated: Record<string, number>;
+  orphans: number;
+  failures: number;
+}
+
+function bump(counts: Record<string, number>, reason: string): void {
+  counts[reason] = (counts[reason] ?? 0) + 1;
+}
+
+/**
+ * One cleanup pass: §3.4 sync with EC2 instances in place of workers. Reads the queue and its
+ * threshold first, then lists our instances, so every "instance is gone" judgement is compared
+ * against cached states at least as fresh as the threshold. Then forgets, cancels, requeues and
+ * terminates as planReconcile decides, asks Arvados about instances whose container is not in
+ * the queue, and re-derives the shared quota state from the listing so drift cannot build up.
+ *
+ * `interrupted` lists instances EC2 announced it will reclaim (spot interruption): they are
+ * terminated now, and their containers requeued (Locked) or cancelled (Running) at once rather
+ * than after the next poll; that is safe because this pass itself ends the instance.
+ */
+export async function runCleanupPass(deps: CleanupDeps, interrupted: readonly string[] = []): Promise<CleanupReport> {
+  const now = deps.now ?? Date.now;
+  const report: CleanupReport = { forgotten: 0, cancelled: {}, requeued: {}, terminated: {}, orphans: 0, failures: 0 };
+  const { entries, threshold } = await deps.queue.entries();
+  let instances = await deps.cloud.list();
+  const entryList = [...entries.values()];
+
+  if (interrupted.length > 0) {
+    instances = await handleInterruptions(deps, entryList, instances, interrupted, report);
+  }
+
+  const plan = planReconcile({
+    entries: entryList,
+    instances,
+    threshold: threshold?.getTime() ?? 0,
+    now: now(),
+    config: deps.config,
+  });
+
+  const attempt = async (action: () => Promise<unknown>): Promise<boolean> => {
+    try {
+      await action();
+      return true;
+    } catch {
+      report.failures++;
+      return false;
+    }
+  };
+
+  const terminate = new Map(plan.terminate.map((t) => [t.instanceId, t.reason] as const));
+  for (const orphan of plan.verifyOrphan) {
+    await attempt(async () => {
+      if (!(await lockedByUs(deps, orphan.containerUuid))) {
+        report.orphans++;
+        terminate.set(orphan.instanceId, orphan.reason);
+      }
+    });
+  }
+  if (terminate.size > 0 && (await attempt(() => deps.cloud.terminate([...terminate.keys()])))) {
+    for (const reason of terminate.values()) bump(report.terminated, reason);
+  }
+  for (const uuid of plan.forget) if (await attempt(() => deps.queue.forget(uuid))) report.forgotten++;
+  for (const { uuid, reason } of plan.cancel) {
+    if (await attempt(() => deps.queue.cancel(uuid))) bump(report.cancelled, reason);
+  }
+  for (const { uuid, reason } of plan.unlock) {
+    if (await attempt(() => requeue(deps, uuid, entries.get(uuid)?.launch?.instanceId))) bump(report.requeued, reason);
+  }
+
+  const count = instances.filter(countsTowardQuota).length;
+  await deps.state.modify((s) => {
+    const derived = clearQuotaIfFewer(expire(s, now()), count);
+    const next: DispatchState = { ...s, ...derived, atCapacityUntil: derived.atCapacityUntil };
+    for (const key of ["atQuotaUntil", "atQuotaUntilFewerInstances", "throttledUntil"] as const) {
+      if (derived[key] === undefined) delete next[key];
+    }
+    return { next, result: undefined };
+  });
+  return report;
+}
+
+/** Unlock a container and forget its dead launch, so the next launch pass can retry it. */
+async function requeue(deps: CleanupDeps, uuid: string, instanceId: string | undefined): Promise<void> {
+  await deps.queue.unlock(uuid);
+  if (instanceId !== undefined) await deps.store.clearLaunch(uuid, instanceId);
+}
+
+/** Whether Arvados says our token holds the container's lock (a 404 means nobody does). */
+async function lockedByUs(deps: CleanupDeps, uuid: string): Promise<boolean> {
+  const [tokenUuid, record] = await Promise.all([
+    deps.queue.tokenUuid(),
+    deps.api.getContainer(uuid, ["uuid", "state", "locked_by_uuid"]).catch((err: unknown) => {
+      if (typeof err === "object" && err !== null && "status" in err && err.status === 404) return undefined;
+      throw err;
+    }),
+  ]);
+  return record !== undefined && record.locked_by_uuid === tokenUuid && (record.state === "Locked" || record.state === "Running");
+}
+
+/** Spot interruption: end the doomed instances now and act on their containers at once. */
+async function handleInterruptions(
+  deps: CleanupDeps,
+  entries: readonly QueueEntry[],
+  instances: InstanceView[],
+  interrupted: readonly string[],
+  report: CleanupReport,
+): Promise<InstanceView[]> {
+  const doomed = new Set(interrupted.filter((id) => instances.some((i) => i.instanceId === id)));
+  if (doomed.size === 0) return instances;
+  await deps.cloud.terminate([...doomed]);
+  for (const _ of doomed) bump(report.terminated, "spot interruption");
+  for (const entry of entries) {
+    const launch = currentLaunch(entry);
+    const tagged = instances.find((i) => i.containerUuid === entry.container.uuid && doomed.has(i.instanceId));
+    if (!(launch !== undefined && doomed.has(launch.instanceId)) && tagged === undefined) continue;
+    const uuid = entry.container.uuid;
+    try {
+      if (entry.container.state === "Locked") {
+        await requeue(deps, uuid, launch?.instanceId);
+        bump(report.requeued, "spot interruption");
+      } else if (entry.container.state === "Running") {
+        await deps.queue.cancel(uuid);
+        bump(report.cancelled, "spot interruption");
+      }
+    } catch {
+      report.failures++;
+    }
+  }
+  return instances.map((i) => (doomed.has(i.instanceId) ? { ...i, state: "shutting-down" as const } : i));
+}

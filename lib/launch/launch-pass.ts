@@ -1,0 +1,281 @@
+import type { ContainerApi } from "../arvados/port.js";
+import type { ClusterConfig, InstanceType } from "../config/types.js";
+import { Ec2CapacityError, Ec2QuotaError, Ec2ThrottleError } from "../cloud/errors.js";
+import type { Queue } from "../queue/queue.js";
+import type { QueueEntry } from "../queue/types.js";
+import {
+  applyCapacityError,
+  applyQuotaError,
+  applyThrottle,
+  clearQuotaIfFewer,
+  expire,
+  isAtCapacity,
+  isThrottled,
+} from "../scheduler/capacity.js";
+import { countsTowardQuota, currentLaunch, type InstanceView, isLive } from "../scheduler/instances.js";
+import { nextMaxContainers } from "../scheduler/max-containers.js";
+import { type LaunchDecision, planQueue } from "../scheduler/plan-queue.js";
+import type { DispatchState } from "../store/dispatch-state.js";
+import type { LaunchTokens } from "../store/launch-tokens.js";
+import type { QueueStore } from "../store/queue-store.js";
+import type { SharedState } from "../store/shared-state.js";
+import type { InstanceCloud } from "./ports.js";
+
+/** Everything a launch pass works with; clients are built by the handler and passed in. */
+export interface LaunchDeps {
+  queue: Queue;
+  store: QueueStore;
+  api: ContainerApi;
+  cloud: InstanceCloud;
+  state: SharedState<DispatchState>;
+  tokens: LaunchTokens;
+  config: ClusterConfig;
+  /** Identifies this invocation in leases. */
+  owner: string;
+  now?: () => number;
+}
+
+/** What one pass did, for metrics and logs. */
+export interface LaunchReport {
+  /** False when another invocation was already planning; nothing was done. */
+  ran: boolean;
+  locked: number;
+  launched: { uuid: string; instanceType: string; queuedMs: number }[];
+  unlocked: number;
+  failures: number;
+  capacityErrors: number;
+  quotaErrors: number;
+  throttleErrors: number;
+  /** §3.7 containers_longest_wait_time_seconds: oldest Queued/Locked container with priority > 0 not yet running. */
+  oldestQueuedAgeSeconds: number;
+  statuses: Record<string, string>;
+}
+
+/** Why a launch stopped early: the rest of the pass must wait for the cloud. */
+type Stop = "quota" | "throttle" | "budget";
+
+const passLeaseMs = 2 * 60_000;
+const entryClaimMs = 60_000;
+
+/**
+ * One launch pass (§3.3 runQueue with effects): plan from the cached entries, our instances and
+ * the shared capacity state, then lock and launch in plan order, one RunInstances per container
+ * lock, paced by the shared token bucket. A capacity error on a type falls through to the
+ * entry's next eligible type; quota and throttle errors end the pass. Only one pass runs at a
+ * time per deployment, so MaxInstances holds exactly. `remainingMs` bounds the work.
+ */
+export async function runLaunchPass(deps: LaunchDeps, remainingMs: () => number, marginMs = 5_000): Promise<LaunchReport> {
+  const now = deps.now ?? Date.now;
+  const report: LaunchReport = {
+    ran: false,
+    locked: 0,
+    launched: [],
+    unlocked: 0,
+    failures: 0,
+    capacityErrors: 0,
+    quotaErrors: 0,
+    throttleErrors: 0,
+    oldestQueuedAgeSeconds: 0,
+    statuses: {},
+  };
+  if (!(await deps.store.acquireLaunchPassLease(deps.owner, now(), passLeaseMs))) return report;
+  report.ran = true;
+  try {
+    const [{ entries }, instances] = await Promise.all([deps.queue.entries(), deps.cloud.list()]);
+    const entryList = [...entries.values()];
+    const liveCount = instances.filter(countsTowardQuota).length;
+    const state = await deps.state.modify((s) => {
+      const t = now();
+      const capacity = clearQuotaIfFewer(expire(s, t), liveCount);
+      const running = entryList.filter((e) => hasLiveInstance(e, instances)).length;
+      const max = nextMaxContainers(s, {
+        last503: deps.api.last503()?.getTime(),
+        running,
+        now: t,
+        atQuota: false,
+        totalInstances: liveCount,
+        instancesWithinQuota: s.instancesWithinQuota,
+        config: deps.config,
+      });
+      const next: DispatchState = { ...s, ...capacity, ...max, atCapacityUntil: capacity.atCapacityUntil };
+      if (capacity.atQuotaUntil === undefined) delete next.atQuotaUntil;
+      if (capacity.atQuotaUntilFewerInstances === undefined) delete next.atQuotaUntilFewerInstances;
+      if (capacity.throttledUntil === undefined) delete next.throttledUntil;
+      return { next, result: next };
+    });
+    const plan = planQueue({
+      entries: entryList,
+      instances,
+      capacity: state,
+      config: deps.config,
+      now: now(),
+      maxContainers: state.maxContainers,
+    });
+    report.statuses = plan.statuses;
+    report.oldestQueuedAgeSeconds = oldestQueuedAgeSeconds(entryList, instances, now());
+
+    // §3.3 sort: Locked containers (launches) come before Queued ones (locks), each in priority order.
+    const work: { decision: LaunchDecision; lock: boolean }[] = [
+      ...plan.launch.map((decision) => ({ decision, lock: false })),
+      ...plan.lock.map((decision) => ({ decision, lock: true })),
+    ];
+
+    let liveInstances = liveCount;
+    for (const { decision, lock } of work) {
+      if (remainingMs() < marginMs) break;
+      const entry = entries.get(decision.uuid);
+      if (entry === undefined) continue;
+      const stop = await launchOne(deps, entry, decision, lock, report, () => liveInstances, now);
+      if (stop === "launched") liveInstances++;
+      else if (stop !== undefined) break;
+    }
+    for (const uuid of plan.unlock) {
+      try {
+        await deps.queue.unlock(uuid);
+        report.unlocked++;
+      } catch {
+        report.failures++;
+      }
+    }
+    return report;
+  } finally {
+    await deps.store.releaseLaunchPassLease(deps.owner).catch(() => undefined);
+  }
+}
+
+function hasLiveInstance(entry: QueueEntry, instances: readonly InstanceView[]): boolean {
+  const launch = currentLaunch(entry);
+  return instances.some(
+    (i) => isLive(i) && (i.containerUuid === entry.container.uuid || (launch !== undefined && i.instanceId === launch.instanceId)),
+  );
+}
+
+/** §3.7 longest wait: now minus the earliest created_at of Queued/Locked entries with priority > 0 not running. */
+function oldestQueuedAgeSeconds(entries: readonly QueueEntry[], instances: readonly InstanceView[], nowMs: number): number {
+  let oldest = nowMs;
+  for (const e of entries) {
+    const { state, priority, created_at } = e.container;
+    if ((state !== "Queued" && state !== "Locked") || priority < 1 || hasLiveInstance(e, instances)) continue;
+    const created = Date.parse(created_at);
+    if (Number.isFinite(created) && created < oldest) oldest = created;
+  }
+  return Math.max(0, Math.round((nowMs - oldest) / 1000));
+}
+
+/**
+ * Locks (if asked) and launches one container. Returns "launched", undefined to go on with the
+ * next container, or a Stop when the rest of the pass must wait.
+ */
+async function launchOne(
+  deps: LaunchDeps,
+  entry: QueueEntry,
+  decision: LaunchDecision,
+  lock: boolean,
+  report: LaunchReport,
+  liveInstances: () => number,
+  now: () => number,
+): Promise<"launched" | Stop | undefined> {
+  const uuid = entry.container.uuid;
+  if (!(await deps.store.claimEntry(uuid, deps.owner, now(), entryClaimMs))) return undefined;
+  let launched = false;
+  try {
+    if (lock) {
+      try {
+        await deps.queue.lock(uuid);
+        report.locked++;
+      } catch {
+        // Someone else locked it, it was cancelled, or its priority fell to 0 (§5.4): skip it.
+        report.failures++;
+        return undefined;
+      }
+    }
+    const lockCount = await currentLockCount(deps, uuid);
+    if (lockCount === undefined) return undefined;
+
+    for (const instanceType of [decision.instanceType, ...decision.fallbackTypes]) {
+      const s = await deps.state.read();
+      if (isThrottled(s.value, now())) return "throttle";
+      if (isAtCapacity(s.value, instanceType, deps.config.Containers.CloudVMs.DriverParameters.InstanceTypeQuotaGroups, now())) {
+        continue;
+      }
+      if (!(await deps.tokens.takeWithin(2_000))) return "throttle";
+      const outcome = await tryLaunch(deps, entry, instanceType, lockCount, s.value, report, liveInstances, now);
+      if (outcome === "launched") {
+        launched = true;
+        return "launched";
+      }
+      if (outcome !== "capacity") return outcome;
+    }
+    return undefined;
+  } finally {
+    if (!launched) await deps.store.releaseEntry(uuid, deps.owner).catch(() => undefined);
+  }
+}
+
+/** lock_count of a container locked by us, or undefined if it is not (any more) ours to launch. */
+async function currentLockCount(deps: LaunchDeps, uuid: string): Promise<number | undefined> {
+  const [record, tokenUuid] = await Promise.all([
+    deps.api.getContainer(uuid, ["uuid", "state", "lock_count", "locked_by_uuid"]),
+    deps.queue.tokenUuid(),
+  ]);
+  if (record.state !== "Locked" || record.locked_by_uuid !== tokenUuid) return undefined;
+  return typeof record.lock_count === "number" ? record.lock_count : undefined;
+}
+
+async function tryLaunch(
+  deps: LaunchDeps,
+  entry: QueueEntry,
+  instanceType: InstanceType,
+  lockCount: number,
+  state: DispatchState,
+  report: LaunchReport,
+  liveInstances: () => number,
+  now: () => number,
+): Promise<"launched" | "capacity" | Stop | undefined> {
+  const uuid = entry.container.uuid;
+  try {
+    const instance = await deps.cloud.launch({
+      containerUuid: uuid,
+      lockCount,
+      instanceType,
+      subnetIndex: state.subnetIndex,
+      throttleDelayMs: state.throttleDelayMs,
+    });
+    await deps.state.modify((s) => ({ next: { ...s, subnetIndex: instance.nextSubnetIndex, throttleDelayMs: 0 }, result: undefined }));
+    const launchedAt = new Date(now());
+    await deps.store.recordLaunch(uuid, {
+      instanceId: instance.instanceId,
+      instanceType: instanceType.Name,
+      ...(instance.subnetId === undefined ? {} : { subnetId: instance.subnetId }),
+      attempt: lockCount,
+      launchedAt: launchedAt.toISOString(),
+    });
+    report.launched.push({ uuid, instanceType: instanceType.Name, queuedMs: launchedAt.getTime() - Date.parse(entry.firstSeenAt) });
+    return "launched";
+  } catch (err) {
+    const t = now();
+    if (err instanceof Ec2CapacityError) {
+      report.capacityErrors++;
+      await deps.state.modify((s) => ({
+        next: { ...s, ...applyCapacityError(s, err.capacityKey, t), subnetIndex: err.nextSubnetIndex ?? s.subnetIndex },
+        result: undefined,
+      }));
+      return "capacity";
+    }
+    if (err instanceof Ec2QuotaError) {
+      report.quotaErrors++;
+      await deps.state.modify((s) => ({ next: { ...s, ...applyQuotaError(s, liveInstances() + 1, t) }, result: undefined }));
+      return "quota";
+    }
+    if (err instanceof Ec2ThrottleError) {
+      report.throttleErrors++;
+      await deps.state.modify((s) => ({
+        next: { ...s, ...applyThrottle(s, err.earliestRetry.getTime()), throttleDelayMs: err.retryAfterMs },
+        result: undefined,
+      }));
+      return "throttle";
+    }
+    report.failures++;
+    return undefined;
+  }
+}

@@ -1,0 +1,28 @@
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import type { CapacityState } from "../scheduler/capacity.js";
+import { emptyCapacityState } from "../scheduler/capacity.js";
+import type { MaxContainersState } from "../scheduler/max-containers.js";
+import { metaKey } from "./item-codec.js";
+import { SharedState } from "./shared-state.js";
+
+/**
+ * What the upstream worker pool and scheduler keep in memory between passes, kept here in one
+ * `#capacity` item so every invocation shares it and a cold start forgets nothing (§3.3, §4.1,
+ * §4.3): capacity/quota/throttle state, the throttle backoff, the subnet rotation index and the
+ * dynamic concurrency limit.
+ */
+export interface DispatchState extends CapacityState, MaxContainersState {
+  /** §4.3 throttleDelayCreate: the last RunInstances throttle delay (0 = not throttled). */
+  throttleDelayMs: number;
+  /** §4.3 currentSubnetIDIndex. */
+  subnetIndex: number;
+}
+
+export function initialDispatchState(maxContainers: number): DispatchState {
+  return { ...emptyCapacityState(), throttleDelayMs: 0, subnetIndex: 0, maxContainers, instancesWithinQuota: 0 };
+}
+
+/** The shared `#capacity` item. */
+export function dispatchState(ddb: DynamoDBClient, tableName: string, maxContainers: number): SharedState<DispatchState> {
+  return new SharedState(ddb, tableName, metaKey.capacity, () => initialDispatchState(maxContainers));
+}
