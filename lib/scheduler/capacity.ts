@@ -1,0 +1,117 @@
+import type { InstanceType } from "../config/types.js";
+import { instanceQuotaGroup } from "../instance-types/quota-group.js";
+
+/**
+ * CapacityState is the pool's memory of cloud refusals (upstream `worker.Pool` fields
+ * `atCapacityUntil`, `atQuotaUntil`, `atQuotaUntilFewerInstances`, `throttleCreate`), as plain
+ * data so it can be stored between invocations. Times are epoch ms. Every function here is pure:
+ * it returns a new state and never mutates its argument.
+ */
+export interface CapacityState {
+  /** Capacity key (see {@link capacityKeysFor}) → at capacity until. */
+  atCapacityUntil: Record<string, number>;
+  atQuotaUntil?: number;
+  /** At quota until the instance count drops below this; 0 or undefined = not set. */
+  atQuotaUntilFewerInstances?: number;
+  /** Creates are suspended until this time (rate limit, §4.1 throttleCreate). */
+  throttledUntil?: number;
+}
+
+/** §4.1 quotaErrorTTL: how long a quota error with no instances running blocks creates. */
+export const QUOTA_ERROR_TTL_MS = 60_000;
+/** §4.1 capacityErrorTTL: how long a capacity error blocks its key. */
+export const CAPACITY_ERROR_TTL_MS = 60_000;
+
+/** A CapacityState with nothing recorded. */
+export function emptyCapacityState(): CapacityState {
+  return { atCapacityUntil: {} };
+}
+
+/** The capacity key a type-specific capacity error sets (§4.1): ProviderType, "-preemptible" for spot. */
+export function typeCapacityKey(it: Pick<InstanceType, "ProviderType" | "Preemptible">): string {
+  return it.Preemptible ? `${it.ProviderType}-preemptible` : it.ProviderType;
+}
+
+/**
+ * The capacity keys that bear on launching `it` (§4.1 AtCapacity): "" (all types), its quota
+ * group, and its type key. Quota-group keys are those InstanceType quota groups
+ * (`DriverParameters.InstanceTypeQuotaGroups`) produce.
+ */
+export function capacityKeysFor(
+  it: Pick<InstanceType, "ProviderType" | "Preemptible">,
+  quotaGroups: Readonly<Record<string, string>>,
+): string[] {
+  return ["", instanceQuotaGroup(it, quotaGroups), typeCapacityKey(it)];
+}
+
+/** True when any capacity key of `it` is blocked at `now` (§4.1 AtCapacity). */
+export function isAtCapacity(
+  state: CapacityState,
+  it: Pick<InstanceType, "ProviderType" | "Preemptible">,
+  quotaGroups: Readonly<Record<string, string>>,
+  now: number,
+): boolean {
+  return capacityKeysFor(it, quotaGroups).some((key) => {
+    const until = state.atCapacityUntil[key];
+    return until !== undefined && now < until;
+  });
+}
+
+/**
+ * True when no instance may be created for quota reasons (§4.1 AtQuota): a quota error is
+ * waiting for the count to drop, or a recent quota error with no instances is still fresh, or
+ * MaxInstances (> 0) is reached. `instanceCount` includes creates in flight.
+ */
+export function isAtQuota(state: CapacityState, instanceCount: number, maxInstances: number, now: number): boolean {
+  if ((state.atQuotaUntilFewerInstances ?? 0) > 0) return true;
+  if (state.atQuotaUntil !== undefined && now < state.atQuotaUntil) return true;
+  return maxInstances > 0 && maxInstances <= instanceCount;
+}
+
+/** True while creates are suspended by a rate-limit error (§4.1 throttleCreate). */
+export function isThrottled(state: CapacityState, now: number): boolean {
+  return state.throttledUntil !== undefined && now < state.throttledUntil;
+}
+
+/**
+ * The state after a create failed with a quota error (§4.1). `instanceCount` counts instances
+ * including the failed create, so n = instanceCount - 1 is what the account evidently holds.
+ * With none running, wait a fixed TTL; otherwise stay at quota until the count drops below n.
+ */
+export function applyQuotaError(state: CapacityState, instanceCount: number, now: number): CapacityState {
+  const n = instanceCount - 1;
+  if (n < 1) return { ...state, atQuotaUntil: now + QUOTA_ERROR_TTL_MS };
+  const existing = state.atQuotaUntilFewerInstances ?? 0;
+  return { ...state, atQuotaUntilFewerInstances: existing > 0 && existing < n ? existing : n };
+}
+
+/** The state after a create failed with a capacity error for `key` (§4.1): that key is blocked for a TTL. */
+export function applyCapacityError(state: CapacityState, key: string, now: number): CapacityState {
+  return { ...state, atCapacityUntil: { ...state.atCapacityUntil, [key]: now + CAPACITY_ERROR_TTL_MS } };
+}
+
+/** The state after a rate-limit error: creates wait until `until` (§4.1 CheckRateLimitError). */
+export function applyThrottle(state: CapacityState, until: number): CapacityState {
+  return { ...state, throttledUntil: Math.max(until, state.throttledUntil ?? 0) };
+}
+
+/** §4.1: pool sync clears "at quota until fewer instances" once the count is below it. */
+export function clearQuotaIfFewer(state: CapacityState, instanceCount: number): CapacityState {
+  const fewer = state.atQuotaUntilFewerInstances ?? 0;
+  if (fewer <= 0 || instanceCount >= fewer) return state;
+  const { atQuotaUntilFewerInstances: _cleared, ...rest } = state;
+  return rest;
+}
+
+/** The state without entries whose time has passed, so stored state does not grow. */
+export function expire(state: CapacityState, now: number): CapacityState {
+  const atCapacityUntil: Record<string, number> = {};
+  for (const [key, until] of Object.entries(state.atCapacityUntil)) {
+    if (now < until) atCapacityUntil[key] = until;
+  }
+  const next: CapacityState = { atCapacityUntil };
+  if (state.atQuotaUntil !== undefined && now < state.atQuotaUntil) next.atQuotaUntil = state.atQuotaUntil;
+  if ((state.atQuotaUntilFewerInstances ?? 0) > 0) next.atQuotaUntilFewerInstances = state.atQuotaUntilFewerInstances;
+  if (state.throttledUntil !== undefined && now < state.throttledUntil) next.throttledUntil = state.throttledUntil;
+  return next;
+}

@@ -1,0 +1,204 @@
+import { ContainerState, isFinalState } from "../arvados/types.js";
+import type { ClusterConfig, InstanceType } from "../config/types.js";
+import type { QueueEntry } from "../queue/types.js";
+import { type CapacityState, isAtCapacity, isAtQuota, isThrottled } from "./capacity.js";
+import { countsTowardQuota, currentLaunch, InstanceIndex, type InstanceView } from "./instances.js";
+import { maxSupervisorsFor } from "./max-containers.js";
+import {
+  instanceTypeAtCapacityStatus,
+  newInstanceStatus,
+  priorityZeroStatus,
+  queuePositionStatus,
+  SchedulingStatus,
+  supervisorLimitStatus,
+} from "./status.js";
+
+/** Everything one scheduling pass looks at. Plain data; `now` is epoch ms. */
+export interface PlanQueueInput {
+  entries: readonly QueueEntry[];
+  /** Our instance set's instances, as listed now. */
+  instances: readonly InstanceView[];
+  capacity: CapacityState;
+  config: ClusterConfig;
+  now: number;
+  /** The dynamic concurrency limit (see nextMaxContainers); 0 = unlimited. */
+  maxContainers: number;
+}
+
+/**
+ * A LaunchDecision says: start one instance of `instanceType` for this Locked container, and if
+ * the cloud reports that type at capacity, try `fallbackTypes` in order (the entry's other
+ * eligible types not known to be at capacity, cheapest first).
+ */
+export interface LaunchDecision {
+  uuid: string;
+  instanceType: InstanceType;
+  fallbackTypes: InstanceType[];
+}
+
+/**
+ * A LockDecision says: lock this Queued container. Here lock and launch happen in one
+ * invocation, so it carries the launch the caller makes right after a successful lock.
+ */
+export type LockDecision = LaunchDecision;
+
+/** The outcome of one pass (§3.3): what to lock, launch, unlock, and what to tell each waiting container. */
+export interface QueuePlan {
+  lock: LockDecision[];
+  launch: LaunchDecision[];
+  /** Locked containers to give back (over quota or over the supervisor limit), not holding an instance. */
+  unlock: string[];
+  /** Scheduling status per container uuid, for Queued and Locked entries (§3.3 status table). */
+  statuses: Record<string, string>;
+  /** Metric containers_not_allocated_over_quota: over quota plus over the supervisor limit. */
+  overQuota: number;
+  /** Metric containers_allocated_not_started: Locked with an instance booting, plus this pass's locks and launches. */
+  allocatedNotStarted: number;
+  /** AtQuota after this pass's planned launches (the at_quota gauge and the status wording). */
+  atQuota: boolean;
+}
+
+/**
+ * An entry "holds an instance" (upstream: present in `pool.Running()`) when a live instance is
+ * bound to it, or when it is Locked and its current lock already launched one. A second launch
+ * for the same lock could not start anything (ClientToken = f(uuid, lock_count)); if that
+ * instance is gone, planReconcile unlocks the container.
+ */
+function holdsInstance(entry: QueueEntry, index: InstanceIndex): boolean {
+  if (index.liveFor(entry).length > 0) return true;
+  return entry.container.state === ContainerState.Locked && currentLaunch(entry) !== undefined;
+}
+
+/** §3.3 sort: holding an instance first, then Locked, then priority desc, first seen asc, uuid asc. */
+function compareEntries(held: ReadonlySet<string>): (a: QueueEntry, b: QueueEntry) => number {
+  const rank = (e: QueueEntry) =>
+    (held.has(e.container.uuid) ? 0 : 2) + (e.container.state === ContainerState.Locked ? 0 : 1);
+  return (a, b) =>
+    rank(a) - rank(b) ||
+    b.container.priority - a.container.priority ||
+    Date.parse(a.firstSeenAt) - Date.parse(b.firstSeenAt) ||
+    (a.container.uuid < b.container.uuid ? -1 : a.container.uuid > b.container.uuid ? 1 : 0);
+}
+
+/**
+ * Plans one runQueue pass (§3.3), adapted to one instance per container: picks which Queued
+ * containers to lock and which Locked ones get an instance, in priority order, under the
+ * dynamic limit, MaxInstances, the cloud quota, the supervisor share and per-type capacity.
+ * Entries without chosen instance types are left alone. Pure: no I/O, `now` is an input.
+ */
+export function planQueue(input: PlanQueueInput): QueuePlan {
+  const { config, capacity, now, maxContainers } = input;
+  const cloudVMs = config.Containers.CloudVMs;
+  const quotaGroups = cloudVMs.DriverParameters.InstanceTypeQuotaGroups;
+  const index = new InstanceIndex(input.instances);
+
+  const held = new Set<string>();
+  const considered: QueueEntry[] = [];
+  for (const entry of input.entries) {
+    if (holdsInstance(entry, index)) held.add(entry.container.uuid);
+    else if (isFinalState(entry.container.state) || !entry.instanceTypes?.length) continue; // DESIGN: no types, no launch
+    considered.push(entry);
+  }
+  const sorted = considered.sort(compareEntries(held));
+
+  // §4.1 AtQuota counts instances including creates in flight: listed ones, launched ones the
+  // listing does not show yet, and the ones this pass plans.
+  const totalInstances = input.instances.filter(countsTowardQuota).length;
+  const unlisted = input.entries.filter(
+    (e) => e.container.state === ContainerState.Locked && index.launchUnlisted(e),
+  ).length;
+  let planned = 0;
+  const atQuota = () => isAtQuota(capacity, totalInstances + unlisted + planned, cloudVMs.MaxInstances, now);
+  const throttled = isThrottled(capacity, now);
+  const maxSupervisors = maxSupervisorsFor(maxContainers, cloudVMs.SupervisorFraction);
+  const underLimit = (trying: number) => maxContainers === 0 || trying < maxContainers;
+
+  const plan: QueuePlan = { lock: [], launch: [], unlock: [], statuses: {}, overQuota: 0, allocatedNotStarted: 0, atQuota: false };
+  const isWaiting = (e: QueueEntry) =>
+    e.container.state === ContainerState.Queued || e.container.state === ContainerState.Locked;
+  let overquota: QueueEntry[] = [];
+  const overmaxsuper: QueueEntry[] = [];
+  let trying = held.size;
+  let qpos = 0;
+  let supervisors = 0;
+
+  for (const [i, entry] of sorted.entries()) {
+    const ctr = entry.container;
+    // §3.3 step 1: counted before the running check, so running supervisors count.
+    if (ctr.scheduling_parameters.supervisor) supervisors++;
+    if (held.has(ctr.uuid)) {
+      if (isWaiting(entry)) plan.statuses[ctr.uuid] = SchedulingStatus.preparing;
+      if (ctr.state === ContainerState.Locked) plan.allocatedNotStarted++;
+      continue;
+    }
+    if (ctr.priority < 1) {
+      plan.statuses[ctr.uuid] = priorityZeroStatus(ctr.state);
+      continue;
+    }
+    if (ctr.scheduling_parameters.supervisor && maxSupervisors > 0 && supervisors > maxSupervisors) {
+      overmaxsuper.push(entry);
+      plan.statuses[ctr.uuid] = supervisorLimitStatus(overmaxsuper.length);
+      continue;
+    }
+    // §3.3 step 6: cheapest eligible type not at capacity. Upstream also remembers types found
+    // at capacity earlier in the pass because its pool's flags can change mid-pass; the
+    // capacity state here is fixed for the pass, so asking again gives the same answer.
+    const types = entry.instanceTypes ?? [];
+    const [available, ...fallbackTypes] = types.filter((it) => !isAtCapacity(capacity, it, quotaGroups, now));
+
+    if (ctr.state === ContainerState.Queued) {
+      if (!underLimit(trying)) continue;
+      trying++;
+      if (atQuota()) {
+        overquota = sorted.slice(i);
+        break;
+      }
+      if (available === undefined) continue; // §3.3 7.3: not locked while every type is at capacity
+      plan.lock.push({ uuid: ctr.uuid, instanceType: available, fallbackTypes });
+      // The caller launches right after locking, so the lock already plans an instance.
+      planned++;
+      plan.allocatedNotStarted++;
+      plan.statuses[ctr.uuid] = newInstanceStatus(available.Name);
+    } else if (ctr.state === ContainerState.Locked) {
+      if (!underLimit(trying)) continue;
+      trying++;
+      if (atQuota()) {
+        // §3.3 8.3: stop here so lower-priority containers cannot starve this one.
+        overquota = sorted.slice(i);
+        break;
+      }
+      if (available === undefined) {
+        // §3.3 8.4: keep going: lower-priority containers may use other types.
+        qpos++;
+        plan.statuses[ctr.uuid] = instanceTypeAtCapacityStatus(
+          qpos,
+          types.map((it) => it.Name),
+        );
+        continue;
+      }
+      if (throttled) continue; // §3.3 8.5: the pool declines to create while throttled
+      plan.launch.push({ uuid: ctr.uuid, instanceType: available, fallbackTypes });
+      planned++;
+      plan.allocatedNotStarted++;
+      plan.statuses[ctr.uuid] = newInstanceStatus(available.Name);
+    }
+  }
+
+  plan.atQuota = atQuota();
+  plan.overQuota = overquota.length + overmaxsuper.length;
+  for (const entry of sorted) {
+    if (isWaiting(entry) && plan.statuses[entry.container.uuid] === undefined) {
+      qpos++;
+      plan.statuses[entry.container.uuid] = queuePositionStatus(qpos, plan.atQuota);
+    }
+  }
+
+  // §3.3 unlocks: with instances up, the head of the over-quota line keeps its lock so a
+  // briefly lifted quota does not burn its lock/unlock cycles; with none, it may exhaust
+  // MaxDispatchAttempts and be cancelled rather than starve everything behind it.
+  const giveBack = [...overmaxsuper, ...(totalInstances > 0 && overquota.length > 1 ? overquota.slice(1) : overquota)];
+  plan.unlock = giveBack
+    .filter((e) => e.container.state === ContainerState.Locked && !held.has(e.container.uuid))
+    .map((e) => e.container.uuid);
+  return plan;
+}

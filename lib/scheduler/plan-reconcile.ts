@@ -1,0 +1,241 @@
+import { ContainerState } from "../arvados/types.js";
+import type { ClusterConfig } from "../config/types.js";
+import type { QueueEntry } from "../queue/types.js";
+import { currentLaunch, InstanceIndex, type InstanceView, isPresent, UNLISTED_GRACE_MS } from "./instances.js";
+
+/**
+ * Why a reconcile decision was made: short, constant, low-cardinality (a metric dimension).
+ * Upstream's sync reasons (§3.4) shortened; "stopped" is ours (see instanceRule).
+ */
+export const ReconcileReason = {
+  finished: "finished",
+  onHold: "on hold",
+  queuedWithInstance: "queued-with-instance",
+  notRunning: "not running on any instance",
+  priorityZero: "priority=0",
+  instanceGone: "instance gone",
+  timeoutBooting: "TimeoutBooting",
+  notInQueue: "not in queue",
+  untagged: "untagged",
+  duplicate: "duplicate",
+  stopped: "stopped",
+} as const;
+export type ReconcileReason = (typeof ReconcileReason)[keyof typeof ReconcileReason];
+
+/** §4.1 pool default when Containers.CloudVMs.TimeoutBooting is 0. */
+export const DEFAULT_TIMEOUT_BOOTING_MS = 10 * 60_000;
+
+/** Everything one reconcile pass looks at. Times are epoch ms. */
+export interface PlanReconcileInput {
+  entries: readonly QueueEntry[];
+  /** Our instance set's instances, listed after `threshold`. */
+  instances: readonly InstanceView[];
+  /** Start time of the queue's last successful update: cached states are at least this fresh. */
+  threshold: number;
+  now: number;
+  config: ClusterConfig;
+}
+
+/** The outcome of one reconcile pass (§3.4, §3.5 adapted to one instance per container). */
+export interface ReconcilePlan {
+  /** Entries to drop from the queue (finished, or Queued on hold). */
+  forget: string[];
+  cancel: { uuid: string; reason: ReconcileReason }[];
+  unlock: { uuid: string; reason: ReconcileReason }[];
+  terminate: { instanceId: string; reason: ReconcileReason }[];
+  /** Instances tagged for a container the queue does not hold: ask Arvados whether we hold its lock. */
+  verifyOrphan: { instanceId: string; containerUuid: string; reason: ReconcileReason }[];
+}
+
+/** Collects decisions; one decision per container or instance, the first rule to speak wins. */
+class Decisions {
+  readonly forget = new Set<string>();
+  readonly cancel = new Map<string, ReconcileReason>();
+  readonly unlock = new Map<string, ReconcileReason>();
+  readonly terminate = new Map<string, ReconcileReason>();
+  readonly verifyOrphan: ReconcilePlan["verifyOrphan"] = [];
+
+  terminateAll(instances: readonly InstanceView[], reason: ReconcileReason): void {
+    for (const inst of instances) if (!this.terminate.has(inst.instanceId)) this.terminate.set(inst.instanceId, reason);
+  }
+
+  plan(): ReconcilePlan {
+    return {
+      forget: [...this.forget],
+      cancel: [...this.cancel].map(([uuid, reason]) => ({ uuid, reason })),
+      unlock: [...this.unlock].map(([uuid, reason]) => ({ uuid, reason })),
+      terminate: [...this.terminate].map(([instanceId, reason]) => ({ instanceId, reason })),
+      verifyOrphan: this.verifyOrphan,
+    };
+  }
+}
+
+/** What an entry rule sees. */
+interface EntryContext {
+  entry: QueueEntry;
+  index: InstanceIndex;
+  /** Live instances bound to the entry (upstream: "running on a worker"). */
+  live: InstanceView[];
+  threshold: number;
+  now: number;
+  timeoutBooting: number;
+  out: Decisions;
+}
+
+/**
+ * When every instance bound to the entry has ended, the latest time one of them may have ended;
+ * undefined while any still exists; -Infinity when there is none to go by. An instance missing
+ * from the listing may just not be listed yet, so its end is its launch plus a grace period.
+ */
+function lastInstanceEnd(entry: QueueEntry, index: InstanceIndex): number | undefined {
+  const all = index.allFor(entry);
+  if (all.some((inst) => inst.state !== "terminated")) return undefined;
+  let end = Number.NEGATIVE_INFINITY;
+  for (const inst of all) end = Math.max(end, Date.parse(inst.terminatedAt ?? inst.launchTime));
+  const launch = currentLaunch(entry);
+  if (launch !== undefined && index.launchUnlisted(entry)) {
+    end = Math.max(end, Date.parse(launch.launchedAt) + UNLISTED_GRACE_MS);
+  }
+  return end;
+}
+
+/** Complete/Cancelled (§3.4): stop whatever still runs it; forget it once nothing runs it. */
+function finishedRule({ entry, index, live, out }: EntryContext): void {
+  out.terminateAll(index.allFor(entry).filter(isPresent), ReconcileReason.finished);
+  if (live.length === 0) out.forget.add(entry.container.uuid);
+}
+
+/**
+ * Queued (§3.4): an instance running a Queued container is wrong (kill "pool says running, but
+ * queue says state=Queued"), but only once the queue saw it Queued after the instance started, so
+ * a lock taken moments ago is not undone by a stale cache. On hold with no instance → forget.
+ */
+function queuedRule({ entry, live, threshold, out }: EntryContext): void {
+  if (live.length > 0) {
+    out.terminateAll(
+      live.filter((inst) => threshold > Date.parse(inst.launchTime)),
+      ReconcileReason.queuedWithInstance,
+    );
+  } else if (entry.container.priority === 0) {
+    out.forget.add(entry.container.uuid);
+  }
+}
+
+/**
+ * Running (§3.4): no instance runs it → cancel, but only if the queue saw it Running after the
+ * last instance ended (upstream `qUpdated.After(exited)`): a container that finished normally
+ * would otherwise be cancelled on stale data. Priority 0 with an instance → stop the instance.
+ */
+function runningRule({ entry, index, live, threshold, out }: EntryContext): void {
+  if (live.length > 0) {
+    if (entry.container.priority === 0) out.terminateAll(live, ReconcileReason.priorityZero);
+    return;
+  }
+  let end = lastInstanceEnd(entry, index);
+  if (end === undefined) return; // still shutting down (or stopped: instanceRule ends it)
+  // Nothing ever ran it that we know of: require the queue to have seen it since we first did.
+  if (end === Number.NEGATIVE_INFINITY) end = Date.parse(entry.firstSeenAt);
+  if (threshold > end) out.cancel.set(entry.container.uuid, ReconcileReason.notRunning);
+}
+
+/**
+ * Locked (§3.4, §3.5): priority 0 → stop the instance, then requeue; the launched instance is
+ * gone → requeue (upstream "crunch-run exited"); an instance that has not made the container
+ * Running within TimeoutBooting of its launch (crunch-run sets Running, so a running instance
+ * with a Locked container has not booted either) → terminate and requeue. Both time checks use
+ * the threshold, so a container that just started is not judged on a stale cached state.
+ */
+function lockedRule({ entry, index, live, threshold, now, timeoutBooting, out }: EntryContext): void {
+  const uuid = entry.container.uuid;
+  if (entry.container.priority === 0) {
+    if (live.length > 0) out.terminateAll(live, ReconcileReason.priorityZero);
+    else out.unlock.set(uuid, ReconcileReason.priorityZero);
+    return;
+  }
+  const launch = currentLaunch(entry);
+  if (live.length > 0) {
+    const own = launch === undefined ? live : live.filter((inst) => inst.instanceId === launch.instanceId);
+    const overdue = own.filter((inst) => {
+      const launched = Date.parse(inst.launchTime);
+      return now - launched > timeoutBooting && threshold - launched > timeoutBooting;
+    });
+    if (overdue.length > 0) {
+      out.terminateAll(overdue, ReconcileReason.timeoutBooting);
+      out.unlock.set(uuid, ReconcileReason.timeoutBooting);
+    }
+    return;
+  }
+  if (launch === undefined) return; // not launched yet: planQueue's job
+  const end = lastInstanceEnd(entry, index);
+  if (end !== undefined && threshold > end) out.unlock.set(uuid, ReconcileReason.instanceGone);
+}
+
+/** §3.4 table as data: the rule for each cached state. */
+const entryRules: Record<ContainerState, (ctx: EntryContext) => void> = {
+  [ContainerState.Queued]: queuedRule,
+  [ContainerState.Locked]: lockedRule,
+  [ContainerState.Running]: runningRule,
+  [ContainerState.Complete]: finishedRule,
+  [ContainerState.Cancelled]: finishedRule,
+};
+
+/**
+ * Rules that look at one present instance rather than an entry: no container tag → ours but
+ * useless; tagged for a container we do not hold → let the caller verify with Arvados (§3.4
+ * "not in queue"); a second instance for a container whose current launch names another →
+ * duplicate; stopped → it can never run anything again (ours terminate on shutdown).
+ */
+function instanceRule(
+  inst: InstanceView,
+  byUuid: ReadonlyMap<string, QueueEntry>,
+  launchedBy: ReadonlyMap<string, string>,
+  out: Decisions,
+): void {
+  if (out.terminate.has(inst.instanceId)) return;
+  const uuid = inst.containerUuid || launchedBy.get(inst.instanceId);
+  if (uuid === undefined || uuid === "") {
+    out.terminate.set(inst.instanceId, ReconcileReason.untagged);
+    return;
+  }
+  const entry = byUuid.get(uuid);
+  if (entry === undefined) {
+    out.verifyOrphan.push({ instanceId: inst.instanceId, containerUuid: uuid, reason: ReconcileReason.notInQueue });
+    return;
+  }
+  const launch = currentLaunch(entry);
+  if (launch !== undefined && launch.instanceId !== inst.instanceId) {
+    out.terminate.set(inst.instanceId, ReconcileReason.duplicate);
+  } else if (inst.state === "stopped" || inst.state === "stopping") {
+    out.terminate.set(inst.instanceId, ReconcileReason.stopped);
+  }
+}
+
+/**
+ * Plans one reconcile pass between the queue and our instances (§3.4 sync, §3.5 stale locks,
+ * with instances in place of workers): what to forget, cancel, unlock, terminate, and which
+ * unknown instances to verify. Pure: no I/O, `now` and `threshold` are inputs.
+ */
+export function planReconcile(input: PlanReconcileInput): ReconcilePlan {
+  const { threshold, now, config } = input;
+  const configured = config.Containers.CloudVMs.TimeoutBooting;
+  const timeoutBooting = configured > 0 ? configured : DEFAULT_TIMEOUT_BOOTING_MS;
+  const index = new InstanceIndex(input.instances);
+  const out = new Decisions();
+
+  const byUuid = new Map<string, QueueEntry>();
+  const launchedBy = new Map<string, string>();
+  for (const entry of input.entries) {
+    byUuid.set(entry.container.uuid, entry);
+    const launch = currentLaunch(entry);
+    if (launch !== undefined) launchedBy.set(launch.instanceId, entry.container.uuid);
+  }
+
+  for (const entry of input.entries) {
+    const live = index.liveFor(entry);
+    entryRules[entry.container.state]({ entry, index, live, threshold, now, timeoutBooting, out });
+  }
+  for (const inst of input.instances) {
+    if (isPresent(inst)) instanceRule(inst, byUuid, launchedBy, out);
+  }
+  return out.plan();
+}

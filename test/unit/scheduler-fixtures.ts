@@ -1,0 +1,138 @@
+import type { ContainerState } from "../../lib/arvados/types.js";
+import type { ClusterConfig, CloudVMsConfig, InstanceType } from "../../lib/config/types.js";
+import type { LaunchRecord, QueueEntry } from "../../lib/queue/types.js";
+import type { InstanceView } from "../../lib/scheduler/instances.js";
+import { containerUuid, queueEntry } from "../support/fixtures.js";
+
+export { containerUuid };
+
+/** The fixed "now" of every scheduler test: 2026-01-01T01:00:00Z. */
+export const NOW = Date.parse("2026-01-01T01:00:00.000Z");
+export const MINUTE = 60_000;
+
+/** ISO time `ms` milliseconds relative to NOW (negative = earlier). */
+export function at(ms: number): string {
+  return new Date(NOW + ms).toISOString();
+}
+
+/** The i-th instance type, as upstream's test.InstanceType(i): bigger and dearer as i grows. */
+export function instanceType(i: number, overrides: Partial<InstanceType> = {}): InstanceType {
+  return {
+    Name: `type${i}`,
+    ProviderType: `providertype${i}`,
+    VCPUs: i,
+    RAM: i * 2 ** 30,
+    Scratch: i * 10 * 2 ** 30,
+    IncludedScratch: i * 10 * 2 ** 30,
+    AddedScratch: 0,
+    Price: i * 0.123,
+    Preemptible: false,
+    GPU: { Stack: "", DriverVersion: "", HardwareTarget: "", DeviceCount: 0, VRAM: 0 },
+    ...overrides,
+  };
+}
+
+/** A cluster config with upstream defaults (§6) and the given CloudVMs overrides. */
+export function clusterConfig(cloudVMs: Partial<CloudVMsConfig> = {}): ClusterConfig {
+  return {
+    ClusterID: "zzzzz",
+    InstanceTypes: Object.fromEntries([1, 2, 3].map((i) => [`type${i}`, instanceType(i)])),
+    Containers: {
+      MaxDispatchAttempts: 10,
+      MaxRetryAttempts: 3,
+      MaximumPriceFactor: 1.5,
+      ReserveExtraRAM: 550 * 2 ** 20,
+      LocalKeepBlobBuffersPerVCPU: 1,
+      PreemptiblePriceFactor: 0,
+      AlwaysUsePreemptibleInstances: false,
+      StaleLockTimeout: MINUTE,
+      CrunchRunCommand: "crunch-run",
+      CrunchRunArgumentsList: [],
+      RuntimeEngine: "docker",
+      CloudVMs: {
+        Enable: true,
+        PollInterval: 10_000,
+        MaxCloudOpsPerSecond: 10,
+        MaxConcurrentInstanceCreateOps: 1,
+        MaxInstances: 64,
+        InitialQuotaEstimate: 0,
+        SupervisorFraction: 0.5,
+        SyncInterval: MINUTE,
+        TimeoutBooting: 10 * MINUTE,
+        TimeoutIdle: MINUTE,
+        TimeoutShutdown: 10_000,
+        ImageID: "ami-0",
+        InstanceInitCommand: "",
+        ResourceTags: {},
+        TagKeyPrefix: "Arvados",
+        Driver: "ec2",
+        DriverParameters: {
+          Region: "us-east-1",
+          SecurityGroupIDs: [],
+          SubnetID: [],
+          AdminUsername: "crunch",
+          EBSVolumeType: "gp2",
+          EBSPrice: 0.1,
+          IAMInstanceProfile: "",
+          SpotPriceUpdateInterval: 24 * 60 * MINUTE,
+          InstanceTypeQuotaGroups: { a: "standard", c: "standard", m: "standard", vt: "g", p5: "p5" },
+        },
+        ...cloudVMs,
+      },
+    },
+  };
+}
+
+/** What an entry fixture may set. Defaults: Queued, priority 1, types [type1, type2], first seen an hour ago. */
+export interface EntrySpec {
+  state?: ContainerState;
+  priority?: number;
+  /** Instance types by fixture index; [] = not chosen yet. */
+  types?: number[];
+  supervisor?: boolean;
+  firstSeenAt?: string;
+  localChangeAt?: string;
+  launch?: LaunchRecord;
+}
+
+/** A queue entry for container i. */
+export function entry(i: number, spec: EntrySpec = {}): QueueEntry {
+  const types = spec.types ?? [1, 2];
+  const e = queueEntry(
+    i,
+    {
+      state: spec.state ?? "Queued",
+      priority: spec.priority ?? 1,
+      scheduling_parameters: { partitions: [], preemptible: false, max_run_time: 0, supervisor: spec.supervisor ?? false },
+    },
+    { firstSeenAt: spec.firstSeenAt ?? at(-60 * MINUTE) },
+  );
+  if (types.length > 0) e.instanceTypes = types.map((t) => instanceType(t));
+  if (spec.localChangeAt !== undefined) e.localChangeAt = spec.localChangeAt;
+  if (spec.launch !== undefined) e.launch = spec.launch;
+  return e;
+}
+
+/** The i-th instance id. */
+export function instanceId(i: number): string {
+  return `i-${String(i).padStart(17, "0")}`;
+}
+
+/** A launch record for instance i, launched `launchedAt` (default 5 minutes ago). */
+export function launchRecord(i: number, launchedAt: string = at(-5 * MINUTE)): LaunchRecord {
+  return { instanceId: instanceId(i), instanceType: "type1", attempt: 1, launchedAt };
+}
+
+/** Instance i of our instance set, running container `container` (an index) unless overridden. */
+export function instance(i: number, overrides: Partial<InstanceView> & { container?: number } = {}): InstanceView {
+  const { container, ...rest } = overrides;
+  const view: InstanceView = {
+    instanceId: instanceId(i),
+    instanceType: "type1",
+    state: "running",
+    launchTime: at(-5 * MINUTE),
+    ...rest,
+  };
+  if (container !== undefined) view.containerUuid = containerUuid(container);
+  return view;
+}
