@@ -1,70 +1,82 @@
 /**
- * The subset of Lambda event-filtering rule syntax this project's serverless.yml uses, so the
- * local runner delivers exactly the records AWS would: exact values, `prefix`, `anything-but`,
- * `numeric` and `exists`. A record matches a pattern when every key of the pattern matches; it
- * matches a mapping when it matches any of its patterns. As in AWS, `numeric` compares JSON
- * numbers only: DynamoDB's `N` values are strings in stream records, so filters on them must
- * use string rules (e.g. `anything-but: ["0"]`).
+ * The part of Lambda's event-filtering rule syntax (EventBridge pattern rules) that this
+ * project's serverless.yml uses, with AWS's semantics where they bite, so the local runner
+ * delivers exactly the records AWS would: `numeric` matches JSON numbers only (a stream image's
+ * {"N": "5"} is a string, so filters on numbers use string rules such as `anything-but: ["0"]`),
+ * `exists` looks at leaves only, arrays match when any element does. Anything else in a pattern
+ * is an error, so a filter cannot silently use syntax this matcher does not understand.
  */
 
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-export type FilterPattern = { [key: string]: FilterPattern | FilterRule[] };
-type FilterRule = null | boolean | number | string | { [op: string]: Json };
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+type Rule = Json;
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
+function isObject(value: Json | undefined): value is { [key: string]: Json } {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-function numericMatches(value: unknown, spec: Json): boolean {
-  if (typeof value !== "number" || !Array.isArray(spec)) return false;
-  for (let i = 0; i + 1 < spec.length; i += 2) {
-    const op = spec[i];
-    const bound = spec[i + 1];
-    if (typeof bound !== "number") return false;
-    const ok =
-      op === "=" ? value === bound
-      : op === ">" ? value > bound
-      : op === ">=" ? value >= bound
-      : op === "<" ? value < bound
-      : op === "<=" ? value <= bound
-      : false;
-    if (!ok) return false;
+/** The leaf values (strings, numbers, booleans, null) at `path`, arrays flattened at every level. */
+function leavesAt(value: Json | undefined, path: readonly string[]): Json[] {
+  if (value === undefined) return [];
+  if (Array.isArray(value)) return value.flatMap((element) => leavesAt(element, path));
+  const [head, ...rest] = path;
+  if (head === undefined) return isObject(value) ? [] : [value];
+  return isObject(value) ? leavesAt(value[head], rest) : [];
+}
+
+function ruleMatches(rule: Rule, leaf: Json): boolean {
+  if (!isObject(rule)) return rule === leaf;
+  const [operator, ...others] = Object.keys(rule);
+  if (operator === undefined || others.length > 0) throw new Error(`unsupported rule ${JSON.stringify(rule)}`);
+  const operand = rule[operator] as Json;
+  switch (operator) {
+    case "prefix":
+      if (typeof operand !== "string") throw new Error(`unsupported prefix rule ${JSON.stringify(rule)}`);
+      return typeof leaf === "string" && leaf.startsWith(operand);
+    case "anything-but": {
+      if (isObject(operand)) throw new Error(`unsupported anything-but rule ${JSON.stringify(rule)}`);
+      const excluded = Array.isArray(operand) ? operand : [operand];
+      return !excluded.some((x) => x === leaf);
+    }
+    case "numeric":
+      if (!Array.isArray(operand)) throw new Error(`unsupported numeric rule ${JSON.stringify(rule)}`);
+      return typeof leaf === "number" && numericHolds(operand, leaf);
+    default:
+      throw new Error(`unsupported rule ${JSON.stringify(rule)}`);
+  }
+}
+
+function numericHolds(comparisons: Json[], n: number): boolean {
+  for (let i = 0; i < comparisons.length; i += 2) {
+    const [op, bound] = [comparisons[i], comparisons[i + 1]];
+    if (typeof bound !== "number") throw new Error(`unsupported numeric bound ${JSON.stringify(bound)}`);
+    const holds = { "=": n === bound, "<": n < bound, "<=": n <= bound, ">": n > bound, ">=": n >= bound }[String(op)];
+    if (holds === undefined) throw new Error(`unsupported numeric operator ${JSON.stringify(op)}`);
+    if (!holds) return false;
   }
   return true;
 }
 
-function ruleMatches(rule: FilterRule, value: unknown, present: boolean): boolean {
-  if (!isPlainObject(rule)) return present && value === rule;
-  const [op, arg] = Object.entries(rule)[0] ?? [];
-  switch (op) {
-    case "exists":
-      return present === arg;
-    case "prefix":
-      return present && typeof value === "string" && typeof arg === "string" && value.startsWith(arg);
-    case "numeric":
-      return present && numericMatches(value, arg ?? null);
-    case "anything-but": {
-      if (!present) return false;
-      if (isPlainObject(arg)) return !ruleMatches(arg as FilterRule, value, present);
-      const excluded = Array.isArray(arg) ? arg : [arg];
-      return !excluded.some((x) => x === value);
-    }
-    default:
-      throw new Error(`unsupported filter rule ${JSON.stringify(rule)}`);
-  }
-}
-
-/** Whether `record` matches one filter pattern. */
-export function matchesPattern(pattern: FilterPattern, record: unknown): boolean {
-  return Object.entries(pattern).every(([key, expected]) => {
-    const present = isPlainObject(record) && key in record;
-    const value = present ? (record as Record<string, unknown>)[key] : undefined;
-    if (Array.isArray(expected)) return expected.some((rule) => ruleMatches(rule, value, present));
-    return present && matchesPattern(expected, value);
+/** Whether `event` matches `pattern`: every field of the pattern, each by any of its rules. */
+export function patternMatches(pattern: Json, event: Json, path: string[] = []): boolean {
+  if (!isObject(pattern)) throw new Error(`unsupported pattern at ${path.join(".")}`);
+  return Object.entries(pattern).every(([key, sub]) => {
+    const fieldPath = [...path, key];
+    if (isObject(sub)) return patternMatches(sub, event, fieldPath);
+    if (!Array.isArray(sub)) throw new Error(`pattern field ${fieldPath.join(".")} must be a list of rules`);
+    const leaves = leavesAt(event, fieldPath);
+    return sub.some((rule) => {
+      if (isObject(rule) && "exists" in rule) return rule.exists === leaves.length > 0;
+      return leaves.some((leaf) => ruleMatches(rule, leaf));
+    });
   });
 }
 
-/** Whether `record` passes a mapping's filters: no filters, or any pattern matching. */
-export function passesFilters(patterns: readonly FilterPattern[], record: unknown): boolean {
-  return patterns.length === 0 || patterns.some((p) => matchesPattern(p, record));
+/** Whether Lambda would deliver `record` to a mapping with these filters (any filter matching). */
+
+
+/** Whether Lambda would deliver `record` to a mapping with these filters (no filters, or any matching). */
+export function passesFilters(filters: readonly Json[], record: unknown): boolean {
+  if (filters.length === 0) return true;
+  const event = JSON.parse(JSON.stringify(record)) as Json;
+  return filters.some((filter) => patternMatches(filter, event));
 }

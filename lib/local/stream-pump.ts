@@ -6,7 +6,7 @@ import {
   GetShardIteratorCommand,
 } from "@aws-sdk/client-dynamodb-streams";
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from "aws-lambda";
-import { type FilterPattern, passesFilters } from "./event-filter.js";
+import { type Json, passesFilters } from "./event-filter.js";
 
 /**
  * One Lambda event source mapping on the queue table's stream, as serverless.yml declares it.
@@ -14,12 +14,12 @@ import { type FilterPattern, passesFilters } from "./event-filter.js";
  */
 export interface StreamMapping {
   name: string;
-  filterPatterns: readonly FilterPattern[];
+  filterPatterns: readonly Json[];
   batchSize: number;
   maximumBatchingWindowMs: number;
   bisectBatchOnFunctionError: boolean;
   maximumRetryAttempts: number;
-  invoke: (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse | undefined | void>;
+  invoke: (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse | undefined>;
   /** The on-failure destination: records given up on after the retries. */
   onFailure?: (records: DynamoDBRecord[], reason: string) => void;
 }
@@ -164,10 +164,10 @@ export class StreamPump {
   private async invokeWithRetries(mapping: StreamMapping, records: DynamoDBRecord[], attempt: number): Promise<void> {
     if (records.length === 0) return;
     this.stats.invocations++;
-    let response: DynamoDBBatchResponse | undefined | void;
+    let response: DynamoDBBatchResponse | undefined;
     let error: unknown;
     try {
-      response = await mapping.invoke({ Records: records });
+      response = (await mapping.invoke({ Records: records })) ?? undefined;
     } catch (err) {
       error = err;
     }

@@ -2,10 +2,17 @@ import { randomUUID } from "node:crypto";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { ArvadosClient, arvadosClientOptionsFromEnv } from "../arvados/client.js";
 import { resolveArvadosToken } from "../arvados/token-source.js";
+import { createEc2Client } from "../cloud/client.js";
 import { configFromEnv } from "../config/load.js";
 import type { ClusterConfig } from "../config/types.js";
+import { Ec2InstanceCloud } from "../launch/ec2-instance-cloud.js";
+import type { InstanceCloud } from "../launch/ports.js";
 import { Queue } from "../queue/queue.js";
+import { initialMaxContainers } from "../scheduler/max-containers.js";
+import { type DispatchState, dispatchState } from "../store/dispatch-state.js";
+import { LaunchTokens } from "../store/launch-tokens.js";
 import { QueueStore } from "../store/queue-store.js";
+import type { SharedState } from "../store/shared-state.js";
 
 /** A required environment variable is unset. */
 export class MissingEnvironmentError extends Error {
@@ -21,33 +28,57 @@ export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): 
   return value;
 }
 
-/** A DynamoDB client as handlers use it: the SDK's standard endpoint/region variables, patient retries. */
-export function createDynamoDbClient(): DynamoDBClient {
-  // Throttling is retried by the SDK with backoff; a few more attempts than the default ride out bursts.
-  return new DynamoDBClient({ maxAttempts: 6 });
-}
-
 /** What every function needs, built once per cold start. */
 export interface DispatchRuntime {
   config: ClusterConfig;
+  /** Upstream config keys present but not used here, to log once at cold start. */
+  ignoredConfigKeys: string[];
   store: QueueStore;
   api: ArvadosClient;
   queue: Queue;
+  state: SharedState<DispatchState>;
+  /** A fresh lease owner per invocation: one Lambda environment runs one invocation at a time. */
+  owner: () => string;
+  ddb: DynamoDBClient;
 }
 
 /**
  * Builds the shared runtime from the environment (DESIGN.md "Contracts"): QUEUE_TABLE_NAME,
- * DISPATCH_CONFIG, ARVADOS_API_HOST and the token. Invalid config or a missing variable fails
- * here, at cold start, with a message naming what is wrong.
+ * DISPATCH_CONFIG, ARVADOS_API_HOST and the token (ARVADOS_API_TOKEN or, in AWS, the SSM
+ * parameter ARVADOS_API_TOKEN_PARAMETER). Invalid config or a missing variable fails here, at
+ * cold start, with a message naming what is wrong and never the token.
  */
 export async function dispatchRuntimeFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<DispatchRuntime> {
-  const { config } = configFromEnv(env);
-  const store = new QueueStore(createDynamoDbClient(), requireEnv("QUEUE_TABLE_NAME", env));
+  const { config, ignored } = configFromEnv(env);
+  // Throttling is retried by the SDK with backoff; a few more attempts than the default ride out bursts.
+  const ddb = new DynamoDBClient({ maxAttempts: 6 });
+  const tableName = requireEnv("QUEUE_TABLE_NAME", env);
+  const store = new QueueStore(ddb, tableName);
   const token = await resolveArvadosToken(env);
-  const api = new ArvadosClient({ ...arvadosClientOptionsFromEnv({ ...env, ARVADOS_API_TOKEN: token }) });
-  const queue = new Queue(api, store, {
-    leaseOwner: randomUUID(),
-    leaseMs: 5 * 60_000,
+  const api = new ArvadosClient(arvadosClientOptionsFromEnv({ ...env, ARVADOS_API_TOKEN: token }));
+  const queue = new Queue(api, store, { leaseOwner: randomUUID(), leaseMs: 5 * 60_000 });
+  const state = dispatchState(ddb, tableName, initialMaxContainers(config));
+  return { config, ignoredConfigKeys: ignored, store, api, queue, state, owner: () => randomUUID(), ddb };
+}
+
+/** The EC2 side, for launch and cleanup: instance set id, compute instance profile, token parameter. */
+export async function instanceCloudFromEnv(
+  runtime: DispatchRuntime,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ cloud: InstanceCloud; tokens: LaunchTokens }> {
+  const ec2 = createEc2Client();
+  const region = (await ec2.config.region()) ?? "us-east-1";
+  // §4.1: the instance set id is the token's uuid unless the deployment fixes one (its IAM policy names it).
+  const instanceSetId = env.INSTANCE_SET_ID || (await runtime.queue.tokenUuid());
+  const cloud = new Ec2InstanceCloud({
+    ec2,
+    config: runtime.config,
+    instanceSetId,
+    tokenParameterName: env.ARVADOS_API_TOKEN_PARAMETER ?? "",
+    region,
+    apiHost: requireEnv("ARVADOS_API_HOST", env),
+    apiHostInsecure: arvadosClientOptionsFromEnv({ ...env, ARVADOS_API_TOKEN: "-" }).insecure === true,
+    ...(env.COMPUTE_INSTANCE_PROFILE ? { instanceProfile: env.COMPUTE_INSTANCE_PROFILE } : {}),
   });
-  return { config, store, api, queue };
+  return { cloud, tokens: new LaunchTokens(runtime.ddb, runtime.store.tableName) };
 }

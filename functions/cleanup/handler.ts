@@ -1,0 +1,43 @@
+import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
+import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
+import middy from "@middy/core";
+import type { Context, EventBridgeEvent } from "aws-lambda";
+import { runCleanupPass } from "../../lib/cleanup/cleanup-pass.js";
+import { createLogger, createMetrics } from "../../lib/observability/powertools.js";
+import { dispatchRuntimeFromEnv, instanceCloudFromEnv } from "../../lib/runtime/environment.js";
+
+const logger = createLogger("cleanup");
+const metrics = createMetrics("cleanup");
+const runtime = await dispatchRuntimeFromEnv();
+const { cloud } = await instanceCloudFromEnv(runtime);
+
+type CleanupEvent = EventBridgeEvent<string, { "instance-id"?: string }>;
+
+/** The instance a Spot Instance Interruption Warning names, if this event is one. */
+function interruptedInstances(event: CleanupEvent): string[] {
+  const id = event["detail-type"] === "EC2 Spot Instance Interruption Warning" ? event.detail?.["instance-id"] : undefined;
+  return id === undefined ? [] : [id];
+}
+
+function emitByReason(name: string, counts: Record<string, number>): void {
+  for (const [reason, count] of Object.entries(counts)) {
+    const single = metrics.singleMetric();
+    single.addDimension("Reason", reason);
+    single.addMetric(name, MetricUnit.Count, count);
+  }
+}
+
+/** cleanup: every minute, and on spot interruption warnings (§3.4 with instances for workers). */
+async function cleanup(event: CleanupEvent, _context: Context) {
+  const report = await runCleanupPass({ ...runtime, cloud }, interruptedInstances(event));
+  metrics.addMetric("EntriesForgotten", MetricUnit.Count, report.forgotten);
+  metrics.addMetric("OrphanInstances", MetricUnit.Count, report.orphans);
+  emitByReason("ContainersCancelled", report.cancelled);
+  emitByReason("ContainersRequeued", report.requeued);
+  emitByReason("InstancesTerminated", report.terminated);
+  logger.info("cleanup pass", { ...report });
+  return report;
+}
+
+export const handler = middy(cleanup).use(injectLambdaContext(logger)).use(logMetrics(metrics));

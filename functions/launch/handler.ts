@@ -1,0 +1,46 @@
+import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
+import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
+import middy from "@middy/core";
+import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent, ScheduledEvent } from "aws-lambda";
+import { runLaunchPass } from "../../lib/launch/launch-pass.js";
+import { createLogger, createMetrics } from "../../lib/observability/powertools.js";
+import { dispatchRuntimeFromEnv, instanceCloudFromEnv } from "../../lib/runtime/environment.js";
+
+const logger = createLogger("launch");
+const metrics = createMetrics("launch");
+const runtime = await dispatchRuntimeFromEnv();
+const { cloud, tokens } = await instanceCloudFromEnv(runtime);
+
+/**
+ * launch: a stream change made an entry launchable, or the one-minute sweep fired. Either way
+ * one pass plans the whole backlog in priority order (§3.3), so a stream record needs no
+ * per-record work: the batch succeeds once the pass has run.
+ */
+async function launch(_event: DynamoDBStreamEvent | ScheduledEvent, context: Context): Promise<DynamoDBBatchResponse> {
+  const report = await runLaunchPass(
+    { ...runtime, cloud, tokens, owner: runtime.owner() },
+    () => context.getRemainingTimeInMillis(),
+  );
+  metrics.addMetric("ContainersLocked", MetricUnit.Count, report.locked);
+  metrics.addMetric("InstancesLaunched", MetricUnit.Count, report.launched.length);
+  metrics.addMetric("LaunchFailures", MetricUnit.Count, report.failures);
+  metrics.addMetric("CapacityErrors", MetricUnit.Count, report.capacityErrors);
+  metrics.addMetric("QuotaErrors", MetricUnit.Count, report.quotaErrors);
+  metrics.addMetric("ThrottleErrors", MetricUnit.Count, report.throttleErrors);
+  metrics.addMetric("OldestQueuedContainerAgeSeconds", MetricUnit.Seconds, report.oldestQueuedAgeSeconds);
+  for (const launched of report.launched) {
+    metrics.addMetric("QueuedToLaunchLatencyMs", MetricUnit.Milliseconds, launched.queuedMs);
+    logger.info("instance launched", { containerUuid: launched.uuid, instanceType: launched.instanceType });
+  }
+  logger.info("launch pass", {
+    ran: report.ran,
+    locked: report.locked,
+    launched: report.launched.length,
+    unlocked: report.unlocked,
+    failures: report.failures,
+  });
+  return { batchItemFailures: [] };
+}
+
+export const handler = middy(launch).use(injectLambdaContext(logger)).use(logMetrics(metrics));

@@ -1,0 +1,179 @@
+/**
+ * The CloudWatch dashboard body (infra/dashboard.yml), built here because a dashboard is a JSON
+ * string and a grid of widgets reads better as code than as an escaped string in YAML. Returns
+ * `Fn::Sub` over that JSON so CloudFormation fills in the region and the alarm ARNs.
+ * One row per function, in the order a container meets them, then the Lambda plumbing.
+ * CommonJS because osls loads it with require() and the package is "type": "module".
+ */
+"use strict";
+
+const namespace = "ArvadosDispatch";
+const region = "${AWS::Region}";
+
+/** `[namespace, metric, "service", fn, options]`: a dispatcher metric as Powertools emits it. */
+function dispatch(fn, metric, options = {}) {
+  return [namespace, metric, "service", fn, options];
+}
+
+function graph(title, x, y, w, h, metrics, extra = {}) {
+  return {
+    type: "metric",
+    x,
+    y,
+    width: w,
+    height: h,
+    properties: { title, region, view: "timeSeries", stacked: false, period: 60, stat: "Sum", metrics, ...extra },
+  };
+}
+
+module.exports.body = async ({ resolveVariable }) => {
+  const service = await resolveVariable("self:service");
+  const stage = await resolveVariable("sls:stage");
+  const ageThreshold = Number(await resolveVariable("param:oldestQueuedAgeAlarmSeconds"));
+  const functionName = (fn) => `${service}-${stage}-${fn}`;
+  const functions = ["update-queue", "choose-instance-types", "launch", "cleanup"];
+  const perFunction = (metric, stat, suffix = "") =>
+    functions.map((fn) => ["AWS/Lambda", metric, "FunctionName", functionName(fn), { stat, label: `${fn}${suffix}` }]);
+
+  const widgets = [
+    {
+      type: "text",
+      x: 0,
+      y: 0,
+      width: 24,
+      height: 3,
+      properties: {
+        markdown: [
+          `## Arvados dispatcher — ${stage}`,
+          "A container flows left to right, top to bottom: **update-queue** caches it, **choose-instance-types** ranks its types, " +
+            "**launch** locks it and starts an instance, **cleanup** forgets it and reconciles instances. " +
+            "Counts are sums per minute; a red alarm's description says where to look first.",
+        ].join("\n\n"),
+      },
+    },
+    {
+      type: "alarm",
+      x: 0,
+      y: 3,
+      width: 24,
+      height: 2,
+      properties: {
+        title: "Alarms",
+        alarms: [
+          "${UpdateFailuresAlarm.Arn}",
+          "${FunctionErrorsAlarm.Arn}",
+          "${FailureQueueNotEmptyAlarm.Arn}",
+          "${LaunchFailuresAlarm.Arn}",
+          "${OldestQueuedContainerAgeAlarm.Arn}",
+        ],
+      },
+    },
+
+    // update-queue: what the cache holds and what keeping it fresh costs.
+    graph(
+      "update-queue: queue entries by state and instance type",
+      0,
+      5,
+      12,
+      6,
+      [{ expression: `SEARCH('Namespace="${namespace}" MetricName="QueueEntries"', 'Average', 60)`, id: "entries" }],
+      { stacked: true, stat: "Average" },
+    ),
+    graph(
+      "update-queue: update duration (ms)",
+      12,
+      5,
+      6,
+      6,
+      [
+        dispatch("update-queue", "UpdateDurationMs", { stat: "p50", label: "p50" }),
+        dispatch("update-queue", "UpdateDurationMs", { stat: "p99", label: "p99" }),
+        dispatch("update-queue", "UpdateDurationMs", { stat: "Maximum", label: "max" }),
+      ],
+    ),
+    graph("update-queue: API traffic, writes, failures", 18, 5, 6, 6, [
+      dispatch("update-queue", "ArvadosRequests"),
+      dispatch("update-queue", "EntriesWritten"),
+      dispatch("update-queue", "EntriesDeleted"),
+      dispatch("update-queue", "UpdateFailures", { color: "#d62728" }),
+    ]),
+
+    // choose-instance-types and launch: from a new entry to a running instance.
+    graph("choose-instance-types", 0, 11, 8, 6, [
+      dispatch("choose-instance-types", "TypesChosen"),
+      dispatch("choose-instance-types", "UnsatisfiableContainers", { color: "#d62728" }),
+    ]),
+    graph("launch: locked and launched", 8, 11, 8, 6, [
+      dispatch("launch", "ContainersLocked"),
+      dispatch("launch", "InstancesLaunched"),
+    ]),
+    graph("launch: RunInstances errors by class", 16, 11, 8, 6, [
+      dispatch("launch", "LaunchFailures", { color: "#d62728" }),
+      dispatch("launch", "CapacityErrors"),
+      dispatch("launch", "QuotaErrors"),
+      dispatch("launch", "ThrottleErrors"),
+    ]),
+    graph(
+      "launch: queued → launched latency (ms)",
+      0,
+      17,
+      8,
+      6,
+      [
+        dispatch("launch", "QueuedToLaunchLatencyMs", { stat: "p50", label: "p50" }),
+        dispatch("launch", "QueuedToLaunchLatencyMs", { stat: "p90", label: "p90" }),
+        dispatch("launch", "QueuedToLaunchLatencyMs", { stat: "Maximum", label: "max" }),
+      ],
+    ),
+    graph(
+      "launch: oldest launchable container (s)",
+      8,
+      17,
+      8,
+      6,
+      [dispatch("launch", "OldestQueuedContainerAgeSeconds", { stat: "Maximum", label: "oldest" })],
+      { stat: "Maximum", annotations: { horizontal: [{ label: "alarm", value: ageThreshold, color: "#d62728" }] } },
+    ),
+
+    // cleanup: finished work forgotten, instances reconciled.
+    graph("cleanup", 16, 17, 8, 6, [
+      dispatch("cleanup", "EntriesForgotten"),
+      dispatch("cleanup", "ContainersCancelled"),
+      dispatch("cleanup", "ContainersRequeued"),
+      dispatch("cleanup", "InstancesTerminated"),
+      dispatch("cleanup", "OrphanInstances", { color: "#d62728" }),
+    ]),
+
+    // The Lambda plumbing underneath.
+    graph("Lambda errors and throttles", 0, 23, 8, 6, [
+      ...perFunction("Errors", "Sum", " errors"),
+      ...perFunction("Throttles", "Sum", " throttles"),
+    ]),
+    graph(
+      "Stream iterator age (ms): how far behind the table the stream functions are",
+      8,
+      23,
+      8,
+      6,
+      ["choose-instance-types", "launch"].map((fn) => [
+        "AWS/Lambda",
+        "IteratorAge",
+        "FunctionName",
+        functionName(fn),
+        { stat: "Maximum", label: fn },
+      ]),
+      { stat: "Maximum" },
+    ),
+    graph(
+      "Stream failure queue (records given up on)",
+      16,
+      23,
+      8,
+      6,
+      [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "${FailureQueue.QueueName}", { stat: "Maximum" }]],
+      { stat: "Maximum", period: 300 },
+    ),
+  ];
+
+  return { "Fn::Sub": JSON.stringify({ start: "-PT6H", widgets }) };
+};

@@ -1,0 +1,129 @@
+/**
+ * The HTTP transport under the Arvados client: node:http / node:https with keep-alive agents,
+ * a whole-request timeout, and failures classified into what a retry policy needs to know
+ * (timed out? did the request provably never reach the server?). It knows nothing of Arvados.
+ */
+
+import http from "node:http";
+import https from "node:https";
+
+/** One HTTP exchange to perform. Header values may hold the token: never log a TransportRequest. */
+export interface TransportRequest {
+  url: URL;
+  method: string;
+  headers: Record<string, string>;
+  body: string | undefined;
+  timeoutMs: number;
+}
+
+/** A complete HTTP reply. */
+export interface TransportResponse {
+  status: number;
+  headers: Record<string, string | undefined>;
+  body: string;
+}
+
+/**
+ * A TransportFailure is an exchange that produced no complete reply. `requestSent` is false
+ * only for errors raised while connecting (refused, unreachable, DNS), so nothing was sent.
+ */
+export class TransportFailure extends Error {
+  override readonly name = "TransportFailure";
+  constructor(
+    readonly timedOut: boolean,
+    readonly requestSent: boolean,
+    readonly code: string | undefined,
+    detail: string,
+  ) {
+    super(detail);
+  }
+}
+
+/** Sends one request; resolves with any HTTP reply (including 4xx/5xx), rejects with TransportFailure. */
+export type Transport = (request: TransportRequest) => Promise<TransportResponse>;
+
+/** A transport that owns connection pools, released by `close()`. */
+export interface ClosableTransport {
+  send: Transport;
+  close(): void;
+}
+
+/** Errors raised before a connection exists: the server cannot have seen the request. */
+const connectErrorCodes = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "EADDRNOTAVAIL"]);
+
+function errorCode(error: unknown): string | undefined {
+  if (typeof error === "object" && error !== null && "code" in error) {
+    const code = (error as { code: unknown }).code;
+    if (typeof code === "string") return code;
+  }
+  return undefined;
+}
+
+/**
+ * Creates the node:http/https transport. With `insecure`, TLS certificates are not verified
+ * (`ARVADOS_API_HOST_INSECURE`); plain http URLs are used as given.
+ */
+export function createNodeTransport(options: { insecure?: boolean } = {}): ClosableTransport {
+  const httpAgent = new http.Agent({ keepAlive: true });
+  const httpsAgent = new https.Agent({ keepAlive: true, rejectUnauthorized: options.insecure !== true });
+
+  const send: Transport = (request) =>
+    new Promise<TransportResponse>((resolve, reject) => {
+      const isHttps = request.url.protocol === "https:";
+      const body = request.body === undefined ? undefined : Buffer.from(request.body, "utf8");
+      const headers: Record<string, string> = { ...request.headers };
+      if (body !== undefined) headers["Content-Length"] = String(body.length);
+      let timedOut = false;
+      let settled = false;
+      const fail = (error: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        const code = errorCode(error);
+        const detail = timedOut
+          ? `timed out after ${request.timeoutMs} ms`
+          : `network error${code === undefined ? "" : ` ${code}`}`;
+        reject(new TransportFailure(timedOut, timedOut || code === undefined || !connectErrorCodes.has(code), code, detail));
+      };
+      const req = (isHttps ? https : http).request(request.url, {
+        method: request.method,
+        headers,
+        agent: isHttps ? httpsAgent : httpAgent,
+      });
+      // One deadline for the whole exchange: connect, send, headers and body.
+      const timer = setTimeout(() => {
+        timedOut = true;
+        req.destroy(new Error("timeout"));
+      }, request.timeoutMs);
+      req.on("error", fail);
+      req.on("response", (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("error", fail);
+        res.on("aborted", () => fail(Object.assign(new Error("response aborted"), { code: "ECONNRESET" })));
+        res.on("end", () => {
+          if (settled) return;
+          if (!res.complete) {
+            fail(Object.assign(new Error("response incomplete"), { code: "ECONNRESET" }));
+            return;
+          }
+          settled = true;
+          clearTimeout(timer);
+          const outHeaders: Record<string, string | undefined> = {};
+          for (const [key, value] of Object.entries(res.headers)) {
+            outHeaders[key] = Array.isArray(value) ? value.join(", ") : value;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: outHeaders, body: Buffer.concat(chunks).toString("utf8") });
+        });
+      });
+      req.end(body);
+    });
+
+  return {
+    send,
+    close() {
+      httpAgent.destroy();
+      httpsAgent.destroy();
+    },
+  };
+}

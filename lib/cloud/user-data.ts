@@ -1,0 +1,85 @@
+/** Everything the boot script of one instance needs. No secret but the instance secret goes in. */
+export interface UserDataArgs {
+  /** §4.1 instance secret, written to /var/run/arvados-instance-secret. */
+  instanceSecret: string;
+  /** `CloudVMs.InstanceInitCommand`: the operator's own shell, inserted verbatim. */
+  initCommand: string;
+  /** SSM SecureString parameter holding the Arvados API token; read on the instance by its role. */
+  tokenParameterName: string;
+  /** AWS region of that parameter. */
+  region: string;
+  /** `ARVADOS_API_HOST` for crunch-run. */
+  apiHost: string;
+  /** Sets `ARVADOS_API_HOST_INSECURE=1` (§4.1 runner env). */
+  apiHostInsecure?: boolean;
+  /** The container this instance runs. */
+  containerUuid: string;
+  /** `Containers.CrunchRunCommand`, one word (a path or a command name). */
+  crunchRunCommand: string;
+  /** `Containers.RuntimeEngine`. */
+  runtimeEngine: string;
+  /** `Containers.CrunchRunArgumentsList`. */
+  crunchRunArgs?: readonly string[];
+  /** More environment for crunch-run, e.g. `InstanceType` as JSON (§4.1 runner env). Not secrets. */
+  env?: Readonly<Record<string, string>>;
+}
+
+/** Thrown for a value the boot script cannot carry (an invalid variable name, a NUL byte). */
+export class UserDataError extends Error {
+  override readonly name = "UserDataError";
+  constructor(
+    readonly field: string,
+    reason: string,
+  ) {
+    super(`user data: ${field}: ${reason}`);
+  }
+}
+
+const envName = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * A single-quoted POSIX shell word for `value`: safe for any string without NUL, because
+ * nothing is special inside single quotes except the quote itself, written as '\''.
+ */
+export function shellQuote(value: string, field = "value"): string {
+  if (value.includes("\0")) throw new UserDataError(field, "contains a NUL byte");
+  return `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * The boot script of an instance that runs one container: upstream's secret file and
+ * InstanceInitCommand (§4.1), then crunch-run for the container with the Arvados token read
+ * from SSM on the instance, so the token is never in user data, tags or the launch request.
+ * Every interpolated value is shell-quoted, except InstanceInitCommand, which is shell by
+ * definition.
+ */
+export function buildUserData(a: UserDataArgs): string {
+  const env: [string, string][] = [["ARVADOS_API_HOST", a.apiHost]];
+  if (a.apiHostInsecure) env.push(["ARVADOS_API_HOST_INSECURE", "1"]);
+  for (const [k, v] of Object.entries(a.env ?? {})) {
+    if (!envName.test(k)) throw new UserDataError(`env.${k}`, "not a shell variable name");
+    env.push([k, v]);
+  }
+  const crunchRun = [
+    shellQuote(a.crunchRunCommand, "crunchRunCommand"),
+    "--detach",
+    shellQuote(`--runtime-engine=${a.runtimeEngine}`, "runtimeEngine"),
+    ...(a.crunchRunArgs ?? []).map((arg) => shellQuote(arg, "crunchRunArgs")),
+    shellQuote(a.containerUuid, "containerUuid"),
+  ].join(" ");
+  return [
+    "#!/bin/sh",
+    // §4.1: the secret file, readable by root only. A subshell keeps the umask from applying
+    // to crunch-run; printf, unlike dash's echo, never interprets the value.
+    `(umask 0177 && printf '%s' ${shellQuote(a.instanceSecret, "instanceSecret")} >/var/run/arvados-instance-secret)`,
+    a.initCommand,
+    ...env.map(([k, v]) => `${k}=${shellQuote(v, `env.${k}`)}; export ${k}`),
+    // The token comes from SSM with the instance role's credentials. If it cannot be read the
+    // instance powers off, which terminates it (InstanceInitiatedShutdownBehavior), and cleanup
+    // requeues the container.
+    `ARVADOS_API_TOKEN=$(aws ssm get-parameter --region ${shellQuote(a.region, "region")} --name ${shellQuote(a.tokenParameterName, "tokenParameterName")} --with-decryption --query Parameter.Value --output text) || { echo 'arvados: cannot read the API token from SSM' >&2; shutdown -h now; exit 1; }`,
+    "export ARVADOS_API_TOKEN",
+    `exec ${crunchRun}`,
+    "",
+  ].join("\n");
+}

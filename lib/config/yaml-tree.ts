@@ -1,0 +1,133 @@
+/**
+ * Reads config text (YAML, or JSON, which is YAML) into a plain tree: objects, arrays,
+ * strings, null, and YamlScalar leaves for unquoted numbers and booleans.
+ *
+ * Upstream reads YAML 1.1 through go-yaml v2 (`yes`/`on` are booleans, `0755` is octal), so
+ * this does too. Unquoted numbers and booleans keep the text they were written as: a string
+ * setting written `HardwareTarget: 9.0` means "9.0", not "9", and `SSHPort: 22` means "22".
+ */
+import { isScalar, parseDocument, type ScalarTag, type Tags } from "yaml";
+import { ConfigError } from "./errors.js";
+
+/** An unquoted YAML number or boolean, with the text it was written as. */
+export class YamlScalar {
+  constructor(
+    readonly value: number | boolean,
+    readonly source: string,
+  ) {}
+}
+
+/** A config tree as read from text: no Maps, no Dates, no undefined. */
+export type ConfigNode = string | null | YamlScalar | ConfigNode[] | { [key: string]: ConfigNode };
+
+/** True for a map node (a plain object), false for lists, scalars and null. */
+export function isConfigMap(node: ConfigNode | undefined): node is { [key: string]: ConfigNode } {
+  return typeof node === "object" && node !== null && Object.getPrototypeOf(node) === Object.prototype;
+}
+
+const NUMBER_OR_BOOL = new Set(["tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool"]);
+
+/**
+ * The YAML 1.1 tag set as go-yaml v2 resolves plain scalars: numbers and booleans become
+ * YamlScalar; implicit timestamps and sexagesimal numbers ("1:30"), which go-yaml v2 does not
+ * resolve, stay strings.
+ */
+function goYamlTags(tags: Tags): Tags {
+  const out: Tags = [];
+  for (const tag of tags) {
+    if (typeof tag === "string" || tag.collection !== undefined || !NUMBER_OR_BOOL.has(tag.tag)) {
+      out.push(tag);
+      continue;
+    }
+    if (tag.format === "TIME") continue;
+    out.push(wrapScalarTag(tag));
+  }
+  return out.filter((tag) => typeof tag === "string" || tag.tag !== "tag:yaml.org,2002:timestamp");
+}
+
+/** The same tag, resolving to a YamlScalar that remembers the written text. */
+function wrapScalarTag(tag: ScalarTag): ScalarTag {
+  return {
+    ...tag,
+    resolve: (source, onError, options) => {
+      const resolved = tag.resolve(source, onError, options);
+      const value = isScalar(resolved) ? resolved.value : resolved;
+      if (typeof value === "number" || typeof value === "boolean") return new YamlScalar(value, source);
+      if (typeof value === "bigint") return new YamlScalar(Number(value), source);
+      return resolved;
+    },
+  };
+}
+
+function keyText(key: unknown): string {
+  if (key instanceof YamlScalar) return key.source;
+  if (key === null || key === undefined) return "";
+  return typeof key === "string" ? key : JSON.stringify(key);
+}
+
+/** Converts yaml's `toJS({ mapAsMap: true })` output into a ConfigNode tree. */
+function toTree(value: unknown, path: string): ConfigNode {
+  if (value === null || value === undefined) return null;
+  if (typeof value === "string" || value instanceof YamlScalar) return value;
+  if (Array.isArray(value)) return value.map((v, i) => toTree(v, `${path}[${i}]`));
+  if (value instanceof Map) {
+    const out: { [key: string]: ConfigNode } = {};
+    for (const [k, v] of value) {
+      const key = keyText(k);
+      if (Object.hasOwn(out, key)) {
+        throw new ConfigError([{ path, message: `duplicate key ${JSON.stringify(key)}` }]);
+      }
+      out[key] = toTree(v, path === "" ? key : `${path}.${key}`);
+    }
+    return out;
+  }
+  if (value instanceof Set) return [...value].map((v, i) => toTree(v, `${path}[${i}]`));
+  // Binary (!!binary) and other exotic explicit tags have no place in a dispatcher config.
+  throw new ConfigError([{ path, message: "unsupported YAML value type" }]);
+}
+
+// yaml's messages name syntax fragments (an escape, a tag), never a whole value; keep them short anyway.
+function firstLine(message: string): string {
+  return (message.split("\n")[0] ?? "").slice(0, 120);
+}
+
+/** The result of reading config text: the tree and any YAML warnings. */
+export interface YamlTree {
+  tree: ConfigNode;
+  warnings: string[];
+}
+
+/**
+ * Reads YAML or JSON text into a ConfigNode tree. Syntax errors, duplicate keys and multiple
+ * documents throw a ConfigError; messages give line and column and yaml's short description,
+ * never the offending line, which might hold a secret.
+ */
+export function readYamlTree(text: string, source?: string): YamlTree {
+  const doc = parseDocument(text, {
+    version: "1.1",
+    customTags: goYamlTags,
+    prettyErrors: false,
+    uniqueKeys: true,
+  });
+  // With prettyErrors off, yaml gives offsets only: turn them into line and column.
+  const where = (e: { pos: readonly [number, number] }): string => {
+    const before = text.slice(0, e.pos[0]);
+    const line = before.split("\n").length;
+    const col = e.pos[0] - before.lastIndexOf("\n");
+    return ` at line ${line}, column ${col}`;
+  };
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => ({ path: "", message: `YAML error${where(e)}: ${firstLine(e.message)}` })),
+      source,
+    );
+  }
+  const warnings = doc.warnings.map((w) => `YAML warning${where(w)}: ${firstLine(w.message)}`);
+  try {
+    return { tree: toTree(doc.toJS({ mapAsMap: true, maxAliasCount: 1000 }), ""), warnings };
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(err.issues, source);
+    // toJS throws on alias explosions and the like.
+    throw new ConfigError([{ path: "", message: `YAML could not be converted: ${(err as Error).name}` }], source);
+  }
+}

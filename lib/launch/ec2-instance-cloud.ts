@@ -1,0 +1,109 @@
+import { createHash } from "node:crypto";
+import type { EC2Client } from "@aws-sdk/client-ec2";
+import { buildUserData } from "../cloud/user-data.js";
+import { type CloudInstance, listInstances } from "../cloud/instances.js";
+import { launchInstance } from "../cloud/launch.js";
+import { terminateInstances } from "../cloud/instances.js";
+import type { ClusterConfig } from "../config/types.js";
+import type { InstanceState, InstanceView } from "../scheduler/instances.js";
+import type { InstanceCloud, LaunchRequest, LaunchedInstance } from "./ports.js";
+
+/** How the launcher reaches EC2 and what each instance needs to boot its container. */
+export interface Ec2InstanceCloudOptions {
+  ec2: EC2Client;
+  config: ClusterConfig;
+  /** Tags our instances (§4.1 InstanceSetID): the token's uuid unless configured. */
+  instanceSetId: string;
+  /** SSM SecureString holding the token, read on the instance by its role. */
+  tokenParameterName: string;
+  region: string;
+  apiHost: string;
+  apiHostInsecure?: boolean;
+  /** Instance profile of the compute role; overrides DriverParameters.IAMInstanceProfile. */
+  instanceProfile?: string;
+}
+
+/**
+ * The §4.1 instance secret for one launch try. Upstream draws it at random; here a retried
+ * invocation must send byte-identical RunInstances parameters for its ClientToken to be
+ * honoured, so it is derived from what identifies the try. It is an identity marker for the
+ * instance, not a credential: nothing authenticates with it.
+ */
+export function instanceSecretFor(instanceSetId: string, request: Pick<LaunchRequest, "containerUuid" | "lockCount">): string {
+  return createHash("sha256")
+    .update(`${instanceSetId}\u0000${request.containerUuid}\u0000${request.lockCount}`)
+    .digest("hex")
+    .slice(0, 40);
+}
+
+function toView(instance: CloudInstance): InstanceView {
+  return {
+    instanceId: instance.instanceId,
+    instanceType: instance.instanceType ?? "",
+    state: instance.state as InstanceState,
+    launchTime: instance.launchTime ?? new Date(0).toISOString(),
+    ...(instance.containerUuid === undefined ? {} : { containerUuid: instance.containerUuid }),
+  };
+}
+
+/** The InstanceCloud the launch and cleanup functions use in AWS (and against the EC2 simulator). */
+export class Ec2InstanceCloud implements InstanceCloud {
+  constructor(private readonly options: Ec2InstanceCloudOptions) {}
+
+  async launch(request: LaunchRequest): Promise<LaunchedInstance> {
+    const { config, instanceSetId } = this.options;
+    const cloudVMs = config.Containers.CloudVMs;
+    const instanceSecret = instanceSecretFor(instanceSetId, request);
+    const userData = buildUserData({
+      instanceSecret,
+      initCommand: cloudVMs.InstanceInitCommand,
+      tokenParameterName: this.options.tokenParameterName,
+      region: this.options.region,
+      apiHost: this.options.apiHost,
+      ...(this.options.apiHostInsecure === true ? { apiHostInsecure: true } : {}),
+      containerUuid: request.containerUuid,
+      crunchRunCommand: config.Containers.CrunchRunCommand,
+      runtimeEngine: config.Containers.RuntimeEngine,
+      crunchRunArgs: config.Containers.CrunchRunArgumentsList,
+      env: { InstanceType: JSON.stringify(request.instanceType) },
+    });
+    const profile = this.options.instanceProfile;
+    const launchConfig = {
+      ...cloudVMs,
+      DriverParameters: {
+        ...cloudVMs.DriverParameters,
+        ...(profile === undefined || profile === "" ? {} : { IAMInstanceProfile: profile }),
+      },
+    };
+    const result = await launchInstance(
+      this.options.ec2,
+      {
+        instanceType: request.instanceType,
+        config: launchConfig,
+        instanceSetId,
+        containerUuid: request.containerUuid,
+        attempt: request.lockCount,
+        userData,
+        instanceSecret,
+      },
+      { subnetIndex: request.subnetIndex, throttleDelayMs: request.throttleDelayMs },
+    );
+    return {
+      instanceId: result.instanceId,
+      ...(result.subnetId === undefined ? {} : { subnetId: result.subnetId }),
+      nextSubnetIndex: result.nextSubnetIndex,
+    };
+  }
+
+  async list(): Promise<InstanceView[]> {
+    const instances = await listInstances(this.options.ec2, {
+      tagKeyPrefix: this.options.config.Containers.CloudVMs.TagKeyPrefix,
+      instanceSetId: this.options.instanceSetId,
+    });
+    return instances.map(toView);
+  }
+
+  async terminate(instanceIds: readonly string[]): Promise<void> {
+    if (instanceIds.length > 0) await terminateInstances(this.options.ec2, [...instanceIds]);
+  }
+}

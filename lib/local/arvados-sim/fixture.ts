@@ -1,0 +1,60 @@
+/**
+ * Test-fixture records: a container stored exactly as given, in any state, without the API's
+ * rules, with consistent values for whatever was not given. Shared by the simulator's
+ * `addContainer` control and the simulator's own tests.
+ */
+
+import { ContainerState, isContainerState, isFinalState } from "../../arvados/types.js";
+import { SimError } from "./errors.js";
+import { type SimContainer, asRecord, columnDefaults, fillContainerDefaults, isColumn } from "./record.js";
+import { etagOf } from "./rules.js";
+
+/** What a fixture needs from its surroundings. */
+export interface FixtureContext {
+  uuid: string;
+  now: string;
+  /** Token uuid and user uuid a Locked/Running fixture is locked by and owned by. */
+  lockedBy: string;
+  ownerUuid: string;
+  newAuthUuid: () => string;
+}
+
+/**
+ * Builds a record from `fields` (any container columns). Unset fields get: priority 1, a
+ * small runtime_constraints, a command, image and output path; for Locked/Running, locked by
+ * `ctx.lockedBy` with an auth_uuid and lock_count 1; started_at for Running/Complete,
+ * finished_at for final states, exit_code 0 for Complete. Throws SimError(400) on an unknown
+ * field or state.
+ */
+export function fixtureRecord(fields: Readonly<Record<string, unknown>>, ctx: FixtureContext): SimContainer {
+  for (const name of Object.keys(fields)) {
+    if (!isColumn(name)) throw new SimError(400, [`unknown container field '${name}'`]);
+  }
+  const state = fields.state ?? ContainerState.Queued;
+  if (!isContainerState(state)) throw new SimError(400, [`invalid state '${String(state)}'`]);
+  const active = state === ContainerState.Locked || state === ContainerState.Running;
+  const record: Record<string, unknown> = {
+    ...columnDefaults,
+    uuid: ctx.uuid,
+    owner_uuid: ctx.ownerUuid,
+    created_at: ctx.now,
+    modified_at: ctx.now,
+    modified_by_user_uuid: ctx.ownerUuid,
+    command: ["echo", "hello"],
+    container_image: "d41d8cd98f00b204e9800998ecf8427e+0",
+    output_path: "/out",
+    priority: 1,
+    runtime_constraints: { ram: 268435456, vcpus: 1 },
+    locked_by_uuid: active ? ctx.lockedBy : null,
+    auth_uuid: active ? ctx.newAuthUuid() : null,
+    lock_count: active ? 1 : 0,
+    started_at: state === ContainerState.Running || state === ContainerState.Complete ? ctx.now : null,
+    finished_at: isFinalState(state) ? ctx.now : null,
+    exit_code: state === ContainerState.Complete ? 0 : null,
+    ...fields,
+    state,
+  };
+  fillContainerDefaults(record);
+  record.etag = etagOf(record);
+  return asRecord(record);
+}

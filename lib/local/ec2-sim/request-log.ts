@@ -1,0 +1,52 @@
+import type { QueryParams } from "./query-params.js";
+
+/** One EC2 call as the simulator saw it, with secrets redacted. */
+export interface LoggedRequest {
+  seq: number;
+  action: string;
+  params: Record<string, string>;
+  /** The EC2 error code answered, if the call failed. */
+  error?: string;
+}
+
+// Tag values under keys like these, and all user data, never reach the log.
+const secretKey = /secret|token|password/i;
+
+/** The parameters of a call with user data and secret-looking tag values replaced. */
+export function redactParams(q: QueryParams): Record<string, string> {
+  const raw = Object.fromEntries(q.entries());
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (k === "UserData") {
+      out[k] = `[redacted ${v.length} chars]`;
+    } else if (k.endsWith(".Value") && secretKey.test(raw[`${k.slice(0, -".Value".length)}.Key`] ?? "")) {
+      out[k] = "[redacted]";
+    } else {
+      out[k] = v;
+    }
+  }
+  return out;
+}
+
+/** RequestLog keeps the most recent calls (bounded, so a long benchmark cannot exhaust memory). */
+export class RequestLog {
+  private entries: LoggedRequest[] = [];
+  private seq = 0;
+
+  constructor(private readonly limit = 10_000) {}
+
+  add(action: string, q: QueryParams): LoggedRequest {
+    const e: LoggedRequest = { seq: ++this.seq, action, params: redactParams(q) };
+    this.entries.push(e);
+    if (this.entries.length > this.limit) this.entries.splice(0, this.entries.length - this.limit);
+    return e;
+  }
+
+  list(): LoggedRequest[] {
+    return this.entries.map((e) => ({ ...e, params: { ...e.params } }));
+  }
+
+  clear(): void {
+    this.entries = [];
+  }
+}

@@ -1,0 +1,113 @@
+import type { ContainerApi } from "../arvados/port.js";
+import { ArvadosApiError } from "../arvados/errors.js";
+import type { Mount } from "../arvados/types.js";
+import { chooseInstanceTypes, type TypeChoiceConfig } from "../instance-types/choose.js";
+import { instanceResourcesNeeded } from "../instance-types/resources.js";
+import type { QueueStore } from "../store/queue-store.js";
+import type { Queue } from "./queue.js";
+
+/** What happened to one entry. */
+export type AssignOutcome =
+  | "assigned"
+  | "already-assigned"
+  | "gone"
+  | "cancelled-unsatisfiable"
+  | "stored-without-types"
+  | "lock-refused";
+
+/**
+ * Go's decoding error for a mounts value it cannot unmarshal (§1.8, issue #21314): the text
+ * that ends up in runtime_status.error, so it reads like upstream's.
+ */
+export function decodeMounts(value: unknown): { mounts: Record<string, Mount> } | { error: string } {
+  if (value === undefined || value === null) return { mounts: {} };
+  const jsonType = (v: unknown) => (Array.isArray(v) ? "array" : v === null ? "null" : typeof v);
+  const fail = (what: unknown, field: string, goType: string) => ({
+    error: `json: cannot unmarshal ${jsonType(what)} into Go struct field ${field} of type ${goType}`,
+  });
+  if (typeof value !== "object" || Array.isArray(value)) return fail(value, "Container.mounts", "map[string]arvados.Mount");
+  for (const mount of Object.values(value as Record<string, unknown>)) {
+    if (typeof mount !== "object" || mount === null || Array.isArray(mount)) {
+      return fail(mount, "Container.mounts", "arvados.Mount");
+    }
+    const { kind, capacity } = mount as Record<string, unknown>;
+    if (kind !== undefined && typeof kind !== "string") return fail(kind, "Mount.mounts.kind", "string");
+    if (capacity !== undefined && capacity !== null && !(typeof capacity === "number" && Number.isSafeInteger(capacity))) {
+      return fail(capacity, "Mount.mounts.capacity", "int64");
+    }
+  }
+  return { mounts: value as Record<string, Mount> };
+}
+
+/**
+ * Chooses instance types for one new entry (upstream addEnt, §1.8, done here after the insert):
+ * fetch the container's mounts, compute resources and ranked types, and store them once. A
+ * container no type can run (or whose mounts cannot be decoded) is locked if Queued, given
+ * upstream's runtime_status.error, cancelled, and dropped from the queue. Safe to repeat: an
+ * entry that already has types, or is gone, is left alone.
+ */
+export async function assignInstanceTypes(
+  uuid: string,
+  deps: { api: ContainerApi; store: QueueStore; queue: Queue; config: TypeChoiceConfig },
+): Promise<AssignOutcome> {
+  const entry = await deps.store.get(uuid);
+  if (entry === undefined) return "gone";
+  if (entry.instanceTypes !== undefined) return "already-assigned";
+
+  let mountsValue: unknown;
+  try {
+    mountsValue = (await deps.api.getContainer(uuid, ["mounts"])).mounts;
+  } catch (err) {
+    // Deleted meanwhile: the next update removes the entry.
+    if (err instanceof ArvadosApiError && err.status === 404) return "gone";
+    throw err;
+  }
+  const decoded = decodeMounts(mountsValue);
+  const container = entry.container;
+  if ("error" in decoded) {
+    return cancelUnsatisfiable(deps, uuid, container.state, `error getting mounts from container record: ${decoded.error}`);
+  }
+  const choice = chooseInstanceTypes(deps.config, { ...container, mounts: decoded.mounts });
+  if (choice.ok) {
+    const resources = instanceResourcesNeeded(deps.config, { ...container, mounts: decoded.mounts });
+    return (await deps.store.setInstanceTypes(uuid, choice.types, resources, choice.decision)) ? "assigned" : "already-assigned";
+  }
+  if (container.state === "Queued" || container.state === "Locked") {
+    return cancelUnsatisfiable(deps, uuid, container.state, choice.error.message);
+  }
+  // §1.8 step 5: a Running (or finished) container is kept with no types, so it is never launched.
+  const resources = instanceResourcesNeeded(deps.config, { ...container, mounts: decoded.mounts });
+  await deps.store.setInstanceTypes(uuid, [], resources, choice.decision);
+  return "stored-without-types";
+}
+
+/**
+ * §1.8 cancelUnsatisfiableContainer: lock first if Queued (runtime_status needs the lock, §5.5),
+ * set runtime_status.error, cancel; an error is ignored if the container ends up Cancelled
+ * anyway. Then forget the entry.
+ */
+async function cancelUnsatisfiable(
+  deps: { api: ContainerApi; queue: Queue },
+  uuid: string,
+  state: string,
+  message: string,
+): Promise<AssignOutcome> {
+  if (state === "Queued") {
+    try {
+      await deps.queue.lock(uuid);
+    } catch (err) {
+      // 422: no longer Queued, or priority 0. Leave it; if it comes back, it is seen again.
+      if (err instanceof ArvadosApiError && (err.status === 422 || err.status === 403)) return "lock-refused";
+      throw err;
+    }
+  }
+  try {
+    await deps.queue.setRuntimeError(uuid, message);
+    await deps.queue.cancel(uuid);
+  } catch (err) {
+    const current = await deps.api.getContainer(uuid, ["state"]);
+    if (current.state !== "Cancelled") throw err;
+  }
+  await deps.queue.forget(uuid);
+  return "cancelled-unsatisfiable";
+}

@@ -1,0 +1,405 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { type PackagedTemplate, PackagingError, packageTemplate } from "../support/package-template.js";
+
+// The deployment as an operator would package it for cluster xyzzy, required params on the
+// command line (lists as "a,b"), everything else from serverless.yml's defaults.
+const stage = "xyzzy";
+const params = {
+  arvadosApiHost: "xyzzy.example.org",
+  instanceSetId: "xyzzy-gj3su-0123456789abcde",
+  computeSubnetIds: "subnet-0aaa1111,subnet-0bbb2222",
+  computeSecurityGroupIds: "sg-0ccc3333",
+};
+const functionNames = ["update-queue", "choose-instance-types", "launch", "cleanup"] as const;
+
+/** Every metric each function emits (namespace ArvadosDispatch, dimension service = function). */
+const emittedMetrics: Record<(typeof functionNames)[number], string[]> = {
+  "update-queue": ["QueueEntries", "UpdateDurationMs", "ArvadosRequests", "EntriesWritten", "EntriesDeleted", "UpdateFailures"],
+  "choose-instance-types": ["TypesChosen", "UnsatisfiableContainers"],
+  launch: [
+    "ContainersLocked",
+    "InstancesLaunched",
+    "LaunchFailures",
+    "CapacityErrors",
+    "QuotaErrors",
+    "ThrottleErrors",
+    "QueuedToLaunchLatencyMs",
+    "OldestQueuedContainerAgeSeconds",
+  ],
+  cleanup: ["EntriesForgotten", "ContainersCancelled", "ContainersRequeued", "InstancesTerminated", "OrphanInstances"],
+};
+
+const sub = (s: string) => ({ "Fn::Sub": s });
+const getAtt = (logicalId: string, attribute: string) => ({ "Fn::GetAtt": [logicalId, attribute] });
+const ec2Arn = (resource: string) => sub(`arn:\${AWS::Partition}:ec2:\${AWS::Region}:\${AWS::AccountId}:${resource}`);
+const tokenParameterArn = sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/arvados/xyzzy/dispatch-token`);
+
+let t: PackagedTemplate;
+beforeAll(async () => {
+  t = await packageTemplate({ stage, params });
+}, 120_000);
+
+describe("packaging runs offline for any stage that has its params", () => {
+  it("packages the dev stage from the placeholder params in serverless.yml, as `npm run package` does", async () => {
+    const dev = await packageTemplate({ stage: "dev" });
+    expect(dev.lambdaFunction("launch").properties.Environment.Variables.ARVADOS_API_HOST).toBe("zzzzz.example.invalid");
+    expect(dev.statementsFor("ec2:RunInstances").flatMap((s) => [s.Resource].flat())).toContainEqual(
+      ec2Arn("subnet/subnet-00000000000000002"),
+    );
+  }, 120_000);
+
+  it("refuses a stage without its required params and names each missing one", async () => {
+    const failure = await packageTemplate({ stage: "nosuchcluster" }).catch((err: unknown) => err);
+    expect(failure).toBeInstanceOf(PackagingError);
+    const output = (failure as PackagingError).output;
+    expect(output).toContain("ARVADOS_API_HOST");
+    for (const name of ["instanceSetId", "computeSubnetIds", "computeSecurityGroupIds"]) {
+      expect(output).toContain(`stage param "${name}" is not set`);
+    }
+  }, 120_000);
+});
+
+describe("every function is a prebuilt ESM bundle on nodejs22.x, arm64", () => {
+  it.each(functionNames)("%s runs dist/<name>.zip's index.handler with the dispatcher's environment", (name) => {
+    const fn = t.lambdaFunction(name).properties;
+    expect(fn.Runtime).toBe("nodejs22.x");
+    expect(fn.Architectures).toEqual(["arm64"]);
+    expect(fn.Handler).toBe("index.handler");
+    expect(fn.Code.S3Key).toMatch(new RegExp(`/${name}\\.zip$`));
+    expect(fn.Environment.Variables).toEqual({
+      QUEUE_TABLE_NAME: { Ref: "QueueTable" },
+      DISPATCH_CONFIG: "/var/task/cluster-config.yml",
+      ARVADOS_API_HOST: "xyzzy.example.org",
+      ARVADOS_API_TOKEN_PARAMETER: "/arvados/xyzzy/dispatch-token",
+      COMPUTE_INSTANCE_PROFILE: { Ref: "ComputeInstanceProfile" },
+      LOG_LEVEL: "INFO",
+      NODE_OPTIONS: "--enable-source-maps",
+    });
+  });
+});
+
+describe("schedules", () => {
+  it("update-queue runs every minute, one invocation at a time, for at most 60 s", () => {
+    const fn = t.lambdaFunction("update-queue").properties;
+    expect(fn.ReservedConcurrentExecutions).toBe(1);
+    expect(fn.Timeout).toBe(60);
+    expect(t.rulesTargeting("update-queue").map((r) => r.ScheduleExpression)).toEqual(["rate(1 minute)"]);
+  });
+
+  it("a tick that finds update-queue still running is dropped, not retried for hours", () => {
+    expect(t.eventInvokeConfig("update-queue")).toMatchObject({ MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 });
+  });
+
+  it("launch sweeps the backlog every minute besides its stream", () => {
+    expect(t.rulesTargeting("launch").map((r) => r.ScheduleExpression)).toEqual(["rate(1 minute)"]);
+  });
+
+  it("cleanup runs every minute and on every EC2 spot interruption warning", () => {
+    const rules = t.rulesTargeting("cleanup");
+    expect(rules.map((r) => r.ScheduleExpression).filter(Boolean)).toEqual(["rate(1 minute)"]);
+    expect(rules.map((r) => r.EventPattern).filter(Boolean)).toEqual([
+      { source: ["aws.ec2"], "detail-type": ["EC2 Spot Instance Interruption Warning"] },
+    ]);
+    for (const rule of rules) expect(rule.State).toBe("ENABLED");
+  });
+
+  it("choose-instance-types has no schedule: only the stream invokes it", () => {
+    expect(t.rulesTargeting("choose-instance-types")).toEqual([]);
+  });
+});
+
+describe("stream event source mappings", () => {
+  it.each(["choose-instance-types", "launch"])(
+    "%s reads the queue table's stream in small batches, reports failed items, bisects, retries 5 times, then parks the records' positions in the failure queue",
+    (name) => {
+      const mappings = t.eventSourceMappings(name);
+      expect(mappings).toHaveLength(1);
+      expect(mappings[0]).toMatchObject({
+        EventSourceArn: getAtt("QueueTable", "StreamArn"),
+        StartingPosition: "TRIM_HORIZON",
+        BatchSize: 10,
+        MaximumBatchingWindowInSeconds: 2,
+        BisectBatchOnFunctionError: true,
+        MaximumRetryAttempts: 5,
+        FunctionResponseTypes: ["ReportBatchItemFailures"],
+        DestinationConfig: { OnFailure: { Destination: getAtt("FailureQueue", "Arn") } },
+      });
+    },
+  );
+
+  it("choose-instance-types sees only inserted container entries (key <clusterId>-dz642-…)", () => {
+    const [mapping] = t.eventSourceMappings("choose-instance-types");
+    expect(mapping?.FilterCriteria?.Filters.map((f) => JSON.parse(f.Pattern))).toEqual([
+      { eventName: ["INSERT"], dynamodb: { Keys: { uuid: { S: [{ prefix: "xyzzy-dz642-" }] } } } },
+    ]);
+  });
+
+  it("launch sees only launchable entries: Queued/Locked, priority not 0, types chosen, no instance", () => {
+    const [mapping] = t.eventSourceMappings("launch");
+    expect(mapping?.FilterCriteria?.Filters.map((f) => JSON.parse(f.Pattern))).toEqual([
+      {
+        eventName: ["INSERT", "MODIFY"],
+        dynamodb: {
+          NewImage: {
+            container: { M: { state: { S: ["Queued", "Locked"] }, priority: { N: [{ "anything-but": ["0"] }] } } },
+            instanceTypes: { L: { M: { Name: { S: [{ exists: true }] } } } },
+            launch: { M: { instanceId: { S: [{ exists: false }] } } },
+          },
+        },
+      },
+    ]);
+  });
+
+  it("update-queue and cleanup are not stream consumers", () => {
+    expect(t.eventSourceMappings("update-queue")).toEqual([]);
+    expect(t.eventSourceMappings("cleanup")).toEqual([]);
+  });
+});
+
+describe("the functions' role grants only what the dispatcher does", () => {
+  it("never grants a wildcard action, and a wildcard resource only for DescribeInstances", () => {
+    const statements = t.roleStatements();
+    for (const s of statements) for (const action of s.Action) expect(action).not.toMatch(/\*/);
+    const anyResource = statements.filter((s) => JSON.stringify(s.Resource).includes('"*"'));
+    expect(anyResource.map((s) => s.Action)).toEqual([["ec2:DescribeInstances"]]);
+  });
+
+  it("DynamoDB item actions apply to the queue table alone; stream reads to its stream alone", () => {
+    const items = t.roleStatements().filter((s) => s.Action.some((a) => a.startsWith("dynamodb:") && !isStreamAction(a)));
+    expect(items).toHaveLength(1);
+    expect(items[0]?.Resource).toEqual(getAtt("QueueTable", "Arn"));
+    expect(items[0]?.Action.sort()).toEqual(
+      [
+        "dynamodb:BatchGetItem",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+        "dynamodb:Scan",
+        "dynamodb:UpdateItem",
+      ].sort(),
+    );
+    for (const s of t.statementsFor("dynamodb:GetRecords")) expect(s.Resource).toEqual([getAtt("QueueTable", "StreamArn")]);
+  });
+
+  it("RunInstances may create only instances tagged with this dispatcher's instance set id", () => {
+    const onInstances = t.statementsFor("ec2:RunInstances").filter((s) => JSON.stringify(s.Resource).includes(":instance/"));
+    expect(onInstances).toEqual([
+      {
+        Effect: "Allow",
+        Action: ["ec2:RunInstances"],
+        Resource: ec2Arn("instance/*"),
+        Condition: { StringEquals: { "aws:RequestTag/ArvadosInstanceSetID": params.instanceSetId } },
+      },
+      {
+        Effect: "Deny",
+        Action: ["ec2:RunInstances"],
+        Resource: ec2Arn("instance/*"),
+        Condition: { StringNotEquals: { "ec2:MetadataHttpTokens": "required" } },
+      },
+    ]);
+  });
+
+  it("RunInstances may use only the stage's subnets and security groups, plus images, interfaces, volumes, spot requests", () => {
+    const others = t
+      .statementsFor("ec2:RunInstances")
+      .filter((s) => s.Effect === "Allow" && !JSON.stringify(s.Resource).includes(":instance/"));
+    for (const s of others) expect(s.Condition).toBeUndefined();
+    expect(others.flatMap((s) => [s.Resource].flat())).toEqual([
+      ec2Arn("subnet/subnet-0aaa1111"),
+      ec2Arn("subnet/subnet-0bbb2222"),
+      ec2Arn("security-group/sg-0ccc3333"),
+      sub(`arn:\${AWS::Partition}:ec2:\${AWS::Region}::image/*`),
+      ec2Arn("network-interface/*"),
+      ec2Arn("volume/*"),
+      ec2Arn("spot-instances-request/*"),
+    ]);
+  });
+
+  it("CreateTags only while launching, or on an instance already tagged as ours", () => {
+    const conditions = t.statementsFor("ec2:CreateTags").map((s) => s.Condition);
+    expect(conditions).toEqual([
+      { StringEquals: { "ec2:CreateAction": "RunInstances" } },
+      { StringEquals: { "aws:ResourceTag/ArvadosInstanceSetID": params.instanceSetId } },
+    ]);
+  });
+
+  it("TerminateInstances only on instances tagged with this dispatcher's instance set id", () => {
+    expect(t.statementsFor("ec2:TerminateInstances")).toEqual([
+      {
+        Effect: "Allow",
+        Action: ["ec2:TerminateInstances"],
+        Resource: ec2Arn("instance/*"),
+        Condition: { StringEquals: { "aws:ResourceTag/ArvadosInstanceSetID": params.instanceSetId } },
+      },
+    ]);
+  });
+
+  it("PassRole only for the compute role, only to EC2", () => {
+    expect(t.statementsFor("iam:PassRole")).toEqual([
+      {
+        Effect: "Allow",
+        Action: ["iam:PassRole"],
+        Resource: getAtt("ComputeInstanceRole", "Arn"),
+        Condition: { StringEquals: { "iam:PassedToService": "ec2.amazonaws.com" } },
+      },
+    ]);
+  });
+
+  it("reads only the token parameter, decrypting it only through SSM", () => {
+    expect(t.statementsFor("ssm:GetParameter").map((s) => s.Resource)).toEqual([tokenParameterArn]);
+    expect(t.statementsFor("kms:Decrypt").map((s) => s.Condition)).toEqual([
+      {
+        StringEquals: {
+          "kms:ViaService": sub(`ssm.\${AWS::Region}.amazonaws.com`),
+          "kms:EncryptionContext:PARAMETER_ARN": tokenParameterArn,
+        },
+      },
+    ]);
+  });
+
+  it("may send to the failure queue (the stream mappings' on-failure destination) and nowhere else", () => {
+    const sends = t.statementsFor("sqs:SendMessage");
+    expect(sends.length).toBeGreaterThan(0);
+    for (const s of sends) expect(s.Resource).toEqual([getAtt("FailureQueue", "Arn")]);
+  });
+
+  it("honours the cluster's TagKeyPrefix in every tag condition", async () => {
+    const crunch = await packageTemplate({ stage, params: { ...params, tagKeyPrefix: "Crunch" } });
+    expect(crunch.statementsFor("ec2:TerminateInstances")[0]?.Condition).toEqual({
+      StringEquals: { "aws:ResourceTag/CrunchInstanceSetID": params.instanceSetId },
+    });
+    expect(JSON.stringify(crunch.roleStatements())).not.toContain("ArvadosInstanceSetID");
+  }, 120_000);
+});
+
+describe("the compute instances' role", () => {
+  it("is assumable by EC2 and may only read (and decrypt) the token parameter", () => {
+    const role = t.resource<{ AssumeRolePolicyDocument: { Statement: unknown[] } }>("ComputeInstanceRole", "AWS::IAM::Role");
+    expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
+      { Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" },
+    ]);
+    const statements = t.roleStatements("ComputeInstanceRole");
+    expect(statements.map((s) => [s.Action, s.Resource])).toEqual([
+      [["ssm:GetParameter"], tokenParameterArn],
+      [["kms:Decrypt"], sub(`arn:\${AWS::Partition}:kms:\${AWS::Region}:\${AWS::AccountId}:key/*`)],
+    ]);
+    expect(statements[1]?.Condition?.StringEquals?.["kms:EncryptionContext:PARAMETER_ARN"]).toEqual(tokenParameterArn);
+  });
+
+  it("is the one role in the instance profile the functions are told about", () => {
+    const profile = t.resource<{ Roles: unknown[] }>("ComputeInstanceProfile", "AWS::IAM::InstanceProfile");
+    expect(profile.Properties.Roles).toEqual([{ Ref: "ComputeInstanceRole" }]);
+  });
+});
+
+interface AlarmProperties {
+  Namespace?: string;
+  MetricName?: string;
+  Dimensions?: { Name: string; Value: unknown }[];
+  Statistic?: string;
+  Threshold: number | string;
+  ComparisonOperator: string;
+  EvaluationPeriods: number;
+  TreatMissingData: string;
+  AlarmActions: unknown[];
+  Metrics?: { Id: string; Expression?: string; MetricStat?: { Metric: { MetricName: string; Dimensions: { Value: string }[] } } }[];
+}
+
+describe("alarms", () => {
+  const alarm = (logicalId: string) => t.resource<AlarmProperties>(logicalId, "AWS::CloudWatch::Alarm").Properties;
+
+  it.each([
+    ["UpdateFailuresAlarm", "update-queue", "UpdateFailures"],
+    ["LaunchFailuresAlarm", "launch", "LaunchFailures"],
+  ])("%s fires when %s reports %s > 0 over several periods", (logicalId, service, metric) => {
+    const a = alarm(logicalId);
+    expect(a).toMatchObject({
+      Namespace: "ArvadosDispatch",
+      MetricName: metric,
+      Dimensions: [{ Name: "service", Value: service }],
+      Statistic: "Sum",
+      Threshold: 0,
+      ComparisonOperator: "GreaterThanThreshold",
+      TreatMissingData: "notBreaching",
+    });
+    expect(a.EvaluationPeriods).toBeGreaterThan(1);
+  });
+
+  it("the failure-queue alarm fires on the first message parked there", () => {
+    expect(alarm("FailureQueueNotEmptyAlarm")).toMatchObject({
+      Namespace: "AWS/SQS",
+      MetricName: "ApproximateNumberOfMessagesVisible",
+      Dimensions: [{ Name: "QueueName", Value: getAtt("FailureQueue", "QueueName") }],
+      Threshold: 0,
+      ComparisonOperator: "GreaterThanThreshold",
+    });
+  });
+
+  it("the queued-too-long alarm compares the oldest launchable container's age with the stage threshold", () => {
+    expect(alarm("OldestQueuedContainerAgeAlarm")).toMatchObject({
+      Namespace: "ArvadosDispatch",
+      MetricName: "OldestQueuedContainerAgeSeconds",
+      Dimensions: [{ Name: "service", Value: "launch" }],
+      Statistic: "Maximum",
+      Threshold: 1800,
+      ComparisonOperator: "GreaterThanThreshold",
+    });
+  });
+
+  it("the function-errors alarm sums Lambda errors of all four functions", () => {
+    const metrics = alarm("FunctionErrorsAlarm").Metrics ?? [];
+    expect(metrics.flatMap((m) => m.MetricStat?.Metric.Dimensions.map((d) => d.Value) ?? [])).toEqual(
+      functionNames.map((n) => `arvados-dispatch-xyzzy-${n}`),
+    );
+  });
+
+  it("every alarm notifies the stage's alarm topic, and an e-mail subscription exists only when an address is given", () => {
+    for (const [, a] of t.resourcesOfType<AlarmProperties>("AWS::CloudWatch::Alarm")) {
+      expect(a.Properties.AlarmActions[0]).toEqual({ Ref: "AlarmTopic" });
+    }
+    expect(t.resource("AlarmEmailSubscription", "AWS::SNS::Subscription").Condition).toBe("HasAlarmEmail");
+    expect(t.template.Conditions?.HasAlarmEmail).toEqual({ "Fn::Not": [{ "Fn::Equals": ["", ""] }] });
+  });
+});
+
+describe("the dashboard", () => {
+  interface Widget {
+    type: string;
+    properties: { metrics?: unknown[][]; alarms?: string[] };
+  }
+  const widgets = (): Widget[] => {
+    const body = t.resource<{ DashboardBody: { "Fn::Sub": string } }>("Dashboard", "AWS::CloudWatch::Dashboard").Properties
+      .DashboardBody["Fn::Sub"];
+    return (JSON.parse(body) as { widgets: Widget[] }).widgets;
+  };
+
+  it("graphs every metric each function emits, by its service dimension", () => {
+    const graphed = new Set(
+      widgets()
+        .flatMap((w) => w.properties.metrics ?? [])
+        .filter((m) => m[0] === "ArvadosDispatch" && m[2] === "service")
+        .map((m) => `${m[3]}/${m[1]}`),
+    );
+    // QueueEntries has per-state and per-type dimensions: graphed by a SEARCH expression.
+    const searched = JSON.stringify(widgets()).includes('MetricName=\\"QueueEntries\\"');
+    for (const [fn, metrics] of Object.entries(emittedMetrics)) {
+      for (const metric of metrics) {
+        if (metric === "QueueEntries") expect(searched).toBe(true);
+        else expect(graphed, `${fn}/${metric}`).toContain(`${fn}/${metric}`);
+      }
+    }
+  });
+
+  it("shows the state of every alarm", () => {
+    const alarmWidget = widgets().find((w) => w.type === "alarm");
+    const alarms = t.resourcesOfType("AWS::CloudWatch::Alarm").map(([id]) => `\${${id}.Arn}`);
+    expect(alarmWidget?.properties.alarms?.sort()).toEqual(alarms.sort());
+  });
+});
+
+function isStreamAction(action: string): boolean {
+  return ["dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:DescribeStream", "dynamodb:ListStreams"].includes(action);
+}
