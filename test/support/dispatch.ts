@@ -3,6 +3,19 @@ import { ArvadosClient } from "../../lib/arvados/client.js";
 import { ArvadosSimulator } from "../../lib/local/arvados-sim/simulator.js";
 import { Queue } from "../../lib/queue/queue.js";
 import { QueueStore } from "../../lib/store/queue-store.js";
+import { EC2Client } from "@aws-sdk/client-ec2";
+import type { CleanupDeps } from "../../lib/cleanup/cleanup-pass.js";
+import type { ClusterConfig } from "../../lib/config/types.js";
+import { Ec2InstanceCloud } from "../../lib/launch/ec2-instance-cloud.js";
+import type { LaunchDeps } from "../../lib/launch/launch-pass.js";
+import { Ec2Simulator } from "../../lib/local/ec2-sim/simulator.js";
+import type { Ec2SimulatorOptions } from "../../lib/local/ec2-sim/sim-state.js";
+import { assignInstanceTypes } from "../../lib/queue/assign-types.js";
+import { initialMaxContainers } from "../../lib/scheduler/max-containers.js";
+import { type DispatchState, dispatchState } from "../../lib/store/dispatch-state.js";
+import { LaunchTokens } from "../../lib/store/launch-tokens.js";
+import type { SharedState } from "../../lib/store/shared-state.js";
+import { testClusterConfig } from "./cluster-config.js";
 import { freshQueueTable, localDynamoDb } from "./dynamodb.js";
 
 /** A queue wired to a fresh table in DynamoDB Local and a fresh Arvados simulator over HTTP. */
@@ -38,4 +51,62 @@ export async function queueHarness(options: { clock?: () => Date } = {}): Promis
       await table.drop();
     },
   };
+}
+
+/** The queue harness plus EC2 (simulator), config, shared state and the token bucket: what launch and cleanup use. */
+export interface DispatchHarness extends QueueHarness {
+  ec2sim: Ec2Simulator;
+  config: ClusterConfig;
+  cloud: Ec2InstanceCloud;
+  state: SharedState<DispatchState>;
+  tokens: LaunchTokens;
+  launchDeps(): LaunchDeps;
+  cleanupDeps(): CleanupDeps;
+  /** Poll and choose types for everything new, as update-queue and choose-instance-types would. */
+  refresh(): Promise<void>;
+}
+
+export async function dispatchHarness(cloudVMsExtra = "", ec2Options: Ec2SimulatorOptions = {}): Promise<DispatchHarness> {
+  const base = await queueHarness();
+  const ec2sim = new Ec2Simulator(ec2Options);
+  const ec2Url = await ec2sim.start(0);
+  const config = testClusterConfig(cloudVMsExtra);
+  const ec2 = new EC2Client({
+    endpoint: ec2Url,
+    region: "us-east-1",
+    credentials: { accessKeyId: "local", secretAccessKey: "local" },
+    maxAttempts: 1,
+  });
+  const cloud = new Ec2InstanceCloud({
+    ec2,
+    config,
+    instanceSetId: base.sim.rootTokenUuid,
+    tokenParameterName: "/arvados/test/token",
+    region: "us-east-1",
+    apiHost: "127.0.0.1:1",
+  });
+  const ddb = localDynamoDb();
+  const state = dispatchState(ddb, base.tableName, initialMaxContainers(config));
+  const tokens = new LaunchTokens(ddb, base.tableName);
+  const harness: DispatchHarness = {
+    ...base,
+    ec2sim,
+    config,
+    cloud,
+    state,
+    tokens,
+    launchDeps: () => ({ ...harness, owner: randomUUID() }),
+    cleanupDeps: () => ({ ...harness }),
+    refresh: async () => {
+      const report = await harness.queue.update();
+      for (const entry of report.entries) {
+        if (entry.instanceTypes === undefined) await assignInstanceTypes(entry.container.uuid, harness);
+      }
+    },
+    close: async () => {
+      await ec2sim.stop();
+      await base.close();
+    },
+  };
+  return harness;
 }
