@@ -19,7 +19,6 @@ export function testClusterConfigYaml(cloudVMsExtra = ""): string {
       LocalKeepBlobBuffersPerVCPU: 0
       CloudVMs:
         PollInterval: 1s
-        TimeoutBooting: 10m
         ImageID: ami-00000000000000001
         TagKeyPrefix: Arvados
         DriverParameters:

@@ -66,8 +66,16 @@ export interface DispatchHarness extends QueueHarness {
   refresh(): Promise<void>;
 }
 
-export async function dispatchHarness(cloudVMsExtra = "", ec2Options: Ec2SimulatorOptions = {}): Promise<DispatchHarness> {
-  const base = await queueHarness();
+/**
+ * `clock` (default: real time) drives the queue's timestamps and the passes' `now`, so a test
+ * can move time forward (TimeoutBooting, the unlisted-instance grace) without waiting.
+ */
+export async function dispatchHarness(
+  cloudVMsExtra = "",
+  ec2Options: Ec2SimulatorOptions = {},
+  clock: () => Date = () => new Date(),
+): Promise<DispatchHarness> {
+  const base = await queueHarness({ clock });
   const ec2sim = new Ec2Simulator(ec2Options);
   const ec2Url = await ec2sim.start(0);
   const config = testClusterConfig(cloudVMsExtra);
@@ -95,8 +103,8 @@ export async function dispatchHarness(cloudVMsExtra = "", ec2Options: Ec2Simulat
     cloud,
     state,
     tokens,
-    launchDeps: () => ({ ...harness, owner: randomUUID() }),
-    cleanupDeps: () => ({ ...harness }),
+    launchDeps: () => ({ ...harness, owner: randomUUID(), now: () => clock().getTime() }),
+    cleanupDeps: () => ({ ...harness, now: () => clock().getTime() }),
     refresh: async () => {
       const report = await harness.queue.update();
       for (const entry of report.entries) {

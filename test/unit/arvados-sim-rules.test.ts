@@ -253,7 +253,7 @@ describe("§5.5 who may change what", () => {
     service.update(root, c.uuid, { container: { priority: 4 } });
     expect(store.get(c.uuid)?.modified_at).toBe(c.modified_at);
     service.update(root, c.uuid, { container: { priority: 5 } });
-    expect(store.get(c.uuid)?.modified_at > c.modified_at).toBe(true);
+    expect((store.get(c.uuid)?.modified_at ?? "") > c.modified_at).toBe(true);
   });
 });
 
@@ -278,6 +278,12 @@ describe("§5.1 create is admin only and fills upstream's defaults", () => {
       scheduling_parameters: { max_run_time: 0, partitions: [], preemptible: false, supervisor: false },
     });
     expect(created.created_at).toBe(created.modified_at);
+  });
+  it("stores unset columns as NULL, so '=' null filters find the new container", () => {
+    const { service, root } = api();
+    const created = service.create(root, { container: attrs });
+    const listed = service.index(root, { filters: '[["exit_code","=",null],["finished_at","=",null]]' }) as { items: { uuid: string }[] };
+    expect(listed.items.map((i) => i.uuid)).toEqual([created.uuid]);
   });
   it("refuses a non-admin token with 403", () => {
     const { service, user } = api();
