@@ -56,6 +56,8 @@ type Stop = "quota" | "throttle" | "budget";
 
 const passLeaseMs = 2 * 60_000;
 const entryClaimMs = 60_000;
+const leaseWaitMs = 5_000;
+const leaseRetryMs = 250;
 
 /**
  * One launch pass (§3.3 runQueue with effects): plan from the cached entries, our instances and
@@ -78,7 +80,7 @@ export async function runLaunchPass(deps: LaunchDeps, remainingMs: () => number,
     oldestQueuedAgeSeconds: 0,
     statuses: {},
   };
-  if (!(await deps.store.acquireLaunchPassLease(deps.owner, now(), passLeaseMs))) return report;
+  if (!(await acquirePassLease(deps, remainingMs, marginMs, now))) return report;
   report.ran = true;
   try {
     const [{ entries }, instances] = await Promise.all([deps.queue.entries(), deps.cloud.list()]);
@@ -140,6 +142,20 @@ export async function runLaunchPass(deps: LaunchDeps, remainingMs: () => number,
     return report;
   } finally {
     await deps.store.releaseLaunchPassLease(deps.owner).catch(() => undefined);
+  }
+}
+
+/**
+ * Waits briefly for the pass lease: a stream-triggered pass that finds another pass planning
+ * must not drop its records' news, but the other pass may have planned before they arrived.
+ * Gives up after `leaseWaitMs` (the one-minute sweep then catches up).
+ */
+async function acquirePassLease(deps: LaunchDeps, remainingMs: () => number, marginMs: number, now: () => number): Promise<boolean> {
+  const deadline = now() + leaseWaitMs;
+  for (;;) {
+    if (await deps.store.acquireLaunchPassLease(deps.owner, now(), passLeaseMs)) return true;
+    if (now() + leaseRetryMs > deadline || remainingMs() < marginMs + leaseRetryMs) return false;
+    await new Promise((resolve) => setTimeout(resolve, leaseRetryMs));
   }
 }
 

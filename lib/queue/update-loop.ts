@@ -8,7 +8,7 @@ export function queueHasWork(entries: readonly QueueEntry[]): boolean {
 }
 
 export interface UpdateLoopOptions {
-  queue: Queue;
+  queue: Pick<Queue, "update" | "releaseUpdateLease">;
   /** Containers.CloudVMs.PollInterval in ms. */
   pollIntervalMs: number;
   /** The invocation's remaining time (Lambda `context.getRemainingTimeInMillis`). */

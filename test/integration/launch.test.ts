@@ -154,13 +154,23 @@ describe("limits", () => {
     expect(value.throttleDelayMs).toBe(1_000);
   });
 
-  it("runs one pass at a time: a concurrent pass does nothing", async () => {
+  it("runs one pass at a time: a concurrent pass waits for the first, then finds nothing left", async () => {
     h = await dispatchHarness();
     queued(2);
     await h.refresh();
     const [a, b] = await Promise.all([runLaunchPass(h.launchDeps(), plenty), runLaunchPass(h.launchDeps(), plenty)]);
-    expect([a.ran, b.ran].sort()).toEqual([false, true]);
+    expect([a.launched.length, b.launched.length].sort()).toEqual([0, 2]);
     expect(h.ec2sim.stats().instancesLaunched).toBe(2);
+  });
+
+  it("gives up waiting for a pass that holds the lease too long, doing nothing", async () => {
+    h = await dispatchHarness();
+    queued(1);
+    await h.refresh();
+    expect(await h.store.acquireLaunchPassLease("someone-else", Date.now(), 60_000)).toBe(true);
+    const report = await runLaunchPass(h.launchDeps(), () => 6_000, 5_000);
+    expect(report.ran).toBe(false);
+    expect(h.ec2sim.stats().runInstancesCalls).toBe(0);
   });
 });
 
