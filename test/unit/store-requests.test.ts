@@ -1,0 +1,82 @@
+import { describe, expect, it } from "vitest";
+import {
+  applyStateChangeRequest,
+  claimEntryRequest,
+  deleteAbsentEntryRequest,
+  forgetRequest,
+  putNewEntryRequest,
+  recordLaunchRequest,
+  replacePolledContainerRequest,
+  setInstanceTypesRequest,
+  setThresholdRequest,
+} from "../../lib/store/requests.js";
+import { containerUuid, queueEntry, queuedContainer } from "../support/fixtures.js";
+
+const table = "queue";
+
+/** Every #name and :value an expression set uses must be declared, and nothing more (DynamoDB rejects both). */
+function placeholdersBalanced(input: {
+  UpdateExpression?: string;
+  ConditionExpression?: string;
+  ExpressionAttributeNames?: Record<string, string>;
+  ExpressionAttributeValues?: Record<string, unknown>;
+}): void {
+  const text = `${input.UpdateExpression ?? ""} ${input.ConditionExpression ?? ""}`;
+  const names = new Set(text.match(/#[A-Za-z]+/g) ?? []);
+  const values = new Set(text.match(/:[A-Za-z]+/g) ?? []);
+  expect(new Set(Object.keys(input.ExpressionAttributeNames ?? {}))).toEqual(names);
+  expect(new Set(Object.keys(input.ExpressionAttributeValues ?? {}))).toEqual(values);
+}
+
+describe("every write is conditional and its placeholders are exactly declared", () => {
+  const started = "2026-01-01T00:00:00.000Z";
+  const decision = { needed: { VCPUs: 1, RAM: 1, Scratch: 1, GPUs: 0, GPUVRAM: 0 }, maxPrice: 1, chosen: [], rejected: [] };
+  const cases = {
+    putNewEntry: putNewEntryRequest(table, queueEntry(1)),
+    replacePolled: replacePolledContainerRequest(table, queuedContainer(1), started),
+    replacePolledFinished: replacePolledContainerRequest(table, queuedContainer(1, { state: "Complete" }), started, 99),
+    deleteAbsent: deleteAbsentEntryRequest(table, containerUuid(1), started),
+    forget: forgetRequest(table, containerUuid(1)),
+    applyStateChange: applyStateChangeRequest(table, { uuid: containerUuid(1), state: "Locked", priority: 1, locked_by_uuid: "x" }, started),
+    setInstanceTypes: setInstanceTypesRequest(table, containerUuid(1), [], decision.needed, decision),
+    recordLaunch: recordLaunchRequest(table, containerUuid(1), { instanceId: "i-1", instanceType: "t", attempt: 1, launchedAt: started }),
+    claimEntry: claimEntryRequest(table, containerUuid(1), "me", 0, 1),
+    setThreshold: setThresholdRequest(table, "me", started, "tok"),
+  };
+  for (const [name, input] of Object.entries(cases)) {
+    it(`${name} has a condition`, () => {
+      expect(input.ConditionExpression).toBeTruthy();
+      placeholdersBalanced(input);
+    });
+  }
+});
+
+describe("the rules the conditions encode", () => {
+  it("forget deletes only Complete, Cancelled, or Queued with priority 0 (§1.4)", () => {
+    const input = forgetRequest(table, containerUuid(1));
+    expect(input.ConditionExpression).toBe(
+      "(attribute_exists(#uuid)) AND (#container.#state IN (:complete, :cancelled) OR (#container.#state = :queued AND #container.#priority = :zero))",
+    );
+  });
+
+  it("a polled record loses to a local change made after the poll started (dontupdate)", () => {
+    const input = replacePolledContainerRequest(table, queuedContainer(1), "2026-01-01T00:00:00.000Z");
+    expect(input.ConditionExpression).toContain("#localChangeAt < :updateStartedAt");
+    expect(input.ExpressionAttributeValues?.[":updateStartedAt"]).toEqual({ S: "2026-01-01T00:00:00.000Z" });
+  });
+
+  it("lock/unlock/cancel replies copy only state, priority and locked_by_uuid (§1.9)", () => {
+    const input = applyStateChangeRequest(table, { uuid: containerUuid(1), state: "Queued", priority: 3, locked_by_uuid: null }, "t");
+    expect(input.UpdateExpression).toBe(
+      "SET #container.#state = :state, #container.#priority = :priority, #container.#lockedBy = :lockedBy, #localChangeAt = :changedAt, #version = #version + :one",
+    );
+    expect(input.ExpressionAttributeValues?.[":lockedBy"]).toEqual({ NULL: true });
+  });
+
+  it("types are written once", () => {
+    const d = { needed: { VCPUs: 1, RAM: 1, Scratch: 1, GPUs: 0, GPUVRAM: 0 }, maxPrice: 1, chosen: [], rejected: [] };
+    expect(setInstanceTypesRequest(table, containerUuid(1), [], d.needed, d).ConditionExpression).toContain(
+      "attribute_not_exists(#instanceTypes)",
+    );
+  });
+});
