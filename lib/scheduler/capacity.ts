@@ -1,5 +1,5 @@
 import type { InstanceType } from "../config/types.js";
-import { instanceQuotaGroup } from "../instance-types/quota-group.js";
+import { capacityKey, capacityKeysFor } from "../cloud/capacity-key.js";
 
 /**
  * CapacityState is the pool's memory of cloud refusals (upstream `worker.Pool` fields
@@ -29,20 +29,11 @@ export function emptyCapacityState(): CapacityState {
 
 /** The capacity key a type-specific capacity error sets (§4.1): ProviderType, "-preemptible" for spot. */
 export function typeCapacityKey(it: Pick<InstanceType, "ProviderType" | "Preemptible">): string {
-  return it.Preemptible ? `${it.ProviderType}-preemptible` : it.ProviderType;
+  return capacityKey(it, "instanceType", {});
 }
 
-/**
- * The capacity keys that bear on launching `it` (§4.1 AtCapacity): "" (all types), its quota
- * group, and its type key. Quota-group keys are those InstanceType quota groups
- * (`DriverParameters.InstanceTypeQuotaGroups`) produce.
- */
-export function capacityKeysFor(
-  it: Pick<InstanceType, "ProviderType" | "Preemptible">,
-  quotaGroups: Readonly<Record<string, string>>,
-): string[] {
-  return ["", instanceQuotaGroup(it, quotaGroups), typeCapacityKey(it)];
-}
+// lib/cloud owns the capacity keys (it maps each EC2 error to one); the scheduler checks them.
+export { capacityKeysFor };
 
 /** True when any capacity key of `it` is blocked at `now` (§4.1 AtCapacity). */
 export function isAtCapacity(

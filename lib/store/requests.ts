@@ -1,4 +1,5 @@
 import type {
+  AttributeValue,
   DeleteItemCommandInput,
   PutItemCommandInput,
   UpdateItemCommandInput,
@@ -66,6 +67,24 @@ function and(...clauses: string[]): string {
 
 const key = (uuid: string) => ({ uuid: { S: uuid } });
 
+/** A conditional UpdateItem on one key, declaring exactly the #names the expressions use. */
+function conditionalUpdate(
+  table: string,
+  itemKey: string,
+  update: string,
+  condition: string,
+  values: Record<string, AttributeValue>,
+): UpdateItemCommandInput {
+  return {
+    TableName: table,
+    Key: key(itemKey),
+    UpdateExpression: update,
+    ConditionExpression: condition,
+    ExpressionAttributeNames: namesUsedBy(update, condition),
+    ExpressionAttributeValues: values,
+  };
+}
+
 /** How long a finished entry may linger before DynamoDB's TTL removes it, as a backstop to cleanup. */
 export const finishedEntryTtlSeconds = 24 * 3600;
 
@@ -93,19 +112,12 @@ export function replacePolledContainerRequest(
   if (finishedExpiresAt !== undefined) set.push("#expiresAt = :expiresAt");
   const update = `SET ${set.join(", ")}`;
   const condition = and(clause.exists, clause.noLocalChangeSince);
-  return {
-    TableName: table,
-    Key: key(container.uuid),
-    UpdateExpression: update,
-    ConditionExpression: condition,
-    ExpressionAttributeNames: namesUsedBy(update, condition),
-    ExpressionAttributeValues: {
+  return conditionalUpdate(table, container.uuid, update, condition, {
       ":container": toAttr(container),
       ":one": { N: "1" },
       ":updateStartedAt": { S: updateStartedAt },
       ...(finishedExpiresAt === undefined ? {} : { ":expiresAt": { N: String(finishedExpiresAt) } }),
-    },
-  };
+    });
 }
 
 /** Remove an entry the poll no longer returns, unless it changed locally since the poll started. */
@@ -183,19 +195,12 @@ export function setInstanceTypesRequest(
   const update =
     "SET #instanceTypes = :types, #instanceResources = :resources, #typeDecision = :decision, #version = #version + :one";
   const condition = and(clause.exists, clause.typesNotChosen);
-  return {
-    TableName: table,
-    Key: key(uuid),
-    UpdateExpression: update,
-    ConditionExpression: condition,
-    ExpressionAttributeNames: namesUsedBy(update, condition),
-    ExpressionAttributeValues: {
+  return conditionalUpdate(table, uuid, update, condition, {
       ":types": toAttr(types),
       ":resources": toAttr(resources),
       ":decision": toAttr(decision),
       ":one": { N: "1" },
-    },
-  };
+    });
 }
 
 /**
@@ -205,60 +210,32 @@ export function setInstanceTypesRequest(
 export function claimEntryRequest(table: string, uuid: string, owner: string, nowMs: number, leaseMs: number): UpdateItemCommandInput {
   const update = "SET #launchLease = :lease";
   const condition = and(clause.exists, "attribute_not_exists(#launchLease) OR #launchLease.#until < :now OR #launchLease.#owner = :owner");
-  return {
-    TableName: table,
-    Key: key(uuid),
-    UpdateExpression: update,
-    ConditionExpression: condition,
-    ExpressionAttributeNames: namesUsedBy(update, condition),
-    ExpressionAttributeValues: {
+  return conditionalUpdate(table, uuid, update, condition, {
       ":lease": { M: { owner: { S: owner }, until: { N: String(nowMs + leaseMs) } } },
       ":now": { N: String(nowMs) },
       ":owner": { S: owner },
-    },
-  };
+    });
 }
 
 /** Drop a claim (the launch is done or given up). */
 export function releaseEntryRequest(table: string, uuid: string, owner: string): UpdateItemCommandInput {
   const update = "REMOVE #launchLease";
   const condition = "#launchLease.#owner = :owner";
-  return {
-    TableName: table,
-    Key: key(uuid),
-    UpdateExpression: update,
-    ConditionExpression: condition,
-    ExpressionAttributeNames: namesUsedBy(update, condition),
-    ExpressionAttributeValues: { ":owner": { S: owner } },
-  };
+  return conditionalUpdate(table, uuid, update, condition, { ":owner": { S: owner } });
 }
 
 /** Record the instance launched for the current lock; fails if one is already recorded for that attempt. */
 export function recordLaunchRequest(table: string, uuid: string, launch: LaunchRecord): UpdateItemCommandInput {
   const update = "SET #launch = :launch, #version = #version + :one REMOVE #launchLease";
   const condition = and(clause.exists, "attribute_not_exists(#launch) OR #launch.#attempt <> :attempt");
-  return {
-    TableName: table,
-    Key: key(uuid),
-    UpdateExpression: update,
-    ConditionExpression: condition,
-    ExpressionAttributeNames: namesUsedBy(update, condition),
-    ExpressionAttributeValues: { ":launch": toAttr(launch), ":one": { N: "1" }, ":attempt": { N: String(launch.attempt) } },
-  };
+  return conditionalUpdate(table, uuid, update, condition, { ":launch": toAttr(launch), ":one": { N: "1" }, ":attempt": { N: String(launch.attempt) } });
 }
 
 /** Forget the launch record of an entry (its instance is gone and the container was requeued). */
 export function clearLaunchRequest(table: string, uuid: string, instanceId: string): UpdateItemCommandInput {
   const update = "REMOVE #launch SET #version = #version + :one";
   const condition = and(clause.exists, "#launch.instanceId = :instanceId");
-  return {
-    TableName: table,
-    Key: key(uuid),
-    UpdateExpression: update,
-    ConditionExpression: condition,
-    ExpressionAttributeNames: namesUsedBy(update, condition),
-    ExpressionAttributeValues: { ":one": { N: "1" }, ":instanceId": { S: instanceId } },
-  };
+  return conditionalUpdate(table, uuid, update, condition, { ":one": { N: "1" }, ":instanceId": { S: instanceId } });
 }
 
 /**
@@ -275,32 +252,18 @@ export function acquireLeaseRequest(
 ): UpdateItemCommandInput {
   const update = "SET #leaseOwner = :owner, #leaseUntil = :until";
   const condition = "attribute_not_exists(#leaseUntil) OR #leaseUntil < :now OR #leaseOwner = :owner";
-  return {
-    TableName: table,
-    Key: key(leaseKey),
-    UpdateExpression: update,
-    ConditionExpression: condition,
-    ExpressionAttributeNames: namesUsedBy(update, condition),
-    ExpressionAttributeValues: {
+  return conditionalUpdate(table, leaseKey, update, condition, {
       ":owner": { S: owner },
       ":until": { N: String(nowMs + leaseMs) },
       ":now": { N: String(nowMs) },
-    },
-  };
+    });
 }
 
 /** Give a lease back so the next invocation need not wait for it to expire. */
 export function releaseLeaseRequest(table: string, leaseKey: string, owner: string): UpdateItemCommandInput {
   const update = "REMOVE #leaseOwner, #leaseUntil";
   const condition = "#leaseOwner = :owner";
-  return {
-    TableName: table,
-    Key: key(leaseKey),
-    UpdateExpression: update,
-    ConditionExpression: condition,
-    ExpressionAttributeNames: namesUsedBy(update, condition),
-    ExpressionAttributeValues: { ":owner": { S: owner } },
-  };
+  return conditionalUpdate(table, leaseKey, update, condition, { ":owner": { S: owner } });
 }
 
 /**
@@ -315,16 +278,9 @@ export function setThresholdRequest(
 ): UpdateItemCommandInput {
   const update = "SET #threshold = :started, #tokenUuid = :tokenUuid";
   const condition = and("#leaseOwner = :owner", "attribute_not_exists(#threshold) OR #threshold < :started");
-  return {
-    TableName: table,
-    Key: key(metaKey.queue),
-    UpdateExpression: update,
-    ConditionExpression: condition,
-    ExpressionAttributeNames: namesUsedBy(update, condition),
-    ExpressionAttributeValues: {
+  return conditionalUpdate(table, metaKey.queue, update, condition, {
       ":started": { S: updateStartedAt },
       ":owner": { S: owner },
       ":tokenUuid": { S: tokenUuid },
-    },
-  };
+    });
 }
