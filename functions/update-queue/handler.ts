@@ -11,6 +11,8 @@ import { dispatchRuntimeFromEnv } from "../../lib/runtime/environment.js";
 const logger = createLogger("update-queue");
 const metrics = createMetrics("update-queue");
 const runtime = await dispatchRuntimeFromEnv();
+// Upstream keys this dispatcher does not use: said once per cold start, so a typo is never silent.
+if (runtime.ignoredConfigKeys.length > 0) logger.info("config keys not used here", { keys: runtime.ignoredConfigKeys });
 
 /** Leave this much of the invocation unused: room to release the lease and flush metrics. */
 const marginMs = 5_000;
