@@ -28,6 +28,7 @@ import { type Transport, TransportFailure, createNodeTransport } from "./transpo
 import type { ApiClientAuthorization, Container, ContainerList, ContainerStateChange } from "./types.js";
 import {
   type HttpMethod,
+  type WireRequest,
   buildRequest,
   containerPath,
   containersPath,
@@ -186,7 +187,7 @@ export class ArvadosClient implements ContainerApi {
     const requestId = newRequestId();
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#attempt(request, requestId, decode);
+        return await this.#attempt(request, requestId, idempotent, decode);
       } catch (error) {
         if (attempt >= this.#retry.attempts || !isRetryable(error, idempotent)) throw error;
         await sleep(backoffDelayMs(this.#retry, attempt));
@@ -194,7 +195,7 @@ export class ArvadosClient implements ContainerApi {
     }
   }
 
-  async #attempt<T>(request: ReturnType<typeof buildRequest>, requestId: string, decode: (body: string) => T): Promise<T> {
+  async #attempt<T>(request: WireRequest, requestId: string, idempotent: boolean, decode: (body: string) => T): Promise<T> {
     const { logicalMethod: method, path } = request;
     const url = new URL(this.baseUrl + path);
     url.search = request.query;
@@ -206,6 +207,8 @@ export class ArvadosClient implements ContainerApi {
         headers: { ...request.headers, Authorization: `Bearer ${this.#token}`, "X-Request-Id": requestId },
         body: request.body,
         timeoutMs: this.#timeoutMs,
+        // Reads may ride a pooled connection (a stale one just means a retry); writes never do.
+        reuseConnection: idempotent,
       });
     } catch (error) {
       if (error instanceof TransportFailure) {

@@ -45,9 +45,6 @@ const schedulingParameters = z.looseObject({
   supervisor: z.boolean().optional(),
 });
 
-// §2.3: only kind and capacity matter to a dispatcher; upstream's decoder fails on a
-// wrongly-typed mount (issue #21314), and so does this one, naming the field.
-const mount = z.looseObject({ kind: z.string(), capacity: z.number().optional() });
 
 /** The container attributes a dispatcher reads, each optional (a reply holds only what was selected). */
 const containerRecord = z.looseObject({
@@ -62,7 +59,9 @@ const containerRecord = z.looseObject({
   modified_at: z.string().optional(),
   runtime_constraints: runtimeConstraints.optional(),
   scheduling_parameters: schedulingParameters.optional(),
-  mounts: z.record(z.string(), mount).nullable().optional(),
+  // Decoded by the caller (lib/queue/assign-types.ts decodeMounts): a wrongly-typed mount is not
+  // a broken reply but a container upstream cancels with Go's decoding message (§1.8, #21314).
+  mounts: z.unknown().optional(),
   runtime_status: z.record(z.string(), z.unknown()).nullable().optional(),
 });
 

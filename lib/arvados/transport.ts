@@ -14,6 +14,13 @@ export interface TransportRequest {
   headers: Record<string, string>;
   body: string | undefined;
   timeoutMs: number;
+  /**
+   * Whether a pooled keep-alive connection may be used (default true). Writes pass false: a
+   * pooled socket the server has already closed (common after a Lambda thaw) fails with a
+   * reset that cannot be told apart from a lost reply, so a write gets a fresh connection
+   * and a reset on it really means the server may have seen the request.
+   */
+  reuseConnection?: boolean;
 }
 
 /** A complete HTTP reply. */
@@ -64,8 +71,9 @@ function errorCode(error: unknown): string | undefined {
  * (`ARVADOS_API_HOST_INSECURE`); plain http URLs are used as given.
  */
 export function createNodeTransport(options: { insecure?: boolean } = {}): ClosableTransport {
-  const httpAgent = new http.Agent({ keepAlive: true });
-  const httpsAgent = new https.Agent({ keepAlive: true, rejectUnauthorized: options.insecure !== true });
+  const rejectUnauthorized = options.insecure !== true;
+  const pooled = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true, rejectUnauthorized }) };
+  const fresh = { http: new http.Agent({ keepAlive: false }), https: new https.Agent({ keepAlive: false, rejectUnauthorized }) };
 
   const send: Transport = (request) =>
     new Promise<TransportResponse>((resolve, reject) => {
@@ -88,7 +96,7 @@ export function createNodeTransport(options: { insecure?: boolean } = {}): Closa
       const req = (isHttps ? https : http).request(request.url, {
         method: request.method,
         headers,
-        agent: isHttps ? httpsAgent : httpAgent,
+        agent: (request.reuseConnection === false ? fresh : pooled)[isHttps ? "https" : "http"],
       });
       // One deadline for the whole exchange: connect, send, headers and body.
       const timer = setTimeout(() => {
@@ -122,8 +130,7 @@ export function createNodeTransport(options: { insecure?: boolean } = {}): Closa
   return {
     send,
     close() {
-      httpAgent.destroy();
-      httpsAgent.destroy();
+      for (const agent of [pooled.http, pooled.https, fresh.http, fresh.https]) agent.destroy();
     },
   };
 }

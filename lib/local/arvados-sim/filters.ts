@@ -7,20 +7,11 @@
 
 import { normalizeTimestamp } from "./clock.js";
 import { SimError, argumentError, rubyInspect } from "./errors.js";
-import {
-  type ColumnType,
-  type SimContainer,
-  columnsOf,
-  containerColumns,
-  isColumn,
-  isPlainObject,
-  jsonEqual,
-  rubyClassName,
-  rubyInspectValue,
-} from "./record.js";
+import { jsonbFilter } from "./jsonb-filters.js";
+import { type Predicate, comparison } from "./predicate.js";
+import { type ColumnType, type SimContainer, columnsOf, containerColumns, isColumn, rubyClassName, rubyInspectValue } from "./record.js";
 
-/** A test applied to each record. */
-export type Predicate = (record: SimContainer) => boolean;
+export type { Predicate } from "./predicate.js";
 
 /** Where a list can start instead of scanning every record. */
 export type Anchor =
@@ -65,6 +56,10 @@ function columnValue(record: SimContainer, column: string, type: ColumnType): un
   return type === "serialized" && value !== null && value !== undefined ? JSON.stringify(value) : value;
 }
 
+function isNull(value: unknown): boolean {
+  return value === null || value === undefined;
+}
+
 /** PostgreSQL's cast of a string operand bound against an integer column. */
 function integerFromString(operand: string): number {
   if (!/^\s*[+-]?\d+\s*$/.test(operand)) {
@@ -86,34 +81,6 @@ function likeToRegExp(pattern: string, caseInsensitive: boolean): RegExp {
     else source += ch.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   }
   return new RegExp(`^${source}$`, caseInsensitive ? "i" : "");
-}
-
-function compare(a: unknown, b: unknown): number {
-  if (typeof a === "number" && typeof b === "number") return a - b;
-  if (typeof a === "boolean" && typeof b === "boolean") return Number(a) - Number(b);
-  const sa = String(a);
-  const sb = String(b);
-  return sa < sb ? -1 : sa > sb ? 1 : 0;
-}
-
-/** SQL comparison: any comparison with NULL is not true. */
-function comparison(operator: string, get: (r: SimContainer) => unknown, operand: unknown): Predicate {
-  const test: (c: number) => boolean =
-    operator === "="
-      ? (c) => c === 0
-      : operator === "<"
-        ? (c) => c < 0
-        : operator === "<="
-          ? (c) => c <= 0
-          : operator === ">"
-            ? (c) => c > 0
-            : operator === ">="
-              ? (c) => c >= 0
-              : (c) => c !== 0;
-  return (r) => {
-    const value = get(r);
-    return value !== null && value !== undefined && test(compare(value, operand));
-  };
 }
 
 /** A string operand converted to the column's type, as the database would bind it. */
@@ -158,10 +125,10 @@ function scalarFilter(attr: string, type: ColumnType, rawOperator: string, opera
         const bound = bindString(type, operator, operand, attr);
         const test = comparison(operator, get, bound);
         // §5.7: "!=" becomes "<> ? OR col IS NULL", so it matches NULL.
-        return operator === "<>" ? (r) => test(r) || get(r) === null : test;
+        return operator === "<>" ? (r) => test(r) || isNull(get(r)) : test;
       }
-      if (operand === null && operator === "=") return (r) => get(r) === null;
-      if (operand === null && operator === "<>") return (r) => get(r) !== null;
+      if (operand === null && operator === "=") return (r) => isNull(get(r));
+      if (operand === null && operator === "<>") return (r) => !isNull(get(r));
       if (type === "boolean" && (operator === "=" || operator === "<>") && typeof operand === "boolean") {
         return comparison(operator, get, operand);
       }
@@ -224,63 +191,6 @@ const kindPrefixes: Readonly<Record<string, string>> = {
   "arvados#group": "j7d0g",
   "arvados#collection": "4zz18",
 };
-
-/** jsonb columns: `exists`, `contains`, and `col.key` subproperty filters. */
-function jsonbFilter(attr: string, path: string | undefined, operator: string, operand: unknown): Predicate {
-  const get = (r: SimContainer) => columnsOf(r)[attr];
-  if (path === undefined) {
-    if (operator === "exists") return (r) => hasKey(get(r), operand);
-    if (operator === "contains") {
-      if (Array.isArray(operand) && operand.length === 0) throw argumentError(`Invalid operand '[]' for 'contains' operator`);
-      const keys = Array.isArray(operand) ? operand : [operand];
-      if (!keys.every((k) => typeof k === "string")) {
-        throw argumentError(`Invalid element ${JSON.stringify(keys)} in operand for "contains" operator (operand must be a string or array of strings)`);
-      }
-      return (r) => keys.every((k) => hasKey(get(r), k));
-    }
-    if (operator === "=" || operator === "!=" || operator === "<>") {
-      const test = (r: SimContainer) => jsonEqual(get(r), typeof operand === "string" ? safeParse(operand) : operand);
-      return operator === "=" ? test : (r) => !test(r);
-    }
-    throw argumentError(`Invalid attribute '${attr}' in filter`);
-  }
-  const sub = (r: SimContainer) => {
-    const v = get(r);
-    return isPlainObject(v) ? v[path] : undefined;
-  };
-  switch (operator) {
-    case "=":
-      return (r) => jsonEqual(sub(r), operand);
-    case "!=":
-      return (r) => !jsonEqual(sub(r), operand);
-    case "in":
-      if (!Array.isArray(operand)) throw argumentError(`Invalid operand type '${rubyClassName(operand)}' for 'in' operator in filters`);
-      return (r) => operand.some((o) => jsonEqual(sub(r), o));
-    case "<":
-    case "<=":
-    case ">":
-    case ">=":
-      return comparison(operator, sub, operand);
-    case "exists":
-      if (operand !== true && operand !== false) throw argumentError(`Invalid operand '${String(operand)}' for 'exists' must be true or false`);
-      return (r) => hasKey(get(r), path) === operand;
-    default:
-      throw argumentError(`Invalid operator for subproperty search '${operator}'`);
-  }
-}
-
-function hasKey(value: unknown, key: unknown): boolean {
-  if (Array.isArray(value)) return value.includes(key);
-  return isPlainObject(value) && typeof key === "string" && Object.hasOwn(value, key);
-}
-
-function safeParse(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
-}
 
 function compileOne(filter: unknown): Predicate {
   if (!Array.isArray(filter)) throw argumentError(`Invalid element in filters array: ${JSON.stringify(filter)} is not an array`);

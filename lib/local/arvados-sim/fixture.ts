@@ -33,8 +33,7 @@ export function fixtureRecord(fields: Readonly<Record<string, unknown>>, ctx: Fi
   const state = fields.state ?? ContainerState.Queued;
   if (!isContainerState(state)) throw new SimError(400, [`invalid state '${String(state)}'`]);
   const active = state === ContainerState.Locked || state === ContainerState.Running;
-  const record: Record<string, unknown> = {
-    ...columnDefaults,
+  const record: Record<string, unknown> = Object.assign({}, columnDefaults, {
     uuid: ctx.uuid,
     owner_uuid: ctx.ownerUuid,
     created_at: ctx.now,
@@ -51,9 +50,8 @@ export function fixtureRecord(fields: Readonly<Record<string, unknown>>, ctx: Fi
     started_at: state === ContainerState.Running || state === ContainerState.Complete ? ctx.now : null,
     finished_at: isFinalState(state) ? ctx.now : null,
     exit_code: state === ContainerState.Complete ? 0 : null,
-    ...fields,
-    state,
-  };
+  });
+  Object.assign(record, fields, { state });
   fillContainerDefaults(record);
   record.etag = etagOf(record);
   return asRecord(record);

@@ -104,12 +104,28 @@ function compareValues(a: unknown, b: unknown): number {
 
 /** A comparator for records by `terms` (strings compare by code unit, i.e. C collation). */
 export function comparatorFor(terms: readonly OrderTerm[]): (a: SimContainer, b: SimContainer) => number {
+  const columns = terms.map((t) => t.column);
+  const signs = terms.map((t) => (t.descending ? -1 : 1));
+  const n = terms.length;
   return (a, b) => {
     const ca = columnsOf(a);
     const cb = columnsOf(b);
-    for (const term of terms) {
-      const c = compareValues(ca[term.column], cb[term.column]);
-      if (c !== 0) return term.descending ? -c : c;
+    for (let i = 0; i < n; i++) {
+      const column = columns[i] as string;
+      const va = ca[column];
+      const vb = cb[column];
+      // Fast paths for the common cases (uuids, timestamps, priorities); the general rule otherwise.
+      const c =
+        typeof va === "string" && typeof vb === "string"
+          ? va < vb
+            ? -1
+            : va > vb
+              ? 1
+              : 0
+          : typeof va === "number" && typeof vb === "number"
+            ? va - vb
+            : compareValues(va, vb);
+      if (c !== 0) return c * (signs[i] as number);
     }
     return 0;
   };

@@ -78,6 +78,13 @@ const newRowDefaults: Readonly<Record<string, unknown>> = {
   published_ports: {},
 };
 
+/** Every column NULL except those with database defaults: a row before a create assigns anything. */
+function newRow(): Record<string, unknown> {
+  const row: Record<string, unknown> = {};
+  for (const column of Object.keys(containerColumns)) row[column] = null;
+  return { ...row, ...newRowDefaults };
+}
+
 /** Casts one request attribute to its column type (Rails attribute casting); 422 when it cannot. */
 function castAttribute(column: keyof typeof containerColumns, value: unknown): unknown {
   const human = humanize(column);
@@ -179,7 +186,7 @@ export function etagOf(fields: Record<string, unknown>): string {
  */
 function save(old: SimContainer | undefined, attrs: Readonly<Record<string, unknown>>, ctx: ChangeContext, identity?: { uuid: string }): SimContainer {
   const isNew = old === undefined;
-  const before: Record<string, unknown> = isNew ? { ...newRowDefaults } : columnsOf(old);
+  const before: Record<string, unknown> = isNew ? newRow() : columnsOf(old);
   const next: Record<string, unknown> = { ...before };
   for (const [name, value] of Object.entries(attrs)) {
     if (droppedAttributes.has(name)) continue;
