@@ -2,6 +2,7 @@ import type { ContainerApi } from "../arvados/port.js";
 import type { ClusterConfig } from "../config/types.js";
 import type { InstanceCloud } from "../launch/ports.js";
 import type { Queue } from "../queue/queue.js";
+import { assignInstanceTypes } from "../queue/assign-types.js";
 import type { QueueEntry } from "../queue/types.js";
 import { clearQuotaIfFewer, expire } from "../scheduler/capacity.js";
 import { countsTowardQuota, currentLaunch, type InstanceView } from "../scheduler/instances.js";
@@ -23,6 +24,8 @@ export interface CleanupDeps {
 /** What one cleanup pass did, counted by reason (low-cardinality metric dimensions). */
 export interface CleanupReport {
   forgotten: number;
+  /** Entries whose type choice was retried here because the stream path gave up on them. */
+  typesRetried: number;
   cancelled: Record<string, number>;
   requeued: Record<string, number>;
   terminated: Record<string, number>;
@@ -47,7 +50,7 @@ function bump(counts: Record<string, number>, reason: string): void {
  */
 export async function runCleanupPass(deps: CleanupDeps, interrupted: readonly string[] = []): Promise<CleanupReport> {
   const now = deps.now ?? Date.now;
-  const report: CleanupReport = { forgotten: 0, cancelled: {}, requeued: {}, terminated: {}, orphans: 0, failures: 0 };
+  const report: CleanupReport = { forgotten: 0, typesRetried: 0, cancelled: {}, requeued: {}, terminated: {}, orphans: 0, failures: 0 };
   const { entries, threshold } = await deps.queue.entries();
   let instances = await deps.cloud.list();
   const entryList = [...entries.values()];
@@ -94,6 +97,10 @@ export async function runCleanupPass(deps: CleanupDeps, interrupted: readonly st
     if (await attempt(() => requeue(deps, uuid, entries.get(uuid)?.launch?.instanceId))) bump(report.requeued, reason);
   }
 
+  for (const entry of untypedAfterGrace(entryList, now())) {
+    if (await attempt(() => assignInstanceTypes(entry.container.uuid, deps))) report.typesRetried++;
+  }
+
   const count = instances.filter(countsTowardQuota).length;
   await deps.state.modify((s) => {
     const derived = clearQuotaIfFewer(expire(s, now()), count);
@@ -104,6 +111,26 @@ export async function runCleanupPass(deps: CleanupDeps, interrupted: readonly st
     return { next, result: undefined };
   });
   return report;
+}
+
+/** How long choose-instance-types has to handle a new entry before cleanup retries it. */
+export const typeChoiceGraceMs = 2 * 60_000;
+const typeRetriesPerPass = 20;
+
+/**
+ * Entries still without instance types well after they were inserted: their stream record was
+ * given up on (Arvados down through every retry, say). Upstream retries such a container on the
+ * next update because it never entered the cache; here it did, so cleanup retries instead.
+ */
+function untypedAfterGrace(entries: readonly QueueEntry[], nowMs: number): QueueEntry[] {
+  return entries
+    .filter(
+      (e) =>
+        e.instanceTypes === undefined &&
+        (e.container.state === "Queued" || e.container.state === "Locked" || e.container.state === "Running") &&
+        nowMs - Date.parse(e.firstSeenAt) > typeChoiceGraceMs,
+    )
+    .slice(0, typeRetriesPerPass);
 }
 
 /** Unlock a container and forget its dead launch, so the next launch pass can retry it. */

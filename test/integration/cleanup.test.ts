@@ -180,6 +180,20 @@ describe("spot interruption", () => {
   });
 });
 
+describe("a lost type choice is retried", () => {
+  it("chooses types for an entry the stream path gave up on, once its grace has passed", async () => {
+    const { d, clock } = await harness();
+    const c = d.sim.addContainer({ state: "Queued", priority: 1, runtime_constraints: { ram: 2 ** 30, vcpus: 1 } });
+    await d.queue.update();
+    const early = await runCleanupPass(d.cleanupDeps());
+    expect(early.typesRetried).toBe(0);
+    clock.advance(3 * minute);
+    const report = await runCleanupPass(d.cleanupDeps());
+    expect(report.typesRetried).toBe(1);
+    expect((await d.store.get(c.uuid))?.instanceTypes?.[0]?.Name).toBe("small");
+  });
+});
+
 describe("shared state is re-derived from EC2", () => {
   it("clears 'at quota until fewer instances' once the listing shows fewer", async () => {
     const { d } = await harness();
