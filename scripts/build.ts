@@ -2,11 +2,15 @@
  * Bundles each functions/<name>/handler.ts into dist/<name>/index.mjs (ESM, node20, minified,
  * source maps, AWS SDK included so each Lambda carries exactly the versions we test) and packs
  * it as dist/<name>.zip, the prebuilt artifact serverless.yml deploys. Prints each bundle's size.
+ *
+ * With CLUSTER_CONFIG=<path>, the cluster config is validated (a bad one fails the build, not a
+ * cold start) and packed into every zip as cluster-config.yml, where DISPATCH_CONFIG points.
  */
 import { createWriteStream, existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { build } from "esbuild";
 import yazl from "yazl";
+import { loadClusterConfig } from "../lib/config/load.js";
 
 const root = new URL("..", import.meta.url).pathname;
 const functionsDir = join(root, "functions");
@@ -19,10 +23,16 @@ export function functionNames(): string[] {
     .sort();
 }
 
-async function zipDirectory(dir: string, files: string[], out: string): Promise<void> {
+/** Zip timestamps start in 1980; a fixed one keeps artifacts byte-identical across builds. */
+const zipEpoch = new Date(Date.UTC(1980, 0, 1));
+
+/** The name DISPATCH_CONFIG gives the cluster config inside a Lambda bundle. */
+export const bundledConfigName = "cluster-config.yml";
+
+async function zipDirectory(dir: string, files: string[], out: string, config?: string): Promise<void> {
   const zip = new yazl.ZipFile();
-  // A fixed mtime keeps the artifact byte-identical across builds of the same code.
-  for (const file of files) zip.addFile(join(dir, file), file, { mtime: new Date(0), mode: 0o644 });
+  for (const file of files) zip.addFile(join(dir, file), file, { mtime: zipEpoch, mode: 0o644 });
+  if (config !== undefined) zip.addFile(config, bundledConfigName, { mtime: zipEpoch, mode: 0o644 });
   zip.end();
   await new Promise<void>((resolve, reject) => {
     zip.outputStream.pipe(createWriteStream(out)).on("close", resolve).on("error", reject);
@@ -34,6 +44,12 @@ function kib(bytes: number): string {
 }
 
 async function main(): Promise<void> {
+  const config = process.env.CLUSTER_CONFIG || undefined;
+  if (config !== undefined) {
+    const { ignored, warnings } = loadClusterConfig(config);
+    console.log(`cluster config ${config}: valid (${ignored.length} upstream keys not used here)`);
+    for (const warning of warnings) console.log(`  warning: ${warning}`);
+  }
   rmSync(distDir, { recursive: true, force: true });
   const names = functionNames();
   for (const name of names) {
@@ -52,7 +68,7 @@ async function main(): Promise<void> {
       // CommonJS dependencies inside an ESM bundle still call require() for Node built-ins.
       banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
     });
-    await zipDirectory(outdir, ["index.mjs", "index.mjs.map"], join(distDir, `${name}.zip`));
+    await zipDirectory(outdir, ["index.mjs", "index.mjs.map"], join(distDir, `${name}.zip`), config);
     const bundle = statSync(join(outdir, "index.mjs")).size;
     const zipped = statSync(join(distDir, `${name}.zip`)).size;
     console.log(`${name.padEnd(24)} index.mjs ${kib(bundle).padStart(11)}   zip ${kib(zipped).padStart(11)}`);

@@ -71,6 +71,8 @@ describe("every function is a prebuilt ESM bundle on nodejs22.x, arm64", () => {
       DISPATCH_CONFIG: "/var/task/cluster-config.yml",
       ARVADOS_API_HOST: "xyzzy.example.org",
       ARVADOS_API_TOKEN_PARAMETER: "/arvados/xyzzy/dispatch-token",
+      // The same value the IAM conditions name, so RunInstances tags what the policy allows.
+      INSTANCE_SET_ID: params.instanceSetId,
       COMPUTE_INSTANCE_PROFILE: { Ref: "ComputeInstanceProfile" },
       LOG_LEVEL: "INFO",
       NODE_OPTIONS: "--enable-source-maps",
