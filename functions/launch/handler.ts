@@ -33,6 +33,9 @@ async function launch(_event: DynamoDBStreamEvent | ScheduledEvent, context: Con
     metrics.addMetric("QueuedToLaunchLatencyMs", MetricUnit.Milliseconds, launched.queuedMs);
     logger.info("instance launched", { containerUuid: launched.uuid, instanceType: launched.instanceType });
   }
+  for (const failure of report.failureDetails) {
+    logger.warn("launch step failed", { containerUuid: failure.uuid, step: failure.step, error: failure.error });
+  }
   logger.info("launch pass", {
     ran: report.ran,
     locked: report.locked,

@@ -104,7 +104,18 @@ function check<T>(schema: z.ZodType<T>, value: unknown): T {
   const fieldPath = path[0] === "items" && typeof path[1] === "number" && path.length > 2 ? path.slice(2) : path;
   const field = typeof fieldPath[0] === "string" ? fieldPath[0] : undefined;
   const where = path.length > 0 ? path.map(String).join(".") : "body";
-  throw new DecodeFailure(`${where}: ${issue?.message ?? "invalid"}`, field);
+  // On a 1000-item page the index alone does not let an operator find the container.
+  const container = itemUuid(value, path);
+  const which = container === undefined ? "" : ` (container ${container})`;
+  throw new DecodeFailure(`${where}${which}: ${issue?.message ?? "invalid"}`, field);
+}
+
+/** The uuid of the list item a decoding issue points into, when it has a string one. */
+function itemUuid(value: unknown, path: readonly PropertyKey[]): string | undefined {
+  if (path[0] !== "items" || typeof path[1] !== "number") return undefined;
+  const items = (value as { items?: unknown }).items;
+  const item = Array.isArray(items) ? (items[path[1]] as { uuid?: unknown } | undefined) : undefined;
+  return typeof item?.uuid === "string" ? item.uuid : undefined;
 }
 
 /** A container record (get, update, create). */

@@ -175,6 +175,10 @@ const instanceTypes = z
       ctx.addIssue({ code: "custom", message: instanceTypesListMessage });
       return {};
     }
+    // A type named __proto__ cannot live in a JavaScript record: say so rather than drop it.
+    if (typeof v === "object" && v !== null && Object.hasOwn(v, "__proto__")) {
+      ctx.addIssue({ code: "custom", path: ["__proto__"], message: "__proto__ cannot be an instance type name" });
+    }
     return withoutNulls(v);
   }, z.record(z.string(), section(instanceTypeShape), { error: "expected a map of instance types keyed by name" }))
   .prefault({});

@@ -77,7 +77,14 @@ function toTree(value: unknown, path: string): ConfigNode {
       if (Object.hasOwn(out, key)) {
         throw new ConfigError([{ path, message: `duplicate key ${JSON.stringify(key)}` }]);
       }
-      out[key] = toTree(v, path === "" ? key : `${path}.${key}`);
+      // Defined, not assigned: `out["__proto__"] = …` would set the prototype and the key would
+      // vanish (or smuggle settings in) instead of being checked like any other key.
+      Object.defineProperty(out, key, {
+        value: toTree(v, path === "" ? key : `${path}.${key}`),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     }
     return out;
   }

@@ -43,6 +43,8 @@ export interface LaunchReport {
   launched: { uuid: string; instanceType: string; queuedMs: number }[];
   unlocked: number;
   failures: number;
+  /** Each failure with what the operator needs to act on it (the EC2 or Arvados error code). */
+  failureDetails: { uuid: string; step: "lock" | "launch" | "unlock"; error: string }[];
   capacityErrors: number;
   quotaErrors: number;
   throttleErrors: number;
@@ -74,6 +76,7 @@ export async function runLaunchPass(deps: LaunchDeps, remainingMs: () => number,
     launched: [],
     unlocked: 0,
     failures: 0,
+    failureDetails: [],
     capacityErrors: 0,
     quotaErrors: 0,
     throttleErrors: 0,
@@ -135,8 +138,8 @@ export async function runLaunchPass(deps: LaunchDeps, remainingMs: () => number,
       try {
         await deps.queue.unlock(uuid);
         report.unlocked++;
-      } catch {
-        report.failures++;
+      } catch (err) {
+        recordFailure(report, uuid, "unlock", err);
       }
     }
     return report;
@@ -199,9 +202,9 @@ async function launchOne(
       try {
         await deps.queue.lock(uuid);
         report.locked++;
-      } catch {
+      } catch (err) {
         // Someone else locked it, it was cancelled, or its priority fell to 0 (§5.4): skip it.
-        report.failures++;
+        recordFailure(report, uuid, "lock", err);
         return undefined;
       }
     }
@@ -291,7 +294,22 @@ async function tryLaunch(
       }));
       return "throttle";
     }
-    report.failures++;
+    recordFailure(report, uuid, "launch", err);
     return undefined;
   }
+}
+
+/** Counts a failure and keeps the error's code (EC2 `code`, Arvados `status`) for the log. */
+function recordFailure(report: LaunchReport, uuid: string, step: "lock" | "launch" | "unlock", err: unknown): void {
+  report.failures++;
+  const facts = err as { code?: unknown; status?: unknown; name?: unknown };
+  const error =
+    typeof facts.code === "string"
+      ? facts.code
+      : typeof facts.status === "number"
+        ? `HTTP ${facts.status}`
+        : typeof facts.name === "string"
+          ? facts.name
+          : "unknown";
+  report.failureDetails.push({ uuid, step, error });
 }

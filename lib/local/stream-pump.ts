@@ -30,6 +30,23 @@ export interface PumpStats {
   invocations: number;
   failedInvocations: number;
   recordsDiscarded: number;
+  /** Stream reads that failed (and were retried after a pause). */
+  readErrors: number;
+  /** Batches delivered twice, and batches delivered in shuffled order, by the chaos options. */
+  redelivered: number;
+  reordered: number;
+}
+
+/**
+ * Faults Lambda itself can produce, for soak tests: at-least-once delivery means a batch may
+ * arrive again after it succeeded, and records of different items may arrive in any order.
+ */
+export interface PumpChaos {
+  /** Probability that a successfully handled batch is delivered again. */
+  redeliverRate: number;
+  /** Probability that a batch's records are shuffled (order is only kept per item key in AWS). */
+  reorderRate: number;
+  random?: () => number;
 }
 
 /** Converts an SDK stream record into the shape Lambda delivers to a function. */
@@ -65,11 +82,23 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * destination. Each mapping keeps its own position, as separate ESMs do.
  */
 export class StreamPump {
-  readonly stats: PumpStats = { recordsRead: 0, invocations: 0, failedInvocations: 0, recordsDiscarded: 0 };
+  readonly stats: PumpStats = {
+    recordsRead: 0,
+    invocations: 0,
+    failedInvocations: 0,
+    recordsDiscarded: 0,
+    readErrors: 0,
+    redelivered: 0,
+    reordered: 0,
+  };
   private readonly iterators = new Map<string, string | undefined>();
-  private readonly pending = new Map<string, DynamoDBRecord[]>();
+  private readonly pending = new Map<string, { record: DynamoDBRecord; readAt: number }[]>();
+  private readonly busy = new Set<string>();
   private running = false;
-  private loop: Promise<void> | undefined;
+  private loops: Promise<void>[] = [];
+  /** When the reader last read something, or started. */
+  private lastRecordAt = 0;
+  /** When the reader last finished a read that found nothing. */
   private idleSince = 0;
 
   constructor(
@@ -77,43 +106,101 @@ export class StreamPump {
     private readonly streamArn: string,
     private readonly mappings: readonly StreamMapping[],
     private readonly pollIntervalMs = 200,
+    private readonly chaos?: PumpChaos,
   ) {
     for (const m of mappings) this.pending.set(m.name, []);
   }
 
-  /** Starts reading from the beginning of the stream (TRIM_HORIZON). */
+  /** Starts reading from the beginning of the stream (TRIM_HORIZON); each mapping delivers on its own, as separate ESMs do. */
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.loop = this.run();
+    this.lastRecordAt = Date.now();
+    this.loops = [this.readLoop(), ...this.mappings.map((m) => this.deliveryLoop(m))];
   }
 
   async stop(): Promise<void> {
     this.running = false;
-    await this.loop;
+    await Promise.all(this.loops);
   }
 
-  /** Resolves once every record written so far has been read and handled (or given up on). */
-  async drain(timeoutMs = 30_000): Promise<void> {
+  /**
+   * Resolves once every record written before the call has been read and handled (or given up
+   * on): nothing pending or in flight, and the stream quiet for `quietMs` (DynamoDB Local makes
+   * a write visible on the stream a moment after it returns).
+   */
+  async drain(timeoutMs = 30_000, quietMs = 400): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     const mark = Date.now();
-    while (!(this.idleSince > mark)) {
-      if (Date.now() > deadline) throw new Error("stream pump did not drain in time");
+    for (;;) {
+      const now = Date.now();
+      const empty = [...this.pending.values()].every((q) => q.length === 0) && this.busy.size === 0;
+      if (empty && this.idleSince > mark && now - this.lastRecordAt >= quietMs && now - mark >= quietMs) return;
+      if (now > deadline) throw new Error("stream pump did not drain in time");
       await sleep(20);
     }
   }
 
-  private async run(): Promise<void> {
+  private async readLoop(): Promise<void> {
+    let backoffMs = this.pollIntervalMs;
     while (this.running) {
-      const read = await this.readOnce();
-      for (const mapping of this.mappings) await this.deliver(mapping);
-      if (read === 0) {
+      try {
+        const read = await this.readOnce();
+        backoffMs = this.pollIntervalMs;
+        if (read > 0) {
+          this.lastRecordAt = Date.now();
+          continue;
+        }
         this.idleSince = Date.now();
         await sleep(this.pollIntervalMs);
+      } catch {
+        // Lambda's poller retries a failed GetRecords; so does this one, backing off.
+        this.stats.readErrors++;
+        await sleep(backoffMs);
+        backoffMs = Math.min(backoffMs * 2, 5_000);
       }
     }
   }
 
+  /** Delivers a mapping's records: a full batch at once, a partial one when its oldest record has waited the batching window. */
+  private async deliveryLoop(mapping: StreamMapping): Promise<void> {
+    const queue = this.pending.get(mapping.name) ?? [];
+    while (this.running || queue.length > 0) {
+      const oldest = queue[0];
+      const due = oldest !== undefined && (queue.length >= mapping.batchSize || Date.now() - oldest.readAt >= mapping.maximumBatchingWindowMs || !this.running);
+      if (!due) {
+        await sleep(Math.min(50, this.pollIntervalMs));
+        continue;
+      }
+      const batch = queue.splice(0, mapping.batchSize).map((p) => p.record);
+      this.busy.add(mapping.name);
+      try {
+        await this.invokeWithRetries(mapping, this.maybeReorder(batch), 0);
+        if (this.roll(this.chaos?.redeliverRate)) {
+          this.stats.redelivered++;
+          await this.invokeWithRetries(mapping, batch, 0);
+        }
+      } finally {
+        this.busy.delete(mapping.name);
+      }
+    }
+  }
+
+  private roll(rate: number | undefined): boolean {
+    return rate !== undefined && rate > 0 && (this.chaos?.random ?? Math.random)() < rate;
+  }
+
+  private maybeReorder(batch: DynamoDBRecord[]): DynamoDBRecord[] {
+    if (batch.length < 2 || !this.roll(this.chaos?.reorderRate)) return batch;
+    this.stats.reordered++;
+    const random = this.chaos?.random ?? Math.random;
+    const shuffled = [...batch];
+    for (let i = shuffled.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [shuffled[i], shuffled[j]] = [shuffled[j] as DynamoDBRecord, shuffled[i] as DynamoDBRecord];
+    }
+    return shuffled;
+  }
   private async refreshShards(): Promise<void> {
     let exclusiveStartShardId: string | undefined;
     do {
@@ -146,19 +233,14 @@ export class StreamPump {
       for (const raw of Records ?? []) {
         const record = toLambdaRecord(raw, this.streamArn);
         count++;
-        for (const m of this.mappings) if (passesFilters(m.filterPatterns, record)) this.pending.get(m.name)?.push(record);
+        const readAt = Date.now();
+        for (const m of this.mappings) {
+          if (passesFilters(m.filterPatterns, record)) this.pending.get(m.name)?.push({ record, readAt });
+        }
       }
     }
     this.stats.recordsRead += count;
     return count;
-  }
-
-  private async deliver(mapping: StreamMapping): Promise<void> {
-    const queue = this.pending.get(mapping.name) ?? [];
-    while (queue.length > 0) {
-      const batch = queue.splice(0, mapping.batchSize);
-      await this.invokeWithRetries(mapping, batch, 0);
-    }
   }
 
   private async invokeWithRetries(mapping: StreamMapping, records: DynamoDBRecord[], attempt: number): Promise<void> {

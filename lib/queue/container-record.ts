@@ -112,5 +112,22 @@ export function toQueuedContainer(record: Partial<Container>, lockedBy: string |
     created_at: stringField(uuid, "created_at", record.created_at),
   };
   if (lockedBy !== undefined) container.locked_by_uuid = lockedBy;
+  checkCacheable(container);
   return container;
+}
+
+/**
+ * The most a cached container may take: DynamoDB refuses items over 400 KB, and a real record
+ * is a few hundred bytes, so anything near the limit is junk. Refusing it here, before the
+ * update writes anything, names the container instead of failing some write with "Item size
+ * has exceeded the maximum allowed size".
+ */
+export const maxCachedContainerBytes = 64 * 1024;
+
+function checkCacheable(container: QueuedContainer): void {
+  const size = Buffer.byteLength(JSON.stringify(container));
+  if (size <= maxCachedContainerBytes) return;
+  const fields = Object.entries(container).map(([name, value]) => [name, Buffer.byteLength(JSON.stringify(value) ?? "")] as const);
+  const [largest] = fields.sort((a, b) => b[1] - a[1])[0] ?? ["record"];
+  throw new MalformedContainerError(container.uuid, largest, `is too large to cache (record is ${size} bytes, limit ${maxCachedContainerBytes})`);
 }

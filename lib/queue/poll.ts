@@ -61,45 +61,50 @@ async function fetchAll(
 }
 
 /**
- * One poll of the Arvados queue exactly as upstream (§1.6): every container locked by this
- * dispatcher's token, the highest-priority Queued containers, and explicit uuid batches for
- * cached non-final entries that dropped out of both. Rejects with UnrequestedContainerError if
- * the server returns a uuid it was not asked for, and with the API error on any failed request.
+ * The first part of one poll (§1.6 steps 2–4): every container locked by this dispatcher's
+ * token, then the highest-priority Queued containers, one after the other as upstream does, so
+ * a failure leaves no request of this poll in flight.
  */
-export async function pollQueue(api: ContainerApi, tokenUuid: string, cached: CachedStates): Promise<PollResult> {
-  let requests = 0;
+export async function pollFilters(api: ContainerApi, tokenUuid: string): Promise<PollResult> {
+  const result: PollResult = { next: new Map(), deleted: new Set(), requests: 0 };
   const countRequest = () => {
-    requests++;
+    result.requests++;
   };
   const common = { select: queueSelect, limit: 1000, count: "none" as const };
-  const next = new Map<string, QueuedContainer>();
-  const apply = (records: Partial<Container>[], lockedBy: string | null | undefined) => {
-    for (const record of records) {
-      const container = toQueuedContainer(record, lockedBy);
-      next.set(container.uuid, container);
-    }
-  };
-
-  const [mine, avail] = await Promise.all([
-    fetchAll(api, { ...common, filters: [["locked_by_uuid", "=", tokenUuid]], order: "uuid" }, 0, countRequest),
-    // The operand is the string "0", as upstream sends it (§1.6, §5.7).
-    fetchAll(
-      api,
-      { ...common, filters: [["state", "=", "Queued"], ["priority", ">", "0"]], order: "priority desc" },
-      queuedContainersTarget,
-      countRequest,
-    ),
-  ]);
+  const mine = await fetchAll(api, { ...common, filters: [["locked_by_uuid", "=", tokenUuid]], order: "uuid" }, 0, countRequest);
+  // The operand is the string "0", as upstream sends it (§1.6, §5.7).
+  const avail = await fetchAll(
+    api,
+    { ...common, filters: [["state", "=", "Queued"], ["priority", ">", "0"]], order: "priority desc" },
+    queuedContainersTarget,
+    countRequest,
+  );
   // The filters prove locked_by_uuid for these, so the cache knows it without selecting it.
   // Upstream applies "mine" then "avail": a later result overwrites an earlier one (§1.6 step 4).
-  apply(mine, tokenUuid);
-  apply(avail, null);
+  for (const record of mine) {
+    const container = toQueuedContainer(record, tokenUuid);
+    result.next.set(container.uuid, container);
+  }
+  for (const record of avail) {
+    const container = toQueuedContainer(record, null);
+    result.next.set(container.uuid, container);
+  }
+  return result;
+}
 
+/**
+ * The rest of one poll (§1.6 step 5): cached non-final entries that dropped out of both filters
+ * are fetched by uuid in batches of 20; an empty answer means deleted. Adds to `poll` in place.
+ * Rejects with UnrequestedContainerError if the server returns a uuid it was not asked for.
+ */
+export async function pollMissing(api: ContainerApi, poll: PollResult, cached: CachedStates): Promise<PollResult> {
+  const countRequest = () => {
+    poll.requests++;
+  };
   const missing = new Set<string>();
   for (const [uuid, state] of cached) {
-    if (!next.has(uuid) && !isFinalState(state)) missing.add(uuid);
+    if (!poll.next.has(uuid) && !isFinalState(state)) missing.add(uuid);
   }
-  const deleted = new Set<string>();
   while (missing.size > 0) {
     const batch = [...missing].slice(0, missingBatchSize);
     // No limit: the server default applies, as upstream (§1.6).
@@ -113,7 +118,7 @@ export async function pollQueue(api: ContainerApi, tokenUuid: string, cached: Ca
       // Only an empty answer means deleted; a short one may be a response-size limit.
       for (const uuid of batch) {
         missing.delete(uuid);
-        deleted.add(uuid);
+        poll.deleted.add(uuid);
       }
       continue;
     }
@@ -128,8 +133,13 @@ export async function pollQueue(api: ContainerApi, tokenUuid: string, cached: Ca
     for (const record of found) {
       const container = toQueuedContainer(record, undefined);
       if (container.state !== "Locked" && container.state !== "Running") container.locked_by_uuid = null;
-      next.set(container.uuid, container);
+      poll.next.set(container.uuid, container);
     }
   }
-  return { next, deleted, requests };
+  return poll;
+}
+
+/** One whole poll (§1.6) given the cached states: pollFilters then pollMissing. */
+export async function pollQueue(api: ContainerApi, tokenUuid: string, cached: CachedStates): Promise<PollResult> {
+  return pollMissing(api, await pollFilters(api, tokenUuid), cached);
 }

@@ -2,9 +2,9 @@ import type { ContainerApi } from "../arvados/port.js";
 import type { Container, ContainerStateChange, QueuedContainer } from "../arvados/types.js";
 import { isContainerState } from "../arvados/types.js";
 import type { QueueStore } from "../store/queue-store.js";
-import { type PollResult, pollQueue } from "./poll.js";
+import { type PollResult, pollFilters, pollMissing } from "./poll.js";
 import type { QueueEntry } from "./types.js";
-import { type WritePlan, planWrites, runBounded } from "./write-plan.js";
+import { type WritePlan, planWrites, runBounded, settleAll } from "./write-plan.js";
 
 /** Another invocation holds the update lease; this one should exit without polling. */
 export class UpdateLeaseHeldError extends Error {
@@ -106,9 +106,12 @@ export class Queue {
     if (!(await this.store.acquireUpdateLease(this.options.leaseOwner, started.getTime(), this.options.leaseMs))) {
       throw new UpdateLeaseHeldError();
     }
-    const [tokenUuid, { entries: cached }] = await Promise.all([this.tokenUuid(), this.store.scan()]);
+    const tokenUuid = await this.tokenUuid();
+    // The filtered lists do not need the cache, so they run while it is read; both finish (or
+    // fail) before anything else happens, so no request of a failed update is left in flight.
+    const [{ entries: cached }, filtered] = await settleAll([this.store.scan(), pollFilters(this.api, tokenUuid)] as const);
     const cachedStates = new Map([...cached].map(([uuid, entry]) => [uuid, entry.container.state] as const));
-    const poll: PollResult = await pollQueue(this.api, tokenUuid, cachedStates);
+    const poll: PollResult = await pollMissing(this.api, filtered, cachedStates);
     const plan = planWrites(cached, poll);
     const report = await this.apply(plan, cached, startedAt);
     if (!(await this.store.setThreshold(this.options.leaseOwner, startedAt, tokenUuid))) {

@@ -1,0 +1,136 @@
+/**
+ * The end of a local run: per-container outcome, and the queued → RunInstances latency, measured
+ * from the outside (the container's created_at in the Arvados simulator to the launch time of
+ * its first instance in the EC2 simulator), as p50/p99.
+ */
+import type { SimInstance } from "../ec2-sim/index.js";
+import type { ProgressSnapshot } from "./progress.js";
+
+/**
+ * The p-th percentile (0 < p ≤ 100) of `values` by the nearest-rank method: the smallest value
+ * with at least p% of the values at or below it. Undefined for no values.
+ */
+export function percentile(values: readonly number[], p: number): number | undefined {
+  if (!(p > 0 && p <= 100)) throw new RangeError(`percentile ${p} is not in (0, 100]`);
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.ceil((p / 100) * sorted.length) - 1];
+}
+
+/** Latency figures in ms. */
+export interface LatencyStats {
+  count: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+/** p50, p99 and max of `samples`, or undefined when there are none. */
+export function latencyStats(samples: readonly number[]): LatencyStats | undefined {
+  const p50 = percentile(samples, 50);
+  const p99 = percentile(samples, 99);
+  if (p50 === undefined || p99 === undefined) return undefined;
+  return { count: samples.length, p50Ms: p50, p99Ms: p99, maxMs: Math.max(...samples) };
+}
+
+/**
+ * Queued → RunInstances latency of each container that got an instance: its created_at to the
+ * launch time of the first instance tagged with its uuid (`tagKey`).
+ */
+export function queuedToLaunchLatencies(
+  containers: readonly { uuid: string; createdAt: string }[],
+  instances: readonly SimInstance[],
+  tagKey: string,
+): number[] {
+  const firstLaunch = new Map<string, number>();
+  for (const i of instances) {
+    const uuid = i.tags[tagKey];
+    if (uuid !== undefined && !(i.launchTime >= (firstLaunch.get(uuid) ?? Number.POSITIVE_INFINITY))) firstLaunch.set(uuid, i.launchTime);
+  }
+  return containers.flatMap((c) => {
+    const launched = firstLaunch.get(c.uuid);
+    return launched === undefined ? [] : [launched - Date.parse(c.createdAt)];
+  });
+}
+
+/** One container's outcome. */
+export interface ContainerOutcome {
+  label: string;
+  uuid: string;
+  state: string;
+  instanceType?: string;
+  /** Instances RunInstances created for it. */
+  instances: number;
+  /** runtime_status.error of a Cancelled container. */
+  reason?: string;
+}
+
+/** What a local run did. */
+export interface RunSummary {
+  /** Every workload container ended (Complete or Cancelled) and no instance is left running. */
+  finished: boolean;
+  /** Why the run ended without finishing (timeout, interrupted). */
+  stopReason?: string;
+  elapsedMs: number;
+  containers: ContainerOutcome[];
+  instancesLaunched: number;
+  instancesByState: Record<string, number>;
+  /** Queue table entries of finished workload containers still present at the end. */
+  finishedEntriesLeft: number;
+  runInstancesErrors: Record<string, number>;
+  latency?: LatencyStats;
+  /** Records sent to the stream mappings' on-failure destination. */
+  streamFailures: number;
+  /** Invocations that failed, per function. */
+  functionErrors: Record<string, number>;
+  logDir: string;
+}
+
+/** The per-container part of a summary, from the last progress sample. */
+export function containerOutcomes(snapshot: ProgressSnapshot): ContainerOutcome[] {
+  return [...snapshot.containers]
+    .sort((a, b) => a.label.localeCompare(b.label, undefined, { numeric: true }))
+    .map((c) => ({
+      label: c.label,
+      uuid: c.uuid,
+      state: c.state,
+      ...(c.instanceType === undefined ? {} : { instanceType: c.instanceType }),
+      instances: c.instanceIds.length,
+      ...(c.state === "Cancelled" && c.runtimeError !== undefined ? { reason: c.runtimeError } : {}),
+    }));
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(2)} s`;
+}
+
+/** The summary as the terminal shows it: a table, then the totals. */
+export function formatSummary(s: RunSummary): string {
+  const rows = s.containers.map((c) => [c.label, c.uuid, c.state, c.instanceType ?? "-", String(c.instances), c.reason ?? ""]);
+  const header = ["container", "uuid", "state", "type", "instances", "reason"];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+      .join("  ")
+      .trimEnd();
+  const states: Record<string, number> = {};
+  for (const c of s.containers) states[c.state] = (states[c.state] ?? 0) + 1;
+  const count = (record: Record<string, number>) =>
+    Object.entries(record)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ") || "none";
+  const out = [
+    line(header),
+    ...rows.map(line),
+    "",
+    `${s.finished ? "Finished" : `Not finished (${s.stopReason ?? "stopped"})`} after ${seconds(s.elapsedMs)}: ${count(states)}.`,
+    `Instances launched: ${s.instancesLaunched} (now ${count(s.instancesByState)}); RunInstances errors: ${count(s.runInstancesErrors)}.`,
+    s.latency === undefined
+      ? "Queued → RunInstances latency: no launches."
+      : `Queued → RunInstances latency over ${s.latency.count} containers: p50 ${seconds(s.latency.p50Ms)}, p99 ${seconds(s.latency.p99Ms)}, max ${seconds(s.latency.maxMs)}.`,
+    `Queue entries of finished containers left: ${s.finishedEntriesLeft}; stream records given up on: ${s.streamFailures}; failed invocations: ${count(s.functionErrors)}.`,
+    `Function logs: ${s.logDir}`,
+  ];
+  return `${out.join("\n")}\n`;
+}

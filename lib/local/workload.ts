@@ -1,0 +1,143 @@
+/**
+ * A workload for the local runner: containers to submit to the Arvados simulator (sizes in
+ * Arvados units, GPU and scheduling parameters, priority, when to submit) with how long each
+ * "runs" once crunch-run starts it, plus EC2 faults to inject. lib/local/workload.json is the
+ * default; `npm start -- --workload <file.json>` takes another in the same shape.
+ */
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { z } from "zod";
+import { byteSizeResult } from "../config/units.js";
+
+/** The default workload file. */
+export const defaultWorkloadPath = fileURLToPath(new URL("./workload.json", import.meta.url));
+
+const byteSize = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const r = byteSizeResult(value);
+  if (r.ok) return r.value;
+  ctx.addIssue({ code: "custom", message: r.message });
+  return z.NEVER;
+});
+
+const gpuSchema = z
+  .object({
+    stack: z.string(),
+    device_count: z.number().int().nonnegative(),
+    driver_version: z.string().default(""),
+    hardware_target: z.array(z.string()).default([]),
+    vram: byteSize.default(0),
+  })
+  .strict();
+
+const containerSchema = z
+  .object({
+    /** Shown in the display and summary; a `count` > 1 numbers the copies. */
+    name: z.string().min(1),
+    count: z.number().int().positive().default(1),
+    priority: z.number().int().nonnegative().default(1),
+    ram: byteSize,
+    vcpus: z.number().int().nonnegative(),
+    keepCacheRam: byteSize.default(0),
+    /** A tmp mount of this capacity (scratch space). */
+    scratch: byteSize.optional(),
+    gpu: gpuSchema.optional(),
+    preemptible: z.boolean().default(false),
+    supervisor: z.boolean().default(false),
+    /** Seconds from the start of the run to submission. */
+    submitAfterSeconds: z.number().nonnegative().default(0),
+    /** Seconds crunch-run "runs" the container; default: the workload's runtimeSeconds. */
+    runtimeSeconds: z.number().nonnegative().optional(),
+    exitCode: z.number().int().default(0),
+  })
+  .strict();
+
+const faultSchema = z
+  .object({
+    code: z.string(),
+    instanceType: z.string().optional(),
+    times: z.number().int().positive().optional(),
+  })
+  .strict();
+
+const workloadSchema = z
+  .object({
+    description: z.string().optional(),
+    runtimeSeconds: z.number().nonnegative().default(5),
+    /** EC2 errors injected into RunInstances at the start (e.g. capacity errors on the cheapest type). */
+    ec2Faults: z.array(faultSchema).default([]),
+    containers: z.array(containerSchema).min(1),
+  })
+  .strict();
+
+/** A parsed workload (sizes in bytes). */
+export type Workload = z.infer<typeof workloadSchema>;
+/** One container line of a workload. */
+export type WorkloadContainer = z.infer<typeof containerSchema>;
+
+/** A workload file does not parse; the message lists every problem. */
+export class WorkloadError extends Error {
+  override readonly name = "WorkloadError";
+}
+
+/** Validates a workload object (e.g. JSON.parse of a file). */
+export function parseWorkload(value: unknown, source = "workload"): Workload {
+  const result = workloadSchema.safeParse(value);
+  if (!result.success) {
+    const issues = result.error.issues.map((i) => `${i.path.join(".") || "(top)"}: ${i.message}`);
+    throw new WorkloadError(`${source}: ${issues.join("; ")}`);
+  }
+  return result.data;
+}
+
+/** Reads and validates a workload file (default: lib/local/workload.json). */
+export function loadWorkload(path = defaultWorkloadPath): Workload {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new WorkloadError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new WorkloadError(`${path}: not JSON (${(err as Error).message})`);
+  }
+  return parseWorkload(json, path);
+}
+
+/** One container to submit: its label, its fields for the simulator, and how crunch-run plays it. */
+export interface PlannedContainer {
+  label: string;
+  fields: Record<string, unknown>;
+  submitAfterMs: number;
+  runtimeMs: number;
+  exitCode: number;
+}
+
+/** Expands `count`s and builds the container fields (runtime_constraints, scheduling_parameters, mounts). */
+export function planWorkload(workload: Workload): PlannedContainer[] {
+  return workload.containers.flatMap((c) =>
+    Array.from({ length: c.count }, (_, i): PlannedContainer => {
+      const fields: Record<string, unknown> = {
+        priority: c.priority,
+        runtime_constraints: {
+          ram: c.ram,
+          vcpus: c.vcpus,
+          keep_cache_ram: c.keepCacheRam,
+          ...(c.gpu === undefined ? {} : { gpu: c.gpu }),
+        },
+        scheduling_parameters: { preemptible: c.preemptible, supervisor: c.supervisor },
+        command: ["sleep", String(c.runtimeSeconds ?? workload.runtimeSeconds)],
+        ...(c.scratch === undefined ? {} : { mounts: { "/tmp": { kind: "tmp", capacity: c.scratch } } }),
+      };
+      return {
+        label: c.count > 1 ? `${c.name}-${i + 1}` : c.name,
+        fields,
+        submitAfterMs: c.submitAfterSeconds * 1000,
+        runtimeMs: (c.runtimeSeconds ?? workload.runtimeSeconds) * 1000,
+        exitCode: c.exitCode,
+      };
+    }),
+  );
+}

@@ -1,0 +1,159 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import {
+  functionSpec,
+  parseServerlessSpec,
+  rateToMs,
+  readServerlessSpec,
+  ServerlessSpecError,
+} from "../../lib/local/runner/serverless-mappings.js";
+import { type PackagedTemplate, packageTemplate } from "../support/package-template.js";
+
+/*
+ * The local runner takes every trigger from serverless.yml itself. These tests pin what it
+ * reads, and that it reads what osls deploys: the packaged template's event source mappings,
+ * schedules, timeouts and reserved concurrency must match the runner's view of the same stage.
+ */
+
+describe("the runner reads the stream mappings from serverless.yml", () => {
+  const spec = readServerlessSpec({ overrides: { clusterId: "abcde" } });
+
+  it("maps choose-instance-types to INSERTs of container entries, with the cluster's uuid prefix", () => {
+    const [stream, ...others] = functionSpec(spec, "choose-instance-types").streams;
+    expect(others).toEqual([]);
+    expect(stream?.filterPatterns).toEqual([
+      { eventName: ["INSERT"], dynamodb: { Keys: { uuid: { S: [{ prefix: "abcde-dz642-" }] } } } },
+    ]);
+  });
+
+  it("maps launch to launchable entries: Queued or Locked, priority not 0, types chosen, no instance", () => {
+    const [stream] = functionSpec(spec, "launch").streams;
+    expect(stream?.filterPatterns).toEqual([
+      {
+        eventName: ["INSERT", "MODIFY"],
+        dynamodb: {
+          NewImage: {
+            container: { M: { state: { S: ["Queued", "Locked"] }, priority: { N: [{ "anything-but": ["0"] }] } } },
+            instanceTypes: { L: { M: { Name: { S: [{ exists: true }] } } } },
+            launch: { M: { instanceId: { S: [{ exists: false }] } } },
+          },
+        },
+      },
+    ]);
+  });
+
+  it("keeps the batching, bisect, retry and partial-response settings of each mapping", () => {
+    for (const name of ["choose-instance-types", "launch"]) {
+      expect(functionSpec(spec, name).streams[0]).toMatchObject({
+        batchSize: 10,
+        maximumBatchingWindowMs: 2_000,
+        bisectBatchOnFunctionError: true,
+        maximumRetryAttempts: 5,
+        reportBatchItemFailures: true,
+        startingPosition: "TRIM_HORIZON",
+      });
+    }
+  });
+
+  it("schedules update-queue, launch and cleanup every minute, and nothing else", () => {
+    const scheduled = spec.functions.filter((f) => f.schedules.length > 0).map((f) => [f.name, f.schedules.map((s) => s.rateMs)]);
+    expect(scheduled).toEqual([
+      ["update-queue", [60_000]],
+      ["launch", [60_000]],
+      ["cleanup", [60_000]],
+    ]);
+  });
+
+  it("uses each function's timeout and update-queue's reserved concurrency of one", () => {
+    expect(functionSpec(spec, "update-queue")).toMatchObject({ timeoutMs: 60_000, reservedConcurrency: 1 });
+    expect(functionSpec(spec, "choose-instance-types").timeoutMs).toBe(30_000);
+    expect(functionSpec(spec, "launch").reservedConcurrency).toBeUndefined();
+  });
+});
+
+describe("the runner's view of serverless.yml matches the template osls deploys", () => {
+  let template: PackagedTemplate;
+  const spec = readServerlessSpec({ stage: "dev" });
+  beforeAll(async () => {
+    template = await packageTemplate({ stage: "dev" });
+  }, 120_000);
+
+  it.each(spec.functions.map((f) => f.name))("%s: same stream mappings", (name) => {
+    const deployed = template.eventSourceMappings(name).map((m) => ({
+      filterPatterns: (m.FilterCriteria?.Filters ?? []).map((f) => JSON.parse(f.Pattern) as unknown),
+      batchSize: m.BatchSize,
+      maximumBatchingWindowMs: (m.MaximumBatchingWindowInSeconds ?? 0) * 1000,
+      bisectBatchOnFunctionError: m.BisectBatchOnFunctionError ?? false,
+      maximumRetryAttempts: m.MaximumRetryAttempts ?? Number.POSITIVE_INFINITY,
+      reportBatchItemFailures: (m.FunctionResponseTypes ?? []).includes("ReportBatchItemFailures"),
+      startingPosition: m.StartingPosition,
+    }));
+    expect(functionSpec(spec, name).streams).toEqual(deployed);
+  });
+
+  it.each(spec.functions.map((f) => f.name))("%s: same schedules, timeout and reserved concurrency", (name) => {
+    const local = functionSpec(spec, name);
+    const schedules = template.rulesTargeting(name).flatMap((r) => (r.ScheduleExpression === undefined ? [] : [r.ScheduleExpression]));
+    expect(local.schedules.map((s) => s.expression)).toEqual(schedules);
+    const fn = template.lambdaFunction(name).properties;
+    expect(local.timeoutMs).toBe(fn.Timeout * 1000);
+    expect(local.reservedConcurrency).toBe(fn.ReservedConcurrentExecutions);
+  });
+});
+
+describe("serverless.yml's variables and CloudFormation tags", () => {
+  const yml = `
+params:
+  default:
+    clusterId: \${sls:stage}
+    prefix: "\${param:clusterId}-dz642-"
+  xyzzy:
+    extra: stage-only
+provider:
+  timeout: 20
+  environment:
+    TABLE: !Ref QueueTable
+    JOINED: !Join [":", [a, b]]
+functions:
+  plain:
+    handler: index.handler
+    events:
+      - stream:
+          arn: !GetAtt QueueTable.StreamArn
+          filterPatterns:
+            - dynamodb: { Keys: { uuid: { S: [{ prefix: "\${param:prefix}" }] } } }
+              extra: ["\${param:extra}", "\${opt:region, 'us-east-1'}", "\${file(x.js):y}"]
+      - schedule: rate(5 minutes)
+      - schedule: { rate: ["rate(2 hours)"], enabled: true }
+`;
+
+  it("substitutes params (stage block over default, overrides over both) and leaves other sources as written", () => {
+    const spec = parseServerlessSpec(yml, { stage: "xyzzy" });
+    expect(functionSpec(spec, "plain").streams[0]?.filterPatterns).toEqual([
+      { dynamodb: { Keys: { uuid: { S: [{ prefix: "xyzzy-dz642-" }] } } }, extra: ["stage-only", "us-east-1", `\${file(x.js):y}`] },
+    ]);
+    const overridden = parseServerlessSpec(yml, { stage: "xyzzy", overrides: { clusterId: "qr1hi" } });
+    expect(functionSpec(overridden, "plain").streams[0]?.filterPatterns[0]).toMatchObject({
+      dynamodb: { Keys: { uuid: { S: [{ prefix: "qr1hi-dz642-" }] } } },
+    });
+  });
+
+  it("gives a mapping AWS's defaults for what it leaves out, and the provider's timeout", () => {
+    const plain = functionSpec(parseServerlessSpec(yml), "plain");
+    expect(plain.timeoutMs).toBe(20_000);
+    expect(plain.streams[0]).toMatchObject({
+      batchSize: 100,
+      maximumBatchingWindowMs: 0,
+      bisectBatchOnFunctionError: false,
+      maximumRetryAttempts: Number.POSITIVE_INFINITY,
+      reportBatchItemFailures: false,
+    });
+    expect(plain.schedules.map((s) => s.rateMs)).toEqual([300_000, 7_200_000]);
+  });
+
+  it("reads rate() expressions and refuses a schedule it cannot emulate", () => {
+    expect([rateToMs("rate(1 minute)"), rateToMs("rate(3 minutes)"), rateToMs("rate(1 day)")]).toEqual([60_000, 180_000, 86_400_000]);
+    expect(rateToMs("cron(0 12 * * ? *)")).toBeUndefined();
+    const cron = "functions:\n  f:\n    events:\n      - schedule: cron(0 12 * * ? *)\n";
+    expect(() => parseServerlessSpec(cron)).toThrow(ServerlessSpecError);
+  });
+});
