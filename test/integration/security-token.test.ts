@@ -108,19 +108,19 @@ describe("a library-level run with faults everywhere leaks the token nowhere", (
     const contested = queued();
     h.sim.addContainer({ state: "Running", priority: 1 }); // Running with no instance: cleanup cancels it
 
-    // Failed updates: 500, junk bodies, a refused token, a timeout. Each list fault has count 2 so
-    // that both first pages ("mine" and "avail") fail and no page of a failed poll is still in flight.
+    // Failed updates: 500, junk bodies, a refused token, a timeout. "mine" is fetched before
+    // "avail" (as upstream), so one list fault fails the whole poll and nothing is left in flight.
     const route = "GET /arvados/v1/containers";
-    h.sim.injectFault({ route, count: 2, effect: { kind: "status", status: 500 } });
+    h.sim.injectFault({ route, effect: { kind: "status", status: 500 } });
     await attempt("update 500", () => h.update());
-    h.sim.injectFault({ route, count: 2, effect: { kind: "malformed" } });
+    h.sim.injectFault({ route, effect: { kind: "malformed" } });
     await attempt("update malformed", () => h.update());
-    h.sim.injectFault({ route, count: 2, effect: { kind: "truncated" } });
+    h.sim.injectFault({ route, effect: { kind: "truncated" } });
     await attempt("update truncated", () => h.update());
-    h.sim.injectFault({ route, count: 2, effect: { kind: "replace", body: JSON.stringify({ items: [{ uuid: 1, state: "Paused" }] }) } });
+    h.sim.injectFault({ route, effect: { kind: "replace", body: JSON.stringify({ items: [{ uuid: 1, state: "Paused" }] }) } });
     await attempt("update bad record", () => h.update());
     await attempt("update bad token", () => h.update(h.queueFor(h.client({ token: badToken }))));
-    h.sim.injectFault({ route, count: 2, effect: { kind: "delay", ms: 1_500 } });
+    h.sim.injectFault({ route, effect: { kind: "delay", ms: 1_500 } });
     await attempt("update timeout", () => h.update(h.queueFor(h.client({ timeoutMs: 100, retry: { attempts: 1 } }))));
     // A 503 ridden out by a retry (on another client: a 503 lowers the launch concurrency, §3.3).
     h.sim.injectFault({ route, effect: { kind: "status", status: 503 } });
@@ -318,9 +318,9 @@ describe("the real handlers, with faults, log no token", () => {
       });
       const doomed = h.sim.addContainer({ state: "Queued", priority: 7, runtime_constraints: { ram: 2 ** 41, vcpus: 1 } });
 
-      h.sim.injectFault({ route, count: 2, effect: { kind: "status", status: 500 } });
+      h.sim.injectFault({ route, effect: { kind: "status", status: 500 } });
       await invoke("update-queue 500", update, scheduled, 5_500);
-      h.sim.injectFault({ route, count: 2, effect: { kind: "malformed" } });
+      h.sim.injectFault({ route, effect: { kind: "malformed" } });
       await invoke("update-queue malformed", update, scheduled, 5_500);
       await invoke("update-queue", update, scheduled, 5_500);
       const uuids = [...(await h.queue.entries()).entries.keys()];
