@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { ArvadosClient, arvadosClientOptionsFromEnv } from "../arvados/client.js";
+import { ArvadosClient, arvadosClientOptionsFromEnv, isTrueFlag } from "../arvados/client.js";
 import { resolveArvadosToken } from "../arvados/token-source.js";
 import { createEc2Client } from "../cloud/client.js";
 import { configFromEnv } from "../config/load.js";
@@ -77,7 +77,7 @@ export async function instanceCloudFromEnv(
     tokenParameterName: env.ARVADOS_API_TOKEN_PARAMETER ?? "",
     region,
     apiHost: requireEnv("ARVADOS_API_HOST", env),
-    apiHostInsecure: arvadosClientOptionsFromEnv({ ...env, ARVADOS_API_TOKEN: "-" }).insecure === true,
+    apiHostInsecure: isTrueFlag(env.ARVADOS_API_HOST_INSECURE),
     ...(env.COMPUTE_INSTANCE_PROFILE ? { instanceProfile: env.COMPUTE_INSTANCE_PROFILE } : {}),
   });
   return { cloud, tokens: new LaunchTokens(runtime.ddb, runtime.store.tableName) };
