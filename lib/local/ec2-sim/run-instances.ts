@@ -1,29 +1,34 @@
 import { createHash } from "node:crypto";
-import { Ec2SimError, type SimBlockDevice, type SimInstance } from "./model.js";
+import { Ec2SimError, type SimInstance } from "./model.js";
 import type { QueryParams } from "./query-params.js";
 
+/** The instance attributes a RunInstances request sets, exactly as the instance keeps them. */
+type RequestedAttributes = Pick<
+  SimInstance,
+  | "imageId"
+  | "instanceType"
+  | "associatePublicIpAddress"
+  | "tags"
+  | "volumeTags"
+  | "userData"
+  | "market"
+  | "spotMaxPrice"
+  | "spotInterruptionBehavior"
+  | "blockDevices"
+  | "metadataOptions"
+  | "iamInstanceProfile"
+  | "keyName"
+  | "shutdownBehavior"
+  | "disableApiTermination"
+  | "securityGroups"
+>;
+
 /** A RunInstances request, parsed and validated. */
-export interface LaunchRequest {
-  imageId: string;
-  instanceType: string;
+export interface LaunchRequest extends RequestedAttributes {
   clientToken?: string;
   /** Hash of every parameter but ClientToken: equal requests have equal fingerprints. */
   fingerprint: string;
   subnetId?: string;
-  securityGroups: string[];
-  associatePublicIpAddress?: boolean;
-  tags: Record<string, string>;
-  volumeTags: Record<string, string>;
-  userData?: string;
-  market: "on-demand" | "spot";
-  spotMaxPrice?: string;
-  spotInterruptionBehavior?: string;
-  blockDevices: SimBlockDevice[];
-  metadataOptions: { httpEndpoint: string; httpTokens: string };
-  iamInstanceProfile?: string;
-  keyName?: string;
-  shutdownBehavior: string;
-  disableApiTermination: boolean;
 }
 
 const envelope = new Set(["Action", "Version", "ClientToken"]);
