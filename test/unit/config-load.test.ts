@@ -3,31 +3,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { configError, issuePaths, parse } from "../support/config-errors.js";
 import { ConfigError } from "../../lib/config/errors.js";
-import { configFromEnv, type LoadedConfig, loadClusterConfig, parseClusterConfig } from "../../lib/config/load.js";
+import { configFromEnv, loadClusterConfig, parseClusterConfig } from "../../lib/config/load.js";
 
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
 const exampleConfig = fileURLToPath(new URL("../../lib/local/default-config.yml", import.meta.url));
-
-/** A bare cluster section in YAML. */
-function parse(yaml: string): LoadedConfig {
-  return parseClusterConfig(yaml);
-}
-
-function configError(yaml: string, opts: { clusterId?: string } = {}): ConfigError {
-  try {
-    parseClusterConfig(yaml, opts);
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error("configuration was accepted");
-}
-
-function issuePaths(err: ConfigError): string[] {
-  return err.issues.map((i) => i.path);
-}
 
 describe("defaults are upstream's (§6)", () => {
   const { config, ignored, warnings } = parse("{}");

@@ -1,27 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { configError, issuePaths, parse } from "../support/config-errors.js";
 import { ConfigError } from "../../lib/config/errors.js";
 import type { KeySpec } from "../../lib/config/key-check.js";
-import { type LoadedConfig, parseClusterConfig } from "../../lib/config/load.js";
 import { clusterKeySpec } from "../../lib/config/schema.js";
-
-/** A bare cluster section in YAML. */
-function parse(yaml: string): LoadedConfig {
-  return parseClusterConfig(yaml);
-}
-
-function configError(yaml: string, opts: { clusterId?: string } = {}): ConfigError {
-  try {
-    parseClusterConfig(yaml, opts);
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error("configuration was accepted");
-}
-
-function issuePaths(err: ConfigError): string[] {
-  return err.issues.map((i) => i.path);
-}
 
 describe("unknown keys in the sections we read are errors naming the key path", () => {
   it.each([
