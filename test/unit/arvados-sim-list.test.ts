@@ -1,56 +1,11 @@
 import { describe, expect, it } from "vitest";
+import { simApi, simFailure } from "../support/arvados-sim-api.js";
 import { queueSelect } from "../../lib/arvados/types.js";
-import { SimClock } from "../../lib/local/arvados-sim/clock.js";
 import { SimError } from "../../lib/local/arvados-sim/errors.js";
-import { fixtureRecord } from "../../lib/local/arvados-sim/fixture.js";
 import { comparatorFor, effectiveOrder, parseOrder } from "../../lib/local/arvados-sim/order.js";
-import { ContainerService, type SimSettings } from "../../lib/local/arvados-sim/service.js";
-import { ContainerStore } from "../../lib/local/arvados-sim/store.js";
-import { TokenRegistry, callerOf } from "../../lib/local/arvados-sim/tokens.js";
 
-/** The simulator's API without HTTP, with a fixture factory. */
-function api(settings: Partial<SimSettings> = {}) {
-  const tokens = new TokenRegistry("zzzzz", "rootsecret");
-  const store = new ContainerStore();
-  const clock = new SimClock(() => new Date(Date.UTC(2024, 0, 1)));
-  const service = new ContainerService(
-    store,
-    tokens,
-    clock,
-    { maxDispatchAttempts: 10, maxItemsPerResponse: 1000, shortPage: undefined, ...settings },
-    "zzzzz",
-  );
-  const add = (fields: Record<string, unknown> = {}) => {
-    const record = fixtureRecord(fields, {
-      uuid: service.nextUuid(),
-      now: clock.now(),
-      lockedBy: tokens.root.uuid,
-      ownerUuid: tokens.root.userUuid,
-      newAuthUuid: () => tokens.newAuthUuid(),
-    });
-    store.put(record);
-    return record;
-  };
-  const root = callerOf(tokens.root);
-  /** A list as the wire delivers it: JSON values as text. */
-  const list = (params: Record<string, unknown>, caller = root) => {
-    const wire: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(params)) wire[k] = typeof v === "string" || typeof v === "number" ? String(v) : JSON.stringify(v);
-    const body = service.index(caller, wire);
-    return body as { items: Record<string, unknown>[]; items_available?: number; limit: number; offset: number };
-  };
-  return { service, store, add, list, root, other: callerOf(tokens.add({ admin: true })), user: callerOf(tokens.add({ admin: false })) };
-}
-
-function failure(fn: () => unknown): SimError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof SimError) return error;
-    throw error;
-  }
-  throw new Error("expected a SimError");
-}
+const api = simApi;
+const failure = simFailure;
 
 const uuids = (page: { items: Record<string, unknown>[] }) => page.items.map((i) => i.uuid);
 
@@ -100,14 +55,14 @@ describe("§5.7 filter operators", () => {
     expect(uuids(list({ filters: [["uuid", "in", [c?.uuid, a?.uuid]]], order: "uuid" }))).toEqual([a?.uuid, c?.uuid]);
   });
   it("'!=' also matches NULL", () => {
-    const { add, list, other } = api();
+    const { add, list, otherDispatcher: other } = api();
     const queued = add();
     const mine = add({ state: "Locked" });
     add({ state: "Locked", locked_by_uuid: other.tokenUuid });
     expect(uuids(list({ filters: [["locked_by_uuid", "!=", other.tokenUuid]], order: "uuid" }))).toEqual([queued.uuid, mine.uuid]);
   });
   it("'not in' also matches NULL, unless the operand holds null", () => {
-    const { add, list, other } = api();
+    const { add, list, otherDispatcher: other } = api();
     const queued = add();
     add({ state: "Locked", locked_by_uuid: other.tokenUuid });
     expect(uuids(list({ filters: [["locked_by_uuid", "not in", [other.tokenUuid]]] }))).toEqual([queued.uuid]);
@@ -231,7 +186,7 @@ describe("§5.7 limit, offset, count and select", () => {
 
 describe("§1.6 keyset paging by uuid sees every locked container exactly once", () => {
   it("pages ['locked_by_uuid','=',X] by uuid > last while other containers change", () => {
-    const { add, list, service, root, other } = api();
+    const { add, list, service, root, otherDispatcher: other } = api();
     const mine: string[] = [];
     for (let i = 0; i < 25; i++) {
       mine.push(add({ state: "Locked", locked_by_uuid: other.tokenUuid }).uuid);
@@ -264,7 +219,7 @@ describe("visibility: non-admin tokens see containers they locked or were shown"
 
 describe("sorted views stay identical to a fresh sort while containers change", () => {
   it("matches a brute-force sort after every random change", () => {
-    const { add, list, service, store, root, other } = api();
+    const { add, list, service, store, root, otherDispatcher: other } = api();
     const random = lcg(42);
     const pick = () => {
       const all = [...store.values()];

@@ -1,54 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { simApi, simFailure } from "../support/arvados-sim-api.js";
 import { type ContainerState, containerStates, stateTransitions } from "../../lib/arvados/types.js";
-import { SimClock } from "../../lib/local/arvados-sim/clock.js";
-import { SimError } from "../../lib/local/arvados-sim/errors.js";
-import { fixtureRecord } from "../../lib/local/arvados-sim/fixture.js";
-import { ContainerService, type SimSettings } from "../../lib/local/arvados-sim/service.js";
-import { ContainerStore } from "../../lib/local/arvados-sim/store.js";
-import { TokenRegistry, callerOf } from "../../lib/local/arvados-sim/tokens.js";
 
-/** The simulator's API without HTTP: a service, its tokens, and a fixture factory. */
-function api(settings: Partial<SimSettings> = {}) {
-  const tokens = new TokenRegistry("zzzzz", "rootsecret");
-  const store = new ContainerStore();
-  const clock = new SimClock(() => new Date(Date.UTC(2024, 0, 1)));
-  const service = new ContainerService(
-    store,
-    tokens,
-    clock,
-    { maxDispatchAttempts: 10, maxItemsPerResponse: 1000, shortPage: undefined, ...settings },
-    "zzzzz",
-  );
-  const add = (fields: Record<string, unknown> = {}) => {
-    const record = fixtureRecord(fields, {
-      uuid: service.nextUuid(),
-      now: clock.now(),
-      lockedBy: tokens.root.uuid,
-      ownerUuid: tokens.root.userUuid,
-      newAuthUuid: () => tokens.newAuthUuid(),
-    });
-    store.put(record);
-    return record;
-  };
-  return {
-    service,
-    store,
-    add,
-    root: callerOf(tokens.root),
-    otherDispatcher: callerOf(tokens.add({ admin: true })),
-    user: callerOf(tokens.add({ admin: false })),
-  };
-}
-
-function failure(fn: () => unknown): SimError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof SimError) return error;
-    throw error;
-  }
-  throw new Error("expected a SimError");
-}
+const api = simApi;
+const failure = simFailure;
 
 describe("§5.3 state changes follow Container::State_transitions", () => {
   for (const from of containerStates) {
