@@ -45,7 +45,8 @@ export interface LaunchReport {
   statuses: Record<string, string>;
 }
 
-const passLeaseMs = 2 * 60_000;
+/** Clock skew allowance on leases bounded by an invocation's remaining time. */
+const leaseSlackMs = 2_000;
 const leaseWaitMs = 5_000;
 const leaseRetryMs = 250;
 
@@ -144,7 +145,9 @@ export async function runLaunchPass(deps: LaunchDeps, remainingMs: () => number,
 async function acquirePassLease(deps: LaunchDeps, remainingMs: () => number, marginMs: number, now: () => number): Promise<boolean> {
   const deadline = now() + leaseWaitMs;
   for (;;) {
-    if (await deps.store.acquireLaunchPassLease(deps.owner, now(), passLeaseMs)) return true;
+    // The lease lasts no longer than this invocation can live, so a crashed pass (Lambda kills
+    // it at its timeout) blocks the next one for at most that long.
+    if (await deps.store.acquireLaunchPassLease(deps.owner, now(), remainingMs() + leaseSlackMs)) return true;
     if (now() + leaseRetryMs > deadline || remainingMs() < marginMs + leaseRetryMs) return false;
     await new Promise((resolve) => setTimeout(resolve, leaseRetryMs));
   }

@@ -115,6 +115,12 @@ export async function assignInstanceTypes(
   return "stored-without-types";
 }
 
+/** Whether the container is Locked by this dispatcher's token right now. */
+async function lockedByUs(deps: { api: ContainerApi; queue: Queue }, uuid: string): Promise<boolean> {
+  const [record, tokenUuid] = await Promise.all([deps.api.getContainer(uuid, ["state", "locked_by_uuid"]), deps.queue.tokenUuid()]);
+  return record.state === "Locked" && record.locked_by_uuid === tokenUuid;
+}
+
 /**
  * §1.8 cancelUnsatisfiableContainer: lock first if Queued (runtime_status needs the lock, §5.5),
  * set runtime_status.error, cancel; an error is ignored if the container ends up Cancelled
@@ -130,9 +136,10 @@ async function cancelUnsatisfiable(
     try {
       await deps.queue.lock(uuid);
     } catch (err) {
-      // 422: no longer Queued, or priority 0. Leave it; if it comes back, it is seen again.
-      if (err instanceof ArvadosApiError && (err.status === 422 || err.status === 403)) return "lock-refused";
-      throw err;
+      // 422: no longer Queued, or priority 0. That includes our own lock whose reply was lost
+      // (a retried record): go on if the lock is ours, else leave it; if it comes back, it is seen again.
+      if (!(err instanceof ArvadosApiError && (err.status === 422 || err.status === 403))) throw err;
+      if (!(await lockedByUs(deps, uuid))) return "lock-refused";
     }
   }
   try {

@@ -98,12 +98,13 @@ export class Queue {
   /**
    * §1.5 Update: poll the API, then bring the table in line with it, writing only what changed.
    * Fails without writing any entry if the poll fails; on success the threshold becomes this
-   * update's start time. Rejects with UpdateLeaseHeldError while another update runs.
+   * update's start time. Rejects with UpdateLeaseHeldError while another update runs. `leaseMs`
+   * bounds how long a crashed update can block the next: a handler passes its remaining time.
    */
-  async update(): Promise<UpdateReport> {
+  async update(leaseMs = this.options.leaseMs): Promise<UpdateReport> {
     const started = this.clock();
     const startedAt = started.toISOString();
-    if (!(await this.store.acquireUpdateLease(this.options.leaseOwner, started.getTime(), this.options.leaseMs))) {
+    if (!(await this.store.acquireUpdateLease(this.options.leaseOwner, started.getTime(), leaseMs))) {
       throw new UpdateLeaseHeldError();
     }
     const tokenUuid = await this.tokenUuid();

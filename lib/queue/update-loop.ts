@@ -27,6 +27,9 @@ export interface UpdateLoopResult {
   leaseHeld: boolean;
 }
 
+/** Clock skew allowance on a lease bounded by the invocation's remaining time. */
+const leaseSlackMs = 2_000;
+
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -46,7 +49,8 @@ export async function runUpdateLoop(options: UpdateLoopOptions): Promise<UpdateL
       const started = now();
       let report: UpdateReport;
       try {
-        report = await options.queue.update();
+        // The lease cannot outlive this invocation: if it is killed, the next one waits no longer.
+        report = await options.queue.update(options.remainingMs() + leaseSlackMs);
       } catch (err) {
         if (err instanceof UpdateLeaseHeldError && updates === 0) return { updates, leaseHeld: true };
         throw err;

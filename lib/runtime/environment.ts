@@ -56,7 +56,8 @@ export async function dispatchRuntimeFromEnv(env: NodeJS.ProcessEnv = process.en
   const store = new QueueStore(ddb, tableName);
   const token = await resolveArvadosToken(env);
   const api = new ArvadosClient(arvadosClientOptionsFromEnv({ ...env, ARVADOS_API_TOKEN: token }));
-  const queue = new Queue(api, store, { leaseOwner: randomUUID(), leaseMs: 5 * 60_000 });
+  // update-queue bounds its lease by its remaining time; this default covers other callers.
+  const queue = new Queue(api, store, { leaseOwner: randomUUID(), leaseMs: 70_000 });
   const state = dispatchState(ddb, tableName, initialMaxContainers(config));
   return { config, ignoredConfigKeys: ignored, store, api, queue, state, owner: () => randomUUID(), ddb };
 }

@@ -1,0 +1,135 @@
+import { writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, inject, it } from "vitest";
+import { runLaunchPass } from "../../lib/launch/launch-pass.js";
+import type { InstanceCloud } from "../../lib/launch/ports.js";
+import { buildFunctionHost, LambdaFunction } from "../../lib/local/runner/function-host.js";
+import { prepareLocalConfig } from "../../lib/local/runner/local-config.js";
+import { repoRoot } from "../../lib/local/runner/run-local.js";
+import { scheduledEvent } from "../../lib/local/runner/schedules.js";
+import { functionSpec, readServerlessSpec } from "../../lib/local/runner/serverless-mappings.js";
+import { functionEnvironment, startServices } from "../../lib/local/runner/services.js";
+import { assignInstanceTypes } from "../../lib/queue/assign-types.js";
+import { QueueStore } from "../../lib/store/queue-store.js";
+import { dispatchHarness } from "../support/dispatch.js";
+import { ensureBuilt } from "../support/runner-build.js";
+
+/*
+ * What the fault soak found, each as the rule it should follow (all three fixed since): a lease
+ * no longer than the invocation that holds it, and a retried cancel that recognises its own lock.
+ * The soak's figures are in the README's "Reliability" section.
+ */
+
+async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe("a crash must not stop dispatching for longer than the crashed invocation could have lived", () => {
+  it("a launch pass that died holding the pass lease does not block launches once launch's 60 s timeout has passed", async () => {
+    let offsetMs = 0;
+    const h = await dispatchHarness("", {}, () => new Date(Date.now() + offsetMs));
+    try {
+      const c = h.sim.addContainer({ state: "Queued", priority: 5, runtime_constraints: { ram: 2 ** 30, vcpus: 1 } });
+      await h.refresh();
+      // The invocation locks the container, then dies in RunInstances: its `finally` never runs.
+      const dying: InstanceCloud = { list: () => h.cloud.list(), terminate: (ids) => h.cloud.terminate(ids), launch: () => new Promise(() => undefined) };
+      void runLaunchPass({ ...h.launchDeps(), cloud: dying }, () => 60_000);
+      await until(() => h.sim.getContainer(c.uuid)?.state === "Locked");
+      // Lambda has killed it by now (launch's timeout is 60 s), and its entry claim has expired.
+      offsetMs = 61_000;
+      await h.refresh();
+      const report = await runLaunchPass(h.launchDeps(), () => 60_000);
+      expect(report.ran).toBe(true);
+      expect(report.launched.map((l) => l.uuid)).toEqual([c.uuid]);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("an update-queue environment killed mid-update holds the update lease no longer than update-queue's timeout", async () => {
+    await ensureBuilt();
+    const stateDir = join(repoRoot, ".local", "soak-findings");
+    mkdirSync(join(stateDir, "logs"), { recursive: true });
+    const services = await startServices({
+      clusterId: "zzzzz",
+      aws: false,
+      realArvados: false,
+      withEc2: false,
+      dynamodbEndpoint: inject("dynamodbEndpoint"),
+      ec2PendingMs: 0,
+      ec2ShuttingDownMs: 0,
+      env: process.env,
+    });
+    const functions: LambdaFunction[] = [];
+    try {
+      const sim = services.arvadosSim;
+      if (sim === undefined) throw new Error("no Arvados simulator");
+      const local = prepareLocalConfig({ stateDir, pollInterval: "1s" });
+      const timeoutMs = functionSpec(readServerlessSpec(), "update-queue").timeoutMs;
+      const hostScript = await buildFunctionHost(join(stateDir, "function-host.mjs"));
+      const environment = () => {
+        const logFile = join(stateDir, "logs", `update-queue-${functions.length}.log`);
+        writeFileSync(logFile, "");
+        const f = new LambdaFunction({
+          name: "update-queue",
+          bundlePath: join(repoRoot, "dist", "update-queue", "index.mjs"),
+          hostScript,
+          env: functionEnvironment(services, { configPath: local.path, logLevel: "INFO", aws: false, parentEnv: process.env, functionName: "update-queue" }),
+          timeoutMs,
+          logFile,
+          maxEnvironments: 1,
+        });
+        functions.push(f);
+        return f;
+      };
+      sim.addContainer({ state: "Queued", priority: 1 });
+      // Arvados hangs on the poll; the invocation is killed while it waits (as Lambda's timeout would).
+      sim.injectFault({ route: "GET /arvados/v1/containers", count: 5, effect: { kind: "delay", ms: 20_000 } });
+      const store = new QueueStore(services.ddb, services.tableName);
+      const dying = environment();
+      const killed = dying.invoke(scheduledEvent("update-queue", services.region)).catch((err: unknown) => err);
+      await until(async () => (await store.meta()).leaseOwner !== undefined);
+      const diedAt = Date.now();
+      dying.crash();
+      await killed;
+      sim.clearFaults();
+
+      // The next environment finds the lease held, as it should while the dead one could still be running...
+      expect(await environment().invoke(scheduledEvent("update-queue", services.region))).toMatchObject({ leaseHeld: true });
+      // ...but the lease outlives any invocation: it must expire within the function's timeout.
+      const { leaseUntil = Number.POSITIVE_INFINITY } = await store.meta();
+      expect(leaseUntil - diedAt).toBeLessThanOrEqual(timeoutMs + 5_000);
+    } finally {
+      for (const f of functions) await f.stop();
+      await services.stop();
+    }
+  }, 60_000);
+});
+
+describe("choose-instance-types retried after a lost lock reply still cancels an unsatisfiable container (§1.8)", () => {
+  it("cancels it with upstream's error on the retry, rather than leaving it Locked for cleanup's 2-minute retry", async () => {
+    const h = await dispatchHarness();
+    try {
+      const c = h.sim.addContainer({ state: "Queued", priority: 5, runtime_constraints: { ram: 2 * 2 ** 40, vcpus: 4 } });
+      await h.queue.update();
+      // The lock is applied, its reply is cut short: the first attempt fails after the lock.
+      h.sim.injectFault({ route: "POST /arvados/v1/containers/*/lock", effect: { kind: "truncated" } });
+      await assignInstanceTypes(c.uuid, h).catch(() => undefined);
+      // The stream redelivers the record.
+      const outcome = await assignInstanceTypes(c.uuid, h);
+      const after = h.sim.getContainer(c.uuid);
+      expect({ outcome, state: after?.state, error: after?.runtime_status?.error }).toEqual({
+        outcome: "cancelled-unsatisfiable",
+        state: "Cancelled",
+        error: "constraints not satisfiable by any configured instance type",
+      });
+    } finally {
+      await h.close();
+    }
+  });
+});
