@@ -91,7 +91,9 @@ export async function runCleanupPass(deps: CleanupDeps, interrupted: readonly st
   }
   for (const uuid of plan.forget) if (await attempt(() => deps.queue.forget(uuid))) report.forgotten++;
   for (const { uuid, reason } of plan.cancel) {
-    if (await attempt(() => deps.queue.cancel(uuid))) bump(report.cancelled, reason);
+    await attempt(async () => {
+      if (await cancelIfStillRunning(deps, uuid)) bump(report.cancelled, reason);
+    });
   }
   for (const { uuid, reason } of plan.unlock) {
     if (await attempt(() => requeue(deps, uuid, entries.get(uuid)?.launch?.instanceId))) bump(report.requeued, reason);
@@ -131,6 +133,19 @@ function untypedAfterGrace(entries: readonly QueueEntry[], nowMs: number): Queue
         nowMs - Date.parse(e.firstSeenAt) > typeChoiceGraceMs,
     )
     .slice(0, typeRetriesPerPass);
+}
+
+/**
+ * Cancels a container the cache says is Running only if Arvados still says so. The API lets a
+ * Complete container become Cancelled (§5.3), and our evidence that its instance ended before
+ * the threshold can be an estimate (an instance EC2 no longer lists); this check keeps a
+ * container that finished meanwhile Complete. The next update brings the cache up to date.
+ */
+async function cancelIfStillRunning(deps: CleanupDeps, uuid: string): Promise<boolean> {
+  const current = await deps.api.getContainer(uuid, ["uuid", "state"]);
+  if (current.state !== "Running") return false;
+  await deps.queue.cancel(uuid);
+  return true;
 }
 
 /** Unlock a container and forget its dead launch, so the next launch pass can retry it. */
@@ -173,8 +188,7 @@ async function handleInterruptions(
         await requeue(deps, uuid, launch?.instanceId);
         bump(report.requeued, "spot interruption");
       } else if (entry.container.state === "Running") {
-        await deps.queue.cancel(uuid);
-        bump(report.cancelled, "spot interruption");
+        if (await cancelIfStillRunning(deps, uuid)) bump(report.cancelled, "spot interruption");
       }
     } catch {
       report.failures++;
