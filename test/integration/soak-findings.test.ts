@@ -1,7 +1,7 @@
-import { writeFileSync } from "node:fs";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
+import { runCleanupPass } from "../../lib/cleanup/cleanup-pass.js";
 import { runLaunchPass } from "../../lib/launch/launch-pass.js";
 import type { InstanceCloud } from "../../lib/launch/ports.js";
 import { buildFunctionHost, LambdaFunction } from "../../lib/local/runner/function-host.js";
@@ -16,9 +16,10 @@ import { dispatchHarness } from "../support/dispatch.js";
 import { ensureBuilt } from "../support/runner-build.js";
 
 /*
- * What the fault soak found, each as the rule it should follow (all three fixed since): a lease
- * no longer than the invocation that holds it, and a retried cancel that recognises its own lock.
- * The soak's figures are in the README's "Reliability" section.
+ * What the fault soak found, each as the rule it should follow (all fixed since): a lease no
+ * longer than the invocation that holds it, a retried cancel that recognises its own lock, and
+ * cleanup never cancelling a container that had just completed. The soak's figures are in the
+ * README's "Reliability" section.
  */
 
 async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
@@ -131,5 +132,59 @@ describe("choose-instance-types retried after a lost lock reply still cancels an
     } finally {
       await h.close();
     }
+  });
+});
+
+describe("cleanup never cancels a container that completed (§3.4: only if the queue saw it Running after its instance ended)", () => {
+  /**
+   * Plays a container to Complete on its instance, which then powers off, with the cached state
+   * still Running (update-queue has not polled since): the moment after crunch-run finishes.
+   */
+  async function completedWhileCachedRunning(launchFails: boolean, runtimeMs: number) {
+    let offsetMs = 0;
+    const h = await dispatchHarness("", {}, () => new Date(Date.now() + offsetMs));
+    const c = h.sim.addContainer({ state: "Queued", priority: 5, runtime_constraints: { ram: 2 ** 30, vcpus: 1 } });
+    await h.refresh();
+    // launchFails: RunInstances starts the instance but its reply is lost, so no launch is recorded.
+    const cloud: InstanceCloud = launchFails
+      ? {
+          list: () => h.cloud.list(),
+          terminate: (ids) => h.cloud.terminate(ids),
+          launch: async (request) => {
+            await h.cloud.launch(request);
+            throw Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });
+          },
+        }
+      : h.cloud;
+    await runLaunchPass({ ...h.launchDeps(), cloud }, () => 60_000);
+    const [instance] = h.ec2sim.instances().filter((i) => i.tags.ArvadosContainerUUID === c.uuid);
+    if (instance === undefined) throw new Error("no instance started");
+    h.ec2sim.tick();
+    h.sim.startContainer(c.uuid);
+    offsetMs = runtimeMs;
+    await h.queue.update(); // the cache sees it Running
+    h.sim.finishContainer(c.uuid, "Complete", 0);
+    h.ec2sim.shutdownFromInstance(instance.instanceId);
+    h.ec2sim.tick();
+    const report = await runCleanupPass(h.cleanupDeps());
+    return { h, state: h.sim.getContainer(c.uuid)?.state, cancelled: report.cancelled };
+  }
+
+  it("keeps Complete a container whose RunInstances reply was lost (no launch record)", async () => {
+    const { h, state, cancelled } = await completedWhileCachedRunning(true, 2_000);
+    await h.close();
+    expect({ state, cancelled }).toEqual({ state: "Complete", cancelled: {} });
+  });
+
+  it("keeps Complete a container that ran longer than a minute", async () => {
+    const { h, state, cancelled } = await completedWhileCachedRunning(false, 61_000);
+    await h.close();
+    expect({ state, cancelled }).toEqual({ state: "Complete", cancelled: {} });
+  });
+
+  it("keeps Complete a container that ran a few seconds, with its launch recorded", async () => {
+    const { h, state, cancelled } = await completedWhileCachedRunning(false, 2_000);
+    await h.close();
+    expect({ state, cancelled }).toEqual({ state: "Complete", cancelled: {} });
   });
 });

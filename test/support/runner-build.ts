@@ -37,9 +37,16 @@ export function bundlesAreFresh(): boolean {
   return oldestBundle > newestSource();
 }
 
-/** Builds dist/ unless it is fresh; returns whether a build ran. */
+/**
+ * Builds dist/ unless it is fresh, printing the build's output (each bundle's size); returns
+ * whether a build ran. The global setup calls it once per run, before any test file.
+ */
 export async function ensureBuilt(): Promise<boolean> {
   if (bundlesAreFresh()) return false;
-  await promisify(execFile)(join(root, "node_modules", ".bin", "tsx"), ["scripts/build.ts"], { cwd: root, timeout: 180_000 });
+  const { stdout } = await promisify(execFile)(join(root, "node_modules", ".bin", "tsx"), ["scripts/build.ts"], {
+    cwd: root,
+    timeout: 180_000,
+  });
+  process.stdout.write(stdout);
   return true;
 }

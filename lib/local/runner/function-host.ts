@@ -205,6 +205,22 @@ export class LambdaFunction {
     }
   }
 
+  /**
+   * Kills every environment serving an invocation right now, as a crash of the runtime would:
+   * each such invocation fails with Runtime.ExitError and the next one cold-starts. Fault soaks
+   * use it to stop a handler between two of its steps; returns how many were killed.
+   */
+  crash(): number {
+    let killed = 0;
+    for (const env of this.environments) {
+      if (env.busy && !env.dead) {
+        env.retire();
+        killed++;
+      }
+    }
+    return killed;
+  }
+
   private spawn(): Environment {
     const env = new Environment(this.options, this.logFd);
     this.stats.coldStarts++;

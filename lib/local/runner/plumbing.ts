@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { StreamPump } from "../stream-pump.js";
+import { type PumpChaos, StreamPump } from "../stream-pump.js";
 import { LambdaFunction } from "./function-host.js";
 import { Schedules } from "./schedules.js";
 import type { ServerlessSpec } from "./serverless-mappings.js";
@@ -45,6 +45,8 @@ export interface PlumbingOptions {
   tickMs: number;
   /** Told about each failed scheduled invocation. */
   onError?: (functionName: string, err: unknown) => void;
+  /** Redelivered and reordered stream batches, for fault soaks (read live: change its rates to stop them). */
+  pumpChaos?: PumpChaos;
 }
 
 /** The running plumbing. */
@@ -89,7 +91,7 @@ export function createPlumbing(options: PlumbingOptions & { hostScript: string }
   // The pump polls a little faster than Lambda's four reads a second per shard, which is fine locally.
   let stopping = false;
   const mappings = streamMappings(spec.functions, functions, failureLog, streamFailures, () => stopping);
-  const pump = new StreamPump(services.streams, services.streamArn, mappings);
+  const pump = new StreamPump(services.streams, services.streamArn, mappings, undefined, options.pumpChaos);
   const schedules = new Schedules(
     spec.functions.flatMap((f) => {
       const target = functions.get(f.name);

@@ -8,6 +8,7 @@ import { DescribeTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBStreamsClient } from "@aws-sdk/client-dynamodb-streams";
 import { ArvadosSimulator } from "../arvados-sim/simulator.js";
 import { type DynamoDbLocal, DynamoDbLocalError, startDynamoDbLocal } from "../dynamodb-local.js";
+import type { TokenBucketSettings } from "../ec2-sim/faults.js";
 import { Ec2Simulator } from "../ec2-sim/simulator.js";
 import { ensureQueueTable } from "../../store/table-definition.js";
 
@@ -44,6 +45,8 @@ export interface ServiceOptions {
   /** EC2 simulator lifecycle: time pending → running and shutting-down → terminated. */
   ec2PendingMs: number;
   ec2ShuttingDownMs: number;
+  /** EC2 simulator's RunInstances throttle model (EC2's token bucket); off by default. */
+  ec2Throttle?: boolean | TokenBucketSettings;
   env: NodeJS.ProcessEnv;
 }
 
@@ -144,7 +147,12 @@ export async function startServices(options: ServiceOptions): Promise<Services> 
     let ec2Sim: Ec2Simulator | undefined;
     let ec2Endpoint: string | undefined;
     if (!options.aws && options.withEc2) {
-      const sim = new Ec2Simulator({ pendingMs: options.ec2PendingMs, shuttingDownMs: options.ec2ShuttingDownMs, region });
+      const sim = new Ec2Simulator({
+        pendingMs: options.ec2PendingMs,
+        shuttingDownMs: options.ec2ShuttingDownMs,
+        region,
+        ...(options.ec2Throttle === undefined ? {} : { throttle: options.ec2Throttle }),
+      });
       ec2Endpoint = await listen("EC2 simulator", options.ec2Port, (port) => sim.start(port));
       stops.push(() => sim.stop());
       ec2Sim = sim;

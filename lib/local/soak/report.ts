@@ -1,0 +1,45 @@
+/** The soak's figures as text: what was injected, what the system did, and each invariant's verdict. */
+import type { SoakResult } from "./soak-run.js";
+
+function counts(record: Readonly<Record<string, number>>): string {
+  const entries = Object.entries(record).filter(([, n]) => n > 0);
+  const total = entries.reduce((sum, [, n]) => sum + n, 0);
+  return entries.length === 0 ? "none" : `${total} (${entries.map(([k, n]) => `${k} ${n}`).join(", ")})`;
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** The whole report, one fact per line. */
+export function formatSoakReport(r: SoakResult): string {
+  const f = r.faults;
+  const o = f.overlaps;
+  const fn = (name: string) => {
+    const s = r.functions[name];
+    return s === undefined ? "-" : `${s.invocations} invocations, ${s.errors} failed, ${s.timeouts} timed out, ${s.coldStarts} cold starts`;
+  };
+  const lines = [
+    "",
+    `Soak seed ${r.seed}: ${r.containers} containers (${r.unsatisfiable} unsatisfiable)`,
+    `Duration: ${seconds(r.durationMs)} (faults for ${seconds(r.calmAtMs)}, then calm; ${
+      r.convergedAfterCalmMs === undefined ? "did NOT converge before the time limit" : `converged ${seconds(r.convergedAfterCalmMs)} into the calm`
+    })`,
+    "Faults injected (and taken by a request):",
+    `  Arvados:            ${counts(f.arvados)}`,
+    `  EC2:                ${counts(f.ec2)}; plus ${f.ec2Throttled} RunInstances refused by EC2's token bucket`,
+    `  DynamoDB:           ${counts(f.dynamodb)} (${f.dynamodbBursts} bursts at 6x)`,
+    `  crash points:       ${counts(f.crashPoints)}; environments killed ${f.environmentsKilled}; ${f.crashesMissed} came after the caller had finished`,
+    `  random kills:       ${counts(f.randomKills)}`,
+    `  stream batches:     ${f.stream.redelivered} redelivered, ${f.stream.reordered} reordered`,
+    `  overlapping update: ${o.pairs} overlaps; ${o.exitedOnLease} invocations found the lease held and exited cleanly, ${o.updated} updated, ${o.failed} failed`,
+    `Launches: ${r.launches.instancesCreated} instances created, ${r.launches.runInstancesCalls} RunInstances calls; errors ${counts(r.launches.runInstancesErrors)}; longest time without a launch ${seconds(r.launches.longestLaunchGapMs)}`,
+    ...Object.keys(r.functions).map((name) => `  ${name.padEnd(34)} ${fn(name)}`),
+    `Stream: ${r.pump.recordsRead} records read, ${r.pump.invocations} deliveries (${r.pump.failedInvocations} failed), ${r.streamRecordsGivenUp} records given up on`,
+    "Invariants:",
+    ...r.invariants.flatMap((i) => [`  ${i.pass ? "PASS" : "FAIL"}  ${i.name}: ${i.figures}`, ...i.examples.map((e) => `          e.g. ${e}`)]),
+    `Logs: ${r.logDir}`,
+    "",
+  ];
+  return lines.join("\n");
+}
