@@ -6,8 +6,10 @@ export default defineConfig({
     globalSetup: ["test/support/global-setup.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    // Two cores: keep parallelism modest so DynamoDB Local and the simulators stay responsive.
-    maxWorkers: 2,
+    // One test file at a time: the end-to-end files (the local runner, the fault soak) each drive
+    // a whole dispatcher of child processes on a 2-core machine, and side by side they starved
+    // each other's stream deliveries. Files still run isolated, each in its own worker.
+    fileParallelism: false,
     env: { AWS_REGION: "us-east-1", AWS_ACCESS_KEY_ID: "local", AWS_SECRET_ACCESS_KEY: "local" },
   },
 });

@@ -158,12 +158,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     if (arvadosSim === undefined || ec2Sim === undefined || services.dynamodbEndpoint === undefined || services.ec2Endpoint === undefined) {
       throw new Error("the soak needs DynamoDB Local and both simulators");
     }
-    const startedAt = Date.now();
-    const player = new WorkloadPlayer(arvadosSim, planned, startedAt);
+    let player: WorkloadPlayer | undefined;
     let plumbing: Plumbing | undefined;
     const crashPoints = new CrashPointSet({
       crash: (caller) => plumbing?.functions.get(caller)?.crash() ?? 0,
-      isUnsatisfiable: (uuid) => player.get(uuid)?.label.startsWith(unsatisfiablePrefix) === true,
+      isUnsatisfiable: (uuid) => player?.get(uuid)?.label.startsWith(unsatisfiablePrefix) === true,
       random: forkRandom(options.seed, "crash-points"),
     });
     const dynamodbProxy = new DynamoDbFaultProxy(services.dynamodbEndpoint, {}, forkRandom(options.seed, "dynamodb"));
@@ -197,6 +196,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const updateTwin = new LambdaFunction({ ...primaryUpdate.options, logFile: twinLog, maxEnvironments: 1 });
     stops.push(() => updateTwin.stop());
     await Promise.all([plumbing.warm(), updateTwin.warm()]);
+    // The clock starts once every function is warm: the workload and the fault phase are timed from here.
+    const startedAt = Date.now();
+    const workloadPlayer = new WorkloadPlayer(arvadosSim, planned, startedAt);
+    player = workloadPlayer;
 
     const crunchRun = new CrunchRunEmulator({
       ec2: ec2Sim,
@@ -204,7 +207,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       tagKeyPrefix,
       bootDelayMs: 300,
       shutdownDelayMs: 200,
-      plan: (uuid) => player.get(uuid),
+      plan: (uuid) => workloadPlayer.get(uuid),
       defaultRuntimeMs: 1_000,
     });
     const providerTypes = [...new Set(Object.values(config.InstanceTypes).map((t) => t.ProviderType))];
@@ -231,7 +234,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     out.write(
       `Soak: ${planned.length} containers, seed ${options.seed}, faults for ${(options.chaosMs / 1000).toFixed(0)} s, limit ${(options.timeLimitMs / 1000).toFixed(0)} s; logs in ${logDir}\n`,
     );
-    player.submitDue();
+    workloadPlayer.submitDue();
     plumbing.start();
     crunchRun.start();
     driver.start(startedAt);
@@ -242,17 +245,17 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       for (;;) {
         await sleep(1_000);
         const now = Date.now();
-        player.submitDue(now);
+        workloadPlayer.submitDue(now);
         ledger.observe();
-        const states = containerStates(arvadosSim, player);
+        const states = containerStates(arvadosSim, workloadPlayer);
         if (now - lastProgress >= (options.progressEveryMs ?? 10_000)) {
           lastProgress = now;
-          out.write(progressLine(now - startedAt, driver.calm, player, states, ledger));
+          out.write(progressLine(now - startedAt, driver.calm, workloadPlayer, states, ledger));
         }
-        const ended = (states.Complete ?? 0) + (states.Cancelled ?? 0) === player.total;
-        if (driver.calm && player.done && ended && ledger.live() === 0) {
+        const ended = (states.Complete ?? 0) + (states.Cancelled ?? 0) === workloadPlayer.total;
+        if (driver.calm && workloadPlayer.done && ended && ledger.live() === 0) {
           const { entries } = await store.scan(1);
-          if (![...entries.values()].some((e) => isFinalState(e.container.state) || player.get(e.container.uuid) !== undefined)) {
+          if (![...entries.values()].some((e) => isFinalState(e.container.state) || workloadPlayer.get(e.container.uuid) !== undefined)) {
             converged = true;
             break;
           }
@@ -266,7 +269,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const durationMs = Date.now() - startedAt;
     ledger.observe();
 
-    const containers: FinalContainer[] = player.submitted.map((s) => {
+    const containers: FinalContainer[] = workloadPlayer.submitted.map((s) => {
       const c = arvadosSim.getContainer(s.uuid);
       const error = c?.runtime_status?.error;
       return {
