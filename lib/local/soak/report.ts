@@ -35,7 +35,7 @@ export function formatSoakReport(r: SoakResult): string {
     `  overlapping update: ${o.pairs} overlaps; ${o.exitedOnLease} invocations found the lease held and exited cleanly, ${o.updated} updated, ${o.failed} failed`,
     `Launches: ${r.launches.instancesCreated} instances created, ${r.launches.runInstancesCalls} RunInstances calls; errors ${counts(r.launches.runInstancesErrors)}; longest time without a launch ${seconds(r.launches.longestLaunchGapMs)}`,
     ...Object.keys(r.functions).map((name) => `  ${name.padEnd(34)} ${fn(name)}`),
-    `Stream: ${r.pump.recordsRead} records read, ${r.pump.invocations} deliveries (${r.pump.failedInvocations} failed), ${r.streamRecordsGivenUp} records given up on`,
+    `Stream: ${r.pump.recordsRead} records read (${r.pump.readErrors} failed reads), ${r.pump.invocations} deliveries (${r.pump.failedInvocations} failed), ${r.streamRecordsGivenUp} records given up on`,
     "Invariants:",
     ...r.invariants.flatMap((i) => [`  ${i.pass ? "PASS" : "FAIL"}  ${i.name}: ${i.figures}`, ...i.examples.map((e) => `          e.g. ${e}`)]),
     `Logs: ${r.logDir}`,
