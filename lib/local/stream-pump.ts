@@ -92,6 +92,8 @@ export class StreamPump {
     reordered: 0,
   };
   private readonly iterators = new Map<string, string | undefined>();
+  /** The last sequence number read per shard, to resume after a failed iterator. */
+  private readonly lastSequence = new Map<string, string>();
   private readonly pending = new Map<string, { record: DynamoDBRecord; readAt: number }[]>();
   private readonly busy = new Set<string>();
   private running = false;
@@ -209,17 +211,29 @@ export class StreamPump {
       );
       for (const shard of StreamDescription?.Shards ?? []) {
         if (shard.ShardId === undefined || this.iterators.has(shard.ShardId)) continue;
-        const { ShardIterator } = await this.streams.send(
-          new GetShardIteratorCommand({
-            StreamArn: this.streamArn,
-            ShardId: shard.ShardId,
-            ShardIteratorType: "TRIM_HORIZON",
-          }),
-        );
-        this.iterators.set(shard.ShardId, ShardIterator);
+        this.iterators.set(shard.ShardId, await this.iteratorFor(shard.ShardId));
       }
       exclusiveStartShardId = StreamDescription?.LastEvaluatedShardId;
     } while (exclusiveStartShardId !== undefined);
+  }
+
+  /** A fresh iterator: after the last record read from the shard, or from its start. */
+  private async iteratorFor(shardId: string): Promise<string | undefined> {
+    const after = this.lastSequence.get(shardId);
+    const { ShardIterator } = await this.streams.send(
+      new GetShardIteratorCommand({
+        StreamArn: this.streamArn,
+        ShardId: shardId,
+        ...(after === undefined
+          ? { ShardIteratorType: "TRIM_HORIZON" as const }
+          : { ShardIteratorType: "AFTER_SEQUENCE_NUMBER" as const, SequenceNumber: after }),
+      }),
+    );
+    return ShardIterator;
+  }
+
+  private getRecords(iterator: string) {
+    return this.streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
   }
 
   /** Reads what is new on every open shard; returns how many records arrived. */
@@ -228,8 +242,19 @@ export class StreamPump {
     let count = 0;
     for (const [shardId, iterator] of this.iterators) {
       if (iterator === undefined) continue;
-      const { Records, NextShardIterator } = await this.streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
+      let reply: Awaited<ReturnType<typeof this.getRecords>>;
+      try {
+        reply = await this.getRecords(iterator);
+      } catch (err) {
+        // Like Lambda's poller, take a new iterator rather than retry one that stopped working
+        // (DynamoDB Local fails every read of some iterators with TrimmedDataAccessException).
+        this.iterators.delete(shardId);
+        throw err;
+      }
+      const { Records, NextShardIterator } = reply;
       this.iterators.set(shardId, NextShardIterator);
+      const last = Records?.at(-1)?.dynamodb?.SequenceNumber;
+      if (last !== undefined) this.lastSequence.set(shardId, last);
       for (const raw of Records ?? []) {
         const record = toLambdaRecord(raw, this.streamArn);
         count++;
