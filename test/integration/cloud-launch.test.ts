@@ -1,4 +1,4 @@
-import { EC2Client } from "@aws-sdk/client-ec2";
+import type { EC2Client } from "@aws-sdk/client-ec2";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Ec2CapacityError, Ec2Error, Ec2QuotaError, Ec2ThrottleError } from "../../lib/cloud/errors.js";
 import { createTags, listInstances, terminateInstances } from "../../lib/cloud/instances.js";
@@ -6,54 +6,28 @@ import { type LaunchState, launchInstance } from "../../lib/cloud/launch.js";
 import type { RunInstancesArgs } from "../../lib/cloud/run-instances-input.js";
 import type { InstanceType } from "../../lib/config/types.js";
 import { Ec2Simulator } from "../../lib/local/ec2-sim/simulator.js";
+import { localEc2Client } from "../support/ec2.js";
+import { containerUuid, ec2Driver, instanceType, runInstancesArgs } from "../support/fixtures.js";
 
-const GiB = 2 ** 30;
 const instanceSetId = "zzzzz-gj3su-000000000000000";
 
-function instanceType(i: number, over: Partial<InstanceType> = {}): InstanceType {
-  return {
-    Name: `type${i}`,
-    ProviderType: `m5.${i}xlarge`,
-    VCPUs: 4 * i,
-    RAM: 16 * i * GiB,
-    Scratch: 0,
-    IncludedScratch: 0,
-    AddedScratch: 0,
-    Price: 0.2 * i,
-    Preemptible: false,
-    GPU: { Stack: "", DriverVersion: "", HardwareTarget: "", DeviceCount: 0, VRAM: 0 },
-    ...over,
-  };
-}
-
-const containerUuid = (i: number) => `zzzzz-dz642-${String(i).padStart(15, "0")}`;
+/** The i-th type on an m5 size, so the provider type is one EC2 (and the simulator) knows. */
+const m5 = (i: number, over: Partial<InstanceType> = {}) => instanceType(i, { ProviderType: `m5.${i}xlarge`, ...over });
 
 function launchArgs(i: number, subnets: string[] = [], over: Partial<RunInstancesArgs> = {}): Omit<RunInstancesArgs, "subnetId"> {
-  return {
-    instanceType: instanceType(1),
+  return runInstancesArgs({
+    instanceType: m5(1),
     config: {
       ImageID: "ami-0123",
       TagKeyPrefix: "Arvados",
       ResourceTags: {},
-      DriverParameters: {
-        Region: "us-east-1",
-        SecurityGroupIDs: ["sg-1"],
-        SubnetID: subnets,
-        AdminUsername: "crunch",
-        EBSVolumeType: "gp3",
-        EBSPrice: 0.1,
-        IAMInstanceProfile: "",
-        SpotPriceUpdateInterval: 0,
-        InstanceTypeQuotaGroups: { m: "standard" },
-      },
+      DriverParameters: ec2Driver({ SubnetID: subnets, InstanceTypeQuotaGroups: { m: "standard" } }),
     },
     instanceSetId,
     containerUuid: containerUuid(i),
-    attempt: 1,
-    userData: "#!/bin/sh\n",
     instanceSecret: `secret${i}`,
     ...over,
-  };
+  });
 }
 
 const fresh: LaunchState = { subnetIndex: 0, throttleDelayMs: 0 };
@@ -64,12 +38,7 @@ let ec2: EC2Client;
 beforeEach(async () => {
   sim = new Ec2Simulator();
   const endpoint = await sim.start();
-  ec2 = new EC2Client({
-    endpoint,
-    region: "us-east-1",
-    credentials: { accessKeyId: "local", secretAccessKey: "local" },
-    maxAttempts: 1,
-  });
+  ec2 = localEc2Client(endpoint);
 });
 
 afterEach(async () => {
@@ -184,14 +153,14 @@ describe("each EC2 failure surfaces as its classified error (§4.3 wrapError)", 
 
   it("keys a preemptible type's capacity error with -preemptible", async () => {
     sim.injectFault({ code: "InsufficientInstanceCapacity" });
-    const spot = launchArgs(1, [], { instanceType: instanceType(2, { Preemptible: true }) });
+    const spot = launchArgs(1, [], { instanceType: m5(2, { Preemptible: true }) });
     expect(await rejection(launchInstance(ec2, spot, fresh))).toMatchObject({ capacityKey: "m5.2xlarge-preemptible" });
   });
 
   it("classifies the simulator's token-bucket throttle as Ec2ThrottleError", async () => {
     await sim.stop();
     sim = new Ec2Simulator({ throttle: true, now: () => 0 });
-    ec2 = new EC2Client({ endpoint: await sim.start(), region: "us-east-1", credentials: { accessKeyId: "l", secretAccessKey: "l" }, maxAttempts: 1 });
+    ec2 = localEc2Client(await sim.start());
     for (let i = 1; i <= 5; i++) await launchInstance(ec2, launchArgs(i), fresh);
     const err = await rejection(launchInstance(ec2, launchArgs(6), fresh));
     expect(err).toBeInstanceOf(Ec2ThrottleError);
@@ -223,7 +192,7 @@ describe("listInstances returns the live instances of this instance set, all pag
   });
 
   it("maps each instance to plain data with our type name and container uuid from the tags", async () => {
-    const r = await launchInstance(ec2, launchArgs(3, ["subnet-a"], { instanceType: instanceType(2, { Preemptible: true }) }), fresh);
+    const r = await launchInstance(ec2, launchArgs(3, ["subnet-a"], { instanceType: m5(2, { Preemptible: true }) }), fresh);
     const [c] = await listInstances(ec2, { tagKeyPrefix: "Arvados", instanceSetId });
     expect(c).toMatchObject({
       instanceId: r.instanceId,

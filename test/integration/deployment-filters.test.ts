@@ -1,11 +1,10 @@
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 import { marshall } from "@aws-sdk/util-dynamodb";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { InstanceType } from "../../lib/config/types.js";
 import type { QueueEntry } from "../../lib/queue/types.js";
 import { entryToItem } from "../../lib/store/item-codec.js";
 import { type Json, passesFilters, patternMatches } from "../../lib/local/event-filter.js";
-import { queueEntry } from "../support/fixtures.js";
+import { instanceType, queueEntry } from "../support/fixtures.js";
 import { type PackagedTemplate, packageTemplate } from "../support/package-template.js";
 
 /*
@@ -42,22 +41,10 @@ function remove(item: Image): StreamRecord {
   return { eventName: "REMOVE", dynamodb: { Keys: key(item.uuid?.S ?? ""), OldImage: item } };
 }
 
-function instanceType(name: string, price: number): InstanceType {
-  return {
-    Name: name,
-    ProviderType: name,
-    VCPUs: 2,
-    RAM: 4 * 2 ** 30,
-    Scratch: 16e9,
-    IncludedScratch: 16e9,
-    AddedScratch: 0,
-    Price: price,
-    Preemptible: false,
-    GPU: { Stack: "", DriverVersion: "", HardwareTarget: "", DeviceCount: 0, VRAM: 0 },
-  };
-}
+/** An EC2 type as a chosen-types list holds it: only the Name matters to the filters. */
+const ec2Type = (name: string, price: number) => instanceType(2, { Name: name, ProviderType: name, Price: price });
 
-const typed: Partial<QueueEntry> = { instanceTypes: [instanceType("m5.large", 0.096), instanceType("m5.xlarge", 0.192)] };
+const typed: Partial<QueueEntry> = { instanceTypes: [ec2Type("m5.large", 0.096), ec2Type("m5.xlarge", 0.192)] };
 const launched: Partial<QueueEntry> = {
   ...typed,
   launch: { instanceId: "i-0123456789abcdef0", instanceType: "m5.large", attempt: 1, launchedAt: "2026-01-01T00:01:00.000Z" },

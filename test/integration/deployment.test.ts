@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { type PackagedTemplate, PackagingError, packageTemplate } from "../support/package-template.js";
+import { chooseInstanceTypesFilter, launchFilter } from "../support/stream-filters.js";
 
 // The deployment as an operator would package it for cluster xyzzy, required params on the
 // command line (lists as "a,b"), everything else from serverless.yml's defaults.
@@ -131,25 +132,12 @@ describe("stream event source mappings", () => {
 
   it("choose-instance-types sees only inserted container entries (key <clusterId>-dz642-…)", () => {
     const [mapping] = t.eventSourceMappings("choose-instance-types");
-    expect(mapping?.FilterCriteria?.Filters.map((f) => JSON.parse(f.Pattern))).toEqual([
-      { eventName: ["INSERT"], dynamodb: { Keys: { uuid: { S: [{ prefix: "xyzzy-dz642-" }] } } } },
-    ]);
+    expect(mapping?.FilterCriteria?.Filters.map((f) => JSON.parse(f.Pattern))).toEqual([chooseInstanceTypesFilter("xyzzy")]);
   });
 
   it("launch sees only launchable entries: Queued/Locked, priority not 0, types chosen, no instance", () => {
     const [mapping] = t.eventSourceMappings("launch");
-    expect(mapping?.FilterCriteria?.Filters.map((f) => JSON.parse(f.Pattern))).toEqual([
-      {
-        eventName: ["INSERT", "MODIFY"],
-        dynamodb: {
-          NewImage: {
-            container: { M: { state: { S: ["Queued", "Locked"] }, priority: { N: [{ "anything-but": ["0"] }] } } },
-            instanceTypes: { L: { M: { Name: { S: [{ exists: true }] } } } },
-            launch: { M: { instanceId: { S: [{ exists: false }] } } },
-          },
-        },
-      },
-    ]);
+    expect(mapping?.FilterCriteria?.Filters.map((f) => JSON.parse(f.Pattern))).toEqual([launchFilter]);
   });
 
   it("update-queue and cleanup are not stream consumers", () => {

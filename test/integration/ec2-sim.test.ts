@@ -2,7 +2,7 @@ import {
   CreateTagsCommand,
   DescribeInstancesCommand,
   type DescribeInstancesCommandInput,
-  EC2Client,
+  type EC2Client,
   type Instance,
   RunInstancesCommand,
   type RunInstancesCommandInput,
@@ -11,6 +11,7 @@ import {
 import { afterEach, describe, expect, it } from "vitest";
 import { Ec2Simulator } from "../../lib/local/ec2-sim/simulator.js";
 import type { Ec2SimulatorOptions } from "../../lib/local/ec2-sim/sim-state.js";
+import { localEc2Client } from "../support/ec2.js";
 
 let sim: Ec2Simulator;
 let ec2: EC2Client;
@@ -21,12 +22,7 @@ async function startSim(options: Ec2SimulatorOptions = {}): Promise<string> {
   clock = Date.UTC(2025, 0, 1);
   sim = new Ec2Simulator({ now: () => clock, ...options });
   const endpoint = await sim.start();
-  ec2 = new EC2Client({
-    endpoint,
-    region: "us-east-1",
-    credentials: { accessKeyId: "local", secretAccessKey: "local" },
-    maxAttempts: 1,
-  });
+  ec2 = localEc2Client(endpoint);
   return endpoint;
 }
 

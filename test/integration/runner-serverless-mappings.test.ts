@@ -7,6 +7,7 @@ import {
   ServerlessSpecError,
 } from "../../lib/local/runner/serverless-mappings.js";
 import { type PackagedTemplate, packageTemplate } from "../support/package-template.js";
+import { chooseInstanceTypesFilter, launchFilter } from "../support/stream-filters.js";
 
 /*
  * The local runner takes every trigger from serverless.yml itself. These tests pin what it
@@ -20,25 +21,12 @@ describe("the runner reads the stream mappings from serverless.yml", () => {
   it("maps choose-instance-types to INSERTs of container entries, with the cluster's uuid prefix", () => {
     const [stream, ...others] = functionSpec(spec, "choose-instance-types").streams;
     expect(others).toEqual([]);
-    expect(stream?.filterPatterns).toEqual([
-      { eventName: ["INSERT"], dynamodb: { Keys: { uuid: { S: [{ prefix: "abcde-dz642-" }] } } } },
-    ]);
+    expect(stream?.filterPatterns).toEqual([chooseInstanceTypesFilter("abcde")]);
   });
 
   it("maps launch to launchable entries: Queued or Locked, priority not 0, types chosen, no instance", () => {
     const [stream] = functionSpec(spec, "launch").streams;
-    expect(stream?.filterPatterns).toEqual([
-      {
-        eventName: ["INSERT", "MODIFY"],
-        dynamodb: {
-          NewImage: {
-            container: { M: { state: { S: ["Queued", "Locked"] }, priority: { N: [{ "anything-but": ["0"] }] } } },
-            instanceTypes: { L: { M: { Name: { S: [{ exists: true }] } } } },
-            launch: { M: { instanceId: { S: [{ exists: false }] } } },
-          },
-        },
-      },
-    ]);
+    expect(stream?.filterPatterns).toEqual([launchFilter]);
   });
 
   it("keeps the batching, bisect, retry and partial-response settings of each mapping", () => {

@@ -3,7 +3,6 @@ import { ArvadosClient } from "../../lib/arvados/client.js";
 import { ArvadosSimulator } from "../../lib/local/arvados-sim/simulator.js";
 import { Queue } from "../../lib/queue/queue.js";
 import { QueueStore } from "../../lib/store/queue-store.js";
-import { EC2Client } from "@aws-sdk/client-ec2";
 import type { CleanupDeps } from "../../lib/cleanup/cleanup-pass.js";
 import type { ClusterConfig } from "../../lib/config/types.js";
 import { Ec2InstanceCloud } from "../../lib/launch/ec2-instance-cloud.js";
@@ -17,6 +16,7 @@ import { LaunchTokens } from "../../lib/store/launch-tokens.js";
 import type { SharedState } from "../../lib/store/shared-state.js";
 import { testClusterConfig } from "./cluster-config.js";
 import { freshQueueTable, localDynamoDb } from "./dynamodb.js";
+import { localEc2Client } from "./ec2.js";
 
 /** A queue wired to a fresh table in DynamoDB Local and a fresh Arvados simulator over HTTP. */
 export interface QueueHarness {
@@ -79,12 +79,7 @@ export async function dispatchHarness(
   const ec2sim = new Ec2Simulator(ec2Options);
   const ec2Url = await ec2sim.start(0);
   const config = testClusterConfig(cloudVMsExtra);
-  const ec2 = new EC2Client({
-    endpoint: ec2Url,
-    region: "us-east-1",
-    credentials: { accessKeyId: "local", secretAccessKey: "local" },
-    maxAttempts: 1,
-  });
+  const ec2 = localEc2Client(ec2Url);
   const cloud = new Ec2InstanceCloud({
     ec2,
     config,

@@ -1,4 +1,6 @@
 import type { QueuedContainer } from "../../lib/arvados/types.js";
+import type { RunInstancesArgs } from "../../lib/cloud/run-instances-input.js";
+import type { Ec2DriverParameters, InstanceType } from "../../lib/config/types.js";
 import type { QueueEntry } from "../../lib/queue/types.js";
 
 /** The i-th container uuid of the test cluster, as upstream's fixtures number them. */
@@ -32,6 +34,53 @@ export function queueEntry(i: number, container: Partial<QueuedContainer> = {}, 
     container: queuedContainer(i, container),
     firstSeenAt: "2026-01-01T00:00:00.000Z",
     version: 1,
+    ...overrides,
+  };
+}
+
+/** The i-th instance type, as upstream's test.InstanceType(i): bigger and dearer as i grows. */
+export function instanceType(i: number, overrides: Partial<InstanceType> = {}): InstanceType {
+  return {
+    Name: `type${i}`,
+    ProviderType: `providertype${i}`,
+    VCPUs: i,
+    RAM: i * 2 ** 30,
+    Scratch: i * 10 * 2 ** 30,
+    IncludedScratch: i * 10 * 2 ** 30,
+    AddedScratch: 0,
+    Price: i * 0.123,
+    Preemptible: false,
+    GPU: { Stack: "", DriverVersion: "", HardwareTarget: "", DeviceCount: 0, VRAM: 0 },
+    ...overrides,
+  };
+}
+
+/** The EC2 driver parameters of the test cluster; override any field. */
+export function ec2Driver(overrides: Partial<Ec2DriverParameters> = {}): Ec2DriverParameters {
+  return {
+    Region: "us-east-1",
+    SecurityGroupIDs: ["sg-1"],
+    SubnetID: [],
+    AdminUsername: "crunch",
+    EBSVolumeType: "gp3",
+    EBSPrice: 0.1,
+    IAMInstanceProfile: "",
+    SpotPriceUpdateInterval: 0,
+    InstanceTypeQuotaGroups: {},
+    ...overrides,
+  };
+}
+
+/** What lib/cloud needs to launch container 1 on an m5.xlarge; override any field. */
+export function runInstancesArgs(overrides: Partial<RunInstancesArgs> = {}): RunInstancesArgs {
+  return {
+    instanceType: instanceType(1, { ProviderType: "m5.xlarge" }),
+    config: { ImageID: "ami-0123", TagKeyPrefix: "Arvados", ResourceTags: {}, DriverParameters: ec2Driver() },
+    instanceSetId: "zzzzz-gj3su-000000000000000",
+    containerUuid: containerUuid(1),
+    attempt: 1,
+    userData: "#!/bin/sh\n",
+    instanceSecret: "0123456789abcdef",
     ...overrides,
   };
 }

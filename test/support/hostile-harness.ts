@@ -2,7 +2,6 @@ import { randomUUID } from "node:crypto";
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type AttributeValue, type DynamoDBClient, ScanCommand } from "@aws-sdk/client-dynamodb";
-import { EC2Client } from "@aws-sdk/client-ec2";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import { ArvadosClient, type ArvadosClientOptions } from "../../lib/arvados/client.js";
 import type { ContainerApi } from "../../lib/arvados/port.js";
@@ -22,6 +21,7 @@ import { QueueStore } from "../../lib/store/queue-store.js";
 import type { SharedState } from "../../lib/store/shared-state.js";
 import { testClusterConfig } from "./cluster-config.js";
 import { freshQueueTable, localDynamoDb } from "./dynamodb.js";
+import { localEc2Client } from "./ec2.js";
 import { canarySecret } from "./hostile-text.js";
 
 export { canarySecret, errorTexts, findSecret, rejectionOf, secretForms } from "./hostile-text.js";
@@ -200,12 +200,7 @@ export async function hostileHarness(options: HostileHarnessOptions = {}): Promi
   const queueFor = (a: ContainerApi) => new Queue(a, store, { leaseOwner: randomUUID(), leaseMs: 60_000, clock });
   const queue = queueFor(api);
   const config = testClusterConfig(options.cloudVMsExtra ?? "");
-  const ec2 = new EC2Client({
-    endpoint: ec2Url,
-    region: "us-east-1",
-    credentials: { accessKeyId: "local", secretAccessKey: "local" },
-    maxAttempts: 1,
-  });
+  const ec2 = localEc2Client(ec2Url);
   const cloud = new Ec2InstanceCloud({
     ec2,
     config,

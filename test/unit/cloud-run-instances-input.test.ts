@@ -3,51 +3,24 @@ import { buildRunInstancesInput, type RunInstancesArgs } from "../../lib/cloud/r
 import { clientToken, maxClientTokenLength } from "../../lib/cloud/client-token.js";
 import { formatGoFloat } from "../../lib/cloud/go-float.js";
 import type { Ec2DriverParameters, InstanceType } from "../../lib/config/types.js";
+import { ec2Driver, instanceType, runInstancesArgs } from "../support/fixtures.js";
 
 const GiB = 2 ** 30;
 
-function instanceType(i: number, over: Partial<InstanceType> = {}): InstanceType {
-  return {
-    Name: `type${i}`,
-    ProviderType: `m5.${i}xlarge`,
-    VCPUs: 2 * i,
-    RAM: 8 * i * GiB,
-    Scratch: 0,
-    IncludedScratch: 0,
-    AddedScratch: 0,
-    Price: 0.1 * i,
-    Preemptible: false,
-    GPU: { Stack: "", DriverVersion: "", HardwareTarget: "", DeviceCount: 0, VRAM: 0 },
-    ...over,
-  };
-}
+/** The i-th type on an m5 size, so the provider type reads like EC2's. */
+const m5 = (i: number, over: Partial<InstanceType> = {}) => instanceType(i, { ProviderType: `m5.${i}xlarge`, ...over });
 
 function driver(over: Partial<Ec2DriverParameters> = {}): Ec2DriverParameters {
-  return {
-    Region: "us-east-1",
-    SecurityGroupIDs: ["sg-1", "sg-2"],
-    SubnetID: [],
-    AdminUsername: "crunch",
-    EBSVolumeType: "gp3",
-    EBSPrice: 0.1,
-    IAMInstanceProfile: "",
-    SpotPriceUpdateInterval: 0,
-    InstanceTypeQuotaGroups: {},
-    ...over,
-  };
+  return ec2Driver({ SecurityGroupIDs: ["sg-1", "sg-2"], ...over });
 }
 
 function args(over: Partial<RunInstancesArgs> = {}): RunInstancesArgs {
-  return {
-    instanceType: instanceType(1),
+  return runInstancesArgs({
+    instanceType: m5(1),
     config: { ImageID: "ami-0123", TagKeyPrefix: "Arvados", ResourceTags: {}, DriverParameters: driver() },
-    instanceSetId: "zzzzz-gj3su-000000000000000",
-    containerUuid: "zzzzz-dz642-000000000000001",
-    attempt: 1,
     userData: "#!/bin/sh\necho hi\n",
-    instanceSecret: "0123456789abcdef",
     ...over,
-  };
+  });
 }
 
 const tagsOf = (input: ReturnType<typeof buildRunInstancesInput>, resourceType: string) =>
@@ -55,7 +28,7 @@ const tagsOf = (input: ReturnType<typeof buildRunInstancesInput>, resourceType: 
 
 describe("RunInstances launches exactly one instance of the provider type from the image (§4.3)", () => {
   it("sets ImageId, InstanceType = ProviderType and MinCount = MaxCount = 1", () => {
-    const input = buildRunInstancesInput(args({ instanceType: instanceType(2, { Name: "big" }) }));
+    const input = buildRunInstancesInput(args({ instanceType: m5(2, { Name: "big" }) }));
     expect(input).toMatchObject({ ImageId: "ami-0123", InstanceType: "m5.2xlarge", MinCount: 1, MaxCount: 1 });
   });
 
@@ -127,14 +100,14 @@ describe("user data is sent base64-encoded (§4.3)", () => {
 
 describe("AddedScratch adds an EBS volume /dev/xvdt of ceil(AddedScratch / GiB) GiB (§4.3)", () => {
   it("rounds a partial GiB up", () => {
-    const input = buildRunInstancesInput(args({ instanceType: instanceType(1, { AddedScratch: 50 * GiB + 1 }) }));
+    const input = buildRunInstancesInput(args({ instanceType: m5(1, { AddedScratch: 50 * GiB + 1 }) }));
     expect(input.BlockDeviceMappings).toEqual([
       { DeviceName: "/dev/xvdt", Ebs: { DeleteOnTermination: true, VolumeSize: 51, VolumeType: "gp3" } },
     ]);
   });
 
   it("uses exactly AddedScratch / GiB when it is whole", () => {
-    const input = buildRunInstancesInput(args({ instanceType: instanceType(1, { AddedScratch: 50 * GiB }) }));
+    const input = buildRunInstancesInput(args({ instanceType: m5(1, { AddedScratch: 50 * GiB }) }));
     expect(input.BlockDeviceMappings?.[0]?.Ebs?.VolumeSize).toBe(50);
   });
 
@@ -145,7 +118,7 @@ describe("AddedScratch adds an EBS volume /dev/xvdt of ceil(AddedScratch / GiB) 
 
 describe("a preemptible type launches as spot with MaxPrice = Price formatted like Go's %v (§4.3)", () => {
   it("asks for a spot instance that terminates on interruption", () => {
-    const input = buildRunInstancesInput(args({ instanceType: instanceType(1, { Preemptible: true, Price: 0.0416 }) }));
+    const input = buildRunInstancesInput(args({ instanceType: m5(1, { Preemptible: true, Price: 0.0416 }) }));
     expect(input.InstanceMarketOptions).toEqual({
       MarketType: "spot",
       SpotOptions: { InstanceInterruptionBehavior: "terminate", MaxPrice: "0.0416" },

@@ -8,28 +8,10 @@ import {
   type TypeChoiceConfig,
 } from "../../lib/instance-types/choose.js";
 import { type ContainerForTypeChoice, instanceResourcesNeeded } from "../../lib/instance-types/resources.js";
-import { queuedContainer } from "../support/fixtures.js";
+import { instanceType, queuedContainer } from "../support/fixtures.js";
 
 const GiB = 2 ** 30;
 const noGPU: GPUFeatures = { Stack: "", DriverVersion: "", HardwareTarget: "", DeviceCount: 0, VRAM: 0 };
-
-/** The i-th instance type, as upstream's test fixtures build them: i VCPUs, i GiB, price i × 0.123. */
-function instanceType(i: number, o: Partial<InstanceType> = {}): InstanceType {
-  const name = o.Name ?? `type${i}`;
-  return {
-    Name: name,
-    ProviderType: `providertype${i}`,
-    VCPUs: i,
-    RAM: i * GiB,
-    Scratch: i * 10 * GiB,
-    IncludedScratch: i * 10 * GiB,
-    AddedScratch: 0,
-    Price: i * 0.123,
-    Preemptible: false,
-    GPU: noGPU,
-    ...o,
-  };
-}
 
 /** A cluster with these types and no RAM extras, so a container's RAM need is ram × 100/95. */
 function cluster(types: InstanceType[], MaximumPriceFactor = 1.5): TypeChoiceConfig {

@@ -1,10 +1,10 @@
 import type { ContainerState } from "../../lib/arvados/types.js";
-import type { ClusterConfig, CloudVMsConfig, InstanceType } from "../../lib/config/types.js";
+import type { ClusterConfig, CloudVMsConfig } from "../../lib/config/types.js";
 import type { LaunchRecord, QueueEntry } from "../../lib/queue/types.js";
 import type { InstanceView } from "../../lib/scheduler/instances.js";
-import { containerUuid, queueEntry } from "../support/fixtures.js";
+import { containerUuid, instanceType, queueEntry } from "../support/fixtures.js";
 
-export { containerUuid };
+export { containerUuid, instanceType };
 
 /** The fixed "now" of every scheduler test: 2026-01-01T01:00:00Z. */
 export const NOW = Date.parse("2026-01-01T01:00:00.000Z");
@@ -13,23 +13,6 @@ export const MINUTE = 60_000;
 /** ISO time `ms` milliseconds relative to NOW (negative = earlier). */
 export function at(ms: number): string {
   return new Date(NOW + ms).toISOString();
-}
-
-/** The i-th instance type, as upstream's test.InstanceType(i): bigger and dearer as i grows. */
-export function instanceType(i: number, overrides: Partial<InstanceType> = {}): InstanceType {
-  return {
-    Name: `type${i}`,
-    ProviderType: `providertype${i}`,
-    VCPUs: i,
-    RAM: i * 2 ** 30,
-    Scratch: i * 10 * 2 ** 30,
-    IncludedScratch: i * 10 * 2 ** 30,
-    AddedScratch: 0,
-    Price: i * 0.123,
-    Preemptible: false,
-    GPU: { Stack: "", DriverVersion: "", HardwareTarget: "", DeviceCount: 0, VRAM: 0 },
-    ...overrides,
-  };
 }
 
 /** A cluster config with upstream defaults (§6) and the given CloudVMs overrides. */

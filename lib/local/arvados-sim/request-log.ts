@@ -2,21 +2,12 @@
  * The simulator's request log: what each API request asked for, as the server decoded it, so
  * tests can check a client's traffic. It records the token's uuid, never the token.
  */
+import type { DecodedRequest } from "./params.js";
 
-/** One API request as the simulator saw it. */
-export interface RequestLogEntry {
+/** One API request as the simulator saw it: the decoded request and what became of it. */
+export interface RequestLogEntry extends DecodedRequest {
   /** 1, 2, 3... in arrival order. */
   seq: number;
-  /** The method the API acted on (GET for an overridden POST). */
-  method: string;
-  /** The method on the wire. */
-  rawMethod: string;
-  path: string;
-  /** Decoded parameters (query and body merged; form values are strings). */
-  params: Record<string, unknown>;
-  /** Which parameter names were in the query string and which in the body. */
-  sources: { query: string[]; body: string[] };
-  contentType: string | undefined;
   /** The uuid of the token presented, or null if none was valid. */
   tokenUuid: string | null;
   requestId: string;

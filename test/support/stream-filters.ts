@@ -1,0 +1,21 @@
+/**
+ * The stream filters DESIGN.md gives each consumer, stated once: the packaged template and the
+ * local runner's reading of serverless.yml must both produce exactly these.
+ */
+
+/** choose-instance-types: new container entries of this cluster (not the meta items). */
+export function chooseInstanceTypesFilter(clusterId: string): unknown {
+  return { eventName: ["INSERT"], dynamodb: { Keys: { uuid: { S: [{ prefix: `${clusterId}-dz642-` }] } } } };
+}
+
+/** launch: entries that can launch: Queued or Locked, priority not 0, types chosen, no instance yet. */
+export const launchFilter: unknown = {
+  eventName: ["INSERT", "MODIFY"],
+  dynamodb: {
+    NewImage: {
+      container: { M: { state: { S: ["Queued", "Locked"] }, priority: { N: [{ "anything-but": ["0"] }] } } },
+      instanceTypes: { L: { M: { Name: { S: [{ exists: true }] } } } },
+      launch: { M: { instanceId: { S: [{ exists: false }] } } },
+    },
+  },
+};
