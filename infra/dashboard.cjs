@@ -10,9 +10,18 @@
 const namespace = "ArvadosDispatch";
 const region = "${AWS::Region}";
 
-/** `[namespace, metric, "service", fn, options]`: a dispatcher metric as Powertools emits it. */
-function dispatch(fn, metric, options = {}) {
-  return [namespace, metric, "service", fn, options];
+/** The cluster's metric `[namespace, metric, "service", fn, "ClusterID", id, options]`, as Powertools emits it. */
+function dispatchMetric(clusterId, fn, metric, options = {}) {
+  return [namespace, metric, "service", fn, "ClusterID", clusterId, options];
+}
+
+/**
+ * A SEARCH over the cluster's metric `metric` with `dimensions` besides service and ClusterID, one
+ * line per value. A widget's metrics are arrays, an expression too: `[{ expression, id }]`.
+ */
+function searchByDimensions(clusterId, id, metric, dimensions, stat) {
+  const schema = [namespace, "service", "ClusterID", ...dimensions].join(",");
+  return [{ expression: `SEARCH('{${schema}} MetricName="${metric}" ClusterID="${clusterId}"', '${stat}', 60)`, id }];
 }
 
 function graph(title, x, y, w, h, metrics, extra = {}) {
@@ -30,6 +39,8 @@ module.exports.body = async ({ resolveVariable }) => {
   const service = await resolveVariable("self:service");
   const stage = await resolveVariable("sls:stage");
   const ageThreshold = Number(await resolveVariable("param:oldestQueuedAgeAlarmSeconds"));
+  const clusterId = String(await resolveVariable("param:clusterId"));
+  const dispatch = (fn, metric, options) => dispatchMetric(clusterId, fn, metric, options);
   const functionName = (fn) => `${service}-${stage}-${fn}`;
   const functions = ["update-queue", "choose-instance-types", "launch", "cleanup"];
   const perFunction = (metric, stat, suffix = "") =>
@@ -76,7 +87,7 @@ module.exports.body = async ({ resolveVariable }) => {
       5,
       12,
       6,
-      [{ expression: `SEARCH('Namespace="${namespace}" MetricName="QueueEntries"', 'Average', 60)`, id: "entries" }],
+      [searchByDimensions(clusterId, "entries", "QueueEntries", ["State", "InstanceType"], "Average")],
       { stacked: true, stat: "Average" },
     ),
     graph(
@@ -135,7 +146,7 @@ module.exports.body = async ({ resolveVariable }) => {
       { stat: "Maximum", annotations: { horizontal: [{ label: "alarm", value: ageThreshold, color: "#d62728" }] } },
     ),
 
-    // cleanup: finished work forgotten, instances reconciled.
+    // cleanup: finished work forgotten, instances reconciled; totals here, reasons below.
     graph("cleanup", 16, 17, 8, 6, [
       dispatch("cleanup", "EntriesForgotten"),
       dispatch("cleanup", "ContainersCancelled"),
@@ -144,15 +155,26 @@ module.exports.body = async ({ resolveVariable }) => {
       dispatch("cleanup", "OrphanInstances", { color: "#d62728" }),
     ]),
 
+    graph(
+      "cleanup: cancelled, requeued and terminated, by reason",
+      0,
+      23,
+      24,
+      6,
+      ["ContainersCancelled", "ContainersRequeued", "InstancesTerminated"].map((metric, i) =>
+        searchByDimensions(clusterId, `reason${i}`, metric, ["Reason"], "Sum"),
+      ),
+    ),
+
     // The Lambda plumbing underneath.
-    graph("Lambda errors and throttles", 0, 23, 8, 6, [
+    graph("Lambda errors and throttles", 0, 29, 8, 6, [
       ...perFunction("Errors", "Sum", " errors"),
       ...perFunction("Throttles", "Sum", " throttles"),
     ]),
     graph(
       "Stream iterator age (ms): how far behind the table the stream functions are",
       8,
-      23,
+      29,
       8,
       6,
       ["choose-instance-types", "launch"].map((fn) => [
@@ -167,7 +189,7 @@ module.exports.body = async ({ resolveVariable }) => {
     graph(
       "Stream failure queue (records given up on)",
       16,
-      23,
+      29,
       8,
       6,
       [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "${FailureQueue.QueueName}", { stat: "Maximum" }]],

@@ -5,11 +5,13 @@
  *
  * With CLUSTER_CONFIG=<path>, the cluster config is validated (a bad one fails the build, not a
  * cold start) and packed into every zip as cluster-config.yml, where DISPATCH_CONFIG points.
+ * With CLUSTER_ID as well, the file must define that cluster (the section the functions load).
  */
 import { createWriteStream, existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { build } from "esbuild";
 import yazl from "yazl";
+import { ConfigError } from "../lib/config/errors.js";
 import { loadClusterConfig } from "../lib/config/load.js";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -46,8 +48,9 @@ function kib(bytes: number): string {
 async function main(): Promise<void> {
   const config = process.env.CLUSTER_CONFIG || undefined;
   if (config !== undefined) {
-    const { ignored, warnings } = loadClusterConfig(config);
-    console.log(`cluster config ${config}: valid (${ignored.length} upstream keys not used here)`);
+    const clusterId = process.env.CLUSTER_ID || undefined;
+    const { config: cluster, ignored, warnings } = loadClusterConfig(config, clusterId ? { clusterId } : {});
+    console.log(`cluster config ${config}: cluster ${cluster.ClusterID || "(bare section)"} valid (${ignored.length} upstream keys not used here)`);
     for (const warning of warnings) console.log(`  warning: ${warning}`);
   }
   rmSync(distDir, { recursive: true, force: true });
@@ -76,4 +79,11 @@ async function main(): Promise<void> {
   console.log(`built ${names.length} functions into dist/`);
 }
 
-await main();
+try {
+  await main();
+} catch (err) {
+  // A bad cluster config is the user's to fix: say what is wrong, without a stack trace.
+  if (!(err instanceof ConfigError)) throw err;
+  console.error(err.message);
+  process.exitCode = 1;
+}

@@ -12,13 +12,19 @@ const stage = process.env.STAGE ?? "dev";
 const extra = process.argv.slice(2);
 const osls = "node_modules/.bin/osls";
 
-const named = execFileSync(osls, ["print", "--stage", stage, "--path", "custom.dispatch.configFile", "--format", "text", ...extra], {
+const printed = execFileSync(osls, ["print", "--stage", stage, "--path", "custom.dispatch", "--format", "json", ...extra], {
   encoding: "utf8",
-}).trim();
+});
+const { configFile: named, clusterId } = JSON.parse(printed) as { configFile: string; clusterId: string };
 const configFile = existsSync(named) ? named : stage === "dev" ? "lib/local/default-config.yml" : undefined;
 if (configFile === undefined) {
   console.error(`stage ${stage}: cluster config ${named} not found (set the configFile param in serverless.yml)`);
   process.exit(1);
 }
-execFileSync("node_modules/.bin/tsx", ["scripts/build.ts"], { stdio: "inherit", env: { ...process.env, CLUSTER_CONFIG: configFile } });
+// The build checks that the config defines the stage's cluster: the functions load that section
+// (ARVADOS_CLUSTER_ID) and the stream filters match its uuids.
+execFileSync("node_modules/.bin/tsx", ["scripts/build.ts"], {
+  stdio: "inherit",
+  env: { ...process.env, CLUSTER_CONFIG: configFile, CLUSTER_ID: clusterId },
+});
 execFileSync(osls, ["package", "--stage", stage, ...extra], { stdio: "inherit" });

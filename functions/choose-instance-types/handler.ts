@@ -9,8 +9,8 @@ import { assignInstanceTypes } from "../../lib/queue/assign-types.js";
 import { dispatchRuntimeFromEnv } from "../../lib/runtime/environment.js";
 
 const logger = createLogger("choose-instance-types");
-const metrics = createMetrics("choose-instance-types");
 const runtime = await dispatchRuntimeFromEnv();
+const metrics = createMetrics("choose-instance-types", runtime.config.ClusterID);
 const processor = new BatchProcessor(EventType.DynamoDBStreams);
 
 /** One INSERT of a container entry: choose its instance types (§1.8, §2). */

@@ -8,8 +8,8 @@ import { createLogger, createMetrics } from "../../lib/observability/powertools.
 import { dispatchRuntimeFromEnv, instanceCloudFromEnv } from "../../lib/runtime/environment.js";
 
 const logger = createLogger("cleanup");
-const metrics = createMetrics("cleanup");
 const runtime = await dispatchRuntimeFromEnv();
+const metrics = createMetrics("cleanup", runtime.config.ClusterID);
 const { cloud } = await instanceCloudFromEnv(runtime);
 
 type CleanupEvent = EventBridgeEvent<string, { "instance-id"?: string }>;
@@ -20,7 +20,9 @@ function interruptedInstances(event: CleanupEvent): string[] {
   return id === undefined ? [] : [id];
 }
 
+/** The total (what the dashboard graphs and a quiet minute reports as 0), then one metric per reason. */
 function emitByReason(name: string, counts: Record<string, number>): void {
+  metrics.addMetric(name, MetricUnit.Count, Object.values(counts).reduce((sum, n) => sum + n, 0));
   for (const [reason, count] of Object.entries(counts)) {
     const single = metrics.singleMetric();
     single.addDimension("Reason", reason);

@@ -8,8 +8,8 @@ import { createLogger, createMetrics } from "../../lib/observability/powertools.
 import { dispatchRuntimeFromEnv, instanceCloudFromEnv } from "../../lib/runtime/environment.js";
 
 const logger = createLogger("launch");
-const metrics = createMetrics("launch");
 const runtime = await dispatchRuntimeFromEnv();
+const metrics = createMetrics("launch", runtime.config.ClusterID);
 const { cloud, tokens } = await instanceCloudFromEnv(runtime);
 
 /**

@@ -9,8 +9,8 @@ import { createLogger, createMetrics } from "../../lib/observability/powertools.
 import { dispatchRuntimeFromEnv } from "../../lib/runtime/environment.js";
 
 const logger = createLogger("update-queue");
-const metrics = createMetrics("update-queue");
 const runtime = await dispatchRuntimeFromEnv();
+const metrics = createMetrics("update-queue", runtime.config.ClusterID);
 // Upstream keys this dispatcher does not use: said once per cold start, so a typo is never silent.
 if (runtime.ignoredConfigKeys.length > 0) logger.info("config keys not used here", { keys: runtime.ignoredConfigKeys });
 

@@ -36,6 +36,9 @@ function selectCluster(tree: ConfigNode, opts: ParseOptions): { id: string; sect
     throw new ConfigError([{ path, message }], opts.source);
   };
   if (!isConfigMap(tree)) return fail("expected a map: an Arvados config file (Clusters: ...) or one cluster section");
+  if (opts.clusterId !== undefined && !CLUSTER_ID.test(opts.clusterId)) {
+    return fail(`cluster ID ${JSON.stringify(opts.clusterId)} should be 5 lowercase alphanumeric characters`, "Clusters");
+  }
   if (!Object.hasOwn(tree, "Clusters")) return { id: opts.clusterId ?? "", section: tree };
   const others = Object.keys(tree).filter((k) => k !== "Clusters");
   if (others.length > 0) {
@@ -110,8 +113,10 @@ export function loadClusterConfig(path: string, opts: Omit<ParseOptions, "source
 }
 
 /**
- * Loads the configuration named by `DISPATCH_CONFIG` (a file path). Throws a ConfigError
- * naming DISPATCH_CONFIG when it is unset or the file cannot be read.
+ * Loads the configuration named by `DISPATCH_CONFIG` (a file path), the cluster section named by
+ * `ARVADOS_CLUSTER_ID` when set (the deployment's stage param, which also scopes the stream
+ * filters and metrics). Throws a ConfigError naming DISPATCH_CONFIG when it is unset or the file
+ * cannot be read, and one naming the cluster when the file does not define it.
  */
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const path = env.DISPATCH_CONFIG;
@@ -121,5 +126,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): LoadedConfi
       "environment",
     );
   }
-  return parseClusterConfig(readText(path, "DISPATCH_CONFIG", "environment"), { source: path });
+  const clusterId = env.ARVADOS_CLUSTER_ID || undefined;
+  return parseClusterConfig(readText(path, "DISPATCH_CONFIG", "environment"), { source: path, ...(clusterId ? { clusterId } : {}) });
 }

@@ -12,7 +12,11 @@ export function createLogger(serviceName: string): Logger {
   return new Logger({ serviceName, logLevel: (process.env.LOG_LEVEL ?? "INFO") as "INFO" });
 }
 
-/** The EMF metrics emitter for a function; dimensions stay low-cardinality (never a uuid). */
-export function createMetrics(serviceName: string): Metrics {
-  return new Metrics({ namespace: metricsNamespace, serviceName });
+/**
+ * The EMF metrics emitter for a function. Every metric carries `service` (the function) and
+ * `ClusterID`, so two clusters dispatched from one account and region keep apart on the
+ * dashboards and alarms. Dimensions stay low-cardinality (never a uuid).
+ */
+export function createMetrics(serviceName: string, clusterId: string): Metrics {
+  return new Metrics({ namespace: metricsNamespace, serviceName, defaultDimensions: { ClusterID: clusterId } });
 }

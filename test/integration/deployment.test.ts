@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { type PackagedTemplate, PackagingError, packageTemplate } from "../support/package-template.js";
+import { emittedMetrics, metricNamespace } from "../support/metric-spec.js";
 import { chooseInstanceTypesFilter, launchFilter } from "../support/stream-filters.js";
 
 // The deployment as an operator would package it for cluster xyzzy, required params on the
@@ -12,23 +13,6 @@ const params = {
   computeSecurityGroupIds: "sg-0ccc3333",
 };
 const functionNames = ["update-queue", "choose-instance-types", "launch", "cleanup"] as const;
-
-/** Every metric each function emits (namespace ArvadosDispatch, dimension service = function). */
-const emittedMetrics: Record<(typeof functionNames)[number], string[]> = {
-  "update-queue": ["QueueEntries", "UpdateDurationMs", "ArvadosRequests", "EntriesWritten", "EntriesDeleted", "UpdateFailures"],
-  "choose-instance-types": ["TypesChosen", "UnsatisfiableContainers"],
-  launch: [
-    "ContainersLocked",
-    "InstancesLaunched",
-    "LaunchFailures",
-    "CapacityErrors",
-    "QuotaErrors",
-    "ThrottleErrors",
-    "QueuedToLaunchLatencyMs",
-    "OldestQueuedContainerAgeSeconds",
-  ],
-  cleanup: ["EntriesForgotten", "ContainersCancelled", "ContainersRequeued", "InstancesTerminated", "OrphanInstances"],
-};
 
 const sub = (s: string) => ({ "Fn::Sub": s });
 const getAtt = (logicalId: string, attribute: string) => ({ "Fn::GetAtt": [logicalId, attribute] });
@@ -70,6 +54,7 @@ describe("every function is a prebuilt ESM bundle on nodejs22.x, arm64", () => {
     expect(fn.Environment.Variables).toEqual({
       QUEUE_TABLE_NAME: { Ref: "QueueTable" },
       DISPATCH_CONFIG: "/var/task/cluster-config.yml",
+      ARVADOS_CLUSTER_ID: "xyzzy",
       ARVADOS_API_HOST: "xyzzy.example.org",
       ARVADOS_API_TOKEN_PARAMETER: "/arvados/xyzzy/dispatch-token",
       // The same value the IAM conditions name, so RunInstances tags what the policy allows.
@@ -309,13 +294,28 @@ describe("alarms", () => {
     expect(a).toMatchObject({
       Namespace: "ArvadosDispatch",
       MetricName: metric,
-      Dimensions: [{ Name: "service", Value: service }],
+      Dimensions: [
+        { Name: "service", Value: service },
+        { Name: "ClusterID", Value: "xyzzy" },
+      ],
       Statistic: "Sum",
       Threshold: 0,
       ComparisonOperator: "GreaterThanThreshold",
       TreatMissingData: "notBreaching",
     });
     expect(a.EvaluationPeriods).toBeGreaterThan(1);
+  });
+
+  it("each alarm on a dispatcher metric queries it with a dimension set it is emitted with, for the stage's cluster", () => {
+    const onDispatcherMetrics = t.resourcesOfType<AlarmProperties>("AWS::CloudWatch::Alarm").filter(([, a]) => a.Properties.Namespace === metricNamespace);
+    expect(onDispatcherMetrics.length).toBe(3);
+    for (const [id, { Properties: a }] of onDispatcherMetrics) {
+      const dimensions = a.Dimensions ?? [];
+      const service = String(dimensions.find((d) => d.Name === "service")?.Value);
+      const emitted = emittedMetrics[service]?.[a.MetricName ?? ""] ?? [];
+      expect(emitted.map((d) => d.join()), id).toContain(dimensions.map((d) => d.Name).join());
+      expect(dimensions, id).toContainEqual({ Name: "ClusterID", Value: "xyzzy" });
+    }
   });
 
   it("the failure-queue alarm fires on the first message parked there", () => {
@@ -332,7 +332,10 @@ describe("alarms", () => {
     expect(alarm("OldestQueuedContainerAgeAlarm")).toMatchObject({
       Namespace: "ArvadosDispatch",
       MetricName: "OldestQueuedContainerAgeSeconds",
-      Dimensions: [{ Name: "service", Value: "launch" }],
+      Dimensions: [
+        { Name: "service", Value: "launch" },
+        { Name: "ClusterID", Value: "xyzzy" },
+      ],
       Statistic: "Maximum",
       Threshold: 1800,
       ComparisonOperator: "GreaterThanThreshold",
@@ -366,20 +369,33 @@ describe("the dashboard", () => {
     return (JSON.parse(body) as { widgets: Widget[] }).widgets;
   };
 
-  it("graphs every metric each function emits, by its service dimension", () => {
+  it("graphs every metric each function emits, with the dimensions it is emitted with and the stage's cluster", () => {
+    const all = widgets().flatMap((w) => w.properties.metrics ?? []);
     const graphed = new Set(
-      widgets()
-        .flatMap((w) => w.properties.metrics ?? [])
-        .filter((m) => m[0] === "ArvadosDispatch" && m[2] === "service")
+      all
+        .filter((m) => m[0] === metricNamespace && m[2] === "service" && m[4] === "ClusterID" && m[5] === "xyzzy" && typeof m[6] === "object")
         .map((m) => `${m[3]}/${m[1]}`),
     );
-    // QueueEntries has per-state and per-type dimensions: graphed by a SEARCH expression.
-    const searched = JSON.stringify(widgets()).includes('MetricName=\\"QueueEntries\\"');
+    const searches = all.flatMap((m) => m.flatMap((x) => (typeof x === "object" && x !== null && "expression" in x ? [String(x.expression)] : [])));
     for (const [fn, metrics] of Object.entries(emittedMetrics)) {
-      for (const metric of metrics) {
-        if (metric === "QueueEntries") expect(searched).toBe(true);
-        else expect(graphed, `${fn}/${metric}`).toContain(`${fn}/${metric}`);
+      for (const [metric, dimensionSets] of Object.entries(metrics)) {
+        for (const dimensions of dimensionSets) {
+          if (dimensions.join() === "service,ClusterID") {
+            expect(graphed, `${fn}/${metric}`).toContain(`${fn}/${metric}`);
+          } else {
+            // Extra dimensions (state, type, reason): one line per value, from a SEARCH scoped to the cluster.
+            const schema = `{${[metricNamespace, ...dimensions].join(",")}}`;
+            const search = searches.find((e) => e.includes(schema) && e.includes(`MetricName="${metric}"`));
+            expect(search, `${fn}/${metric} by ${dimensions.join()}`).toContain('ClusterID="xyzzy"');
+          }
+        }
       }
+    }
+  });
+
+  it("lists each graph's metrics as arrays, an expression as [{ expression, id }] (PutDashboard rejects a bare object)", () => {
+    for (const w of widgets().filter((w) => w.type === "metric")) {
+      for (const m of w.properties.metrics ?? []) expect(Array.isArray(m), JSON.stringify(m)).toBe(true);
     }
   });
 

@@ -1,4 +1,4 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +12,7 @@ import type { RunSummary } from "../../lib/local/runner/summary.js";
 import { parseWorkload } from "../../lib/local/workload.js";
 import type { QueueEntry } from "../../lib/queue/types.js";
 import { QueueStore } from "../../lib/store/queue-store.js";
+import { emfMetrics, emittedMetrics } from "../support/metric-spec.js";
 import { ensureBuilt } from "../support/runner-build.js";
 
 /*
@@ -40,6 +41,7 @@ const containers = new Map<string, Container>(); // by label
 let instances: SimInstance[] = [];
 let entries: Map<string, QueueEntry>;
 
+const stateDir = join(repoRoot, ".local", "runner-test");
 const tagged = (uuid: string) => instances.filter((i) => i.tags.ArvadosContainerUUID === uuid);
 const uuidOf = (label: string) => containers.get(label)?.uuid ?? `no container ${label}`;
 
@@ -54,7 +56,7 @@ beforeAll(async () => {
     timeoutMs: 90_000,
     headless: true,
     dynamodbEndpoint: inject("dynamodbEndpoint"),
-    stateDir: join(repoRoot, ".local", "runner-test"),
+    stateDir,
     out: {
       write: (text: string) => {
         output += text;
@@ -126,6 +128,20 @@ describe("npm start runs a workload to the end with the same handlers Lambda run
   it("gives up on no stream record and sees no failed invocation", () => {
     expect(summary.streamFailures).toBe(0);
     expect(summary.functionErrors).toEqual({});
+  });
+
+  it("emits only the metrics the dashboard and alarms query, each with their dimensions and the cluster's id", () => {
+    const emitted = Object.keys(emittedMetrics).flatMap((fn) => emfMetrics(readFileSync(join(stateDir, "logs", `${fn}.log`), "utf8")));
+    const unknown = emitted.filter((m) => !emittedMetrics[m.service]?.[m.name]?.some((d) => d.join() === m.dimensions.join()));
+    expect(unknown).toEqual([]);
+    expect(new Set(emitted.map((m) => m.values.ClusterID))).toEqual(new Set(["zzzzz"]));
+    // The run exercises every metric (each with its first, aggregate, dimension set) but the
+    // failure count of an update, which is only emitted when one fails.
+    const seen = new Set(emitted.map((m) => `${m.service}/${m.name}/${m.dimensions.join()}`));
+    const unseen = Object.entries(emittedMetrics).flatMap(([fn, metrics]) =>
+      Object.entries(metrics).flatMap(([name, sets]) => (seen.has(`${fn}/${name}/${sets[0]?.join()}`) ? [] : [`${fn}/${name}`])),
+    );
+    expect(unseen).toEqual(["update-queue/UpdateFailures"]);
   });
 });
 

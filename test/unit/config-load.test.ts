@@ -255,6 +255,34 @@ describe("loading from a file and from DISPATCH_CONFIG", () => {
     expect(configFromEnv({ DISPATCH_CONFIG: exampleConfig }).config.ClusterID).toBe("zzzzz");
   });
 
+  it("configFromEnv loads the cluster ARVADOS_CLUSTER_ID names from a file that defines several", () => {
+    const dir = mkdtempSync(join(tmpdir(), "dispatch-config-"));
+    const file = join(dir, "config.yml");
+    writeFileSync(file, "Clusters:\n  aaaaa: {}\n  bbbbb: {Containers: {MaxDispatchAttempts: 7}}\n");
+    const { config } = configFromEnv({ DISPATCH_CONFIG: file, ARVADOS_CLUSTER_ID: "bbbbb" });
+    expect(config.ClusterID).toBe("bbbbb");
+    expect(config.Containers.MaxDispatchAttempts).toBe(7);
+    expect(() => configFromEnv({ DISPATCH_CONFIG: file })).toThrow(/several clusters \(aaaaa, bbbbb\)/);
+  });
+
+  it("configFromEnv fails at cold start when the file does not define the deployment's cluster", () => {
+    // The stream filters and metrics are scoped to the stage's cluster id: a config for another
+    // cluster would leave choose-instance-types deaf to every new entry.
+    expect(() => configFromEnv({ DISPATCH_CONFIG: exampleConfig, ARVADOS_CLUSTER_ID: "xyzzy" })).toThrow(
+      /Clusters: cluster "xyzzy" is not defined \(the file defines zzzzz\)/,
+    );
+  });
+
+  it("a bare cluster section takes its id from ARVADOS_CLUSTER_ID, which must be a cluster id", () => {
+    const dir = mkdtempSync(join(tmpdir(), "dispatch-config-"));
+    const file = join(dir, "section.yml");
+    writeFileSync(file, "Containers: {MaxDispatchAttempts: 4}\n");
+    expect(configFromEnv({ DISPATCH_CONFIG: file, ARVADOS_CLUSTER_ID: "xyzzy" }).config.ClusterID).toBe("xyzzy");
+    expect(() => configFromEnv({ DISPATCH_CONFIG: file, ARVADOS_CLUSTER_ID: "Not-A-Cluster" })).toThrow(
+      /cluster ID "Not-A-Cluster" should be 5 lowercase alphanumeric characters/,
+    );
+  });
+
   it("configFromEnv fails naming DISPATCH_CONFIG when it is unset", () => {
     const run = () => configFromEnv({});
     expect(run).toThrow(ConfigError);

@@ -52,6 +52,7 @@ export interface ServiceOptions {
 
 /** The running services. The Arvados token is held here and never printed. */
 export interface Services {
+  clusterId: string;
   region: string;
   /** Endpoint of DynamoDB Local (undefined with --aws). */
   dynamodbEndpoint?: string;
@@ -159,6 +160,7 @@ export async function startServices(options: ServiceOptions): Promise<Services> 
     }
 
     return {
+      clusterId: options.clusterId,
       region,
       ...(dynamodbEndpoint === undefined ? {} : { dynamodbEndpoint }),
       ddb,
@@ -208,6 +210,7 @@ export function functionEnvironment(
   env.AWS_LAMBDA_INITIALIZATION_TYPE = "on-demand";
   env.QUEUE_TABLE_NAME = services.tableName;
   env.DISPATCH_CONFIG = settings.configPath;
+  env.ARVADOS_CLUSTER_ID = services.clusterId;
   env.ARVADOS_API_HOST = services.arvadosHost;
   env.ARVADOS_API_TOKEN = services.arvadosToken;
   if (settings.parentEnv.ARVADOS_API_HOST_INSECURE !== undefined && services.arvadosSim === undefined) {
