@@ -38,10 +38,12 @@ async function launch(_event: DynamoDBStreamEvent | ScheduledEvent, context: Con
   }
   logger.info("launch pass", {
     ran: report.ran,
+    planned: report.planned,
     locked: report.locked,
     launched: report.launched.length,
     unlocked: report.unlocked,
     failures: report.failures,
+    ...(report.ran ? report.limits : {}),
   });
   return { batchItemFailures: [] };
 }

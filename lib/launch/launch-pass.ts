@@ -43,6 +43,22 @@ export interface LaunchReport {
   /** §3.7 containers_longest_wait_time_seconds: oldest Queued/Locked container with priority > 0 not yet running. */
   oldestQueuedAgeSeconds: number;
   statuses: Record<string, string>;
+  /** How many locks and launches the plan asked for. */
+  planned: number;
+  /** What held the pass back, so a pass that does nothing with a backlog says why. */
+  limits: PassLimits;
+}
+
+/** The shared limits a pass planned under. */
+export interface PassLimits {
+  /** The dynamic concurrency limit (§3.3: held low for a minute after an Arvados 503). */
+  maxContainers: number;
+  /** Time left of a quota stop (§4.1), 0 if none; a stop until instances go away counts as 1. */
+  atQuotaForMs: number;
+  /** Time left of the RunInstances throttle backoff (§4.3), 0 if none. */
+  throttledForMs: number;
+  /** Instance types (and spot variants) waiting out a capacity error. */
+  typesAtCapacity: number;
 }
 
 /** Clock skew allowance on leases bounded by an invocation's remaining time. */
@@ -71,6 +87,8 @@ export async function runLaunchPass(deps: LaunchDeps, remainingMs: () => number,
     throttleErrors: 0,
     oldestQueuedAgeSeconds: 0,
     statuses: {},
+    planned: 0,
+    limits: { maxContainers: 0, atQuotaForMs: 0, throttledForMs: 0, typesAtCapacity: 0 },
   };
   if (!(await acquirePassLease(deps, remainingMs, marginMs, now))) return report;
   report.ran = true;
@@ -107,12 +125,15 @@ export async function runLaunchPass(deps: LaunchDeps, remainingMs: () => number,
     });
     report.statuses = plan.statuses;
     report.oldestQueuedAgeSeconds = oldestQueuedAgeSeconds(entryList, instances, now());
+    report.limits = passLimits(state, now());
 
     // §3.3 sort: Locked containers (launches) come before Queued ones (locks), each in priority order.
     const work: { decision: LaunchDecision; lock: boolean }[] = [
       ...plan.launch.map((decision) => ({ decision, lock: false })),
       ...plan.lock.map((decision) => ({ decision, lock: true })),
     ];
+
+    report.planned = work.length;
 
     let liveInstances = liveCount;
     for (const { decision, lock } of work) {
@@ -151,6 +172,16 @@ async function acquirePassLease(deps: LaunchDeps, remainingMs: () => number, mar
     if (now() + leaseRetryMs > deadline || remainingMs() < marginMs + leaseRetryMs) return false;
     await new Promise((resolve) => setTimeout(resolve, leaseRetryMs));
   }
+}
+
+function passLimits(state: DispatchState, nowMs: number): PassLimits {
+  const left = (until: number | undefined) => (until === undefined ? 0 : Math.max(0, until - nowMs));
+  return {
+    maxContainers: state.maxContainers,
+    atQuotaForMs: (state.atQuotaUntilFewerInstances ?? 0) > 0 ? Math.max(1, left(state.atQuotaUntil)) : left(state.atQuotaUntil),
+    throttledForMs: left(state.throttledUntil),
+    typesAtCapacity: Object.values(state.atCapacityUntil).filter((until) => until > nowMs).length,
+  };
 }
 
 function hasLiveInstance(entry: QueueEntry, instances: readonly InstanceView[]): boolean {

@@ -97,6 +97,8 @@ describe("lock then launch (§3.3)", () => {
     const report = await runLaunchPass(h.launchDeps(), plenty);
     expect(report.locked).toBe(0);
     expect(h.sim.getContainer(c?.uuid ?? "")?.state).toBe("Queued");
+    // The pass log says why it did nothing.
+    expect(report).toMatchObject({ planned: 0, limits: { typesAtCapacity: 1, atQuotaForMs: 0, throttledForMs: 0 } });
   });
 });
 
@@ -124,8 +126,9 @@ describe("limits", () => {
     const { value } = await h.state.read();
     expect(value.atQuotaUntilFewerInstances).toBe(1);
     // Still at quota: the next pass neither unlocks the head of the line nor locks anyone else.
-    await runLaunchPass(h.launchDeps(), plenty);
+    const next = await runLaunchPass(h.launchDeps(), plenty);
     expect(states()).toEqual(["Queued", "Locked"]);
+    expect(next.limits.atQuotaForMs).toBeGreaterThan(0);
   });
 
   it("at quota with no instance at all, gives the lock back (upstream lets MaxDispatchAttempts decide)", async () => {
@@ -152,6 +155,9 @@ describe("limits", () => {
     const { value } = await h.state.read();
     expect(value.throttledUntil).toBeGreaterThan(Date.now());
     expect(value.throttleDelayMs).toBe(1_000);
+    const next = await runLaunchPass(h.launchDeps(), plenty);
+    expect(next.limits.throttledForMs).toBeGreaterThan(0);
+    expect(next.limits.throttledForMs).toBeLessThanOrEqual(1_000);
   });
 
   it("runs one pass at a time: a concurrent pass waits for the first, then finds nothing left", async () => {
