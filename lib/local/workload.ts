@@ -48,8 +48,14 @@ const containerSchema = z
     /** Seconds crunch-run "runs" the container; default: the workload's runtimeSeconds. */
     runtimeSeconds: z.number().nonnegative().optional(),
     exitCode: z.number().int().default(0),
+    /** EC2 reclaims the container's spot instance once it has run this long (preemptible only; once per container). */
+    spotInterruptionAfterSeconds: z.number().nonnegative().optional(),
   })
-  .strict();
+  .strict()
+  .refine((c) => c.spotInterruptionAfterSeconds === undefined || c.preemptible, {
+    message: "spotInterruptionAfterSeconds needs preemptible: true (only spot instances are reclaimed)",
+    path: ["spotInterruptionAfterSeconds"],
+  });
 
 const faultSchema = z
   .object({
@@ -113,6 +119,8 @@ export interface PlannedContainer {
   submitAfterMs: number;
   runtimeMs: number;
   exitCode: number;
+  /** When EC2 reclaims its spot instance, counted from the container starting to run. */
+  spotInterruptionAfterMs?: number;
 }
 
 /** Expands `count`s and builds the container fields (runtime_constraints, scheduling_parameters, mounts). */
@@ -137,6 +145,7 @@ export function planWorkload(workload: Workload): PlannedContainer[] {
         submitAfterMs: c.submitAfterSeconds * 1000,
         runtimeMs: (c.runtimeSeconds ?? workload.runtimeSeconds) * 1000,
         exitCode: c.exitCode,
+        ...(c.spotInterruptionAfterSeconds === undefined ? {} : { spotInterruptionAfterMs: c.spotInterruptionAfterSeconds * 1000 }),
       };
     }),
   );

@@ -31,6 +31,9 @@ const workload = parseWorkload({
     { name: "small", count: 2, priority: 500, ram: "1GiB", vcpus: 1 },
     { name: "highmem", priority: 300, ram: "12GiB", vcpus: 2 },
     { name: "spot", priority: 200, ram: "2GiB", vcpus: 1, preemptible: true },
+    // EC2 reclaims its spot instance a second into the run: cleanup, woken by the EventBridge
+    // rule, must terminate the instance and cancel the container (upstream: "not running on any worker").
+    { name: "spot-reclaimed", priority: 150, ram: "2GiB", vcpus: 1, preemptible: true, runtimeSeconds: 60, spotInterruptionAfterSeconds: 1 },
     { name: "unsatisfiable", priority: 100, ram: "2TiB", vcpus: 4 },
   ],
 });
@@ -76,7 +79,7 @@ beforeAll(async () => {
 describe("npm start runs a workload to the end with the same handlers Lambda runs", () => {
   it("finishes the workload before its timeout", () => {
     expect(summary.finished, output).toBe(true);
-    expect(containers.size).toBe(6);
+    expect(containers.size).toBe(7);
   });
 
   it("completes every container some instance type can run", () => {
@@ -93,10 +96,20 @@ describe("npm start runs a workload to the end with the same handlers Lambda run
   });
 
   it("starts exactly one instance per launched container", () => {
-    for (const label of ["supervisor", "small-1", "small-2", "highmem", "spot"]) {
+    for (const label of ["supervisor", "small-1", "small-2", "highmem", "spot", "spot-reclaimed"]) {
       expect({ label, instances: tagged(uuidOf(label)).length }).toEqual({ label, instances: 1 });
     }
-    expect(instances.filter((i) => i.tags.ArvadosContainerUUID !== undefined)).toHaveLength(5);
+    expect(instances.filter((i) => i.tags.ArvadosContainerUUID !== undefined)).toHaveLength(6);
+  });
+
+  it("on a spot interruption warning, cleanup terminates the instance and cancels its running container at once", () => {
+    expect(summary.spotInterruptions).toEqual({ warned: 1, reclaimed: 0 });
+    // Cancelled, not Complete: its 60 s runtime never ran out.
+    expect(containers.get("spot-reclaimed")?.state).toBe("Cancelled");
+    const [instance] = tagged(uuidOf("spot-reclaimed"));
+    expect(instance?.market).toBe("spot");
+    // Terminated by cleanup's TerminateInstances, not by EC2 at the end of the warning.
+    expect(instance?.stateReason?.code).toBe("Client.UserInitiatedShutdown");
   });
 
   it("leaves no instance running", () => {
@@ -121,7 +134,7 @@ describe("npm start runs a workload to the end with the same handlers Lambda run
   });
 
   it("measures queued → RunInstances latency for every launched container", () => {
-    expect(summary.latency?.count).toBe(5);
+    expect(summary.latency?.count).toBe(6);
     expect(summary.latency?.p99Ms).toBeGreaterThanOrEqual(summary.latency?.p50Ms ?? Number.NaN);
   });
 

@@ -9,6 +9,7 @@
  */
 import type { ArvadosSimulator } from "../arvados-sim/simulator.js";
 import type { Ec2Simulator } from "../ec2-sim/simulator.js";
+import { InstanceWatcher } from "./instance-watcher.js";
 
 /** How crunch-run behaves. */
 export interface CrunchRunOptions {
@@ -40,23 +41,14 @@ export interface CrunchRunStats {
 }
 
 /** CrunchRunEmulator plays crunch-run on every instance of the EC2 simulator until stopped. */
-export class CrunchRunEmulator {
+export class CrunchRunEmulator extends InstanceWatcher {
   readonly stats: CrunchRunStats = { started: 0, completed: 0, exitedEarly: 0 };
   private readonly phases = new Map<string, Phase>();
-  private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly options: CrunchRunOptions) {}
-
-  start(): void {
-    this.timer ??= setInterval(() => this.step(), this.options.pollMs ?? 200);
+  constructor(private readonly options: CrunchRunOptions) {
+    super(options.pollMs);
   }
 
-  stop(): void {
-    if (this.timer !== undefined) clearInterval(this.timer);
-    this.timer = undefined;
-  }
-
-  /** One look at every instance; public so a test can drive it without timers. */
   step(now = Date.now()): void {
     const { ec2 } = this.options;
     // Apply the EC2 transitions that are due (pending → running, shutting-down → terminated).

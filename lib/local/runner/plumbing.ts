@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type PumpChaos, StreamPump } from "../stream-pump.js";
 import { LambdaFunction } from "./function-host.js";
+import { EventRules } from "./event-rules.js";
 import { Schedules } from "./schedules.js";
 import type { ServerlessSpec } from "./serverless-mappings.js";
 import { functionEnvironment, type Services } from "./services.js";
@@ -54,6 +55,8 @@ export interface Plumbing {
   functions: Map<string, LambdaFunction>;
   pump: StreamPump;
   schedules: Schedules;
+  /** serverless.yml's `eventBridge` rules: publish an event to invoke the functions it matches. */
+  events: EventRules;
   streamFailures: StreamFailures;
   /** Cold-starts one environment of every function; rejects with the first init error. */
   warm(): Promise<void>;
@@ -101,11 +104,19 @@ export function createPlumbing(options: PlumbingOptions & { hostScript: string }
     services.region,
     options.onError,
   );
+  const events = new EventRules(
+    spec.functions.flatMap((f) => {
+      const target = functions.get(f.name);
+      return target === undefined ? [] : [{ target, patterns: f.eventBridgePatterns }];
+    }),
+    options.onError,
+  );
   let pumpStarted = false;
   return {
     functions,
     pump,
     schedules,
+    events,
     streamFailures,
     warm: async () => {
       await Promise.all([...functions.values()].map((f) => f.warm()));

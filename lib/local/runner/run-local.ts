@@ -10,6 +10,7 @@ import { isContainerState, isFinalState } from "../../arvados/types.js";
 import { QueueStore } from "../../store/queue-store.js";
 import { loadWorkload, planWorkload, type Workload } from "../workload.js";
 import { CrunchRunEmulator } from "./crunch-run.js";
+import { SpotReclaimer } from "./spot-reclaimer.js";
 import { type DisplayOutput, LiveDisplay } from "./display.js";
 import { buildFunctionHost } from "./function-host.js";
 import { prepareLocalConfig } from "./local-config.js";
@@ -151,6 +152,19 @@ async function play(options: PlayOptions, services: Services, plumbing: Plumbing
           defaultRuntimeMs: 5_000,
         })
       : undefined;
+  // EC2's two-minute spot warning, on the local clock (a tick is the local minute).
+  const reclaimer =
+    arvadosSim !== undefined && ec2Sim !== undefined
+      ? new SpotReclaimer({
+          ec2: ec2Sim,
+          arvados: arvadosSim,
+          tagKeyPrefix,
+          region: services.region,
+          interruptAfterMs: (uuid) => player?.get(uuid)?.spotInterruptionAfterMs,
+          warningMs: 2 * options.tickMs,
+          publish: (event) => plumbing.events.publish(event),
+        })
+      : undefined;
   const tracker = new ProgressTracker({
     store: new QueueStore(services.ddb, services.tableName),
     ...(arvadosSim === undefined ? {} : { arvados: arvadosSim }),
@@ -174,6 +188,7 @@ async function play(options: PlayOptions, services: Services, plumbing: Plumbing
   player?.submitDue();
   plumbing.start();
   crunchRun?.start();
+  reclaimer?.start();
   const timeoutMs = options.timeoutMs ?? 5 * 60_000;
   // Once everything has ended, cleanup gets a few more ticks to forget the finished entries.
   const drainMs = Math.max(3 * options.tickMs, 10_000);
@@ -217,6 +232,7 @@ async function play(options: PlayOptions, services: Services, plumbing: Plumbing
     }
   } finally {
     crunchRun?.stop();
+    reclaimer?.stop();
   }
   display.update(frame(snapshot), true);
   display.finish();
@@ -237,6 +253,7 @@ async function play(options: PlayOptions, services: Services, plumbing: Plumbing
     instancesByState: ec2Sim === undefined ? snapshot.instancesByState : instancesByState,
     finishedEntriesLeft: snapshot.finishedEntries,
     runInstancesErrors: snapshot.runInstancesErrors,
+    spotInterruptions: { ...(reclaimer?.stats ?? { warned: 0, reclaimed: 0 }) },
     ...(latency === undefined ? {} : { latency }),
     streamFailures: plumbing.streamFailures.records,
     functionErrors: Object.fromEntries([...plumbing.functions.values()].filter((f) => f.stats.errors > 0).map((f) => [f.name, f.stats.errors])),

@@ -78,6 +78,8 @@ export interface RunSummary {
   /** Queue table entries of finished workload containers still present at the end. */
   finishedEntriesLeft: number;
   runInstancesErrors: Record<string, number>;
+  /** Spot interruption warnings sent, and instances EC2 had to reclaim itself at the end of one. */
+  spotInterruptions: { warned: number; reclaimed: number };
   latency?: LatencyStats;
   /** Records sent to the stream mappings' on-failure destination. */
   streamFailures: number;
@@ -126,6 +128,9 @@ export function formatSummary(s: RunSummary): string {
     "",
     `${s.finished ? "Finished" : `Not finished (${s.stopReason ?? "stopped"})`} after ${seconds(s.elapsedMs)}: ${count(states)}.`,
     `Instances launched: ${s.instancesLaunched} (now ${count(s.instancesByState)}); RunInstances errors: ${count(s.runInstancesErrors)}.`,
+    ...(s.spotInterruptions.warned === 0
+      ? []
+      : [`Spot interruption warnings: ${s.spotInterruptions.warned}; instances EC2 reclaimed itself: ${s.spotInterruptions.reclaimed}.`]),
     s.latency === undefined
       ? "Queued → RunInstances latency: no launches."
       : `Queued → RunInstances latency over ${s.latency.count} containers: p50 ${seconds(s.latency.p50Ms)}, p99 ${seconds(s.latency.p99Ms)}, max ${seconds(s.latency.maxMs)}.`,

@@ -12,6 +12,7 @@ export interface SubmittedContainer {
   label: string;
   runtimeMs: number;
   exitCode: number;
+  spotInterruptionAfterMs?: number;
   /** created_at as the simulator recorded it. */
   createdAt: string;
 }
@@ -51,6 +52,7 @@ export class WorkloadPlayer {
         label: next.label,
         runtimeMs: next.runtimeMs,
         exitCode: next.exitCode,
+        ...(next.spotInterruptionAfterMs === undefined ? {} : { spotInterruptionAfterMs: next.spotInterruptionAfterMs }),
         createdAt: container.created_at,
       };
       this.submitted.push(submitted);
