@@ -73,6 +73,14 @@ describe("nothing lost: every container ends, and only upstream may cancel", () 
     expect(r.figures).toBe("1 containers: Cancelled (MaxDispatchAttempts) 1");
   });
 
+  it("accepts a Cancelled container whose spot instance EC2 reclaimed while it ran, and only that one", () => {
+    const reclaimed = container(1, { label: "spot-1", state: "Cancelled", spotReclaimed: true });
+    const r = everyContainerEnded(outcome({ containers: [reclaimed, container(3, { state: "Cancelled" })] }));
+    expect(r.pass).toBe(false);
+    expect(r.figures).toBe("2 containers: Cancelled (spot instance reclaimed) 1, wrong: Cancelled without an upstream reason 1");
+    expect(r.examples).toEqual([`small-3 ${uuid(3)} Cancelled`]);
+  });
+
   it("fails for an unsatisfiable container that was not Cancelled with upstream's error", () => {
     const wrong = container(2, { unsatisfiable: true, state: "Cancelled", runtimeError: "something else" });
     expect(everyContainerEnded(outcome({ containers: [wrong] })).pass).toBe(false);

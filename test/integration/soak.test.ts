@@ -85,6 +85,10 @@ describe("the soak injects every kind of fault during its fault phase", () => {
     expect(kills, output).toBeGreaterThan(0);
   });
 
+  it("reclaims spot instances under running containers, warning cleanup through the EventBridge rule", () => {
+    expect(result.faults.spot.warned, output).toBeGreaterThan(0);
+  });
+
   it("redelivers and reorders stream batches", () => {
     expect(result.faults.stream.redelivered, output).toBeGreaterThan(0);
     expect(result.faults.stream.reordered, output).toBeGreaterThan(0);

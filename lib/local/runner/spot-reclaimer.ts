@@ -51,8 +51,8 @@ export class SpotReclaimer extends InstanceWatcher {
   readonly stats: SpotReclaimerStats = { warned: 0, reclaimed: 0 };
   /** When each watched container was first seen Running, by instance. */
   private readonly runningSince = new Map<string, number>();
-  /** Containers whose instance was already warned. */
-  private readonly interrupted = new Set<string>();
+  /** Containers whose instance was warned (each at most once). */
+  readonly warnedContainers = new Set<string>();
   /** Reclaim deadlines of warned instances. */
   private readonly deadlines = new Map<string, number>();
 
@@ -73,13 +73,13 @@ export class SpotReclaimer extends InstanceWatcher {
     }
     for (const instance of ec2.instances()) {
       const uuid = instance.tags[`${tagKeyPrefix}ContainerUUID`];
-      if (uuid === undefined || instance.market !== "spot" || instance.state !== "running" || this.interrupted.has(uuid)) continue;
+      if (uuid === undefined || instance.market !== "spot" || instance.state !== "running" || this.warnedContainers.has(uuid)) continue;
       const afterMs = this.options.interruptAfterMs(uuid);
       if (afterMs === undefined || arvados.getContainer(uuid)?.state !== "Running") continue;
       const since = this.runningSince.get(instance.instanceId) ?? now;
       this.runningSince.set(instance.instanceId, since);
       if (now - since < afterMs) continue;
-      this.interrupted.add(uuid);
+      this.warnedContainers.add(uuid);
       this.deadlines.set(instance.instanceId, now + this.options.warningMs);
       this.stats.warned++;
       this.options.publish(spotInterruptionWarning(instance.instanceId, this.options.region, new Date(now)));

@@ -2,7 +2,8 @@
  * The soak's invariants, as pure functions of what the services hold at the end: plain data in,
  * pass/fail with figures out, so each rule can be tested with hand-made records.
  *
- * - nothing lost: every container ended Complete, or Cancelled for an upstream reason only;
+ * - nothing lost: every container ended Complete, or Cancelled for an upstream reason only
+ *   (unsatisfiable, MaxDispatchAttempts, or its spot instance reclaimed under it);
  * - nothing duplicated: at most one instance per container lock (ClientToken attempt);
  * - nothing leaked: no instance left running, no queue entry left for a finished container;
  * - no churn: lock_count never reached MaxDispatchAttempts.
@@ -17,6 +18,8 @@ export interface FinalContainer {
   lockCount: number;
   /** No configured instance type fits it: Cancelled with upstream's error is its only correct end. */
   unsatisfiable: boolean;
+  /** EC2 reclaimed its spot instance while it ran: Cancelled (not running on any worker) is a correct end. */
+  spotReclaimed?: boolean;
 }
 
 /** An instance RunInstances created, as the EC2 simulator recorded it. */
@@ -74,12 +77,13 @@ function listCounts(counts: Record<string, number>): string {
   );
 }
 
-/** Every container ended: Complete, or Cancelled with upstream's unsatisfiable error or for MaxDispatchAttempts. */
+/** Every container ended: Complete, or Cancelled with upstream's unsatisfiable error, for MaxDispatchAttempts, or after a spot reclaim. */
 export function everyContainerEnded(o: SoakOutcome): InvariantResult {
   const outcome = (c: FinalContainer): string => {
     if (c.unsatisfiable) return c.state === "Cancelled" && c.runtimeError === o.unsatisfiableError ? "Cancelled (unsatisfiable)" : `wrong: ${c.state}`;
     if (c.state === "Complete") return "Complete";
     if (c.state === "Cancelled" && maxDispatchAttemptsError.test(c.runtimeError ?? "")) return "Cancelled (MaxDispatchAttempts)";
+    if (c.state === "Cancelled" && c.spotReclaimed === true) return "Cancelled (spot instance reclaimed)";
     return c.state === "Cancelled" ? "wrong: Cancelled without an upstream reason" : `wrong: ${c.state}`;
   };
   const bad = o.containers.filter((c) => outcome(c).startsWith("wrong"));

@@ -14,6 +14,7 @@ import { isFinalState } from "../../arvados/types.js";
 import { QueueStore } from "../../store/queue-store.js";
 import { DynamoDbFaultProxy, type DynamoDbFaultKind } from "../dynamodb-fault-proxy.js";
 import { CrunchRunEmulator } from "../runner/crunch-run.js";
+import { SpotReclaimer } from "../runner/spot-reclaimer.js";
 import { buildFunctionHost, type FunctionStats, LambdaFunction } from "../runner/function-host.js";
 import { prepareLocalConfig } from "../runner/local-config.js";
 import { createPlumbing, type Plumbing, requireBuild } from "../runner/plumbing.js";
@@ -79,6 +80,8 @@ export interface SoakResult {
     /** RunInstances calls refused by the simulator's own token bucket (EC2's request rate model). */
     ec2Throttled: number;
     stream: { redelivered: number; reordered: number };
+    /** Spot interruption warnings sent to cleanup, and instances EC2 had to reclaim itself after one. */
+    spot: { warned: number; reclaimed: number };
   };
   launches: {
     instancesCreated: number;
@@ -210,6 +213,16 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       plan: (uuid) => workloadPlayer.get(uuid),
       defaultRuntimeMs: 1_000,
     });
+    // EC2 reclaiming spot instances (the workload marks which), its warning on the local clock.
+    const reclaimer = new SpotReclaimer({
+      ec2: ec2Sim,
+      arvados: arvadosSim,
+      tagKeyPrefix,
+      region: services.region,
+      interruptAfterMs: (uuid) => workloadPlayer.get(uuid)?.spotInterruptionAfterMs,
+      warningMs: 2 * tickMs,
+      publish: (event) => running.events.publish(event),
+    });
     const providerTypes = [...new Set(Object.values(config.InstanceTypes).map((t) => t.ProviderType))];
     const subnets = config.Containers.CloudVMs.DriverParameters.SubnetID;
     const driver = new ChaosDriver(
@@ -237,6 +250,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     workloadPlayer.submitDue();
     plumbing.start();
     crunchRun.start();
+    reclaimer.start();
     driver.start(startedAt);
 
     let converged = false;
@@ -264,6 +278,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       }
     } finally {
       crunchRun.stop();
+      reclaimer.stop();
       await driver.stop();
     }
     const durationMs = Date.now() - startedAt;
@@ -279,6 +294,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         ...(typeof error === "string" ? { runtimeError: error } : {}),
         lockCount: c?.lock_count ?? 0,
         unsatisfiable: s.label.startsWith(unsatisfiablePrefix),
+        spotReclaimed: reclaimer.warnedContainers.has(s.uuid),
       };
     });
     const { entries } = await store.scan(1);
@@ -312,6 +328,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         crashesMissed: crashPoints.missed,
         ec2Throttled: ec2Stats.throttled,
         stream: { redelivered: plumbing.pump.stats.redelivered, reordered: plumbing.pump.stats.reordered },
+        spot: { ...reclaimer.stats },
       },
       launches: {
         instancesCreated: Math.max(ledger.size, ec2Stats.instancesLaunched),

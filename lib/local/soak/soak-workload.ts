@@ -2,7 +2,8 @@
  * The soak's workload: `count` containers of the shapes lib/local/workload.json uses (all fit
  * lib/local/default-config.yml), with seeded sizes, priorities, runtimes and submission times,
  * plus a few no instance type can satisfy, whose only correct end is Cancelled with upstream's
- * runtime_status.error.
+ * runtime_status.error, and one spot container in four whose instance EC2 reclaims as soon as
+ * it runs (cleanup cancels it, or it completes first).
  */
 import { parseWorkload, type Workload } from "../workload.js";
 import { between, pick, type Random } from "./random.js";
@@ -55,6 +56,7 @@ export function soakWorkload(options: SoakWorkloadOptions): Workload {
   const { count, random } = options;
   const unsatisfiableEvery = Math.min(50, Math.max(2, count));
   const supervisorEvery = Math.min(100, Math.max(3, count));
+  let spotContainers = 0;
   const containers = Array.from({ length: count }, (_, i) => {
     const base: Shape =
       i % unsatisfiableEvery === unsatisfiableEvery - 1
@@ -63,8 +65,11 @@ export function soakWorkload(options: SoakWorkloadOptions): Workload {
           ? { name: "supervisor", ram: "1GiB", vcpus: 1, supervisor: true }
           : pick(random, shapes);
     const name = base.name === "unsatisfiable" ? `${unsatisfiablePrefix}${i + 1}` : `${base.name}-${i + 1}`;
+    // Counted, not drawn, so the other draws (and a seed's workload) stay as they were.
+    const reclaimed = base.preemptible === true && spotContainers++ % 4 === 0;
     return {
       ...base,
+      ...(reclaimed ? { spotInterruptionAfterSeconds: 0 } : {}),
       name,
       priority: between(random, 1, 1000),
       submitAfterSeconds: Math.round(random() * options.submitWindowSeconds * 10) / 10,
