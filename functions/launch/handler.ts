@@ -38,6 +38,7 @@ async function launch(_event: DynamoDBStreamEvent | ScheduledEvent, context: Con
   }
   logger.info("launch pass", {
     ran: report.ran,
+    plans: report.plans,
     planned: report.planned,
     locked: report.locked,
     launched: report.launched.length,

@@ -25,7 +25,16 @@ export interface LaunchDeps {
   /** Identifies this invocation in leases. */
   owner: string;
   now?: () => number;
+  /** How long a pass works from one plan before planning again (default replanAfterMs). */
+  replanMs?: number;
 }
+
+/**
+ * A pass that still has work after this long plans again from fresh entries: during a backlog
+ * launches are paced at 2 a second, so a whole invocation would otherwise follow one plan while
+ * priorities change and new containers arrive (upstream re-plans on every queue change).
+ */
+export const replanAfterMs = 10_000;
 
 /** What one pass did, for metrics and logs. */
 export interface LaunchReport {
@@ -43,8 +52,10 @@ export interface LaunchReport {
   /** §3.7 containers_longest_wait_time_seconds: oldest Queued/Locked container with priority > 0 not yet running. */
   oldestQueuedAgeSeconds: number;
   statuses: Record<string, string>;
-  /** How many locks and launches the plan asked for. */
+  /** How many locks and launches the last plan asked for. */
   planned: number;
+  /** Plans made (a long pass plans again every replanMs). */
+  plans: number;
   /** What held the pass back, so a pass that does nothing with a backlog says why. */
   limits: PassLimits;
 }
@@ -88,74 +99,99 @@ export async function runLaunchPass(deps: LaunchDeps, remainingMs: () => number,
     oldestQueuedAgeSeconds: 0,
     statuses: {},
     planned: 0,
+    plans: 0,
     limits: { maxContainers: 0, atQuotaForMs: 0, throttledForMs: 0, typesAtCapacity: 0 },
   };
   if (!(await acquirePassLease(deps, remainingMs, marginMs, now))) return report;
   report.ran = true;
   try {
-    const [{ entries }, instances] = await Promise.all([deps.queue.entries(), deps.cloud.list()]);
-    const entryList = [...entries.values()];
-    const liveCount = instances.filter(countsTowardQuota).length;
-    const state = await deps.state.modify((s) => {
-      const t = now();
-      const capacity = clearQuotaIfFewer(expire(s, t), liveCount);
-      const running = entryList.filter((e) => hasLiveInstance(e, instances)).length;
-      const max = nextMaxContainers(s, {
-        last503: deps.api.last503()?.getTime(),
-        running,
-        now: t,
-        atQuota: false,
-        totalInstances: liveCount,
-        instancesWithinQuota: s.instancesWithinQuota,
-        config: deps.config,
-      });
-      const next: DispatchState = { ...s, ...capacity, ...max, atCapacityUntil: capacity.atCapacityUntil };
-      if (capacity.atQuotaUntil === undefined) delete next.atQuotaUntil;
-      if (capacity.atQuotaUntilFewerInstances === undefined) delete next.atQuotaUntilFewerInstances;
-      if (capacity.throttledUntil === undefined) delete next.throttledUntil;
-      return { next, result: next };
-    });
-    const plan = planQueue({
-      entries: entryList,
-      instances,
-      capacity: state,
-      config: deps.config,
-      now: now(),
-      maxContainers: state.maxContainers,
-    });
-    report.statuses = plan.statuses;
-    report.oldestQueuedAgeSeconds = oldestQueuedAgeSeconds(entryList, instances, now());
-    report.limits = passLimits(state, now());
-
-    // §3.3 sort: Locked containers (launches) come before Queued ones (locks), each in priority order.
-    const work: { decision: LaunchDecision; lock: boolean }[] = [
-      ...plan.launch.map((decision) => ({ decision, lock: false })),
-      ...plan.lock.map((decision) => ({ decision, lock: true })),
-    ];
-
-    report.planned = work.length;
-
-    let liveInstances = liveCount;
-    for (const { decision, lock } of work) {
-      if (remainingMs() < marginMs) break;
-      const entry = entries.get(decision.uuid);
-      if (entry === undefined) continue;
-      const stop = await launchOne(deps, entry, decision, lock, report, () => liveInstances, now);
-      if (stop === "launched") liveInstances++;
-      else if (stop !== undefined) break;
-    }
-    for (const uuid of plan.unlock) {
-      try {
-        await deps.queue.unlock(uuid);
-        report.unlocked++;
-      } catch (err) {
-        recordFailure(report, uuid, "unlock", err);
-      }
-    }
+    // Plan, work, and plan again while there is work, time, and no stop from the cloud.
+    while ((await planAndWork(deps, report, remainingMs, marginMs, now)) === "replan");
     return report;
   } finally {
     await deps.store.releaseLaunchPassLease(deps.owner).catch(() => undefined);
   }
+}
+
+/**
+ * One plan and the work it asks for, in plan order. Returns "replan" when the plan has grown
+ * older than replanMs with work left; "done" when the work ran out, the time budget did, or
+ * the cloud said to stop (quota, throttle).
+ */
+async function planAndWork(
+  deps: LaunchDeps,
+  report: LaunchReport,
+  remainingMs: () => number,
+  marginMs: number,
+  now: () => number,
+): Promise<"replan" | "done"> {
+  const plannedAt = now();
+  const [{ entries }, instances] = await Promise.all([deps.queue.entries(), deps.cloud.list()]);
+  const entryList = [...entries.values()];
+  const liveCount = instances.filter(countsTowardQuota).length;
+  const state = await deps.state.modify((s) => {
+    const t = now();
+    const capacity = clearQuotaIfFewer(expire(s, t), liveCount);
+    const running = entryList.filter((e) => hasLiveInstance(e, instances)).length;
+    const max = nextMaxContainers(s, {
+      last503: deps.api.last503()?.getTime(),
+      running,
+      now: t,
+      atQuota: false,
+      totalInstances: liveCount,
+      instancesWithinQuota: s.instancesWithinQuota,
+      config: deps.config,
+    });
+    const next: DispatchState = { ...s, ...capacity, ...max, atCapacityUntil: capacity.atCapacityUntil };
+    if (capacity.atQuotaUntil === undefined) delete next.atQuotaUntil;
+    if (capacity.atQuotaUntilFewerInstances === undefined) delete next.atQuotaUntilFewerInstances;
+    if (capacity.throttledUntil === undefined) delete next.throttledUntil;
+    return { next, result: next };
+  });
+  const plan = planQueue({
+    entries: entryList,
+    instances,
+    capacity: state,
+    config: deps.config,
+    now: now(),
+    maxContainers: state.maxContainers,
+  });
+  report.plans++;
+  report.statuses = plan.statuses;
+  report.oldestQueuedAgeSeconds = oldestQueuedAgeSeconds(entryList, instances, now());
+  report.limits = passLimits(state, now());
+
+  // §3.3 sort: Locked containers (launches) come before Queued ones (locks), each in priority order.
+  const work: { decision: LaunchDecision; lock: boolean }[] = [
+    ...plan.launch.map((decision) => ({ decision, lock: false })),
+    ...plan.lock.map((decision) => ({ decision, lock: true })),
+  ];
+  report.planned = work.length;
+
+  let outcome: "replan" | "done" = "done";
+  let liveInstances = liveCount;
+  for (const [i, { decision, lock }] of work.entries()) {
+    if (remainingMs() < marginMs) break;
+    const entry = entries.get(decision.uuid);
+    if (entry === undefined) continue;
+    const stop = await launchOne(deps, entry, decision, lock, report, () => liveInstances, now);
+    if (stop === "launched") liveInstances++;
+    else if (stop !== undefined) break;
+    // Checked after each container, so every plan gets at least one done.
+    if (i < work.length - 1 && now() - plannedAt >= (deps.replanMs ?? replanAfterMs)) {
+      outcome = "replan";
+      break;
+    }
+  }
+  for (const uuid of plan.unlock) {
+    try {
+      await deps.queue.unlock(uuid);
+      report.unlocked++;
+    } catch (err) {
+      recordFailure(report, uuid, "unlock", err);
+    }
+  }
+  return outcome;
 }
 
 /**

@@ -102,6 +102,40 @@ describe("lock then launch (§3.3)", () => {
   });
 });
 
+describe("a long pass plans again", () => {
+  it("picks up a container that arrives mid-pass with a higher priority before the rest of its first plan", async () => {
+    h = await dispatchHarness();
+    const [low1, low2, low3] = queued(3);
+    await h.refresh();
+    const deps = h.launchDeps();
+    let urgent: ReturnType<typeof queued>[number] | undefined;
+    const cloud = deps.cloud;
+    // After the first launch, a user submits an urgent container and update/choose cache it.
+    const launchThenSubmit: typeof cloud.launch = async (request) => {
+      const instance = await cloud.launch(request);
+      if (urgent === undefined) {
+        [urgent] = queued(1, { priority: 1000 });
+        await h.refresh();
+      }
+      return instance;
+    };
+    const report = await runLaunchPass({ ...deps, cloud: { ...cloud, list: () => cloud.list(), launch: launchThenSubmit }, replanMs: 0 }, plenty);
+    const order = report.launched.map((l) => l.uuid);
+    // Priority order (§3.3): low3 (12) first; then the urgent one (1000), which the first plan never saw.
+    expect(order).toEqual([low3?.uuid, urgent?.uuid, low2?.uuid, low1?.uuid]);
+    expect(report.plans).toBeGreaterThanOrEqual(4);
+  });
+
+  it("follows one plan while it is younger than replanMs", async () => {
+    h = await dispatchHarness();
+    queued(3);
+    await h.refresh();
+    const report = await runLaunchPass({ ...h.launchDeps(), replanMs: 60_000 }, plenty);
+    expect(report).toMatchObject({ plans: 1, planned: 3 });
+    expect(report.launched).toHaveLength(3);
+  });
+});
+
 describe("limits", () => {
   it("locks no more than MaxInstances allows, highest priority first", async () => {
     h = await dispatchHarness("MaxInstances: 2");
