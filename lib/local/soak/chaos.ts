@@ -3,10 +3,10 @@
  * at the start and thinning out towards the end, then stops them all at once (the calm phase) so
  * the system can converge: Arvados 5xx, 503 bursts, slow replies and replies slower than the
  * client's timeout, malformed, truncated (a lock that happened but whose reply was lost) and
- * dropped replies; EC2 capacity, subnet, quota and throttling errors; DynamoDB throttling and
- * internal errors (through the fault proxy); crash points and random kills of function
- * environments; redelivered and reordered stream batches; and a second update-queue invocation
- * overlapping the first. It counts what it injected; faults still pending when the calm begins
+ * dropped replies; EC2 capacity, subnet, quota and throttling errors; DynamoDB throttling,
+ * internal errors and transaction conflicts (through the fault proxy); crash points and random
+ * kills of function environments; redelivered and reordered stream batches; and a second
+ * update-queue invocation overlapping the first. It counts what it injected; faults still pending when the calm begins
  * are removed and not counted.
  */
 import type { DynamoDbFaultProxy, DynamoDbFaultRates } from "../dynamodb-fault-proxy.js";

@@ -107,7 +107,7 @@ export function defaultChaosSettings(chaosMs: number): ChaosSettings {
     randomKill: 0.06,
     overlappingUpdate: 0.05,
     dynamodbBurst: 0.02,
-    dynamodb: { throttle: 0.03, requestLimit: 0.01, throttling: 0.02, internal: 0.02 },
+    dynamodb: { throttle: 0.03, requestLimit: 0.01, throttling: 0.02, internal: 0.02, transactionConflict: 0.01 },
     pump: { redeliverRate: 0.2, reorderRate: 0.3 },
     crashCallers: ["launch", "choose-instance-types"],
     killTargets: ["launch", "choose-instance-types", "cleanup"],
