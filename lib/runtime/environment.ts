@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { ArvadosClient, arvadosClientOptionsFromEnv, isTrueFlag } from "../arvados/client.js";
 import { resolveArvadosToken } from "../arvados/token-source.js";
 import { createEc2Client } from "../cloud/client.js";
@@ -11,6 +11,7 @@ import { Queue } from "../queue/queue.js";
 import { initialMaxContainers } from "../scheduler/max-containers.js";
 import { type DispatchState, dispatchState } from "../store/dispatch-state.js";
 import { LaunchTokens } from "../store/launch-tokens.js";
+import { createDynamoDbClient } from "../store/dynamodb-client.js";
 import { QueueStore } from "../store/queue-store.js";
 import type { SharedState } from "../store/shared-state.js";
 
@@ -50,8 +51,7 @@ export interface DispatchRuntime {
  */
 export async function dispatchRuntimeFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<DispatchRuntime> {
   const { config, ignored } = configFromEnv(env);
-  // Throttling is retried by the SDK with backoff; a few more attempts than the default ride out bursts.
-  const ddb = new DynamoDBClient({ maxAttempts: 6 });
+  const ddb = createDynamoDbClient();
   const tableName = requireEnv("QUEUE_TABLE_NAME", env);
   const store = new QueueStore(ddb, tableName);
   const token = await resolveArvadosToken(env);

@@ -1,6 +1,7 @@
 import { DynamoDBClient, GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { DynamoDbFaultProxy, dynamoDbFaults } from "../../lib/local/dynamodb-fault-proxy.js";
+import { DynamoDbFaultProxy, dynamoDbFaults, type DynamoDbFaultKind } from "../../lib/local/dynamodb-fault-proxy.js";
+import { createDynamoDbClient } from "../../lib/store/dynamodb-client.js";
 import { freshQueueTable } from "../support/dynamodb.js";
 
 /*
@@ -57,5 +58,45 @@ describe("the DynamoDB fault proxy", () => {
 
   it("knows every kind it counts", () => {
     expect(Object.keys(proxy.injected).sort()).toEqual(Object.keys(dynamoDbFaults).sort());
+  });
+});
+
+describe("the functions' DynamoDB client (createDynamoDbClient)", () => {
+  /** A proxy that fails the first `failures` requests with `kind`, then forwards everything. */
+  async function failingFirst(kind: DynamoDbFaultKind, failures: number, maxAttempts?: number) {
+    let calls = 0;
+    const p = new DynamoDbFaultProxy(inject("dynamodbEndpoint"), { [kind]: 1 }, () => (calls++ < failures ? 0 : 1));
+    const client = createDynamoDbClient({
+      endpoint: await p.start(),
+      region: "us-east-1",
+      credentials: { accessKeyId: "local", secretAccessKey: "local" },
+      ...(maxAttempts === undefined ? {} : { maxAttempts }),
+    });
+    return { proxy: p, client };
+  }
+
+  it.each(["transactionConflict", "throttling", "internal"] as const)("retries %s with backoff until the write goes through", async (kind) => {
+    const { proxy: p, client } = await failingFirst(kind, 2);
+    try {
+      const uuid = `zzzzz-dz642-retried-${kind}`;
+      await client.send(new PutItemCommand({ TableName: table.tableName, Item: { uuid: { S: uuid } } }));
+      expect(p.injected[kind]).toBe(2);
+      expect(await stored(uuid)).toBe(true);
+    } finally {
+      await p.stop();
+    }
+  });
+
+  it("gives up after its attempts and reports the conflict", async () => {
+    const { proxy: p, client } = await failingFirst("transactionConflict", 100, 3);
+    try {
+      await expect(client.send(new PutItemCommand({ TableName: table.tableName, Item: { uuid: { S: "zzzzz-dz642-never" } } }))).rejects.toMatchObject({
+        name: "TransactionConflictException",
+        $metadata: { attempts: 3 },
+      });
+      expect(p.injected.transactionConflict).toBe(3);
+    } finally {
+      await p.stop();
+    }
   });
 });
