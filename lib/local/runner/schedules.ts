@@ -5,8 +5,8 @@
  * AWS does for update-queue (reserved concurrency 1, no retries, short maximum event age) and
  * as the passes' own leases would make it a no-op anyway for launch and cleanup.
  */
-import { randomUUID } from "node:crypto";
 import type { ScheduledEvent } from "aws-lambda";
+import { eventBridgeEvent, localAccount } from "./eventbridge-event.js";
 
 /** A function a schedule invokes. */
 export interface ScheduledTarget {
@@ -31,17 +31,8 @@ export interface ScheduleStats {
 
 /** The event EventBridge sends for a scheduled rule. */
 export function scheduledEvent(ruleName: string, region: string, now = new Date()): ScheduledEvent {
-  return {
-    version: "0",
-    id: randomUUID(),
-    "detail-type": "Scheduled Event",
-    source: "aws.events",
-    account: "000000000000",
-    time: now.toISOString().replace(/\.\d{3}Z$/, "Z"),
-    region,
-    resources: [`arn:aws:events:${region}:000000000000:rule/${ruleName}`],
-    detail: {},
-  };
+  const rule = `arn:aws:events:${region}:${localAccount}:rule/${ruleName}`;
+  return eventBridgeEvent("Scheduled Event", "aws.events", [rule], {}, region, now);
 }
 
 /** Schedules fires every entry's function on its period until stopped. */

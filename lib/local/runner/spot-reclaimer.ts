@@ -5,10 +5,10 @@
  * (two minutes in AWS) EC2 terminates the instance if nobody has. One interruption per container,
  * so its next instance, if it gets one, runs undisturbed.
  */
-import { randomUUID } from "node:crypto";
 import type { ArvadosSimulator } from "../arvados-sim/simulator.js";
 import type { Ec2Simulator } from "../ec2-sim/simulator.js";
 import type { Json } from "../event-filter.js";
+import { eventBridgeEvent, localAccount } from "./eventbridge-event.js";
 import { InstanceWatcher } from "./instance-watcher.js";
 
 export interface SpotReclaimerOptions {
@@ -34,17 +34,9 @@ export interface SpotReclaimerStats {
 
 /** The event EventBridge delivers for a spot interruption warning. */
 export function spotInterruptionWarning(instanceId: string, region: string, now = new Date()): Json {
-  return {
-    version: "0",
-    id: randomUUID(),
-    "detail-type": "EC2 Spot Instance Interruption Warning",
-    source: "aws.ec2",
-    account: "000000000000",
-    time: now.toISOString().replace(/\.\d{3}Z$/, "Z"),
-    region,
-    resources: [`arn:aws:ec2:${region}:000000000000:instance/${instanceId}`],
-    detail: { "instance-id": instanceId, "instance-action": "terminate" },
-  };
+  const instance = `arn:aws:ec2:${region}:${localAccount}:instance/${instanceId}`;
+  const detail = { "instance-id": instanceId, "instance-action": "terminate" };
+  return eventBridgeEvent("EC2 Spot Instance Interruption Warning", "aws.ec2", [instance], detail, region, now);
 }
 
 export class SpotReclaimer extends InstanceWatcher {
