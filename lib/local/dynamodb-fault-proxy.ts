@@ -25,6 +25,8 @@ export type DynamoDbFaultRates = Partial<Record<DynamoDbFaultKind, number>>;
 export class DynamoDbFaultProxy {
   readonly injected: Record<DynamoDbFaultKind, number> = { throttle: 0, requestLimit: 0, throttling: 0, internal: 0, transactionConflict: 0 };
   forwarded = 0;
+  /** Sees the body of every request the SDK sends, failed or forwarded (the soak scans them for the token). */
+  observe: ((body: string) => void) | undefined;
   private server: Server | undefined;
 
   constructor(
@@ -37,6 +39,12 @@ export class DynamoDbFaultProxy {
   async start(port = 0): Promise<string> {
     const target = new URL(this.target);
     const server = createServer((req, res) => {
+      const observe = this.observe;
+      if (observe !== undefined) {
+        const chunks: Buffer[] = [];
+        req.on("data", (chunk: Buffer) => chunks.push(chunk));
+        req.on("end", () => observe(Buffer.concat(chunks).toString("utf8")));
+      }
       const fault = this.pickFault();
       if (fault !== undefined) {
         this.injected[fault]++;

@@ -56,6 +56,23 @@ describe("the DynamoDB fault proxy", () => {
     expect(await stored("zzzzz-dz642-forwarded")).toBe(true);
   });
 
+  it("shows its observer the body of every request, failed or forwarded", async () => {
+    const bodies: string[] = [];
+    proxy.observe = (body) => bodies.push(body);
+    try {
+      proxy.rates = { throttle: 1 };
+      await expect(put("zzzzz-dz642-observed-failed")).rejects.toMatchObject({ name: "ProvisionedThroughputExceededException" });
+      proxy.rates = {};
+      await put("zzzzz-dz642-observed-stored");
+    } finally {
+      proxy.observe = undefined;
+    }
+    expect(bodies.map((b) => (JSON.parse(b) as { Item: { uuid: { S: string } } }).Item.uuid.S)).toEqual([
+      "zzzzz-dz642-observed-failed",
+      "zzzzz-dz642-observed-stored",
+    ]);
+  });
+
   it("knows every kind it counts", () => {
     expect(Object.keys(proxy.injected).sort()).toEqual(Object.keys(dynamoDbFaults).sort());
   });

@@ -10,7 +10,10 @@ import {
   noInstanceLeft,
   oneInstancePerLock,
   type SoakOutcome,
+  tokenNowhere,
+  tokenScanPlaces,
 } from "../../lib/local/soak/invariants.js";
+import { SecretScan } from "../../lib/local/secret-scan.js";
 
 /*
  * The fault soak's verdicts, from hand-made end states: each invariant passes on a clean end
@@ -36,18 +39,20 @@ function outcome(fields: Partial<SoakOutcome> = {}): SoakOutcome {
     queueEntries: new Set(),
     maxDispatchAttempts: 10,
     unsatisfiableError,
+    tokenScan: { checked: Object.fromEntries(tokenScanPlaces.map((place) => [place, 1])), leaks: [] },
     ...fields,
   };
 }
 
 describe("a clean end passes every invariant", () => {
-  it("passes all five on a workload that ran once each", () => {
+  it("passes all six on a workload that ran once each", () => {
     expect(checkInvariants(outcome()).map((r) => [r.name, r.pass])).toEqual([
       ["every container Complete, or Cancelled for an upstream reason", true],
       ["at most one instance per container lock", true],
       ["no instance left running", true],
       ["no queue entry left for a finished container", true],
       ["lock_count below MaxDispatchAttempts (10)", true],
+      ["the Arvados token in no log line or request but its Authorization header", true],
     ]);
   });
 });
@@ -134,5 +139,47 @@ describe("no churn: lock_count stays below MaxDispatchAttempts", () => {
     expect(ok.pass).toBe(true);
     expect(ok.figures).toBe("max lock_count 9; containers by lock_count: 2: 1, 9: 1");
     expect(lockCountBelowMax(outcome({ containers: [container(1, { lockCount: 10 })] })).pass).toBe(false);
+  });
+});
+
+describe("no secret out: the token in no log line or request", () => {
+  const rootToken = "v2/zzzzz-gj3su-000000000000000/3kg6k6lzmp9kj5cpkcoxie963cmvjahbt2fod9zru30k1jqdmi";
+  const scanOf = (texts: [(typeof tokenScanPlaces)[number], string][]) => {
+    const scan = new SecretScan(rootToken);
+    for (const place of tokenScanPlaces) scan.check(place, `${place}: nothing secret`);
+    for (const [place, text] of texts) scan.check(place, text);
+    return scan;
+  };
+
+  it("passes when every place was checked and nothing found", () => {
+    const r = tokenNowhere(outcome({ tokenScan: scanOf([]) }));
+    expect({ pass: r.pass, figures: r.figures }).toEqual({
+      pass: true,
+      figures: "0 found in 1 log lines, 1 Arvados requests, 1 EC2 requests, 1 DynamoDB requests",
+    });
+  });
+
+  it("fails, naming the place and the form but never the token, for a leak in a log line, a request URL or user data", () => {
+    const userData = encodeURIComponent(Buffer.from(`#!/bin/sh\nexport ARVADOS_API_TOKEN=${rootToken}\n`).toString("base64"));
+    const r = tokenNowhere(
+      outcome({
+        tokenScan: scanOf([
+          ["log line", JSON.stringify({ level: "ERROR", message: "lock failed", error: { message: `bad token ${rootToken}` } })],
+          ["Arvados request", `GET /arvados/v1/containers?api_token=${rootToken.split("/")[2]}`],
+          ["EC2 request", `POST /\nAction=RunInstances&UserData=${userData}`],
+        ]),
+      }),
+    );
+    expect({ pass: r.pass, examples: r.examples }).toEqual({
+      pass: false,
+      examples: ["log line: the whole token", "Arvados request: the token's secret", "EC2 request: the whole token, base64-encoded"],
+    });
+    expect(r.examples.join(" ") + r.figures).not.toContain(rootToken.split("/")[2]);
+  });
+
+  it("fails when a place was never checked: a tap that saw nothing proves nothing", () => {
+    const checked = Object.fromEntries(tokenScanPlaces.filter((p) => p !== "EC2 request").map((p) => [p, 5]));
+    const r = tokenNowhere(outcome({ tokenScan: { checked, leaks: [] } }));
+    expect({ pass: r.pass, examples: r.examples }).toEqual({ pass: false, examples: ["EC2 request: none checked"] });
   });
 });

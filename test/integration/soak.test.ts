@@ -114,6 +114,10 @@ describe("after the faults stop, the dispatcher converges and nothing is lost or
   it("never lets its own retries use up a container's MaxDispatchAttempts", () => passed("lock_count below MaxDispatchAttempts"));
 });
 
+describe("under all of it, the Arvados token stays in the Authorization header", () => {
+  it("appears in no log line and in no URL or body of any request to Arvados, EC2 or DynamoDB", () => passed("the Arvados token"));
+});
+
 describe("two overlapping update-queue invocations", () => {
   it("overlap during the fault phase, and the one without the lease exits cleanly", () => {
     expect(result.faults.overlaps.pairs, output).toBeGreaterThan(0);

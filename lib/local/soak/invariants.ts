@@ -6,8 +6,10 @@
  *   (unsatisfiable, MaxDispatchAttempts, or its spot instance reclaimed under it);
  * - nothing duplicated: at most one instance per container lock (ClientToken attempt);
  * - nothing leaked: no instance left running, no queue entry left for a finished container;
- * - no churn: lock_count never reached MaxDispatchAttempts.
+ * - no churn: lock_count never reached MaxDispatchAttempts;
+ * - no secret out: the Arvados token in no log line and no request body or URL to any service.
  */
+import type { SecretLeak } from "../secret-scan.js";
 
 /** A workload container as Arvados holds it at the end. */
 export interface FinalContainer {
@@ -51,7 +53,16 @@ export interface SoakOutcome {
   maxDispatchAttempts: number;
   /** upstream's runtime_status.error for an unsatisfiable container. */
   unsatisfiableError: string;
+  /** Texts checked for the Arvados token, by place (see `tokenScanPlaces`), and what was found. */
+  tokenScan: { checked: Readonly<Record<string, number>>; leaks: readonly SecretLeak[] };
 }
+
+/**
+ * Where the soak looks for the token: every line the functions logged, and the URL and body of
+ * every request they sent (the Arvados one's Authorization header, the token's only place, is
+ * not part of it; DynamoDB's bodies hold every item written).
+ */
+export const tokenScanPlaces = ["log line", "Arvados request", "EC2 request", "DynamoDB request"] as const;
 
 const exampleLimit = 5;
 // upstream's check_unlock cancel message (§5.4): "... exceeding 'Containers.MaxDispatchAttempts' (lock_count=N)".
@@ -158,7 +169,19 @@ export function lockCountBelowMax(o: SoakOutcome): InvariantResult {
   };
 }
 
+/** The token appeared nowhere it was looked for, and every place was looked at (an idle tap proves nothing). */
+export function tokenNowhere(o: SoakOutcome): InvariantResult {
+  const { checked, leaks } = o.tokenScan;
+  const unchecked = tokenScanPlaces.filter((place) => (checked[place] ?? 0) === 0);
+  return {
+    name: "the Arvados token in no log line or request but its Authorization header",
+    pass: leaks.length === 0 && unchecked.length === 0,
+    figures: `${leaks.length} found in ${tokenScanPlaces.map((place) => `${checked[place] ?? 0} ${place}s`).join(", ")}`,
+    examples: [...unchecked.map((place) => `${place}: none checked`), ...leaks.map((l) => `${l.place}: ${l.form}`)].slice(0, exampleLimit),
+  };
+}
+
 /** Every invariant, in report order. */
 export function checkInvariants(o: SoakOutcome): InvariantResult[] {
-  return [everyContainerEnded(o), oneInstancePerLock(o), noInstanceLeft(o), noEntryForFinished(o), lockCountBelowMax(o)];
+  return [everyContainerEnded(o), oneInstancePerLock(o), noInstanceLeft(o), noEntryForFinished(o), lockCountBelowMax(o), tokenNowhere(o)];
 }

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { isFinalState } from "../../arvados/types.js";
 import { QueueStore } from "../../store/queue-store.js";
 import { DynamoDbFaultProxy, type DynamoDbFaultKind } from "../dynamodb-fault-proxy.js";
+import { SecretScan } from "../secret-scan.js";
 import { CrunchRunEmulator } from "../runner/crunch-run.js";
 import { SpotReclaimer } from "../runner/spot-reclaimer.js";
 import { buildFunctionHost, type FunctionStats, LambdaFunction } from "../runner/function-host.js";
@@ -32,6 +33,7 @@ import { InstanceLedger } from "./ledger.js";
 import { containerStates, progressLine, writeFinalState } from "./observe.js";
 import { forkRandom } from "./random.js";
 import { soakWorkload, unsatisfiableError, unsatisfiablePrefix } from "./soak-workload.js";
+import { checkingRequests, checkLogs } from "./token-scan.js";
 
 /** What to run; see defaultChaosSettings for the fault mix. */
 export interface SoakOptions {
@@ -168,9 +170,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       isUnsatisfiable: (uuid) => player?.get(uuid)?.label.startsWith(unsatisfiablePrefix) === true,
       random: forkRandom(options.seed, "crash-points"),
     });
+    const tokenScan = new SecretScan(services.arvadosToken);
     const dynamodbProxy = new DynamoDbFaultProxy(services.dynamodbEndpoint, {}, forkRandom(options.seed, "dynamodb"));
-    const arvadosProxy = new InterceptProxy(services.arvadosHost, crashPoints.arvados);
-    const ec2Proxy = new InterceptProxy(services.ec2Endpoint, crashPoints.ec2);
+    dynamodbProxy.observe = (body) => tokenScan.check("DynamoDB request", body);
+    const arvadosProxy = new InterceptProxy(services.arvadosHost, checkingRequests(tokenScan, "Arvados request", crashPoints.arvados));
+    const ec2Proxy = new InterceptProxy(services.ec2Endpoint, checkingRequests(tokenScan, "EC2 request", crashPoints.ec2));
     const [dynamodbUrl, arvadosUrl, ec2Url] = await Promise.all([dynamodbProxy.start(), arvadosProxy.start(), ec2Proxy.start()]);
     stops.push(() => dynamodbProxy.stop(), () => arvadosProxy.stop(), () => ec2Proxy.stop());
 
@@ -298,12 +302,14 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       };
     });
     const { entries } = await store.scan(1);
+    checkLogs(tokenScan, logDir);
     const invariants = checkInvariants({
       containers,
       instances: ledger.all(),
       queueEntries: new Set(entries.keys()),
       maxDispatchAttempts: config.Containers.MaxDispatchAttempts,
       unsatisfiableError,
+      tokenScan,
     });
     writeFinalState(join(stateDir, "final-state.json"), containers, ledger, arvadosSim, startedAt);
     const calmAtMs = driver.calmAtMs ?? options.chaosMs;
