@@ -236,6 +236,18 @@ describe("instances move pending → running → shutting-down → terminated �
     expect((await describeAll())[0]?.State?.Name).toBe("terminated");
   });
 
+  it("instancesWhere copies only the instances its filter keeps, terminated ones included when asked", async () => {
+    await startSim({ terminatedRetentionMs: 60_000 });
+    const [a, b] = [await run(1), await run(2)];
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: [a.InstanceId ?? ""] }));
+    sim.tick();
+    expect(sim.instancesWhere((i) => i.state === "running").map((i) => i.instanceId)).toEqual([b.InstanceId]);
+    expect(sim.instancesWhere((i) => i.state === "terminated").map((i) => i.instanceId)).toEqual([a.InstanceId]);
+    const [copy] = sim.instancesWhere((i) => i.instanceId === b.InstanceId);
+    if (copy !== undefined) copy.state = "stopped";
+    expect(sim.instance(b.InstanceId ?? "")?.state).toBe("running");
+  });
+
   it("tick() completes every transition at once", async () => {
     await startSim({ pendingMs: 1e9 });
     await run(1);
@@ -338,6 +350,18 @@ describe("the request log records every call without secrets", () => {
     expect(log[1]?.params.InstanceType).toBe("m5.large");
     expect(JSON.stringify(log)).not.toContain("secret-2");
     expect(JSON.stringify(log)).not.toContain(Buffer.from("#!/bin/sh\necho 2\n").toString("base64"));
+  });
+
+  it("requestsSince(seq) returns only the calls after it, so a poller copies only what is new", async () => {
+    await startSim();
+    await run(1);
+    const [first] = sim.requests();
+    await run(2);
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: ["i-none"] })).catch(() => undefined);
+    expect(sim.requestsSince(first?.seq ?? -1).map((r) => r.action)).toEqual(["RunInstances", "TerminateInstances"]);
+    expect(sim.requestsSince(0)).toEqual(sim.requests());
+    const last = sim.requests().at(-1)?.seq ?? 0;
+    expect(sim.requestsSince(last)).toEqual([]);
   });
 });
 

@@ -43,7 +43,18 @@ export class RequestLog {
   }
 
   list(): LoggedRequest[] {
-    return this.entries.map((e) => ({ ...e, params: { ...e.params } }));
+    return this.copies(this.entries);
+  }
+
+  /** The calls logged after call `seq`: a reader polling the log copies only what is new. */
+  since(seq: number): LoggedRequest[] {
+    let start = this.entries.length;
+    while (start > 0 && (this.entries[start - 1]?.seq ?? 0) > seq) start--;
+    return this.copies(this.entries.slice(start));
+  }
+
+  private copies(entries: readonly LoggedRequest[]): LoggedRequest[] {
+    return entries.map((e) => ({ ...e, params: { ...e.params } }));
   }
 
   clear(): void {

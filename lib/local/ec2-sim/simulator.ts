@@ -66,6 +66,15 @@ export class Ec2Simulator {
     return structuredClone(this.state.lifecycle.all());
   }
 
+  /**
+   * Copies of the visible instances `keep` accepts, in launch order. For watchers that poll
+   * several times a second: terminated instances stay visible for an hour, as on EC2, and a long
+   * run would otherwise copy thousands of them on every look.
+   */
+  instancesWhere(keep: (instance: Readonly<SimInstance>) => boolean): SimInstance[] {
+    return structuredClone(this.state.lifecycle.all().filter(keep));
+  }
+
   /** A copy of one instance, or undefined. */
   instance(id: string): SimInstance | undefined {
     const i = this.state.lifecycle.get(id);
@@ -84,6 +93,11 @@ export class Ec2Simulator {
   /** The recent calls, oldest first, user data and secret tag values redacted. */
   requests(): LoggedRequest[] {
     return this.state.log.list();
+  }
+
+  /** The logged calls after call `seq` (see `LoggedRequest.seq`). */
+  requestsSince(seq: number): LoggedRequest[] {
+    return this.state.log.since(seq);
   }
 
   /** Make matching calls fail with an EC2 error; returns the fault's id. */

@@ -8,6 +8,7 @@
  * Locked, already running elsewhere, cancelled) or is cancelled while it runs powers off too.
  */
 import type { ArvadosSimulator } from "../arvados-sim/simulator.js";
+import type { SimInstance } from "../ec2-sim/model.js";
 import type { Ec2Simulator } from "../ec2-sim/simulator.js";
 import { InstanceWatcher } from "./instance-watcher.js";
 
@@ -54,7 +55,9 @@ export class CrunchRunEmulator extends InstanceWatcher {
     // Apply the EC2 transitions that are due (pending → running, shutting-down → terminated).
     ec2.advance(0);
     const tagKey = `${this.options.tagKeyPrefix}ContainerUUID`;
-    for (const instance of ec2.instances()) {
+    // Running instances, and those crunch-run is still on that have stopped running.
+    const watched = (i: Readonly<SimInstance>) => i.state === "running" || (this.phases.get(i.instanceId)?.name ?? "off") !== "off";
+    for (const instance of ec2.instancesWhere(watched)) {
       const uuid = instance.tags[tagKey];
       if (uuid === undefined) continue;
       const phase = this.phases.get(instance.instanceId);

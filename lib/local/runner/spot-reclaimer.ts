@@ -63,9 +63,9 @@ export class SpotReclaimer extends InstanceWatcher {
         this.stats.reclaimed++;
       }
     }
-    for (const instance of ec2.instances()) {
+    for (const instance of ec2.instancesWhere((i) => i.market === "spot" && i.state === "running")) {
       const uuid = instance.tags[`${tagKeyPrefix}ContainerUUID`];
-      if (uuid === undefined || instance.market !== "spot" || instance.state !== "running" || this.warnedContainers.has(uuid)) continue;
+      if (uuid === undefined || this.warnedContainers.has(uuid)) continue;
       const afterMs = this.options.interruptAfterMs(uuid);
       if (afterMs === undefined || arvados.getContainer(uuid)?.state !== "Running") continue;
       const since = this.runningSince.get(instance.instanceId) ?? now;

@@ -4,7 +4,7 @@
  * ended long ago too; and it counts RunInstances errors by code from the simulator's request
  * log, reading only what is new each time.
  */
-import type { Ec2Simulator } from "../ec2-sim/index.js";
+import type { Ec2Simulator, SimInstance } from "../ec2-sim/index.js";
 import type { CreatedInstance } from "./invariants.js";
 
 /** What the ledger keeps of one instance: enough to tell its story after a failed invariant. */
@@ -29,7 +29,9 @@ export class InstanceLedger {
 
   /** Reads the simulator's instances and the request log entries added since the last call. */
   observe(): void {
-    for (const i of this.ec2.instances()) {
+    // Only instances new or changed since the last look: the simulator keeps terminated ones an hour.
+    const changed = (i: Readonly<SimInstance>) => this.instances.get(i.instanceId)?.state !== i.state;
+    for (const i of this.ec2.instancesWhere(changed)) {
       const containerUuid = i.tags[this.tagKey];
       this.instances.set(i.instanceId, {
         instanceId: i.instanceId,
@@ -43,8 +45,7 @@ export class InstanceLedger {
         ...(i.stateReason === undefined ? {} : { stateReason: i.stateReason.code }),
       });
     }
-    for (const request of this.ec2.requests()) {
-      if (request.seq <= this.lastRequestSeq) continue;
+    for (const request of this.ec2.requestsSince(this.lastRequestSeq)) {
       this.lastRequestSeq = request.seq;
       if (request.action === "RunInstances" && request.error !== undefined) {
         this.runInstancesErrors[request.error] = (this.runInstancesErrors[request.error] ?? 0) + 1;
