@@ -156,8 +156,7 @@ export class ProgressTracker {
   private countRunInstancesErrors(): void {
     const ec2 = this.sources.ec2;
     if (ec2 === undefined) return;
-    for (const request of ec2.requests()) {
-      if (request.seq <= this.lastRequestSeq) continue;
+    for (const request of ec2.requestsSince(this.lastRequestSeq)) {
       this.lastRequestSeq = request.seq;
       if (request.action === "RunInstances" && request.error !== undefined) bump(this.errors, request.error);
     }

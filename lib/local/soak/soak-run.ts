@@ -33,7 +33,7 @@ import { InstanceLedger } from "./ledger.js";
 import { containerStates, progressLine, writeFinalState } from "./observe.js";
 import { forkRandom } from "./random.js";
 import { soakWorkload, unsatisfiableError, unsatisfiablePrefix } from "./soak-workload.js";
-import { checkingRequests, checkLogs } from "./token-scan.js";
+import { checkingDynamoDbRequests, checkingRequests, checkLogs } from "./token-scan.js";
 
 /** What to run; see defaultChaosSettings for the fault mix. */
 export interface SoakOptions {
@@ -172,7 +172,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     });
     const tokenScan = new SecretScan(services.arvadosToken);
     const dynamodbProxy = new DynamoDbFaultProxy(services.dynamodbEndpoint, {}, forkRandom(options.seed, "dynamodb"));
-    dynamodbProxy.observe = (body) => tokenScan.check("DynamoDB request", body);
+    dynamodbProxy.observe = checkingDynamoDbRequests(tokenScan);
     const arvadosProxy = new InterceptProxy(services.arvadosHost, checkingRequests(tokenScan, "Arvados request", crashPoints.arvados));
     const ec2Proxy = new InterceptProxy(services.ec2Endpoint, checkingRequests(tokenScan, "EC2 request", crashPoints.ec2));
     const [dynamodbUrl, arvadosUrl, ec2Url] = await Promise.all([dynamodbProxy.start(), arvadosProxy.start(), ec2Proxy.start()]);

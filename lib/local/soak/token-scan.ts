@@ -22,6 +22,12 @@ export function checkingRequests(
   };
 }
 
+/** An observer for the DynamoDB fault proxy: every request body, hence every item written. */
+export function checkingDynamoDbRequests(scan: SecretScan): (body: string) => void {
+  const place: Place = "DynamoDB request";
+  return (body) => scan.check(place, body);
+}
+
 /** Checks every line of every log in `dir`: the functions' output and errors, and the stream's failure records. */
 export function checkLogs(scan: SecretScan, dir: string): void {
   const place: Place = "log line";
