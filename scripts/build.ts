@@ -1,5 +1,5 @@
 /**
- * Bundles each functions/<name>/handler.ts into dist/<name>/index.mjs (ESM, node20, minified,
+ * Bundles each functions/<name>/handler.ts into dist/<name>/index.mjs (ESM, node22, minified,
  * source maps, AWS SDK included so each Lambda carries exactly the versions we test) and packs
  * it as dist/<name>.zip, the prebuilt artifact serverless.yml deploys. Prints each bundle's size.
  *
@@ -63,7 +63,7 @@ async function main(): Promise<void> {
       bundle: true,
       platform: "node",
       format: "esm",
-      target: "node20",
+      target: "node22",
       minify: true,
       sourcemap: true,
       legalComments: "none",

@@ -46,7 +46,7 @@ class UsageError extends Error {
 }
 
 async function main(): Promise<number> {
-  // The terminal is for the live display; the SDK's Node 20 deprecation notice is not news here.
+  // The terminal is for the live display; an SDK Node version notice is not news here.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   const { values } = parseArgs({
     options: {
