@@ -5,8 +5,9 @@
  */
 
 import { z } from "zod";
+import { parseArvadosJson } from "./json.js";
 import type { ApiClientAuthorization, Container, ContainerList, ContainerStateChange } from "./types.js";
-import { containerStates } from "./types.js";
+import { containerStates, maxPriority } from "./types.js";
 
 /** Why a body could not be decoded; `field` names the offending attribute when there is one. */
 export class DecodeFailure extends Error {
@@ -20,6 +21,9 @@ export class DecodeFailure extends Error {
 }
 
 const state = z.enum(containerStates as [string, ...string[]]);
+
+/** An int64 priority, parsed exactly from the JSON text (json.ts): 0 … 2^63−1. */
+const priority = z.bigint().min(0n).max(maxPriority);
 
 const gpu = z.looseObject({
   stack: z.string().optional(),
@@ -50,7 +54,7 @@ const schedulingParameters = z.looseObject({
 const containerRecord = z.looseObject({
   uuid: z.string().optional(),
   state: state.optional(),
-  priority: z.number().optional(),
+  priority: priority.optional(),
   locked_by_uuid: z.string().nullable().optional(),
   auth_uuid: z.string().nullable().optional(),
   lock_count: z.number().optional(),
@@ -75,7 +79,7 @@ const containerList = z.looseObject({
 const stateChange = z.looseObject({
   uuid: z.string(),
   state,
-  priority: z.number(),
+  priority,
   locked_by_uuid: z.string().nullable(),
 });
 
@@ -85,7 +89,7 @@ const authorization = z.looseObject({ uuid: z.string() });
 export function decodeJsonObject(body: string): Record<string, unknown> {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(body);
+    parsed = parseArvadosJson(body);
   } catch {
     throw new DecodeFailure("body is not JSON");
   }

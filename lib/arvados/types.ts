@@ -67,13 +67,17 @@ export interface Mount {
   [key: string]: unknown;
 }
 
+/** The largest priority a container can have: the int64 column's maximum (§5.6). */
+export const maxPriority = (1n << 63n) - 1n;
+
 /** A full container record as returned by `GET /arvados/v1/containers/{uuid}`. */
 export interface Container {
   kind?: string;
   uuid: string;
   owner_uuid?: string;
   state: ContainerState;
-  priority: number;
+  /** int64 (request priority × 2^50 − created_at ms, §5.6): exact only as a bigint. */
+  priority: bigint;
   runtime_constraints: RuntimeConstraints;
   container_image: string;
   scheduling_parameters: SchedulingParameters;
@@ -109,7 +113,8 @@ export const queueSelect = [
 export interface QueuedContainer {
   uuid: string;
   state: ContainerState;
-  priority: number;
+  /** int64, exact (§5.6). */
+  priority: bigint;
   runtime_constraints: RuntimeConstraints;
   container_image: string;
   scheduling_parameters: SchedulingParameters;
@@ -139,6 +144,6 @@ export interface ApiClientAuthorization {
 export interface ContainerStateChange {
   uuid: string;
   state: ContainerState;
-  priority: number;
+  priority: bigint;
   locked_by_uuid: string | null;
 }
