@@ -70,6 +70,11 @@ export interface Mount {
 /** The largest priority a container can have: the int64 column's maximum (§5.6). */
 export const maxPriority = (1n << 63n) - 1n;
 
+/** Sort order for priorities, highest first, exact (a bigint difference is no sort result). */
+export function comparePriorityDesc(a: bigint, b: bigint): number {
+  return a > b ? -1 : a < b ? 1 : 0;
+}
+
 /** A full container record as returned by `GET /arvados/v1/containers/{uuid}`. */
 export interface Container {
   kind?: string;

@@ -232,7 +232,7 @@ function oldestQueuedAgeSeconds(entries: readonly QueueEntry[], instances: reado
   let oldest = nowMs;
   for (const e of entries) {
     const { state, priority, created_at } = e.container;
-    if ((state !== "Queued" && state !== "Locked") || priority < 1 || hasLiveInstance(e, instances)) continue;
+    if ((state !== "Queued" && state !== "Locked") || priority === 0n || hasLiveInstance(e, instances)) continue;
     const created = Date.parse(created_at);
     if (Number.isFinite(created) && created < oldest) oldest = created;
   }

@@ -1,9 +1,11 @@
+import { stringifyArvadosJson } from "../arvados/json.js";
 import {
   type Container,
   type QueuedContainer,
   type RuntimeConstraints,
   type SchedulingParameters,
   isContainerState,
+  maxPriority,
 } from "../arvados/types.js";
 
 /**
@@ -28,10 +30,23 @@ function isObject(value: unknown): value is Json {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/**
+ * An int64 size or count. Past 2^53 the JSON number is the nearest double: inexact, but a value
+ * the API server can send is never refused (8 PiB of RAM fits no instance type anyway).
+ */
 function nonNegativeInteger(uuid: string, field: string, value: unknown, fallback = 0): number {
   if (value === undefined || value === null) return fallback;
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
-    throw new MalformedContainerError(uuid, field, "is not a non-negative integer");
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > 2 ** 63) {
+    throw new MalformedContainerError(uuid, field, "is not a non-negative int64");
+  }
+  return value;
+}
+
+/** §5.6 priority: an exact int64 (lib/arvados/json.ts parses it as a bigint), 0 when absent. */
+function priority(uuid: string, value: unknown): bigint {
+  if (value === undefined || value === null) return 0n;
+  if (typeof value !== "bigint" || value < 0n || value > maxPriority) {
+    throw new MalformedContainerError(uuid, "priority", "is not a non-negative int64");
   }
   return value;
 }
@@ -105,7 +120,7 @@ export function toQueuedContainer(record: Partial<Container>, lockedBy: string |
   const container: QueuedContainer = {
     uuid,
     state: record.state,
-    priority: nonNegativeInteger(uuid, "priority", record.priority),
+    priority: priority(uuid, record.priority),
     runtime_constraints: runtimeConstraints(uuid, record.runtime_constraints),
     container_image: stringField(uuid, "container_image", record.container_image),
     scheduling_parameters: schedulingParameters(uuid, record.scheduling_parameters),
@@ -125,9 +140,9 @@ export function toQueuedContainer(record: Partial<Container>, lockedBy: string |
 export const maxCachedContainerBytes = 64 * 1024;
 
 function checkCacheable(container: QueuedContainer): void {
-  const size = Buffer.byteLength(JSON.stringify(container));
+  const size = Buffer.byteLength(stringifyArvadosJson(container));
   if (size <= maxCachedContainerBytes) return;
-  const fields = Object.entries(container).map(([name, value]) => [name, Buffer.byteLength(JSON.stringify(value) ?? "")] as const);
+  const fields = Object.entries(container).map(([name, value]) => [name, Buffer.byteLength(stringifyArvadosJson(value) ?? "")] as const);
   const [largest] = fields.sort((a, b) => b[1] - a[1])[0] ?? ["record"];
   throw new MalformedContainerError(container.uuid, largest, `is too large to cache (record is ${size} bytes, limit ${maxCachedContainerBytes})`);
 }

@@ -193,7 +193,7 @@ export class Queue {
 }
 
 function stateChangeFrom(uuid: string, reply: Partial<Container>): ContainerStateChange {
-  if (!isContainerState(reply.state) || typeof reply.priority !== "number") {
+  if (!isContainerState(reply.state) || typeof reply.priority !== "bigint") {
     throw new MalformedStateChangeError(uuid);
   }
   return { uuid, state: reply.state, priority: reply.priority, locked_by_uuid: reply.locked_by_uuid ?? null };

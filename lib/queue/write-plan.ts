@@ -1,4 +1,5 @@
 import { isDeepStrictEqual } from "node:util";
+import { parseArvadosJson, stringifyArvadosJson } from "../arvados/json.js";
 import type { QueuedContainer } from "../arvados/types.js";
 import type { PollResult } from "./poll.js";
 import type { QueueEntry } from "./types.js";
@@ -19,9 +20,10 @@ export function containerChanged(cached: QueuedContainer, next: QueuedContainer)
   return !isDeepStrictEqual(normalise(cached), normalise(next));
 }
 
-// DynamoDB returns maps with their own key order and drops undefined: compare on plain JSON.
+// DynamoDB returns maps with their own key order and drops undefined: compare on plain JSON
+// (the exact codec: a priority is a bigint, §5.6).
 function normalise(container: QueuedContainer): unknown {
-  return JSON.parse(JSON.stringify(container));
+  return parseArvadosJson(stringifyArvadosJson(container));
 }
 
 /** Computes the writes for a poll against the cached entries. Pure. */

@@ -1,4 +1,4 @@
-import { ContainerState, isFinalState } from "../arvados/types.js";
+import { ContainerState, comparePriorityDesc, isFinalState } from "../arvados/types.js";
 import type { ClusterConfig, InstanceType } from "../config/types.js";
 import type { QueueEntry } from "../queue/types.js";
 import { type CapacityState, isAtCapacity, isAtQuota, isThrottled } from "./capacity.js";
@@ -75,7 +75,7 @@ function compareEntries(held: ReadonlySet<string>): (a: QueueEntry, b: QueueEntr
     (held.has(e.container.uuid) ? 0 : 2) + (e.container.state === ContainerState.Locked ? 0 : 1);
   return (a, b) =>
     rank(a) - rank(b) ||
-    b.container.priority - a.container.priority ||
+    comparePriorityDesc(a.container.priority, b.container.priority) ||
     Date.parse(a.firstSeenAt) - Date.parse(b.firstSeenAt) ||
     (a.container.uuid < b.container.uuid ? -1 : a.container.uuid > b.container.uuid ? 1 : 0);
 }
@@ -131,7 +131,7 @@ export function planQueue(input: PlanQueueInput): QueuePlan {
       if (ctr.state === ContainerState.Locked) plan.allocatedNotStarted++;
       continue;
     }
-    if (ctr.priority < 1) {
+    if (ctr.priority === 0n) {
       plan.statuses[ctr.uuid] = priorityZeroStatus(ctr.state);
       continue;
     }

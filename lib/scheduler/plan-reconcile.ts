@@ -116,7 +116,7 @@ function queuedRule({ entry, live, threshold, out }: EntryContext): void {
       live.filter((inst) => threshold > Date.parse(inst.launchTime)),
       ReconcileReason.queuedWithInstance,
     );
-  } else if (entry.container.priority === 0) {
+  } else if (entry.container.priority === 0n) {
     out.forget.add(entry.container.uuid);
   }
 }
@@ -128,7 +128,7 @@ function queuedRule({ entry, live, threshold, out }: EntryContext): void {
  */
 function runningRule({ entry, index, live, threshold, out }: EntryContext): void {
   if (live.length > 0) {
-    if (entry.container.priority === 0) out.terminateAll(live, ReconcileReason.priorityZero);
+    if (entry.container.priority === 0n) out.terminateAll(live, ReconcileReason.priorityZero);
     return;
   }
   let end = lastInstanceEnd(entry, index);
@@ -147,7 +147,7 @@ function runningRule({ entry, index, live, threshold, out }: EntryContext): void
  */
 function lockedRule({ entry, index, live, threshold, now, timeoutBooting, out }: EntryContext): void {
   const uuid = entry.container.uuid;
-  if (entry.container.priority === 0) {
+  if (entry.container.priority === 0n) {
     if (live.length > 0) out.terminateAll(live, ReconcileReason.priorityZero);
     else out.unlock.set(uuid, ReconcileReason.priorityZero);
     return;

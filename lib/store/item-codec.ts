@@ -17,7 +17,11 @@ export function isMetaKey(uuid: string): boolean {
   return uuid.startsWith("#");
 }
 
-export const marshallOptions = { removeUndefinedValues: true, convertClassInstanceToMap: false } as const;
+/**
+ * `allowImpreciseNumbers`: an int64 size past 2^53 (a value the API server may send) is written
+ * as the double's digits rather than refused; priorities are bigints and written exactly.
+ */
+export const marshallOptions = { removeUndefinedValues: true, convertClassInstanceToMap: false, allowImpreciseNumbers: true } as const;
 
 /** Turns an entry into a DynamoDB item (nested maps, so stream filters can see container.state). */
 export function entryToItem(entry: QueueEntry): Record<string, AttributeValue> {
@@ -26,10 +30,24 @@ export function entryToItem(entry: QueueEntry): Record<string, AttributeValue> {
 
 /** Turns a DynamoDB item back into an entry; undefined for meta items or items without a container. */
 export function itemToEntry(item: Record<string, AttributeValue>): QueueEntry | undefined {
-  const plain = unmarshall(item) as Partial<QueueEntry> & { uuid?: string; expiresAt?: number };
+  const raw = unmarshall(item) as { container?: { priority?: unknown } };
+  // unmarshall gives numbers past 2^53 as bigint and smaller ones as number: the priority is
+  // always a bigint (exact, §5.6), every other number a number.
+  const priority = raw.container?.priority;
+  const plain = bigintsToNumbers(raw) as Partial<QueueEntry> & { uuid?: string; expiresAt?: number };
   if (plain.uuid === undefined || isMetaKey(plain.uuid) || plain.container === undefined) return undefined;
+  plain.container.priority = typeof priority === "bigint" ? priority : BigInt(typeof priority === "number" ? priority : 0);
   const { uuid: _uuid, expiresAt: _expiresAt, launchLease: _lease, ...entry } = plain as typeof plain & { launchLease?: unknown };
   return entry as QueueEntry;
+}
+
+function bigintsToNumbers(value: unknown): unknown {
+  if (typeof value === "bigint") return Number(value);
+  if (Array.isArray(value)) return value.map(bigintsToNumbers);
+  if (typeof value === "object" && value !== null && !(value instanceof Uint8Array) && !(value instanceof Set)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, bigintsToNumbers(v)]));
+  }
+  return value;
 }
 
 export function toAttr(value: unknown): AttributeValue {

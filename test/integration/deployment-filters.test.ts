@@ -66,7 +66,7 @@ const filtersOf = (name: string): Json[] =>
 describe("the filter matcher follows Lambda's rules where they differ from intuition", () => {
   it("a numeric rule never matches a DynamoDB number, which a stream image carries as a string", () => {
     const pattern = { dynamodb: { NewImage: { priority: { N: [{ numeric: [">", 0] }] } } } };
-    const record = insert(marshall({ uuid: "x", priority: 5 }));
+    const record = insert(marshall({ uuid: "x", priority: 5n }));
     expect(record.dynamodb.NewImage?.priority).toEqual({ N: "5" });
     expect(patternMatches(pattern, JSON.parse(JSON.stringify(record)))).toBe(false);
   });
@@ -128,7 +128,7 @@ describe("launch is invoked for each launchable change: Queued or Locked, priori
   });
 
   it("accepts a priority raised from 0", () => {
-    expect(launches(modify(item({ priority: 0 }, typed), item({ priority: 1000 }, typed)))).toBe(true);
+    expect(launches(modify(item({ priority: 0n }, typed), item({ priority: 1000n }, typed)))).toBe(true);
   });
 
   it("accepts an entry inserted with its types already chosen", () => {
@@ -137,7 +137,7 @@ describe("launch is invoked for each launchable change: Queued or Locked, priori
 
   it("rejects an entry without instance types", () => {
     expect(launches(insert(item()))).toBe(false);
-    expect(launches(modify(item(), item({ priority: 2 })))).toBe(false);
+    expect(launches(modify(item(), item({ priority: 2n })))).toBe(false);
   });
 
   it("rejects an entry with an empty list of instance types", () => {
@@ -145,7 +145,7 @@ describe("launch is invoked for each launchable change: Queued or Locked, priori
   });
 
   it("rejects priority 0 (cancelled by its requester, or not yet wanted)", () => {
-    expect(launches(modify(item({}, typed), item({ priority: 0 }, typed)))).toBe(false);
+    expect(launches(modify(item({}, typed), item({ priority: 0n }, typed)))).toBe(false);
   });
 
   it.each(["Running", "Complete", "Cancelled"] as const)("rejects a %s entry", (state) => {

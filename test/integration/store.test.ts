@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { QueueStore } from "../../lib/store/queue-store.js";
-import { freshQueueTable, localDynamoDb } from "../support/dynamodb.js";
-import { containerUuid, queueEntry, queuedContainer } from "../support/fixtures.js";
+import { maxPriority } from "../../lib/arvados/types.js";
+import { freshQueueTable, localDynamoDb, streamNewImages } from "../support/dynamodb.js";
+import { containerPriority, containerUuid, createdAt, queueEntry, queuedContainer } from "../support/fixtures.js";
 
 const ddb = localDynamoDb();
 let table: Awaited<ReturnType<typeof freshQueueTable>>;
@@ -23,8 +24,8 @@ describe("insert", () => {
   });
 
   it("never overwrites an existing entry", async () => {
-    expect(await store.insertNew(queueEntry(1, { priority: 99 }))).toBe(false);
-    expect((await store.get(containerUuid(1)))?.container.priority).toBe(1);
+    expect(await store.insertNew(queueEntry(1, { priority: 99n }))).toBe(false);
+    expect((await store.get(containerUuid(1)))?.container.priority).toBe(queuedContainer(1).priority);
   });
 });
 
@@ -32,9 +33,9 @@ describe("forget (§1.4)", () => {
   const cases = [
     { name: "deletes a Complete entry", container: { state: "Complete" as const }, deleted: true },
     { name: "deletes a Cancelled entry", container: { state: "Cancelled" as const }, deleted: true },
-    { name: "deletes a Queued entry with priority 0", container: { state: "Queued" as const, priority: 0 }, deleted: true },
-    { name: "keeps a Queued entry with priority > 0", container: { state: "Queued" as const, priority: 5 }, deleted: false },
-    { name: "keeps a Locked entry with priority 0", container: { state: "Locked" as const, priority: 0 }, deleted: false },
+    { name: "deletes a Queued entry with priority 0", container: { state: "Queued" as const, priority: 0n }, deleted: true },
+    { name: "keeps a Queued entry with priority > 0", container: { state: "Queued" as const, priority: 5n }, deleted: false },
+    { name: "keeps a Locked entry with priority 0", container: { state: "Locked" as const, priority: 0n }, deleted: false },
     { name: "keeps a Running entry", container: { state: "Running" as const }, deleted: false },
   ];
   cases.forEach((c, i) => {
@@ -56,24 +57,24 @@ describe("a local change during an update wins (upstream dontupdate)", () => {
     await store.insertNew(queueEntry(200));
     const pollStarted = new Date("2026-01-01T00:00:10.000Z");
     await store.applyStateChange(
-      { uuid: containerUuid(200), state: "Locked", priority: 1, locked_by_uuid: "zzzzz-gj3su-000000000000000" },
+      { uuid: containerUuid(200), state: "Locked", priority: 1n, locked_by_uuid: "zzzzz-gj3su-000000000000000" },
       new Date("2026-01-01T00:00:11.000Z"),
     );
-    const applied = await store.replacePolled(queuedContainer(200, { priority: 7 }), pollStarted.toISOString(), 0);
+    const applied = await store.replacePolled(queuedContainer(200, { priority: 7n }), pollStarted.toISOString(), 0);
     expect(applied).toBe(false);
-    expect((await store.get(containerUuid(200)))?.container).toMatchObject({ state: "Locked", priority: 1 });
+    expect((await store.get(containerUuid(200)))?.container).toMatchObject({ state: "Locked", priority: 1n });
     expect(await store.deleteAbsent(containerUuid(200), pollStarted.toISOString())).toBe(false);
   });
 
   it("applies a polled record when the local change is older than the poll", async () => {
     const applied = await store.replacePolled(
-      queuedContainer(200, { state: "Running", priority: 3 }),
+      queuedContainer(200, { state: "Running", priority: 3n }),
       "2026-01-01T00:00:12.000Z",
       0,
     );
     expect(applied).toBe(true);
     const entry = await store.get(containerUuid(200));
-    expect(entry?.container).toMatchObject({ state: "Running", priority: 3 });
+    expect(entry?.container).toMatchObject({ state: "Running", priority: 3n });
     expect(entry?.version).toBe(3);
   });
 });
@@ -82,13 +83,13 @@ describe("lock/unlock/cancel replies (§1.9)", () => {
   it("copy only state, priority and locked_by_uuid into a cached entry", async () => {
     await store.insertNew(queueEntry(300, { runtime_constraints: queuedContainer(0).runtime_constraints }));
     const after = await store.applyStateChange(
-      { uuid: containerUuid(300), state: "Locked", priority: 9, locked_by_uuid: "zzzzz-gj3su-000000000000000" },
+      { uuid: containerUuid(300), state: "Locked", priority: 9n, locked_by_uuid: "zzzzz-gj3su-000000000000000" },
       new Date("2026-01-01T00:01:00.000Z"),
     );
     expect(after?.container).toEqual({
       ...queuedContainer(300),
       state: "Locked",
-      priority: 9,
+      priority: 9n,
       locked_by_uuid: "zzzzz-gj3su-000000000000000",
     });
     expect(after?.localChangeAt).toBe("2026-01-01T00:01:00.000Z");
@@ -96,7 +97,7 @@ describe("lock/unlock/cancel replies (§1.9)", () => {
 
   it("never add an entry for a container that is not cached", async () => {
     const after = await store.applyStateChange(
-      { uuid: containerUuid(301), state: "Locked", priority: 9, locked_by_uuid: null },
+      { uuid: containerUuid(301), state: "Locked", priority: 9n, locked_by_uuid: null },
       new Date(),
     );
     expect(after).toBeUndefined();
@@ -148,5 +149,49 @@ describe("finished entries expire as a backstop to cleanup", () => {
     expect(metaItems.has(containerUuid(500))).toBe(false);
     const raw = await store.getMetaItem(containerUuid(500));
     expect(raw?.expiresAt).toBe(1_000 + 24 * 3600);
+  });
+});
+
+describe("priorities are stored exactly: DynamoDB numbers hold 38 digits (§5.6)", () => {
+  const P = containerPriority(500, createdAt(900));
+  const cases = [
+    ["a real cluster's priority", P],
+    ["its neighbour, one below", P - 1n],
+    ["2^53 + 1, which a double cannot hold", 2n ** 53n + 1n],
+    ["the int64 maximum", maxPriority],
+    ["0", 0n],
+  ] as const;
+
+  it.each(cases)("reads back %s unchanged, as a bigint", async (_name, priority) => {
+    const uuid = containerUuid(900 + cases.findIndex(([, p]) => p === priority));
+    const entry = { ...queueEntry(900), container: { ...queuedContainer(900, { priority }), uuid } };
+    await store.insertNew(entry);
+    expect((await store.get(uuid))?.container.priority).toBe(priority);
+    expect((await store.scan()).entries.get(uuid)?.container.priority).toBe(priority);
+  });
+
+  it("writes the exact digits into the stream image", async () => {
+    const uuid = containerUuid(950);
+    await store.insertNew(queueEntry(950, { uuid, priority: P + 1n }));
+    const images = await streamNewImages(table.streamArn);
+    const image = images.find((i) => i.uuid?.S === uuid);
+    expect(image?.container?.M?.priority).toEqual({ N: String(P + 1n) });
+  });
+
+  it("applies a lock reply's exact priority", async () => {
+    const uuid = containerUuid(960);
+    await store.insertNew(queueEntry(960, { uuid }));
+    await store.applyStateChange({ uuid, state: "Locked", priority: maxPriority - 1n, locked_by_uuid: null }, new Date());
+    expect((await store.get(uuid))?.container.priority).toBe(maxPriority - 1n);
+  });
+
+  it("keeps an int64 size past 2^53 (as its nearest double) instead of refusing the write", async () => {
+    const uuid = containerUuid(970);
+    const container = queuedContainer(970, { uuid });
+    container.runtime_constraints = { ...container.runtime_constraints, ram: 2 ** 62, keep_cache_disk: 2 ** 63 };
+    expect(await store.insertNew({ ...queueEntry(970), container })).toBe(true);
+    const read = await store.get(uuid);
+    expect(read?.container.runtime_constraints.ram).toBe(2 ** 62);
+    expect(read?.container.runtime_constraints.keep_cache_disk).toBe(2 ** 63);
   });
 });

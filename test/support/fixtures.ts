@@ -8,12 +8,27 @@ export function containerUuid(i: number): string {
   return `zzzzz-dz642-${String(i).padStart(15, "0")}`;
 }
 
-/** A container as the queue caches it, with upstream's defaults; override any field. */
+/**
+ * A container's priority as the API server computes it for a container request (§5.6):
+ * request priority × 2^50 − created_at in ms. 500 (the CWL runner's default) gives ~5.6e17.
+ */
+export function containerPriority(requestPriority: number, createdAt: string): bigint {
+  return BigInt(requestPriority) * 2n ** 50n - BigInt(Date.parse(createdAt));
+}
+
+/** The i-th creation time: i seconds into 2026, with the microseconds the API server renders. */
+export function createdAt(i: number): string {
+  const micros = String((i * 7919) % 1_000_000).padStart(6, "0");
+  return `${new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString().slice(0, 19)}.${micros}000Z`;
+}
+
+/** A container as the queue caches it, with upstream's defaults and real magnitudes; override any field. */
 export function queuedContainer(i: number, overrides: Partial<QueuedContainer> = {}): QueuedContainer {
+  const created = createdAt(i);
   return {
     uuid: containerUuid(i),
     state: "Queued",
-    priority: 1,
+    priority: containerPriority(500, created),
     runtime_constraints: {
       ram: 1 << 30,
       vcpus: 1,
@@ -23,7 +38,7 @@ export function queuedContainer(i: number, overrides: Partial<QueuedContainer> =
     },
     container_image: "d41d8cd98f00b204e9800998ecf8427e+0",
     scheduling_parameters: { partitions: [], preemptible: false, max_run_time: 0, supervisor: false },
-    created_at: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString(),
+    created_at: created,
     ...overrides,
   };
 }

@@ -92,7 +92,7 @@ describe("planWrites: only what changed is written (§1.5)", () => {
   it("inserts new, replaces changed, removes absent, and leaves equal records alone", () => {
     const next = new Map([
       [containerUuid(1), queuedContainer(1)],
-      [containerUuid(2), queuedContainer(2, { priority: 9 })],
+      [containerUuid(2), queuedContainer(2, { priority: 9n })],
       [containerUuid(4), queuedContainer(4)],
     ]);
     const plan = planWrites(cached, { next, deleted: new Set(), requests: 0 });

@@ -66,10 +66,10 @@ export function clusterConfig(cloudVMs: Partial<CloudVMsConfig> = {}): ClusterCo
   };
 }
 
-/** What an entry fixture may set. Defaults: Queued, priority 1, types [type1, type2], first seen an hour ago. */
+/** What an entry fixture may set. Defaults: Queued, a real int64 priority (§5.6), types [type1, type2], first seen an hour ago. */
 export interface EntrySpec {
   state?: ContainerState;
-  priority?: number;
+  priority?: bigint;
   /** Instance types by fixture index; [] = not chosen yet. */
   types?: number[];
   supervisor?: boolean;
@@ -85,7 +85,7 @@ export function entry(i: number, spec: EntrySpec = {}): QueueEntry {
     i,
     {
       state: spec.state ?? "Queued",
-      priority: spec.priority ?? 1,
+      ...(spec.priority === undefined ? {} : { priority: spec.priority }),
       scheduling_parameters: { partitions: [], preemptible: false, max_run_time: 0, supervisor: spec.supervisor ?? false },
     },
     { firstSeenAt: spec.firstSeenAt ?? at(-60 * MINUTE) },

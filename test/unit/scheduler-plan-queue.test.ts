@@ -1,4 +1,5 @@
 import { describe, expect, test } from "vitest";
+import { maxPriority } from "../../lib/arvados/types.js";
 import type { QueueEntry } from "../../lib/queue/types.js";
 import { type CapacityState, emptyCapacityState } from "../../lib/scheduler/capacity.js";
 import type { InstanceView } from "../../lib/scheduler/instances.js";
@@ -13,6 +14,7 @@ import {
   MINUTE,
   NOW,
 } from "./scheduler-fixtures.js";
+import { containerPriority, createdAt } from "../support/fixtures.js";
 
 interface Options {
   instances?: InstanceView[];
@@ -35,6 +37,8 @@ function plan(entries: QueueEntry[], options: Options = {}): QueuePlan {
 }
 
 const uuids = (...is: number[]) => is.map(containerUuid);
+/** A real priority (request priority 500, §5.6): about 5.6e17, far past 2^53. */
+const P = containerPriority(500, createdAt(0));
 const locked = (p: QueuePlan) => p.lock.map((d) => d.uuid);
 const launched = (p: QueuePlan) => p.launch.map((d) => d.uuid);
 const atCapacity = (...providerTypes: string[]): CapacityState => ({
@@ -101,21 +105,36 @@ describe("containers holding an instance are counted first and left alone (§3.3
 
 describe("order: holding first, then Locked, priority desc, first seen asc, uuid asc (§3.3)", () => {
   test("a Locked container goes before a higher-priority Queued one", () => {
-    const p = plan([entry(1, { priority: 9 }), entry(2, { state: "Locked", priority: 1 })], { maxContainers: 1 });
+    const p = plan([entry(1, { priority: P + 9n }), entry(2, { state: "Locked", priority: P + 1n })], { maxContainers: 1 });
     expect(launched(p)).toEqual(uuids(2));
     expect(p.lock).toEqual([]);
   });
   test("higher priority first", () => {
-    expect(locked(plan([entry(1, { priority: 1 }), entry(2, { priority: 2 })], { maxContainers: 1 }))).toEqual(uuids(2));
+    expect(locked(plan([entry(1, { priority: P + 1n }), entry(2, { priority: P + 2n })], { maxContainers: 1 }))).toEqual(uuids(2));
+  });
+  test("int64 priorities past 2^53 that differ by 1 are ordered exactly (§5.6)", () => {
+    const high = (1n << 62n) + 1n; // as a double, equal to its neighbour below
+    expect(Number(high) === Number(high - 1n)).toBe(true);
+    const p = plan([entry(1, { priority: high - 1n }), entry(2, { priority: high }), entry(3, { priority: high - 2n })], {
+      maxContainers: 3,
+    });
+    expect(locked(p)).toEqual(uuids(2, 1, 3));
+  });
+  test("the largest int64 priority is ordered above its neighbour", () => {
+    const p = plan([entry(1, { priority: maxPriority - 1n }), entry(2, { priority: maxPriority })], { maxContainers: 1 });
+    expect(locked(p)).toEqual(uuids(2));
+  });
+  test("a container created later under the same request priority comes after (request × 2^50 − ms)", () => {
+    expect(locked(plan([entry(2), entry(1)], { maxContainers: 1 }))).toEqual(uuids(1));
   });
   test("equal priority: first seen first", () => {
-    const p = plan([entry(1, { firstSeenAt: at(-MINUTE) }), entry(2, { firstSeenAt: at(-2 * MINUTE) })], {
+    const p = plan([entry(1, { priority: P, firstSeenAt: at(-MINUTE) }), entry(2, { priority: P, firstSeenAt: at(-2 * MINUTE) })], {
       maxContainers: 1,
     });
     expect(locked(p)).toEqual(uuids(2));
   });
   test("equal priority and first seen: lower uuid first", () => {
-    expect(locked(plan([entry(2), entry(1)], { maxContainers: 1 }))).toEqual(uuids(1));
+    expect(locked(plan([entry(2, { priority: P }), entry(1, { priority: P })], { maxContainers: 1 }))).toEqual(uuids(1));
   });
 });
 
@@ -130,7 +149,7 @@ describe("entries whose instance types are not chosen yet are left alone (DESIGN
 
 describe("priority 0 is never scheduled (§3.3 step 3)", () => {
   test("not locked, and told why", () => {
-    const p = plan([entry(1, { priority: 0 })]);
+    const p = plan([entry(1, { priority: 0n })]);
     expect(p.lock).toEqual([]);
     expect(p.statuses[containerUuid(1)]).toBe(
       "This container will not be scheduled to run because its priority is 0 and state is Queued.",
@@ -181,14 +200,14 @@ describe("the type is the cheapest eligible one not at capacity (§3.3 step 6)",
     expect(p.lock[0]?.fallbackTypes.map((t) => t.Name)).toEqual(["type3"]);
   });
   test("a Queued container whose types are all at capacity is not locked; later ones with other types are", () => {
-    const p = plan([entry(1, { types: [1], priority: 2 }), entry(2, { types: [2] })], {
+    const p = plan([entry(1, { types: [1], priority: P + 2n }), entry(2, { types: [2] })], {
       capacity: atCapacity("providertype1"),
     });
     expect(locked(p)).toEqual(uuids(2));
   });
   test("a Locked container whose types are all at capacity waits with its position and type names", () => {
     const p = plan(
-      [entry(1, { state: "Locked", types: [1, 3], priority: 2 }), entry(2, { state: "Locked", types: [2] })],
+      [entry(1, { state: "Locked", types: [1, 3], priority: P + 2n }), entry(2, { state: "Locked", types: [2] })],
       { capacity: atCapacity("providertype1", "providertype3") },
     );
     expect(launched(p)).toEqual(uuids(2));
@@ -224,11 +243,11 @@ describe("at quota, the rest of the queue waits (§3.3 7.2, 8.3)", () => {
     );
   });
   test("a Locked container at quota stops the pass so lower-priority ones cannot starve it", () => {
-    const p = plan([entry(1, { state: "Locked", priority: 2 }), entry(2, { state: "Locked" })], { capacity: atQuota });
+    const p = plan([entry(1, { state: "Locked", priority: P + 2n }), entry(2, { state: "Locked" })], { capacity: atQuota });
     expect(p.launch).toEqual([]);
   });
   test("MaxInstances counts listed instances plus this pass's launches", () => {
-    const p = plan([entry(1, { state: "Locked", priority: 2 }), entry(2, { state: "Locked" })], {
+    const p = plan([entry(1, { state: "Locked", priority: P + 2n }), entry(2, { state: "Locked" })], {
       instances: [instance(9, { container: 9 })],
       cloudVMs: { MaxInstances: 2 },
     });
@@ -249,7 +268,7 @@ describe("at quota, the rest of the queue waits (§3.3 7.2, 8.3)", () => {
 });
 
 describe("over-quota Locked containers are unlocked, except the head of the line while instances exist (§3.3)", () => {
-  const lockedTrio = [1, 2, 3].map((i) => entry(i, { state: "Locked", priority: 10 - i }));
+  const lockedTrio = [1, 2, 3].map((i) => entry(i, { state: "Locked", priority: P + BigInt(10 - i) }));
   test("with instances up, the head keeps its lock", () => {
     const p = plan([entry(9, { state: "Running" }), ...lockedTrio], {
       instances: [instance(9, { container: 9 })],

@@ -57,7 +57,7 @@ describe("Complete and Cancelled: stop what still runs them, forget them once no
 
 describe("Queued: on hold is forgotten; an instance running it is terminated (§3.4)", () => {
   test("priority 0 with no instance is forgotten", () => {
-    expect(reconcile([entry(1, { priority: 0 })]).forget).toEqual([containerUuid(1)]);
+    expect(reconcile([entry(1, { priority: 0n })]).forget).toEqual([containerUuid(1)]);
   });
   test("priority > 0 with no instance is kept", () => {
     expect(reconcile([entry(1)])).toEqual(nothing);
@@ -103,7 +103,7 @@ describe("Running with no instance is cancelled once the queue saw it Running af
     expect(reconcile([running()], [instance(1, { container: 1 })])).toEqual(nothing);
   });
   test("priority 0 with a live instance → terminate it", () => {
-    const p = reconcile([entry(1, { state: "Running", priority: 0 })], [instance(1, { container: 1 })]);
+    const p = reconcile([entry(1, { state: "Running", priority: 0n })], [instance(1, { container: 1 })]);
     expect(p).toEqual({ ...nothing, terminate: [terminate(1, "priority=0")] });
   });
 });
@@ -114,11 +114,11 @@ describe("Locked: requeue when its instance is gone, never booted, or priority i
     entry(1, { state: "Locked", localChangeAt: lockedAt, launch: launchRecord(1, at(-20 * MINUTE)), ...spec });
 
   test("priority 0 with a live instance → terminate first, unlock later", () => {
-    const p = reconcile([locked({ priority: 0 })], [instance(1, { container: 1 })]);
+    const p = reconcile([locked({ priority: 0n })], [instance(1, { container: 1 })]);
     expect(p).toEqual({ ...nothing, terminate: [terminate(1, "priority=0")] });
   });
   test("priority 0 without an instance → unlock", () => {
-    const p = reconcile([locked({ priority: 0, launch: undefined })]);
+    const p = reconcile([locked({ priority: 0n, launch: undefined })]);
     expect(p).toEqual({ ...nothing, unlock: [byUuid(1, "priority=0")] });
   });
   test("launched instance terminated before the threshold → unlock", () => {

@@ -37,7 +37,7 @@ describe("every write is conditional and its placeholders are exactly declared",
     replacePolledFinished: replacePolledContainerRequest(table, queuedContainer(1, { state: "Complete" }), started, 99),
     deleteAbsent: deleteAbsentEntryRequest(table, containerUuid(1), started),
     forget: forgetRequest(table, containerUuid(1)),
-    applyStateChange: applyStateChangeRequest(table, { uuid: containerUuid(1), state: "Locked", priority: 1, locked_by_uuid: "x" }, started),
+    applyStateChange: applyStateChangeRequest(table, { uuid: containerUuid(1), state: "Locked", priority: 1n, locked_by_uuid: "x" }, started),
     setInstanceTypes: setInstanceTypesRequest(table, containerUuid(1), [], decision.needed, decision),
     recordLaunch: recordLaunchRequest(table, containerUuid(1), { instanceId: "i-1", instanceType: "t", attempt: 1, launchedAt: started }),
     claimEntry: claimEntryRequest(table, containerUuid(1), "me", 0, 1),
@@ -66,7 +66,7 @@ describe("the rules the conditions encode", () => {
   });
 
   it("lock/unlock/cancel replies copy only state, priority and locked_by_uuid (§1.9)", () => {
-    const input = applyStateChangeRequest(table, { uuid: containerUuid(1), state: "Queued", priority: 3, locked_by_uuid: null }, "t");
+    const input = applyStateChangeRequest(table, { uuid: containerUuid(1), state: "Queued", priority: 3n, locked_by_uuid: null }, "t");
     expect(input.UpdateExpression).toBe(
       "SET #container.#state = :state, #container.#priority = :priority, #container.#lockedBy = :lockedBy, #localChangeAt = :changedAt, #version = #version + :one",
     );
