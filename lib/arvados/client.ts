@@ -24,6 +24,7 @@ import {
   decodeStateChange,
 } from "./response.js";
 import { type RetryPolicy, backoffDelayMs, defaultRetryPolicy, isRetryable } from "./retry.js";
+import { type TokenSource, staticTokenSource } from "./token-source.js";
 import { type Transport, TransportFailure, createNodeTransport } from "./transport.js";
 import type { ApiClientAuthorization, Container, ContainerList, ContainerStateChange } from "./types.js";
 import {
@@ -45,8 +46,11 @@ export const defaultTimeoutMs = 30_000;
 export interface ArvadosClientOptions {
   /** `host[:port]` (https is implied), or a full `http://` / `https://` URL (local runs and tests). */
   apiHost: string;
-  /** The API token (`v2/<uuid>/<secret>` or a bare secret). Never logged, never in errors. */
-  token: string;
+  /**
+   * The API token (`v2/<uuid>/<secret>` or a bare secret), or a source asked before each request
+   * (SSM in AWS, so a rotated token is used without a redeploy). Never logged, never in errors.
+   */
+  token: string | TokenSource;
   /** Skip TLS certificate verification (`ARVADOS_API_HOST_INSECURE`). */
   insecure?: boolean;
   /** Deadline for each request attempt, connect to last body byte. Default 30 s. */
@@ -87,7 +91,11 @@ function newRequestId(): string {
  * the server. The token never appears in errors, and logging the client prints no token.
  */
 export class ArvadosClient implements ContainerApi {
-  readonly #token: string;
+  readonly #tokens: TokenSource;
+  /** Every token this client has sent: errors are redacted of old ones too. */
+  readonly #seenTokens = new Set<string>();
+  /** The current token's own record (§1.6), fetched once per token value. */
+  #authorization: { token: string; record: Promise<ApiClientAuthorization> } | undefined;
   readonly #base: URL;
   readonly #insecure: boolean;
   readonly #timeoutMs: number;
@@ -98,7 +106,7 @@ export class ArvadosClient implements ContainerApi {
 
   constructor(options: ArvadosClientOptions) {
     if (options.token === "") throw new ArvadosConfigError("token", "Arvados API token is empty");
-    this.#token = options.token;
+    this.#tokens = typeof options.token === "string" ? staticTokenSource(options.token) : options.token;
     this.#base = apiBaseUrl(options.apiHost);
     this.#insecure = options.insecure === true;
     this.#timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
@@ -118,9 +126,23 @@ export class ArvadosClient implements ContainerApi {
     return this.#base.origin + this.#base.pathname.replace(/\/$/, "");
   }
 
-  /** `GET /arvados/v1/api_client_authorizations/current` (§1.6): this token's record, without its secret. */
-  currentAuthorization(): Promise<ApiClientAuthorization> {
-    return this.#call("GET", currentAuthorizationPath, {}, true, decodeAuthorization);
+  /**
+   * `GET /arvados/v1/api_client_authorizations/current` (§1.6): this token's record, without its
+   * secret. Asked once per token value: a rotated token has its own uuid, and `locked_by_uuid`
+   * must be compared with the uuid of the token that locks.
+   */
+  async currentAuthorization(): Promise<ApiClientAuthorization> {
+    const token = await this.#tokens.token();
+    if (this.#authorization?.token !== token) {
+      const record = this.#call("GET", currentAuthorizationPath, {}, true, decodeAuthorization);
+      const cached = { token, record };
+      this.#authorization = cached;
+      // A failed lookup is asked again next time, not remembered.
+      record.catch(() => {
+        if (this.#authorization === cached) this.#authorization = undefined;
+      });
+    }
+    return this.#authorization.record;
   }
 
   /** `GET /arvados/v1/containers` (§5.7) with the parameters encoded as §1.11. */
@@ -185,18 +207,33 @@ export class ArvadosClient implements ContainerApi {
   ): Promise<T> {
     const request = buildRequest(method, path, params);
     const requestId = newRequestId();
+    let refreshed = false;
     for (let attempt = 1; ; attempt++) {
+      const token = await this.#tokens.token();
       try {
-        return await this.#attempt(request, requestId, idempotent, decode);
+        return await this.#attempt(request, requestId, idempotent, decode, token);
       } catch (error) {
+        // A 401 was not acted on: after a token rotation, read the source once more and retry
+        // with the new token (also a write: the server refused it before doing anything).
+        if (error instanceof ArvadosApiError && error.status === 401 && !refreshed) {
+          refreshed = true;
+          if ((await this.#tokens.refresh()) !== token) continue;
+        }
         if (attempt >= this.#retry.attempts || !isRetryable(error, idempotent)) throw error;
         await sleep(backoffDelayMs(this.#retry, attempt));
       }
     }
   }
 
-  async #attempt<T>(request: WireRequest, requestId: string, idempotent: boolean, decode: (body: string) => T): Promise<T> {
+  async #attempt<T>(
+    request: WireRequest,
+    requestId: string,
+    idempotent: boolean,
+    decode: (body: string) => T,
+    token: string,
+  ): Promise<T> {
     const { logicalMethod: method, path } = request;
+    this.#seenTokens.add(token);
     const url = new URL(this.baseUrl + path);
     url.search = request.query;
     let response: Awaited<ReturnType<Transport>>;
@@ -204,7 +241,7 @@ export class ArvadosClient implements ContainerApi {
       response = await this.#send({
         url,
         method: request.method,
-        headers: { ...request.headers, Authorization: `Bearer ${this.#token}`, "X-Request-Id": requestId },
+        headers: { ...request.headers, Authorization: `Bearer ${token}`, "X-Request-Id": requestId },
         body: request.body,
         timeoutMs: this.#timeoutMs,
         // Reads may ride a pooled connection (a stale one just means a retry); writes never do.
@@ -243,7 +280,7 @@ export class ArvadosClient implements ContainerApi {
   }
 
   #redact(text: string): string {
-    return redactSecrets(text, [this.#token]);
+    return redactSecrets(text, [...this.#seenTokens]);
   }
 }
 

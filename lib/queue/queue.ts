@@ -56,7 +56,6 @@ export interface QueueOptions {
  * process exited.
  */
 export class Queue {
-  private tokenUuidPromise: Promise<string> | undefined;
   private readonly clock: () => Date;
 
   constructor(
@@ -67,16 +66,12 @@ export class Queue {
     this.clock = options.clock ?? (() => new Date());
   }
 
-  /** The uuid of the dispatcher's token, fetched once per cold start and again only until it succeeds (§1.6). */
-  tokenUuid(): Promise<string> {
-    if (this.tokenUuidPromise === undefined) {
-      const pending = this.api.currentAuthorization().then((auth) => auth.uuid);
-      this.tokenUuidPromise = pending;
-      pending.catch(() => {
-        if (this.tokenUuidPromise === pending) this.tokenUuidPromise = undefined;
-      });
-    }
-    return this.tokenUuidPromise;
+  /**
+   * The uuid of the dispatcher's current token (§1.6). The client asks the server once per token
+   * value, so after a rotation locks are compared with the new token's uuid.
+   */
+  async tokenUuid(): Promise<string> {
+    return (await this.api.currentAuthorization()).uuid;
   }
 
   /** Every cached entry and the freshness threshold (undefined before the first successful update). */

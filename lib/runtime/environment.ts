@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { ArvadosClient, arvadosClientOptionsFromEnv, isTrueFlag } from "../arvados/client.js";
-import { resolveArvadosToken } from "../arvados/token-source.js";
+import { tokenSourceFromEnv } from "../arvados/token-source.js";
 import { createEc2Client } from "../cloud/client.js";
 import { configFromEnv } from "../config/load.js";
 import type { ClusterConfig } from "../config/types.js";
@@ -54,8 +54,9 @@ export async function dispatchRuntimeFromEnv(env: NodeJS.ProcessEnv = process.en
   const ddb = createDynamoDbClient();
   const tableName = requireEnv("QUEUE_TABLE_NAME", env);
   const store = new QueueStore(ddb, tableName);
-  const token = await resolveArvadosToken(env);
-  const api = new ArvadosClient(arvadosClientOptionsFromEnv({ ...env, ARVADOS_API_TOKEN: token }));
+  // The token is read now, so a missing one fails the cold start, and then before each request.
+  const tokens = tokenSourceFromEnv(env);
+  const api = new ArvadosClient({ ...arvadosClientOptionsFromEnv({ ...env, ARVADOS_API_TOKEN: await tokens.token() }), token: tokens });
   // update-queue bounds its lease by its remaining time; this default covers other callers.
   const queue = new Queue(api, store, { leaseOwner: randomUUID(), leaseMs: 70_000 });
   const state = dispatchState(ddb, tableName, initialMaxContainers(config));
