@@ -153,6 +153,8 @@ module.exports.body = async ({ resolveVariable }) => {
       dispatch("cleanup", "ContainersRequeued"),
       dispatch("cleanup", "InstancesTerminated"),
       dispatch("cleanup", "OrphanInstances", { color: "#d62728" }),
+      // Instances of this instance set not launched here (an upstream dispatcher's): never terminated.
+      dispatch("cleanup", "ForeignInstances", { stat: "Maximum", color: "#9467bd" }),
     ]),
 
     graph(

@@ -35,10 +35,15 @@ async function cleanup(event: CleanupEvent, _context: Context) {
   const report = await runCleanupPass({ ...runtime, cloud }, interruptedInstances(event));
   metrics.addMetric("EntriesForgotten", MetricUnit.Count, report.forgotten);
   metrics.addMetric("OrphanInstances", MetricUnit.Count, report.orphans);
+  // Never terminated here: an operator drains them (README "Migrating from arvados-dispatch-cloud").
+  metrics.addMetric("ForeignInstances", MetricUnit.Count, report.foreign.length);
+  if (report.foreign.length > 0) logger.warn("instances not launched by this dispatcher left alone", { instanceIds: report.foreign });
+  for (const failure of report.failureDetails) logger.warn("cleanup action failed", failure);
   emitByReason("ContainersCancelled", report.cancelled);
   emitByReason("ContainersRequeued", report.requeued);
   emitByReason("InstancesTerminated", report.terminated);
-  logger.info("cleanup pass", { ...report });
+  const { failureDetails: _failures, foreign, ...counts } = report;
+  logger.info("cleanup pass", { ...counts, foreign: foreign.length });
   return report;
 }
 

@@ -1,6 +1,7 @@
 import type { ContainerApi } from "../arvados/port.js";
 import type { ClusterConfig } from "../config/types.js";
 import type { InstanceCloud } from "../launch/ports.js";
+import { errorCode } from "../observability/error-code.js";
 import type { Queue } from "../queue/queue.js";
 import { assignInstanceTypes } from "../queue/assign-types.js";
 import type { QueueEntry } from "../queue/types.js";
@@ -30,11 +31,21 @@ export interface CleanupReport {
   requeued: Record<string, number>;
   terminated: Record<string, number>;
   orphans: number;
+  /** Instances of our instance set that this dispatcher did not launch: left alone (ReconcilePlan.foreign). */
+  foreign: string[];
   failures: number;
+  /** Each failed action, with the error's code (EC2 code, HTTP status or error name). */
+  failureDetails: { action: string; target: string; error: string }[];
 }
 
 function bump(counts: Record<string, number>, reason: string): void {
   counts[reason] = (counts[reason] ?? 0) + 1;
+}
+
+/** Counts a failed action and keeps what an operator needs: the action, its target, the error code. */
+function recordFailure(report: CleanupReport, action: string, target: string, err: unknown): void {
+  report.failures++;
+  report.failureDetails.push({ action, target, error: errorCode(err) });
 }
 
 /**
@@ -50,7 +61,17 @@ function bump(counts: Record<string, number>, reason: string): void {
  */
 export async function runCleanupPass(deps: CleanupDeps, interrupted: readonly string[] = []): Promise<CleanupReport> {
   const now = deps.now ?? Date.now;
-  const report: CleanupReport = { forgotten: 0, typesRetried: 0, cancelled: {}, requeued: {}, terminated: {}, orphans: 0, failures: 0 };
+  const report: CleanupReport = {
+    forgotten: 0,
+    typesRetried: 0,
+    cancelled: {},
+    requeued: {},
+    terminated: {},
+    orphans: 0,
+    foreign: [],
+    failures: 0,
+    failureDetails: [],
+  };
   const { entries, threshold } = await deps.queue.entries();
   let instances = await deps.cloud.list();
   const entryList = [...entries.values()];
@@ -67,40 +88,43 @@ export async function runCleanupPass(deps: CleanupDeps, interrupted: readonly st
     config: deps.config,
   });
 
-  const attempt = async (action: () => Promise<unknown>): Promise<boolean> => {
+  report.foreign = plan.foreign;
+  const attempt = async (action: string, target: string, run: () => Promise<unknown>): Promise<boolean> => {
     try {
-      await action();
+      await run();
       return true;
-    } catch {
-      report.failures++;
+    } catch (err) {
+      recordFailure(report, action, target, err);
       return false;
     }
   };
 
   const terminate = new Map(plan.terminate.map((t) => [t.instanceId, t.reason] as const));
   for (const orphan of plan.verifyOrphan) {
-    await attempt(async () => {
+    await attempt("verify orphan", orphan.instanceId, async () => {
       if (!(await lockedByUs(deps, orphan.containerUuid))) {
         report.orphans++;
         terminate.set(orphan.instanceId, orphan.reason);
       }
     });
   }
-  if (terminate.size > 0 && (await attempt(() => deps.cloud.terminate([...terminate.keys()])))) {
+  const doomed = [...terminate.keys()];
+  if (doomed.length > 0 && (await attempt("terminate", doomed.join(","), () => deps.cloud.terminate(doomed)))) {
     for (const reason of terminate.values()) bump(report.terminated, reason);
   }
-  for (const uuid of plan.forget) if (await attempt(() => deps.queue.forget(uuid))) report.forgotten++;
+  for (const uuid of plan.forget) if (await attempt("forget", uuid, () => deps.queue.forget(uuid))) report.forgotten++;
   for (const { uuid, reason } of plan.cancel) {
-    await attempt(async () => {
+    await attempt("cancel", uuid, async () => {
       if (await cancelIfStillRunning(deps, uuid)) bump(report.cancelled, reason);
     });
   }
   for (const { uuid, reason } of plan.unlock) {
-    if (await attempt(() => requeue(deps, uuid, entries.get(uuid)?.launch?.instanceId))) bump(report.requeued, reason);
+    if (await attempt("requeue", uuid, () => requeue(deps, uuid, entries.get(uuid)?.launch?.instanceId))) bump(report.requeued, reason);
   }
 
   for (const entry of untypedAfterGrace(entryList, now())) {
-    if (await attempt(() => assignInstanceTypes(entry.container.uuid, deps))) report.typesRetried++;
+    const uuid = entry.container.uuid;
+    if (await attempt("choose types", uuid, () => assignInstanceTypes(uuid, deps))) report.typesRetried++;
   }
 
   const count = instances.filter(countsTowardQuota).length;
@@ -174,7 +198,11 @@ async function handleInterruptions(
   interrupted: readonly string[],
   report: CleanupReport,
 ): Promise<InstanceView[]> {
-  const doomed = new Set(interrupted.filter((id) => instances.some((i) => i.instanceId === id)));
+  // Only instances this dispatcher launched (a container tag, or a launch record): never another
+  // dispatcher's, even doomed.
+  const launched = new Set(entries.map((e) => e.launch?.instanceId));
+  const ours = (id: string) => instances.some((i) => i.instanceId === id && (i.containerUuid !== undefined || launched.has(id)));
+  const doomed = new Set(interrupted.filter(ours));
   if (doomed.size === 0) return instances;
   await deps.cloud.terminate([...doomed]);
   for (const _ of doomed) bump(report.terminated, "spot interruption");
@@ -190,8 +218,8 @@ async function handleInterruptions(
       } else if (entry.container.state === "Running") {
         if (await cancelIfStillRunning(deps, uuid)) bump(report.cancelled, "spot interruption");
       }
-    } catch {
-      report.failures++;
+    } catch (err) {
+      recordFailure(report, "spot interruption", uuid, err);
     }
   }
   return instances.map((i) => (doomed.has(i.instanceId) ? { ...i, state: "shutting-down" as const } : i));

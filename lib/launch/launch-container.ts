@@ -3,6 +3,7 @@ import { Ec2CapacityError, Ec2QuotaError, Ec2ThrottleError } from "../cloud/erro
 import type { LaunchDecision } from "../scheduler/plan-queue.js";
 import type { QueueEntry } from "../queue/types.js";
 import { applyCapacityError, applyQuotaError, applyThrottle, isAtCapacity, isThrottled } from "../scheduler/capacity.js";
+import { errorCode } from "../observability/error-code.js";
 import type { DispatchState } from "../store/dispatch-state.js";
 import type { LaunchDeps, LaunchReport } from "./launch-pass.js";
 
@@ -135,14 +136,5 @@ async function tryLaunch(
 /** Counts a failure and keeps the error's code (EC2 `code`, Arvados `status`) for the log. */
 export function recordFailure(report: LaunchReport, uuid: string, step: "lock" | "launch" | "unlock", err: unknown): void {
   report.failures++;
-  const facts = err as { code?: unknown; status?: unknown; name?: unknown };
-  const error =
-    typeof facts.code === "string"
-      ? facts.code
-      : typeof facts.status === "number"
-        ? `HTTP ${facts.status}`
-        : typeof facts.name === "string"
-          ? facts.name
-          : "unknown";
-  report.failureDetails.push({ uuid, step, error });
+  report.failureDetails.push({ uuid, step, error: errorCode(err) });
 }

@@ -16,7 +16,6 @@ export const ReconcileReason = {
   instanceGone: "instance gone",
   timeoutBooting: "TimeoutBooting",
   notInQueue: "not in queue",
-  untagged: "untagged",
   duplicate: "duplicate",
   stopped: "stopped",
 } as const;
@@ -24,6 +23,15 @@ export type ReconcileReason = (typeof ReconcileReason)[keyof typeof ReconcileRea
 
 /** §4.1 pool default when Containers.CloudVMs.TimeoutBooting is 0. */
 export const DEFAULT_TIMEOUT_BOOTING_MS = 10 * 60_000;
+
+/**
+ * Extra time a *running* instance gets, beyond TimeoutBooting, to make its container Running.
+ * Upstream's TimeoutBooting ends at the boot probe, before crunch-run starts; our first sign of
+ * life is the container becoming Running, which crunch-run sets only after loading the image
+ * and setting up mounts, so a large image must not be mistaken for a failed boot (a requeue
+ * loop until MaxDispatchAttempts cancels it). A pending instance gets TimeoutBooting alone.
+ */
+export const IMAGE_LOAD_ALLOWANCE_MS = 60 * 60_000;
 
 /** Everything one reconcile pass looks at. Times are epoch ms. */
 export interface PlanReconcileInput {
@@ -45,6 +53,11 @@ export interface ReconcilePlan {
   terminate: { instanceId: string; reason: ReconcileReason }[];
   /** Instances tagged for a container the queue does not hold: ask Arvados whether we hold its lock. */
   verifyOrphan: { instanceId: string; containerUuid: string; reason: ReconcileReason }[];
+  /**
+   * Instances of our InstanceSetID that this dispatcher did not launch (no container tag): e.g.
+   * an `arvados-dispatch-cloud` worker during an upgrade. Never terminated here, only reported.
+   */
+  foreign: string[];
 }
 
 /** Collects decisions; one decision per container or instance, the first rule to speak wins. */
@@ -54,6 +67,7 @@ class Decisions {
   readonly unlock = new Map<string, ReconcileReason>();
   readonly terminate = new Map<string, ReconcileReason>();
   readonly verifyOrphan: ReconcilePlan["verifyOrphan"] = [];
+  readonly foreign: string[] = [];
 
   terminateAll(instances: readonly InstanceView[], reason: ReconcileReason): void {
     for (const inst of instances) if (!this.terminate.has(inst.instanceId)) this.terminate.set(inst.instanceId, reason);
@@ -66,6 +80,7 @@ class Decisions {
       unlock: [...this.unlock].map(([uuid, reason]) => ({ uuid, reason })),
       terminate: [...this.terminate].map(([instanceId, reason]) => ({ instanceId, reason })),
       verifyOrphan: this.verifyOrphan,
+      foreign: this.foreign,
     };
   }
 }
@@ -140,10 +155,10 @@ function runningRule({ entry, index, live, threshold, out }: EntryContext): void
 
 /**
  * Locked (§3.4, §3.5): priority 0 → stop the instance, then requeue; the launched instance is
- * gone → requeue (upstream "crunch-run exited"); an instance that has not made the container
- * Running within TimeoutBooting of its launch (crunch-run sets Running, so a running instance
- * with a Locked container has not booted either) → terminate and requeue. Both time checks use
- * the threshold, so a container that just started is not judged on a stale cached state.
+ * gone → requeue (upstream "crunch-run exited"); an instance still pending TimeoutBooting after
+ * its launch, or running TimeoutBooting + IMAGE_LOAD_ALLOWANCE_MS after it without having made
+ * the container Running, never booted → terminate and requeue (§4.1 boot timeout). Both time
+ * checks use the threshold, so a container that just started is not judged on a stale state.
  */
 function lockedRule({ entry, index, live, threshold, now, timeoutBooting, out }: EntryContext): void {
   const uuid = entry.container.uuid;
@@ -157,7 +172,8 @@ function lockedRule({ entry, index, live, threshold, now, timeoutBooting, out }:
     const own = launch === undefined ? live : live.filter((inst) => inst.instanceId === launch.instanceId);
     const overdue = own.filter((inst) => {
       const launched = Date.parse(inst.launchTime);
-      return now - launched > timeoutBooting && threshold - launched > timeoutBooting;
+      const limit = inst.state === "pending" ? timeoutBooting : timeoutBooting + IMAGE_LOAD_ALLOWANCE_MS;
+      return now - launched > limit && threshold - launched > limit;
     });
     if (overdue.length > 0) {
       out.terminateAll(overdue, ReconcileReason.timeoutBooting);
@@ -194,7 +210,9 @@ function instanceRule(
   if (out.terminate.has(inst.instanceId)) return;
   const uuid = inst.containerUuid || launchedBy.get(inst.instanceId);
   if (uuid === undefined || uuid === "") {
-    out.terminate.set(inst.instanceId, ReconcileReason.untagged);
+    // §4.1 tag-at-create gives every instance we launch its container tag: without one, it is
+    // someone else's (upstream's dispatcher shares the InstanceSetID), and may run a container.
+    out.foreign.push(inst.instanceId);
     return;
   }
   const entry = byUuid.get(uuid);

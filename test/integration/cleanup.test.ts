@@ -1,7 +1,9 @@
+import { RunInstancesCommand } from "@aws-sdk/client-ec2";
 import { afterEach, describe, expect, it } from "vitest";
 import { runCleanupPass } from "../../lib/cleanup/cleanup-pass.js";
 import { runLaunchPass } from "../../lib/launch/launch-pass.js";
 import { type DispatchHarness, dispatchHarness } from "../support/dispatch.js";
+import { localEc2Client } from "../support/ec2.js";
 
 let h: DispatchHarness | undefined;
 afterEach(async () => {
@@ -156,6 +158,51 @@ describe("instances that must go", () => {
     expect(report.terminated).toEqual({ "not in queue": 1 });
     expect(d.ec2sim.instance(stray.instanceId)?.state).not.toBe("pending");
     expect(["pending", "running"]).toContain(d.ec2sim.instance(kept.instanceId)?.state);
+  });
+});
+
+describe("an instance this dispatcher did not launch is never terminated (upgrade from arvados-dispatch-cloud)", () => {
+  /** An upstream worker: our instance set's tag and upstream's tags, but no container tag (§4.1). */
+  async function upstreamWorker(d: DispatchHarness): Promise<string> {
+    const reply = await localEc2Client(d.ec2sim.url()).send(
+      new RunInstancesCommand({
+        ImageId: "ami-upstream",
+        InstanceType: "t3.small",
+        MinCount: 1,
+        MaxCount: 1,
+        TagSpecifications: [
+          {
+            ResourceType: "instance",
+            Tags: [
+              { Key: "ArvadosInstanceSetID", Value: d.sim.rootTokenUuid },
+              { Key: "ArvadosInstanceType", Value: "small" },
+              { Key: "ArvadosIdleBehavior", Value: "run" },
+            ],
+          },
+        ],
+      }),
+    );
+    return reply.Instances?.[0]?.InstanceId ?? "";
+  }
+
+  it("reports it and leaves it running, on every pass", async () => {
+    const { d } = await harness();
+    const worker = await upstreamWorker(d);
+    expect(worker).not.toBe("");
+    for (let pass = 0; pass < 2; pass++) {
+      const report = await runCleanupPass(d.cleanupDeps());
+      expect(report.foreign).toEqual([worker]);
+      expect(report.terminated).toEqual({});
+    }
+    expect(["pending", "running"]).toContain(d.ec2sim.instance(worker)?.state);
+  });
+
+  it("does not terminate it on a spot interruption warning either", async () => {
+    const { d } = await harness();
+    const worker = await upstreamWorker(d);
+    const report = await runCleanupPass(d.cleanupDeps(), [worker]);
+    expect(report.terminated).toEqual({});
+    expect(["pending", "running"]).toContain(d.ec2sim.instance(worker)?.state);
   });
 });
 

@@ -39,6 +39,7 @@ export const emittedMetrics: Record<string, Record<string, string[][]>> = {
   cleanup: {
     EntriesForgotten: [base],
     OrphanInstances: [base],
+    ForeignInstances: [base],
     ContainersCancelled: byReason,
     ContainersRequeued: byReason,
     InstancesTerminated: byReason,

@@ -33,7 +33,7 @@ function reconcile(entries: QueueEntry[], instances: InstanceView[] = [], option
   });
 }
 
-const nothing: ReconcilePlan = { forget: [], cancel: [], unlock: [], terminate: [], verifyOrphan: [] };
+const nothing: ReconcilePlan = { forget: [], cancel: [], unlock: [], terminate: [], verifyOrphan: [], foreign: [] };
 const terminate = (i: number, reason: string) => ({ instanceId: instanceId(i), reason });
 const byUuid = (i: number, reason: string) => ({ uuid: containerUuid(i), reason });
 
@@ -146,9 +146,14 @@ describe("Locked: requeue when its instance is gone, never booted, or priority i
     const p = reconcile([locked()], [instance(1, { container: 1, state: "pending", launchTime: at(-11 * MINUTE) })]);
     expect(p).toEqual({ ...nothing, unlock: [byUuid(1, "TimeoutBooting")], terminate: [terminate(1, "TimeoutBooting")] });
   });
-  test("instance running longer than TimeoutBooting with the container still Locked → never booted either", () => {
-    const p = reconcile([locked()], [instance(1, { container: 1, launchTime: at(-11 * MINUTE) })]);
+  test("instance running past TimeoutBooting with the container Locked → still loading its image: left alone (§4.1)", () => {
+    expect(reconcile([locked()], [instance(1, { container: 1, launchTime: at(-11 * MINUTE) })])).toEqual(nothing);
+    expect(reconcile([locked()], [instance(1, { container: 1, launchTime: at(-69 * MINUTE) })])).toEqual(nothing);
+  });
+  test("instance running past TimeoutBooting + the image-load allowance with the container still Locked → never booted", () => {
+    const p = reconcile([locked()], [instance(1, { container: 1, launchTime: at(-71 * MINUTE) })]);
     expect(p.unlock).toEqual([byUuid(1, "TimeoutBooting")]);
+    expect(p.terminate).toEqual([terminate(1, "TimeoutBooting")]);
   });
   test("instance within TimeoutBooting → left alone", () => {
     expect(reconcile([locked()], [instance(1, { container: 1, launchTime: at(-9 * MINUTE) })])).toEqual(nothing);
@@ -158,22 +163,23 @@ describe("Locked: requeue when its instance is gone, never booted, or priority i
     expect(reconcile([locked()], [inst])).toEqual(nothing);
   });
   test("TimeoutBooting 0 means the 10-minute default", () => {
-    const inst = instance(1, { container: 1, launchTime: at(-5 * MINUTE) });
+    const inst = instance(1, { container: 1, state: "pending", launchTime: at(-5 * MINUTE) });
     expect(reconcile([locked()], [inst], { timeoutBooting: 0 })).toEqual(nothing);
     expect(reconcile([locked()], [inst], { timeoutBooting: MINUTE }).unlock).toHaveLength(1);
   });
 });
 
 describe("instances nobody accounts for (§3.4 'not in queue')", () => {
-  test("an instance with no container tag is terminated", () => {
-    expect(reconcile([], [instance(1)])).toEqual({ ...nothing, terminate: [terminate(1, "untagged")] });
+  test("an instance with no container tag was not launched here: reported, never terminated (upgrade from upstream)", () => {
+    expect(reconcile([], [instance(1)])).toEqual({ ...nothing, foreign: [instanceId(1)] });
+    expect(reconcile([entry(1, { state: "Running" })], [instance(1), instance(2)])).toMatchObject({ terminate: [], foreign: [instanceId(1), instanceId(2)] });
   });
   test("an untagged instance named by a launch record belongs to that container", () => {
     expect(reconcile([entry(1, { state: "Running", launch: launchRecord(1) })], [instance(1)])).toEqual(nothing);
   });
-  test("an untagged instance named only by a left-over launch record is terminated", () => {
+  test("an untagged instance named only by a left-over launch record is reported, not terminated", () => {
     const requeued = entry(1, { state: "Queued", launch: launchRecord(1, at(-20 * MINUTE)) });
-    expect(reconcile([requeued], [instance(1)])).toEqual({ ...nothing, terminate: [terminate(1, "untagged")] });
+    expect(reconcile([requeued], [instance(1)])).toEqual({ ...nothing, foreign: [instanceId(1)] });
   });
   test("an instance tagged for a container not in the queue is verified with Arvados", () => {
     expect(reconcile([], [instance(1, { container: 7 })])).toEqual({
