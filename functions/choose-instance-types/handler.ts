@@ -6,6 +6,7 @@ import middy from "@middy/core";
 import type { Context, DynamoDBRecord, DynamoDBStreamEvent } from "aws-lambda";
 import { createLogger, createMetrics } from "../../lib/observability/powertools.js";
 import { assignInstanceTypes } from "../../lib/queue/assign-types.js";
+import { shareApi503 } from "../../lib/runtime/share-api-503.js";
 import { dispatchRuntimeFromEnv } from "../../lib/runtime/environment.js";
 
 const logger = createLogger("choose-instance-types");
@@ -32,4 +33,4 @@ async function chooseInstanceTypes(event: DynamoDBStreamEvent, context: Context)
   return processPartialResponse(event, recordHandler, processor, { context, throwOnFullBatchFailure: true });
 }
 
-export const handler = middy(chooseInstanceTypes).use(injectLambdaContext(logger)).use(logMetrics(metrics));
+export const handler = middy(chooseInstanceTypes).use(injectLambdaContext(logger)).use(logMetrics(metrics)).use(shareApi503(runtime));

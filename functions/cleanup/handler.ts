@@ -5,6 +5,7 @@ import middy from "@middy/core";
 import type { Context, EventBridgeEvent } from "aws-lambda";
 import { runCleanupPass } from "../../lib/cleanup/cleanup-pass.js";
 import { createLogger, createMetrics } from "../../lib/observability/powertools.js";
+import { shareApi503 } from "../../lib/runtime/share-api-503.js";
 import { dispatchRuntimeFromEnv, instanceCloudFromEnv } from "../../lib/runtime/environment.js";
 
 const logger = createLogger("cleanup");
@@ -47,4 +48,4 @@ async function cleanup(event: CleanupEvent, _context: Context) {
   return report;
 }
 
-export const handler = middy(cleanup).use(injectLambdaContext(logger)).use(logMetrics(metrics));
+export const handler = middy(cleanup).use(injectLambdaContext(logger)).use(logMetrics(metrics)).use(shareApi503(runtime));

@@ -6,6 +6,7 @@ import type { Context, ScheduledEvent } from "aws-lambda";
 import { countEntriesByStateAndType } from "../../lib/queue/entry-counts.js";
 import { runUpdateLoop } from "../../lib/queue/update-loop.js";
 import { createLogger, createMetrics } from "../../lib/observability/powertools.js";
+import { shareApi503 } from "../../lib/runtime/share-api-503.js";
 import { dispatchRuntimeFromEnv } from "../../lib/runtime/environment.js";
 
 const logger = createLogger("update-queue");
@@ -58,4 +59,4 @@ async function updateQueue(_event: ScheduledEvent, context: Context) {
   }
 }
 
-export const handler = middy(updateQueue).use(injectLambdaContext(logger)).use(logMetrics(metrics));
+export const handler = middy(updateQueue).use(injectLambdaContext(logger)).use(logMetrics(metrics)).use(shareApi503(runtime));

@@ -134,7 +134,8 @@ async function planAndWork(
     const capacity = clearQuotaIfFewer(expire(s, t), liveCount);
     const running = entryList.filter((e) => hasLiveInstance(e, instances)).length;
     const max = nextMaxContainers(s, {
-      last503: deps.api.last503()?.getTime(),
+      // §3.3: this invocation's own 503s and those the other functions shared.
+      last503: Math.max(deps.api.last503()?.getTime() ?? 0, s.lastApi503 ?? 0) || undefined,
       running,
       now: t,
       atQuota: false,

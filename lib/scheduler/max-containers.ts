@@ -11,6 +11,12 @@ export interface MaxContainersState {
   maxContainers: number;
   /** Epoch ms of the last API 503 already acted on. */
   last503Seen?: number;
+  /**
+   * Epoch ms of the latest 503 any function got from the Arvados API (upstream has one client
+   * for the queue and the scheduler; here update-queue, choose-instance-types and cleanup
+   * report theirs), so launch holds back after a 503 it did not see itself (§3.3).
+   */
+  lastApi503?: number;
   /** Instance count known to fit the cloud quota; 0 until a quota error has been seen. */
   instancesWithinQuota: number;
 }

@@ -1,0 +1,53 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { runLaunchPass } from "../../lib/launch/launch-pass.js";
+import { shareApi503 } from "../../lib/runtime/share-api-503.js";
+import { recordApi503 } from "../../lib/store/dispatch-state.js";
+import { type DispatchHarness, dispatchHarness } from "../support/dispatch.js";
+
+let h: DispatchHarness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+const plenty = () => 60_000;
+
+describe("§3.3 a 503 from the Arvados API holds the dynamic limit low, whichever function saw it", () => {
+  it("a launch pass whose own client saw no 503 still drops maxContainers after one another function shared", async () => {
+    const d = await dispatchHarness("MaxInstances: 8");
+    h = d;
+    for (let i = 0; i < 3; i++) d.sim.addContainer({ state: "Queued", runtime_constraints: { ram: 2 ** 30, vcpus: 1 } });
+    await d.refresh();
+    await runLaunchPass(d.launchDeps(), plenty);
+    expect((await d.state.read()).value.maxContainers).toBe(8);
+    expect(d.api.last503()).toBeUndefined();
+
+    const seen = new Date();
+    await recordApi503(d.state, seen);
+    await runLaunchPass(d.launchDeps(), plenty);
+    const state = (await d.state.read()).value;
+    // 3 containers hold instances: just below that workload (§3.3), and the 503 marked as acted on.
+    expect(state.maxContainers).toBe(2);
+    expect(state.last503Seen).toBe(seen.getTime());
+  });
+
+  it("keeps the newest 503: an older report never moves it back", async () => {
+    const d = await dispatchHarness();
+    h = d;
+    await recordApi503(d.state, new Date(2_000_000));
+    await recordApi503(d.state, new Date(1_000_000));
+    expect((await d.state.read()).value.lastApi503).toBe(2_000_000);
+  });
+
+  it("update-queue, choose-instance-types and cleanup share their client's 503 after each invocation, failed ones too", async () => {
+    const d = await dispatchHarness();
+    h = d;
+    d.sim.injectFault({ route: "GET /arvados/v1/api_client_authorizations/current", count: 3, effect: { kind: "status", status: 503 } });
+    await d.api.currentAuthorization().catch(() => undefined);
+    const at = d.api.last503();
+    expect(at).toBeDefined();
+    const middleware = shareApi503({ api: d.api, state: d.state });
+    await middleware.onError?.({} as never);
+    expect((await d.state.read()).value.lastApi503).toBe(at?.getTime());
+  });
+});
