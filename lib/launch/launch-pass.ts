@@ -2,9 +2,10 @@ import type { ContainerApi } from "../arvados/port.js";
 import type { ClusterConfig } from "../config/types.js";
 import type { Queue } from "../queue/queue.js";
 import type { QueueEntry } from "../queue/types.js";
-import { clearQuotaIfFewer, expire } from "../scheduler/capacity.js";
+import { clearQuotaIfFewer, expire, isAtQuota } from "../scheduler/capacity.js";
 import { countsTowardQuota, currentLaunch, type InstanceView, isLive } from "../scheduler/instances.js";
 import { nextMaxContainers } from "../scheduler/max-containers.js";
+import { withConfigLimits } from "../store/dispatch-state.js";
 import { type LaunchDecision, planQueue } from "../scheduler/plan-queue.js";
 import type { DispatchState } from "../store/dispatch-state.js";
 import type { LaunchTokens } from "../store/launch-tokens.js";
@@ -129,8 +130,9 @@ async function planAndWork(
   const [{ entries }, instances] = await Promise.all([deps.queue.entries(), deps.cloud.list()]);
   const entryList = [...entries.values()];
   const liveCount = instances.filter(countsTowardQuota).length;
-  const state = await deps.state.modify((s) => {
+  const state = await deps.state.modify((stored) => {
     const t = now();
+    const s = withConfigLimits(stored, deps.config);
     const capacity = clearQuotaIfFewer(expire(s, t), liveCount);
     const running = entryList.filter((e) => hasLiveInstance(e, instances)).length;
     const max = nextMaxContainers(s, {
@@ -138,7 +140,8 @@ async function planAndWork(
       last503: Math.max(deps.api.last503()?.getTime() ?? 0, s.lastApi503 ?? 0) || undefined,
       running,
       now: t,
-      atQuota: false,
+      // §3.3: at quota, the workload is the maximum and the quota's known size.
+      atQuota: isAtQuota(capacity, liveCount, deps.config.Containers.CloudVMs.MaxInstances, t),
       totalInstances: liveCount,
       instancesWithinQuota: s.instancesWithinQuota,
       config: deps.config,

@@ -1,7 +1,8 @@
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { CapacityState } from "../scheduler/capacity.js";
 import { emptyCapacityState } from "../scheduler/capacity.js";
-import type { MaxContainersState } from "../scheduler/max-containers.js";
+import type { ClusterConfig } from "../config/types.js";
+import { initialMaxContainers, type MaxContainersState } from "../scheduler/max-containers.js";
 import { metaKey } from "./item-codec.js";
 import { SharedState } from "./shared-state.js";
 
@@ -16,6 +17,21 @@ export interface DispatchState extends CapacityState, MaxContainersState {
   throttleDelayMs: number;
   /** §4.3 currentSubnetIDIndex. */
   subnetIndex: number;
+  /** The config limits `maxContainers` was derived from (see withConfigLimits). */
+  configLimits?: string;
+}
+
+/**
+ * The state as the current config sees it. Upstream derives maxContainers from MaxInstances or
+ * InitialQuotaEstimate when the dispatcher starts (§3.2), and a config change restarts it; a
+ * shared state outlives deployments, so a change of either key starts the limit over.
+ */
+export function withConfigLimits(state: DispatchState, config: ClusterConfig): DispatchState {
+  const { MaxInstances, InitialQuotaEstimate } = config.Containers.CloudVMs;
+  const limits = `MaxInstances=${MaxInstances},InitialQuotaEstimate=${InitialQuotaEstimate}`;
+  if (state.configLimits === limits) return state;
+  // last503Seen stays: a 503 already acted on must not count as new after a redeploy.
+  return { ...state, maxContainers: initialMaxContainers(config), instancesWithinQuota: 0, configLimits: limits };
 }
 
 export function initialDispatchState(maxContainers: number): DispatchState {

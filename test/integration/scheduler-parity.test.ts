@@ -51,3 +51,33 @@ describe("§3.3 a 503 from the Arvados API holds the dynamic limit low, whicheve
     expect((await d.state.read()).value.lastApi503).toBe(at?.getTime());
   });
 });
+
+describe("§3.3 the quota clamp: at quota, the workload becomes the limit and the quota's known size", () => {
+  it("after a quota error with 4 instances, maxContainers is 4, not MaxInstances", async () => {
+    const d = await dispatchHarness("MaxInstances: 64", { instanceLimit: 4 });
+    h = d;
+    for (let i = 0; i < 6; i++) d.sim.addContainer({ state: "Queued", runtime_constraints: { ram: 2 ** 30, vcpus: 1 } });
+    await d.refresh();
+    const first = await runLaunchPass(d.launchDeps(), plenty);
+    expect(first.quotaErrors).toBe(1);
+    await runLaunchPass(d.launchDeps(), plenty);
+    const state = (await d.state.read()).value;
+    expect(d.ec2sim.instances().filter((i) => i.state !== "terminated")).toHaveLength(4);
+    expect(state.instancesWithinQuota).toBe(4);
+    expect(state.maxContainers).toBe(4);
+  });
+});
+
+describe("§3.2 a config change starts the dynamic limit over (upstream: a restart)", () => {
+  it("a new MaxInstances takes effect on the next pass instead of drifting there", async () => {
+    const d = await dispatchHarness("MaxInstances: 8");
+    h = d;
+    d.sim.addContainer({ state: "Queued", runtime_constraints: { ram: 2 ** 30, vcpus: 1 } });
+    await d.refresh();
+    await runLaunchPass(d.launchDeps(), plenty);
+    expect((await d.state.read()).value.maxContainers).toBe(8);
+    const redeployed = { ...d.config, Containers: { ...d.config.Containers, CloudVMs: { ...d.config.Containers.CloudVMs, MaxInstances: 2 } } };
+    await runLaunchPass({ ...d.launchDeps(), config: redeployed }, plenty);
+    expect((await d.state.read()).value.maxContainers).toBe(2);
+  });
+});
