@@ -62,8 +62,10 @@ async function runVariant(endpoint: string, config: ClusterConfig, variant: Vari
   const ddb = localDynamoDbClient(endpoint);
   const table = await freshQueueTable(ddb, "bench-launch");
   try {
+    // Requests of the CWL runner's default priority, 1 ms apart: distinct int64 priorities (§5.6), oldest first.
+    const requestedAtMs = Date.now() - containers;
     for (let i = 0; i < containers; i++) {
-      sim.addContainer(i % 2 === 0 ? { state: "Locked", priority: 500 + i } : { state: "Queued", priority: 500 + i });
+      sim.addContainer({ state: i % 2 === 0 ? "Locked" : "Queued" }, { request: { priority: 500, createdAtMs: requestedAtMs + i } });
     }
     const store = new QueueStore(ddb, table.tableName);
     const queue = new Queue(api, store, { leaseOwner: randomUUID(), leaseMs: 60_000 });

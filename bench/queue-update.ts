@@ -7,6 +7,7 @@
 import { randomUUID } from "node:crypto";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { ArvadosClient } from "../lib/arvados/client.js";
+import { containerPriority, requestPriorityFactor } from "../lib/local/arvados-sim/priority.js";
 import { ArvadosSimulator } from "../lib/local/arvados-sim/simulator.js";
 import { Queue, type UpdateReport } from "../lib/queue/queue.js";
 import { pollQueue } from "../lib/queue/poll.js";
@@ -140,16 +141,24 @@ const header = [
   "RCU",
 ];
 
-/** Adds `count` containers Locked by the root token and `count` Queued with distinct priorities 1..count. */
-function addFixture(sim: ArvadosSimulator, count: number): { locked: string[]; queued: { uuid: string; priority: number }[] } {
+/** When the fixture's container requests were made (epoch ms); they are 1 ms apart from there. */
+const fixtureEpochMs = Date.UTC(2026, 0, 1);
+
+/**
+ * Adds `count` containers Locked by the root token and `count` Queued, with the int64
+ * priorities the API server gives them (§5.6: request priority × 2^50 − request created_at
+ * ms). Queued requests have priorities 1..1000 rising with i and are made 1 ms apart, newest
+ * first, so every Queued priority is distinct and Queued container i outranks i − 1.
+ */
+function addFixture(sim: ArvadosSimulator, count: number): { locked: string[]; queued: { uuid: string; priority: bigint }[] } {
   // Distinct Queued priorities keep the "avail" window (the top page by priority) stable between polls.
-  const locked: string[] = [];
-  const queued: { uuid: string; priority: number }[] = [];
-  for (let i = 0; i < count; i++) locked.push(sim.addContainer({ state: "Locked", priority: 1 + (i % 1000) }).uuid);
-  for (let i = 0; i < count; i++) {
-    const priority = 1 + i;
-    queued.push({ uuid: sim.addContainer({ state: "Queued", priority }).uuid, priority });
-  }
+  const lockedRequest = (i: number) => ({ priority: 1 + (i % 1000), createdAtMs: fixtureEpochMs + i });
+  const queuedRequest = (i: number) => ({ priority: 1 + Math.floor((i * 1000) / count), createdAtMs: fixtureEpochMs + count - i });
+  const locked = sim.addContainers(count, () => ({ state: "Locked" }), (i) => ({ request: lockedRequest(i) }));
+  const queued = sim.addContainers(count, () => ({ state: "Queued" }), (i) => ({ request: queuedRequest(i) })).map((uuid, i) => {
+    const { priority, createdAtMs } = queuedRequest(i);
+    return { uuid, priority: containerPriority(priority, createdAtMs) };
+  });
   return { locked, queued };
 }
 
@@ -168,16 +177,17 @@ async function run(services: Services): Promise<void> {
     breakdown = await steadyBreakdown(rig, main.queue, main.store);
 
     // Churn: 1% of the sim's containers change in ways the cache must follow: half of it
-    // priorities of Locked containers, a quarter Locked → Running, a quarter priority raises of
-    // Queued containers inside the cached "avail" window (the top 1,000 by priority).
+    // priorities of Locked containers (their requests raised to 900), a quarter Locked →
+    // Running, a quarter priority raises of Queued containers inside the cached "avail" window
+    // (the top 1,000 by priority; each request priority raised by 1, i.e. + 2^50).
     const churn = Math.round((2 * perKind) / 100);
     const lockedPriority = locked.slice(0, Math.floor(churn / 2));
     const lockedRunning = locked.slice(lockedPriority.length, lockedPriority.length + Math.floor(churn / 4));
-    const cachedQueued = queued.filter((q) => q.priority > perKind - 1000);
+    const cachedQueued = queued.slice(-1000);
     const queuedRaised = cachedQueued.slice(0, churn - lockedPriority.length - lockedRunning.length);
-    for (const uuid of lockedPriority) rig.sim.setPriority(uuid, 5000);
+    for (const uuid of lockedPriority) rig.sim.setPriority(uuid, containerPriority(900, fixtureEpochMs));
     for (const uuid of lockedRunning) rig.sim.startContainer(uuid);
-    for (const q of queuedRaised) rig.sim.setPriority(q.uuid, q.priority + 2 * perKind);
+    for (const q of queuedRaised) rig.sim.setPriority(q.uuid, q.priority + requestPriorityFactor);
     changes = lockedPriority.length + lockedRunning.length + queuedRaised.length;
     rows.push(await rig.measure(`churn (${changes} changed)`, main.queue, main.store));
     rows.push(await rig.measure("steady after churn", main.queue, main.store));
@@ -260,7 +270,7 @@ async function warmUp(rig: Rig): Promise<void> {
       container: {
         uuid: `zzzzz-dz642-warmup${String(i).padStart(9, "0")}`,
         state: "Queued",
-        priority: 1,
+        priority: containerPriority(500, Date.UTC(2024, 0, 1)),
         runtime_constraints: { ram: 1, vcpus: 1, keep_cache_ram: 0, keep_cache_disk: 0, gpu: { stack: "", driver_version: "", hardware_target: [], device_count: 0, vram: 0 } },
         container_image: "",
         scheduling_parameters: { partitions: [], preemptible: false, max_run_time: 0, supervisor: false },

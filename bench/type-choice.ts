@@ -5,6 +5,7 @@
 import { fileURLToPath } from "node:url";
 import type { Mount, QueuedContainer } from "../lib/arvados/types.js";
 import { loadClusterConfig } from "../lib/config/load.js";
+import { containerPriority } from "../lib/local/arvados-sim/priority.js";
 import { chooseInstanceTypes } from "../lib/instance-types/choose.js";
 import type { ContainerForTypeChoice } from "../lib/instance-types/resources.js";
 import { type Benchmark, fixed, note, printTable, timed } from "./harness.js";
@@ -22,7 +23,8 @@ export function syntheticContainer(i: number): ContainerForTypeChoice {
   const container: QueuedContainer = {
     uuid: `zzzzz-dz642-${i.toString().padStart(15, "0")}`,
     state: "Queued",
-    priority: 1 + (i % 1000),
+    // What the API server assigns (§5.6): request priority 1..1000, requests 1 ms apart.
+    priority: containerPriority(1 + (i % 1000), Date.UTC(2024, 0, 1) + i),
     runtime_constraints: {
       ram,
       vcpus,

@@ -1,13 +1,22 @@
 /**
  * A workload for the local runner: containers to submit to the Arvados simulator (sizes in
- * Arvados units, GPU and scheduling parameters, priority, when to submit) with how long each
- * "runs" once crunch-run starts it, plus EC2 faults to inject. lib/local/workload.json is the
- * default; `npm start -- --workload <file.json>` takes another in the same shape.
+ * Arvados units, GPU and scheduling parameters, the priority of the container request, when to
+ * submit) with how long each "runs" once crunch-run starts it, plus EC2 faults to inject.
+ * lib/local/workload.json is the default; `npm start -- --workload <file.json>` takes another
+ * in the same shape.
+ *
+ * `priority` is the container REQUEST's priority (0 … 1000, the CWL runner's default 500), as
+ * a user gives it; the simulator assigns the container's priority as the API server does
+ * (§5.6): request priority × 2^50 − the request's created_at in ms, an int64 of about 5.6e17
+ * for 500. The request is created when the container is submitted, unless
+ * `requestCreatedAtOffsetMs` pins it: then the copies of a `count` are requested 1 ms apart, so
+ * their container priorities differ by exactly 1 (two values one double cannot tell apart).
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { byteSizeResult } from "../config/units.js";
+import { defaultRequestPriority, maxRequestPriority } from "./arvados-sim/priority.js";
 
 /** The default workload file. */
 export const defaultWorkloadPath = fileURLToPath(new URL("./workload.json", import.meta.url));
@@ -34,7 +43,15 @@ const containerSchema = z
     /** Shown in the display and summary; a `count` > 1 numbers the copies. */
     name: z.string().min(1),
     count: z.number().int().positive().default(1),
-    priority: z.number().int().nonnegative().default(1),
+    /** The container request's priority, 0 … 1000 (§5.6); the container's priority is computed from it. */
+    priority: z.number().int().min(0).max(maxRequestPriority).default(defaultRequestPriority),
+    /**
+     * Pins the request's created_at to the run's start + submitAfterSeconds + this many ms, and
+     * each further copy of a `count` 1 ms later (default: the moment the container is
+     * submitted). That fixes the container priorities (request priority × 2^50 − created_at ms)
+     * relative to each other exactly: copies of one line differ by exactly 1, the first highest.
+     */
+    requestCreatedAtOffsetMs: z.number().int().optional(),
     ram: byteSize,
     vcpus: z.number().int().nonnegative(),
     keepCacheRam: byteSize.default(0),
@@ -112,10 +129,15 @@ export function loadWorkload(path = defaultWorkloadPath): Workload {
   return parseWorkload(json, path);
 }
 
-/** One container to submit: its label, its fields for the simulator, and how crunch-run plays it. */
+/** One container to submit: its label, its fields and request for the simulator, and how crunch-run plays it. */
 export interface PlannedContainer {
   label: string;
+  /** Container columns (no priority: the simulator assigns it from the request). */
   fields: Record<string, unknown>;
+  /** The container request's priority, 0 … 1000. */
+  requestPriority: number;
+  /** The request's created_at, in ms from the start of the run; absent: when it is submitted. */
+  requestCreatedAtMs?: number;
   submitAfterMs: number;
   runtimeMs: number;
   exitCode: number;
@@ -123,12 +145,11 @@ export interface PlannedContainer {
   spotInterruptionAfterMs?: number;
 }
 
-/** Expands `count`s and builds the container fields (runtime_constraints, scheduling_parameters, mounts). */
+/** Expands `count`s and builds the container fields (runtime_constraints, scheduling_parameters, mounts) and requests. */
 export function planWorkload(workload: Workload): PlannedContainer[] {
   return workload.containers.flatMap((c) =>
     Array.from({ length: c.count }, (_, i): PlannedContainer => {
       const fields: Record<string, unknown> = {
-        priority: c.priority,
         runtime_constraints: {
           ram: c.ram,
           vcpus: c.vcpus,
@@ -142,6 +163,8 @@ export function planWorkload(workload: Workload): PlannedContainer[] {
       return {
         label: c.count > 1 ? `${c.name}-${i + 1}` : c.name,
         fields,
+        requestPriority: c.priority,
+        ...(c.requestCreatedAtOffsetMs === undefined ? {} : { requestCreatedAtMs: Math.round(c.submitAfterSeconds * 1000) + c.requestCreatedAtOffsetMs + i }),
         submitAfterMs: c.submitAfterSeconds * 1000,
         runtimeMs: (c.runtimeSeconds ?? workload.runtimeSeconds) * 1000,
         exitCode: c.exitCode,

@@ -175,3 +175,96 @@ describe("test controls over HTTP under /_sim/", () => {
     expect((await control("POST", "faults", { route: "x", effect: { kind: "bogus" } })).status).toBe(400);
   });
 });
+
+describe("§5.6 int64 priorities on the wire: the exact digits, both ways", () => {
+  /** Two containers whose priorities (about 5.6e17) differ by 1: one double for both. */
+  const twoApart = () => {
+    const high = sim.addContainer({}, { request: { priority: 500, createdAtMs: 1796626951123 } });
+    const low = sim.addContainer({}, { request: { priority: 500, createdAtMs: 1796626951124 } });
+    return { high, low };
+  };
+  it("writes each priority as its exact digits in list, get and lock replies", async () => {
+    const { high, low } = twoApart();
+    expect(high.priority).toBe(562948156794360877n);
+    const listed = await raw("GET", `/arvados/v1/containers?${enc({ order: "priority desc", select: '["uuid","priority"]' })}`, { token: sim.rootToken });
+    expect(listed.text).toContain(`{"kind":"arvados#container","uuid":"${high.uuid}","priority":562948156794360877}`);
+    expect(listed.text).toContain(`{"kind":"arvados#container","uuid":"${low.uuid}","priority":562948156794360876}`);
+    expect(listed.text.indexOf(high.uuid)).toBeLessThan(listed.text.indexOf(low.uuid));
+    expect((await raw("GET", `/arvados/v1/containers/${low.uuid}`, { token: sim.rootToken })).text).toContain('"priority":562948156794360876,');
+    expect((await raw("POST", `/arvados/v1/containers/${high.uuid}/lock`, { token: sim.rootToken })).text).toContain('"priority":562948156794360877,');
+  });
+  it("filters on an operand past 2^53 exactly, as a string and as a JSON integer", async () => {
+    const { high, low } = twoApart();
+    for (const operand of ['"562948156794360876"', "562948156794360876"]) {
+      const reply = await raw("GET", `/arvados/v1/containers?${enc({ filters: `[["priority",">",${operand}]]`, select: '["uuid"]' })}`, { token: sim.rootToken });
+      expect((reply.json().items as { uuid: string }[]).map((i) => i.uuid)).toEqual([high.uuid]);
+    }
+    const eq = await raw("GET", `/arvados/v1/containers?${enc({ filters: '[["priority","=",562948156794360876]]', select: '["uuid"]' })}`, { token: sim.rootToken });
+    expect((eq.json().items as { uuid: string }[]).map((i) => i.uuid)).toEqual([low.uuid]);
+  });
+  it("reads an admin's update from a form body and from a JSON body exactly", async () => {
+    const c = sim.addContainer();
+    const form1 = await raw("PUT", `/arvados/v1/containers/${c.uuid}`, { token: sim.rootToken, headers: form, body: enc({ container: '{"priority":9223372036854775807}' }) });
+    expect(form1.text).toContain('"priority":9223372036854775807,');
+    const json = JSON.stringify({ container: { priority: 1 } }).replace('"priority":1', '"priority":562949953421311999');
+    const viaJson = await raw("PATCH", `/arvados/v1/containers/${c.uuid}`, { token: sim.rootToken, headers: { "Content-Type": "application/json" }, body: json });
+    expect(viaJson.text).toContain('"priority":562949953421311999,');
+    expect(sim.getContainer(c.uuid)?.priority).toBe(562949953421311999n);
+  });
+  it("sets priority through /_sim/ from a JSON integer or a decimal string, exactly", async () => {
+    const c = sim.addContainer();
+    const post = (body: string) => raw("POST", `/_sim/containers/${c.uuid}/priority`, { headers: { "Content-Type": "application/json" }, body });
+    expect((await post('{"priority":562949953421311999}')).text).toContain('"priority":562949953421311999,');
+    expect((await post('{"priority":"9223372036854775807"}')).text).toContain('"priority":9223372036854775807,');
+    expect((await post('{"priority":1.5}')).status).toBe(400);
+    expect((await post('{"priority":"-1"}')).status).toBe(400);
+    expect(sim.getContainer(c.uuid)?.priority).toBe(9223372036854775807n);
+  });
+  it("adds containers through /_sim/ for a request or for a requesting container", async () => {
+    const post = (body: unknown) => raw("POST", "/_sim/containers", { headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    const parent = (await post({ fields: { state: "Running" }, request: { priority: 600, createdAtMs: 1796626951123 } })).json() as { uuid: string };
+    expect(sim.getContainer(parent.uuid)?.priority).toBe(600n * 2n ** 50n - 1796626951123n);
+    const child = (await post({ requestingContainerUuid: parent.uuid })).json() as { uuid: string };
+    expect(sim.getContainer(child.uuid)?.priority).toBe(600n * 2n ** 50n - 1796626951123n);
+    expect((await post({ request: { priority: 1001 } })).status).toBe(400);
+  });
+});
+
+describe("§5.2 timestamps: RFC 3339 UTC, microseconds padded to nine digits", () => {
+  it("renders created_at and modified_at as the API server's %N", async () => {
+    const c = sim.addContainer();
+    const reply = await raw("GET", `/arvados/v1/containers/${c.uuid}`, { token: sim.rootToken });
+    const body = reply.json();
+    for (const field of ["created_at", "modified_at"]) expect(body[field]).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}000Z$/);
+  });
+});
+
+describe("§5.2 large records: int64 sizes and hundreds of mounts", () => {
+  const attrs = { command: ["true"], container_image: "d41d8cd98f00b204e9800998ecf8427e+0", output_path: "/out" };
+  it("accepts ram, keep_cache_ram and keep_cache_disk of 2^63 − 1 bytes", async () => {
+    const container = JSON.stringify({ ...attrs, runtime_constraints: { vcpus: 1, ram: 1, keep_cache_ram: 2, keep_cache_disk: 3 } })
+      .replace('"ram":1', '"ram":9223372036854775807')
+      .replace('"keep_cache_ram":2', '"keep_cache_ram":9223372036854775807')
+      .replace('"keep_cache_disk":3', '"keep_cache_disk":9223372036854775807');
+    const reply = await raw("POST", "/arvados/v1/containers", { token: sim.rootToken, headers: form, body: enc({ container }) });
+    expect(reply.status).toBe(200);
+    // Sizes stay JavaScript numbers: past 2^53 bytes they are rounded, never refused.
+    expect(reply.json().runtime_constraints).toMatchObject({ ram: 2 ** 63, keep_cache_ram: 2 ** 63, keep_cache_disk: 2 ** 63 });
+  });
+  it("stores and renders a mounts map of 500 entries", async () => {
+    const mounts: Record<string, unknown> = {};
+    for (let i = 0; i < 500; i++) mounts[`/keep/input-${i}`] = { kind: "collection", portable_data_hash: `${i.toString(16).padStart(32, "0")}+${i}`, capacity: 2 ** 40 + i };
+    mounts["/tmp"] = { kind: "tmp", capacity: 2 ** 36 };
+    const created = await raw("POST", "/arvados/v1/containers", { token: sim.rootToken, headers: form, body: enc({ container: JSON.stringify({ ...attrs, mounts }) }) });
+    expect(created.status).toBe(200);
+    const uuid = String(created.json().uuid);
+    const got = await raw("GET", `/arvados/v1/containers/${uuid}?${enc({ select: '["uuid","mounts"]' })}`, { token: sim.rootToken });
+    expect(got.json().mounts).toEqual(mounts);
+    const listed = await raw("POST", "/arvados/v1/containers", {
+      token: sim.rootToken,
+      headers: { ...form, "X-Http-Method-Override": "GET" },
+      body: enc({ filters: JSON.stringify([["uuid", "in", [uuid]]]), select: '["uuid","mounts"]' }),
+    });
+    expect(Object.keys((listed.json().items as { mounts: object }[])[0]?.mounts ?? {})).toHaveLength(501);
+  });
+});

@@ -1,3 +1,4 @@
+import { stringifyArvadosJson } from "../../lib/arvados/json.js";
 import { SimClock } from "../../lib/local/arvados-sim/clock.js";
 import { SimError } from "../../lib/local/arvados-sim/errors.js";
 import { fixtureRecord } from "../../lib/local/arvados-sim/fixture.js";
@@ -5,7 +6,12 @@ import { ContainerService, type SimSettings } from "../../lib/local/arvados-sim/
 import { ContainerStore } from "../../lib/local/arvados-sim/store.js";
 import { TokenRegistry, callerOf } from "../../lib/local/arvados-sim/tokens.js";
 
-/** The simulator's API without HTTP: a service, its tokens, a fixture factory and a wire-shaped list call. */
+/**
+ * The simulator's API without HTTP: a service, its tokens, a fixture factory and a wire-shaped
+ * list call. The clock stands at 2024-01-01 (each timestamp 1 µs after the last), so a
+ * fixture's default priority is that of a request of priority 500 made then: 500 × 2^50 −
+ * 1704067200000.
+ */
 export function simApi(settings: Partial<SimSettings> = {}) {
   const tokens = new TokenRegistry("zzzzz", "rootsecret");
   const store = new ContainerStore();
@@ -29,10 +35,10 @@ export function simApi(settings: Partial<SimSettings> = {}) {
     return record;
   };
   const root = callerOf(tokens.root);
-  /** A list as the wire delivers it: JSON values as text. */
+  /** A list as the wire delivers it: JSON values as text, int64 priorities as their digits. */
   const list = (params: Record<string, unknown>, caller = root) => {
     const wire: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(params)) wire[k] = typeof v === "string" || typeof v === "number" ? String(v) : JSON.stringify(v);
+    for (const [k, v] of Object.entries(params)) wire[k] = typeof v === "string" || typeof v === "number" ? String(v) : stringifyArvadosJson(v);
     const body = service.index(caller, wire);
     return body as { items: Record<string, unknown>[]; items_available?: number; limit: number; offset: number };
   };

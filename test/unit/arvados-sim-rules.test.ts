@@ -63,7 +63,7 @@ describe("§5.4 lock takes a Queued container with priority > 0 for the calling 
     const c = add({ priority: 7, lock_count: 2 });
     const reply = service.lock(otherDispatcher, c.uuid);
     expect(Object.keys(reply).sort()).toEqual(["auth_uuid", "kind", "locked_by_uuid", "priority", "state", "uuid"]);
-    expect(reply).toMatchObject({ state: "Locked", priority: 7, locked_by_uuid: otherDispatcher.tokenUuid, kind: "arvados#container" });
+    expect(reply).toMatchObject({ state: "Locked", priority: 7n, locked_by_uuid: otherDispatcher.tokenUuid, kind: "arvados#container" });
     expect(reply.auth_uuid).toEqual(expect.stringMatching(/^zzzzz-gj3su-[0-9a-z]{15}$/));
     expect(store.get(c.uuid)?.lock_count).toBe(3);
   });
@@ -161,7 +161,7 @@ describe("§5.5 who may change what", () => {
     const { service, add, root } = api();
     for (const state of ["Queued", "Locked", "Running"] as ContainerState[]) {
       const c = add({ state });
-      expect(service.update(root, c.uuid, { container: { priority: 9 } }).priority).toBe(9);
+      expect(service.update(root, c.uuid, { container: { priority: 9 } }).priority).toBe(9n);
     }
   });
   it("refuses runtime_status on a Queued container without a state change", () => {

@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { ArvadosSimulator } from "../../lib/local/arvados-sim/simulator.js";
+import { WorkloadPlayer } from "../../lib/local/runner/workload-player.js";
 import { loadWorkload, parseWorkload, planWorkload, WorkloadError } from "../../lib/local/workload.js";
 
 describe("local workloads", () => {
@@ -23,6 +25,52 @@ describe("local workloads", () => {
       },
     });
     expect(planned).not.toHaveProperty("spotInterruptionAfterMs");
+    expect(planned?.fields).not.toHaveProperty("priority");
+  });
+
+  it("takes `priority` as the container request's priority (default 500, the CWL runner's), 0 … 1000", () => {
+    const [given, defaulted] = planWorkload(
+      parseWorkload({ containers: [{ name: "a", priority: 1000, ram: "1GiB", vcpus: 1 }, { name: "b", ram: "1GiB", vcpus: 1 }] }),
+    );
+    expect(given?.requestPriority).toBe(1000);
+    expect(defaulted?.requestPriority).toBe(500);
+    expect(given).not.toHaveProperty("requestCreatedAtMs");
+    expect(() => parseWorkload({ containers: [{ name: "x", priority: 1001, ram: "1GiB", vcpus: 1 }] })).toThrow(/containers\.0\.priority/);
+  });
+
+  it("pins requestCreatedAtOffsetMs after the submission time, each further copy 1 ms later", () => {
+    const planned = planWorkload(
+      parseWorkload({ containers: [{ name: "o", count: 3, submitAfterSeconds: 1.1, requestCreatedAtOffsetMs: 5, ram: "1GiB", vcpus: 1 }] }),
+    );
+    expect(planned.map((p) => p.requestCreatedAtMs)).toEqual([1_105, 1_106, 1_107]);
+  });
+
+  it("the simulator gives workload containers request priority × 2^50 − request created_at ms", () => {
+    const sim = new ArvadosSimulator();
+    const startedAt = Date.UTC(2026, 11, 7, 7, 2, 31, 123);
+    const player = new WorkloadPlayer(
+      sim,
+      planWorkload(parseWorkload({ containers: [{ name: "p", priority: 700, requestCreatedAtOffsetMs: 0, ram: "1GiB", vcpus: 1 }] })),
+      startedAt,
+    );
+    player.submitDue(startedAt);
+    const [submitted] = player.submitted;
+    expect(submitted?.priority).toBe(700n * 2n ** 50n - BigInt(startedAt));
+    expect(sim.getContainer(submitted?.uuid ?? "")?.priority).toBe(submitted?.priority);
+  });
+
+  it("the default workload holds two containers whose priorities differ by exactly 1, past what a double tells apart", () => {
+    const sim = new ArvadosSimulator();
+    const startedAt = Date.now();
+    const player = new WorkloadPlayer(sim, planWorkload(loadWorkload()), startedAt);
+    player.submitDue(startedAt);
+    const byLabel = new Map(player.submitted.map((s) => [s.label, s.priority]));
+    const first = byLabel.get("exact-order-1");
+    const second = byLabel.get("exact-order-2");
+    expect(first !== undefined && second !== undefined && first - second).toBe(1n);
+    expect(Number(first)).toBe(Number(second));
+    // Every workload priority is a realistic int64, far past 2^53.
+    for (const priority of byLabel.values()) expect(priority > 2n ** 53n).toBe(true);
   });
 
   it("plans a spot interruption for a preemptible container that asks for one", () => {

@@ -1,14 +1,15 @@
 /**
  * The simulator's test controls over HTTP: JSON endpoints under `/_sim/` that mirror the
  * in-process methods of ArvadosSimulator, for a runner in another process. Loopback only and
- * unauthenticated: this is a test tool.
+ * unauthenticated: this is a test tool. Bodies are read like API requests (every `priority`
+ * exactly, as a bigint) and replies written like API replies (int64 priorities as exact digits).
  *
  * | method and path | does |
  * |---|---|
  * | `GET /_sim/tokens`, `POST /_sim/tokens` `{admin}` | list / add tokens |
- * | `POST /_sim/containers` `{fields?, visibleTo?}` | addContainer |
+ * | `POST /_sim/containers` `{fields?, visibleTo?, request?: {priority?, createdAtMs?}, requestingContainerUuid?}` | addContainer |
  * | `GET`, `DELETE /_sim/containers/{uuid}` | raw record / delete |
- * | `POST /_sim/containers/{uuid}/priority` `{priority}` | setPriority |
+ * | `POST /_sim/containers/{uuid}/priority` `{priority}` (a JSON integer, exact, or a decimal string) | setPriority |
  * | `POST /_sim/containers/{uuid}/visible` `{tokenUuid}` | makeVisible |
  * | `POST /_sim/containers/{uuid}/start` | startContainer |
  * | `POST /_sim/containers/{uuid}/finish` `{state, exitCode?}` | finishContainer |
@@ -22,16 +23,20 @@ import { z } from "zod";
 import type { Container } from "../../arvados/types.js";
 import { SimError } from "./errors.js";
 import type { FaultRule } from "./faults.js";
+import { parseRequestJson } from "./params.js";
 import type { RequestLogEntry } from "./request-log.js";
 
 /** The in-process controls the HTTP endpoints call. */
 export interface SimulatorControls {
   addToken(options: { admin: boolean }): { token: string; uuid: string };
   listTokens(): { uuid: string; token: string; admin: boolean }[];
-  addContainer(fields?: Record<string, unknown>, options?: { visibleTo?: readonly string[] }): Container;
+  addContainer(
+    fields?: Record<string, unknown>,
+    options?: { visibleTo?: readonly string[]; request?: { priority?: number; createdAtMs?: number }; requestingContainerUuid?: string },
+  ): Container;
   getContainer(uuid: string): Container | undefined;
   deleteContainer(uuid: string): boolean;
-  setPriority(uuid: string, priority: number): Container;
+  setPriority(uuid: string, priority: bigint | number | string): Container;
   makeVisible(uuid: string, tokenUuid: string): void;
   startContainer(uuid: string): Container;
   finishContainer(uuid: string, state: "Complete" | "Cancelled", exitCode?: number): Container;
@@ -60,7 +65,14 @@ const faultRule = z.object({
 const addContainerBody = z.object({
   fields: z.record(z.string(), z.unknown()).optional(),
   visibleTo: z.array(z.string()).optional(),
+  // A request priority is 0 … 1000; as every JSON `priority`, it is read as a bigint.
+  request: z
+    .strictObject({ priority: z.bigint().transform(Number).optional(), createdAtMs: z.number().int().optional() })
+    .optional(),
+  requestingContainerUuid: z.string().optional(),
 });
+/** An exact priority: a JSON integer (read as a bigint) or a decimal string. */
+const priorityBody = z.object({ priority: z.union([z.bigint(), z.string().regex(/^\d+$/)]) });
 const settingsBody = z.object({
   shortPage: z.number().int().positive().nullable().optional(),
   maxDispatchAttempts: z.number().int().positive().optional(),
@@ -73,7 +85,7 @@ function parseBody<T>(schema: z.ZodType<T>, text: string): T {
   let json: unknown = {};
   if (text.trim() !== "") {
     try {
-      json = JSON.parse(text);
+      json = parseRequestJson(text);
     } catch {
       throw new SimError(400, ["body is not JSON"]);
     }
@@ -98,15 +110,15 @@ function dispatch(sim: SimulatorControls, method: string, path: string, text: st
     case "POST tokens":
       return { status: 200, body: sim.addToken(parseBody(z.object({ admin: z.boolean() }), text)) };
     case "POST containers": {
-      const body = parseBody(addContainerBody, text);
-      return { status: 200, body: sim.addContainer(body.fields ?? {}, { visibleTo: body.visibleTo ?? [] }) };
+      const { fields = {}, ...options } = parseBody(addContainerBody, text);
+      return { status: 200, body: sim.addContainer(fields, options) };
     }
     case "GET containers/:id":
       return found(sim.getContainer(uuid));
     case "DELETE containers/:id":
       return sim.deleteContainer(uuid) ? { status: 200, body: { deleted: uuid } } : found(undefined);
     case "POST containers/:id/priority":
-      return { status: 200, body: sim.setPriority(uuid, parseBody(z.object({ priority: z.number().int().nonnegative() }), text).priority) };
+      return { status: 200, body: sim.setPriority(uuid, parseBody(priorityBody, text).priority) };
     case "POST containers/:id/visible":
       sim.makeVisible(uuid, parseBody(z.object({ tokenUuid: z.string() }), text).tokenUuid);
       return { status: 200, body: {} };

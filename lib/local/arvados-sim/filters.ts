@@ -5,9 +5,11 @@
  * look at every container.
  */
 
+import { stringifyArvadosJson } from "../../arvados/json.js";
 import { normalizeTimestamp } from "./clock.js";
 import { SimError, argumentError, rubyInspect } from "./errors.js";
 import { jsonbFilter } from "./jsonb-filters.js";
+import { parseRequestJson } from "./params.js";
 import { type Predicate, comparison } from "./predicate.js";
 import { type ColumnType, type SimContainer, columnsOf, containerColumns, isColumn, rubyClassName, rubyInspectValue } from "./record.js";
 
@@ -32,7 +34,7 @@ export function parseFilters(param: unknown): unknown[] {
   if (Array.isArray(param)) return param;
   if (typeof param === "string") {
     try {
-      const parsed: unknown = JSON.parse(param);
+      const parsed: unknown = parseRequestJson(param);
       if (parsed === null) return [];
       if (Array.isArray(parsed)) return parsed;
     } catch {
@@ -46,29 +48,60 @@ export function parseFilters(param: unknown): unknown[] {
 function searchable(type: ColumnType, operator: string): boolean {
   const textOnly = !/[<=>]/.test(operator) && operator !== "in" && operator !== "not in";
   if (type === "string" || type === "serialized") return true;
-  if (type === "datetime" || type === "integer" || type === "boolean") return !textOnly;
+  if (type === "datetime" || type === "integer" || type === "bigint" || type === "boolean") return !textOnly;
   return false;
 }
 
 /** The value compared for a column: serialized columns are compared as their JSON text. */
 function columnValue(record: SimContainer, column: string, type: ColumnType): unknown {
   const value = columnsOf(record)[column];
-  return type === "serialized" && value !== null && value !== undefined ? JSON.stringify(value) : value;
+  return type === "serialized" && value !== null && value !== undefined ? stringifyArvadosJson(value) : value;
 }
 
 function isNull(value: unknown): boolean {
   return value === null || value === undefined;
 }
 
-/** PostgreSQL's cast of a string operand bound against an integer column. */
-function integerFromString(operand: string): number {
-  if (!/^\s*[+-]?\d+\s*$/.test(operand)) {
-    // The database rejects the bind; upstream renders that as a 422 too.
+/** The range of PostgreSQL's `integer` and `bigint`, by column type. */
+const integerRange = {
+  integer: { sql: "integer", min: -(2n ** 31n), max: 2n ** 31n - 1n },
+  bigint: { sql: "bigint", min: -(2n ** 63n), max: 2n ** 63n - 1n },
+} as const;
+
+function isIntegerType(type: ColumnType): type is "integer" | "bigint" {
+  return type === "integer" || type === "bigint";
+}
+
+/**
+ * PostgreSQL's cast of a string operand bound against an integer column, exactly (§5.7: the
+ * dispatcher's `["priority",">","0"]`). Text that is not an integer, or past the column's
+ * range, is the database's error, which upstream renders as a 422 too.
+ */
+function integerFromString(operand: string, type: "integer" | "bigint"): bigint {
+  const range = integerRange[type];
+  const text = operand.trim();
+  if (!/^[+-]?\d+$/.test(text)) {
     throw new SimError(422, [
-      rubyInspect("ActiveRecord::StatementInvalid", `PG::InvalidTextRepresentation: ERROR:  invalid input syntax for type bigint: "${operand}"`),
+      rubyInspect("ActiveRecord::StatementInvalid", `PG::InvalidTextRepresentation: ERROR:  invalid input syntax for type ${range.sql}: "${operand}"`),
     ]);
   }
-  return Number.parseInt(operand, 10);
+  const value = BigInt(text);
+  if (value < range.min || value > range.max) {
+    throw new SimError(422, [
+      rubyInspect("ActiveRecord::StatementInvalid", `PG::NumericValueOutOfRange: ERROR:  value "${operand}" is out of range for type ${range.sql}`),
+    ]);
+  }
+  return value;
+}
+
+/**
+ * An Integer operand for an integer column, as a bigint so that int64 priorities compare
+ * exactly; undefined for anything else (a Float, a number past 2^53 that is no longer exact).
+ */
+function integerOperand(operand: unknown): bigint | undefined {
+  if (typeof operand === "bigint") return operand;
+  if (typeof operand === "number" && Number.isSafeInteger(operand)) return BigInt(operand);
+  return undefined;
 }
 
 function likeToRegExp(pattern: string, caseInsensitive: boolean): RegExp {
@@ -92,7 +125,7 @@ function bindString(type: ColumnType, operator: string, operand: string, attr: s
     if (["0", "f", "false", "n", "no"].includes(lower)) return false;
     throw argumentError(`Invalid operand '${operand}' for boolean attribute '${attr}'`);
   }
-  if (type === "integer") return integerFromString(operand);
+  if (isIntegerType(type)) return integerFromString(operand, type);
   if (type === "datetime" && /[<=>]/.test(operator)) {
     const time = normalizeTimestamp(operand);
     if (time === undefined) throw argumentError(`no time information in ${JSON.stringify(operand)}`);
@@ -132,12 +165,13 @@ function scalarFilter(attr: string, type: ColumnType, rawOperator: string, opera
       if (type === "boolean" && (operator === "=" || operator === "<>") && typeof operand === "boolean") {
         return comparison(operator, get, operand);
       }
-      if (type === "integer") {
+      if (isIntegerType(type)) {
         // §5.7: an integer column takes an Integer (or String) operand; anything else is 422.
-        if (typeof operand !== "number" || !Number.isSafeInteger(operand)) {
+        const bound = integerOperand(operand);
+        if (bound === undefined) {
           throw argumentError(`Invalid operand '${operand === null ? "" : rubyInspectValue(operand).replace(/^"|"$/g, "")}' for integer attribute '${attr}'`);
         }
-        return comparison(operator, get, operand);
+        return comparison(operator, get, bound);
       }
       throw argumentError(`Invalid operand type '${rubyClassName(operand)}' for '${operator}' operator in filters`);
     }
@@ -146,21 +180,25 @@ function scalarFilter(attr: string, type: ColumnType, rawOperator: string, opera
       if (!Array.isArray(operand)) {
         throw argumentError(`Invalid operand type '${rubyClassName(operand)}' for '${operator}' operator in filters`);
       }
-      if (type === "integer") {
+      if (isIntegerType(type)) {
         for (const el of operand) {
-          if (typeof el !== "number" || !Number.isSafeInteger(el)) {
+          if (integerOperand(el) === undefined) {
             throw argumentError(`Invalid element '${el === null ? "" : String(el)}' in array for integer attribute '${attr}'`);
           }
         }
       }
-      const values = new Set(
+      // Integer values are looked up as bigints, so a number column and an int64 one both match exactly.
+      const key = (v: unknown): unknown => (typeof v === "number" && Number.isInteger(v) && isIntegerType(type) ? BigInt(v) : v);
+      const values = new Set<unknown>(
         operand
           .filter((el) => el !== null)
-          .map((el) => (type === "datetime" && typeof el === "string" ? (normalizeTimestamp(el) ?? el) : type === "integer" ? el : String(el))),
+          .map((el) =>
+            type === "datetime" && typeof el === "string" ? (normalizeTimestamp(el) ?? el) : isIntegerType(type) ? integerOperand(el) : String(el),
+          ),
       );
       const inSet = (r: SimContainer) => {
         const v = get(r);
-        return v !== null && v !== undefined && values.has(v);
+        return v !== null && v !== undefined && values.has(key(v));
       };
       if (operator === "in") return inSet;
       // §5.7: "not in" also matches NULL, unless the operand holds null: then SQL's
@@ -193,7 +231,7 @@ const kindPrefixes: Readonly<Record<string, string>> = {
 };
 
 function compileOne(filter: unknown): Predicate {
-  if (!Array.isArray(filter)) throw argumentError(`Invalid element in filters array: ${JSON.stringify(filter)} is not an array`);
+  if (!Array.isArray(filter)) throw argumentError(`Invalid element in filters array: ${stringifyArvadosJson(filter)} is not an array`);
   const [attrsIn, operatorIn, operand] = filter as [unknown, unknown, unknown];
   if (operatorIn === "@@") throw argumentError("Full text search operator is no longer supported");
   if (typeof operatorIn !== "string") {

@@ -6,6 +6,7 @@
 
 import { ContainerState, isContainerState, isFinalState } from "../../arvados/types.js";
 import { SimError } from "./errors.js";
+import { containerPriority, defaultRequestPriority, exactPriority, priorityEpochMs } from "./priority.js";
 import { type SimContainer, asRecord, columnDefaults, fillContainerDefaults, isColumn } from "./record.js";
 import { etagOf } from "./rules.js";
 
@@ -17,14 +18,22 @@ export interface FixtureContext {
   lockedBy: string;
   ownerUuid: string;
   newAuthUuid: () => string;
+  /**
+   * The priority the API server assigned (§5.6), from the container's request or the container
+   * that requested it; default: a request of priority 500 created at `now`.
+   */
+  assignedPriority?: bigint;
 }
 
 /**
- * Builds a record from `fields` (any container columns). Unset fields get: priority 1, a
- * small runtime_constraints, a command, image and output path; for Locked/Running, locked by
+ * Builds a record from `fields` (any container columns). Unset fields get: the priority the
+ * API server would assign (`ctx.assignedPriority`, else that of a container request of
+ * priority 500, the CWL runner's default: 500 × 2^50 − created_at ms, about 5.6e17), a small
+ * runtime_constraints, a command, image and output path; for Locked/Running, locked by
  * `ctx.lockedBy` with an auth_uuid and lock_count 1; started_at for Running/Complete,
- * finished_at for final states, exit_code 0 for Complete. Throws SimError(400) on an unknown
- * field or state.
+ * finished_at for final states, exit_code 0 for Complete. A `priority` given is stored exactly
+ * (a bigint, a safe integer or a decimal string), as an admin may set it (§5.6): small numbers
+ * are the special case. Throws SimError(400) on an unknown field, state or priority.
  */
 export function fixtureRecord(fields: Readonly<Record<string, unknown>>, ctx: FixtureContext): SimContainer {
   for (const name of Object.keys(fields)) {
@@ -33,6 +42,14 @@ export function fixtureRecord(fields: Readonly<Record<string, unknown>>, ctx: Fi
   const state = fields.state ?? ContainerState.Queued;
   if (!isContainerState(state)) throw new SimError(400, [`invalid state '${String(state)}'`]);
   const active = state === ContainerState.Locked || state === ContainerState.Running;
+  let priority = ctx.assignedPriority ?? containerPriority(defaultRequestPriority, priorityEpochMs(ctx.now));
+  if (fields.priority !== undefined) {
+    const given = exactPriority(fields.priority);
+    if (given === undefined) {
+      throw new SimError(400, [`invalid priority ${String(fields.priority)}: an integer 0 … 2^63−1 as a bigint, a safe integer or a decimal string`]);
+    }
+    priority = given;
+  }
   const record: Record<string, unknown> = Object.assign({}, columnDefaults, {
     uuid: ctx.uuid,
     owner_uuid: ctx.ownerUuid,
@@ -42,7 +59,6 @@ export function fixtureRecord(fields: Readonly<Record<string, unknown>>, ctx: Fi
     command: ["echo", "hello"],
     container_image: "d41d8cd98f00b204e9800998ecf8427e+0",
     output_path: "/out",
-    priority: 1,
     runtime_constraints: { ram: 268435456, vcpus: 1 },
     locked_by_uuid: active ? ctx.lockedBy : null,
     auth_uuid: active ? ctx.newAuthUuid() : null,
@@ -51,7 +67,7 @@ export function fixtureRecord(fields: Readonly<Record<string, unknown>>, ctx: Fi
     finished_at: isFinalState(state) ? ctx.now : null,
     exit_code: state === ContainerState.Complete ? 0 : null,
   });
-  Object.assign(record, fields, { state });
+  Object.assign(record, fields, { state, priority });
   fillContainerDefaults(record);
   record.etag = etagOf(record);
   return asRecord(record);

@@ -2,12 +2,14 @@
  * The simulator's HTTP front: routes (§5.1), authentication, the error format (§5.7
  * "Errors": `{"errors":["<msg> (<request id>)"],"error_token":"<unix>+<8 hex>"}` and an
  * `X-Request-Id` header), fault injection and the request log. `/_sim/...` paths go to the
- * test controls instead.
+ * test controls instead. Every body is written with stringifyArvadosJson, so int64 priorities
+ * go out as their exact digits.
  */
 
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
+import { stringifyArvadosJson } from "../../arvados/json.js";
 import { SimError, notFound, notLoggedIn } from "./errors.js";
 import type { FaultEffect, FaultPlan } from "./faults.js";
 import { type DecodedRequest, decodeRequest, readBody } from "./params.js";
@@ -90,7 +92,7 @@ function sendJson(res: ServerResponse, status: number, requestId: string, body: 
 
 function errorBody(messages: readonly string[], requestId: string): string {
   const token = `${Math.floor(Date.now() / 1000)}+${randomBytes(4).toString("hex")}`;
-  return JSON.stringify({ errors: messages.map((m) => `${m} (${requestId})`), error_token: token });
+  return stringifyArvadosJson({ errors: messages.map((m) => `${m} (${requestId})`), error_token: token });
 }
 
 function describeFault(effect: FaultEffect): string {
@@ -113,7 +115,7 @@ async function handle(deps: HttpDeps, req: IncomingMessage, res: ServerResponse)
   const body = await readBody(req);
   if (url.pathname.startsWith("/_sim/")) {
     const reply = deps.controls((req.method ?? "GET").toUpperCase(), url.pathname, body);
-    sendJson(res, reply.status, requestId, JSON.stringify(reply.body ?? null));
+    sendJson(res, reply.status, requestId, stringifyArvadosJson(reply.body ?? null));
     return;
   }
   let decoded: DecodedRequest;
@@ -166,7 +168,8 @@ async function handle(deps: HttpDeps, req: IncomingMessage, res: ServerResponse)
     const operation = route(deps, decoded.method, decoded.path);
     if (operation === undefined) throw notFound();
     if (token === undefined) throw notLoggedIn();
-    text = JSON.stringify(operation(callerOf(token), token, params));
+    // int64 priorities are written as their exact digits, as the API server writes them (§5.6).
+    text = stringifyArvadosJson(operation(callerOf(token), token, params));
   } catch (error) {
     if (!(error instanceof SimError)) throw error;
     status = error.status;

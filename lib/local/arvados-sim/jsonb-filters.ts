@@ -3,6 +3,7 @@
  * equality, and `col.key` subproperty filters.
  */
 
+import { stringifyArvadosJson } from "../../arvados/json.js";
 import { argumentError } from "./errors.js";
 import { type Predicate, comparison } from "./predicate.js";
 import { type SimContainer, columnsOf, isPlainObject, jsonEqual, rubyClassName } from "./record.js";
@@ -16,7 +17,7 @@ export function jsonbFilter(attr: string, path: string | undefined, operator: st
       if (Array.isArray(operand) && operand.length === 0) throw argumentError(`Invalid operand '[]' for 'contains' operator`);
       const keys = Array.isArray(operand) ? operand : [operand];
       if (!keys.every((k) => typeof k === "string")) {
-        throw argumentError(`Invalid element ${JSON.stringify(keys)} in operand for "contains" operator (operand must be a string or array of strings)`);
+        throw argumentError(`Invalid element ${stringifyArvadosJson(keys)} in operand for "contains" operator (operand must be a string or array of strings)`);
       }
       return (r) => keys.every((k) => hasKey(get(r), k));
     }

@@ -5,6 +5,7 @@
  */
 
 import { argumentError } from "./errors.js";
+import { compare } from "./predicate.js";
 import { type SimContainer, columnsOf, containerColumns, isColumn } from "./record.js";
 
 /** One sort key. */
@@ -90,16 +91,12 @@ export function orderKey(terms: readonly OrderTerm[]): string {
   return terms.map((t) => `${t.column} ${t.descending ? "desc" : "asc"}`).join(",");
 }
 
-/** Ascending comparison of two column values; NULL sorts last ascending, first descending (PostgreSQL). */
+/** Ascending comparison of two column values; NULL sorts last ascending, first descending (PostgreSQL). Bigints (priority) compare exactly. */
 function compareValues(a: unknown, b: unknown): number {
   const aNull = a === null || a === undefined;
   const bNull = b === null || b === undefined;
   if (aNull || bNull) return aNull === bNull ? 0 : aNull ? 1 : -1;
-  if (typeof a === "number" && typeof b === "number") return a - b;
-  if (typeof a === "boolean" && typeof b === "boolean") return Number(a) - Number(b);
-  const sa = String(a);
-  const sb = String(b);
-  return sa < sb ? -1 : sa > sb ? 1 : 0;
+  return compare(a, b);
 }
 
 /** A comparator for records by `terms` (strings compare by code unit, i.e. C collation). */
@@ -114,17 +111,12 @@ export function comparatorFor(terms: readonly OrderTerm[]): (a: SimContainer, b:
       const column = columns[i] as string;
       const va = ca[column];
       const vb = cb[column];
-      // Fast paths for the common cases (uuids, timestamps, priorities); the general rule otherwise.
-      const c =
-        typeof va === "string" && typeof vb === "string"
-          ? va < vb
-            ? -1
-            : va > vb
-              ? 1
-              : 0
-          : typeof va === "number" && typeof vb === "number"
-            ? va - vb
-            : compareValues(va, vb);
+      // Fast paths for the common cases (uuids and timestamps, int64 priorities); the general rule otherwise.
+      let c: number;
+      if (typeof va === "string" && typeof vb === "string") c = va < vb ? -1 : va > vb ? 1 : 0;
+      else if (typeof va === "bigint" && typeof vb === "bigint") c = va < vb ? -1 : va > vb ? 1 : 0;
+      else if (typeof va === "number" && typeof vb === "number") c = va - vb;
+      else c = compareValues(va, vb);
       if (c !== 0) return c * (signs[i] as number);
     }
     return 0;

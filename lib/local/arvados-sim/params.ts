@@ -2,10 +2,12 @@
  * Request decoding as the API server does it: parameters from the query string and from a
  * form-encoded or JSON body (body values win), and `X-Http-Method-Override` on a POST (§1.11).
  * Values stay as sent (form values are strings); each operation decodes the JSON ones it
- * expects (`filters`, `select`, `order`, `container`).
+ * expects (`filters`, `select`, `order`, `container`) with parseRequestJson, which keeps
+ * int64 priorities exact.
  */
 
 import type { IncomingMessage } from "node:http";
+import { ExactJsonUnsupportedError } from "../../arvados/json.js";
 import { argumentError } from "./errors.js";
 
 /** Largest request body accepted. */
@@ -22,6 +24,29 @@ export interface DecodedRequest {
   /** Which parameter names came from the query string and which from the body. */
   sources: { query: string[]; body: string[] };
   contentType: string | undefined;
+}
+
+const integerText = /^-?\d+$/;
+const arrayIndex = /^\d+$/;
+
+function reviveExact(key: string, value: unknown, context?: { source?: string }): unknown {
+  if (typeof value !== "number") return value;
+  const exact = key === "priority" || (arrayIndex.test(key) && !Number.isSafeInteger(value));
+  if (!exact) return value;
+  const source = context?.source;
+  if (source === undefined) throw new ExactJsonUnsupportedError();
+  return integerText.test(source) ? BigInt(source) : value;
+}
+
+/**
+ * Parses JSON from a request as the API server reads it (Ruby keeps every JSON integer
+ * exact): like `parseArvadosJson`, every `priority` becomes a bigint; so does an integer array
+ * element a double cannot hold, since a filter operand (`["priority",">",562949953421311999]`)
+ * has no key to go by. Other integers stay numbers: sizes past 2^53 bytes lose precision but
+ * are never refused. Throws SyntaxError on bad JSON.
+ */
+export function parseRequestJson(text: string): unknown {
+  return JSON.parse(text, reviveExact as (this: unknown, key: string, value: unknown) => unknown);
 }
 
 /** Reads the whole body as UTF-8. */
@@ -55,7 +80,7 @@ export function decodeRequest(req: IncomingMessage, url: URL, body: string): Dec
     if (contentType?.toLowerCase().startsWith("application/json") === true) {
       let parsed: unknown;
       try {
-        parsed = JSON.parse(body);
+        parsed = parseRequestJson(body);
       } catch {
         throw argumentError("Could not parse JSON request body");
       }

@@ -7,8 +7,11 @@
 
 import type { ContainerState } from "../../arvados/types.js";
 
-/** Column types as upstream's database has them (`db/structure.sql`). */
-export type ColumnType = "string" | "integer" | "float" | "datetime" | "boolean" | "serialized" | "jsonb";
+/**
+ * Column types as upstream's database has them (`db/structure.sql`). A `bigint` column holds
+ * JavaScript bigints (`priority`, §5.6: int64 values past 2^53); `integer` ones hold numbers.
+ */
+export type ColumnType = "string" | "integer" | "bigint" | "float" | "datetime" | "boolean" | "serialized" | "jsonb";
 
 /** Container columns and their types. `serialized` columns are text holding JSON (Rails `serialize`). */
 export const containerColumns = {
@@ -30,7 +33,7 @@ export const containerColumns = {
   output: "string",
   container_image: "string",
   progress: "float",
-  priority: "integer",
+  priority: "bigint",
   exit_code: "integer",
   auth_uuid: "string",
   locked_by_uuid: "string",
@@ -89,7 +92,8 @@ export interface SimContainer {
   readonly output: string | null;
   readonly container_image: string;
   readonly progress: number | null;
-  readonly priority: number;
+  /** int64, exact (§5.6). */
+  readonly priority: bigint;
   readonly exit_code: number | null;
   readonly auth_uuid: string | null;
   readonly locked_by_uuid: string | null;
@@ -164,7 +168,7 @@ export const columnDefaults: Readonly<Record<string, unknown>> = {
   runtime_constraints: {},
   output: null,
   progress: null,
-  priority: 0,
+  priority: 0n,
   exit_code: null,
   auth_uuid: null,
   locked_by_uuid: null,
@@ -257,6 +261,7 @@ export function rubyInspectValue(value: unknown): string {
 export function rubyClassName(value: unknown): string {
   if (value === null || value === undefined) return "NilClass";
   if (typeof value === "string") return "String";
+  if (typeof value === "bigint") return "Integer";
   if (typeof value === "number") return Number.isInteger(value) ? "Integer" : "Float";
   if (value === true) return "TrueClass";
   if (value === false) return "FalseClass";

@@ -94,9 +94,11 @@ function castAttribute(column: keyof typeof containerColumns, value: unknown): u
       if (typeof value === "string") return value;
       if (typeof value === "number" || typeof value === "boolean") return String(value);
       throw validationFailed([`${human} is invalid`]);
+    case "bigint":
+      return castBigint(human, value);
     case "integer":
     case "float": {
-      const n = typeof value === "string" && value.trim() !== "" ? Number(value) : value;
+      const n = typeof value === "string" && value.trim() !== "" ? Number(value) : typeof value === "bigint" ? Number(value) : value;
       if (typeof n !== "number" || Number.isNaN(n)) throw validationFailed([`${human} is not a number`]);
       return n;
     }
@@ -124,6 +126,32 @@ function castAttribute(column: keyof typeof containerColumns, value: unknown): u
       return decoded;
     }
   }
+}
+
+/** The int64 range of a `bigint` column. */
+const int64Min = -(1n << 63n);
+const int64Max = (1n << 63n) - 1n;
+
+/**
+ * Casts a value for a `bigint` column (`priority`) exactly: a bigint (what the request parser
+ * makes of every JSON `priority`), an integer a double holds exactly, or integer text. Anything
+ * else is left as it came for the numericality validation to refuse ("must be an integer"), as
+ * Rails validates the value before its cast. Past int64, 422 as Rails' RangeError.
+ */
+function castBigint(human: string, value: unknown): unknown {
+  let n: unknown = value;
+  if (typeof value === "number" && Number.isSafeInteger(value)) n = BigInt(value);
+  else if (typeof value === "string") {
+    const text = value.trim();
+    if (/^[+-]?\d+$/.test(text)) n = BigInt(text);
+    else if (text !== "" && !Number.isNaN(Number(text))) n = Number(text);
+    else throw validationFailed([`${human} is not a number`]);
+  }
+  if (typeof n === "bigint" && (n < int64Min || n > int64Max)) {
+    throw new SimError(422, [rubyInspect("ActiveModel::RangeError", `${n} is out of range for ActiveModel::Type::Integer with limit 8 bytes`)]);
+  }
+  if (typeof n !== "bigint" && typeof n !== "number") throw validationFailed([`${human} is not a number`]);
+  return n;
 }
 
 function isBlank(value: unknown): boolean {
@@ -174,9 +202,12 @@ function permittedAttributes(wasState: string | null, next: Record<string, unkno
   return permitted;
 }
 
-/** An etag for a record version (upstream: a digest of the record). */
+/**
+ * An etag for a record version (upstream: a digest of every attribute). Priority is part of it
+ * because the database changes priority without touching modified_at (§5.6 `update_priorities`).
+ */
 export function etagOf(fields: Record<string, unknown>): string {
-  const digest = createHash("md5").update(`${String(fields.uuid)}:${String(fields.modified_at)}`).digest("hex");
+  const digest = createHash("md5").update(`${String(fields.uuid)}:${String(fields.modified_at)}:${String(fields.priority)}`).digest("hex");
   return BigInt(`0x${digest}`).toString(36);
 }
 
@@ -201,7 +232,7 @@ function save(old: SimContainer | undefined, attrs: Readonly<Record<string, unkn
     next.mounts ??= {};
     next.output_glob ??= [];
     next.cwd ??= ".";
-    next.priority ??= 0;
+    next.priority ??= 0n;
     next.scheduling_parameters ??= {};
   }
   const wasState = isNew ? null : old.state;
@@ -213,7 +244,7 @@ function save(old: SimContainer | undefined, attrs: Readonly<Record<string, unkn
   if (stateChanged && isContainerState(next.state) && isFinalState(next.state)) next.finished_at ??= ctx.now;
   // check_lock (§5.4)
   if (wasState === "Queued" && next.state === "Locked") {
-    if (!(typeof next.priority === "number" && next.priority > 0)) throw lockFailed("cannot lock when priority<=0");
+    if (!(typeof next.priority === "bigint" && next.priority > 0n)) throw lockFailed("cannot lock when priority<=0");
     next.lock_count = Number(next.lock_count) + 1;
   }
   // check_unlock (§5.4). Upstream runs it after set_timestamps, so the MaxDispatchAttempts
@@ -233,9 +264,9 @@ function save(old: SimContainer | undefined, attrs: Readonly<Record<string, unkn
   for (const column of ["command", "container_image", "output_path", "cwd", "priority"]) {
     if (isBlank(next[column])) errors.push(`${humanize(column)} can't be blank`);
   }
-  if (typeof next.priority === "number" && (!Number.isInteger(next.priority) || next.priority < 0)) {
-    errors.push(Number.isInteger(next.priority) ? "Priority must be greater than or equal to 0" : "Priority must be an integer");
-  }
+  // castBigint leaves a number only for a value that is not an integer.
+  if (typeof next.priority === "number") errors.push("Priority must be an integer");
+  else if (typeof next.priority === "bigint" && next.priority < 0n) errors.push("Priority must be greater than or equal to 0");
   const status = next.runtime_status;
   for (const key of ["error", "errorDetail", "warning", "warningDetail", "activity", "preemptionNotice"]) {
     if (isPlainObject(status) && Object.hasOwn(status, key) && typeof status[key] !== "string") {
@@ -299,6 +330,16 @@ function save(old: SimContainer | undefined, attrs: Readonly<Record<string, unkn
   }
   next.modified_at = ctx.now;
   next.modified_by_user_uuid = caller.userUuid;
+  next.etag = etagOf(next);
+  return asRecord(next);
+}
+
+/**
+ * A priority change as the database makes it (§5.6: `update_priorities` is one SQL UPDATE of
+ * the priority column): none of the model's rules, and modified_at stays as it was.
+ */
+export function setPriorityColumn(old: SimContainer, priority: bigint): SimContainer {
+  const next: Record<string, unknown> = { ...columnsOf(old), priority };
   next.etag = etagOf(next);
   return asRecord(next);
 }

@@ -3,13 +3,17 @@
  * and the decoded request parameters and returns the JSON body to send (or throws a
  * SimError). Visibility (§5.7 "readable_by") is simplified: admin tokens see every container;
  * other tokens see the containers they have locked and those made visible to them with
- * `makeVisible` (upstream: those for which they can read a container request).
+ * `makeVisible` (upstream: those for which they can read a container request). Priorities
+ * follow §5.6 for containers requested by other containers: they inherit the requesting
+ * container's priority whenever it changes, and 0 once it has finished.
  */
 
+import { isFinalState } from "../../arvados/types.js";
 import { argumentError, notFound, permissionDenied } from "./errors.js";
 import { parseListQuery, parseSelect, runList } from "./list.js";
+import { parseRequestJson } from "./params.js";
 import { type SimContainer, renderContainer } from "./record.js";
-import { type ChangeContext, createContainer, lockContainer, unlockContainer, updateContainer } from "./rules.js";
+import { type ChangeContext, createContainer, lockContainer, setPriorityColumn, unlockContainer, updateContainer } from "./rules.js";
 import type { ContainerStore } from "./store.js";
 import type { Caller, TokenRegistry } from "./tokens.js";
 import { uuidTail } from "./tokens.js";
@@ -31,6 +35,9 @@ const lockSelect = ["uuid", "state", "priority", "auth_uuid", "locked_by_uuid"];
 /** The ContainerService owns the container table and applies the API's rules to it. */
 export class ContainerService {
   readonly #visibleTo = new Map<string, Set<string>>();
+  /** Container uuid → the containers it requested (its children, §5.6). */
+  readonly #children = new Map<string, Set<string>>();
+  readonly #parent = new Map<string, string>();
   #counter = 0;
 
   constructor(
@@ -70,9 +77,58 @@ export class ContainerService {
     set.add(tokenUuid);
   }
 
-  /** Forgets a container's visibility grants (when it is deleted). */
+  /** Forgets a container's visibility grants and where it sits in the request tree (when it is deleted). */
   forgetVisibility(uuid: string): void {
     this.#visibleTo.delete(uuid);
+    const parent = this.#parent.get(uuid);
+    if (parent !== undefined) this.#children.get(parent)?.delete(uuid);
+    this.#parent.delete(uuid);
+    for (const child of this.#children.get(uuid) ?? []) this.#parent.delete(child);
+    this.#children.delete(uuid);
+  }
+
+  /** Records that the container `parent` requested `child` (§5.6: the child inherits its priority). */
+  adopt(child: string, parent: string): void {
+    this.#parent.set(child, parent);
+    let set = this.#children.get(parent);
+    if (set === undefined) {
+      set = new Set();
+      this.#children.set(parent, set);
+    }
+    set.add(child);
+  }
+
+  /** The container that requested `uuid`, if another container did. */
+  requestingContainer(uuid: string): string | undefined {
+    return this.#parent.get(uuid);
+  }
+
+  /**
+   * Stores a changed record (`before` its previous version), then applies §5.6 to the
+   * containers it requested, as upstream's `update_priorities` and `handle_completed` do: while
+   * it is not final they get its priority; once it is final, 0 (its child requests are set to
+   * priority 0). Only children still Queued, Locked or Running change, and the change goes
+   * down their own children in turn.
+   */
+  commit(before: SimContainer | undefined, after: SimContainer): void {
+    if (after !== before) this.store.put(after);
+    const children = this.#children.get(after.uuid);
+    if (children === undefined || before === undefined) return;
+    const finished = isFinalState(after.state) && !isFinalState(before.state);
+    if (!finished && after.priority === before.priority) return;
+    const inherited = isFinalState(after.state) ? 0n : after.priority;
+    for (const uuid of children) {
+      const child = this.store.get(uuid);
+      if (child === undefined || isFinalState(child.state) || child.priority === inherited) continue;
+      this.commit(child, setPriorityColumn(child, inherited));
+    }
+  }
+
+  /** Sets a container's priority as the database does (§5.6), then carries it to its children. */
+  setPriority(record: SimContainer, priority: bigint): SimContainer {
+    const next = setPriorityColumn(record, priority);
+    this.commit(record, next);
+    return next;
   }
 
   #visible(caller: Caller): (r: SimContainer) => boolean {
@@ -112,7 +168,7 @@ export class ContainerService {
   create(caller: Caller, params: Readonly<Record<string, unknown>>): Record<string, unknown> {
     const select = parseSelect(params.select);
     const record = createContainer(this.nextUuid(), resourceAttrs(params), this.context(caller));
-    this.store.put(record);
+    this.commit(undefined, record);
     return renderContainer(record, select);
   }
 
@@ -122,7 +178,7 @@ export class ContainerService {
     const old = this.#find(caller, uuid);
     const attrs = resourceAttrs(params);
     const record = updateContainer(old, attrs, this.context(caller));
-    if (record !== old) this.store.put(record);
+    this.commit(old, record);
     return renderContainer(record, select);
   }
 
@@ -138,15 +194,17 @@ export class ContainerService {
 
   /** `POST .../lock` (§5.4). */
   lock(caller: Caller, uuid: string): Record<string, unknown> {
-    const record = lockContainer(this.#find(caller, uuid), this.context(caller));
-    this.store.put(record);
+    const old = this.#find(caller, uuid);
+    const record = lockContainer(old, this.context(caller));
+    this.commit(old, record);
     return renderContainer(record, lockSelect);
   }
 
   /** `POST .../unlock` (§5.4). */
   unlock(caller: Caller, uuid: string): Record<string, unknown> {
-    const record = unlockContainer(this.#find(caller, uuid), this.context(caller));
-    this.store.put(record);
+    const old = this.#find(caller, uuid);
+    const record = unlockContainer(old, this.context(caller));
+    this.commit(old, record);
     return renderContainer(record, lockSelect);
   }
 }
@@ -157,7 +215,7 @@ function resourceAttrs(params: Readonly<Record<string, unknown>>): Record<string
   if (attrs === undefined || attrs === null) attrs = {};
   if (typeof attrs === "string") {
     try {
-      attrs = JSON.parse(attrs);
+      attrs = parseRequestJson(attrs);
     } catch {
       throw argumentError("No container hash provided with request");
     }

@@ -14,9 +14,10 @@ import { SimError } from "./errors.js";
 import { type FaultRule, FaultPlan } from "./faults.js";
 import { createRequestListener } from "./http.js";
 import { fixtureRecord } from "./fixture.js";
-import { type SimContainer, asRecord, columnsOf, renderContainer } from "./record.js";
+import { type ContainerOrigin, exactPriority, originPriority } from "./priority.js";
+import { type SimContainer, renderContainer } from "./record.js";
 import { RequestLog, type RequestLogEntry } from "./request-log.js";
-import { etagOf, updateContainer } from "./rules.js";
+import { updateContainer } from "./rules.js";
 import { ContainerService, type SimSettings } from "./service.js";
 import { ContainerStore } from "./store.js";
 import { type Caller, TokenRegistry, tokenString } from "./tokens.js";
@@ -35,6 +36,13 @@ export interface ArvadosSimulatorOptions {
   clock?: () => Date;
   /** Request log entries kept (default 10,000). */
   requestLogLimit?: number;
+}
+
+export type { ContainerOrigin } from "./priority.js";
+
+/** addContainer's options: the container's origin, and the non-admin tokens that may see it. */
+export interface AddContainerOptions extends ContainerOrigin {
+  visibleTo?: readonly string[];
 }
 
 /**
@@ -132,33 +140,50 @@ export class ArvadosSimulator implements SimulatorControls {
 
   /**
    * Stores a container as given, in any state, without the API's rules: a test fixture.
-   * Unset fields get consistent values (uuid from a counter, priority 1, a small
-   * runtime_constraints; for Locked/Running: locked by the root token, an auth_uuid,
-   * lock_count 1; timestamps for Running and final states; exit_code 0 for Complete).
+   * Its priority is the one the API server assigns for its `options` origin (§5.6: a request
+   * of priority 500 made now, unless told otherwise); a `priority` in `fields` is stored
+   * exactly instead, as an admin may set it. Other unset fields get consistent values (uuid
+   * from a counter, a small runtime_constraints; for Locked/Running: locked by the root
+   * token, an auth_uuid, lock_count 1; timestamps for Running and final states; exit_code 0
+   * for Complete). Throws SimError 400 on a bad field or origin, 404 for an unknown
+   * requesting container.
    */
-  addContainer(fields: Record<string, unknown> = {}, options: { visibleTo?: readonly string[] } = {}): Container {
-    const [uuid = ""] = this.addContainers(1, () => fields);
+  addContainer(fields: Record<string, unknown> = {}, options: AddContainerOptions = {}): Container {
+    const [uuid = ""] = this.addContainers(1, () => fields, () => options);
     for (const tokenUuid of options.visibleTo ?? []) this.#service.makeVisible(uuid, tokenUuid);
     return this.#render(uuid);
   }
 
   /**
-   * Bulk addContainer for benchmarks: `count` fixtures with `fieldsFor(i)`; returns their
-   * uuids (nothing is rendered, so 100k containers load in well under a second or two).
+   * Bulk addContainer for benchmarks: `count` fixtures with `fieldsFor(i)` and `originFor(i)`;
+   * returns their uuids (nothing is rendered, so 100k containers load in well under a second or two).
    */
-  addContainers(count: number, fieldsFor: (i: number) => Record<string, unknown> = () => ({})): string[] {
+  addContainers(
+    count: number,
+    fieldsFor: (i: number) => Record<string, unknown> = () => ({}),
+    originFor: (i: number) => ContainerOrigin = () => ({}),
+  ): string[] {
     const root = this.#tokens.root;
     const uuids: string[] = [];
     for (let i = 0; i < count; i++) {
       const fields = fieldsFor(i);
+      const origin = originFor(i);
+      const now = this.#clock.now();
+      const parent = origin.requestingContainerUuid === undefined ? undefined : this.#require(origin.requestingContainerUuid);
+      const assignedPriority = originPriority(origin, parent, now);
+      if (fields.priority !== undefined && (origin.request !== undefined || parent !== undefined)) {
+        throw new SimError(400, ["give either a priority or an origin (request, requestingContainerUuid), not both"]);
+      }
       const record = fixtureRecord(fields, {
         uuid: typeof fields.uuid === "string" ? fields.uuid : this.#service.nextUuid(),
-        now: this.#clock.now(),
+        now,
         lockedBy: root.uuid,
         ownerUuid: root.userUuid,
         newAuthUuid: () => this.#tokens.newAuthUuid(),
+        assignedPriority,
       });
       this.#store.put(record);
+      if (parent !== undefined) this.#service.adopt(record.uuid, parent.uuid);
       uuids.push(record.uuid);
     }
     return uuids;
@@ -176,14 +201,17 @@ export class ArvadosSimulator implements SimulatorControls {
     return this.#store.delete(uuid);
   }
 
-  /** Sets priority directly, as upstream's container-request priority machinery would (§5.6). */
-  setPriority(uuid: string, priority: number): Container {
+  /**
+   * Sets priority exactly (a bigint, a safe integer or a decimal string, 0 … 2^63−1), as
+   * upstream's container-request machinery does (§5.6 `update_priorities`: the column alone,
+   * modified_at unchanged); the containers it requested inherit it. Throws SimError 400 on
+   * any other value.
+   */
+  setPriority(uuid: string, priority: bigint | number | string): Container {
     const record = this.#require(uuid);
-    const next: Record<string, unknown> = { ...columnsOf(record), priority, modified_at: this.#clock.now() };
-    next.etag = etagOf(next);
-    const stored = asRecord(next);
-    this.#store.put(stored);
-    return renderContainer(stored) as Container;
+    const exact = exactPriority(priority);
+    if (exact === undefined) throw new SimError(400, [`invalid priority ${String(priority)}: an integer 0 … 2^63−1`]);
+    return renderContainer(this.#service.setPriority(record, exact)) as Container;
   }
 
   /** Lets a non-admin token see a container. */
@@ -273,7 +301,8 @@ export class ArvadosSimulator implements SimulatorControls {
     const root = this.#tokens.root;
     const caller: Caller = { tokenUuid: record.locked_by_uuid ?? root.uuid, userUuid: root.userUuid, admin: true };
     const next = updateContainer(record, attrs, this.#service.context(caller));
-    if (next !== record) this.#store.put(next);
+    this.#service.commit(record, next);
     return renderContainer(next) as Container;
   }
+
 }

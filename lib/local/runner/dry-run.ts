@@ -38,7 +38,8 @@ export interface DryRunOptions {
 export interface DryRunDecision {
   uuid: string;
   state: string;
-  priority: number;
+  /** int64, exact (§5.6). */
+  priority: bigint;
   types: string[];
   /** Upstream's error when no type fits: the container would be locked, given this runtime_status.error and cancelled. */
   unsatisfiable?: string;
@@ -127,10 +128,11 @@ export async function dryRun(options: DryRunOptions): Promise<DryRunDecision[]> 
           action: reason === undefined ? actionFor(uuid, plan) : "would lock, set runtime_status.error, cancel",
         };
       })
-      .sort((a, b) => b.priority - a.priority || a.uuid.localeCompare(b.uuid));
+      // Exactly: int64 priorities one apart are one double.
+      .sort((a, b) => (a.priority > b.priority ? -1 : a.priority < b.priority ? 1 : a.uuid.localeCompare(b.uuid)));
     for (const d of decisions) {
       const types = d.unsatisfiable ?? (d.types.slice(0, 3).join(",") + (d.types.length > 3 ? ",…" : ""));
-      options.out.write(`${d.uuid}  ${d.state.padEnd(8)} p=${String(d.priority).padEnd(5)} ${types.padEnd(40)}  ${d.action}\n`);
+      options.out.write(`${d.uuid}  ${d.state.padEnd(8)} p=${String(d.priority).padEnd(18)} ${types.padEnd(40)}  ${d.action}\n`);
     }
     options.out.write(`${plan.lock.length} would be locked, ${plan.launch.length} launched, ${plan.unlock.length} unlocked, ${unsatisfiable.size} cancelled as unsatisfiable.\n`);
     return decisions;

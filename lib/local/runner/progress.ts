@@ -16,7 +16,8 @@ export interface ContainerProgress {
   uuid: string;
   label: string;
   state: string;
-  priority: number;
+  /** The container priority: int64, exact (§5.6), 0 when unknown. */
+  priority: bigint;
   /** The type it was (or will be) launched on: the launch record, else the first chosen type. */
   instanceType?: string;
   /** Why it waits, or what happened to it. */
@@ -77,6 +78,11 @@ function bump(counts: Record<string, number>, key: string): void {
 
 const waitingFirst: Record<string, number> = { Queued: 0, Locked: 1, Running: 2, Cancelled: 3, Complete: 4 };
 
+/** Higher priority first, compared exactly: int64 priorities one apart are one double. */
+function priorityDescending(a: bigint, b: bigint): number {
+  return a > b ? -1 : a < b ? 1 : 0;
+}
+
 /** ProgressTracker samples the run; it remembers each container's type after its entry is forgotten. */
 export class ProgressTracker {
   private readonly knownType = new Map<string, string>();
@@ -104,7 +110,7 @@ export class ProgressTracker {
     for (const c of containers) bump(containersByState, c.state);
     const finishedEntries = containers.filter((c) => isContainerState(c.state) && isFinalState(c.state) && entries.has(c.uuid)).length;
     containers.sort(
-      (a, b) => (waitingFirst[a.state] ?? 9) - (waitingFirst[b.state] ?? 9) || b.priority - a.priority || a.label.localeCompare(b.label),
+      (a, b) => (waitingFirst[a.state] ?? 9) - (waitingFirst[b.state] ?? 9) || priorityDescending(a.priority, b.priority) || a.label.localeCompare(b.label),
     );
     const workload = this.sources.workload;
     return {
@@ -141,7 +147,7 @@ export class ProgressTracker {
         uuid,
         label: workload?.get(uuid)?.label ?? uuid,
         state,
-        priority: record?.priority ?? entry?.container.priority ?? 0,
+        priority: record?.priority ?? entry?.container.priority ?? 0n,
         note: noteFor(state, entry, launched, typeof runtimeError === "string" ? runtimeError : undefined),
         instanceIds: launched.map((i) => i.instanceId),
       };

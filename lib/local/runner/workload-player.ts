@@ -1,7 +1,8 @@
 /**
  * Submits a workload's containers to the Arvados simulator at their times, as users' container
- * requests would, and remembers what each container is (label, runtime) for crunch-run's
- * emulation, the display and the summary.
+ * requests would (the simulator assigns each container its priority from its request's, §5.6),
+ * and remembers what each container is (label, runtime) for crunch-run's emulation, the display
+ * and the summary.
  */
 import type { ArvadosSimulator } from "../arvados-sim/simulator.js";
 import type { PlannedContainer } from "../workload.js";
@@ -15,6 +16,8 @@ export interface SubmittedContainer {
   spotInterruptionAfterMs?: number;
   /** created_at as the simulator recorded it. */
   createdAt: string;
+  /** The container priority the simulator assigned (int64, exact). */
+  priority: bigint;
 }
 
 /** WorkloadPlayer submits planned containers once their time has come. */
@@ -46,7 +49,10 @@ export class WorkloadPlayer {
     while (this.remaining.length > 0 && (this.remaining[0]?.submitAfterMs ?? 0) <= now - this.startedAt) {
       const next = this.remaining.shift();
       if (next === undefined) break;
-      const container = this.sim.addContainer(next.fields);
+      const createdAtMs = next.requestCreatedAtMs === undefined ? undefined : Math.round(this.startedAt) + next.requestCreatedAtMs;
+      const container = this.sim.addContainer(next.fields, {
+        request: { priority: next.requestPriority, ...(createdAtMs === undefined ? {} : { createdAtMs }) },
+      });
       const submitted: SubmittedContainer = {
         uuid: container.uuid,
         label: next.label,
@@ -54,6 +60,7 @@ export class WorkloadPlayer {
         exitCode: next.exitCode,
         ...(next.spotInterruptionAfterMs === undefined ? {} : { spotInterruptionAfterMs: next.spotInterruptionAfterMs }),
         createdAt: container.created_at,
+        priority: container.priority,
       };
       this.submitted.push(submitted);
       this.byUuid.set(submitted.uuid, submitted);

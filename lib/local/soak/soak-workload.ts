@@ -1,6 +1,7 @@
 /**
  * The soak's workload: `count` containers of the shapes lib/local/workload.json uses (all fit
- * lib/local/default-config.yml), with seeded sizes, priorities, runtimes and submission times,
+ * lib/local/default-config.yml), with seeded sizes, request priorities (1..1000, from which the
+ * simulator assigns the int64 container priorities, §5.6), runtimes and submission times,
  * plus a few no instance type can satisfy, whose only correct end is Cancelled with upstream's
  * runtime_status.error, and one spot container in four whose instance EC2 reclaims as soon as
  * it runs (cleanup cancels it, or it completes first).
@@ -71,6 +72,7 @@ export function soakWorkload(options: SoakWorkloadOptions): Workload {
       ...base,
       ...(reclaimed ? { spotInterruptionAfterSeconds: 0 } : {}),
       name,
+      // The container request's priority; the container's is request × 2^50 − request created_at ms.
       priority: between(random, 1, 1000),
       submitAfterSeconds: Math.round(random() * options.submitWindowSeconds * 10) / 10,
       runtimeSeconds: between(random, options.runtimeSeconds.min, options.runtimeSeconds.max),
