@@ -1,4 +1,5 @@
 import type { QueuedContainer } from "../../lib/arvados/types.js";
+import { priorityEpochMs, containerPriority as simContainerPriority } from "../../lib/local/arvados-sim/priority.js";
 import type { RunInstancesArgs } from "../../lib/cloud/run-instances-input.js";
 import type { Ec2DriverParameters, InstanceType } from "../../lib/config/types.js";
 import type { QueueEntry } from "../../lib/queue/types.js";
@@ -9,11 +10,11 @@ export function containerUuid(i: number): string {
 }
 
 /**
- * A container's priority as the API server computes it for a container request (§5.6):
- * request priority × 2^50 − created_at in ms. 500 (the CWL runner's default) gives ~5.6e17.
+ * A container's priority as the API server computes it for a container request created at
+ * `createdAt` (§5.6, the simulator's rule): request priority × 2^50 − ms. 500 gives ~5.6e17.
  */
 export function containerPriority(requestPriority: number, createdAt: string): bigint {
-  return BigInt(requestPriority) * 2n ** 50n - BigInt(Date.parse(createdAt));
+  return simContainerPriority(requestPriority, priorityEpochMs(createdAt));
 }
 
 /** The i-th creation time: i seconds into 2026, with the microseconds the API server renders. */
