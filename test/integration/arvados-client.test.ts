@@ -115,7 +115,7 @@ describe("listContainers sends §1.6 queries in the §1.11 wire format", () => {
 describe("getContainer, updateContainer, createContainer, lock and unlock", () => {
   it("gets a container, with select when given", async () => {
     const c = sim.addContainer({ mounts: { "/tmp": { kind: "tmp", capacity: 1000 } } });
-    expect(await client.getContainer(c.uuid)).toMatchObject({ uuid: c.uuid, state: "Queued", priority: 1 });
+    expect(await client.getContainer(c.uuid)).toMatchObject({ uuid: c.uuid, state: "Queued", priority: c.priority });
     expect(await client.getContainer(c.uuid, ["mounts"])).toEqual({ kind: "arvados#container", mounts: { "/tmp": { kind: "tmp", capacity: 1000 } } });
   });
   it("updates with PUT and a container=<json> form body", async () => {
@@ -128,13 +128,13 @@ describe("getContainer, updateContainer, createContainer, lock and unlock", () =
   });
   it("creates a container as admin", async () => {
     const created = await client.createContainer({ command: ["true"], container_image: "pdh+0", output_path: "/out", priority: 2 });
-    expect(created).toMatchObject({ state: "Queued", priority: 2 });
-    expect(sim.getContainer(String(created.uuid))?.priority).toBe(2);
+    expect(created).toMatchObject({ state: "Queued", priority: 2n });
+    expect(sim.getContainer(String(created.uuid))?.priority).toBe(2n);
   });
   it("locks and unlocks, returning state, priority and locked_by_uuid", async () => {
     const c = sim.addContainer({ priority: 3 });
-    expect(await client.lockContainer(c.uuid)).toEqual({ uuid: c.uuid, state: "Locked", priority: 3, locked_by_uuid: sim.rootTokenUuid });
-    expect(await client.unlockContainer(c.uuid)).toEqual({ uuid: c.uuid, state: "Queued", priority: 3, locked_by_uuid: null });
+    expect(await client.lockContainer(c.uuid)).toEqual({ uuid: c.uuid, state: "Locked", priority: 3n, locked_by_uuid: sim.rootTokenUuid });
+    expect(await client.unlockContainer(c.uuid)).toEqual({ uuid: c.uuid, state: "Queued", priority: 3n, locked_by_uuid: null });
   });
 });
 

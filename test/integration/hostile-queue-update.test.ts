@@ -186,7 +186,7 @@ describe("fields the dispatcher does not know are accepted and not stored", () =
     replaceLists([extra]);
     await h.update();
     const entry = await h.store.get(String(extra.uuid));
-    expect(entry?.container).toMatchObject({ uuid: extra.uuid, state: "Queued", priority: 1 });
+    expect(entry?.container).toMatchObject({ uuid: extra.uuid, state: "Queued", priority: 1n });
     const item = (await h.rawItems()).get(String(extra.uuid));
     expect(JSON.stringify(item)).not.toMatch(/future_field|api_token|not-ours/);
     // The sim has no such container: the next update finds it gone and removes it.
@@ -231,7 +231,7 @@ describe("odd but well-formed list replies", () => {
     replaceLists([first, again]);
     const report = await h.update();
     expect(report.entries.filter((e) => e.container.uuid === first.uuid)).toHaveLength(1);
-    expect((await h.queue.get(String(first.uuid)))?.priority).toBe(7);
+    expect((await h.queue.get(String(first.uuid)))?.priority).toBe(7n);
     await h.update();
     expect(await cachedUuids()).toEqual(expected);
   });
@@ -334,7 +334,7 @@ describe("API errors during an update fail it cleanly; the next update converges
     const err = await failsCleanlyThenConverges(() => h.update(h.queueFor(api)));
     expect(batches).toBe(1);
     expect(err).toMatchObject({ status: 500 });
-    expect((await h.queue.get(a ?? ""))?.priority).toBe(0);
+    expect((await h.queue.get(a ?? ""))?.priority).toBe(0n);
   });
 });
 

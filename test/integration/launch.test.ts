@@ -143,7 +143,7 @@ describe("limits", () => {
     await h.refresh();
     await runLaunchPass(h.launchDeps(), plenty);
     const launched = containers.filter((c) => instancesFor(c.uuid).length > 0).map((c) => c.priority);
-    expect(launched.sort()).toEqual([12, 13]);
+    expect(launched.sort()).toEqual([12n, 13n]);
     expect(h.ec2sim.stats().instancesLaunched).toBe(2);
   });
 

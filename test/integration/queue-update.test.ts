@@ -118,9 +118,9 @@ describe("containers that drop out of both filters (§1.6 step 5)", () => {
     await h.queue.update();
     h.sim.setPriority(uuid, 0);
     await h.queue.update();
-    expect(await h.queue.get(uuid)).toMatchObject({ state: "Queued", priority: 0 });
+    expect(await h.queue.get(uuid)).toMatchObject({ state: "Queued", priority: 0n });
     await h.queue.update();
-    expect((await h.queue.get(uuid))?.priority).toBe(0);
+    expect((await h.queue.get(uuid))?.priority).toBe(0n);
     expect(await h.queue.forget(uuid)).toBe(true);
     expect(await h.queue.get(uuid)).toBeUndefined();
   });
@@ -162,7 +162,7 @@ describe("a reply with a uuid that was not asked for fails the whole update (§1
     expect(answered).toBe(true);
     const { entries, threshold } = await h.queue.entries();
     expect([...entries.keys()]).toEqual([a?.uuid]);
-    expect(entries.get(a?.uuid ?? "")?.container.priority).toBe(1);
+    expect(entries.get(a?.uuid ?? "")?.container.priority).toBe(1n);
     expect(threshold?.toISOString()).toBe(ok.startedAt);
   });
 });
@@ -200,7 +200,7 @@ describe("a local Lock during an in-flight update wins (upstream dontupdate)", (
     expect(cached?.state).toBe("Locked");
     // The next poll, started after the lock, applies normally.
     await h.queue.update();
-    expect(await h.queue.get(uuid)).toMatchObject({ state: "Locked", priority: 5 });
+    expect(await h.queue.get(uuid)).toMatchObject({ state: "Locked", priority: 5n });
   });
 });
 
