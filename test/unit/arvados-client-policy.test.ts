@@ -7,6 +7,7 @@ import {
   ArvadosConfigError,
   ArvadosNetworkError,
   ArvadosResponseError,
+  ArvadosResponseTooLargeError,
   redactSecrets,
 } from "../../lib/arvados/errors.js";
 import { backoffDelayMs, defaultRetryPolicy, isRetryable } from "../../lib/arvados/retry.js";
@@ -34,6 +35,9 @@ describe("reads are retried on network failures and 502/503/504", () => {
   });
   it("does not retry a malformed reply", () => {
     expect(isRetryable(new ArvadosResponseError({ method: "GET", path: "/p", status: 200, reason: "x" }), true)).toBe(false);
+  });
+  it("does not retry a reply past the body cap, even a 503 one", () => {
+    expect(isRetryable(new ArvadosResponseTooLargeError({ method: "GET", path: "/p", status: 503, limitBytes: 1 }), true)).toBe(false);
   });
 });
 
