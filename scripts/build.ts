@@ -4,13 +4,16 @@
  * it as dist/<name>.zip, the prebuilt artifact serverless.yml deploys. Prints each bundle's size.
  *
  * With CLUSTER_CONFIG=<path>, the cluster config is validated (a bad one fails the build, not a
- * cold start) and packed into every zip as cluster-config.yml, where DISPATCH_CONFIG points.
+ * cold start), including the size of the EC2 user data it can produce (the deployment's values,
+ * not known here, counted at their longest), and packed into every zip as cluster-config.yml,
+ * where DISPATCH_CONFIG points.
  * With CLUSTER_ID as well, the file must define that cluster (the section the functions load).
  */
 import { createWriteStream, existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { build } from "esbuild";
 import yazl from "yazl";
+import { checkUserDataFits } from "../lib/cloud/launch-user-data.js";
 import { ConfigError } from "../lib/config/errors.js";
 import { loadClusterConfig } from "../lib/config/load.js";
 
@@ -50,6 +53,7 @@ async function main(): Promise<void> {
   if (config !== undefined) {
     const clusterId = process.env.CLUSTER_ID || undefined;
     const { config: cluster, ignored, warnings } = loadClusterConfig(config, clusterId ? { clusterId } : {});
+    checkUserDataFits(cluster, {}, config);
     console.log(`cluster config ${config}: cluster ${cluster.ClusterID || "(bare section)"} valid (${ignored.length} upstream keys not used here)`);
     for (const warning of warnings) console.log(`  warning: ${warning}`);
   }

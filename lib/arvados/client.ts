@@ -11,6 +11,7 @@ import {
   ArvadosConfigError,
   ArvadosNetworkError,
   ArvadosResponseError,
+  ArvadosResponseTooLargeError,
   REDACTED,
   redactSecrets,
 } from "./errors.js";
@@ -25,7 +26,7 @@ import {
 } from "./response.js";
 import { type RetryPolicy, backoffDelayMs, defaultRetryPolicy, isRetryable } from "./retry.js";
 import { type TokenSource, staticTokenSource } from "./token-source.js";
-import { type Transport, TransportFailure, createNodeTransport } from "./transport.js";
+import { ResponseTooLargeError, type Transport, TransportFailure, createNodeTransport } from "./transport.js";
 import type { ApiClientAuthorization, Container, ContainerList, ContainerStateChange } from "./types.js";
 import {
   type HttpMethod,
@@ -85,8 +86,9 @@ function newRequestId(): string {
 /**
  * An ArvadosClient talks to one Arvados API server with one token. Every method blocks until
  * the server answers (each attempt bounded by `timeoutMs`) and returns fresh server data; it
- * rejects with ArvadosApiError (non-2xx), ArvadosNetworkError (no reply) or
- * ArvadosResponseError (a 2xx reply that does not decode). Reads are retried with jittered
+ * rejects with ArvadosApiError (non-2xx), ArvadosNetworkError (no reply),
+ * ArvadosResponseError (a 2xx reply that does not decode) or ArvadosResponseTooLargeError (a
+ * body past the transport's cap, not read). Reads are retried with jittered
  * backoff on network failures and 502/503/504; writes only when they provably never reached
  * the server. The token never appears in errors, and logging the client prints no token.
  */
@@ -248,6 +250,9 @@ export class ArvadosClient implements ContainerApi {
         reuseConnection: idempotent,
       });
     } catch (error) {
+      if (error instanceof ResponseTooLargeError) {
+        throw new ArvadosResponseTooLargeError({ method, path, status: error.status, limitBytes: error.limitBytes });
+      }
       if (error instanceof TransportFailure) {
         const { timedOut, requestSent, code } = error;
         throw new ArvadosNetworkError({ method, path, timedOut, requestSent, code, detail: this.#redact(error.message) });

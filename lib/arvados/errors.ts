@@ -1,5 +1,5 @@
 /**
- * Typed errors of the Arvados API client. Callers branch on the fields (`status`, `timedOut`,
+ * Typed errors of the Arvados API client. Callers branch on the class and fields (`status`, `timedOut`,
  * `requestSent`), never on message text. No error ever carries the API token: messages are
  * built from the method, the path (never the query string) and the server's own messages,
  * and those are passed through `redactSecrets` before they are stored.
@@ -120,6 +120,30 @@ export class ArvadosResponseError extends ArvadosError {
     this.reason = args.reason;
     this.field = args.field;
     this.requestId = args.requestId;
+  }
+}
+
+/**
+ * An ArvadosResponseTooLargeError is a reply whose body passed the transport's cap
+ * (`maxResponseBodyBytes`, 64 MiB): the client stopped reading it and dropped the connection.
+ * It is never retried, since the same request would get the same reply; a write may have
+ * taken effect.
+ */
+export class ArvadosResponseTooLargeError extends ArvadosError {
+  override readonly name = "ArvadosResponseTooLargeError";
+  /** The reply's HTTP status. */
+  readonly status: number;
+  /** The cap that was passed, in bytes. */
+  readonly limitBytes: number;
+
+  constructor(args: { method: string; path: string; status: number; limitBytes: number }) {
+    super(
+      args.method,
+      args.path,
+      `arvados API ${args.method} ${args.path}: reply body larger than ${args.limitBytes} bytes (HTTP ${args.status}); not read`,
+    );
+    this.status = args.status;
+    this.limitBytes = args.limitBytes;
   }
 }
 

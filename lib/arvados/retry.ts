@@ -24,7 +24,9 @@ const retryableReadStatuses = new Set([502, 503, 504]);
 /**
  * Says whether a failed call may be sent again. Reads (`idempotent`) retry on any network
  * failure or timeout and on 502/503/504; writes only on a network failure that happened
- * before the request was sent (connection refused), never on a 5xx or a timeout.
+ * before the request was sent (connection refused), never on a 5xx or a timeout. A reply
+ * that arrived but was unusable (malformed, or past the body cap) is never retried: the same
+ * request would get the same reply.
  */
 export function isRetryable(error: unknown, idempotent: boolean): boolean {
   if (error instanceof ArvadosNetworkError) return idempotent || !error.requestSent;

@@ -1,7 +1,8 @@
 /**
  * The HTTP transport under the Arvados client: node:http / node:https with keep-alive agents,
- * a whole-request timeout, and failures classified into what a retry policy needs to know
- * (timed out? did the request provably never reach the server?). It knows nothing of Arvados.
+ * a whole-request timeout, a cap on the reply body, and failures classified into what a retry
+ * policy needs to know (timed out? did the request provably never reach the server?). It
+ * knows nothing of Arvados.
  */
 
 import http from "node:http";
@@ -46,7 +47,38 @@ export class TransportFailure extends Error {
   }
 }
 
-/** Sends one request; resolves with any HTTP reply (including 4xx/5xx), rejects with TransportFailure. */
+/**
+ * The largest reply body the transport reads (64 MiB). A full page of 1000 containers with
+ * large mounts is a few MiB; a body past this is a broken server or proxy, and buffering it
+ * would exhaust a Lambda's memory before the JSON parse could fail.
+ */
+export const maxResponseBodyBytes = 64 * 2 ** 20;
+
+/**
+ * A ResponseTooLargeError is a reply whose body is larger than the transport's cap: reading
+ * stopped there and the connection was dropped. It names the request by method and URL path
+ * only (never the query or headers: the Authorization header holds the token).
+ */
+export class ResponseTooLargeError extends Error {
+  override readonly name = "ResponseTooLargeError";
+  constructor(
+    /** The method on the wire. */
+    readonly method: string,
+    /** The URL path, without the query. */
+    readonly path: string,
+    /** The reply's HTTP status. */
+    readonly status: number,
+    /** The cap that was passed, in bytes. */
+    readonly limitBytes: number,
+  ) {
+    super(`reply to ${method} ${path} is larger than ${limitBytes} bytes; stopped reading it`);
+  }
+}
+
+/**
+ * Sends one request; resolves with any HTTP reply (including 4xx/5xx), rejects with
+ * TransportFailure, or ResponseTooLargeError for a body past the cap.
+ */
 export type Transport = (request: TransportRequest) => Promise<TransportResponse>;
 
 /** A transport that owns connection pools, released by `close()`. */
@@ -66,12 +98,23 @@ function errorCode(error: unknown): string | undefined {
   return undefined;
 }
 
+/** Options of the node:http/https transport. */
+export interface NodeTransportOptions {
+  /** Skip TLS certificate verification (`ARVADOS_API_HOST_INSECURE`). */
+  insecure?: boolean;
+  /** The largest reply body read, in bytes; default `maxResponseBodyBytes`. */
+  maxBodyBytes?: number;
+}
+
 /**
  * Creates the node:http/https transport. With `insecure`, TLS certificates are not verified
- * (`ARVADOS_API_HOST_INSECURE`); plain http URLs are used as given.
+ * (`ARVADOS_API_HOST_INSECURE`); plain http URLs are used as given. A reply body larger than
+ * `maxBodyBytes` is not buffered: the request is destroyed as soon as the cap is passed (or
+ * at once, when Content-Length announces more) and the send rejects with ResponseTooLargeError.
  */
-export function createNodeTransport(options: { insecure?: boolean } = {}): ClosableTransport {
+export function createNodeTransport(options: NodeTransportOptions = {}): ClosableTransport {
   const rejectUnauthorized = options.insecure !== true;
+  const maxBodyBytes = options.maxBodyBytes ?? maxResponseBodyBytes;
   const pooled = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true, rejectUnauthorized }) };
   const fresh = { http: new http.Agent({ keepAlive: false }), https: new https.Agent({ keepAlive: false, rejectUnauthorized }) };
 
@@ -106,7 +149,29 @@ export function createNodeTransport(options: { insecure?: boolean } = {}): Closa
       req.on("error", fail);
       req.on("response", (res) => {
         const chunks: Buffer[] = [];
-        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        let received = 0;
+        const tooLarge = () => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          reject(new ResponseTooLargeError(request.method, request.url.pathname, res.statusCode ?? 0, maxBodyBytes));
+          // Stop reading: the socket is closed, never returned to the pool half-read.
+          req.destroy();
+        };
+        const announced = Number(res.headers["content-length"]);
+        if (Number.isFinite(announced) && announced > maxBodyBytes) {
+          tooLarge();
+          return;
+        }
+        res.on("data", (chunk: Buffer) => {
+          received += chunk.length;
+          if (received > maxBodyBytes) {
+            chunks.length = 0;
+            tooLarge();
+            return;
+          }
+          chunks.push(chunk);
+        });
         res.on("error", fail);
         res.on("aborted", () => fail(Object.assign(new Error("response aborted"), { code: "ECONNRESET" })));
         res.on("end", () => {

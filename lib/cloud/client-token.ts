@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { checkContainerUuid } from "../arvados/uuid.js";
 
 /** EC2 accepts a ClientToken of at most 64 ASCII characters. */
 export const maxClientTokenLength = 64;
@@ -27,9 +28,11 @@ export interface ClientTokenParts {
  * user data must therefore also be the same on such a retry.
  *
  * Deterministic, ASCII, at most 64 characters: if the readable form would be longer, the whole
- * token is a SHA-256 hex digest of all parts.
+ * token is a SHA-256 hex digest of all parts. Throws InvalidContainerUuidError if `containerUuid`
+ * is not a container uuid.
  */
 export function clientToken(p: ClientTokenParts): string {
+  checkContainerUuid(p.containerUuid, "RunInstances ClientToken");
   const variant = createHash("sha256")
     .update(`${p.instanceTypeName}\n${p.subnetId ?? ""}`)
     .digest("hex")

@@ -47,3 +47,16 @@ export {
 export { buildRunInstancesInput, type LaunchConfig, type RunInstancesArgs } from "./run-instances-input.js";
 export { type InstanceTagKeys, type InstanceTagValues, instanceTagKeys, instanceTags, tagRecord, volumeTags } from "./tags.js";
 export { buildUserData, shellQuote, type UserDataArgs, UserDataError } from "./user-data.js";
+export {
+  type BootDeployment,
+  checkUserDataFits,
+  instanceSecretLength,
+  type LargestUserData,
+  type LaunchValues,
+  largestUserData,
+  launchUserData,
+  longestBootDeployment,
+  maxUserDataBytes,
+  type UserDataPart,
+  UserDataTooLargeError,
+} from "./launch-user-data.js";

@@ -1,4 +1,5 @@
 import type { Tag } from "@aws-sdk/client-ec2";
+import { checkContainerUuid } from "../arvados/uuid.js";
 
 /** The tag keys this dispatcher reads and writes on its instances, for one TagKeyPrefix (§4.1). */
 export interface InstanceTagKeys {
@@ -34,9 +35,11 @@ export interface InstanceTagValues {
 
 /**
  * The tags of a new instance: `ResourceTags` first, then the pool's tags, which win on a key
- * collision (§4.1 defaultTaggingInstanceSet), then our ContainerUUID tag.
+ * collision (§4.1 defaultTaggingInstanceSet), then our ContainerUUID tag. Throws
+ * InvalidContainerUuidError if `containerUuid` is not a container uuid.
  */
 export function instanceTags(v: InstanceTagValues): Tag[] {
+  checkContainerUuid(v.containerUuid, "EC2 instance tag");
   const keys = instanceTagKeys(v.tagKeyPrefix);
   const tags = new Map<string, string>(Object.entries(v.resourceTags));
   tags.set(keys.instanceSetId, v.instanceSetId);
@@ -49,9 +52,11 @@ export function instanceTags(v: InstanceTagValues): Tag[] {
 
 /**
  * The tags of the instance's EBS volumes: enough to find and account for them (ResourceTags,
- * instance set, container), without the instance secret.
+ * instance set, container), without the instance secret. Throws InvalidContainerUuidError if
+ * `containerUuid` is not a container uuid.
  */
 export function volumeTags(v: InstanceTagValues): Tag[] {
+  checkContainerUuid(v.containerUuid, "EC2 volume tag");
   const keys = instanceTagKeys(v.tagKeyPrefix);
   const tags = new Map<string, string>(Object.entries(v.resourceTags));
   tags.set(keys.instanceSetId, v.instanceSetId);

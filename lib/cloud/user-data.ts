@@ -1,3 +1,5 @@
+import { checkContainerUuid } from "../arvados/uuid.js";
+
 /** Everything the boot script of one instance needs. No secret but the instance secret goes in. */
 export interface UserDataArgs {
   /** §4.1 instance secret, written to /var/run/arvados-instance-secret. */
@@ -51,9 +53,11 @@ export function shellQuote(value: string, field = "value"): string {
  * InstanceInitCommand (§4.1), then crunch-run for the container with the Arvados token read
  * from SSM on the instance, so the token is never in user data, tags or the launch request.
  * Every interpolated value is shell-quoted, except InstanceInitCommand, which is shell by
- * definition.
+ * definition. The container uuid must be one (InvalidContainerUuidError otherwise) and follows
+ * `--`, so crunch-run can never read it as an option.
  */
 export function buildUserData(a: UserDataArgs): string {
+  checkContainerUuid(a.containerUuid, "crunch-run argument");
   const env: [string, string][] = [["ARVADOS_API_HOST", a.apiHost]];
   if (a.apiHostInsecure) env.push(["ARVADOS_API_HOST_INSECURE", "1"]);
   for (const [k, v] of Object.entries(a.env ?? {})) {
@@ -65,6 +69,8 @@ export function buildUserData(a: UserDataArgs): string {
     "--detach",
     shellQuote(`--runtime-engine=${a.runtimeEngine}`, "runtimeEngine"),
     ...(a.crunchRunArgs ?? []).map((arg) => shellQuote(arg, "crunchRunArgs")),
+    // Go's flag package (crunch-run's) ends options at "--".
+    "--",
     shellQuote(a.containerUuid, "containerUuid"),
   ].join(" ");
   return [

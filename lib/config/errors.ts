@@ -17,7 +17,7 @@ export interface ConfigIssue {
  * one failed load reports all of them; the message lists them one per line.
  */
 export class ConfigError extends Error {
-  override readonly name = "ConfigError";
+  override readonly name: string = "ConfigError";
   readonly issues: readonly ConfigIssue[];
   /** Where the configuration came from (a file path, `DISPATCH_CONFIG`), if known. */
   readonly source: string | undefined;

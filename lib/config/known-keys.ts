@@ -5,6 +5,13 @@
  * a key in none of these lists is a typo and fails the load.
  */
 
+/**
+ * Top-level keys of a whole config file: the fields of upstream's `arvados.Config`. Besides
+ * `Clusters`, config.default.yml sets `AutoReloadConfig`, and `arvados-server config-dump`
+ * writes `SourceTimestamp` and `SourceSHA256`, which the loader decodes like any other field.
+ */
+export const upstreamTopLevelKeys: readonly string[] = ["Clusters", "AutoReloadConfig", "SourceTimestamp", "SourceSHA256"];
+
 /** Top-level keys of a cluster section (`Clusters.<id>`). */
 export const upstreamClusterKeys: readonly string[] = [
   "SystemRootToken",

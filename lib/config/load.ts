@@ -6,7 +6,8 @@
 import { readFileSync } from "node:fs";
 import { type ConfigIssue, ConfigError, formatPath } from "./errors.js";
 import { buildInstanceTypes } from "./instance-type-map.js";
-import { checkKeys, type KeyCheckResult } from "./key-check.js";
+import { checkKeys, type KeyCheckResult, type KeySpec } from "./key-check.js";
+import { upstreamTopLevelKeys } from "./known-keys.js";
 import { clusterKeySpec, clusterSectionSchema } from "./schema.js";
 import type { ClusterConfig } from "./types.js";
 import { type ConfigNode, isConfigMap, readYamlTree } from "./yaml-tree.js";
@@ -22,7 +23,11 @@ export interface ParseOptions {
 /** A loaded configuration, plus what the caller should log once. */
 export interface LoadedConfig {
   config: ClusterConfig;
-  /** Paths of upstream keys present in the file that this dispatcher does not use (e.g. `API`, `Containers.SLURM`). */
+  /**
+   * Paths of upstream keys present in the file that this dispatcher does not use (e.g. `API`,
+   * `Containers.SLURM`), relative to the cluster section, and upstream's top-level keys other
+   * than `Clusters` (`AutoReloadConfig`).
+   */
   ignored: string[];
   warnings: string[];
 }
@@ -30,8 +35,14 @@ export interface LoadedConfig {
 /** Upstream checkClusterID: five lowercase alphanumerics. */
 const CLUSTER_ID = /^[a-z0-9]{5}$/;
 
-/** Finds the cluster section: `Clusters.<id>` in a whole config file, or the text itself if it is a bare section. */
-function selectCluster(tree: ConfigNode, opts: ParseOptions): { id: string; section: ConfigNode } {
+/** The top level of a whole config file: `Clusters` is read, upstream's other keys are ignored. */
+const topLevelKeySpec: KeySpec = { kind: "section", upstream: upstreamTopLevelKeys, used: ["Clusters"] };
+
+/**
+ * Finds the cluster section: `Clusters.<id>` in a whole config file, or the text itself if it
+ * is a bare section. `ignored` lists upstream's other top-level keys present in the file.
+ */
+function selectCluster(tree: ConfigNode, opts: ParseOptions): { id: string; section: ConfigNode; ignored: string[] } {
   const fail = (message: string, path = ""): never => {
     throw new ConfigError([{ path, message }], opts.source);
   };
@@ -39,11 +50,13 @@ function selectCluster(tree: ConfigNode, opts: ParseOptions): { id: string; sect
   if (opts.clusterId !== undefined && !CLUSTER_ID.test(opts.clusterId)) {
     return fail(`cluster ID ${JSON.stringify(opts.clusterId)} should be 5 lowercase alphanumeric characters`, "Clusters");
   }
-  if (!Object.hasOwn(tree, "Clusters")) return { id: opts.clusterId ?? "", section: tree };
-  const others = Object.keys(tree).filter((k) => k !== "Clusters");
-  if (others.length > 0) {
+  if (!Object.hasOwn(tree, "Clusters")) return { id: opts.clusterId ?? "", section: tree, ignored: [] };
+  const top: KeyCheckResult = { issues: [], ignored: [], warnings: [] };
+  checkKeys(tree, topLevelKeySpec, [], top);
+  if (top.issues.length > 0) {
+    const known = upstreamTopLevelKeys.join(", ");
     throw new ConfigError(
-      others.map((k) => ({ path: k, message: "unknown top-level key (a config file holds only Clusters)" })),
+      top.issues.map((i) => ({ path: i.path, message: `${i.message}: a config file's top level holds ${known}` })),
       opts.source,
     );
   }
@@ -62,7 +75,7 @@ function selectCluster(tree: ConfigNode, opts: ParseOptions): { id: string; sect
     return fail(`the file defines several clusters (${ids.join(", ")}); choose one with clusterId`, "Clusters");
   }
   if (!CLUSTER_ID.test(id)) fail("cluster ID should be 5 lowercase alphanumeric characters", `Clusters.${id}`);
-  return { id, section: clusters[id] ?? null };
+  return { id, section: clusters[id] ?? null, ignored: top.ignored };
 }
 
 /**
@@ -75,10 +88,10 @@ function selectCluster(tree: ConfigNode, opts: ParseOptions): { id: string; sect
 export function parseClusterConfig(text: string, opts: ParseOptions = {}): LoadedConfig {
   const { tree, warnings } = readYamlTree(text, opts.source);
   if (tree === null) throw new ConfigError([{ path: "", message: "the configuration is empty" }], opts.source);
-  const { id, section } = selectCluster(tree, opts);
+  const { id, section, ignored: topIgnored } = selectCluster(tree, opts);
   const source = opts.source === undefined ? undefined : id === "" ? opts.source : `${opts.source}, cluster ${id}`;
 
-  const keys: KeyCheckResult = { issues: [], ignored: [], warnings };
+  const keys: KeyCheckResult = { issues: [], ignored: [...topIgnored], warnings };
   checkKeys(section ?? {}, clusterKeySpec, [], keys);
   const issues: ConfigIssue[] = [...keys.issues];
 

@@ -65,22 +65,70 @@ function keyText(key: unknown): string {
   return typeof key === "string" ? key : JSON.stringify(key);
 }
 
-/** Converts yaml's `toJS({ mapAsMap: true })` output into a ConfigNode tree. */
-function toTree(value: unknown, path: string): ConfigNode {
-  if (value === null || value === undefined) return null;
-  if (typeof value === "string" || value instanceof YamlScalar) return value;
-  if (Array.isArray(value)) return value.map((v, i) => toTree(v, `${path}[${i}]`));
+/**
+ * How far YAML aliases may expand a config beyond its own text, in the units of `Budget`. An
+ * alias repeats its anchor's whole value, so a few lines can stand for gigabytes ("billion
+ * laughs"); a real config uses aliases, if at all, to share a few small settings.
+ */
+export const maxAliasExpansion = 1 << 20;
+
+/**
+ * yaml's own guard, checked while aliases are resolved: an anchor's uses times the aliases
+ * inside it. A config that shares one flat setting block among 1000 instance types passes.
+ */
+export const maxAliasCount = 1000;
+
+/**
+ * What is left of the expanded size a config may have: each node costs 1, each key and scalar
+ * its length. Without aliases a tree never costs more than its text (each node and character
+ * is written out), so the budget is the text's length plus `maxAliasExpansion`.
+ */
+interface Budget {
+  left: number;
+}
+
+function spend(budget: Budget, cost: number): void {
+  budget.left -= Math.max(1, cost);
+  if (budget.left < 0) throw aliasExpansionError();
+}
+
+function aliasExpansionError(): ConfigError {
+  return new ConfigError([
+    {
+      path: "",
+      message: `YAML aliases expand the configuration too far (more than ${maxAliasExpansion} characters beyond its own text, or anchors used more than ${maxAliasCount} times): refusing a document built to exhaust memory ("billion laughs"); write repeated values out or use fewer aliases`,
+    },
+  ]);
+}
+
+/** Converts yaml's `toJS({ mapAsMap: true })` output into a ConfigNode tree, within `budget`. */
+function toTree(value: unknown, path: string, budget: Budget): ConfigNode {
+  if (value === null || value === undefined) {
+    spend(budget, 1);
+    return null;
+  }
+  if (typeof value === "string") {
+    spend(budget, value.length);
+    return value;
+  }
+  if (value instanceof YamlScalar) {
+    spend(budget, value.source.length);
+    return value;
+  }
+  spend(budget, 1);
+  if (Array.isArray(value)) return value.map((v, i) => toTree(v, `${path}[${i}]`, budget));
   if (value instanceof Map) {
     const out: { [key: string]: ConfigNode } = {};
     for (const [k, v] of value) {
       const key = keyText(k);
+      spend(budget, key.length);
       if (Object.hasOwn(out, key)) {
         throw new ConfigError([{ path, message: `duplicate key ${JSON.stringify(key)}` }]);
       }
       // Defined, not assigned: `out["__proto__"] = …` would set the prototype and the key would
       // vanish (or smuggle settings in) instead of being checked like any other key.
       Object.defineProperty(out, key, {
-        value: toTree(v, path === "" ? key : `${path}.${key}`),
+        value: toTree(v, path === "" ? key : `${path}.${key}`, budget),
         enumerable: true,
         writable: true,
         configurable: true,
@@ -88,7 +136,7 @@ function toTree(value: unknown, path: string): ConfigNode {
     }
     return out;
   }
-  if (value instanceof Set) return [...value].map((v, i) => toTree(v, `${path}[${i}]`));
+  if (value instanceof Set) return [...value].map((v, i) => toTree(v, `${path}[${i}]`, budget));
   // Binary (!!binary) and other exotic explicit tags have no place in a dispatcher config.
   throw new ConfigError([{ path, message: "unsupported YAML value type" }]);
 }
@@ -105,9 +153,10 @@ export interface YamlTree {
 }
 
 /**
- * Reads YAML or JSON text into a ConfigNode tree. Syntax errors, duplicate keys and multiple
- * documents throw a ConfigError; messages give line and column and yaml's short description,
- * never the offending line, which might hold a secret.
+ * Reads YAML or JSON text into a ConfigNode tree. Syntax errors, duplicate keys, multiple
+ * documents and aliases that expand too far (`maxAliasExpansion`, `maxAliasCount`) throw a
+ * ConfigError; messages give line and column and yaml's short description, never the offending
+ * line, which might hold a secret.
  */
 export function readYamlTree(text: string, source?: string): YamlTree {
   const doc = parseDocument(text, {
@@ -131,10 +180,11 @@ export function readYamlTree(text: string, source?: string): YamlTree {
   }
   const warnings = doc.warnings.map((w) => `YAML warning${where(w)}: ${firstLine(w.message)}`);
   try {
-    return { tree: toTree(doc.toJS({ mapAsMap: true, maxAliasCount: 1000 }), ""), warnings };
+    return { tree: toTree(doc.toJS({ mapAsMap: true, maxAliasCount }), "", { left: text.length + maxAliasExpansion }), warnings };
   } catch (err) {
     if (err instanceof ConfigError) throw new ConfigError(err.issues, source);
-    // toJS throws on alias explosions and the like.
+    // yaml's alias guard throws a ReferenceError ("Excessive alias count ...").
+    if (err instanceof ReferenceError) throw new ConfigError(aliasExpansionError().issues, source);
     throw new ConfigError([{ path: "", message: `YAML could not be converted: ${(err as Error).name}` }], source);
   }
 }

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { EC2Client } from "@aws-sdk/client-ec2";
-import { buildUserData } from "../cloud/user-data.js";
 import { type CloudInstance, listInstances } from "../cloud/instances.js";
+import { instanceSecretLength, launchUserData } from "../cloud/launch-user-data.js";
 import { launchInstance } from "../cloud/launch.js";
 import { terminateInstances } from "../cloud/instances.js";
 import type { ClusterConfig } from "../config/types.js";
@@ -33,7 +33,7 @@ export function instanceSecretFor(instanceSetId: string, request: Pick<LaunchReq
   return createHash("sha256")
     .update(`${instanceSetId}\u0000${request.containerUuid}\u0000${request.lockCount}`)
     .digest("hex")
-    .slice(0, 40);
+    .slice(0, instanceSecretLength);
 }
 
 function toView(instance: CloudInstance): InstanceView {
@@ -54,19 +54,16 @@ export class Ec2InstanceCloud implements InstanceCloud {
     const { config, instanceSetId } = this.options;
     const cloudVMs = config.Containers.CloudVMs;
     const instanceSecret = instanceSecretFor(instanceSetId, request);
-    const userData = buildUserData({
-      instanceSecret,
-      initCommand: cloudVMs.InstanceInitCommand,
-      tokenParameterName: this.options.tokenParameterName,
-      region: this.options.region,
-      apiHost: this.options.apiHost,
-      ...(this.options.apiHostInsecure === true ? { apiHostInsecure: true } : {}),
-      containerUuid: request.containerUuid,
-      crunchRunCommand: config.Containers.CrunchRunCommand,
-      runtimeEngine: config.Containers.RuntimeEngine,
-      crunchRunArgs: config.Containers.CrunchRunArgumentsList,
-      env: { InstanceType: JSON.stringify(request.instanceType) },
-    });
+    const userData = launchUserData(
+      config,
+      {
+        apiHost: this.options.apiHost,
+        apiHostInsecure: this.options.apiHostInsecure === true,
+        tokenParameterName: this.options.tokenParameterName,
+        region: this.options.region,
+      },
+      { containerUuid: request.containerUuid, instanceType: request.instanceType, instanceSecret },
+    );
     const profile = this.options.instanceProfile;
     const launchConfig = {
       ...cloudVMs,

@@ -1,4 +1,5 @@
 import { stringifyArvadosJson } from "../arvados/json.js";
+import { isContainerUuid } from "../arvados/uuid.js";
 import {
   type Container,
   type QueuedContainer,
@@ -116,6 +117,8 @@ function schedulingParameters(uuid: string, value: unknown): SchedulingParameter
 export function toQueuedContainer(record: Partial<Container>, lockedBy: string | null | undefined): QueuedContainer {
   const uuid = record.uuid;
   if (typeof uuid !== "string" || uuid === "") throw new MalformedContainerError(undefined, "uuid", "is missing");
+  // The uuid becomes a table key, and later a tag, a ClientToken and a crunch-run argument.
+  if (!isContainerUuid(uuid)) throw new MalformedContainerError(JSON.stringify(uuid.slice(0, 64)), "uuid", "is not an Arvados container uuid");
   if (!isContainerState(record.state)) throw new MalformedContainerError(uuid, "state", "is not a container state");
   const container: QueuedContainer = {
     uuid,

@@ -18,6 +18,75 @@ export class UnrequestedContainerError extends Error {
   }
 }
 
+/**
+ * Which list of a poll a page belongs to (§1.6): "mine" (locked by this dispatcher's token,
+ * keyset paging), "avail" (Queued with priority > 0, offset paging) or "missing" (cached
+ * entries re-fetched by uuid, keyset paging).
+ */
+export type PollList = "mine" | "avail" | "missing";
+
+/**
+ * §1.7 offset paging stops with an error after this many pages. Only "avail" pages by offset,
+ * and it stops after `queuedContainersTarget` non-supervisor containers (§1.1): reaching 1000
+ * pages needs a million Queued supervisor containers at the server's largest page (1000 items,
+ * upstream's API.MaxItemsPerResponse default), far beyond any real queue. A server that
+ * ignores `offset` answers the same page forever; this bounds that loop.
+ */
+export const maxOffsetPages = 1000;
+
+/** A PagingError is a list the server pages wrongly; the whole update fails and writes nothing. */
+export abstract class PagingError extends Error {
+  constructor(
+    /** The list being paged. */
+    readonly list: PollList,
+    /** Pages received when paging stopped. */
+    readonly pages: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A uuid for a message: quoted, and cut short (it came from a server that is misbehaving). */
+function shownUuid(uuid: unknown): string {
+  if (typeof uuid !== "string") return "(none)";
+  return JSON.stringify(uuid.length > 40 ? `${uuid.slice(0, 40)}…` : uuid);
+}
+
+/**
+ * A KeysetPagingError is a keyset page (`order=uuid`, `uuid > <last>`) whose last uuid is not
+ * after the previous page's last uuid: the server ignored the filter, and paging would never end.
+ */
+export class KeysetPagingError extends PagingError {
+  override readonly name = "KeysetPagingError";
+  constructor(
+    list: PollList,
+    pages: number,
+    /** The last uuid of this page (undefined if its last item had none). */
+    readonly lastUuid: string | undefined,
+    /** The last uuid of the page before. */
+    readonly previousLastUuid: string,
+  ) {
+    super(
+      list,
+      pages,
+      `poll "${list}": page ${pages} of keyset paging ends at uuid ${shownUuid(lastUuid)}, not after the previous page's last uuid ${shownUuid(previousLastUuid)}: the server ignored the uuid filter; stopping`,
+    );
+  }
+}
+
+/** An OffsetPageCapError is offset paging that went on past `maxOffsetPages` pages. */
+export class OffsetPageCapError extends PagingError {
+  override readonly name = "OffsetPageCapError";
+  constructor(
+    list: PollList,
+    /** The cap that was reached. */
+    readonly maxPages: number,
+  ) {
+    super(list, maxPages, `poll "${list}": offset paging still had items after ${maxPages} pages: the server may ignore offset; stopping`);
+  }
+}
+
 /** What one poll learned: the current records, and the uuids the API says no longer exist. */
 export interface PollResult {
   next: Map<string, QueuedContainer>;
@@ -31,10 +100,13 @@ export type CachedStates = ReadonlyMap<string, QueuedContainer["state"]>;
 /**
  * §1.7 fetchAll: page through a list. `order=uuid` pages by keyset (uuid > last), anything
  * else by offset; with `maxNonSuper > 0` it stops after the page that brings the count of
- * non-supervisor containers to that many.
+ * non-supervisor containers to that many. Paging that cannot end fails instead of looping:
+ * KeysetPagingError for a keyset page that does not move past the previous one,
+ * OffsetPageCapError after `maxOffsetPages` offset pages.
  */
 async function fetchAll(
   api: ContainerApi,
+  list: PollList,
   initial: ListContainersParams & { filters: Filter[] },
   maxNonSuper: number,
   onPage: () => void,
@@ -42,7 +114,8 @@ async function fetchAll(
   const results: Partial<Container>[] = [];
   let params: ListContainersParams = { ...initial };
   let nonSuper = 0;
-  for (;;) {
+  let previousLast: string | undefined;
+  for (let pages = 1; ; pages++) {
     onPage();
     const { items } = await api.listContainers(params);
     if (items.length === 0) break;
@@ -52,8 +125,15 @@ async function fetchAll(
     if (initial.order === "uuid") {
       // §1.6: keyset paging for "mine" keeps working while the set changes under us.
       const last = items.at(-1)?.uuid;
+      if (previousLast !== undefined && !(typeof last === "string" && last > previousLast)) {
+        throw new KeysetPagingError(list, pages, last, previousLast);
+      }
+      // A page without a usable last uuid cannot be paged past; the record itself fails to decode later.
+      if (typeof last !== "string") break;
+      previousLast = last;
       params = { ...initial, filters: [...initial.filters, ["uuid", ">", last]] };
     } else {
+      if (pages >= maxOffsetPages) throw new OffsetPageCapError(list, maxOffsetPages);
       params = { ...params, offset: (params.offset ?? 0) + items.length };
     }
   }
@@ -71,10 +151,11 @@ export async function pollFilters(api: ContainerApi, tokenUuid: string): Promise
     result.requests++;
   };
   const common = { select: queueSelect, limit: 1000, count: "none" as const };
-  const mine = await fetchAll(api, { ...common, filters: [["locked_by_uuid", "=", tokenUuid]], order: "uuid" }, 0, countRequest);
+  const mine = await fetchAll(api, "mine", { ...common, filters: [["locked_by_uuid", "=", tokenUuid]], order: "uuid" }, 0, countRequest);
   // The operand is the string "0", as upstream sends it (§1.6, §5.7).
   const avail = await fetchAll(
     api,
+    "avail",
     { ...common, filters: [["state", "=", "Queued"], ["priority", ">", "0"]], order: "priority desc" },
     queuedContainersTarget,
     countRequest,
@@ -110,6 +191,7 @@ export async function pollMissing(api: ContainerApi, poll: PollResult, cached: C
     // No limit: the server default applies, as upstream (§1.6).
     const found = await fetchAll(
       api,
+      "missing",
       { select: queueSelect, count: "none", filters: [["uuid", "in", batch]], order: "uuid" },
       0,
       countRequest,

@@ -3,6 +3,7 @@ import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { ArvadosClient, arvadosClientOptionsFromEnv, isTrueFlag } from "../arvados/client.js";
 import { tokenSourceFromEnv } from "../arvados/token-source.js";
 import { createEc2Client } from "../cloud/client.js";
+import { type BootDeployment, checkUserDataFits } from "../cloud/launch-user-data.js";
 import { configFromEnv } from "../config/load.js";
 import type { ClusterConfig } from "../config/types.js";
 import { Ec2InstanceCloud } from "../launch/ec2-instance-cloud.js";
@@ -29,6 +30,20 @@ export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): 
   return value;
 }
 
+/**
+ * The values every boot script gets from the deployment, as instanceCloudFromEnv passes them to
+ * launches. The region is the SDK's (AWS_REGION in Lambda); where that variable is unset it is
+ * left out, and the user data check counts it at its longest.
+ */
+export function bootDeploymentFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<BootDeployment> {
+  return {
+    apiHostInsecure: isTrueFlag(env.ARVADOS_API_HOST_INSECURE),
+    tokenParameterName: env.ARVADOS_API_TOKEN_PARAMETER ?? "",
+    ...(env.ARVADOS_API_HOST ? { apiHost: env.ARVADOS_API_HOST } : {}),
+    ...(env.AWS_REGION ? { region: env.AWS_REGION } : {}),
+  };
+}
+
 /** What every function needs, built once per cold start. */
 export interface DispatchRuntime {
   config: ClusterConfig;
@@ -46,11 +61,14 @@ export interface DispatchRuntime {
 /**
  * Builds the shared runtime from the environment (DESIGN.md "Contracts"): QUEUE_TABLE_NAME,
  * DISPATCH_CONFIG, ARVADOS_API_HOST and the token (ARVADOS_API_TOKEN or, in AWS, the SSM
- * parameter ARVADOS_API_TOKEN_PARAMETER). Invalid config or a missing variable fails here, at
- * cold start, with a message naming what is wrong and never the token.
+ * parameter ARVADOS_API_TOKEN_PARAMETER). Invalid config (including one whose EC2 user data
+ * could pass EC2's limit) or a missing variable fails here, at cold start, with a message naming
+ * what is wrong and never the token.
  */
 export async function dispatchRuntimeFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<DispatchRuntime> {
   const { config, ignored } = configFromEnv(env);
+  // EC2 refuses user data over 16 KB: a config that could produce more fails here, not at a launch.
+  checkUserDataFits(config, bootDeploymentFromEnv(env), env.DISPATCH_CONFIG);
   const ddb = createDynamoDbClient();
   const tableName = requireEnv("QUEUE_TABLE_NAME", env);
   const store = new QueueStore(ddb, tableName);
@@ -72,14 +90,15 @@ export async function instanceCloudFromEnv(
   const region = (await ec2.config.region()) ?? "us-east-1";
   // §4.1: the instance set id is the token's uuid unless the deployment fixes one (its IAM policy names it).
   const instanceSetId = env.INSTANCE_SET_ID || (await runtime.queue.tokenUuid());
+  const boot = bootDeploymentFromEnv(env);
   const cloud = new Ec2InstanceCloud({
     ec2,
     config: runtime.config,
     instanceSetId,
-    tokenParameterName: env.ARVADOS_API_TOKEN_PARAMETER ?? "",
+    tokenParameterName: boot.tokenParameterName ?? "",
     region,
     apiHost: requireEnv("ARVADOS_API_HOST", env),
-    apiHostInsecure: isTrueFlag(env.ARVADOS_API_HOST_INSECURE),
+    apiHostInsecure: boot.apiHostInsecure === true,
     ...(env.COMPUTE_INSTANCE_PROFILE ? { instanceProfile: env.COMPUTE_INSTANCE_PROFILE } : {}),
   });
   return { cloud, tokens: new LaunchTokens(runtime.ddb, runtime.store.tableName) };

@@ -2,8 +2,14 @@ import { createServer } from "node:net";
 import { inspect } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ArvadosClient } from "../../lib/arvados/client.js";
-import { ArvadosApiError, ArvadosError, ArvadosNetworkError, ArvadosResponseError } from "../../lib/arvados/errors.js";
-import { type Transport, createNodeTransport } from "../../lib/arvados/transport.js";
+import {
+  ArvadosApiError,
+  ArvadosError,
+  ArvadosNetworkError,
+  ArvadosResponseError,
+  ArvadosResponseTooLargeError,
+} from "../../lib/arvados/errors.js";
+import { type ClosableTransport, type Transport, createNodeTransport } from "../../lib/arvados/transport.js";
 import { queueSelect } from "../../lib/arvados/types.js";
 import { ArvadosSimulator } from "../../lib/local/arvados-sim/simulator.js";
 
@@ -284,6 +290,50 @@ describe("malformed 2xx replies are ArvadosResponseError", () => {
   it("passes mounts through undecoded: the caller turns a bad mount into upstream's cancel (§1.8)", async () => {
     const c = sim.addContainer({ mounts: { "/tmp": { kind: 7 } } });
     expect(await client.getContainer(c.uuid, ["mounts"])).toMatchObject({ mounts: { "/tmp": { kind: 7 } } });
+  });
+});
+
+describe("a reply past the body cap is ArvadosResponseTooLargeError, never retried", () => {
+  const cap = 4096;
+  const transports: ClosableTransport[] = [];
+  afterEach(() => {
+    for (const t of transports.splice(0)) t.close();
+  });
+  /** A client whose transport reads at most `cap` bytes of a body. */
+  function cappedClient(): ArvadosClient {
+    const transport = createNodeTransport({ maxBodyBytes: cap });
+    transports.push(transport);
+    return clientFor(sim.rootToken, { transport: transport.send });
+  }
+  const bigList = () => JSON.stringify({ items: [], padding: "x".repeat(cap * 4) });
+
+  it("a read gets one attempt and the error names the method and path, not the token", async () => {
+    sim.injectFault({ route: "GET /arvados/v1/containers", count: 3, effect: { kind: "replace", body: bigList() } });
+    const error = await rejection(cappedClient().listContainers({ filters: [["state", "=", "Queued"]] }));
+    expect(error).toBeInstanceOf(ArvadosResponseTooLargeError);
+    expect(error).toBeInstanceOf(ArvadosError);
+    expect(error).toMatchObject({ method: "GET", path: "/arvados/v1/containers", status: 200, limitBytes: cap });
+    expect((error as Error).message).toBe(
+      `arvados API GET /arvados/v1/containers: reply body larger than ${cap} bytes (HTTP 200); not read`,
+    );
+    expect(requestsTo("/arvados/v1/containers")).toHaveLength(1);
+    const secret = secretOf(sim.rootToken);
+    for (const text of [String(error), JSON.stringify(error), inspect(error, { depth: 5, showHidden: true })]) {
+      expect(text).not.toContain(secret);
+    }
+  });
+
+  it("a large error reply (a 503 body past the cap) is not retried either", async () => {
+    const c = sim.addContainer();
+    sim.injectFault({ route: "GET /arvados/v1/containers/*", count: 3, effect: { kind: "replace", status: 503, body: bigList() } });
+    const error = await rejection(cappedClient().getContainer(c.uuid));
+    expect(error).toMatchObject({ name: "ArvadosResponseTooLargeError", status: 503 });
+    expect(requestsTo(`/arvados/v1/containers/${c.uuid}`)).toHaveLength(1);
+  });
+
+  it("a body under the cap decodes as usual", async () => {
+    sim.addContainer();
+    expect((await cappedClient().listContainers({ limit: 1 })).items).toHaveLength(1);
   });
 });
 

@@ -3,7 +3,7 @@ import { ArvadosApiError, ArvadosNetworkError, ArvadosResponseError } from "../.
 import type { ContainerApi } from "../../lib/arvados/port.js";
 import type { Container } from "../../lib/arvados/types.js";
 import { MalformedContainerError } from "../../lib/queue/container-record.js";
-import { pollQueue } from "../../lib/queue/poll.js";
+import { KeysetPagingError, OffsetPageCapError, PagingError, maxOffsetPages, pollQueue } from "../../lib/queue/poll.js";
 import { Queue } from "../../lib/queue/queue.js";
 import type { QueueEntry } from "../../lib/queue/types.js";
 import { QueueStore } from "../../lib/store/queue-store.js";
@@ -110,9 +110,35 @@ function listBody(items: unknown[]): string {
   return JSON.stringify({ kind: "arvados#containerList", etag: "", self_link: "", offset: 0, limit: 1000, items });
 }
 
-/** Both list requests of the next poll ("mine" and "avail") get this page. */
+/**
+ * The first page of both lists of the next poll ("mine" and "avail") is this page; "mine" then
+ * gets the empty page a server sends once its keyset (uuid > last) is past the end.
+ */
 function replaceLists(items: unknown[]): void {
-  h.sim.injectFault({ route: listRoute, count: 2, effect: { kind: "replace", body: listBody(items) } });
+  h.sim.injectFault({ route: listRoute, count: 1, effect: { kind: "replace", body: listBody(items) } });
+  if (items.length > 0) h.sim.injectFault({ route: listRoute, count: 1, effect: { kind: "replace", body: listBody([]) } });
+  h.sim.injectFault({ route: listRoute, count: 1, effect: { kind: "replace", body: listBody(items) } });
+}
+
+/** The next `pages` list requests get these pages, one each, in order. */
+function replacePages(...pages: unknown[][]): void {
+  for (const items of pages) h.sim.injectFault({ route: listRoute, count: 1, effect: { kind: "replace", body: listBody(items) } });
+}
+
+/** A ContainerApi over the harness client whose uuid batches ("missing") go through `batch` first. */
+function apiWithBatchHook(batch: () => void): ContainerApi {
+  return {
+    currentAuthorization: () => h.api.currentAuthorization(),
+    listContainers: (params) => {
+      if (params.filters?.[0]?.[1] === "in") batch();
+      return h.api.listContainers(params);
+    },
+    getContainer: (uuid, select) => h.api.getContainer(uuid, select),
+    updateContainer: (uuid, attrs, select) => h.api.updateContainer(uuid, attrs, select),
+    lockContainer: (uuid) => h.api.lockContainer(uuid),
+    unlockContainer: (uuid) => h.api.unlockContainer(uuid),
+    last503: () => h.api.last503(),
+  };
 }
 
 /** The field a decoding error names: ArvadosResponseError (wire types) or MalformedContainerError (values). */
@@ -254,6 +280,54 @@ describe("odd but well-formed list replies", () => {
   });
 });
 
+describe("keyset paging that makes no progress fails the update with KeysetPagingError naming the list", () => {
+  it('"mine": a second page that repeats the first', async () => {
+    const a = record();
+    const b = record();
+    replacePages([a, b], [a, b]);
+    const err = await failsCleanlyThenConverges(() => h.update());
+    expect(err).toBeInstanceOf(KeysetPagingError);
+    expect(err).toBeInstanceOf(PagingError);
+    expect(err).toMatchObject({ list: "mine", pages: 2, lastUuid: b.uuid, previousLastUuid: b.uuid });
+    expect(err.message).toContain('poll "mine"');
+  });
+
+  it('"mine": a second page that ends before the first one did', async () => {
+    const [early, late] = [record(), record()];
+    replacePages([late], [early]);
+    const err = await failsCleanlyThenConverges(() => h.update());
+    expect(err).toMatchObject({ name: "KeysetPagingError", list: "mine", lastUuid: early.uuid, previousLastUuid: late.uuid });
+  });
+
+  it('"missing": a uuid batch whose next page repeats the container', async () => {
+    const [a] = [...expected];
+    h.sim.setPriority(a ?? "", 0);
+    // Both lists pass; every page of the batch that re-fetches `a` is `a` again.
+    const again = listBody([record({ uuid: a, priority: 0 })]);
+    const api = apiWithBatchHook(() => h.sim.injectFault({ route: listRoute, effect: { kind: "replace", body: again } }));
+    const err = await failsCleanlyThenConverges(() => h.update(h.queueFor(api)));
+    expect(err).toMatchObject({ name: "KeysetPagingError", list: "missing", pages: 2, lastUuid: a });
+    expect(err.message).toContain('poll "missing"');
+  });
+});
+
+describe(`offset paging past ${maxOffsetPages} pages fails the update with OffsetPageCapError naming the list`, () => {
+  it('"avail": a server that ignores offset and repeats a page of supervisors', async () => {
+    // "mine" ends at once; every "avail" page is the same supervisors, so the 100 non-supervisor stop never comes.
+    const supervisor = () => record({ scheduling_parameters: { partitions: [], preemptible: false, max_run_time: 0, supervisor: true } });
+    replacePages([]);
+    h.sim.injectFault({ route: listRoute, count: maxOffsetPages + 1, effect: { kind: "replace", body: listBody([supervisor(), supervisor()]) } });
+    const err = await failsCleanlyThenConverges(() => h.update());
+    expect(err).toBeInstanceOf(OffsetPageCapError);
+    expect(err).toMatchObject({ list: "avail", pages: maxOffsetPages, maxPages: maxOffsetPages });
+    expect(err.message).toContain(`poll "avail": offset paging still had items after ${maxOffsetPages} pages`);
+  });
+
+  it("the cap is enough for a million containers at the server's largest page of 1000", () => {
+    expect(maxOffsetPages * 1000).toBeGreaterThanOrEqual(1_000_000);
+  });
+});
+
 describe("API errors during an update fail it cleanly; the next update converges", () => {
   it.each([
     [401, 2],
@@ -316,21 +390,10 @@ describe("API errors during an update fail it cleanly; the next update converges
     h.sim.setPriority(a ?? "", 0);
     // The lists pass; the batch that re-fetches the entry that dropped out of them gets a 500.
     let batches = 0;
-    const api: ContainerApi = {
-      currentAuthorization: () => h.api.currentAuthorization(),
-      listContainers: (params) => {
-        if (params.filters?.[0]?.[1] === "in") {
-          batches++;
-          h.sim.injectFault({ route: listRoute, effect: { kind: "status", status: 500 } });
-        }
-        return h.api.listContainers(params);
-      },
-      getContainer: (uuid, select) => h.api.getContainer(uuid, select),
-      updateContainer: (uuid, attrs, select) => h.api.updateContainer(uuid, attrs, select),
-      lockContainer: (uuid) => h.api.lockContainer(uuid),
-      unlockContainer: (uuid) => h.api.unlockContainer(uuid),
-      last503: () => h.api.last503(),
-    };
+    const api = apiWithBatchHook(() => {
+      batches++;
+      h.sim.injectFault({ route: listRoute, effect: { kind: "status", status: 500 } });
+    });
     const err = await failsCleanlyThenConverges(() => h.update(h.queueFor(api)));
     expect(batches).toBe(1);
     expect(err).toMatchObject({ status: 500 });

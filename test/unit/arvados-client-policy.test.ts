@@ -7,6 +7,7 @@ import {
   ArvadosConfigError,
   ArvadosNetworkError,
   ArvadosResponseError,
+  ArvadosResponseTooLargeError,
   redactSecrets,
 } from "../../lib/arvados/errors.js";
 import { backoffDelayMs, defaultRetryPolicy, isRetryable } from "../../lib/arvados/retry.js";
@@ -34,6 +35,9 @@ describe("reads are retried on network failures and 502/503/504", () => {
   });
   it("does not retry a malformed reply", () => {
     expect(isRetryable(new ArvadosResponseError({ method: "GET", path: "/p", status: 200, reason: "x" }), true)).toBe(false);
+  });
+  it("does not retry a reply past the body cap, even a 503 one", () => {
+    expect(isRetryable(new ArvadosResponseTooLargeError({ method: "GET", path: "/p", status: 503, limitBytes: 1 }), true)).toBe(false);
   });
 });
 
@@ -87,6 +91,50 @@ describe("options come from ARVADOS_API_HOST, ARVADOS_API_TOKEN and ARVADOS_API_
       expect.objectContaining({ setting: "ARVADOS_API_HOST" }),
     );
     expect(() => arvadosClientOptionsFromEnv({ ARVADOS_API_HOST: "h" })).toThrow(ArvadosConfigError);
+  });
+});
+
+describe("a plain http:// ARVADOS_API_HOST is refused unless it is a loopback address", () => {
+  const withHost = (host: string) => ({ ARVADOS_API_HOST: host, ARVADOS_API_TOKEN: token });
+
+  it.each(["http://127.0.0.1:9999", "http://127.42.0.9", "http://localhost:8000", "http://[::1]:8000", "HTTP://LOCALHOST:1", "http://127.1:80"])(
+    "allows %s (the simulators listen there)",
+    (host) => {
+      expect(arvadosClientOptionsFromEnv(withHost(host)).apiHost).toBe(host);
+    },
+  );
+
+  it.each([
+    ["http://zzzzz.example.org", "zzzzz.example.org"],
+    ["http://10.0.0.5:8000", "10.0.0.5"],
+    ["http://128.0.0.1", "128.0.0.1"],
+    ["http://localhost.example.org", "localhost.example.org"],
+    ["http://127.0.0.1.nip.io", "127.0.0.1.nip.io"],
+    ["http://[::2]", "[::2]"],
+    ["http://0.0.0.0:8000", "0.0.0.0"],
+    [" http://zzzzz.example.org:443 ", "zzzzz.example.org"],
+  ])("refuses %s with ArvadosConfigError naming the variable and the host", (host, hostname) => {
+    let thrown: unknown;
+    try {
+      arvadosClientOptionsFromEnv(withHost(host));
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(ArvadosConfigError);
+    expect(thrown).toMatchObject({ setting: "ARVADOS_API_HOST" });
+    expect((thrown as Error).message).toContain(`plain http:// to ${hostname}, which is not a loopback address`);
+    expect((thrown as Error).message).not.toContain(secret);
+  });
+
+  it("keeps https and a bare host:port (https implied) for any host", () => {
+    expect(arvadosClientOptionsFromEnv(withHost("https://zzzzz.example.org")).apiHost).toBe("https://zzzzz.example.org");
+    expect(arvadosClientOptionsFromEnv(withHost("zzzzz.example.org:443")).apiHost).toBe("zzzzz.example.org:443");
+  });
+
+  it("does not show credentials in a URL's user part", () => {
+    expect(() => arvadosClientOptionsFromEnv(withHost("http://user:hunter2pass@zzzzz.example.org"))).toThrow(
+      expect.objectContaining({ message: expect.not.stringContaining("hunter2pass") }),
+    );
   });
 });
 

@@ -83,3 +83,14 @@ describe("int64 sizes a real server can send are never refused (§5.2)", () => {
     expect(() => toQueuedContainer(record ?? {}, undefined)).toThrow(/runtime_constraints\.ram/);
   });
 });
+
+describe("a container uuid is checked before it becomes a table key", () => {
+  it.each([
+    ["a uuid of another type", "zzzzz-j7d0g-000000000000001"],
+    ["a uuid with a slash", "zzzzz-dz642-00000000000/../"],
+    ["a uuid with upper case", "zzzzz-dz642-00000000000000A"],
+  ])("refuses %s, naming the field", (_name, uuid) => {
+    expect(() => toQueuedContainer({ uuid, state: "Queued", priority: 1n }, undefined)).toThrow(MalformedContainerError);
+    expect(() => toQueuedContainer({ uuid, state: "Queued", priority: 1n }, undefined)).toThrow(/uuid is not an Arvados container uuid/);
+  });
+});

@@ -2,6 +2,8 @@ import { describe, expect, it } from "vitest";
 import { buildRunInstancesInput, type RunInstancesArgs } from "../../lib/cloud/run-instances-input.js";
 import { clientToken, maxClientTokenLength } from "../../lib/cloud/client-token.js";
 import { formatGoFloat } from "../../lib/cloud/go-float.js";
+import { instanceTags, volumeTags } from "../../lib/cloud/tags.js";
+import { InvalidContainerUuidError } from "../../lib/arvados/uuid.js";
 import type { Ec2DriverParameters, InstanceType } from "../../lib/config/types.js";
 import { ec2Driver, instanceType, runInstancesArgs } from "../support/fixtures.js";
 
@@ -176,10 +178,34 @@ describe("the ClientToken identifies one request of one launch attempt", () => {
   });
 
   it("is at most 64 printable ASCII characters, even for long or non-ASCII inputs", () => {
-    for (const containerUuid of ["zzzzz-dz642-000000000000001", "x".repeat(100), "zzzzz-dz642-ünïcode00000001"]) {
-      const token = clientToken({ containerUuid, attempt: 123456, instanceTypeName: "t".repeat(80), subnetId: "s" });
+    for (const [attempt, instanceTypeName] of [
+      [123456, "t".repeat(80)],
+      [Number.MAX_SAFE_INTEGER, "ünïcode"],
+      [1, "a b\tc"],
+    ] as const) {
+      const token = clientToken({ containerUuid: "zzzzz-dz642-000000000000001", attempt, instanceTypeName, subnetId: "s" });
       expect(token.length).toBeLessThanOrEqual(maxClientTokenLength);
       expect(token).toMatch(/^[\x21-\x7e]+$/);
     }
+  });
+});
+
+describe("the container uuid is checked before it becomes a ClientToken or a tag", () => {
+  const bad = ["x".repeat(100), "zzzzz-dz642-ünïcode00000001", "zzzzz-j7d0g-000000000000001", "", " zzzzz-dz642-000000000000001"];
+
+  it.each(bad)("clientToken refuses %j with InvalidContainerUuidError", (containerUuid) => {
+    expect(() => clientToken({ containerUuid, attempt: 1, instanceTypeName: "a" })).toThrow(
+      expect.objectContaining({ name: "InvalidContainerUuidError", use: "RunInstances ClientToken" }),
+    );
+  });
+
+  it.each(bad)("the RunInstances input for %j is refused before any tag is built", (containerUuid) => {
+    expect(() => buildRunInstancesInput(args({ containerUuid }))).toThrow(InvalidContainerUuidError);
+  });
+
+  it.each(bad)("instance and volume tags refuse %j", (containerUuid) => {
+    const values = { tagKeyPrefix: "Arvados", resourceTags: {}, instanceSetId: "s", instanceTypeName: "t", instanceSecret: "x", containerUuid };
+    expect(() => instanceTags(values)).toThrow(expect.objectContaining({ name: "InvalidContainerUuidError", use: "EC2 instance tag" }));
+    expect(() => volumeTags(values)).toThrow(expect.objectContaining({ name: "InvalidContainerUuidError", use: "EC2 volume tag" }));
   });
 });

@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
+import { InvalidContainerUuidError } from "../../lib/arvados/uuid.js";
 import { buildUserData, shellQuote, type UserDataArgs, UserDataError } from "../../lib/cloud/user-data.js";
 
 function userDataArgs(over: Partial<UserDataArgs> = {}): UserDataArgs {
@@ -53,10 +54,10 @@ describe("the Arvados token is read on the instance from SSM and never carried i
 });
 
 describe("crunch-run is started for the container with upstream's arguments (§4.1)", () => {
-  it("runs <CrunchRunCommand> --detach --runtime-engine=<engine> <args> <uuid>", () => {
+  it("runs <CrunchRunCommand> --detach --runtime-engine=<engine> <args> -- <uuid>", () => {
     const script = buildUserData(userDataArgs({ crunchRunArgs: ["--cgroup-parent-subsystem=cpuset"] }));
     expect(script).toContain(
-      "exec 'crunch-run' --detach '--runtime-engine=docker' '--cgroup-parent-subsystem=cpuset' 'zzzzz-dz642-000000000000001'",
+      "exec 'crunch-run' --detach '--runtime-engine=docker' '--cgroup-parent-subsystem=cpuset' -- 'zzzzz-dz642-000000000000001'",
     );
   });
 
@@ -85,6 +86,23 @@ describe("every interpolated value is shell-quoted", () => {
   });
 
   it("rejects a value with a NUL byte, which no shell word can hold", () => {
-    expect(() => buildUserData(userDataArgs({ containerUuid: "a\0b" }))).toThrow(UserDataError);
+    expect(() => buildUserData(userDataArgs({ tokenParameterName: "a\0b" }))).toThrow(UserDataError);
   });
+});
+
+describe("the container uuid is checked before it becomes crunch-run's argument", () => {
+  it.each(["--list", "zzzzz-dz642-00000000000001", "zzzzz-dz642-000000000000001'; reboot; '", "ZZZZZ-dz642-000000000000001", "a\0b"])(
+    "refuses %j with InvalidContainerUuidError naming the crunch-run argument",
+    (containerUuid) => {
+      let thrown: unknown;
+      try {
+        buildUserData(userDataArgs({ containerUuid }));
+      } catch (err) {
+        thrown = err;
+      }
+      expect(thrown).toBeInstanceOf(InvalidContainerUuidError);
+      expect(thrown).toMatchObject({ value: containerUuid, use: "crunch-run argument" });
+      expect((thrown as Error).message).toMatch(/^crunch-run argument: ".*" is not an Arvados container uuid/);
+    },
+  );
 });

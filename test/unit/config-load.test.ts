@@ -225,8 +225,21 @@ describe("a whole config file or a bare cluster section", () => {
     expect(configError(`Clusters:\n  Prod1x:\n${indented}`).issues[0]?.path).toBe("Clusters.Prod1x");
   });
 
-  it("a file holds only Clusters at the top level", () => {
-    expect(issuePaths(configError(`Clusters:\n  zzzzz: {}\nExtra: 1\n`))).toEqual(["Extra"]);
+  it("a file holds only upstream's top-level keys: an unknown one is an error naming them", () => {
+    const err = configError(`Clusters:\n  zzzzz: {}\nExtra: 1\nAutoReloadConfg: true\n`);
+    expect(issuePaths(err)).toEqual(["Extra", "AutoReloadConfg"]);
+    expect(err.issues[0]?.message).toBe(
+      "unknown configuration key: a config file's top level holds Clusters, AutoReloadConfig, SourceTimestamp, SourceSHA256",
+    );
+    expect(err.issues[1]?.message).toMatch(/^unknown configuration key \(perhaps you meant AutoReloadConfig\?\)/);
+  });
+
+  it("AutoReloadConfig, and config-dump's SourceTimestamp and SourceSHA256, load and are reported as ignored", () => {
+    const text = `Clusters:\n  zzzzz:\n${indented}AutoReloadConfig: true\nSourceTimestamp: "2026-11-30T14:03:27.123456789Z"\nSourceSHA256: ${"a".repeat(64)}\n`;
+    const { config, ignored, warnings } = parseClusterConfig(text);
+    expect(config.Containers.CloudVMs.MaxInstances).toBe(7);
+    expect(ignored).toEqual(["AutoReloadConfig", "SourceTimestamp", "SourceSHA256"]);
+    expect(warnings).toEqual([]);
   });
 
   it("empty text and non-map text are rejected", () => {
