@@ -69,6 +69,7 @@ export function launchUserData(config: ClusterConfig, deployment: BootDeployment
     runtimeEngine: config.Containers.RuntimeEngine,
     crunchRunArgs: config.Containers.CrunchRunArgumentsList,
     env: { InstanceType: JSON.stringify(launch.instanceType) },
+    spotCheck: launch.instanceType.Preemptible,
   });
 }
 

@@ -24,6 +24,10 @@ export interface UserDataArgs {
   crunchRunArgs?: readonly string[];
   /** More environment for crunch-run, e.g. `InstanceType` as JSON (§4.1 runner env). Not secrets. */
   env?: Readonly<Record<string, string>>;
+  /** §4.1 `EC2SpotCheck`: crunch-run watches for the spot interruption notice (preemptible types). */
+  spotCheck?: boolean;
+  /** Where the §4.1 instance secret is written; tests run the script elsewhere. */
+  secretPath?: string;
 }
 
 /** Thrown for a value the boot script cannot carry (an invalid variable name, a NUL byte). */
@@ -67,25 +71,45 @@ export function buildUserData(a: UserDataArgs): string {
   const crunchRun = [
     shellQuote(a.crunchRunCommand, "crunchRunCommand"),
     "--detach",
+    "--stdin-config",
     shellQuote(`--runtime-engine=${a.runtimeEngine}`, "runtimeEngine"),
     ...(a.crunchRunArgs ?? []).map((arg) => shellQuote(arg, "crunchRunArgs")),
     // Go's flag package (crunch-run's) ends options at "--".
     "--",
     shellQuote(a.containerUuid, "containerUuid"),
   ].join(" ");
+  // §4.1 --stdin-config: crunch-run reads {"Env": {...}, ...} from stdin, so the token never
+  // sits in any process's environment or arguments. The JSON is written around the token,
+  // which the script checks holds only characters a JSON string carries as they are.
+  const [before, after] = stdinConfigAround(env, a.spotCheck === true);
+  const fail = (message: string) => `{ echo ${shellQuote(`arvados: ${message}`)} >&2; shutdown -h now; exit 1; }`;
   return [
     "#!/bin/sh",
     // §4.1: the secret file, readable by root only. A subshell keeps the umask from applying
     // to crunch-run; printf, unlike dash's echo, never interprets the value.
-    `(umask 0177 && printf '%s' ${shellQuote(a.instanceSecret, "instanceSecret")} >/var/run/arvados-instance-secret)`,
+    `(umask 0177 && printf '%s' ${shellQuote(a.instanceSecret, "instanceSecret")} >${shellQuote(a.secretPath ?? "/var/run/arvados-instance-secret", "secretPath")})`,
     a.initCommand,
-    ...env.map(([k, v]) => `${k}=${shellQuote(v, `env.${k}`)}; export ${k}`),
-    // The token comes from SSM with the instance role's credentials. If it cannot be read the
-    // instance powers off, which terminates it (InstanceInitiatedShutdownBehavior), and cleanup
-    // requeues the container.
-    `ARVADOS_API_TOKEN=$(aws ssm get-parameter --region ${shellQuote(a.region, "region")} --name ${shellQuote(a.tokenParameterName, "tokenParameterName")} --with-decryption --query Parameter.Value --output text) || { echo 'arvados: cannot read the API token from SSM' >&2; shutdown -h now; exit 1; }`,
-    "export ARVADOS_API_TOKEN",
-    `exec ${crunchRun}`,
+    // The token comes from SSM with the instance role's credentials, into a variable that is
+    // never exported. If it cannot be read the instance powers off, which terminates it
+    // (InstanceInitiatedShutdownBehavior), and cleanup requeues the container.
+    `token=$(aws ssm get-parameter --region ${shellQuote(a.region, "region")} --name ${shellQuote(a.tokenParameterName, "tokenParameterName")} --with-decryption --query Parameter.Value --output text) || ${fail("cannot read the API token from SSM")}`,
+    `case $token in ''|*[!A-Za-z0-9/_.+=-]*) ${fail("the API token from SSM is empty or has characters it should not")} ;; esac`,
+    // No local keepstore: its Cluster config holds the volumes' credentials, which must not
+    // travel in user data (DESIGN "Workers that outlive containers").
+    "echo 'arvados: starting crunch-run without a local keepstore (no Cluster config delivered)' >&2",
+    `printf '%s%s%s' ${shellQuote(before)} "$token" ${shellQuote(after)} | ${crunchRun}`,
     "",
   ].join("\n");
+}
+
+/**
+ * The stdin JSON of §4.1 in two pieces, to be written around the token: `Env` (the API host,
+ * InstanceType, ARVADOS_API_HOST_INSECURE when set) with `ARVADOS_API_TOKEN` last, then
+ * `EC2SpotCheck` for a preemptible type.
+ */
+function stdinConfigAround(env: readonly [string, string][], spotCheck: boolean): [string, string] {
+  const marker = "\u0000token\u0000";
+  const config = { Env: { ...Object.fromEntries(env), ARVADOS_API_TOKEN: marker }, ...(spotCheck ? { EC2SpotCheck: true } : {}) };
+  const [before = "", after = ""] = JSON.stringify(config).split(JSON.stringify(marker).slice(1, -1));
+  return [before, after];
 }

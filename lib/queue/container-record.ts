@@ -1,5 +1,5 @@
 import { stringifyArvadosJson } from "../arvados/json.js";
-import { isContainerUuid } from "../arvados/uuid.js";
+import { containerUuidPattern } from "../arvados/uuid.js";
 import {
   type Container,
   type QueuedContainer,
@@ -118,7 +118,7 @@ export function toQueuedContainer(record: Partial<Container>, lockedBy: string |
   const uuid = record.uuid;
   if (typeof uuid !== "string" || uuid === "") throw new MalformedContainerError(undefined, "uuid", "is missing");
   // The uuid becomes a table key, and later a tag, a ClientToken and a crunch-run argument.
-  if (!isContainerUuid(uuid)) throw new MalformedContainerError(JSON.stringify(uuid.slice(0, 64)), "uuid", "is not an Arvados container uuid");
+  if (!containerUuidPattern.test(uuid)) throw new MalformedContainerError(JSON.stringify(uuid.slice(0, 64)), "uuid", "is not an Arvados container uuid");
   if (!isContainerState(record.state)) throw new MalformedContainerError(uuid, "state", "is not a container state");
   const container: QueuedContainer = {
     uuid,

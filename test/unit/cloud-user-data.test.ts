@@ -1,4 +1,7 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { InvalidContainerUuidError } from "../../lib/arvados/uuid.js";
 import { buildUserData, shellQuote, type UserDataArgs, UserDataError } from "../../lib/cloud/user-data.js";
@@ -27,7 +30,7 @@ describe("the boot script starts like upstream's: shebang, secret file, Instance
   it("begins with #!/bin/sh and writes the secret with umask 0177 before the init command", () => {
     const lines = buildUserData(userDataArgs()).split("\n");
     expect(lines[0]).toBe("#!/bin/sh");
-    expect(lines[1]).toBe("(umask 0177 && printf '%s' 'a1b2c3d4' >/var/run/arvados-instance-secret)");
+    expect(lines[1]).toBe("(umask 0177 && printf '%s' 'a1b2c3d4' >'/var/run/arvados-instance-secret')");
     expect(lines[2]).toBe("mount /dev/xvdt /tmp");
   });
 });
@@ -40,12 +43,12 @@ describe("the Arvados token is read on the instance from SSM and never carried i
     );
   });
 
-  it("assigns ARVADOS_API_TOKEN only from that SSM call", () => {
-    const assignments = buildUserData(userDataArgs({ env: { InstanceType: '{"Name":"a"}' } }))
-      .split("\n")
-      .filter((l) => l.includes("ARVADOS_API_TOKEN="));
+  it("holds the token only in an unexported variable assigned from that SSM call", () => {
+    const script = buildUserData(userDataArgs({ env: { InstanceType: '{"Name":"a"}' } }));
+    const assignments = script.split("\n").filter((l) => /\btoken=/.test(l));
     expect(assignments).toHaveLength(1);
-    expect(assignments[0]).toMatch(/^ARVADOS_API_TOKEN=\$\(aws ssm get-parameter /);
+    expect(assignments[0]).toMatch(/^token=\$\(aws ssm get-parameter /);
+    expect(script).not.toMatch(/export (ARVADOS_API_TOKEN|token)/);
   });
 
   it("powers the instance off when the token cannot be read, so it terminates instead of idling", () => {
@@ -53,18 +56,64 @@ describe("the Arvados token is read on the instance from SSM and never carried i
   });
 });
 
-describe("crunch-run is started for the container with upstream's arguments (§4.1)", () => {
-  it("runs <CrunchRunCommand> --detach --runtime-engine=<engine> <args> -- <uuid>", () => {
-    const script = buildUserData(userDataArgs({ crunchRunArgs: ["--cgroup-parent-subsystem=cpuset"] }));
-    expect(script).toContain(
-      "exec 'crunch-run' --detach '--runtime-engine=docker' '--cgroup-parent-subsystem=cpuset' -- 'zzzzz-dz642-000000000000001'",
-    );
+describe("crunch-run is started for the container with upstream's arguments and stdin config (§4.1)", () => {
+  const token = "v2/zzzzz-gj3su-000000000000000/s3cr3t+token=x";
+  /** Runs the boot script under sh with fake aws, crunch-run and shutdown on PATH; returns what crunch-run got. */
+  function boot(args: UserDataArgs, ssmToken = token) {
+    const dir = mkdtempSync(join(tmpdir(), "boot-"));
+    const bin = join(dir, "bin");
+    mkdirSync(bin);
+    const fake = (name: string, body: string) => writeFileSync(join(bin, name), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+    fake("aws", `printf '%s\\n' "$@" >"${dir}/aws-args"; printf '%s\\n' '${ssmToken}'`);
+    fake("crunch-run", `printf '%s\\n' "$@" >"${dir}/args"; env >"${dir}/env"; cat >"${dir}/stdin"`);
+    fake("shutdown", `echo shutdown >"${dir}/shutdown"`);
+    const script = buildUserData({ ...args, initCommand: "true", secretPath: join(dir, "secret") });
+    const stderr = spawnSync("sh", ["-c", script], { env: { PATH: `${bin}:/usr/bin:/bin` }, encoding: "utf8" }).stderr;
+    const read = (name: string) => (existsSync(join(dir, name)) ? readFileSync(join(dir, name), "utf8") : undefined);
+    const out = { args: read("args")?.split("\n").slice(0, -1), env: read("env"), stdin: read("stdin"), shutdown: read("shutdown"), stderr };
+    rmSync(dir, { recursive: true });
+    return out;
+  }
+
+  it("runs <CrunchRunCommand> --detach --stdin-config --runtime-engine=<engine> <args> -- <uuid>", () => {
+    const ran = boot(userDataArgs({ crunchRunArgs: ["--cgroup-parent-subsystem=cpuset"] }));
+    expect(ran.args).toEqual([
+      "--detach",
+      "--stdin-config",
+      "--runtime-engine=docker",
+      "--cgroup-parent-subsystem=cpuset",
+      "--",
+      "zzzzz-dz642-000000000000001",
+    ]);
   });
 
-  it("exports ARVADOS_API_HOST, and ARVADOS_API_HOST_INSECURE=1 only when asked", () => {
-    expect(buildUserData(userDataArgs())).toContain("ARVADOS_API_HOST='zzzzz.example.org'; export ARVADOS_API_HOST");
-    expect(buildUserData(userDataArgs())).not.toContain("ARVADOS_API_HOST_INSECURE");
-    expect(buildUserData(userDataArgs({ apiHostInsecure: true }))).toContain("ARVADOS_API_HOST_INSECURE='1'");
+  it("hands crunch-run the token, the API host and the type in its stdin JSON, never in its environment", () => {
+    const ran = boot(userDataArgs({ env: { InstanceType: '{"Name":"m5.large","Preemptible":false}' } }));
+    expect(JSON.parse(ran.stdin ?? "")).toEqual({
+      Env: { ARVADOS_API_HOST: "zzzzz.example.org", InstanceType: '{"Name":"m5.large","Preemptible":false}', ARVADOS_API_TOKEN: token },
+    });
+    expect(ran.env).not.toContain("s3cr3t");
+    expect(ran.env).not.toContain("ARVADOS_API_TOKEN");
+  });
+
+  it("sets ARVADOS_API_HOST_INSECURE=1 only when asked, and EC2SpotCheck for a preemptible type", () => {
+    const plain = JSON.parse(boot(userDataArgs()).stdin ?? "") as { Env: Record<string, string>; EC2SpotCheck?: boolean };
+    expect(plain.Env.ARVADOS_API_HOST_INSECURE).toBeUndefined();
+    expect(plain.EC2SpotCheck).toBeUndefined();
+    const spot = JSON.parse(boot(userDataArgs({ apiHostInsecure: true, spotCheck: true })).stdin ?? "") as typeof plain;
+    expect(spot.Env.ARVADOS_API_HOST_INSECURE).toBe("1");
+    expect(spot.EC2SpotCheck).toBe(true);
+  });
+
+  it("powers off rather than start crunch-run with a token that JSON could not carry as it is", () => {
+    const ran = boot(userDataArgs(), 'v2/x/"},"Env":{"evil":"1');
+    expect(ran.shutdown).toBe("shutdown\n");
+    expect(ran.args).toBeUndefined();
+    expect(ran.stderr).toContain("arvados: the API token from SSM is empty or has characters it should not");
+  });
+
+  it("says crunch-run runs without a local keepstore (the Cluster config is never in user data)", () => {
+    expect(boot(userDataArgs()).stderr).toBe("arvados: starting crunch-run without a local keepstore (no Cluster config delivered)\n");
   });
 
   it("rejects an env name that is not a shell variable name", () => {
