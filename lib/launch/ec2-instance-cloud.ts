@@ -36,6 +36,15 @@ export function instanceSecretFor(instanceSetId: string, request: Pick<LaunchReq
     .slice(0, 40);
 }
 
+/** JSON with every object's keys sorted: the same text for equal values, whatever the key order. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    typeof v === "object" && v !== null && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}
+
 function toView(instance: CloudInstance): InstanceView {
   return {
     instanceId: instance.instanceId,
@@ -65,7 +74,9 @@ export class Ec2InstanceCloud implements InstanceCloud {
       crunchRunCommand: config.Containers.CrunchRunCommand,
       runtimeEngine: config.Containers.RuntimeEngine,
       crunchRunArgs: config.Containers.CrunchRunArgumentsList,
-      env: { InstanceType: JSON.stringify(request.instanceType) },
+      // Sorted keys: the entry's copy of the type comes back from DynamoDB, whose maps keep no
+      // order, and a repeated call must send byte-identical user data.
+      env: { InstanceType: canonicalJson(request.instanceType) },
     });
     const profile = this.options.instanceProfile;
     const launchConfig = {
@@ -87,6 +98,10 @@ export class Ec2InstanceCloud implements InstanceCloud {
         instanceSecret,
       },
       { subnetIndex: request.subnetIndex, throttleDelayMs: request.throttleDelayMs },
+      {
+        ...(request.repeat === undefined ? {} : { repeat: request.repeat }),
+        ...(request.beforeCall === undefined ? {} : { beforeCall: request.beforeCall }),
+      },
     );
     return {
       instanceId: result.instanceId,

@@ -227,4 +227,17 @@ describe("the RunInstances ClientToken", () => {
     const nextLock = await h.cloud.launch({ ...request, lockCount: 4 });
     expect(nextLock.instanceId).not.toBe(first.instanceId);
   });
+
+  it("sends byte-identical parameters for the same lock when the entry's copy of the type comes back with its keys in another order", async () => {
+    h = await dispatchHarness();
+    const config = h.config.InstanceTypes.small;
+    if (config === undefined) throw new Error("fixture lacks type small");
+    // DynamoDB keeps no order in a map: the entry's copy of the type may come back reordered.
+    const reordered = Object.fromEntries(Object.entries(config).reverse()) as typeof config;
+    const request = { containerUuid: "zzzzz-dz642-000000000000043", lockCount: 1, subnetIndex: 0, throttleDelayMs: 0 };
+    const first = await h.cloud.launch({ ...request, instanceType: config });
+    const second = await h.cloud.launch({ ...request, instanceType: reordered });
+    expect(second.instanceId).toBe(first.instanceId);
+    expect(h.ec2sim.requests().map((r) => r.error)).toEqual([undefined, undefined]);
+  });
 });
