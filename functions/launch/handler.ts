@@ -33,6 +33,12 @@ async function launch(_event: DynamoDBStreamEvent | ScheduledEvent, context: Con
     metrics.addMetric("QueuedToLaunchLatencyMs", MetricUnit.Milliseconds, launched.queuedMs);
     logger.info("instance launched", { containerUuid: launched.uuid, instanceType: launched.instanceType });
   }
+  for (const repeat of report.repeats) {
+    logger.info("launch intent repeated", { containerUuid: repeat.uuid, instanceType: repeat.instanceType, outcome: repeat.outcome });
+    if (!repeat.typeConfigured) {
+      logger.warn("launch intent type not in config", { containerUuid: repeat.uuid, instanceType: repeat.instanceType });
+    }
+  }
   for (const failure of report.failureDetails) {
     logger.warn("launch step failed", { containerUuid: failure.uuid, step: failure.step, error: failure.error });
   }

@@ -2,6 +2,7 @@ import type { InstanceType } from "../config/types.js";
 import { capacityKey } from "./capacity-key.js";
 import {
   Ec2CapacityError,
+  type Ec2CallOutcome,
   Ec2Error,
   type Ec2ErrorFacts,
   type Ec2Fault,
@@ -110,15 +111,39 @@ export function ec2ApiFault(err: unknown): Ec2ApiFault | undefined {
   return isSdkServiceError(err) ? { code: err.name, message: err.message } : undefined;
 }
 
+/**
+ * What a failed RunInstances did, from its error alone (see Ec2CallOutcome). Only an answer
+ * from EC2 that names a refusal proves nothing was started; anything else may hide an instance,
+ * so the caller must repeat the very same call (same ClientToken) rather than make another.
+ */
+export function callOutcome(err: unknown): Ec2CallOutcome {
+  if (!isSdkServiceError(err)) return "unknown"; // no reply, a timeout, an unreadable reply
+  const api: Ec2ApiFault = { code: err.name, message: err.message };
+  if (api.code === "IdempotentInstanceTerminated") return "terminated";
+  // The token is bound to an earlier request with other parameters (e.g. the config changed
+  // since): that request's fate is not in this reply.
+  if (api.code === "IdempotentParameterMismatch") return "unknown";
+  if (isThrottleError(api) || isErrorQuota(api) || hasCapacityScope(isErrorCapacity(api))) return "failed";
+  // A 4xx is a refusal; a 5xx (InternalError, ServiceUnavailable, Unavailable, ...) may come
+  // after the work was done.
+  return err.$fault === "client" ? "failed" : "unknown";
+}
+
+/** True when a capacity error applies to a type or its quota group (§4.3 isErrorCapacity). */
+export function hasCapacityScope(c: { instanceType: boolean; quotaGroup: boolean }): boolean {
+  return c.instanceType || c.quotaGroup;
+}
+
 function baseFacts(err: unknown): Omit<Ec2ErrorFacts, "throttleDelayMs"> {
+  const outcome = callOutcome(err);
   if (isSdkServiceError(err)) {
     const fault: Ec2Fault = err.$fault;
-    return { code: err.name, message: err.message, fault, httpStatusCode: err.$metadata?.httpStatusCode, cause: err };
+    return { code: err.name, message: err.message, fault, outcome, httpStatusCode: err.$metadata?.httpStatusCode, cause: err };
   }
   // No EC2 reply: Node's system errors carry `code` (ECONNREFUSED), the SDK's timeouts a `name`.
-  if (!(err instanceof Error)) return { code: "Unknown", message: String(err), fault: "transport", cause: err };
+  if (!(err instanceof Error)) return { code: "Unknown", message: String(err), fault: "transport", outcome, cause: err };
   const code = (err as Error & { code?: unknown }).code;
-  return { code: typeof code === "string" ? code : err.name, message: err.message, fault: "transport", cause: err };
+  return { code: typeof code === "string" ? code : err.name, message: err.message, fault: "transport", outcome, cause: err };
 }
 
 /** What the classifier needs besides the error. */

@@ -14,12 +14,24 @@
  */
 export type Ec2Fault = "client" | "server" | "transport";
 
+/**
+ * What a failed mutating call (RunInstances with a ClientToken) did, as far as the reply tells:
+ * `failed` = EC2 answered with an error that proves it started nothing (a client error, or a
+ * capacity, quota or throttle code, whatever its HTTP status: InsufficientInstanceCapacity comes
+ * with a 500); `unknown` = it may have started something (no reply, a timeout, an internal or
+ * unavailable server error, or a token EC2 binds to an earlier request with other parameters);
+ * `terminated` = the token's earlier request started an instance that has terminated since.
+ */
+export type Ec2CallOutcome = "failed" | "unknown" | "terminated";
+
 /** The facts every Ec2Error carries. */
 export interface Ec2ErrorFacts {
   /** The EC2 error code (`InsufficientInstanceCapacity`, ...) or, with no reply, the JS error code/name. */
   code: string;
   message: string;
   fault: Ec2Fault;
+  /** What the failed call did (meaningful for RunInstances; see Ec2CallOutcome). */
+  outcome: Ec2CallOutcome;
   httpStatusCode?: number;
   /**
    * The throttle delay to store for the next call of the same kind (§4.3: Create and Instances
@@ -38,6 +50,7 @@ export class Ec2Error extends Error {
   override readonly name: string = "Ec2Error";
   readonly code: string;
   readonly fault: Ec2Fault;
+  readonly outcome: Ec2CallOutcome;
   readonly httpStatusCode: number | undefined;
   readonly throttleDelayMs: number;
   readonly subnetId: string | undefined;
@@ -47,6 +60,7 @@ export class Ec2Error extends Error {
     super(`${facts.code}: ${facts.message}`, { cause: facts.cause });
     this.code = facts.code;
     this.fault = facts.fault;
+    this.outcome = facts.outcome;
     this.httpStatusCode = facts.httpStatusCode;
     this.throttleDelayMs = facts.throttleDelayMs;
     this.subnetId = facts.subnetId;

@@ -68,9 +68,20 @@ export function launchUserData(config: ClusterConfig, deployment: BootDeployment
     crunchRunCommand: config.Containers.CrunchRunCommand,
     runtimeEngine: config.Containers.RuntimeEngine,
     crunchRunArgs: config.Containers.CrunchRunArgumentsList,
-    env: { InstanceType: JSON.stringify(launch.instanceType) },
+    // Sorted keys: the entry's copy of the type comes back from DynamoDB, whose maps keep no
+    // order, and a repeated call must send byte-identical user data.
+    env: { InstanceType: canonicalJson(launch.instanceType) },
     spotCheck: launch.instanceType.Preemptible,
   });
+}
+
+/** JSON with every object's keys sorted: the same text for equal values, whatever the key order. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    typeof v === "object" && v !== null && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
 }
 
 /** One part of the user data: the setting it comes from and the bytes it takes. */

@@ -1,5 +1,5 @@
 import { type EC2Client, RunInstancesCommand } from "@aws-sdk/client-ec2";
-import { classifyEc2Error, ec2ApiFault, isErrorCapacity, isErrorSubnetSpecific } from "./classify.js";
+import { callOutcome, classifyEc2Error, ec2ApiFault, hasCapacityScope, isErrorCapacity, isErrorSubnetSpecific } from "./classify.js";
 import { buildRunInstancesInput, type RunInstancesArgs } from "./run-instances-input.js";
 
 /** The launch state the caller stores between launches (upstream keeps it in the instance set). */
@@ -20,6 +20,12 @@ export interface LaunchResult {
   throttleDelayMs: 0;
 }
 
+/** One RunInstances call of a launch: its subnet (undefined when none is configured) and ClientToken. */
+export interface LaunchCall {
+  subnetId: string | undefined;
+  clientToken: string;
+}
+
 /** Called after every RunInstances call (upstream `ec2_instance_starts_total{subnet_id,success}`). */
 export type LaunchAttemptObserver = (attempt: { subnetId: string; success: boolean }) => void;
 
@@ -27,48 +33,74 @@ export type LaunchAttemptObserver = (attempt: { subnetId: string; success: boole
 export interface LaunchOptions {
   now?: () => Date;
   onAttempt?: LaunchAttemptObserver;
+  /**
+   * Awaited before each RunInstances call is sent, with the call and the earlier call of the
+   * same launch it follows (whose failure EC2 confirmed: the subnet loop moves on only then). The
+   * call is sent only once the hook has resolved; a rejection ends the launch with that
+   * rejection and sends nothing. The launcher records its launch intent here.
+   */
+  beforeCall?: (call: LaunchCall, follows: LaunchCall | undefined) => Promise<void>;
+  /**
+   * Repeat one earlier call exactly: one RunInstances in this subnet (undefined: none) with this
+   * ClientToken, whatever the configured subnets are now, and no subnet loop.
+   */
+  repeat?: LaunchCall;
 }
 
 /**
  * Start one instance (§4.3 Create with its subnet loop). Tries the configured subnets from
  * `state.subnetIndex` on, moving to the next one only after a subnet-specific error; with no
- * subnets, one call without a subnet. Blocks for the RunInstances calls (at most one per subnet).
+ * subnets, one call without a subnet; with `options.repeat`, that one call. Blocks for the
+ * RunInstances calls (at most one per subnet).
  *
  * Rejects with the classified error of the failure (Ec2ThrottleError, Ec2QuotaError,
  * Ec2CapacityError, else Ec2Error), preferring the last capacity error seen over later other
- * errors; the error carries `nextSubnetIndex` and `throttleDelayMs`, the state to store.
+ * errors, except that a call whose outcome is not a known failure (Ec2Error.outcome) ends the
+ * loop and is the error reported: an instance may exist, so the caller must try nothing else for
+ * this lock. The error carries `nextSubnetIndex` and `throttleDelayMs`, the state to store.
  */
 export async function launchInstance(
   ec2: EC2Client,
-  args: Omit<RunInstancesArgs, "subnetId">,
+  args: Omit<RunInstancesArgs, "subnetId" | "clientToken">,
   state: LaunchState,
   options: LaunchOptions = {},
 ): Promise<LaunchResult> {
-  const subnets = args.config.DriverParameters.SubnetID;
-  const tries = Math.max(subnets.length, 1);
-  const start = subnets.length === 0 ? 0 : mod(state.subnetIndex, subnets.length);
+  const tries = subnetTries(args.config.DriverParameters.SubnetID, state.subnetIndex, options.repeat);
   let stored: { err: unknown; capacity: boolean; subnetId: string | undefined } | undefined;
-  let tryIndex = start;
-  for (let offset = 0; offset < tries; offset++) {
-    tryIndex = subnets.length === 0 ? 0 : (start + offset) % subnets.length;
-    const subnetId = subnets[tryIndex];
-    const input = buildRunInstancesInput({ ...args, subnetId });
+  let tryIndex = tries[0]?.index ?? 0;
+  let follows: LaunchCall | undefined;
+  for (const [n, { subnetId, index }] of tries.entries()) {
+    tryIndex = index;
+    const input = buildRunInstancesInput({
+      ...args,
+      subnetId,
+      ...(options.repeat === undefined ? {} : { clientToken: options.repeat.clientToken }),
+    });
+    const call: LaunchCall = { subnetId, clientToken: input.ClientToken ?? "" };
+    await options.beforeCall?.(call, follows);
     let instanceId: string | undefined;
     try {
       const reply = await ec2.send(new RunInstancesCommand(input));
       instanceId = reply.Instances?.[0]?.InstanceId;
     } catch (err) {
       options.onAttempt?.({ subnetId: subnetId ?? "", success: false });
+      if (callOutcome(err) !== "failed") {
+        stored = { err, capacity: false, subnetId };
+        break;
+      }
       const api = ec2ApiFault(err);
       const capacity = api !== undefined && hasCapacityScope(isErrorCapacity(api));
       // §4.3: keep the last capacity error, else the last error.
       if (!(stored?.capacity && !capacity)) stored = { err, capacity, subnetId };
-      if (api !== undefined && isErrorSubnetSpecific(api) && offset < tries - 1) continue;
+      if (api !== undefined && isErrorSubnetSpecific(api) && n < tries.length - 1) {
+        follows = call;
+        continue;
+      }
       break;
     }
     options.onAttempt?.({ subnetId: subnetId ?? "", success: true });
     if (instanceId === undefined) throw new Error("BUG: RunInstances succeeded without an instance id");
-    return { instanceId, subnetId, clientToken: input.ClientToken ?? "", nextSubnetIndex: tryIndex, throttleDelayMs: 0 };
+    return { instanceId, subnetId, clientToken: call.clientToken, nextSubnetIndex: tryIndex, throttleDelayMs: 0 };
   }
   throw classifyEc2Error(stored?.err, {
     throttleDelayMs: state.throttleDelayMs,
@@ -81,8 +113,22 @@ export async function launchInstance(
   });
 }
 
-function hasCapacityScope(c: { instanceType: boolean; quotaGroup: boolean }): boolean {
-  return c.instanceType || c.quotaGroup;
+/** The subnets to try, in order, each with the index to store if the launch ends there. */
+function subnetTries(
+  subnets: readonly string[],
+  subnetIndex: number,
+  repeat: LaunchCall | undefined,
+): { subnetId: string | undefined; index: number }[] {
+  const start = subnets.length === 0 ? 0 : mod(subnetIndex, subnets.length);
+  if (repeat !== undefined) {
+    const at = repeat.subnetId === undefined ? -1 : subnets.indexOf(repeat.subnetId);
+    return [{ subnetId: repeat.subnetId, index: at >= 0 ? at : start }];
+  }
+  if (subnets.length === 0) return [{ subnetId: undefined, index: 0 }];
+  return subnets.map((_, offset) => {
+    const index = (start + offset) % subnets.length;
+    return { subnetId: subnets[index], index };
+  });
 }
 
 function mod(n: number, m: number): number {

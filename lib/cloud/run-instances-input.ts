@@ -21,6 +21,11 @@ export interface RunInstancesArgs {
   userData: string;
   /** §4.1 instance secret: tagged and written by the boot script. Must be the same on a retry. */
   instanceSecret: string;
+  /**
+   * The ClientToken of an earlier call this one repeats (a launch intent's): sent as is rather
+   * than derived, so the repeat carries the token the table recorded whatever else changed.
+   */
+  clientToken?: string;
 }
 
 const GiB = 2 ** 30;
@@ -48,12 +53,14 @@ export function buildRunInstancesInput(args: RunInstancesArgs): RunInstancesComm
     InstanceType: it.ProviderType as RunInstancesCommandInput["InstanceType"],
     MinCount: 1,
     MaxCount: 1,
-    ClientToken: clientToken({
-      containerUuid: args.containerUuid,
-      attempt: args.attempt,
-      instanceTypeName: it.Name,
-      subnetId: args.subnetId,
-    }),
+    ClientToken:
+      args.clientToken ??
+      clientToken({
+        containerUuid: args.containerUuid,
+        attempt: args.attempt,
+        instanceTypeName: it.Name,
+        subnetId: args.subnetId,
+      }),
     NetworkInterfaces: [
       {
         AssociatePublicIpAddress: false,

@@ -84,6 +84,10 @@ export class Ec2InstanceCloud implements InstanceCloud {
         instanceSecret,
       },
       { subnetIndex: request.subnetIndex, throttleDelayMs: request.throttleDelayMs },
+      {
+        ...(request.repeat === undefined ? {} : { repeat: request.repeat }),
+        ...(request.beforeCall === undefined ? {} : { beforeCall: request.beforeCall }),
+      },
     );
     return {
       instanceId: result.instanceId,

@@ -37,6 +37,9 @@ export interface LaunchDeps {
  */
 export const replanAfterMs = 10_000;
 
+/** What a repeated launch intent's call turned out to have done (see Ec2CallOutcome). */
+export type RepeatOutcome = "launched" | "failed" | "unknown" | "terminated";
+
 /** What one pass did, for metrics and logs. */
 export interface LaunchReport {
   /** False when another invocation was already planning; nothing was done. */
@@ -47,6 +50,11 @@ export interface LaunchReport {
   failures: number;
   /** Each failure with what the operator needs to act on it (the EC2 or Arvados error code). */
   failureDetails: { uuid: string; step: "lock" | "launch" | "unlock"; error: string }[];
+  /**
+   * Each open launch intent whose call was repeated, with what EC2's answer showed, and whether
+   * its type is still in the config (a repeat uses the entry's copy of the type either way).
+   */
+  repeats: { uuid: string; instanceType: string; outcome: RepeatOutcome; typeConfigured: boolean }[];
   capacityErrors: number;
   quotaErrors: number;
   throttleErrors: number;
@@ -81,7 +89,8 @@ const leaseRetryMs = 250;
 /**
  * One launch pass (§3.3 runQueue with effects): plan from the cached entries, our instances and
  * the shared capacity state, then lock and launch in plan order, one RunInstances per container
- * lock, paced by the shared token bucket. A capacity error on a type falls through to the
+ * lock, paced by the shared token bucket; a call whose outcome is unknown (its launch intent
+ * is still open) is repeated exactly, never replaced by another. A capacity error on a type falls through to the
  * entry's next eligible type; quota and throttle errors end the pass. Only one pass runs at a
  * time per deployment, so MaxInstances holds exactly. `remainingMs` bounds the work.
  */
@@ -94,6 +103,7 @@ export async function runLaunchPass(deps: LaunchDeps, remainingMs: () => number,
     unlocked: 0,
     failures: 0,
     failureDetails: [],
+    repeats: [],
     capacityErrors: 0,
     quotaErrors: 0,
     throttleErrors: 0,

@@ -1,7 +1,10 @@
+import type { LaunchCall } from "../cloud/launch.js";
 import type { InstanceType } from "../config/types.js";
 import type { InstanceView } from "../scheduler/instances.js";
 
-/** One RunInstances for one container lock. */
+export type { LaunchCall };
+
+/** One launch for one container lock: the §4.3 subnet loop, or one earlier call repeated. */
 export interface LaunchRequest {
   containerUuid: string;
   /** The container's lock_count: with the uuid it makes the idempotency token. */
@@ -11,6 +14,13 @@ export interface LaunchRequest {
   subnetIndex: number;
   /** The previous throttle delay, for the next one's backoff (§4.3 wrapError). */
   throttleDelayMs: number;
+  /** Repeat this earlier call exactly (its subnet and ClientToken) instead of the subnet loop. */
+  repeat?: LaunchCall;
+  /**
+   * Awaited before each RunInstances call is sent, with the earlier call of this launch it
+   * follows; a rejection sends nothing more (lib/cloud's LaunchOptions.beforeCall).
+   */
+  beforeCall?: (call: LaunchCall, follows: LaunchCall | undefined) => Promise<void>;
 }
 
 export interface LaunchedInstance {
@@ -22,7 +32,9 @@ export interface LaunchedInstance {
 /**
  * The cloud as the launcher and cleanup see it: start one instance, list ours, terminate some.
  * Failures reject with lib/cloud's classified errors (Ec2CapacityError, Ec2QuotaError,
- * Ec2ThrottleError, Ec2Error).
+ * Ec2ThrottleError, Ec2Error, each with the call's `outcome`), or with what `beforeCall` threw.
+ * Every input of a RunInstances call is derived from the request and the deployment's settings,
+ * so a request repeated with the same fields sends the same parameters.
  */
 export interface InstanceCloud {
   launch(request: LaunchRequest): Promise<LaunchedInstance>;

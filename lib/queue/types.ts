@@ -30,6 +30,28 @@ export interface LaunchRecord {
 }
 
 /**
+ * A LaunchIntent is the RunInstances call in flight for an entry's lock, written (conditionally)
+ * before the call is sent. While its outcome is unknown (no reply, a server error) the next pass
+ * repeats exactly this call: same type, subnet and ClientToken, so EC2 returns the instance it
+ * may have started instead of starting another (a re-plan could pick another type or subnet, so
+ * another token, while DescribeInstances does not list the first instance yet). It is removed
+ * when EC2 answers that the call started nothing, and replaced by the LaunchRecord on success.
+ * The same role as the "creating" set of upstream's worker pool, kept where a crash cannot lose it.
+ */
+export interface LaunchIntent {
+  /** The container's lock_count: an intent of an older lock is stale and is ignored. */
+  attempt: number;
+  /** The Arvados instance type name, one of the entry's `instanceTypes`. */
+  instanceType: string;
+  /** The subnet of the call; absent when no subnet is configured. */
+  subnetId?: string;
+  /** The RunInstances ClientToken the call was sent with; a repeat sends this very token. */
+  clientToken: string;
+  /** ISO time the intent was written (just before the call). */
+  writtenAt: string;
+}
+
+/**
  * A QueueEntry is one cached container (upstream QueueEnt): the polled container fields plus
  * what this dispatcher decided and did. `instanceTypes` is absent until choose-instance-types
  * fills it; an entry without types is never launched.
@@ -45,6 +67,8 @@ export interface QueueEntry {
   /** ISO time of the last Lock/Unlock/Cancel made by this dispatcher (upstream `dontupdate`). */
   localChangeAt?: string;
   launch?: LaunchRecord;
+  /** The RunInstances call of the current lock whose outcome is not yet recorded, if any. */
+  launchIntent?: LaunchIntent;
   /** Optimistic-concurrency counter, bumped by every write. */
   version: number;
 }

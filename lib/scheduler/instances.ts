@@ -55,6 +55,23 @@ export function currentLaunch(entry: QueueEntry): QueueEntry["launch"] {
   return launch;
 }
 
+/**
+ * The entry's launch intent if it belongs to the current lock and no launch of its attempt is
+ * recorded: a RunInstances call whose outcome the table does not know, so an instance may exist
+ * that the listing does not show yet. Stale like a launch record (`currentLaunch`): a Queued
+ * container holds no lock, and a Lock/Unlock made after the intent was written starts another
+ * attempt. The launcher also compares `attempt` with the lock_count Arvados reports.
+ */
+export function currentIntent(entry: QueueEntry): QueueEntry["launchIntent"] {
+  const intent = entry.launchIntent;
+  if (intent === undefined || entry.container.state === "Queued") return undefined;
+  if (entry.localChangeAt !== undefined && Date.parse(intent.writtenAt) < Date.parse(entry.localChangeAt)) {
+    return undefined;
+  }
+  if (entry.launch !== undefined && entry.launch.attempt >= intent.attempt) return undefined;
+  return intent;
+}
+
 /** The instances bound to one entry: the one its current launch record names, and any tagged with its uuid. */
 export interface EntryInstances {
   /** The instance the current launch record names, if the listing has it. */

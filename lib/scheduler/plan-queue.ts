@@ -2,7 +2,7 @@ import { ContainerState, comparePriorityDesc, isFinalState } from "../arvados/ty
 import type { ClusterConfig, InstanceType } from "../config/types.js";
 import type { QueueEntry } from "../queue/types.js";
 import { type CapacityState, isAtCapacity, isAtQuota, isThrottled } from "./capacity.js";
-import { countsTowardQuota, currentLaunch, InstanceIndex, type InstanceView } from "./instances.js";
+import { countsTowardQuota, currentIntent, currentLaunch, InstanceIndex, type InstanceView } from "./instances.js";
 import { maxSupervisorsFor } from "./max-containers.js";
 import {
   instanceTypeAtCapacityStatus,
@@ -60,13 +60,48 @@ export interface QueuePlan {
 
 /**
  * An entry "holds an instance" (upstream: present in `pool.Running()`) when a live instance is
- * bound to it, or when it is Locked and its current lock already launched one. A second launch
- * for the same lock could not start anything (ClientToken = f(uuid, lock_count)); if that
- * instance is gone, planReconcile unlocks the container.
+ * bound to it, or when it is Locked and its current lock already launched one, or made a
+ * RunInstances call whose outcome is unknown (an open launch intent: upstream's pool counts a
+ * create in flight too). A second launch for the same lock could not start anything
+ * (ClientToken = f(uuid, lock_count)), and an open intent's call is repeated instead
+ * (repeatDecision); if that instance is gone, planReconcile unlocks the container.
  */
 function holdsInstance(entry: QueueEntry, index: InstanceIndex): boolean {
   if (index.liveFor(entry).length > 0) return true;
-  return entry.container.state === ContainerState.Locked && currentLaunch(entry) !== undefined;
+  if (entry.container.state !== ContainerState.Locked) return false;
+  return currentLaunch(entry) !== undefined || currentIntent(entry) !== undefined;
+}
+
+/**
+ * The launch that repeats the open intent of a Locked entry with no instance recorded for its
+ * lock and none listed: the intent's type first, whatever its capacity state, because the
+ * repeat sends the intent's own call (its subnet and ClientToken), which can start at most the
+ * one instance that call may already have started. The entry's other types not at capacity
+ * follow, for the launcher to try only once EC2 has answered that the repeated call started
+ * nothing. A live instance the listing shows for the container holds it instead (§3.3), as
+ * after any lost reply: no call is needed to learn what the listing already says.
+ */
+function repeatDecision(
+  entry: QueueEntry,
+  index: InstanceIndex,
+  capacity: CapacityState,
+  quotaGroups: Readonly<Record<string, string>>,
+  now: number,
+): LaunchDecision | undefined {
+  if (entry.container.state !== ContainerState.Locked || currentLaunch(entry) !== undefined) return undefined;
+  if (index.liveFor(entry).length > 0) return undefined;
+  const intent = currentIntent(entry);
+  if (intent === undefined) return undefined;
+  const types = entry.instanceTypes ?? [];
+  const intentType = types.find((it) => it.Name === intent.instanceType);
+  // Cannot happen (the intent was written from these types, which are written once); if it
+  // did, cleanup gives the lock back after TimeoutBooting (planReconcile's lockedRule).
+  if (intentType === undefined) return undefined;
+  return {
+    uuid: entry.container.uuid,
+    instanceType: intentType,
+    fallbackTypes: types.filter((it) => it !== intentType && !isAtCapacity(capacity, it, quotaGroups, now)),
+  };
 }
 
 /** §3.3 sort: holding an instance first, then Locked, then priority desc, first seen asc, uuid asc. */
@@ -102,10 +137,12 @@ export function planQueue(input: PlanQueueInput): QueuePlan {
   const sorted = considered.sort(compareEntries(held));
 
   // §4.1 AtQuota counts instances including creates in flight: listed ones, launched ones the
-  // listing does not show yet, and the ones this pass plans.
+  // listing does not show yet, calls whose outcome is unknown, and the ones this pass plans.
   const totalInstances = input.instances.filter(countsTowardQuota).length;
   const unlisted = input.entries.filter(
-    (e) => e.container.state === ContainerState.Locked && index.launchUnlisted(e),
+    (e) =>
+      e.container.state === ContainerState.Locked &&
+      (index.launchUnlisted(e) || (currentLaunch(e) === undefined && currentIntent(e) !== undefined && index.liveFor(e).length === 0)),
   ).length;
   let planned = 0;
   const atQuota = () => isAtQuota(capacity, totalInstances + unlisted + planned, cloudVMs.MaxInstances, now);
@@ -129,6 +166,12 @@ export function planQueue(input: PlanQueueInput): QueuePlan {
     if (held.has(ctr.uuid)) {
       if (isWaiting(entry)) plan.statuses[ctr.uuid] = SchedulingStatus.preparing;
       if (ctr.state === ContainerState.Locked) plan.allocatedNotStarted++;
+      // §3.3 8.5 as for any create: no repeat while throttled; it waits, holding its place.
+      const repeat = throttled ? undefined : repeatDecision(entry, index, capacity, quotaGroups, now);
+      if (repeat !== undefined) {
+        plan.launch.push(repeat);
+        plan.statuses[ctr.uuid] = newInstanceStatus(repeat.instanceType.Name);
+      }
       continue;
     }
     if (ctr.priority === 0n) {

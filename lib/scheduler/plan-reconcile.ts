@@ -1,7 +1,7 @@
 import { ContainerState } from "../arvados/types.js";
 import type { ClusterConfig } from "../config/types.js";
 import type { QueueEntry } from "../queue/types.js";
-import { currentLaunch, InstanceIndex, type InstanceView, isPresent, UNLISTED_GRACE_MS } from "./instances.js";
+import { currentIntent, currentLaunch, InstanceIndex, type InstanceView, isPresent, UNLISTED_GRACE_MS } from "./instances.js";
 
 /**
  * Why a reconcile decision was made: short, constant, low-cardinality (a metric dimension).
@@ -100,7 +100,8 @@ interface EntryContext {
 /**
  * When every instance bound to the entry has ended, the latest time one of them may have ended;
  * undefined while any still exists; -Infinity when there is none to go by. An instance missing
- * from the listing may just not be listed yet, so its end is its launch plus a grace period.
+ * from the listing may just not be listed yet, so its end is its launch plus a grace period; so
+ * is that of the instance a call of unknown outcome (an open launch intent) may have started.
  */
 function lastInstanceEnd(entry: QueueEntry, index: InstanceIndex): number | undefined {
   const all = index.allFor(entry);
@@ -111,6 +112,8 @@ function lastInstanceEnd(entry: QueueEntry, index: InstanceIndex): number | unde
   if (launch !== undefined && index.launchUnlisted(entry)) {
     end = Math.max(end, Date.parse(launch.launchedAt) + UNLISTED_GRACE_MS);
   }
+  const intent = currentIntent(entry);
+  if (launch === undefined && intent !== undefined) end = Math.max(end, Date.parse(intent.writtenAt) + UNLISTED_GRACE_MS);
   return end;
 }
 
@@ -157,8 +160,12 @@ function runningRule({ entry, index, live, threshold, out }: EntryContext): void
  * Locked (§3.4, §3.5): priority 0 → stop the instance, then requeue; the launched instance is
  * gone → requeue (upstream "crunch-run exited"); an instance still pending TimeoutBooting after
  * its launch, or running TimeoutBooting + IMAGE_LOAD_ALLOWANCE_MS after it without having made
- * the container Running, never booted → terminate and requeue (§4.1 boot timeout). Both time
- * checks use the threshold, so a container that just started is not judged on a stale state.
+ * the container Running, never booted → terminate and requeue (§4.1 boot timeout). A
+ * RunInstances call whose outcome stayed unknown TimeoutBooting long (an open launch intent: EC2
+ * unreachable, or its token bound to other parameters since a config change) → requeue as well:
+ * the next lock has another lock_count, so another ClientToken, and an instance the call did
+ * start is then ended by the queued or duplicate rules. Both time checks use the threshold, so a
+ * container that just started is not judged on a stale cached state.
  */
 function lockedRule({ entry, index, live, threshold, now, timeoutBooting, out }: EntryContext): void {
   const uuid = entry.container.uuid;
@@ -181,7 +188,15 @@ function lockedRule({ entry, index, live, threshold, now, timeoutBooting, out }:
     }
     return;
   }
-  if (launch === undefined) return; // not launched yet: planQueue's job
+  if (launch === undefined) {
+    // Not launched yet, or its launch is being repeated: planQueue's job, for TimeoutBooting.
+    const intent = currentIntent(entry);
+    const written = intent === undefined ? undefined : Date.parse(intent.writtenAt);
+    if (written !== undefined && now - written > timeoutBooting && threshold - written > timeoutBooting) {
+      out.unlock.set(uuid, ReconcileReason.timeoutBooting);
+    }
+    return;
+  }
   const end = lastInstanceEnd(entry, index);
   if (end !== undefined && threshold > end) out.unlock.set(uuid, ReconcileReason.instanceGone);
 }

@@ -15,7 +15,7 @@ import { unmarshall } from "@aws-sdk/util-dynamodb";
 import type { ContainerStateChange, QueuedContainer } from "../arvados/types.js";
 import { isFinalState } from "../arvados/types.js";
 import type { InstanceType } from "../config/types.js";
-import type { InstanceResources, LaunchRecord, QueueEntry, TypeDecision } from "../queue/types.js";
+import type { InstanceResources, LaunchIntent, LaunchRecord, QueueEntry, TypeDecision } from "../queue/types.js";
 import { StaleEntryError } from "./errors.js";
 import { itemToEntry, metaKey } from "./item-codec.js";
 import {
@@ -23,6 +23,7 @@ import {
   claimEntryRequest,
   releaseEntryRequest,
   applyStateChangeRequest,
+  clearLaunchIntentRequest,
   clearLaunchRequest,
   deleteAbsentEntryRequest,
   finishedEntryTtlSeconds,
@@ -30,6 +31,7 @@ import {
   putNewEntryRequest,
   recordLaunchRequest,
   releaseLeaseRequest,
+  writeLaunchIntentRequest,
   replacePolledContainerRequest,
   setInstanceTypesRequest,
   setThresholdRequest,
@@ -187,7 +189,23 @@ export class QueueStore {
     return this.update(setInstanceTypesRequest(this.tableName, uuid, types, resources, decision));
   }
 
-  /** Record the launched instance; throws StaleEntryError if one is already recorded for this attempt. */
+  /**
+   * Write the intent of the RunInstances call about to be sent (see writeLaunchIntentRequest);
+   * throws StaleEntryError when another invocation holds the claim, an instance is recorded for
+   * this lock, or another call of this lock may have started one: then no call may be sent.
+   */
+  async writeLaunchIntent(uuid: string, owner: string, intent: LaunchIntent, replaces?: string): Promise<void> {
+    if (!(await this.update(writeLaunchIntentRequest(this.tableName, uuid, owner, intent, replaces)))) {
+      throw new StaleEntryError(uuid, "writeLaunchIntent");
+    }
+  }
+
+  /** Remove the intent of a call EC2 said started nothing; false if the entry holds another (or none). */
+  clearLaunchIntent(uuid: string, owner: string, clientToken: string): Promise<WriteOutcome> {
+    return this.update(clearLaunchIntentRequest(this.tableName, uuid, owner, clientToken));
+  }
+
+  /** Record the launched instance (and drop its intent); throws StaleEntryError if one is already recorded for this attempt. */
   async recordLaunch(uuid: string, launch: LaunchRecord): Promise<void> {
     if (!(await this.update(recordLaunchRequest(this.tableName, uuid, launch)))) {
       throw new StaleEntryError(uuid, "recordLaunch");

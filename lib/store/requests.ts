@@ -6,7 +6,7 @@ import type {
 } from "@aws-sdk/client-dynamodb";
 import type { ContainerStateChange, QueuedContainer } from "../arvados/types.js";
 import type { InstanceType } from "../config/types.js";
-import type { InstanceResources, LaunchRecord, QueueEntry, TypeDecision } from "../queue/types.js";
+import type { InstanceResources, LaunchIntent, LaunchRecord, QueueEntry, TypeDecision } from "../queue/types.js";
 import { entryToItem, metaKey, toAttr } from "./item-codec.js";
 
 /**
@@ -27,7 +27,9 @@ const names = {
   "#instanceResources": "instanceResources",
   "#typeDecision": "typeDecision",
   "#launch": "launch",
+  "#launchIntent": "launchIntent",
   "#attempt": "attempt",
+  "#clientToken": "clientToken",
   "#expiresAt": "expiresAt",
   "#threshold": "threshold",
   "#tokenUuid": "tokenUuid",
@@ -58,6 +60,10 @@ const clause = {
   forgettable:
     "#container.#state IN (:complete, :cancelled) OR (#container.#state = :queued AND #container.#priority = :zero)",
   typesNotChosen: "attribute_not_exists(#instanceTypes)",
+  // The writer's own launch claim: no other invocation has taken the entry over.
+  claimedByOwner: "#launchLease.#owner = :owner",
+  // No instance is recorded for this lock (or a later one).
+  noLaunchForAttempt: "attribute_not_exists(#launch) OR #launch.#attempt < :attempt",
 } as const;
 
 /** Joins clauses with AND, each in parentheses (DynamoDB rejects doubled ones, so clauses carry none). */
@@ -220,13 +226,55 @@ export function claimEntryRequest(table: string, uuid: string, owner: string, no
 /** Drop a claim (the launch is done or given up). */
 export function releaseEntryRequest(table: string, uuid: string, owner: string): UpdateItemCommandInput {
   const update = "REMOVE #launchLease";
-  const condition = "#launchLease.#owner = :owner";
+  const condition = clause.claimedByOwner;
   return conditionalUpdate(table, uuid, update, condition, { ":owner": { S: owner } });
 }
 
-/** Record the instance launched for the current lock; fails if one is already recorded for that attempt. */
+/**
+ * Write the launch intent of the RunInstances call about to be sent (see LaunchIntent). Fails
+ * if another invocation now holds the entry's claim, if an instance is already recorded for this
+ * lock, or if an intent of this lock with another ClientToken is open: its outcome may be an
+ * instance, so only that call may be sent for this lock (the launcher repeats it). Rewriting the
+ * same token succeeds (a retried write), and so does `replaces`: the token of the previous call
+ * of the same launch, whose failure EC2 confirmed (the §4.3 subnet loop's next subnet).
+ */
+export function writeLaunchIntentRequest(
+  table: string,
+  uuid: string,
+  owner: string,
+  intent: LaunchIntent,
+  replaces?: string,
+): UpdateItemCommandInput {
+  const update = "SET #launchIntent = :intent, #version = #version + :one";
+  const sameCall = replaces === undefined ? "#launchIntent.#clientToken = :token" : "#launchIntent.#clientToken IN (:token, :replaces)";
+  const noOtherIntent = `attribute_not_exists(#launchIntent) OR #launchIntent.#attempt < :attempt OR ${sameCall}`;
+  const condition = and(clause.exists, clause.claimedByOwner, clause.noLaunchForAttempt, noOtherIntent);
+  return conditionalUpdate(table, uuid, update, condition, {
+    ":intent": toAttr(intent),
+    ":one": { N: "1" },
+    ":owner": { S: owner },
+    ":attempt": { N: String(intent.attempt) },
+    ":token": { S: intent.clientToken },
+    ...(replaces === undefined ? {} : { ":replaces": { S: replaces } }),
+  });
+}
+
+/**
+ * Remove the launch intent of a call EC2 answered with a failure that proves it started nothing.
+ * Only the claim holder removes it, and only the intent of that very call (`clientToken`).
+ */
+export function clearLaunchIntentRequest(table: string, uuid: string, owner: string, clientToken: string): UpdateItemCommandInput {
+  const update = "REMOVE #launchIntent SET #version = #version + :one";
+  const condition = and(clause.exists, clause.claimedByOwner, "#launchIntent.#clientToken = :token");
+  return conditionalUpdate(table, uuid, update, condition, { ":one": { N: "1" }, ":owner": { S: owner }, ":token": { S: clientToken } });
+}
+
+/**
+ * Record the instance launched for the current lock; fails if one is already recorded for that
+ * attempt. The record replaces the launch intent in the same write.
+ */
 export function recordLaunchRequest(table: string, uuid: string, launch: LaunchRecord): UpdateItemCommandInput {
-  const update = "SET #launch = :launch, #version = #version + :one REMOVE #launchLease";
+  const update = "SET #launch = :launch, #version = #version + :one REMOVE #launchLease, #launchIntent";
   const condition = and(clause.exists, "attribute_not_exists(#launch) OR #launch.#attempt <> :attempt");
   return conditionalUpdate(table, uuid, update, condition, { ":launch": toAttr(launch), ":one": { N: "1" }, ":attempt": { N: String(launch.attempt) } });
 }

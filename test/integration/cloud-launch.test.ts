@@ -136,6 +136,61 @@ describe("the subnet loop tries the next subnet only after a subnet-specific err
   });
 });
 
+describe("a launch intent can be written before each call, and a call of unknown outcome is never followed by another", () => {
+  const subnets = ["subnet-a", "subnet-b", "subnet-c"];
+
+  it("awaits beforeCall before each call, naming the failed call it follows", async () => {
+    sim.injectFault({ code: "InsufficientInstanceCapacity", subnetId: "subnet-a" });
+    const seen: { call: string; follows: string | undefined; callsSoFar: number }[] = [];
+    const r = await launchInstance(ec2, launchArgs(1, subnets), fresh, {
+      beforeCall: async (call, follows) => {
+        seen.push({ call: `${call.subnetId}:${call.clientToken}`, follows: follows?.clientToken, callsSoFar: sim.runInstancesCalls() });
+      },
+    });
+    const tokens = sim.requests().map((q) => q.params.ClientToken);
+    expect(seen).toEqual([
+      { call: `subnet-a:${tokens[0]}`, follows: undefined, callsSoFar: 0 },
+      { call: `subnet-b:${tokens[1]}`, follows: tokens[0], callsSoFar: 1 },
+    ]);
+    expect(r.clientToken).toBe(tokens[1]);
+  });
+
+  it("sends nothing once beforeCall rejects", async () => {
+    const refused = new Error("intent refused");
+    const err = await rejection(launchInstance(ec2, launchArgs(1, subnets), fresh, { beforeCall: () => Promise.reject(refused) }));
+    expect(err).toBe(refused);
+    expect(sim.runInstancesCalls()).toBe(0);
+  });
+
+  it("ends the subnet loop at a call of unknown outcome and reports that call, not an earlier capacity error", async () => {
+    sim.injectFault({ code: "InsufficientInstanceCapacity", subnetId: "subnet-a" });
+    sim.injectFault({ code: "InternalError", subnetId: "subnet-b", status: 500 });
+    const err = await rejection(launchInstance(ec2, launchArgs(1, subnets), fresh));
+    expect(err).toBeInstanceOf(Ec2Error);
+    expect(err).not.toBeInstanceOf(Ec2CapacityError);
+    expect(err).toMatchObject({ code: "InternalError", outcome: "unknown", subnetId: "subnet-b", nextSubnetIndex: 1 });
+    expect(triedSubnets()).toEqual(["subnet-a", "subnet-b"]);
+  });
+
+  it("repeats one call exactly: its subnet and ClientToken only, whatever the subnets configured now, and gets its instance back", async () => {
+    const first = await launchInstance(ec2, launchArgs(1, subnets), { subnetIndex: 2, throttleDelayMs: 0 });
+    const repeat = { subnetId: first.subnetId, clientToken: first.clientToken };
+    const again = await launchInstance(ec2, launchArgs(1, ["subnet-x"]), fresh, { repeat });
+    expect(again).toMatchObject({ instanceId: first.instanceId, subnetId: "subnet-c", clientToken: first.clientToken });
+    expect(triedSubnets()).toEqual(["subnet-c", "subnet-c"]);
+    expect(sim.instances()).toHaveLength(1);
+  });
+
+  it("repeats a capacity-failed call once, without moving on to another subnet", async () => {
+    sim.injectFault({ code: "InsufficientInstanceCapacity" });
+    const repeat = { subnetId: "subnet-a", clientToken: "zzzzz-dz642-000000000000001-1-0123456789abcdef" };
+    const err = await rejection(launchInstance(ec2, launchArgs(1, subnets), fresh, { repeat }));
+    expect(err).toMatchObject({ outcome: "failed" });
+    expect(err).toBeInstanceOf(Ec2CapacityError);
+    expect(sim.requests().map((q) => [q.params["NetworkInterface.1.SubnetId"], q.params.ClientToken])).toEqual([["subnet-a", repeat.clientToken]]);
+  });
+});
+
 describe("each EC2 failure surfaces as its classified error (§4.3 wrapError)", () => {
   it.each([
     ["InsufficientInstanceCapacity", Ec2CapacityError, { scope: "instanceType", capacityKey: "m5.1xlarge" }],

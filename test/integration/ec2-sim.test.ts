@@ -256,6 +256,55 @@ describe("instances move pending → running → shutting-down → terminated �
   });
 });
 
+describe("DescribeInstances lists eventually when a listing lag is set (EC2's eventual consistency)", () => {
+  it("lists a new instance only once the lag has passed, while RunInstances with its token returns it at once", async () => {
+    await startSim({ listingLagMs: 3_000 });
+    const a = await run(1);
+    expect(await describeAll()).toEqual([]);
+    expect(await errorCode(describeAll({ InstanceIds: [a.InstanceId ?? ""] }))).toBe("InvalidInstanceID.NotFound");
+    expect((await run(1)).InstanceId).toBe(a.InstanceId);
+    expect(sim.stats().instancesLaunched).toBe(1);
+    clock += 2_999;
+    expect(await describeAll()).toEqual([]);
+    clock += 1;
+    expect((await describeAll()).map((i) => i.InstanceId)).toEqual([a.InstanceId]);
+  });
+
+  it("shows each state change only once the lag has passed, with the state reason of the time", async () => {
+    await startSim({ listingLagMs: 3_000, pendingMs: 1_000, shuttingDownMs: 0 });
+    const a = await run(1);
+    clock += 3_000;
+    expect((await describeAll())[0]?.State?.Name).toBe("pending");
+    clock += 1_000;
+    expect((await describeAll())[0]?.State?.Name).toBe("running");
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: [a.InstanceId ?? ""] }));
+    expect(sim.instance(a.InstanceId ?? "")?.state).toBe("terminated");
+    clock += 2_999;
+    const [stillRunning] = await describeAll();
+    expect({ state: stillRunning?.State?.Name, reason: stillRunning?.StateReason?.Code }).toEqual({ state: "running", reason: undefined });
+    clock += 1;
+    const [terminated] = await describeAll();
+    expect({ state: terminated?.State?.Name, reason: terminated?.StateReason?.Code }).toEqual({
+      state: "terminated",
+      reason: "Client.UserInitiatedShutdown",
+    });
+  });
+
+  it("is off by default, and set or read through setListingLag or POST /_sim/listing-lag", async () => {
+    const url = await startSim();
+    await run(1);
+    expect(await describeAll()).toHaveLength(1);
+    const reply = await fetch(`${url}/_sim/listing-lag`, { method: "POST", body: JSON.stringify({ ms: 5_000 }) });
+    expect(await reply.json()).toEqual({ ms: 5_000 });
+    expect(sim.listingLag()).toBe(5_000);
+    await run(2);
+    expect(await describeAll()).toHaveLength(0);
+    sim.setListingLag(0);
+    expect(await describeAll()).toHaveLength(2);
+    expect((await fetch(`${url}/_sim/listing-lag`, { method: "POST", body: JSON.stringify({ ms: -1 }) })).status).toBe(400);
+  });
+});
+
 describe("controls make instances fail the way EC2 instances do", () => {
   it("interruptSpot shuts a spot instance down with Server.SpotInstanceTermination, and refuses on-demand", async () => {
     await startSim();

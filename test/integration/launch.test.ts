@@ -1,11 +1,32 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { runLaunchPass } from "../../lib/launch/launch-pass.js";
+import type { FaultSpec } from "../../lib/local/ec2-sim/faults.js";
+import { type Interception, InterceptProxy } from "../../lib/local/soak/intercept-proxy.js";
+import { applyCapacityError } from "../../lib/scheduler/capacity.js";
 import { type DispatchHarness, dispatchHarness } from "../support/dispatch.js";
 
 let h: DispatchHarness;
+let proxy: InterceptProxy | undefined;
 afterEach(async () => {
+  await proxy?.stop();
+  proxy = undefined;
   await h?.close();
 });
+
+/**
+ * The launcher's cloud through an InterceptProxy in front of the EC2 simulator that plays
+ * `interceptions` on the RunInstances calls in order (then forwards): "lose-reply" lets EC2 act
+ * and drops the reply, "crash-before" drops the connection before EC2 sees the call.
+ */
+async function cloudWith(...interceptions: Interception[]) {
+  proxy = new InterceptProxy(h.ec2sim.url(), (req) => ({
+    interception: (req.body.includes("Action=RunInstances") && interceptions.shift()) || "forward",
+  }));
+  return h.cloudAt(await proxy.start());
+}
+
+/** The ClientTokens of the RunInstances calls EC2 received, in order. */
+const runInstancesTokens = () => h.ec2sim.requests().filter((r) => r.action === "RunInstances").map((r) => r.params.ClientToken);
 
 const plenty = () => 60_000;
 const containerTag = "ArvadosContainerUUID";
@@ -226,5 +247,135 @@ describe("the RunInstances ClientToken", () => {
     expect(h.ec2sim.stats().instancesLaunched).toBe(1);
     const nextLock = await h.cloud.launch({ ...request, lockCount: 4 });
     expect(nextLock.instanceId).not.toBe(first.instanceId);
+  });
+
+  it("sends byte-identical parameters for the same lock when the entry's copy of the type comes back with its keys in another order", async () => {
+    h = await dispatchHarness();
+    const config = h.config.InstanceTypes.small;
+    if (config === undefined) throw new Error("fixture lacks type small");
+    // DynamoDB keeps no order in a map: the entry's copy of the type may come back reordered.
+    const reordered = Object.fromEntries(Object.entries(config).reverse()) as typeof config;
+    const request = { containerUuid: "zzzzz-dz642-000000000000043", lockCount: 1, subnetIndex: 0, throttleDelayMs: 0 };
+    const first = await h.cloud.launch({ ...request, instanceType: config });
+    const second = await h.cloud.launch({ ...request, instanceType: reordered });
+    expect(second.instanceId).toBe(first.instanceId);
+    expect(h.ec2sim.requests().map((r) => r.error)).toEqual([undefined, undefined]);
+  });
+});
+
+describe("one lock, one instance, even with a lost RunInstances reply (the launch intent)", () => {
+  it("repeats the lost call on its type, subnet and ClientToken while EC2 does not list the instance yet and that type is at capacity", async () => {
+    h = await dispatchHarness("", { listingLagMs: 10 * 60_000 });
+    const [c] = queued(1);
+    const uuid = c?.uuid ?? "";
+    await h.refresh();
+    // The first RunInstances reaches EC2, which starts the instance; its reply is lost.
+    const lost = await runLaunchPass({ ...h.launchDeps(), cloud: await cloudWith("lose-reply") }, plenty);
+    expect(lost.launched).toEqual([]);
+    const [instance] = instancesFor(uuid);
+    expect(await h.cloud.list()).toEqual([]); // EC2 lists eventually
+    expect((await h.store.get(uuid))?.launchIntent).toMatchObject({
+      attempt: 1,
+      instanceType: "small",
+      subnetId: instance?.subnetId,
+      clientToken: instance?.clientToken,
+    });
+    // Now EC2 lacks m5.large (small), and the launcher knows it from another launch: planning
+    // afresh would take the next type, with another ClientToken, and start a second instance.
+    h.ec2sim.injectFault({ code: "InsufficientInstanceCapacity", instanceType: "m5.large" });
+    await h.state.modify((s) => ({ next: { ...s, ...applyCapacityError(s, "m5.large", Date.now()) }, result: undefined }));
+    await h.refresh();
+
+    const next = await runLaunchPass(h.launchDeps(), plenty);
+    expect(next.repeats).toEqual([{ uuid, instanceType: "small", outcome: "launched", typeConfigured: true }]);
+    expect(next.launched).toEqual([expect.objectContaining({ uuid, instanceType: "small" })]);
+    expect(instancesFor(uuid).map((i) => i.instanceId)).toEqual([instance?.instanceId]);
+    expect(runInstancesTokens()).toEqual([instance?.clientToken, instance?.clientToken]);
+    const entry = await h.store.get(uuid);
+    expect({ launch: entry?.launch, intent: entry?.launchIntent }).toEqual({
+      launch: expect.objectContaining({ instanceId: instance?.instanceId, instanceType: "small", attempt: 1 }),
+      intent: undefined,
+    });
+    // And nothing more: the lock holds its one instance.
+    await h.refresh();
+    expect((await runLaunchPass(h.launchDeps(), plenty)).launched).toEqual([]);
+    expect(h.ec2sim.stats().instancesLaunched).toBe(1);
+  });
+
+  const unknownOutcomes: [string, FaultSpec | undefined, Interception | undefined][] = [
+    ["EC2 answers InternalError", { code: "InternalError", status: 500, times: 1 }, undefined],
+    ["EC2 answers ServiceUnavailable", { code: "ServiceUnavailable", status: 503, times: 1 }, undefined],
+    ["the call gets no reply", undefined, "crash-before"],
+  ];
+  it.each(unknownOutcomes)("keeps the intent when the outcome is unknown (%s), and the next pass's repeat starts the one instance", async (_what, fault, interception) => {
+    h = await dispatchHarness();
+    const [c] = queued(1);
+    const uuid = c?.uuid ?? "";
+    await h.refresh();
+    if (fault !== undefined) h.ec2sim.injectFault(fault);
+    const deps = h.launchDeps();
+    const first = await runLaunchPass(interception === undefined ? deps : { ...deps, cloud: await cloudWith(interception) }, plenty);
+    expect(first.failures).toBe(1);
+    expect(h.ec2sim.instances()).toEqual([]);
+    const intent = (await h.store.get(uuid))?.launchIntent;
+    expect(intent).toMatchObject({ attempt: 1, instanceType: "small" });
+
+    await h.refresh();
+    const next = await runLaunchPass(h.launchDeps(), plenty);
+    expect(next.repeats).toEqual([expect.objectContaining({ uuid, outcome: "launched" })]);
+    expect(instancesFor(uuid).map((i) => i.clientToken)).toEqual([intent?.clientToken]);
+    expect((await h.store.get(uuid))?.launchIntent).toBeUndefined();
+  });
+
+  it.each([
+    ["a capacity error on every type and subnet", { code: "InsufficientInstanceCapacity" }],
+    ["a client error", { code: "InvalidParameterValue", message: "Invalid value 'x' for ImageId" }],
+  ])("removes the intent when EC2 answers with %s (nothing was started)", async (_what, fault) => {
+    h = await dispatchHarness();
+    const [c] = queued(1);
+    const uuid = c?.uuid ?? "";
+    await h.refresh();
+    h.ec2sim.injectFault(fault);
+    const report = await runLaunchPass(h.launchDeps(), plenty);
+    expect(report.launched).toEqual([]);
+    expect(runInstancesTokens().length).toBeGreaterThan(0);
+    expect(h.sim.getContainer(uuid)?.state).toBe("Locked");
+    expect((await h.store.get(uuid))?.launchIntent).toBeUndefined();
+  });
+
+  it("does not repeat the intent of an earlier lock: the next lock launches with its own ClientToken", async () => {
+    h = await dispatchHarness("", { listingLagMs: 10 * 60_000 });
+    const [c] = queued(1);
+    const uuid = c?.uuid ?? "";
+    await h.refresh();
+    await runLaunchPass({ ...h.launchDeps(), cloud: await cloudWith("lose-reply") }, plenty);
+    expect((await h.store.get(uuid))?.launchIntent?.attempt).toBe(1);
+    // Cleanup gives the lock back (say the instance never booted); the next pass locks again.
+    await h.queue.unlock(uuid);
+    await h.refresh();
+    const next = await runLaunchPass(h.launchDeps(), plenty);
+    expect(next.repeats).toEqual([]);
+    expect(next.launched.map((l) => l.uuid)).toEqual([uuid]);
+    const entry = await h.store.get(uuid);
+    expect({ attempt: entry?.launch?.attempt, intent: entry?.launchIntent }).toEqual({ attempt: 2, intent: undefined });
+    const tokens = runInstancesTokens();
+    expect(tokens).toHaveLength(2);
+    expect(tokens[1]).not.toBe(tokens[0]);
+  });
+
+  it("gives the lock back when the repeat finds the lock's instance already terminated (IdempotentInstanceTerminated)", async () => {
+    h = await dispatchHarness("", { listingLagMs: 10 * 60_000 });
+    const [c] = queued(1);
+    const uuid = c?.uuid ?? "";
+    await h.refresh();
+    await runLaunchPass({ ...h.launchDeps(), cloud: await cloudWith("lose-reply") }, plenty);
+    const [instance] = instancesFor(uuid);
+    h.ec2sim.killInstance(instance?.instanceId ?? "");
+    await h.refresh();
+    const next = await runLaunchPass(h.launchDeps(), plenty);
+    expect(next.repeats).toEqual([expect.objectContaining({ uuid, outcome: "terminated" })]);
+    expect(next.unlocked).toBe(1);
+    expect(h.sim.getContainer(uuid)).toMatchObject({ state: "Queued", lock_count: 1 });
+    expect(h.ec2sim.stats().instancesLaunched).toBe(1);
   });
 });

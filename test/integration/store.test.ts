@@ -140,6 +140,80 @@ describe("the update lease and the threshold", () => {
   });
 });
 
+describe("a launch intent: one lock has one RunInstances call in flight", () => {
+  const intent = (attempt: number, clientToken: string) => ({
+    attempt,
+    instanceType: "small",
+    subnetId: "subnet-a",
+    clientToken,
+    writtenAt: "2026-01-01T00:00:00.000Z",
+  });
+  /** A Locked entry claimed by `owner`. */
+  async function claimed(n: number, owner = "me"): Promise<string> {
+    await store.insertNew(queueEntry(n, { state: "Locked" }));
+    expect(await store.claimEntry(containerUuid(n), owner, 1_000, 60_000)).toBe(true);
+    return containerUuid(n);
+  }
+  const refused = (p: Promise<void>) => expect(p).rejects.toMatchObject({ name: "StaleEntryError", operation: "writeLaunchIntent" });
+
+  it("is written by the claim holder and read back with the entry", async () => {
+    const uuid = await claimed(600);
+    await store.writeLaunchIntent(uuid, "me", intent(2, "tok-a"));
+    expect((await store.get(uuid))?.launchIntent).toEqual(intent(2, "tok-a"));
+  });
+
+  it("is refused to an invocation that does not hold the entry's claim", async () => {
+    const uuid = await claimed(601, "other");
+    await refused(store.writeLaunchIntent(uuid, "me", intent(2, "tok-a")));
+    expect((await store.get(uuid))?.launchIntent).toBeUndefined();
+  });
+
+  it("is refused once an instance is recorded for the lock", async () => {
+    const uuid = await claimed(602);
+    await store.recordLaunch(uuid, { instanceId: "i-1", instanceType: "small", attempt: 2, launchedAt: "2026-01-01T00:00:00.000Z" });
+    await store.claimEntry(uuid, "me", 2_000, 60_000);
+    await refused(store.writeLaunchIntent(uuid, "me", intent(2, "tok-a")));
+    await store.writeLaunchIntent(uuid, "me", intent(3, "tok-next-lock"));
+  });
+
+  it("is refused for another call while a call of the same lock is open, and rewritten for the same call", async () => {
+    const uuid = await claimed(603);
+    await store.writeLaunchIntent(uuid, "me", intent(2, "tok-a"));
+    await refused(store.writeLaunchIntent(uuid, "me", intent(2, "tok-b")));
+    await store.writeLaunchIntent(uuid, "me", intent(2, "tok-a"));
+    expect((await store.get(uuid))?.launchIntent?.clientToken).toBe("tok-a");
+  });
+
+  it("replaces the intent of the failed call it follows (the next subnet), and an intent of an older lock", async () => {
+    const uuid = await claimed(604);
+    await store.writeLaunchIntent(uuid, "me", intent(2, "tok-a"));
+    await store.writeLaunchIntent(uuid, "me", intent(2, "tok-b"), "tok-a");
+    expect((await store.get(uuid))?.launchIntent?.clientToken).toBe("tok-b");
+    await store.writeLaunchIntent(uuid, "me", intent(3, "tok-c"));
+    expect((await store.get(uuid))?.launchIntent).toEqual(intent(3, "tok-c"));
+  });
+
+  it("is removed only for the call named, by the claim holder", async () => {
+    const uuid = await claimed(605);
+    await store.writeLaunchIntent(uuid, "me", intent(2, "tok-a"));
+    expect(await store.clearLaunchIntent(uuid, "me", "tok-b")).toBe(false);
+    expect(await store.clearLaunchIntent(uuid, "other", "tok-a")).toBe(false);
+    expect(await store.clearLaunchIntent(uuid, "me", "tok-a")).toBe(true);
+    expect((await store.get(uuid))?.launchIntent).toBeUndefined();
+  });
+
+  it("is replaced by the launch record in one write", async () => {
+    const uuid = await claimed(606);
+    await store.writeLaunchIntent(uuid, "me", intent(2, "tok-a"));
+    const launch = { instanceId: "i-2", instanceType: "small", attempt: 2, launchedAt: "2026-01-01T00:00:01.000Z" };
+    const writes = store.usage.writes;
+    await store.recordLaunch(uuid, launch);
+    expect(store.usage.writes - writes).toBe(1);
+    const entry = await store.get(uuid);
+    expect({ launch: entry?.launch, intent: entry?.launchIntent }).toEqual({ launch, intent: undefined });
+  });
+});
+
 describe("finished entries expire as a backstop to cleanup", () => {
   it("sets expiresAt when a reply or a poll finalizes the container", async () => {
     await store.insertNew(queueEntry(500, { state: "Running" }));

@@ -58,6 +58,8 @@ export interface DispatchHarness extends QueueHarness {
   ec2sim: Ec2Simulator;
   config: ClusterConfig;
   cloud: Ec2InstanceCloud;
+  /** A cloud like `cloud` that reaches EC2 at `endpoint` instead (a proxy in front of the simulator). */
+  cloudAt(endpoint: string): Ec2InstanceCloud;
   state: SharedState<DispatchState>;
   tokens: LaunchTokens;
   launchDeps(): LaunchDeps;
@@ -79,15 +81,16 @@ export async function dispatchHarness(
   const ec2sim = new Ec2Simulator(ec2Options);
   const ec2Url = await ec2sim.start(0);
   const config = testClusterConfig(cloudVMsExtra);
-  const ec2 = localEc2Client(ec2Url);
-  const cloud = new Ec2InstanceCloud({
-    ec2,
-    config,
-    instanceSetId: base.sim.rootTokenUuid,
-    tokenParameterName: "/arvados/test/token",
-    region: "us-east-1",
-    apiHost: "127.0.0.1:1",
-  });
+  const cloudAt = (endpoint: string) =>
+    new Ec2InstanceCloud({
+      ec2: localEc2Client(endpoint),
+      config,
+      instanceSetId: base.sim.rootTokenUuid,
+      tokenParameterName: "/arvados/test/token",
+      region: "us-east-1",
+      apiHost: "127.0.0.1:1",
+    });
+  const cloud = cloudAt(ec2Url);
   const ddb = localDynamoDb();
   const state = dispatchState(ddb, base.tableName, initialMaxContainers(config));
   const tokens = new LaunchTokens(ddb, base.tableName);
@@ -96,6 +99,7 @@ export async function dispatchHarness(
     ec2sim,
     config,
     cloud,
+    cloudAt,
     state,
     tokens,
     launchDeps: () => ({ ...harness, owner: randomUUID(), now: () => clock().getTime() }),

@@ -2,6 +2,7 @@ import { EC2ServiceException } from "@aws-sdk/client-ec2";
 import { describe, expect, it } from "vitest";
 import { capacityKey, capacityKeysFor } from "../../lib/cloud/capacity-key.js";
 import {
+  callOutcome,
   classifyEc2Error,
   isErrorCapacity,
   isErrorQuota,
@@ -162,6 +163,41 @@ describe("classifyEc2Error checks throttle, then quota, then capacity (§4.3 wra
   it("marks an error without an EC2 reply as a transport fault", () => {
     const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" });
     expect(classifyEc2Error(refused, ctx)).toMatchObject({ code: "ECONNREFUSED", fault: "transport", throttleDelayMs: 0 });
+  });
+});
+
+describe("callOutcome: only an EC2 refusal proves a RunInstances started nothing", () => {
+  it.each([
+    ["a client error", ec2Error("InvalidAMIID.NotFound", "no such image", 400)],
+    ["InsufficientInstanceCapacity, although EC2 sends it with HTTP 500", ec2Error("InsufficientInstanceCapacity", "", 500)],
+    ["a throttle, although EC2 sends RequestLimitExceeded with HTTP 503", ec2Error("RequestLimitExceeded", "", 503)],
+    ["a quota code", ec2Error("InstanceLimitExceeded")],
+    ["a quota-group capacity code", ec2Error("VcpuLimitExceeded")],
+  ])("%s is a known failure", (_what, err) => {
+    expect(callOutcome(err)).toBe("failed");
+  });
+
+  it.each([
+    ["InternalError", ec2Error("InternalError", "", 500)],
+    ["ServiceUnavailable", ec2Error("ServiceUnavailable", "", 503)],
+    ["Unavailable", ec2Error("Unavailable", "", 503)],
+    ["any other server error", ec2Error("SomethingNew", "", 502)],
+    ["a token bound to an earlier request with other parameters", ec2Error("IdempotentParameterMismatch")],
+    ["no reply (connection reset)", Object.assign(new Error("socket hang up"), { code: "ECONNRESET" })],
+    ["a timeout", Object.assign(new Error("timed out"), { name: "TimeoutError" })],
+  ])("%s leaves the outcome unknown", (_what, err) => {
+    expect(callOutcome(err)).toBe("unknown");
+  });
+
+  it("IdempotentInstanceTerminated says the token's instance was started and is gone", () => {
+    expect(callOutcome(ec2Error("IdempotentInstanceTerminated"))).toBe("terminated");
+  });
+
+  it("every classified error carries the outcome", () => {
+    const ctx = { throttleDelayMs: 0, now, instanceType: m5, quotaGroups };
+    expect(classifyEc2Error(ec2Error("InsufficientInstanceCapacity", "", 500), ctx)).toMatchObject({ outcome: "failed" });
+    expect(classifyEc2Error(ec2Error("InternalError", "", 500), ctx)).toMatchObject({ outcome: "unknown", fault: "server" });
+    expect(classifyEc2Error(new Error("socket hang up"), ctx)).toMatchObject({ outcome: "unknown", fault: "transport" });
   });
 });
 

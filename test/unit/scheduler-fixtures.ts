@@ -1,6 +1,6 @@
 import type { ContainerState } from "../../lib/arvados/types.js";
 import type { ClusterConfig, CloudVMsConfig } from "../../lib/config/types.js";
-import type { LaunchRecord, QueueEntry } from "../../lib/queue/types.js";
+import type { LaunchIntent, LaunchRecord, QueueEntry } from "../../lib/queue/types.js";
 import type { InstanceView } from "../../lib/scheduler/instances.js";
 import { containerUuid, instanceType, queueEntry } from "../support/fixtures.js";
 
@@ -76,6 +76,7 @@ export interface EntrySpec {
   firstSeenAt?: string;
   localChangeAt?: string;
   launch?: LaunchRecord;
+  launchIntent?: LaunchIntent;
 }
 
 /** A queue entry for container i. */
@@ -93,6 +94,7 @@ export function entry(i: number, spec: EntrySpec = {}): QueueEntry {
   if (types.length > 0) e.instanceTypes = types.map((t) => instanceType(t));
   if (spec.localChangeAt !== undefined) e.localChangeAt = spec.localChangeAt;
   if (spec.launch !== undefined) e.launch = spec.launch;
+  if (spec.launchIntent !== undefined) e.launchIntent = spec.launchIntent;
   return e;
 }
 
@@ -104,6 +106,11 @@ export function instanceId(i: number): string {
 /** A launch record for instance i, launched `launchedAt` (default 5 minutes ago). */
 export function launchRecord(i: number, launchedAt: string = at(-5 * MINUTE)): LaunchRecord {
   return { instanceId: instanceId(i), instanceType: "type1", attempt: 1, launchedAt };
+}
+
+/** The launch intent of a call of type `typeName` for lock_count 1, written `writtenAt` (default a minute ago). */
+export function launchIntent(typeName = "type1", writtenAt: string = at(-MINUTE)): LaunchIntent {
+  return { attempt: 1, instanceType: typeName, subnetId: "subnet-a", clientToken: `token-${typeName}`, writtenAt };
 }
 
 /** Instance i of our instance set, running container `container` (an index) unless overridden. */

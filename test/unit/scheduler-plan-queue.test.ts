@@ -10,6 +10,7 @@ import {
   containerUuid,
   entry,
   instance,
+  launchIntent,
   launchRecord,
   MINUTE,
   NOW,
@@ -288,6 +289,55 @@ describe("over-quota Locked containers are unlocked, except the head of the line
   });
   test("Queued containers over quota have nothing to unlock", () => {
     expect(plan([entry(1), entry(2)], { capacity: atQuota }).unlock).toEqual([]);
+  });
+});
+
+describe("a call of unknown outcome (an open launch intent) is repeated, never re-planned", () => {
+  const open = (spec: Parameters<typeof entry>[1] = {}) =>
+    entry(1, { state: "Locked", types: [1, 2, 3], localChangeAt: at(-2 * MINUTE), launchIntent: launchIntent("type2"), ...spec });
+
+  test("the intent's type is launched again, the entry's other types follow as fallbacks", () => {
+    const p = plan([open()]);
+    expect(p.launch).toEqual([
+      { uuid: containerUuid(1), instanceType: expect.objectContaining({ Name: "type2" }), fallbackTypes: [
+        expect.objectContaining({ Name: "type1" }),
+        expect.objectContaining({ Name: "type3" }),
+      ] },
+    ]);
+    expect(p.statuses[containerUuid(1)]).toBe("Waiting for a type2 instance to boot and be ready to accept work.");
+  });
+  test("even when the intent's type is at capacity now; fallbacks leave out types at capacity", () => {
+    const p = plan([open()], { capacity: atCapacity("providertype2", "providertype3") });
+    expect(p.launch[0]?.instanceType.Name).toBe("type2");
+    expect(p.launch[0]?.fallbackTypes.map((t) => t.Name)).toEqual(["type1"]);
+  });
+  test("not while the listing shows a live instance for the container: that instance holds it (§3.3)", () => {
+    const p = plan([open()], { instances: [instance(1, { container: 1, state: "pending" })] });
+    expect(p.launch).toEqual([]);
+    expect(p.statuses[containerUuid(1)]).toBe("Container is allocated to an instance and preparing to run.");
+  });
+  test("again once that instance has terminated: the repeat learns what became of the call", () => {
+    const p = plan([open()], { instances: [instance(1, { container: 1, state: "terminated" })] });
+    expect(launched(p)).toEqual(uuids(1));
+  });
+  test("it holds its place like an instance: counted first, and against MaxInstances while unlisted", () => {
+    const p = plan([entry(2, { priority: P + 9n }), open({ priority: P })], { cloudVMs: { MaxInstances: 1 } });
+    expect(launched(p)).toEqual(uuids(1));
+    expect(p.lock).toEqual([]);
+  });
+  test("it is neither repeated nor given back while creates are throttled", () => {
+    const p = plan([open()], { capacity: { atCapacityUntil: {}, throttledUntil: NOW + 1 } });
+    expect(p.launch).toEqual([]);
+    expect(p.unlock).toEqual([]);
+  });
+  test("an intent written before the latest lock is stale and the lock is planned afresh", () => {
+    const p = plan([open({ localChangeAt: at(-10_000), launchIntent: launchIntent("type2", at(-MINUTE)) })]);
+    expect(p.launch[0]?.instanceType.Name).toBe("type1");
+  });
+  test("an intent whose launch is recorded is done with", () => {
+    const p = plan([open({ launch: launchRecord(1, at(-30_000)) })]);
+    expect(p.launch).toEqual([]);
+    expect(p.statuses[containerUuid(1)]).toBe("Container is allocated to an instance and preparing to run.");
   });
 });
 

@@ -9,6 +9,7 @@ import {
   entry,
   instance,
   instanceId,
+  launchIntent,
   launchRecord,
   MINUTE,
   NOW,
@@ -94,6 +95,11 @@ describe("Running with no instance is cancelled once the queue saw it Running af
   test("an instance still shutting down → not yet", () => {
     expect(reconcile([running()], [instance(1, { state: "shutting-down" })])).toEqual(nothing);
   });
+  test("a call of unknown outcome (an open launch intent) may have started an instance not listed yet: not before its grace", () => {
+    const lostReply = (writtenAt: string) => entry(1, { state: "Running", firstSeenAt: at(-20 * MINUTE), launchIntent: launchIntent("type1", writtenAt) });
+    expect(reconcile([lostReply(new Date(THRESHOLD - UNLISTED_GRACE_MS + 1).toISOString())]).cancel).toEqual([]);
+    expect(reconcile([lostReply(at(-20 * MINUTE))]).cancel).toEqual([byUuid(1, "not running on any instance")]);
+  });
   test("no instance ever known → cancel once the queue has seen it since we first did", () => {
     const seen = (firstSeenAt: string) => entry(1, { state: "Running", firstSeenAt });
     expect(reconcile([seen(at(-MINUTE))]).cancel).toEqual([byUuid(1, "not running on any instance")]);
@@ -137,6 +143,12 @@ describe("Locked: requeue when its instance is gone, never booted, or priority i
   });
   test("not launched yet → left for planQueue", () => {
     expect(reconcile([locked({ launch: undefined })])).toEqual(nothing);
+  });
+  test("a launch whose outcome stayed unknown past TimeoutBooting → unlock: the next lock gets another ClientToken", () => {
+    const unknown = (writtenAt: string) => locked({ launch: undefined, launchIntent: launchIntent("type1", writtenAt) });
+    expect(reconcile([unknown(at(-11 * MINUTE))])).toEqual({ ...nothing, unlock: [byUuid(1, "TimeoutBooting")] });
+    expect(reconcile([unknown(at(-9 * MINUTE))])).toEqual(nothing);
+    expect(reconcile([unknown(new Date(THRESHOLD - 10 * MINUTE + 1).toISOString())])).toEqual(nothing);
   });
   test("a launch record older than the lock is left over and does not count", () => {
     const p = reconcile([locked({ localChangeAt: at(-MINUTE) })]);

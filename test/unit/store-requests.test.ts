@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   applyStateChangeRequest,
   claimEntryRequest,
+  clearLaunchIntentRequest,
   deleteAbsentEntryRequest,
   forgetRequest,
   putNewEntryRequest,
@@ -9,10 +10,16 @@ import {
   replacePolledContainerRequest,
   setInstanceTypesRequest,
   setThresholdRequest,
+  writeLaunchIntentRequest,
 } from "../../lib/store/requests.js";
 import { containerUuid, queueEntry, queuedContainer } from "../support/fixtures.js";
 
 const table = "queue";
+
+/** The launch intent of a call with token `clientToken` for lock_count `attempt`. */
+function intent(attempt: number, clientToken: string) {
+  return { attempt, instanceType: "small", subnetId: "subnet-a", clientToken, writtenAt: "2026-01-01T00:00:00.000Z" };
+}
 
 /** Every #name and :value an expression set uses must be declared, and nothing more (DynamoDB rejects both). */
 function placeholdersBalanced(input: {
@@ -41,6 +48,9 @@ describe("every write is conditional and its placeholders are exactly declared",
     setInstanceTypes: setInstanceTypesRequest(table, containerUuid(1), [], decision.needed, decision),
     recordLaunch: recordLaunchRequest(table, containerUuid(1), { instanceId: "i-1", instanceType: "t", attempt: 1, launchedAt: started }),
     claimEntry: claimEntryRequest(table, containerUuid(1), "me", 0, 1),
+    writeLaunchIntent: writeLaunchIntentRequest(table, containerUuid(1), "me", intent(2, "tok-a")),
+    writeLaunchIntentFollowing: writeLaunchIntentRequest(table, containerUuid(1), "me", intent(2, "tok-b"), "tok-a"),
+    clearLaunchIntent: clearLaunchIntentRequest(table, containerUuid(1), "me", "tok-a"),
     setThreshold: setThresholdRequest(table, "me", started, "tok"),
   };
   for (const [name, input] of Object.entries(cases)) {
@@ -78,5 +88,53 @@ describe("the rules the conditions encode", () => {
     expect(setInstanceTypesRequest(table, containerUuid(1), [], d.needed, d).ConditionExpression).toContain(
       "attribute_not_exists(#instanceTypes)",
     );
+  });
+});
+
+describe("a launch intent is written before each RunInstances call, and one lock has one call in flight", () => {
+  it("is written only by the claim holder, with no instance recorded for this lock and no other call of this lock open", () => {
+    const input = writeLaunchIntentRequest(table, containerUuid(1), "me", intent(2, "tok-a"));
+    expect(input.UpdateExpression).toBe("SET #launchIntent = :intent, #version = #version + :one");
+    expect(input.ConditionExpression).toBe(
+      "(attribute_exists(#uuid)) AND (#launchLease.#owner = :owner) AND (attribute_not_exists(#launch) OR #launch.#attempt < :attempt)" +
+        " AND (attribute_not_exists(#launchIntent) OR #launchIntent.#attempt < :attempt OR #launchIntent.#clientToken = :token)",
+    );
+    expect(input.ExpressionAttributeValues).toMatchObject({
+      ":owner": { S: "me" },
+      ":attempt": { N: "2" },
+      ":token": { S: "tok-a" },
+    });
+  });
+
+  it("stores the call's lock_count, type, subnet, ClientToken and time", () => {
+    const input = writeLaunchIntentRequest(table, containerUuid(1), "me", intent(2, "tok-a"));
+    expect(input.ExpressionAttributeValues?.[":intent"]).toEqual({
+      M: {
+        attempt: { N: "2" },
+        instanceType: { S: "small" },
+        subnetId: { S: "subnet-a" },
+        clientToken: { S: "tok-a" },
+        writtenAt: { S: "2026-01-01T00:00:00.000Z" },
+      },
+    });
+  });
+
+  it("replaces an open intent of the same lock only with the same call, or after the failed call it follows", () => {
+    const input = writeLaunchIntentRequest(table, containerUuid(1), "me", intent(2, "tok-b"), "tok-a");
+    expect(input.ConditionExpression).toContain("#launchIntent.#clientToken IN (:token, :replaces)");
+    expect(input.ExpressionAttributeValues).toMatchObject({ ":token": { S: "tok-b" }, ":replaces": { S: "tok-a" } });
+  });
+
+  it("is removed only by the claim holder, and only the intent of the call EC2 said failed", () => {
+    const input = clearLaunchIntentRequest(table, containerUuid(1), "me", "tok-a");
+    expect(input.UpdateExpression).toBe("REMOVE #launchIntent SET #version = #version + :one");
+    expect(input.ConditionExpression).toBe(
+      "(attribute_exists(#uuid)) AND (#launchLease.#owner = :owner) AND (#launchIntent.#clientToken = :token)",
+    );
+  });
+
+  it("is replaced by the launch record in the same write", () => {
+    const input = recordLaunchRequest(table, containerUuid(1), { instanceId: "i-1", instanceType: "small", attempt: 2, launchedAt: "t" });
+    expect(input.UpdateExpression).toBe("SET #launch = :launch, #version = #version + :one REMOVE #launchLease, #launchIntent");
   });
 });

@@ -14,7 +14,7 @@ const handlers: Record<string, Handler> = {
   RunInstances: runInstances,
   DescribeInstances: (s, q, requestId) => {
     s.lifecycle.settle("describe");
-    const page = describeInstances(q, s.lifecycle.all());
+    const page = describeInstances(q, s.lifecycle.listed(s.listingLagMs));
     return replyDocument(
       "DescribeInstances",
       requestId,

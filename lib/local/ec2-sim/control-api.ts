@@ -42,6 +42,7 @@ const faultById = /^\/_sim\/faults\/(\d+)$/;
  * | DELETE /_sim/faults/:id | remove one fault |
  * | POST /_sim/tick | complete pending transitions |
  * | POST /_sim/advance `{ms}` | move the sim clock |
+ * | GET, POST /_sim/listing-lag `{ms}` | read, set how far DescribeInstances lags behind |
  * | POST /_sim/instances/:id/interrupt, kill, shutdown | spot interruption, sudden death, shutdown from inside |
  * | POST /_sim/reset | forget everything |
  */
@@ -79,6 +80,14 @@ function route(sim: Ec2Simulator, method: string, path: string, body: string): C
       if (typeof ms !== "number" || !(ms >= 0)) throw new SyntaxError("advance needs a number 'ms' >= 0");
       sim.advance(ms);
       return { status: 200, json: { now: sim.now() } };
+    }
+    case "GET /_sim/listing-lag":
+      return { status: 200, json: { ms: sim.listingLag() } };
+    case "POST /_sim/listing-lag": {
+      const ms = parseJson(body).ms;
+      if (typeof ms !== "number" || !(ms >= 0) || !Number.isFinite(ms)) throw new SyntaxError("listing-lag needs a number 'ms' >= 0");
+      sim.setListingLag(ms);
+      return { status: 200, json: { ms } };
     }
     case "POST /_sim/reset":
       sim.reset();

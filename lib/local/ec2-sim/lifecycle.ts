@@ -33,9 +33,18 @@ export function isLive(i: SimInstance): boolean {
   return i.state === "pending" || i.state === "running";
 }
 
+/** One state an instance was in, from `at` (sim-clock ms) on. */
+interface PastState {
+  state: InstanceStateName;
+  stateReason: SimInstance["stateReason"];
+  at: number;
+}
+
 /** InstanceLifecycle owns the instances and applies every state change. */
 export class InstanceLifecycle {
   private readonly byId = new Map<string, SimInstance>();
+  /** Each instance's states, oldest first, for a listing that lags behind (`listed`). */
+  private readonly history = new Map<string, PastState[]>();
 
   constructor(
     private readonly settings: LifecycleSettings,
@@ -44,6 +53,7 @@ export class InstanceLifecycle {
 
   add(i: SimInstance): void {
     this.byId.set(i.instanceId, i);
+    this.history.set(i.instanceId, [{ state: i.state, stateReason: i.stateReason, at: i.stateChangedAt }]);
   }
 
   get(id: string): SimInstance | undefined {
@@ -62,8 +72,34 @@ export class InstanceLifecycle {
     return [...this.byId.values()].sort((a, b) => a.seq - b.seq);
   }
 
+  /**
+   * What DescribeInstances shows when EC2's listing lags `lagMs` behind (it is eventually
+   * consistent): the instances launched at least that long ago, each in the state it was in then.
+   * Everything else (RunInstances idempotency, TerminateInstances, CreateTags, the controls) sees
+   * the instances as they are. Tags do not lag.
+   */
+  listed(lagMs: number): SimInstance[] {
+    const all = this.all();
+    if (lagMs <= 0) return all;
+    const asOf = this.clock() - lagMs;
+    const out: SimInstance[] = [];
+    for (const i of all) {
+      if (i.launchTime > asOf) continue;
+      if (i.stateChangedAt <= asOf) {
+        out.push(i);
+        continue;
+      }
+      const past = (this.history.get(i.instanceId) ?? []).filter((p) => p.at <= asOf).at(-1);
+      if (past === undefined) continue;
+      const { stateReason: _current, ...rest } = i;
+      out.push({ ...rest, state: past.state, stateChangedAt: past.at, ...(past.stateReason === undefined ? {} : { stateReason: past.stateReason }) });
+    }
+    return out;
+  }
+
   clear(): void {
     this.byId.clear();
+    this.history.clear();
   }
 
   /**
@@ -75,14 +111,18 @@ export class InstanceLifecycle {
     const now = this.clock();
     for (const i of this.all()) {
       const since = now - i.stateChangedAt;
-      if (i.state === "pending" && this.due(this.settings.pendingMs, since, trigger)) this.move(i, "running");
-      else if (i.state === "shutting-down" && this.due(this.settings.shuttingDownMs, since, trigger)) {
-        this.move(i, "terminated");
-      } else if (i.state === "stopping" && this.due(this.settings.shuttingDownMs, since, trigger)) {
-        this.move(i, "stopped");
+      // A transition with a duration happened when it fell due, however late it is applied.
+      const dueAt = (durationMs: number | undefined) => (durationMs === undefined ? now : Math.min(now, i.stateChangedAt + durationMs));
+      const { pendingMs, shuttingDownMs } = this.settings;
+      if (i.state === "pending" && this.due(pendingMs, since, trigger)) this.move(i, "running", dueAt(pendingMs));
+      else if (i.state === "shutting-down" && this.due(shuttingDownMs, since, trigger)) {
+        this.move(i, "terminated", dueAt(shuttingDownMs));
+      } else if (i.state === "stopping" && this.due(shuttingDownMs, since, trigger)) {
+        this.move(i, "stopped", dueAt(shuttingDownMs));
       }
       if (i.state === "terminated" && now - i.stateChangedAt >= this.settings.terminatedRetentionMs) {
         this.byId.delete(i.instanceId);
+        this.history.delete(i.instanceId);
       }
     }
   }
@@ -119,8 +159,9 @@ export class InstanceLifecycle {
     this.move(i, "stopping");
   }
 
-  private move(i: SimInstance, state: InstanceStateName): void {
+  private move(i: SimInstance, state: InstanceStateName, at = this.clock()): void {
     i.state = state;
-    i.stateChangedAt = this.clock();
+    i.stateChangedAt = at;
+    this.history.get(i.instanceId)?.push({ state, stateReason: i.stateReason, at: i.stateChangedAt });
   }
 }

@@ -3,7 +3,7 @@ import { Ec2Simulator } from "./simulator.js";
 
 /**
  * Run the EC2 simulator alone: `tsx lib/local/ec2-sim/main.ts --port P [--throttle]
- * [--pending-ms MS]`. Prints the base URL (point `AWS_ENDPOINT_URL_EC2` at it) and runs until
+ * [--pending-ms MS] [--listing-lag-ms MS]`. Prints the base URL (point `AWS_ENDPOINT_URL_EC2` at it) and runs until
  * SIGINT or SIGTERM.
  */
 async function main(): Promise<void> {
@@ -13,6 +13,7 @@ async function main(): Promise<void> {
       throttle: { type: "boolean", default: false },
       "pending-ms": { type: "string" },
       "instance-limit": { type: "string" },
+      "listing-lag-ms": { type: "string" },
     },
   });
   const port = Number(values.port);
@@ -21,6 +22,7 @@ async function main(): Promise<void> {
     throttle: values.throttle,
     ...(values["pending-ms"] !== undefined ? { pendingMs: Number(values["pending-ms"]) } : {}),
     ...(values["instance-limit"] !== undefined ? { instanceLimit: Number(values["instance-limit"]) } : {}),
+    ...(values["listing-lag-ms"] !== undefined ? { listingLagMs: Number(values["listing-lag-ms"]) } : {}),
   });
   const url = await sim.start(port);
   process.stdout.write(`${url}\n`);

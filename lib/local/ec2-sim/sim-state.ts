@@ -11,6 +11,12 @@ export interface Ec2SimulatorOptions extends Partial<LifecycleSettings> {
   throttle?: boolean | TokenBucketSettings;
   /** InstanceLimitExceeded once this many instances are pending or running. */
   instanceLimit?: number;
+  /**
+   * How far DescribeInstances lags behind (EC2 lists eventually): an instance is listed this
+   * long after its launch, and each state change shows this long after it happened. Default 0
+   * (listed at once); settable later with `Ec2Simulator.setListingLag`.
+   */
+  listingLagMs?: number;
   region?: string;
   ownerId?: string;
   /** The subnet of a launch that names none (EC2's default subnet). */
@@ -42,6 +48,8 @@ export class SimState {
   readonly defaultSubnetId: string;
   readonly vpcId: string;
   readonly instanceLimit: number | undefined;
+  /** See Ec2SimulatorOptions.listingLagMs. */
+  listingLagMs: number;
   stats: SimStats = { runInstancesCalls: 0, instancesLaunched: 0, throttled: 0, calls: {} };
   private offsetMs = 0;
   private seq = 0;
@@ -65,6 +73,7 @@ export class SimState {
     this.defaultSubnetId = options.defaultSubnetId ?? "subnet-0000000000default";
     this.vpcId = options.vpcId ?? "vpc-00000000000000sim";
     this.instanceLimit = options.instanceLimit;
+    this.listingLagMs = options.listingLagMs ?? 0;
   }
 
   /** The sim clock: the base clock plus everything `advance()` added. */

@@ -128,6 +128,21 @@ export class Ec2Simulator {
     this.state.lifecycle.settle("request");
   }
 
+  /**
+   * Make DescribeInstances lag `ms` behind (EC2's eventual consistency): new instances and state
+   * changes show only that long after they happen; RunInstances idempotency, TerminateInstances
+   * and these controls still see every instance as it is. 0 turns the lag off.
+   */
+  setListingLag(ms: number): void {
+    if (!(ms >= 0) || !Number.isFinite(ms)) throw new RangeError(`listing lag must be a number of ms >= 0, not ${ms}`);
+    this.state.listingLagMs = ms;
+  }
+
+  /** The current listing lag, ms. */
+  listingLag(): number {
+    return this.state.listingLagMs;
+  }
+
   /** The sim clock, ms. */
   now(): number {
     return this.state.now();

@@ -47,6 +47,8 @@ export interface ServiceOptions {
   ec2ShuttingDownMs: number;
   /** EC2 simulator's RunInstances throttle model (EC2's token bucket); off by default. */
   ec2Throttle?: boolean | TokenBucketSettings;
+  /** How far the EC2 simulator's DescribeInstances lags behind (eventual consistency); default 0. */
+  ec2ListingLagMs?: number;
   env: NodeJS.ProcessEnv;
 }
 
@@ -153,6 +155,7 @@ export async function startServices(options: ServiceOptions): Promise<Services> 
         shuttingDownMs: options.ec2ShuttingDownMs,
         region,
         ...(options.ec2Throttle === undefined ? {} : { throttle: options.ec2Throttle }),
+        ...(options.ec2ListingLagMs === undefined ? {} : { listingLagMs: options.ec2ListingLagMs }),
       });
       ec2Endpoint = await listen("EC2 simulator", options.ec2Port, (port) => sim.start(port));
       stops.push(() => sim.stop());

@@ -3,7 +3,7 @@
  * line and the end condition, and a post-mortem file with every container's end, every instance
  * and the Arvados requests about the containers that did not end Complete.
  */
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { isContainerState } from "../../arvados/types.js";
 import type { ArvadosSimulator } from "../arvados-sim/simulator.js";
 import type { WorkloadPlayer } from "../runner/workload-player.js";
@@ -18,6 +18,26 @@ export function containerStates(arvados: ArvadosSimulator, player: WorkloadPlaye
     states[state] = (states[state] ?? 0) + 1;
   }
   return states;
+}
+
+/**
+ * The launch intents launch repeated (a RunInstances call of unknown outcome sent again with its
+ * own ClientToken), by what EC2's answer showed, counted from launch's "launch intent repeated"
+ * log lines.
+ */
+export function intentRepeats(launchLog: string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  if (!existsSync(launchLog)) return counts;
+  for (const line of readFileSync(launchLog, "utf8").split("\n")) {
+    if (!line.includes('"launch intent repeated"')) continue;
+    try {
+      const { message, outcome } = JSON.parse(line) as { message?: unknown; outcome?: unknown };
+      if (message === "launch intent repeated" && typeof outcome === "string") counts[outcome] = (counts[outcome] ?? 0) + 1;
+    } catch {
+      // Not a log record (a line cut by a kill): not counted.
+    }
+  }
+  return counts;
 }
 
 /** One progress line. */

@@ -30,7 +30,7 @@ import { CrashPointSet } from "./crash-points.js";
 import { InterceptProxy } from "./intercept-proxy.js";
 import { checkInvariants, type FinalContainer, type InvariantResult } from "./invariants.js";
 import { InstanceLedger } from "./ledger.js";
-import { containerStates, progressLine, writeFinalState } from "./observe.js";
+import { containerStates, intentRepeats, progressLine, writeFinalState } from "./observe.js";
 import { forkRandom } from "./random.js";
 import { soakWorkload, unsatisfiableError, unsatisfiablePrefix } from "./soak-workload.js";
 import { checkingDynamoDbRequests, checkingRequests, checkLogs } from "./token-scan.js";
@@ -52,6 +52,8 @@ export interface SoakOptions {
   tickMs?: number;
   /** Containers.CloudVMs.PollInterval (default 1s). */
   pollInterval?: string;
+  /** How far the EC2 simulator's DescribeInstances lags behind (default 1.5 ticks, see runSoak). */
+  ec2ListingLagMs?: number;
   /** Use this DynamoDB Local instead of starting one (tests share one). */
   dynamodbEndpoint?: string;
   stateDir?: string;
@@ -84,12 +86,16 @@ export interface SoakResult {
     stream: { redelivered: number; reordered: number };
     /** Spot interruption warnings sent to cleanup, and instances EC2 had to reclaim itself after one. */
     spot: { warned: number; reclaimed: number };
+    /** How far DescribeInstances lagged behind launches and state changes (EC2 lists eventually). */
+    ec2ListingLagMs: number;
   };
   launches: {
     instancesCreated: number;
     runInstancesCalls: number;
     runInstancesErrors: Record<string, number>;
     longestLaunchGapMs: number;
+    /** Launch intents whose call launch sent again, by what EC2's answer showed (launched, failed, unknown, terminated). */
+    intentRepeats: Record<string, number>;
   };
   functions: Record<string, FunctionStats>;
   pump: PumpStats;
@@ -145,6 +151,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   });
   const planned = planWorkload(workload);
   const chaosSettings: ChaosSettings = { ...defaultChaosSettings(options.chaosMs), ...options.chaos };
+  // EC2 lists eventually: a new instance shows in DescribeInstances seconds after RunInstances
+  // returned, and so does a state change. At the soak's pace (a tick stands for a minute) one
+  // and a half ticks, so the launch pass after a lost RunInstances reply does not see the
+  // instance yet and must repeat the call of its launch intent rather than plan another.
+  const ec2ListingLagMs = options.ec2ListingLagMs ?? Math.round(1.5 * tickMs);
 
   const services = await startServices({
     clusterId,
@@ -155,6 +166,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     ec2PendingMs: 500,
     ec2ShuttingDownMs: 500,
     ec2Throttle: true,
+    ec2ListingLagMs,
     env,
   });
   const stops: (() => Promise<void>)[] = [() => services.stop()];
@@ -335,12 +347,14 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         ec2Throttled: ec2Stats.throttled,
         stream: { redelivered: plumbing.pump.stats.redelivered, reordered: plumbing.pump.stats.reordered },
         spot: { ...reclaimer.stats },
+        ec2ListingLagMs,
       },
       launches: {
         instancesCreated: Math.max(ledger.size, ec2Stats.instancesLaunched),
         runInstancesCalls: ec2Stats.runInstancesCalls,
         runInstancesErrors: { ...ledger.runInstancesErrors },
         longestLaunchGapMs: ledger.longestLaunchGapMs(startedAt),
+        intentRepeats: intentRepeats(join(logDir, "launch.log")),
       },
       functions,
       pump: { ...plumbing.pump.stats },
