@@ -21,3 +21,25 @@ export function createEc2Client(opts: Ec2ClientOptions = {}): EC2Client {
     ...(opts.credentials ? { credentials: opts.credentials } : {}),
   });
 }
+
+/** `DriverParameters.Region` names another region than the one this deployment runs in. */
+export class RegionMismatchError extends Error {
+  override readonly name = "RegionMismatchError";
+  constructor(
+    readonly configured: string,
+    readonly deployed: string,
+  ) {
+    super(
+      `Containers.CloudVMs.DriverParameters.Region is ${configured} but this deployment runs in ${deployed}: ` +
+        "deploy the stack in the cluster's region (its roles, table and token parameter are regional), or leave Region empty",
+    );
+  }
+}
+
+/**
+ * Honours `DriverParameters.Region`: the functions launch in their own region (AWS_REGION), so a
+ * configured Region must be that one; "" accepts any. Throws RegionMismatchError otherwise.
+ */
+export function checkDriverRegion(configured: string, deployed: string): void {
+  if (configured !== "" && configured !== deployed) throw new RegionMismatchError(configured, deployed);
+}

@@ -96,30 +96,37 @@ const driver = z
   })
   .default("ec2");
 
+/*
+ * Upstream keys deliberately absent from these shapes, so a file that sets them gets them in the
+ * "config keys not used here" log (README "Configuration keys not used here"):
+ * - CloudVMs.MaxConcurrentInstanceCreateOps: one launch pass at a time makes its RunInstances
+ *   calls one after another, so at most one create is ever in flight;
+ * - CloudVMs.MaxCloudOpsPerSecond: RunInstances is paced by the table's token bucket at EC2's
+ *   own rate (2/s), and the other calls are a few a minute;
+ * - CloudVMs.SyncInterval: cleanup lists instances on its one-minute schedule;
+ * - CloudVMs.TimeoutIdle, TimeoutShutdown: an instance runs one container and powers off
+ *   (terminate on shutdown) when it ends, so it is never idle and never shut down by us;
+ * - Containers.StaleLockTimeout: no worker reports to wait for at startup (§3.5); cleanup
+ *   requeues a lock whose instance is gone, judged against the queue's threshold;
+ * - DriverParameters.EBSPrice, SpotPriceUpdateInterval: used upstream for cost reports only.
+ */
 const driverParametersShape = {
   Region: str(""),
   SecurityGroupIDs: securityGroupIds,
   SubnetID: subnetIds,
   AdminUsername: str("crunch"),
   EBSVolumeType: str("gp2"),
-  EBSPrice: nonNegative(0.1),
   IAMInstanceProfile: str(""),
-  SpotPriceUpdateInterval: duration("24h"),
   InstanceTypeQuotaGroups: stringMap(defaultInstanceTypeQuotaGroups),
 };
 
 const cloudVMsShape = {
   Enable: bool(false),
   PollInterval: duration("10s"),
-  MaxCloudOpsPerSecond: count(10),
-  MaxConcurrentInstanceCreateOps: count(1),
   MaxInstances: count(64),
   InitialQuotaEstimate: count(0),
   SupervisorFraction: nonNegative(0.5, 1),
-  SyncInterval: duration("1m"),
   TimeoutBooting: duration("10m"),
-  TimeoutIdle: duration("1m"),
-  TimeoutShutdown: duration("10s"),
   ImageID: str(""),
   InstanceInitCommand: str(""),
   ResourceTags: stringMap(),
@@ -136,7 +143,6 @@ const containersShape = {
   LocalKeepBlobBuffersPerVCPU: count(1),
   PreemptiblePriceFactor: nonNegative(0),
   AlwaysUsePreemptibleInstances: bool(false),
-  StaleLockTimeout: duration("1m"),
   CrunchRunCommand: str("crunch-run"),
   CrunchRunArgumentsList: stringList([]),
   RuntimeEngine: str("docker"),

@@ -35,9 +35,7 @@ export interface Ec2DriverParameters {
   SubnetID: string[];
   AdminUsername: string;
   EBSVolumeType: string;
-  EBSPrice: number;
   IAMInstanceProfile: string;
-  SpotPriceUpdateInterval: number;
   InstanceTypeQuotaGroups: Record<string, string>;
 }
 
@@ -45,15 +43,10 @@ export interface Ec2DriverParameters {
 export interface CloudVMsConfig {
   Enable: boolean;
   PollInterval: number;
-  MaxCloudOpsPerSecond: number;
-  MaxConcurrentInstanceCreateOps: number;
   MaxInstances: number;
   InitialQuotaEstimate: number;
   SupervisorFraction: number;
-  SyncInterval: number;
   TimeoutBooting: number;
-  TimeoutIdle: number;
-  TimeoutShutdown: number;
   ImageID: string;
   InstanceInitCommand: string;
   ResourceTags: Record<string, string>;
@@ -71,7 +64,6 @@ export interface ContainersConfig {
   LocalKeepBlobBuffersPerVCPU: number;
   PreemptiblePriceFactor: number;
   AlwaysUsePreemptibleInstances: boolean;
-  StaleLockTimeout: number;
   CrunchRunCommand: string;
   CrunchRunArgumentsList: string[];
   RuntimeEngine: string;

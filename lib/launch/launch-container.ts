@@ -239,7 +239,12 @@ async function tryLaunch(
   }
 }
 
-/** Capacity, quota and throttle errors update the shared state (§4.1, §4.3); others are failures. */
+/**
+ * Capacity, quota and throttle errors update the shared state (§4.1, §4.3); others are failures.
+ * Every error stores the subnet index the call ended on (§4.3: "even on failure, so later calls
+ * reveal other subnets' errors") and the throttle delay wrapError left: the new delay after a
+ * throttle, unchanged after quota or capacity, 0 after anything else.
+ */
 async function applyLaunchError(
   deps: LaunchDeps,
   uuid: string,
@@ -249,27 +254,26 @@ async function applyLaunchError(
   now: () => number,
 ): Promise<TryOutcome> {
   const t = now();
+  const ended = (s: DispatchState): DispatchState => ({ ...s, subnetIndex: err.nextSubnetIndex ?? s.subnetIndex });
   if (err instanceof Ec2CapacityError) {
     report.capacityErrors++;
-    await deps.state.modify((s) => ({
-      next: { ...s, ...applyCapacityError(s, err.capacityKey, t), subnetIndex: err.nextSubnetIndex ?? s.subnetIndex },
-      result: undefined,
-    }));
+    await deps.state.modify((s) => ({ next: ended({ ...s, ...applyCapacityError(s, err.capacityKey, t) }), result: undefined }));
     return "capacity";
   }
   if (err instanceof Ec2QuotaError) {
     report.quotaErrors++;
-    await deps.state.modify((s) => ({ next: { ...s, ...applyQuotaError(s, liveInstances() + 1, t) }, result: undefined }));
+    await deps.state.modify((s) => ({ next: ended({ ...s, ...applyQuotaError(s, liveInstances() + 1, t) }), result: undefined }));
     return "quota";
   }
   if (err instanceof Ec2ThrottleError) {
     report.throttleErrors++;
     await deps.state.modify((s) => ({
-      next: { ...s, ...applyThrottle(s, err.earliestRetry.getTime()), throttleDelayMs: err.retryAfterMs },
+      next: ended({ ...s, ...applyThrottle(s, err.earliestRetry.getTime()), throttleDelayMs: err.retryAfterMs }),
       result: undefined,
     }));
     return "throttle";
   }
+  await deps.state.modify((s) => ({ next: ended({ ...s, throttleDelayMs: 0 }), result: undefined }));
   recordFailure(report, uuid, "launch", err);
   return undefined;
 }

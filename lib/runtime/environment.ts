@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { ArvadosClient, arvadosClientOptionsFromEnv, isTrueFlag } from "../arvados/client.js";
 import { tokenSourceFromEnv } from "../arvados/token-source.js";
-import { createEc2Client } from "../cloud/client.js";
+import { checkDriverRegion, createEc2Client } from "../cloud/client.js";
 import { type BootDeployment, checkUserDataFits } from "../cloud/launch-user-data.js";
 import { configFromEnv } from "../config/load.js";
 import type { ClusterConfig } from "../config/types.js";
@@ -88,6 +88,7 @@ export async function instanceCloudFromEnv(
 ): Promise<{ cloud: InstanceCloud; tokens: LaunchTokens }> {
   const ec2 = createEc2Client();
   const region = (await ec2.config.region()) ?? "us-east-1";
+  checkDriverRegion(runtime.config.Containers.CloudVMs.DriverParameters.Region, region);
   // §4.1: the instance set id is the token's uuid unless the deployment fixes one (its IAM policy names it).
   const instanceSetId = env.INSTANCE_SET_ID || (await runtime.queue.tokenUuid());
   const boot = bootDeploymentFromEnv(env);

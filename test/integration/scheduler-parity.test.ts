@@ -81,3 +81,34 @@ describe("§3.2 a config change starts the dynamic limit over (upstream: a resta
     expect((await d.state.read()).value.maxContainers).toBe(2);
   });
 });
+
+describe("§4.3 launch state persists whatever the error", () => {
+  it("stores the subnet a failed call ended on, so the next call starts past a missing subnet", async () => {
+    const d = await dispatchHarness();
+    h = d;
+    // subnet-a does not exist; subnet-b answers an error that is neither capacity nor subnet-specific.
+    d.ec2sim.injectFault({ code: "InvalidSubnetID.NotFound", subnetId: "subnet-a" });
+    d.ec2sim.injectFault({ code: "InvalidParameterCombination", subnetId: "subnet-b", times: 1 });
+    d.sim.addContainer({ state: "Queued", runtime_constraints: { ram: 2 ** 30, vcpus: 1 } });
+    await d.refresh();
+    const first = await runLaunchPass(d.launchDeps(), plenty);
+    expect(first.launched).toHaveLength(0);
+    expect((await d.state.read()).value.subnetIndex).toBe(1);
+    const second = await runLaunchPass(d.launchDeps(), plenty);
+    expect(second.launched).toHaveLength(1);
+    const calls = d.ec2sim.requests().filter((r) => r.action === "RunInstances");
+    // The second pass went straight to subnet-b: no third call into the missing subnet.
+    expect(calls.map((r) => r.params["SubnetId"] ?? r.params["NetworkInterface.1.SubnetId"])).toEqual(["subnet-a", "subnet-b", "subnet-b"]);
+  });
+
+  it("resets the throttle backoff after an error that is not a throttle (wrapError)", async () => {
+    const d = await dispatchHarness();
+    h = d;
+    await d.state.modify((s) => ({ next: { ...s, throttleDelayMs: 4_750 }, result: undefined }));
+    d.ec2sim.injectFault({ code: "InvalidParameterCombination", times: 2 });
+    d.sim.addContainer({ state: "Queued", runtime_constraints: { ram: 2 ** 30, vcpus: 1 } });
+    await d.refresh();
+    await runLaunchPass(d.launchDeps(), plenty);
+    expect((await d.state.read()).value.throttleDelayMs).toBe(0);
+  });
+});

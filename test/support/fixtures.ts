@@ -79,9 +79,7 @@ export function ec2Driver(overrides: Partial<Ec2DriverParameters> = {}): Ec2Driv
     SubnetID: [],
     AdminUsername: "crunch",
     EBSVolumeType: "gp3",
-    EBSPrice: 0.1,
     IAMInstanceProfile: "",
-    SpotPriceUpdateInterval: 0,
     InstanceTypeQuotaGroups: {},
     ...overrides,
   };

@@ -29,7 +29,6 @@ describe("defaults are upstream's (§6)", () => {
       LocalKeepBlobBuffersPerVCPU: 1,
       PreemptiblePriceFactor: 0,
       AlwaysUsePreemptibleInstances: false,
-      StaleLockTimeout: 60_000,
       CrunchRunCommand: "crunch-run",
       CrunchRunArgumentsList: [],
       RuntimeEngine: "docker",
@@ -41,15 +40,10 @@ describe("defaults are upstream's (§6)", () => {
     expect(cloudVMs).toEqual({
       Enable: false,
       PollInterval: 10_000,
-      MaxCloudOpsPerSecond: 10,
-      MaxConcurrentInstanceCreateOps: 1,
       MaxInstances: 64,
       InitialQuotaEstimate: 0,
       SupervisorFraction: 0.5,
-      SyncInterval: 60_000,
       TimeoutBooting: 600_000,
-      TimeoutIdle: 60_000,
-      TimeoutShutdown: 10_000,
       ImageID: "",
       InstanceInitCommand: "",
       ResourceTags: {},
@@ -66,9 +60,7 @@ describe("defaults are upstream's (§6)", () => {
       SubnetID: [],
       AdminUsername: "crunch",
       EBSVolumeType: "gp2",
-      EBSPrice: 0.1,
       IAMInstanceProfile: "",
-      SpotPriceUpdateInterval: 86_400_000,
       InstanceTypeQuotaGroups: {
         a: "standard",
         c: "standard",
@@ -240,6 +232,35 @@ describe("a whole config file or a bare cluster section", () => {
     expect(config.Containers.CloudVMs.MaxInstances).toBe(7);
     expect(ignored).toEqual(["AutoReloadConfig", "SourceTimestamp", "SourceSHA256"]);
     expect(warnings).toEqual([]);
+  });
+
+  it("upstream keys this dispatcher does not honour are reported as not used here, never silently taken (issue #17.4)", () => {
+    const text = [
+      "Containers:",
+      "  StaleLockTimeout: 5m",
+      "  CloudVMs:",
+      "    MaxConcurrentInstanceCreateOps: 4",
+      "    MaxCloudOpsPerSecond: 5",
+      "    SyncInterval: 30s",
+      "    TimeoutIdle: 2m",
+      "    TimeoutShutdown: 20s",
+      "    DriverParameters:",
+      "      EBSPrice: 0.08",
+      "      SpotPriceUpdateInterval: 12h",
+      "",
+    ].join("\n");
+    expect(parseClusterConfig(text).ignored.sort()).toEqual(
+      [
+        "Containers.StaleLockTimeout",
+        "Containers.CloudVMs.MaxConcurrentInstanceCreateOps",
+        "Containers.CloudVMs.MaxCloudOpsPerSecond",
+        "Containers.CloudVMs.SyncInterval",
+        "Containers.CloudVMs.TimeoutIdle",
+        "Containers.CloudVMs.TimeoutShutdown",
+        "Containers.CloudVMs.DriverParameters.EBSPrice",
+        "Containers.CloudVMs.DriverParameters.SpotPriceUpdateInterval",
+      ].sort(),
+    );
   });
 
   it("empty text and non-map text are rejected", () => {

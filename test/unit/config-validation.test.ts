@@ -95,7 +95,6 @@ describe("values are checked for sanity", () => {
     ["Containers: {CloudVMs: {SupervisorFraction: -0.1}}\n", "Containers.CloudVMs.SupervisorFraction", /must not be negative/],
     ["Containers: {CloudVMs: {TagKeyPrefix: ''}}\n", "Containers.CloudVMs.TagKeyPrefix", /must not be empty/],
     ["Containers: {CloudVMs: {Enable: maybe}}\n", "Containers.CloudVMs.Enable", /true or false/],
-    ["Containers: {CloudVMs: {DriverParameters: {EBSPrice: -1}}}\n", "Containers.CloudVMs.DriverParameters.EBSPrice", /negative/],
     ["Containers: {CloudVMs: {MaxInstances: ten}}\n", "Containers.CloudVMs.MaxInstances", /whole number/],
     ["Containers: {CloudVMs: 5}\n", "Containers.CloudVMs", /expected a map/],
     ["Containers: true\n", "Containers", /expected a map/],
