@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import {
   cfnLint,
   cfnLintOnPath,
+  type EventRuleProperties,
   type PackagedTemplate,
   PackagingError,
   type PolicyStatement,
@@ -401,13 +402,18 @@ interface AlarmProperties {
   MetricName?: string;
   Dimensions?: { Name: string; Value: unknown }[];
   Statistic?: string;
+  Period?: number;
   Threshold: number | string;
   ComparisonOperator: string;
   EvaluationPeriods: number;
   TreatMissingData: string;
   AlarmActions: unknown[];
   OKActions: unknown[];
-  Metrics?: { Id: string; Expression?: string; MetricStat?: { Metric: { MetricName: string; Dimensions: { Value: string }[] } } }[];
+  Metrics?: {
+    Id: string;
+    Expression?: string;
+    MetricStat?: { Metric: { MetricName: string; Dimensions: { Name: string; Value: string }[] } };
+  }[];
 }
 
 describe("alarms", () => {
@@ -435,7 +441,7 @@ describe("alarms", () => {
 
   it("each alarm on a dispatcher metric queries it with a dimension set it is emitted with, for the stage's cluster", () => {
     const onDispatcherMetrics = t.resourcesOfType<AlarmProperties>("AWS::CloudWatch::Alarm").filter(([, a]) => a.Properties.Namespace === metricNamespace);
-    expect(onDispatcherMetrics.length).toBe(3);
+    expect(onDispatcherMetrics.length).toBe(4);
     for (const [id, { Properties: a }] of onDispatcherMetrics) {
       const dimensions = a.Dimensions ?? [];
       const service = String(dimensions.find((d) => d.Name === "service")?.Value);
@@ -491,6 +497,97 @@ describe("alarms", () => {
     expect(notifying.resource<{ Subscription: unknown[] }>("AlarmTopic", "AWS::SNS::Topic").Properties.Subscription).toEqual([
       { Protocol: "email", Endpoint: "ops@example.org" },
     ]);
+  });
+});
+
+describe("alarms for silence: what stops happening alarms too", () => {
+  const alarm = (logicalId: string) => t.resource<AlarmProperties>(logicalId, "AWS::CloudWatch::Alarm").Properties;
+  const functionName = (name: string) => `arvados-dispatch-xyzzy-${name}`;
+  const metricStats = (a: AlarmProperties) => (a.Metrics ?? []).flatMap((m) => (m.MetricStat === undefined ? [] : [m.MetricStat.Metric]));
+
+  it("update-queue not invoked in two 5-minute periods alarms, no datapoint being the silence itself", () => {
+    expect(alarm("UpdateQueueSilentAlarm")).toMatchObject({
+      Namespace: "AWS/Lambda",
+      MetricName: "Invocations",
+      Dimensions: [{ Name: "FunctionName", Value: functionName("update-queue") }],
+      Statistic: "Sum",
+      Period: 300,
+      EvaluationPeriods: 2,
+      Threshold: 1,
+      ComparisonOperator: "LessThanThreshold",
+      TreatMissingData: "breaching",
+    });
+  });
+
+  it("choose-instance-types reading stream records over 5 minutes old for 10 minutes alarms", () => {
+    expect(alarm("TypeChoiceBehindAlarm")).toMatchObject({
+      Namespace: "AWS/Lambda",
+      MetricName: "IteratorAge",
+      Dimensions: [{ Name: "FunctionName", Value: functionName("choose-instance-types") }],
+      Statistic: "Maximum",
+      Threshold: 300_000,
+      ComparisonOperator: "GreaterThanThreshold",
+      EvaluationPeriods: 2,
+    });
+  });
+
+  it("Lambda throttling either stream function alarms", () => {
+    const a = alarm("StreamThrottlesAlarm");
+    expect(metricStats(a).map((m) => [m.MetricName, m.Dimensions.map((d) => d.Value)])).toEqual([
+      ["Throttles", [functionName("choose-instance-types")]],
+      ["Throttles", [functionName("launch")]],
+    ]);
+    expect(a).toMatchObject({ Threshold: 0, ComparisonOperator: "GreaterThanThreshold" });
+  });
+
+  it("orphan instances found by every cleanup pass for 15 minutes alarm (cleanup terminates those it finds)", () => {
+    expect(alarm("OrphanInstancesPersistAlarm")).toMatchObject({
+      Namespace: metricNamespace,
+      MetricName: "OrphanInstances",
+      Dimensions: [
+        { Name: "service", Value: "cleanup" },
+        { Name: "ClusterID", Value: "xyzzy" },
+      ],
+      Statistic: "Minimum",
+      Period: 300,
+      EvaluationPeriods: 3,
+      Threshold: 0,
+      ComparisonOperator: "GreaterThanThreshold",
+    });
+  });
+
+  it("EventBridge failing to invoke the target of any of the dispatcher's rules alarms; each rule is named so the alarm can name it", () => {
+    const rules = t.resourcesOfType<EventRuleProperties & { Name?: string }>("AWS::Events::Rule").map(([, r]) => r.Properties.Name);
+    expect(rules).toHaveLength(4);
+    const watched = metricStats(alarm("ScheduleFailingAlarm")).map((m) => {
+      expect(m.MetricName).toBe("FailedInvocations");
+      return m.Dimensions.map((d) => d.Value).join();
+    });
+    expect(watched.sort()).toEqual([...rules].sort());
+    expect(rules.sort()).toEqual(
+      ["update-queue-tick", "launch-sweep", "cleanup-tick", "spot-interruption"].map((r) => `arvados-dispatch-xyzzy-${r}`).sort(),
+    );
+  });
+
+  it("every alarm treats a missing datapoint as what it means for its metric", () => {
+    const treatMissing = Object.fromEntries(
+      t.resourcesOfType<AlarmProperties>("AWS::CloudWatch::Alarm").map(([id, a]) => [id, a.Properties.TreatMissingData]),
+    );
+    expect(treatMissing).toEqual({
+      // Emitted only when something goes wrong, or counted only when the function runs.
+      UpdateFailuresAlarm: "notBreaching",
+      FunctionErrorsAlarm: "notBreaching",
+      FailureQueueNotEmptyAlarm: "notBreaching",
+      LaunchFailuresAlarm: "notBreaching",
+      TypeChoiceBehindAlarm: "notBreaching",
+      StreamThrottlesAlarm: "notBreaching",
+      ScheduleFailingAlarm: "notBreaching",
+      // Emitted on every run: no datapoint is the function not running.
+      OldestQueuedContainerAgeAlarm: "breaching",
+      UpdateQueueSilentAlarm: "breaching",
+      // No cleanup pass says nothing about orphans: keep the last state.
+      OrphanInstancesPersistAlarm: "ignore",
+    });
   });
 });
 
