@@ -86,7 +86,7 @@ describe("every function is a prebuilt ESM bundle on nodejs22.x, arm64", () => {
     expect(fn.Code.S3Key).toMatch(new RegExp(`/${name}\\.zip$`));
     expect(fn.Environment.Variables).toEqual({
       QUEUE_TABLE_NAME: { Ref: "QueueTable" },
-      DISPATCH_CONFIG: "/var/task/cluster-config.yml",
+      DISPATCH_CONFIG: "/var/task/cluster-config.json",
       ARVADOS_CLUSTER_ID: "xyzzy",
       ARVADOS_API_HOST: "xyzzy.example.org",
       ARVADOS_API_TOKEN_PARAMETER: "/arvados/xyzzy/dispatch-token",
