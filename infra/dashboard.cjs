@@ -202,6 +202,35 @@ module.exports.body = async ({ resolveVariable }) => {
       [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "${FailureQueue.QueueName}", { stat: "Maximum" }]],
       { stat: "Maximum", period: 300 },
     ),
+
+    // Upstream's scheduler gauges (§3.7) and EC2 by subnet (§4.3), as operators of
+    // arvados-dispatch-cloud know them.
+    graph(
+      "scheduler: allocated not started, over quota, at quota, max concurrent",
+      0,
+      35,
+      8,
+      6,
+      [
+        dispatch("launch", "ContainersAllocatedNotStarted"),
+        dispatch("launch", "ContainersNotAllocatedOverQuota"),
+        dispatch("launch", "AtQuota", { color: "#d62728" }),
+        dispatch("launch", "MaxConcurrentContainers"),
+      ],
+      { stat: "Maximum" },
+    ),
+    graph("EC2: instance starts by subnet and success", 8, 35, 8, 6, [
+      searchByDimensions(clusterId, "starts", "InstanceStarts", ["SubnetID", "Success"], "Sum"),
+    ]),
+    graph(
+      "EC2: instances by subnet",
+      16,
+      35,
+      8,
+      6,
+      [searchByDimensions(clusterId, "bysubnet", "Instances", ["SubnetID"], "Maximum")],
+      { stat: "Maximum" },
+    ),
   ];
 
   return { "Fn::Sub": JSON.stringify({ start: "-PT6H", widgets }) };

@@ -43,7 +43,12 @@ async function cleanup(event: CleanupEvent, _context: Context) {
   emitByReason("ContainersCancelled", report.cancelled);
   emitByReason("ContainersRequeued", report.requeued);
   emitByReason("InstancesTerminated", report.terminated);
-  const { failureDetails: _failures, foreign, ...counts } = report;
+  for (const [subnetId, count] of Object.entries(report.instancesBySubnet)) {
+    const single = metrics.singleMetric();
+    single.addDimension("SubnetID", subnetId || "none");
+    single.addMetric("Instances", MetricUnit.Count, count);
+  }
+  const { failureDetails: _failures, foreign, instancesBySubnet: _bySubnet, ...counts } = report;
   logger.info("cleanup pass", { ...counts, foreign: foreign.length });
   return report;
 }

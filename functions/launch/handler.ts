@@ -29,6 +29,19 @@ async function launch(_event: DynamoDBStreamEvent | ScheduledEvent, context: Con
   metrics.addMetric("QuotaErrors", MetricUnit.Count, report.quotaErrors);
   metrics.addMetric("ThrottleErrors", MetricUnit.Count, report.throttleErrors);
   metrics.addMetric("OldestQueuedContainerAgeSeconds", MetricUnit.Seconds, report.oldestQueuedAgeSeconds);
+  if (report.ran) {
+    // §3.7: upstream's scheduler gauges, as of this pass's last plan.
+    metrics.addMetric("ContainersAllocatedNotStarted", MetricUnit.Count, report.allocatedNotStarted);
+    metrics.addMetric("ContainersNotAllocatedOverQuota", MetricUnit.Count, report.overQuota);
+    metrics.addMetric("AtQuota", MetricUnit.Count, report.atQuota ? 1 : 0);
+    metrics.addMetric("MaxConcurrentContainers", MetricUnit.Count, report.limits.maxContainers);
+  }
+  // §4.3 ec2_instance_starts_total{subnet_id, success}.
+  for (const start of report.instanceStarts) {
+    const single = metrics.singleMetric();
+    single.addDimensions({ SubnetID: start.subnetId || "none", Success: start.success ? "1" : "0" });
+    single.addMetric("InstanceStarts", MetricUnit.Count, 1);
+  }
   for (const launched of report.launched) {
     metrics.addMetric("QueuedToLaunchLatencyMs", MetricUnit.Milliseconds, launched.queuedMs);
     logger.info("instance launched", { containerUuid: launched.uuid, instanceType: launched.instanceType });

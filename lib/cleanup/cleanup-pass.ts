@@ -33,6 +33,8 @@ export interface CleanupReport {
   orphans: number;
   /** Instances of our instance set that this dispatcher did not launch: left alone (ReconcilePlan.foreign). */
   foreign: string[];
+  /** §4.3 ec2_instances{subnet_id}: instances EC2 lists, not yet terminated, by subnet ("" when unknown). */
+  instancesBySubnet: Record<string, number>;
   failures: number;
   /** Each failed action, with the error's code (EC2 code, HTTP status or error name). */
   failureDetails: { action: string; target: string; error: string }[];
@@ -69,6 +71,7 @@ export async function runCleanupPass(deps: CleanupDeps, interrupted: readonly st
     terminated: {},
     orphans: 0,
     foreign: [],
+    instancesBySubnet: {},
     failures: 0,
     failureDetails: [],
   };
@@ -89,6 +92,7 @@ export async function runCleanupPass(deps: CleanupDeps, interrupted: readonly st
   });
 
   report.foreign = plan.foreign;
+  for (const inst of instances) if (inst.state !== "terminated") bump(report.instancesBySubnet, inst.subnetId ?? "");
   const attempt = async (action: string, target: string, run: () => Promise<unknown>): Promise<boolean> => {
     try {
       await run();

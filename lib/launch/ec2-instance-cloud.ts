@@ -43,6 +43,7 @@ function toView(instance: CloudInstance): InstanceView {
     state: instance.state as InstanceState,
     launchTime: instance.launchTime ?? new Date(0).toISOString(),
     ...(instance.containerUuid === undefined ? {} : { containerUuid: instance.containerUuid }),
+    ...(instance.subnetId === undefined ? {} : { subnetId: instance.subnetId }),
   };
 }
 
@@ -87,6 +88,7 @@ export class Ec2InstanceCloud implements InstanceCloud {
       {
         ...(request.repeat === undefined ? {} : { repeat: request.repeat }),
         ...(request.beforeCall === undefined ? {} : { beforeCall: request.beforeCall }),
+        ...(request.onAttempt === undefined ? {} : { onAttempt: request.onAttempt }),
       },
     );
     return {

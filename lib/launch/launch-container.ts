@@ -188,6 +188,7 @@ async function tryLaunch(
       subnetIndex: state.subnetIndex,
       throttleDelayMs: state.throttleDelayMs,
       ...(repeat === undefined ? { beforeCall } : { repeat: { subnetId: repeat.subnetId, clientToken: repeat.clientToken } }),
+      onAttempt: (attempt) => report.instanceStarts.push(attempt),
     });
   } catch (err) {
     // The intent was refused: another invocation holds the entry, or another call of this lock

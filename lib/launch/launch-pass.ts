@@ -61,6 +61,14 @@ export interface LaunchReport {
   /** §3.7 containers_longest_wait_time_seconds: oldest Queued/Locked container with priority > 0 not yet running. */
   oldestQueuedAgeSeconds: number;
   statuses: Record<string, string>;
+  /** §3.7 containers_allocated_not_started, from the last plan: Locked ones holding or getting an instance. */
+  allocatedNotStarted: number;
+  /** §3.7 containers_not_allocated_over_quota, from the last plan. */
+  overQuota: number;
+  /** §3.7 at_quota, after the last plan. */
+  atQuota: boolean;
+  /** §4.3 ec2_instance_starts_total: each RunInstances call's subnet ("" with none configured) and success. */
+  instanceStarts: { subnetId: string; success: boolean }[];
   /** How many locks and launches the last plan asked for. */
   planned: number;
   /** Plans made (a long pass plans again every replanMs). */
@@ -109,6 +117,10 @@ export async function runLaunchPass(deps: LaunchDeps, remainingMs: () => number,
     throttleErrors: 0,
     oldestQueuedAgeSeconds: 0,
     statuses: {},
+    allocatedNotStarted: 0,
+    overQuota: 0,
+    atQuota: false,
+    instanceStarts: [],
     planned: 0,
     plans: 0,
     limits: { maxContainers: 0, atQuotaForMs: 0, throttledForMs: 0, typesAtCapacity: 0 },
@@ -172,6 +184,9 @@ async function planAndWork(
   });
   report.plans++;
   report.statuses = plan.statuses;
+  report.allocatedNotStarted = plan.allocatedNotStarted;
+  report.overQuota = plan.overQuota;
+  report.atQuota = plan.atQuota;
   report.oldestQueuedAgeSeconds = oldestQueuedAgeSeconds(entryList, instances, now());
   report.limits = passLimits(state, now());
 
@@ -241,12 +256,17 @@ function hasLiveInstance(entry: QueueEntry, instances: readonly InstanceView[]):
   );
 }
 
-/** §3.7 longest wait: now minus the earliest created_at of Queued/Locked entries with priority > 0 not running. */
+/**
+ * §3.7 longest wait: now minus the earliest created_at of Queued/Locked entries with priority > 0
+ * not running. Upstream's "running" is a worker that started crunch-run; here, an instance EC2
+ * says is `running`: a container whose instance is still pending is still waiting.
+ */
 function oldestQueuedAgeSeconds(entries: readonly QueueEntry[], instances: readonly InstanceView[], nowMs: number): number {
   let oldest = nowMs;
+  const booted = instances.filter((i) => i.state === "running");
   for (const e of entries) {
     const { state, priority, created_at } = e.container;
-    if ((state !== "Queued" && state !== "Locked") || priority === 0n || hasLiveInstance(e, instances)) continue;
+    if ((state !== "Queued" && state !== "Locked") || priority === 0n || hasLiveInstance(e, booted)) continue;
     const created = Date.parse(created_at);
     if (Number.isFinite(created) && created < oldest) oldest = created;
   }

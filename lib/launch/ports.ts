@@ -21,6 +21,8 @@ export interface LaunchRequest {
    * follows; a rejection sends nothing more (lib/cloud's LaunchOptions.beforeCall).
    */
   beforeCall?: (call: LaunchCall, follows: LaunchCall | undefined) => Promise<void>;
+  /** Told after each RunInstances call: its subnet ("" with none) and whether it started an instance (§4.3). */
+  onAttempt?: (attempt: { subnetId: string; success: boolean }) => void;
 }
 
 export interface LaunchedInstance {

@@ -15,6 +15,8 @@ export interface InstanceView {
   /** ISO time EC2 launched the instance. */
   launchTime: string;
   containerUuid?: string;
+  /** The subnet it was launched into, when the listing says (§4.3 ec2_instances{subnet_id}). */
+  subnetId?: string;
   /** ISO time the instance terminated, when the listing tells (StateTransitionReason); else unknown. */
   terminatedAt?: string;
 }

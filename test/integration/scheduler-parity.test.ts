@@ -112,3 +112,35 @@ describe("§4.3 launch state persists whatever the error", () => {
     expect((await d.state.read()).value.throttleDelayMs).toBe(0);
   });
 });
+
+describe("§3.7 and §4.3 metrics upstream's operators look for", () => {
+  it("counts a container whose instance is still booting as waiting, and reports allocation and starts by subnet", async () => {
+    let skewMs = 0;
+    const d = await dispatchHarness("MaxInstances: 8", { pendingMs: 3_600_000 }, () => new Date(Date.now() + skewMs));
+    h = d;
+    d.sim.addContainer({ state: "Queued", runtime_constraints: { ram: 2 ** 30, vcpus: 1 } });
+    await d.refresh();
+    await runLaunchPass(d.launchDeps(), plenty);
+    skewMs = 120_000;
+    const report = await runLaunchPass(d.launchDeps(), plenty);
+    expect(d.ec2sim.instances().map((i) => i.state)).toEqual(["pending"]);
+    // Upstream: not in pool.Running() until crunch-run starts, so still waiting (§3.7).
+    expect(report.oldestQueuedAgeSeconds).toBeGreaterThanOrEqual(115);
+    expect(report.allocatedNotStarted).toBe(1);
+    expect(report.overQuota).toBe(0);
+    expect(report.atQuota).toBe(false);
+  });
+
+  it("records each RunInstances call's subnet and success (ec2_instance_starts_total)", async () => {
+    const d = await dispatchHarness();
+    h = d;
+    d.ec2sim.injectFault({ code: "InsufficientFreeAddressesInSubnet", subnetId: "subnet-a", times: 1 });
+    d.sim.addContainer({ state: "Queued", runtime_constraints: { ram: 2 ** 30, vcpus: 1 } });
+    await d.refresh();
+    const report = await runLaunchPass(d.launchDeps(), plenty);
+    expect(report.instanceStarts).toEqual([
+      { subnetId: "subnet-a", success: false },
+      { subnetId: "subnet-b", success: true },
+    ]);
+  });
+});
