@@ -2,7 +2,6 @@ import { describe, expect, it } from "vitest";
 import { simApi, simFailure } from "../support/arvados-sim-api.js";
 import { queueSelect } from "../../lib/arvados/types.js";
 import { SimClock, formatTimestamp, normalizeTimestamp, wallClockMicros } from "../../lib/local/arvados-sim/clock.js";
-import { SimError } from "../../lib/local/arvados-sim/errors.js";
 import { containerPriority, priorityEpochMs } from "../../lib/local/arvados-sim/priority.js";
 import { ArvadosSimulator } from "../../lib/local/arvados-sim/simulator.js";
 
@@ -20,16 +19,6 @@ function simAt(ms = t): ArvadosSimulator {
   return new ArvadosSimulator({ clock: () => new Date(ms) });
 }
 
-/** The SimError `fn` throws. */
-function simError(fn: () => unknown): SimError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof SimError) return error;
-    throw error;
-  }
-  throw new Error("expected a SimError");
-}
 
 describe("§5.6 a container created for a request gets request priority × 2^50 − the request's created_at ms", () => {
   it("gives a request of priority 500 made at created_at 500 × 2^50 − created_at ms", () => {
@@ -70,9 +59,9 @@ describe("§5.6 a container created for a request gets request priority × 2^50 
   });
   it("refuses a request priority outside 0 … 1000, and a priority given with an origin", () => {
     const sim = simAt();
-    expect(simError(() => sim.addContainer({}, { request: { priority: 1001 } })).status).toBe(400);
-    expect(simError(() => sim.addContainer({}, { request: { priority: 1.5 } })).status).toBe(400);
-    expect(simError(() => sim.addContainer({ priority: 5 }, { request: { priority: 5 } })).status).toBe(400);
+    expect(simFailure(() => sim.addContainer({}, { request: { priority: 1001 } })).status).toBe(400);
+    expect(simFailure(() => sim.addContainer({}, { request: { priority: 1.5 } })).status).toBe(400);
+    expect(simFailure(() => sim.addContainer({ priority: 5 }, { request: { priority: 5 } })).status).toBe(400);
     expect(sim.stats().containers).toBe(0);
   });
 });
@@ -122,7 +111,7 @@ describe("§5.6 a container requested by another container inherits its priority
     expect(sim.addContainer({}, { requestingContainerUuid: parent.uuid, request: { priority: 0 } }).priority).toBe(0n);
   });
   it("refuses an unknown requesting container with 404", () => {
-    expect(simError(() => simAt().addContainer({}, { requestingContainerUuid: "zzzzz-dz642-zzzzzzzzzzzzzzz" })).status).toBe(404);
+    expect(simFailure(() => simAt().addContainer({}, { requestingContainerUuid: "zzzzz-dz642-zzzzzzzzzzzzzzz" })).status).toBe(404);
   });
 });
 
@@ -134,7 +123,7 @@ describe("§5.6 admins set priority directly, exactly", () => {
     expect(sim.addContainer({ priority: 3 }).priority).toBe(3n);
   });
   it.each([[2 ** 60], [-1], [1.5], ["5e17"], [2n ** 63n]])("refuses the fixture priority %s with 400", (priority) => {
-    expect(simError(() => simAt().addContainer({ priority })).status).toBe(400);
+    expect(simFailure(() => simAt().addContainer({ priority })).status).toBe(400);
   });
   it("sets priority as the database does: the exact value, modified_at unchanged, a new etag", () => {
     const sim = simAt();
@@ -144,8 +133,8 @@ describe("§5.6 admins set priority directly, exactly", () => {
     expect(after.modified_at).toBe(c.modified_at);
     expect(after.etag).not.toBe(c.etag);
     expect(sim.setPriority(c.uuid, 9223372036854775807n).priority).toBe(9223372036854775807n);
-    expect(simError(() => sim.setPriority(c.uuid, -1)).status).toBe(400);
-    expect(simError(() => sim.setPriority(c.uuid, 2 ** 60)).status).toBe(400);
+    expect(simFailure(() => sim.setPriority(c.uuid, -1)).status).toBe(400);
+    expect(simFailure(() => sim.setPriority(c.uuid, 2 ** 60)).status).toBe(400);
   });
   it("reads an admin's update from JSON text exactly, up to 2^63 − 1", () => {
     const { service, add, root } = api();
