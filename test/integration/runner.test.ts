@@ -35,6 +35,8 @@ const workload = parseWorkload({
     // rule, must terminate the instance and cancel the container (upstream: "not running on any worker").
     { name: "spot-reclaimed", priority: 150, ram: "2GiB", vcpus: 1, preemptible: true, runtimeSeconds: 60, spotInterruptionAfterSeconds: 1 },
     { name: "unsatisfiable", priority: 100, ram: "2TiB", vcpus: 4 },
+    // Two requests 1 ms apart: container priorities ~6.8e17 (§5.6), exactly 1 apart.
+    { name: "exact", count: 2, priority: 600, requestCreatedAtOffsetMs: 0, ram: "1GiB", vcpus: 1 },
   ],
 });
 
@@ -43,6 +45,8 @@ let output = "";
 const containers = new Map<string, Container>(); // by label
 let instances: SimInstance[] = [];
 let entries: Map<string, QueueEntry>;
+/** Container uuids in the order Arvados accepted their locks. */
+let lockOrder: string[] = [];
 
 const stateDir = join(repoRoot, ".local", "runner-test");
 const tagged = (uuid: string) => instances.filter((i) => i.tags.ArvadosContainerUUID === uuid);
@@ -71,6 +75,9 @@ beforeAll(async () => {
         if (record !== undefined) containers.set(c.label, record);
       }
       instances = services.ec2Sim?.instances() ?? [];
+      lockOrder = (services.arvadosSim?.requests() ?? [])
+        .filter((r) => r.method === "POST" && r.path.endsWith("/lock") && r.status === 200)
+        .map((r) => r.path.split("/")[4] ?? "");
       entries = (await new QueueStore(services.ddb, services.tableName).scan()).entries;
     },
   });
@@ -96,10 +103,19 @@ describe("npm start runs a workload to the end with the same handlers Lambda run
   });
 
   it("starts exactly one instance per launched container", () => {
-    for (const label of ["supervisor", "small-1", "small-2", "highmem", "spot", "spot-reclaimed"]) {
+    for (const label of ["supervisor", "small-1", "small-2", "highmem", "spot", "spot-reclaimed", "exact-1", "exact-2"]) {
       expect({ label, instances: tagged(uuidOf(label)).length }).toEqual({ label, instances: 1 });
     }
-    expect(instances.filter((i) => i.tags.ArvadosContainerUUID !== undefined)).toHaveLength(6);
+    expect(instances.filter((i) => i.tags.ArvadosContainerUUID !== undefined)).toHaveLength(8);
+  });
+
+  it("carries real int64 priorities exactly and locks in their order, two 1 apart included (§5.6)", () => {
+    const [older, younger] = [containers.get("exact-1"), containers.get("exact-2")];
+    expect(older?.priority).toBeGreaterThan(2n ** 53n);
+    expect((older?.priority ?? 0n) - (younger?.priority ?? 0n)).toBe(1n);
+    const lockIndex = (label: string) => lockOrder.indexOf(uuidOf(label));
+    expect(lockIndex("exact-1")).toBeGreaterThanOrEqual(0);
+    expect(lockIndex("exact-1")).toBeLessThan(lockIndex("exact-2"));
   });
 
   it("on a spot interruption warning, cleanup terminates the instance and cancels its running container at once", () => {
