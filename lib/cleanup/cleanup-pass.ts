@@ -203,9 +203,9 @@ async function handleInterruptions(
   report: CleanupReport,
 ): Promise<InstanceView[]> {
   // Only instances this dispatcher launched (a container tag, or a launch record): never another
-  // dispatcher's, even doomed.
+  // dispatcher's, even doomed. A launch record is enough: EC2 may not list a new instance yet.
   const launched = new Set(entries.map((e) => e.launch?.instanceId));
-  const ours = (id: string) => instances.some((i) => i.instanceId === id && (i.containerUuid !== undefined || launched.has(id)));
+  const ours = (id: string) => launched.has(id) || instances.some((i) => i.instanceId === id && i.containerUuid !== undefined);
   const doomed = new Set(interrupted.filter(ours));
   if (doomed.size === 0) return instances;
   await deps.cloud.terminate([...doomed]);

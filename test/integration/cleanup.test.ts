@@ -216,6 +216,16 @@ describe("spot interruption", () => {
     expect(d.sim.getContainer(uuid)?.state).toBe("Queued");
   });
 
+  it("acts on a warning for an instance EC2 does not list yet, when our launch record names it", async () => {
+    const { d } = await harness("", { listingLagMs: 600_000 });
+    const { uuid, instanceId } = await launched(d);
+    expect((await d.cloud.list()).map((i) => i.instanceId)).not.toContain(instanceId);
+    const report = await runCleanupPass(d.cleanupDeps(), [instanceId]);
+    expect(report.terminated["spot interruption"]).toBe(1);
+    expect(report.requeued).toEqual({ "spot interruption": 1 });
+    expect(d.sim.getContainer(uuid)?.state).toBe("Queued");
+  });
+
   it("cancels a Running container whose instance is interrupted", async () => {
     const { d } = await harness();
     const { uuid, instanceId } = await launched(d);
