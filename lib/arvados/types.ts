@@ -15,7 +15,7 @@ export type ContainerState = (typeof ContainerState)[keyof typeof ContainerState
 
 export const containerStates: readonly ContainerState[] = Object.values(ContainerState);
 
-/** Allowed state changes (§5.3 `Container::State_transitions`); shared by the simulator and write conditions. */
+/** Allowed state changes (§5.3 `Container::State_transitions`), as the simulator enforces them. */
 export const stateTransitions: Record<ContainerState, readonly ContainerState[]> = {
   Queued: ["Locked", "Cancelled"],
   Locked: ["Queued", "Running", "Cancelled"],

@@ -1,5 +1,5 @@
 import type { InstanceType } from "../config/types.js";
-import { capacityKey, capacityKeysFor } from "../cloud/capacity-key.js";
+import { capacityKeysFor } from "../cloud/capacity-key.js";
 
 /**
  * CapacityState is the pool's memory of cloud refusals (upstream `worker.Pool` fields
@@ -25,11 +25,6 @@ export const CAPACITY_ERROR_TTL_MS = 60_000;
 /** A CapacityState with nothing recorded. */
 export function emptyCapacityState(): CapacityState {
   return { atCapacityUntil: {} };
-}
-
-/** The capacity key a type-specific capacity error sets (§4.1): ProviderType, "-preemptible" for spot. */
-export function typeCapacityKey(it: Pick<InstanceType, "ProviderType" | "Preemptible">): string {
-  return capacityKey(it, "instanceType", {});
 }
 
 // lib/cloud owns the capacity keys (it maps each EC2 error to one); the scheduler checks them.

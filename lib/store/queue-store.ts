@@ -249,11 +249,6 @@ export class QueueStore {
     return this.update(setThresholdRequest(this.tableName, owner, updateStartedAt, tokenUuid));
   }
 
-  /** Send a conditional update built elsewhere in lib/store (capacity, launch tokens). */
-  async sendUpdate(input: UpdateItemCommandInput): Promise<WriteOutcome> {
-    return this.update(input);
-  }
-
   private expiryIfFinished(state: QueuedContainer["state"], nowMs: number): number | undefined {
     return isFinalState(state) ? Math.floor(nowMs / 1000) + finishedEntryTtlSeconds : undefined;
   }

@@ -12,8 +12,8 @@ let dynamo: DynamoDbLocal | undefined;
 
 /**
  * Starts one DynamoDB Local (AWS's own implementation) for the whole run; tests
- * `inject("dynamodbEndpoint")`. Builds the Lambda bundles once, before any test file runs: the
- * tests that drive the built handlers run in parallel and must not rebuild dist/ under each other.
+ * `inject("dynamodbEndpoint")`. Builds the Lambda bundles once, before any test file runs, so no
+ * test that drives the built handlers rebuilds dist/ under another.
  */
 export async function setup(project: TestProject): Promise<void> {
   const [started] = await Promise.all([startDynamoDbLocal(), ensureBuilt()]);
