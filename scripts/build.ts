@@ -5,17 +5,19 @@
  *
  * With CLUSTER_CONFIG=<path>, the cluster config is validated (a bad one fails the build, not a
  * cold start), including the size of the EC2 user data it can produce (the deployment's values,
- * not known here, counted at their longest), and packed into every zip as cluster-config.yml,
- * where DISPATCH_CONFIG points.
- * With CLUSTER_ID as well, the file must define that cluster (the section the functions load).
+ * not known here, counted at their longest), and what the functions read of it is packed into
+ * every zip as cluster-config.json, where DISPATCH_CONFIG points (scripts/packed-config.ts): never
+ * the cluster's secrets, whatever the file holds. With CLUSTER_ID as well, the file must define
+ * that cluster (the section the functions load). The build names the secret-bearing keys it left
+ * out, never their values.
  */
-import { createWriteStream, existsSync, readdirSync, rmSync, statSync } from "node:fs";
+import { createWriteStream, existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { build } from "esbuild";
 import yazl from "yazl";
 import { checkUserDataFits } from "../lib/cloud/launch-user-data.js";
 import { ConfigError } from "../lib/config/errors.js";
-import { loadClusterConfig } from "../lib/config/load.js";
+import { type PackedConfig, packConfig, packedConfigName } from "./packed-config.js";
 
 const root = new URL("..", import.meta.url).pathname;
 const functionsDir = join(root, "functions");
@@ -31,13 +33,10 @@ export function functionNames(): string[] {
 /** Zip timestamps start in 1980; a fixed one keeps artifacts byte-identical across builds. */
 const zipEpoch = new Date(Date.UTC(1980, 0, 1));
 
-/** The name DISPATCH_CONFIG gives the cluster config inside a Lambda bundle. */
-export const bundledConfigName = "cluster-config.yml";
-
-async function zipDirectory(dir: string, files: string[], out: string, config?: string): Promise<void> {
+async function zipDirectory(dir: string, files: string[], out: string, config?: PackedConfig): Promise<void> {
   const zip = new yazl.ZipFile();
   for (const file of files) zip.addFile(join(dir, file), file, { mtime: zipEpoch, mode: 0o644 });
-  if (config !== undefined) zip.addFile(config, bundledConfigName, { mtime: zipEpoch, mode: 0o644 });
+  if (config !== undefined) zip.addBuffer(Buffer.from(config.json), packedConfigName, { mtime: zipEpoch, mode: 0o644 });
   zip.end();
   await new Promise<void>((resolve, reject) => {
     zip.outputStream.pipe(createWriteStream(out)).on("close", resolve).on("error", reject);
@@ -48,15 +47,30 @@ function kib(bytes: number): string {
   return `${(bytes / 1024).toFixed(1)} KiB`;
 }
 
-async function main(): Promise<void> {
-  const config = process.env.CLUSTER_CONFIG || undefined;
-  if (config !== undefined) {
-    const clusterId = process.env.CLUSTER_ID || undefined;
-    const { config: cluster, ignored, warnings } = loadClusterConfig(config, clusterId ? { clusterId } : {});
-    checkUserDataFits(cluster, {}, config);
-    console.log(`cluster config ${config}: cluster ${cluster.ClusterID || "(bare section)"} valid (${ignored.length} upstream keys not used here)`);
-    for (const warning of warnings) console.log(`  warning: ${warning}`);
+/** Reads, validates and trims the cluster config, saying what it left out (key names only). */
+function clusterConfig(path: string, clusterId: string | undefined): PackedConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new ConfigError([{ path: "", message: `cannot read ${JSON.stringify(path)} (${(err as NodeJS.ErrnoException).code ?? "read error"})` }], path);
   }
+  const packed = packConfig(text, { source: path, ...(clusterId ? { clusterId } : {}) });
+  checkUserDataFits(packed.loaded.config, {}, path);
+  const id = packed.loaded.config.ClusterID;
+  console.log(
+    `cluster config ${path}: cluster ${id || "(bare section)"} valid; packing as ${packedConfigName} only the keys the functions read (${packed.dropped.length} keys left out)`,
+  );
+  if (packed.droppedSecrets.length > 0) {
+    console.log(`  secrets left out (never packed; keep them out of the committed file too): ${packed.droppedSecrets.join(", ")}`);
+  }
+  for (const warning of packed.loaded.warnings) console.log(`  warning: ${warning}`);
+  return packed;
+}
+
+async function main(): Promise<void> {
+  const configPath = process.env.CLUSTER_CONFIG || undefined;
+  const config = configPath === undefined ? undefined : clusterConfig(configPath, process.env.CLUSTER_ID || undefined);
   rmSync(distDir, { recursive: true, force: true });
   const names = functionNames();
   for (const name of names) {

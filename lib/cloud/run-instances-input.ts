@@ -32,7 +32,8 @@ const GiB = 2 ** 30;
 
 /**
  * The complete RunInstances input for one launch try (§4.3 Create), built without any I/O:
- * one instance of `ProviderType`, no public IP, terminate on shutdown, IMDSv2 required, tagged
+ * one instance of `ProviderType`, no public IP, terminate on shutdown, IMDSv2 required with a
+ * hop limit of 1 (so a container behind a bridge network cannot reach the instance role), tagged
  * (§4.1), with the added-scratch volume, spot options and instance profile the config asks for,
  * and a ClientToken that makes a retry of the same try idempotent (see `clientToken`).
  * No KeyName: this dispatcher never logs in to its instances.
@@ -76,7 +77,8 @@ export function buildRunInstancesInput(args: RunInstancesArgs): RunInstancesComm
       { ResourceType: "instance", Tags: instanceTags(tagValues) },
       { ResourceType: "volume", Tags: volumeTags(tagValues) },
     ],
-    MetadataOptions: { HttpEndpoint: "enabled", HttpTokens: "required" },
+    // The functions' IAM policy denies RunInstances without exactly these two (serverless.yml).
+    MetadataOptions: { HttpEndpoint: "enabled", HttpTokens: "required", HttpPutResponseHopLimit: 1 },
     UserData: Buffer.from(args.userData, "utf8").toString("base64"),
   };
   if (it.AddedScratch > 0) input.BlockDeviceMappings = [addedScratchVolume(it.AddedScratch, driver.EBSVolumeType)];

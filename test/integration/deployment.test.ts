@@ -1,5 +1,13 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { type PackagedTemplate, PackagingError, packageTemplate } from "../support/package-template.js";
+import {
+  cfnLint,
+  cfnLintOnPath,
+  type EventRuleProperties,
+  type PackagedTemplate,
+  PackagingError,
+  type PolicyStatement,
+  packageTemplate,
+} from "../support/package-template.js";
 import { emittedMetrics, metricNamespace } from "../support/metric-spec.js";
 import { chooseInstanceTypesFilter, launchFilter } from "../support/stream-filters.js";
 
@@ -11,6 +19,8 @@ const params = {
   instanceSetId: "xyzzy-gj3su-0123456789abcde",
   computeSubnetIds: "subnet-0aaa1111,subnet-0bbb2222",
   computeSecurityGroupIds: "sg-0ccc3333",
+  computeVpcId: "vpc-0fff6666",
+  imageId: "ami-0ddd4444eeee5555f",
 };
 const functionNames = ["update-queue", "choose-instance-types", "launch", "cleanup"] as const;
 
@@ -19,17 +29,24 @@ const getAtt = (logicalId: string, attribute: string) => ({ "Fn::GetAtt": [logic
 const ec2Arn = (resource: string) => sub(`arn:\${AWS::Partition}:ec2:\${AWS::Region}:\${AWS::AccountId}:${resource}`);
 const tokenParameterArn = sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/arvados/xyzzy/dispatch-token`);
 
+const alarmTopicArn = "arn:aws:sns:us-east-1:111122223333:on-call";
+
 let t: PackagedTemplate;
+/** The same stage with every optional notification param set. */
+let notifying: PackagedTemplate;
 beforeAll(async () => {
-  t = await packageTemplate({ stage, params });
+  [t, notifying] = await Promise.all([
+    packageTemplate({ stage, params }),
+    packageTemplate({ stage, params: { ...params, alarmEmail: "ops@example.org", alarmTopicArn } }),
+  ]);
 }, 120_000);
 
 describe("packaging runs offline for any stage that has its params", () => {
   it("packages the dev stage from the placeholder params in serverless.yml, as `npm run package` does", async () => {
     const dev = await packageTemplate({ stage: "dev" });
     expect(dev.lambdaFunction("launch").properties.Environment.Variables.ARVADOS_API_HOST).toBe("zzzzz.example.invalid");
-    expect(dev.statementsFor("ec2:RunInstances").flatMap((s) => [s.Resource].flat())).toContainEqual(
-      ec2Arn("subnet/subnet-00000000000000002"),
+    expect(dev.statementsFor("launch", "ec2:RunInstances").flatMap((s) => [s.Resource].flat())).toContainEqual(
+      ec2Arn("subnet/subnet-0f1e2d3c4b5a69788"),
     );
   }, 120_000);
 
@@ -37,11 +54,27 @@ describe("packaging runs offline for any stage that has its params", () => {
     const failure = await packageTemplate({ stage: "nosuchcluster" }).catch((err: unknown) => err);
     expect(failure).toBeInstanceOf(PackagingError);
     const output = (failure as PackagingError).output;
-    expect(output).toContain("ARVADOS_API_HOST");
-    for (const name of ["instanceSetId", "computeSubnetIds", "computeSecurityGroupIds"]) {
-      expect(output).toContain(`stage param "${name}" is not set`);
-    }
+    expect(output).toContain(
+      "stage nosuchcluster lacks the required params arvadosApiHost, instanceSetId, computeSubnetIds, computeSecurityGroupIds, computeVpcId, imageId: " +
+        'add them to params.nosuchcluster in serverless.yml or pass --param "<name>=<value>" for each',
+    );
   }, 120_000);
+});
+
+describe("the packaged template passes cfn-lint, AWS's CloudFormation linter", () => {
+  // cfn-lint is a Python tool: run where it is installed, reported as skipped where it is not.
+  const lintable = cfnLintOnPath();
+  const title = (what: string) => (lintable ? what : `${what} (NOT CHECKED: cfn-lint is not on PATH)`);
+
+  it.skipIf(!lintable)(title("has no cfn-lint error, without and with every optional notification param"), async () => {
+    for (const template of [t, notifying]) {
+      const matches = await cfnLint(template.template);
+      const errors = matches.filter((m) => m.Level === "Error").map((m) => `${m.Rule.Id} ${m.Location.Path.join("/")}: ${m.Message}`);
+      expect(errors).toEqual([]);
+      const warnings = matches.filter((m) => m.Level !== "Error");
+      if (warnings.length > 0) console.warn(`cfn-lint warnings:\n${warnings.map((m) => `${m.Rule.Id} ${m.Message}`).join("\n")}`);
+    }
+  }, 240_000);
 });
 
 describe("every function is a prebuilt ESM bundle on nodejs22.x, arm64", () => {
@@ -53,7 +86,7 @@ describe("every function is a prebuilt ESM bundle on nodejs22.x, arm64", () => {
     expect(fn.Code.S3Key).toMatch(new RegExp(`/${name}\\.zip$`));
     expect(fn.Environment.Variables).toEqual({
       QUEUE_TABLE_NAME: { Ref: "QueueTable" },
-      DISPATCH_CONFIG: "/var/task/cluster-config.yml",
+      DISPATCH_CONFIG: "/var/task/cluster-config.json",
       ARVADOS_CLUSTER_ID: "xyzzy",
       ARVADOS_API_HOST: "xyzzy.example.org",
       ARVADOS_API_TOKEN_PARAMETER: "/arvados/xyzzy/dispatch-token",
@@ -131,36 +164,114 @@ describe("stream event source mappings", () => {
   });
 });
 
-describe("the functions' role grants only what the dispatcher does", () => {
+const table = ["GetItem", "Scan", "PutItem", "UpdateItem", "DeleteItem"].map((a) => `dynamodb:${a}`);
+const streamReads = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"];
+/** What every function does: write its log, read the token. */
+const everyFunction = ["logs:CreateLogStream", "logs:PutLogEvents", "ssm:GetParameter", "kms:Decrypt"];
+
+/** The calls each function makes, traced from its handler (see infra/function-roles.cjs). */
+const grantedActions: Record<(typeof functionNames)[number], string[]> = {
+  "update-queue": [...everyFunction, ...table],
+  "choose-instance-types": [
+    ...everyFunction,
+    "dynamodb:GetItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    ...streamReads,
+    "sqs:SendMessage",
+  ],
+  launch: [
+    ...everyFunction,
+    "dynamodb:GetItem",
+    "dynamodb:Scan",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    ...streamReads,
+    "sqs:SendMessage",
+    "ec2:DescribeInstances",
+    "ec2:RunInstances",
+    "ec2:CreateTags",
+    "iam:PassRole",
+  ],
+  cleanup: [...everyFunction, ...table, "ec2:DescribeInstances", "ec2:TerminateInstances"],
+};
+
+const allowed = (statements: PolicyStatement[]) => [...new Set(statements.filter((s) => s.Effect === "Allow").flatMap((s) => s.Action))].sort();
+
+describe("each function has its own role, granting only the calls it makes", () => {
+  it("every function runs with a role of its own, and osls creates no shared one", () => {
+    const roles = functionNames.map((name) => t.functionRole(name));
+    expect(new Set(roles).size).toBe(functionNames.length);
+    expect(t.template.Resources.IamRoleLambdaExecution).toBeUndefined();
+    for (const role of roles) {
+      const { Properties } = t.resource<{ AssumeRolePolicyDocument: { Statement: unknown[] } }>(role, "AWS::IAM::Role");
+      expect(Properties.AssumeRolePolicyDocument.Statement).toEqual([
+        { Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole" },
+      ]);
+    }
+  });
+
+  it.each(functionNames)("%s is allowed exactly the actions it sends, nothing more", (name) => {
+    expect(allowed(t.functionStatements(name))).toEqual([...grantedActions[name]].sort());
+  });
+
+  it.each(["update-queue", "choose-instance-types"] as const)("%s may make no EC2 call and pass no role", (name) => {
+    const actions = t.functionStatements(name).flatMap((s) => s.Action);
+    expect(actions.filter((a) => a.startsWith("ec2:") || a.startsWith("iam:"))).toEqual([]);
+  });
+
   it("never grants a wildcard action, and a wildcard resource only for DescribeInstances", () => {
-    const statements = t.roleStatements();
-    for (const s of statements) for (const action of s.Action) expect(action).not.toMatch(/\*/);
-    const anyResource = statements.filter((s) => JSON.stringify(s.Resource).includes('"*"'));
-    expect(anyResource.map((s) => s.Action)).toEqual([["ec2:DescribeInstances"]]);
+    for (const name of functionNames) {
+      const statements = t.functionStatements(name);
+      for (const s of statements) for (const action of s.Action) expect(action).not.toMatch(/\*/);
+      const anyResource = statements.filter((s) => JSON.stringify(s.Resource).includes('"*"'));
+      expect(anyResource.map((s) => s.Action), name).toEqual(name === "launch" || name === "cleanup" ? [["ec2:DescribeInstances"]] : []);
+    }
+  });
+
+  it("each function writes only its own log group", () => {
+    for (const name of functionNames) {
+      expect(t.statementsFor(name, "logs:PutLogEvents").map((s) => s.Resource)).toEqual([
+        sub(`arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/lambda/arvados-dispatch-xyzzy-${name}:*`),
+      ]);
+    }
   });
 
   it("DynamoDB item actions apply to the queue table alone; stream reads to its stream alone", () => {
-    const items = t.roleStatements().filter((s) => s.Action.some((a) => a.startsWith("dynamodb:") && !isStreamAction(a)));
-    expect(items).toHaveLength(1);
-    expect(items[0]?.Resource).toEqual(getAtt("QueueTable", "Arn"));
-    expect(items[0]?.Action.sort()).toEqual(
-      [
-        "dynamodb:BatchGetItem",
-        "dynamodb:BatchWriteItem",
-        "dynamodb:ConditionCheckItem",
-        "dynamodb:DeleteItem",
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:Query",
-        "dynamodb:Scan",
-        "dynamodb:UpdateItem",
-      ].sort(),
-    );
-    for (const s of t.statementsFor("dynamodb:GetRecords")) expect(s.Resource).toEqual([getAtt("QueueTable", "StreamArn")]);
+    for (const name of functionNames) {
+      const statements = t.functionStatements(name);
+      const items = statements.filter((s) => s.Action.some((a) => a.startsWith("dynamodb:") && !streamReads.includes(a)));
+      expect(items.map((s) => s.Resource), name).toEqual([getAtt("QueueTable", "Arn")]);
+      for (const s of t.statementsFor(name, "dynamodb:GetRecords")) expect(s.Resource).toEqual(getAtt("QueueTable", "StreamArn"));
+    }
   });
 
+  it("only the stream consumers read the stream and send to the failure queue (their mappings' on-failure destination)", () => {
+    for (const name of functionNames) {
+      const consumer = name === "choose-instance-types" || name === "launch";
+      expect(t.statementsFor(name, "dynamodb:GetRecords").length, name).toBe(consumer ? 1 : 0);
+      expect(t.statementsFor(name, "sqs:SendMessage").map((s) => s.Resource), name).toEqual(consumer ? [getAtt("FailureQueue", "Arn")] : []);
+    }
+  });
+
+  it("every function reads only the token parameter, decrypting it only through SSM", () => {
+    for (const name of functionNames) {
+      expect(t.statementsFor(name, "ssm:GetParameter").map((s) => [s.Resource, s.Condition])).toEqual([[tokenParameterArn, undefined]]);
+      expect(t.statementsFor(name, "kms:Decrypt").map((s) => s.Condition)).toEqual([
+        {
+          StringEquals: {
+            "kms:ViaService": sub(`ssm.\${AWS::Region}.amazonaws.com`),
+            "kms:EncryptionContext:PARAMETER_ARN": tokenParameterArn,
+          },
+        },
+      ]);
+    }
+  });
+});
+
+describe("launch may start only this dispatcher's instances, of the configured image, with IMDSv2 and hop limit 1", () => {
   it("RunInstances may create only instances tagged with this dispatcher's instance set id", () => {
-    const onInstances = t.statementsFor("ec2:RunInstances").filter((s) => JSON.stringify(s.Resource).includes(":instance/"));
+    const onInstances = t.statementsFor("launch", "ec2:RunInstances").filter((s) => s.Effect === "Allow" && JSON.stringify(s.Resource).includes(":instance/"));
     expect(onInstances).toEqual([
       {
         Effect: "Allow",
@@ -168,52 +279,64 @@ describe("the functions' role grants only what the dispatcher does", () => {
         Resource: ec2Arn("instance/*"),
         Condition: { StringEquals: { "aws:RequestTag/ArvadosInstanceSetID": params.instanceSetId } },
       },
+    ]);
+  });
+
+  it("RunInstances is denied unless the instance requires IMDSv2 tokens and its hop limit is 1 (a request leaving it out included)", () => {
+    expect(t.functionStatements("launch").filter((s) => s.Effect === "Deny")).toEqual([
       {
         Effect: "Deny",
         Action: ["ec2:RunInstances"],
         Resource: ec2Arn("instance/*"),
         Condition: { StringNotEquals: { "ec2:MetadataHttpTokens": "required" } },
       },
+      {
+        Effect: "Deny",
+        Action: ["ec2:RunInstances"],
+        Resource: ec2Arn("instance/*"),
+        Condition: { NumericNotEquals: { "ec2:MetadataHttpPutResponseHopLimit": "1" } },
+      },
     ]);
   });
 
-  it("RunInstances may use only the stage's subnets and security groups, plus images, interfaces, volumes, spot requests", () => {
+  it("RunInstances may use only the stage's subnets, security groups and image, plus interfaces, volumes, spot requests", () => {
     const others = t
-      .statementsFor("ec2:RunInstances")
+      .statementsFor("launch", "ec2:RunInstances")
       .filter((s) => s.Effect === "Allow" && !JSON.stringify(s.Resource).includes(":instance/"));
     for (const s of others) expect(s.Condition).toBeUndefined();
     expect(others.flatMap((s) => [s.Resource].flat())).toEqual([
       ec2Arn("subnet/subnet-0aaa1111"),
       ec2Arn("subnet/subnet-0bbb2222"),
       ec2Arn("security-group/sg-0ccc3333"),
-      sub(`arn:\${AWS::Partition}:ec2:\${AWS::Region}::image/*`),
+      sub(`arn:\${AWS::Partition}:ec2:\${AWS::Region}::image/${params.imageId}`),
       ec2Arn("network-interface/*"),
       ec2Arn("volume/*"),
       ec2Arn("spot-instances-request/*"),
     ]);
   });
 
-  it("CreateTags only while launching, or on an instance already tagged as ours", () => {
-    const conditions = t.statementsFor("ec2:CreateTags").map((s) => s.Condition);
-    expect(conditions).toEqual([
-      { StringEquals: { "ec2:CreateAction": "RunInstances" } },
-      { StringEquals: { "aws:ResourceTag/ArvadosInstanceSetID": params.instanceSetId } },
-    ]);
+  it("the image is the configured ImageID alone: no image wildcard anywhere", () => {
+    const images = t
+      .functionStatements("launch")
+      .flatMap((s) => [s.Resource].flat())
+      .filter((r) => JSON.stringify(r).includes(":image/"));
+    expect(images).toEqual([sub(`arn:\${AWS::Partition}:ec2:\${AWS::Region}::image/${params.imageId}`)]);
   });
 
-  it("TerminateInstances only on instances tagged with this dispatcher's instance set id", () => {
-    expect(t.statementsFor("ec2:TerminateInstances")).toEqual([
+  it("CreateTags only in the launch request (its instance and volume tags), never on an existing resource", () => {
+    expect(t.statementsFor("launch", "ec2:CreateTags")).toEqual([
       {
         Effect: "Allow",
-        Action: ["ec2:TerminateInstances"],
-        Resource: ec2Arn("instance/*"),
-        Condition: { StringEquals: { "aws:ResourceTag/ArvadosInstanceSetID": params.instanceSetId } },
+        Action: ["ec2:CreateTags"],
+        Resource: [ec2Arn("instance/*"), ec2Arn("volume/*")],
+        Condition: { StringEquals: { "ec2:CreateAction": "RunInstances" } },
       },
     ]);
+    for (const name of functionNames.filter((n) => n !== "launch")) expect(t.statementsFor(name, "ec2:CreateTags")).toEqual([]);
   });
 
   it("PassRole only for the compute role, only to EC2", () => {
-    expect(t.statementsFor("iam:PassRole")).toEqual([
+    expect(t.statementsFor("launch", "iam:PassRole")).toEqual([
       {
         Effect: "Allow",
         Action: ["iam:PassRole"],
@@ -222,31 +345,30 @@ describe("the functions' role grants only what the dispatcher does", () => {
       },
     ]);
   });
+});
 
-  it("reads only the token parameter, decrypting it only through SSM", () => {
-    expect(t.statementsFor("ssm:GetParameter").map((s) => s.Resource)).toEqual([tokenParameterArn]);
-    expect(t.statementsFor("kms:Decrypt").map((s) => s.Condition)).toEqual([
+describe("cleanup may terminate only this dispatcher's instances", () => {
+  it("TerminateInstances only on instances tagged with this dispatcher's instance set id, and only by cleanup", () => {
+    expect(t.statementsFor("cleanup", "ec2:TerminateInstances")).toEqual([
       {
-        StringEquals: {
-          "kms:ViaService": sub(`ssm.\${AWS::Region}.amazonaws.com`),
-          "kms:EncryptionContext:PARAMETER_ARN": tokenParameterArn,
-        },
+        Effect: "Allow",
+        Action: ["ec2:TerminateInstances"],
+        Resource: ec2Arn("instance/*"),
+        Condition: { StringEquals: { "aws:ResourceTag/ArvadosInstanceSetID": params.instanceSetId } },
       },
     ]);
-  });
-
-  it("may send to the failure queue (the stream mappings' on-failure destination) and nowhere else", () => {
-    const sends = t.statementsFor("sqs:SendMessage");
-    expect(sends.length).toBeGreaterThan(0);
-    for (const s of sends) expect(s.Resource).toEqual([getAtt("FailureQueue", "Arn")]);
+    for (const name of functionNames.filter((n) => n !== "cleanup")) expect(t.statementsFor(name, "ec2:TerminateInstances")).toEqual([]);
   });
 
   it("honours the cluster's TagKeyPrefix in every tag condition", async () => {
     const crunch = await packageTemplate({ stage, params: { ...params, tagKeyPrefix: "Crunch" } });
-    expect(crunch.statementsFor("ec2:TerminateInstances")[0]?.Condition).toEqual({
+    expect(crunch.statementsFor("cleanup", "ec2:TerminateInstances")[0]?.Condition).toEqual({
       StringEquals: { "aws:ResourceTag/CrunchInstanceSetID": params.instanceSetId },
     });
-    expect(JSON.stringify(crunch.roleStatements())).not.toContain("ArvadosInstanceSetID");
+    expect(crunch.statementsFor("launch", "ec2:RunInstances")[0]?.Condition).toEqual({
+      StringEquals: { "aws:RequestTag/CrunchInstanceSetID": params.instanceSetId },
+    });
+    expect(JSON.stringify(functionNames.map((n) => crunch.functionStatements(n)))).not.toContain("ArvadosInstanceSetID");
   }, 120_000);
 });
 
@@ -264,6 +386,11 @@ describe("the compute instances' role", () => {
     expect(statements[1]?.Condition?.StringEquals?.["kms:EncryptionContext:PARAMETER_ARN"]).toEqual(tokenParameterArn);
   });
 
+  it("reads the token only with credentials EC2 delivered to an instance in the compute VPC", () => {
+    const [read] = t.roleStatements("ComputeInstanceRole");
+    expect(read?.Condition).toEqual({ StringEquals: { "aws:Ec2InstanceSourceVpc": params.computeVpcId } });
+  });
+
   it("is the one role in the instance profile the functions are told about", () => {
     const profile = t.resource<{ Roles: unknown[] }>("ComputeInstanceProfile", "AWS::IAM::InstanceProfile");
     expect(profile.Properties.Roles).toEqual([{ Ref: "ComputeInstanceRole" }]);
@@ -275,12 +402,18 @@ interface AlarmProperties {
   MetricName?: string;
   Dimensions?: { Name: string; Value: unknown }[];
   Statistic?: string;
+  Period?: number;
   Threshold: number | string;
   ComparisonOperator: string;
   EvaluationPeriods: number;
   TreatMissingData: string;
   AlarmActions: unknown[];
-  Metrics?: { Id: string; Expression?: string; MetricStat?: { Metric: { MetricName: string; Dimensions: { Value: string }[] } } }[];
+  OKActions: unknown[];
+  Metrics?: {
+    Id: string;
+    Expression?: string;
+    MetricStat?: { Metric: { MetricName: string; Dimensions: { Name: string; Value: string }[] } };
+  }[];
 }
 
 describe("alarms", () => {
@@ -308,7 +441,7 @@ describe("alarms", () => {
 
   it("each alarm on a dispatcher metric queries it with a dimension set it is emitted with, for the stage's cluster", () => {
     const onDispatcherMetrics = t.resourcesOfType<AlarmProperties>("AWS::CloudWatch::Alarm").filter(([, a]) => a.Properties.Namespace === metricNamespace);
-    expect(onDispatcherMetrics.length).toBe(3);
+    expect(onDispatcherMetrics.length).toBe(4);
     for (const [id, { Properties: a }] of onDispatcherMetrics) {
       const dimensions = a.Dimensions ?? [];
       const service = String(dimensions.find((d) => d.Name === "service")?.Value);
@@ -349,12 +482,112 @@ describe("alarms", () => {
     );
   });
 
-  it("every alarm notifies the stage's alarm topic, and an e-mail subscription exists only when an address is given", () => {
-    for (const [, a] of t.resourcesOfType<AlarmProperties>("AWS::CloudWatch::Alarm")) {
-      expect(a.Properties.AlarmActions[0]).toEqual({ Ref: "AlarmTopic" });
+  it("every alarm notifies the stage's alarm topic alone when no other topic or e-mail is given", () => {
+    for (const [id, a] of t.resourcesOfType<AlarmProperties>("AWS::CloudWatch::Alarm")) {
+      expect(a.Properties.AlarmActions, id).toEqual([{ Ref: "AlarmTopic" }]);
+      expect(a.Properties.OKActions, id).toEqual([{ Ref: "AlarmTopic" }]);
     }
-    expect(t.resource("AlarmEmailSubscription", "AWS::SNS::Subscription").Condition).toBe("HasAlarmEmail");
-    expect(t.template.Conditions?.HasAlarmEmail).toEqual({ "Fn::Not": [{ "Fn::Equals": ["", ""] }] });
+    expect(t.resource<{ Subscription: unknown[] }>("AlarmTopic", "AWS::SNS::Topic").Properties.Subscription).toEqual([]);
+  });
+
+  it("alarmTopicArn is notified too and alarmEmail subscribed, when given", () => {
+    for (const [id, a] of notifying.resourcesOfType<AlarmProperties>("AWS::CloudWatch::Alarm")) {
+      expect(a.Properties.AlarmActions, id).toEqual([{ Ref: "AlarmTopic" }, alarmTopicArn]);
+    }
+    expect(notifying.resource<{ Subscription: unknown[] }>("AlarmTopic", "AWS::SNS::Topic").Properties.Subscription).toEqual([
+      { Protocol: "email", Endpoint: "ops@example.org" },
+    ]);
+  });
+});
+
+describe("alarms for silence: what stops happening alarms too", () => {
+  const alarm = (logicalId: string) => t.resource<AlarmProperties>(logicalId, "AWS::CloudWatch::Alarm").Properties;
+  const functionName = (name: string) => `arvados-dispatch-xyzzy-${name}`;
+  const metricStats = (a: AlarmProperties) => (a.Metrics ?? []).flatMap((m) => (m.MetricStat === undefined ? [] : [m.MetricStat.Metric]));
+
+  it("update-queue not invoked in two 5-minute periods alarms, no datapoint being the silence itself", () => {
+    expect(alarm("UpdateQueueSilentAlarm")).toMatchObject({
+      Namespace: "AWS/Lambda",
+      MetricName: "Invocations",
+      Dimensions: [{ Name: "FunctionName", Value: functionName("update-queue") }],
+      Statistic: "Sum",
+      Period: 300,
+      EvaluationPeriods: 2,
+      Threshold: 1,
+      ComparisonOperator: "LessThanThreshold",
+      TreatMissingData: "breaching",
+    });
+  });
+
+  it("choose-instance-types reading stream records over 5 minutes old for 10 minutes alarms", () => {
+    expect(alarm("TypeChoiceBehindAlarm")).toMatchObject({
+      Namespace: "AWS/Lambda",
+      MetricName: "IteratorAge",
+      Dimensions: [{ Name: "FunctionName", Value: functionName("choose-instance-types") }],
+      Statistic: "Maximum",
+      Threshold: 300_000,
+      ComparisonOperator: "GreaterThanThreshold",
+      EvaluationPeriods: 2,
+    });
+  });
+
+  it("Lambda throttling either stream function alarms", () => {
+    const a = alarm("StreamThrottlesAlarm");
+    expect(metricStats(a).map((m) => [m.MetricName, m.Dimensions.map((d) => d.Value)])).toEqual([
+      ["Throttles", [functionName("choose-instance-types")]],
+      ["Throttles", [functionName("launch")]],
+    ]);
+    expect(a).toMatchObject({ Threshold: 0, ComparisonOperator: "GreaterThanThreshold" });
+  });
+
+  it("orphan instances found by every cleanup pass for 15 minutes alarm (cleanup terminates those it finds)", () => {
+    expect(alarm("OrphanInstancesPersistAlarm")).toMatchObject({
+      Namespace: metricNamespace,
+      MetricName: "OrphanInstances",
+      Dimensions: [
+        { Name: "service", Value: "cleanup" },
+        { Name: "ClusterID", Value: "xyzzy" },
+      ],
+      Statistic: "Minimum",
+      Period: 300,
+      EvaluationPeriods: 3,
+      Threshold: 0,
+      ComparisonOperator: "GreaterThanThreshold",
+    });
+  });
+
+  it("EventBridge failing to invoke the target of any of the dispatcher's rules alarms; each rule is named so the alarm can name it", () => {
+    const rules = t.resourcesOfType<EventRuleProperties & { Name?: string }>("AWS::Events::Rule").map(([, r]) => r.Properties.Name);
+    expect(rules).toHaveLength(4);
+    const watched = metricStats(alarm("ScheduleFailingAlarm")).map((m) => {
+      expect(m.MetricName).toBe("FailedInvocations");
+      return m.Dimensions.map((d) => d.Value).join();
+    });
+    expect(watched.sort()).toEqual([...rules].sort());
+    expect(rules.sort()).toEqual(
+      ["update-queue-tick", "launch-sweep", "cleanup-tick", "spot-interruption"].map((r) => `arvados-dispatch-xyzzy-${r}`).sort(),
+    );
+  });
+
+  it("every alarm treats a missing datapoint as what it means for its metric", () => {
+    const treatMissing = Object.fromEntries(
+      t.resourcesOfType<AlarmProperties>("AWS::CloudWatch::Alarm").map(([id, a]) => [id, a.Properties.TreatMissingData]),
+    );
+    expect(treatMissing).toEqual({
+      // Emitted only when something goes wrong, or counted only when the function runs.
+      UpdateFailuresAlarm: "notBreaching",
+      FunctionErrorsAlarm: "notBreaching",
+      FailureQueueNotEmptyAlarm: "notBreaching",
+      LaunchFailuresAlarm: "notBreaching",
+      TypeChoiceBehindAlarm: "notBreaching",
+      StreamThrottlesAlarm: "notBreaching",
+      ScheduleFailingAlarm: "notBreaching",
+      // Emitted on every run: no datapoint is the function not running.
+      OldestQueuedContainerAgeAlarm: "breaching",
+      UpdateQueueSilentAlarm: "breaching",
+      // No cleanup pass says nothing about orphans: keep the last state.
+      OrphanInstancesPersistAlarm: "ignore",
+    });
   });
 });
 
@@ -405,7 +638,3 @@ describe("the dashboard", () => {
     expect(alarmWidget?.properties.alarms?.sort()).toEqual(alarms.sort());
   });
 });
-
-function isStreamAction(action: string): boolean {
-  return ["dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:DescribeStream", "dynamodb:ListStreams"].includes(action);
-}

@@ -9,9 +9,9 @@
  * credentials, no network and no state outside the copy.
  */
 import { execFile } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { delimiter, dirname, join } from "node:path";
 import { promisify } from "node:util";
 
 const root = new URL("../..", import.meta.url).pathname;
@@ -57,6 +57,7 @@ export interface LambdaFunctionProperties {
   Runtime: string;
   Architectures: string[];
   Timeout: number;
+  Role: CfnValue;
   ReservedConcurrentExecutions?: number;
   Code: { S3Key: string };
   Environment: { Variables: Record<string, CfnValue> };
@@ -159,8 +160,8 @@ export class PackagedTemplate {
       .find((p) => JSON.stringify(p.FunctionName) === ref);
   }
 
-  /** The statements of an IAM role's inline policies (the functions' role by default). */
-  roleStatements(logicalId = "IamRoleLambdaExecution"): PolicyStatement[] {
+  /** The statements of an IAM role's inline policies. */
+  roleStatements(logicalId: string): PolicyStatement[] {
     const role = this.resource<RoleProperties>(logicalId, "AWS::IAM::Role");
     return role.Properties.Policies.flatMap((p) => p.PolicyDocument.Statement).map((s) => ({
       ...s,
@@ -168,9 +169,63 @@ export class PackagedTemplate {
     }));
   }
 
-  /** The statements granting or denying `action`. */
-  statementsFor(action: string, logicalId?: string): PolicyStatement[] {
-    return this.roleStatements(logicalId).filter((s) => s.Action.includes(action));
+  /** The logical id of the role the function runs with (its `Role`, `{"Fn::Sub": "${<id>.Arn}"}` or a GetAtt). */
+  functionRole(name: string): string {
+    const role = this.lambdaFunction(name).properties.Role as { "Fn::Sub"?: string; "Fn::GetAtt"?: [string, string] };
+    const id = role["Fn::GetAtt"]?.[0] ?? /^\$\{(\w+)\.Arn\}$/.exec(role["Fn::Sub"] ?? "")?.[1];
+    if (id === undefined) throw new Error(`${name}: role ${JSON.stringify(role)} is not a role of this template`);
+    return id;
+  }
+
+  /** The statements of the function's own role. */
+  functionStatements(name: string): PolicyStatement[] {
+    return this.roleStatements(this.functionRole(name));
+  }
+
+  /** The statements of the function's role granting or denying `action`. */
+  statementsFor(name: string, action: string): PolicyStatement[] {
+    return this.functionStatements(name).filter((s) => s.Action.includes(action));
+  }
+}
+
+/** One finding of cfn-lint (`--format json`). */
+export interface CfnLintMatch {
+  Level: "Error" | "Warning" | "Informational";
+  Message: string;
+  Rule: { Id: string };
+  Location: { Path: (string | number)[] };
+}
+
+/** Whether cfn-lint, AWS's CloudFormation linter, is on PATH. */
+export function cfnLintOnPath(): boolean {
+  return (process.env.PATH ?? "").split(delimiter).some((dir) => dir !== "" && isExecutable(join(dir, "cfn-lint")));
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs cfn-lint on the template and returns what it found (it exits non-zero when it finds anything). */
+export async function cfnLint(template: CfnTemplate): Promise<CfnLintMatch[]> {
+  const work = mkdtempSync(join(tmpdir(), "arvados-dispatch-lint-"));
+  try {
+    const file = join(work, "cloudformation-template-update-stack.json");
+    writeFileSync(file, JSON.stringify(template, null, 2));
+    const run = await promisify(execFile)("cfn-lint", ["--format", "json", file], { timeout: 120_000 }).catch(
+      (err: { stdout?: string; code?: number; message: string }) => {
+        // Exit codes 2, 4 and 8 (and their sums) mean errors, warnings, informational findings.
+        if (typeof err.code === "number" && err.code < 16 && err.stdout) return { stdout: err.stdout };
+        throw new Error(`cfn-lint failed: ${err.message}`);
+      },
+    );
+    return JSON.parse(run.stdout) as CfnLintMatch[];
+  } finally {
+    rmSync(work, { recursive: true, force: true });
   }
 }
 

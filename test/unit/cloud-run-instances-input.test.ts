@@ -87,9 +87,17 @@ describe("instance tags are ResourceTags first, then the pool's tags, which win 
   });
 });
 
-describe("the instance metadata service requires IMDSv2 tokens (§4.3)", () => {
+describe("the instance metadata service requires IMDSv2 tokens and answers the instance alone (§4.3)", () => {
   it("enables the endpoint with HttpTokens required", () => {
-    expect(buildRunInstancesInput(args()).MetadataOptions).toEqual({ HttpEndpoint: "enabled", HttpTokens: "required" });
+    expect(buildRunInstancesInput(args()).MetadataOptions).toMatchObject({ HttpEndpoint: "enabled", HttpTokens: "required" });
+  });
+
+  it("sets the PUT response hop limit to 1, so a token request from a container one hop further gets no reply", () => {
+    expect(buildRunInstancesInput(args()).MetadataOptions).toEqual({
+      HttpEndpoint: "enabled",
+      HttpTokens: "required",
+      HttpPutResponseHopLimit: 1,
+    });
   });
 });
 
