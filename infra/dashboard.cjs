@@ -119,9 +119,10 @@ module.exports.body = async ({ resolveVariable }) => {
       dispatch("choose-instance-types", "TypesChosen"),
       dispatch("choose-instance-types", "UnsatisfiableContainers", { color: "#d62728" }),
     ]),
-    graph("launch: locked and launched", 8, 11, 8, 6, [
+    graph("launch: locked and launched; scheduling statuses changed", 8, 11, 8, 6, [
       dispatch("launch", "ContainersLocked"),
       dispatch("launch", "InstancesLaunched"),
+      dispatch("launch", "SchedulingStatusesWritten"),
     ]),
     graph("launch: RunInstances errors by class", 16, 11, 8, 6, [
       dispatch("launch", "LaunchFailures", { color: "#d62728" }),

@@ -13,6 +13,7 @@ import type { QueueStore } from "../store/queue-store.js";
 import type { SharedState } from "../store/shared-state.js";
 import { launchOne, recordFailure } from "./launch-container.js";
 import type { InstanceCloud } from "./ports.js";
+import { storeStatuses } from "./statuses.js";
 
 /** Everything a launch pass works with; clients are built by the handler and passed in. */
 export interface LaunchDeps {
@@ -61,6 +62,10 @@ export interface LaunchReport {
   /** §3.7 containers_longest_wait_time_seconds: oldest Queued/Locked container with priority > 0 not yet running. */
   oldestQueuedAgeSeconds: number;
   statuses: Record<string, string>;
+  /** Entries whose stored scheduling status this pass changed (a steady queue: 0). */
+  statusesWritten: number;
+  /** Status writes that failed, with their error codes; they never fail the pass. */
+  statusWriteErrors: string[];
   /** How many locks and launches the last plan asked for. */
   planned: number;
   /** Plans made (a long pass plans again every replanMs). */
@@ -109,6 +114,8 @@ export async function runLaunchPass(deps: LaunchDeps, remainingMs: () => number,
     throttleErrors: 0,
     oldestQueuedAgeSeconds: 0,
     statuses: {},
+    statusesWritten: 0,
+    statusWriteErrors: [],
     planned: 0,
     plans: 0,
     limits: { maxContainers: 0, atQuotaForMs: 0, throttledForMs: 0, typesAtCapacity: 0 },
@@ -205,6 +212,10 @@ async function planAndWork(
       recordFailure(report, uuid, "unlock", err);
     }
   }
+  // After the work, so a status never delays a launch; the dispatch API reads them.
+  const writes = await storeStatuses(deps.store, entries, plan.statuses, () => remainingMs() >= marginMs);
+  report.statusesWritten += writes.written;
+  report.statusWriteErrors.push(...writes.errorCodes);
   return outcome;
 }
 

@@ -35,6 +35,7 @@ export const emittedMetrics: Record<string, Record<string, string[][]>> = {
     ThrottleErrors: [base],
     QueuedToLaunchLatencyMs: [base],
     OldestQueuedContainerAgeSeconds: [base],
+    SchedulingStatusesWritten: [base],
   },
   cleanup: {
     EntriesForgotten: [base],
