@@ -33,6 +33,8 @@ export interface CleanupReport {
   orphans: number;
   /** Instances of our instance set that this dispatcher did not launch: left alone (ReconcilePlan.foreign). */
   foreign: string[];
+  /** Instances on hold a rule would have terminated, with its reason: left alone (ReconcilePlan.held). */
+  held: { instanceId: string; reason: string }[];
   failures: number;
   /** Each failed action, with the error's code (EC2 code, HTTP status or error name). */
   failureDetails: { action: string; target: string; error: string }[];
@@ -69,6 +71,7 @@ export async function runCleanupPass(deps: CleanupDeps, interrupted: readonly st
     terminated: {},
     orphans: 0,
     foreign: [],
+    held: [],
     failures: 0,
     failureDetails: [],
   };
@@ -89,6 +92,7 @@ export async function runCleanupPass(deps: CleanupDeps, interrupted: readonly st
   });
 
   report.foreign = plan.foreign;
+  report.held = plan.held;
   const attempt = async (action: string, target: string, run: () => Promise<unknown>): Promise<boolean> => {
     try {
       await run();
