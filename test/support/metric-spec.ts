@@ -45,6 +45,10 @@ export const emittedMetrics: Record<string, Record<string, string[][]>> = {
     ContainersRequeued: byReason,
     InstancesTerminated: byReason,
   },
+  "dispatch-api": {
+    DispatchApiRequests: [base],
+    DispatchApiRefused: [base],
+  },
 };
 
 /** One metric as an EMF log line declares it. */
