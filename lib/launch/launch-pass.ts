@@ -189,6 +189,10 @@ async function planAndWork(
   ];
   report.planned = work.length;
 
+  // Alongside the work, so a status shows while a backlog is worked through (launches are paced
+  // at 2 a second) and never waits for, or delays, a launch; the dispatch API reads them.
+  const statusWrites = storeStatuses(deps.store, entries, plan.statuses, () => remainingMs() >= marginMs);
+
   let outcome: "replan" | "done" = "done";
   let liveInstances = liveCount;
   for (const [i, { decision, lock }] of work.entries()) {
@@ -212,8 +216,7 @@ async function planAndWork(
       recordFailure(report, uuid, "unlock", err);
     }
   }
-  // After the work, so a status never delays a launch; the dispatch API reads them.
-  const writes = await storeStatuses(deps.store, entries, plan.statuses, () => remainingMs() >= marginMs);
+  const writes = await statusWrites;
   report.statusesWritten += writes.written;
   report.statusWriteErrors.push(...writes.errorCodes);
   return outcome;
