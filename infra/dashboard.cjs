@@ -42,7 +42,7 @@ module.exports.body = async ({ resolveVariable }) => {
   const clusterId = String(await resolveVariable("param:clusterId"));
   const dispatch = (fn, metric, options) => dispatchMetric(clusterId, fn, metric, options);
   const functionName = (fn) => `${service}-${stage}-${fn}`;
-  const functions = ["update-queue", "choose-instance-types", "launch", "cleanup"];
+  const functions = ["update-queue", "choose-instance-types", "launch", "cleanup", "dispatch-api"];
   const perFunction = (metric, stat, suffix = "") =>
     functions.map((fn) => ["AWS/Lambda", metric, "FunctionName", functionName(fn), { stat, label: `${fn}${suffix}` }]);
 
@@ -57,7 +57,8 @@ module.exports.body = async ({ resolveVariable }) => {
         markdown: [
           `## Arvados dispatcher — ${stage}`,
           "A container flows left to right, top to bottom: **update-queue** caches it, **choose-instance-types** ranks its types, " +
-            "**launch** locks it and starts an instance, **cleanup** forgets it and reconciles instances. " +
+            "**launch** locks it and starts an instance, **cleanup** forgets it and reconciles instances; " +
+            "**dispatch-api** tells the controller why a container waits and lets operators act on instances. " +
             "Counts are sums per minute; a red alarm's description says where to look first.",
         ].join("\n\n"),
       },
@@ -119,9 +120,10 @@ module.exports.body = async ({ resolveVariable }) => {
       dispatch("choose-instance-types", "TypesChosen"),
       dispatch("choose-instance-types", "UnsatisfiableContainers", { color: "#d62728" }),
     ]),
-    graph("launch: locked and launched", 8, 11, 8, 6, [
+    graph("launch: locked and launched; scheduling statuses changed", 8, 11, 8, 6, [
       dispatch("launch", "ContainersLocked"),
       dispatch("launch", "InstancesLaunched"),
+      dispatch("launch", "SchedulingStatusesWritten"),
     ]),
     graph("launch: RunInstances errors by class", 16, 11, 8, 6, [
       dispatch("launch", "LaunchFailures", { color: "#d62728" }),
@@ -173,15 +175,21 @@ module.exports.body = async ({ resolveVariable }) => {
       ),
     ),
 
+    // The management API: the controller's status questions and operators' actions.
+    graph("dispatch API: requests, and those refused by the token check (401, 403)", 0, 29, 24, 6, [
+      dispatch("dispatch-api", "DispatchApiRequests"),
+      dispatch("dispatch-api", "DispatchApiRefused", { color: "#d62728" }),
+    ]),
+
     // The Lambda plumbing underneath.
-    graph("Lambda errors and throttles", 0, 29, 8, 6, [
+    graph("Lambda errors and throttles", 0, 35, 8, 6, [
       ...perFunction("Errors", "Sum", " errors"),
       ...perFunction("Throttles", "Sum", " throttles"),
     ]),
     graph(
       "Stream iterator age (ms): how far behind the table the stream functions are",
       8,
-      29,
+      35,
       8,
       6,
       ["choose-instance-types", "launch"].map((fn) => [
@@ -196,7 +204,7 @@ module.exports.body = async ({ resolveVariable }) => {
     graph(
       "Stream failure queue (records given up on)",
       16,
-      29,
+      35,
       8,
       6,
       [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "${FailureQueue.QueueName}", { stat: "Maximum" }]],

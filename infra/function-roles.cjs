@@ -7,7 +7,8 @@
  * What each function calls, traced from functions/<name>/handler.ts (update this table with the
  * code; test/integration/deployment.test.ts holds it to exactly these sets):
  *   every function   SSM GetParameter of the token (lib/arvados/token-source.ts, via
- *                    lib/runtime/environment.ts), decrypted through SSM.
+ *                    lib/runtime/environment.ts), decrypted through SSM; dispatch-api reads the
+ *                    ManagementToken's parameter instead, and no Arvados token.
  *   update-queue     Queue.update: update lease and threshold (UpdateItem), cache read (GetItem
  *                    of #queue, Scan), insert (PutItem), replace (UpdateItem), delete (DeleteItem);
  *                    the last Arvados 503 it saw, shared in the capacity state (GetItem, PutItem).
@@ -20,6 +21,9 @@
  *   cleanup          queue read (GetItem, Scan); forget (DeleteItem); cancel, unlock, clear a
  *                    launch, retried type choice (UpdateItem, DeleteItem); capacity state
  *                    (GetItem, PutItem); EC2 DescribeInstances, TerminateInstances.
+ *   dispatch-api     queue read (GetItem, Scan); EC2 DescribeInstances; CreateTags of the
+ *                    IdleBehavior tag alone (hold, drain, run) and TerminateInstances (kill), on
+ *                    this dispatcher's instances only.
  * Transactions would be authorised through these per-item actions; none is used today.
  * CommonJS because osls loads it with require() and the package is "type": "module".
  */
@@ -36,6 +40,7 @@ const tableActions = {
   "choose-instance-types": ["GetItem", "PutItem", "UpdateItem", "DeleteItem"],
   launch: ["GetItem", "Scan", "PutItem", "UpdateItem"],
   cleanup: ["GetItem", "Scan", "PutItem", "UpdateItem", "DeleteItem"],
+  "dispatch-api": ["GetItem", "Scan"],
 };
 
 /** Functions invoked by the table's stream (serverless.yml `stream` events), with a failure queue. */
@@ -57,9 +62,13 @@ function logStatements(functionName) {
   ];
 }
 
-/** The Arvados token, and decrypting it only through SSM for that parameter. */
-async function tokenStatements(resolveVariable) {
-  const parameterArn = await stageValues.tokenParameterArn({ resolveVariable });
+/**
+ * The function's one secret, and decrypting it only through SSM for that parameter: the
+ * Arvados token, or for dispatch-api the ManagementToken.
+ */
+async function tokenStatements(fn, resolveVariable) {
+  const arnOf = fn === "dispatch-api" ? stageValues.managementTokenParameterArn : stageValues.tokenParameterArn;
+  const parameterArn = await arnOf({ resolveVariable });
   return [
     { Effect: "Allow", Action: ["ssm:GetParameter"], Resource: parameterArn },
     {
@@ -165,19 +174,43 @@ async function cleanupStatements(resolveVariable) {
   ];
 }
 
+/**
+ * The operator's actions through the dispatch API, on this dispatcher's instances only: set the
+ * IdleBehavior tag (no other key, only upstream's three values) and terminate.
+ */
+async function dispatchApiStatements(resolveVariable) {
+  const context = { resolveVariable };
+  const ours = await stageValues.instanceSetResourceTag(context);
+  const idleBehaviorKey = await stageValues.idleBehaviorTagKey(context);
+  return [
+    {
+      Effect: "Allow",
+      Action: ["ec2:CreateTags"],
+      Resource: ec2Arn("instance/*"),
+      Condition: {
+        StringEquals: { ...ours, [`aws:RequestTag/${idleBehaviorKey}`]: ["run", "hold", "drain"] },
+        "ForAllValues:StringEquals": { "aws:TagKeys": [idleBehaviorKey] },
+      },
+    },
+    { Effect: "Allow", Action: ["ec2:TerminateInstances"], Resource: ec2Arn("instance/*"), Condition: { StringEquals: ours } },
+    describeInstances,
+  ];
+}
+
 /** The statements of one function's role. */
 async function statementsFor(fn, functionName, resolveVariable) {
   return [
     ...logStatements(functionName),
-    ...(await tokenStatements(resolveVariable)),
+    ...(await tokenStatements(fn, resolveVariable)),
     ...tableStatements(fn),
     ...(streamConsumers.has(fn) ? streamStatements() : []),
     ...(fn === "launch" ? await launchStatements(resolveVariable) : []),
     ...(fn === "cleanup" ? await cleanupStatements(resolveVariable) : []),
+    ...(fn === "dispatch-api" ? await dispatchApiStatements(resolveVariable) : []),
   ];
 }
 
-/** The four roles, as a serverless.yml `resources` entry. */
+/** The roles, one per function, as a serverless.yml `resources` entry. */
 module.exports.resources = async ({ resolveVariable }) => {
   // The roles use most params: name every missing one, not just the first met.
   await stageValues.checkRequiredParams(resolveVariable);

@@ -96,6 +96,13 @@ async function instanceSetTagKey(resolveVariable) {
   return `${await param(resolveVariable, "tagKeyPrefix")}InstanceSetID`;
 }
 
+/** The ARN of an SSM parameter; a hierarchical name's leading "/" is not repeated. */
+function parameterArn(name) {
+  return {
+    "Fn::Sub": `${partitionArn}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/${String(name).trim().replace(/^\//, "")}`,
+  };
+}
+
 async function instanceSetId(resolveVariable) {
   return String(await param(resolveVariable, "instanceSetId")).trim();
 }
@@ -116,12 +123,14 @@ module.exports = {
   }),
 
   /** ARN of the token's SSM parameter; a hierarchical name's leading "/" is not repeated. */
-  tokenParameterArn: async ({ resolveVariable }) => {
-    const name = String(await param(resolveVariable, "tokenParameterName")).trim();
-    return {
-      "Fn::Sub": `${partitionArn}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/${name.replace(/^\//, "")}`,
-    };
-  },
+  tokenParameterArn: async ({ resolveVariable }) => parameterArn(await param(resolveVariable, "tokenParameterName")),
+
+  /** ARN of the ManagementToken's SSM parameter (the dispatch API's credential). */
+  managementTokenParameterArn: async ({ resolveVariable }) =>
+    parameterArn(await param(resolveVariable, "managementTokenParameterName")),
+
+  /** The IdleBehavior tag key: the only tag the dispatch API may set. */
+  idleBehaviorTagKey: async ({ resolveVariable }) => `${await param(resolveVariable, "tagKeyPrefix")}IdleBehavior`,
 
   /** ARNs of the subnets compute instances may be launched in. */
   computeSubnetArns: async ({ resolveVariable }) =>

@@ -39,6 +39,8 @@ async function cleanup(event: CleanupEvent, _context: Context) {
   // Never terminated here: an operator drains them (README "Migrating from arvados-dispatch-cloud").
   metrics.addMetric("ForeignInstances", MetricUnit.Count, report.foreign.length);
   if (report.foreign.length > 0) logger.warn("instances not launched by this dispatcher left alone", { instanceIds: report.foreign });
+  // An operator put them on hold (dispatch API): they cost money until released or killed.
+  if (report.held.length > 0) logger.info("instances on hold left alone", { instances: report.held });
   for (const failure of report.failureDetails) logger.warn("cleanup action failed", failure);
   emitByReason("ContainersCancelled", report.cancelled);
   emitByReason("ContainersRequeued", report.requeued);
@@ -48,8 +50,8 @@ async function cleanup(event: CleanupEvent, _context: Context) {
     single.addDimension("SubnetID", subnetId || "none");
     single.addMetric("Instances", MetricUnit.Count, count);
   }
-  const { failureDetails: _failures, foreign, instancesBySubnet: _bySubnet, ...counts } = report;
-  logger.info("cleanup pass", { ...counts, foreign: foreign.length });
+  const { failureDetails: _failures, foreign, held, instancesBySubnet: _bySubnet, ...counts } = report;
+  logger.info("cleanup pass", { ...counts, foreign: foreign.length, held: held.length });
   return report;
 }
 

@@ -42,6 +42,7 @@ async function launch(_event: DynamoDBStreamEvent | ScheduledEvent, context: Con
     single.addDimensions({ SubnetID: start.subnetId || "none", Success: start.success ? "1" : "0" });
     single.addMetric("InstanceStarts", MetricUnit.Count, 1);
   }
+  metrics.addMetric("SchedulingStatusesWritten", MetricUnit.Count, report.statusesWritten);
   for (const launched of report.launched) {
     metrics.addMetric("QueuedToLaunchLatencyMs", MetricUnit.Milliseconds, launched.queuedMs);
     logger.info("instance launched", { containerUuid: launched.uuid, instanceType: launched.instanceType });
@@ -55,6 +56,7 @@ async function launch(_event: DynamoDBStreamEvent | ScheduledEvent, context: Con
   for (const failure of report.failureDetails) {
     logger.warn("launch step failed", { containerUuid: failure.uuid, step: failure.step, error: failure.error });
   }
+  if (report.statusWriteErrors.length > 0) logger.warn("scheduling status writes failed", { errors: report.statusWriteErrors });
   logger.info("launch pass", {
     ran: report.ran,
     plans: report.plans,
@@ -63,6 +65,7 @@ async function launch(_event: DynamoDBStreamEvent | ScheduledEvent, context: Con
     launched: report.launched.length,
     unlocked: report.unlocked,
     failures: report.failures,
+    statusesWritten: report.statusesWritten,
     ...(report.ran ? report.limits : {}),
   });
   return { batchItemFailures: [] };

@@ -35,6 +35,8 @@ export interface CleanupReport {
   foreign: string[];
   /** §4.3 ec2_instances{subnet_id}: instances EC2 lists, not yet terminated, by subnet ("" when unknown). */
   instancesBySubnet: Record<string, number>;
+  /** Instances on hold a rule would have terminated, with its reason: left alone (ReconcilePlan.held). */
+  held: { instanceId: string; reason: string }[];
   failures: number;
   /** Each failed action, with the error's code (EC2 code, HTTP status or error name). */
   failureDetails: { action: string; target: string; error: string }[];
@@ -72,6 +74,7 @@ export async function runCleanupPass(deps: CleanupDeps, interrupted: readonly st
     orphans: 0,
     foreign: [],
     instancesBySubnet: {},
+    held: [],
     failures: 0,
     failureDetails: [],
   };
@@ -93,6 +96,7 @@ export async function runCleanupPass(deps: CleanupDeps, interrupted: readonly st
 
   report.foreign = plan.foreign;
   for (const inst of instances) if (inst.state !== "terminated") bump(report.instancesBySubnet, inst.subnetId ?? "");
+  report.held = plan.held;
   const attempt = async (action: string, target: string, run: () => Promise<unknown>): Promise<boolean> => {
     try {
       await run();

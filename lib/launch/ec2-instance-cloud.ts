@@ -1,11 +1,12 @@
 import { createHash } from "node:crypto";
 import type { EC2Client } from "@aws-sdk/client-ec2";
-import { type CloudInstance, listInstances } from "../cloud/instances.js";
+import { type CloudInstance, createTags, listInstances } from "../cloud/instances.js";
 import { instanceSecretLength, launchUserData } from "../cloud/launch-user-data.js";
 import { launchInstance } from "../cloud/launch.js";
 import { terminateInstances } from "../cloud/instances.js";
+import { instanceTagKeys } from "../cloud/tags.js";
 import type { ClusterConfig } from "../config/types.js";
-import type { InstanceState, InstanceView } from "../scheduler/instances.js";
+import { IdleBehavior, type InstanceState, type InstanceView, isIdleBehavior } from "../scheduler/instances.js";
 import type { InstanceCloud, LaunchRequest, LaunchedInstance } from "./ports.js";
 
 /** How the launcher reaches EC2 and what each instance needs to boot its container. */
@@ -36,7 +37,8 @@ export function instanceSecretFor(instanceSetId: string, request: Pick<LaunchReq
     .slice(0, instanceSecretLength);
 }
 
-function toView(instance: CloudInstance): InstanceView {
+function toView(instance: CloudInstance, idleBehaviorTag: string): InstanceView {
+  const tagged = instance.tags[idleBehaviorTag];
   return {
     instanceId: instance.instanceId,
     instanceType: instance.instanceType ?? "",
@@ -44,6 +46,10 @@ function toView(instance: CloudInstance): InstanceView {
     launchTime: instance.launchTime ?? new Date(0).toISOString(),
     ...(instance.containerUuid === undefined ? {} : { containerUuid: instance.containerUuid }),
     ...(instance.subnetId === undefined ? {} : { subnetId: instance.subnetId }),
+    // Upstream: an unrecognised IdleBehavior tag counts as "run".
+    idleBehavior: isIdleBehavior(tagged) ? tagged : IdleBehavior.run,
+    providerType: instance.providerType,
+    ...(instance.privateIp === undefined ? {} : { address: instance.privateIp }),
   };
 }
 
@@ -99,11 +105,19 @@ export class Ec2InstanceCloud implements InstanceCloud {
   }
 
   async list(): Promise<InstanceView[]> {
-    const instances = await listInstances(this.options.ec2, {
-      tagKeyPrefix: this.options.config.Containers.CloudVMs.TagKeyPrefix,
-      instanceSetId: this.options.instanceSetId,
-    });
-    return instances.map(toView);
+    const tagKeyPrefix = this.options.config.Containers.CloudVMs.TagKeyPrefix;
+    const instances = await listInstances(this.options.ec2, { tagKeyPrefix, instanceSetId: this.options.instanceSetId });
+    const idleBehaviorTag = instanceTagKeys(tagKeyPrefix).idleBehavior;
+    return instances.map((i) => toView(i, idleBehaviorTag));
+  }
+
+  /**
+   * Sets an instance's `<TagKeyPrefix>IdleBehavior` tag (upstream saveTags): cleanup reads it
+   * on its next pass. Rejects with a classified error (an unknown id: InvalidInstanceID.NotFound).
+   */
+  async setIdleBehavior(instanceId: string, behavior: IdleBehavior): Promise<void> {
+    const key = instanceTagKeys(this.options.config.Containers.CloudVMs.TagKeyPrefix).idleBehavior;
+    await createTags(this.options.ec2, [instanceId], { [key]: behavior });
   }
 
   async terminate(instanceIds: readonly string[]): Promise<void> {

@@ -13,6 +13,7 @@ import type { QueueStore } from "../store/queue-store.js";
 import type { SharedState } from "../store/shared-state.js";
 import { launchOne, recordFailure } from "./launch-container.js";
 import type { InstanceCloud } from "./ports.js";
+import { storeStatuses } from "./statuses.js";
 
 /** Everything a launch pass works with; clients are built by the handler and passed in. */
 export interface LaunchDeps {
@@ -69,6 +70,10 @@ export interface LaunchReport {
   atQuota: boolean;
   /** §4.3 ec2_instance_starts_total: each RunInstances call's subnet ("" with none configured) and success. */
   instanceStarts: { subnetId: string; success: boolean }[];
+  /** Entries whose stored scheduling status this pass changed (a steady queue: 0). */
+  statusesWritten: number;
+  /** Status writes that failed, with their error codes; they never fail the pass. */
+  statusWriteErrors: string[];
   /** How many locks and launches the last plan asked for. */
   planned: number;
   /** Plans made (a long pass plans again every replanMs). */
@@ -121,6 +126,8 @@ export async function runLaunchPass(deps: LaunchDeps, remainingMs: () => number,
     overQuota: 0,
     atQuota: false,
     instanceStarts: [],
+    statusesWritten: 0,
+    statusWriteErrors: [],
     planned: 0,
     plans: 0,
     limits: { maxContainers: 0, atQuotaForMs: 0, throttledForMs: 0, typesAtCapacity: 0 },
@@ -197,6 +204,10 @@ async function planAndWork(
   ];
   report.planned = work.length;
 
+  // Alongside the work, so a status shows while a backlog is worked through (launches are paced
+  // at 2 a second) and never waits for, or delays, a launch; the dispatch API reads them.
+  const statusWrites = storeStatuses(deps.store, entries, plan.statuses, () => remainingMs() >= marginMs);
+
   let outcome: "replan" | "done" = "done";
   let liveInstances = liveCount;
   for (const [i, { decision, lock }] of work.entries()) {
@@ -220,6 +231,9 @@ async function planAndWork(
       recordFailure(report, uuid, "unlock", err);
     }
   }
+  const writes = await statusWrites;
+  report.statusesWritten += writes.written;
+  report.statusWriteErrors.push(...writes.errorCodes);
   return outcome;
 }
 

@@ -69,6 +69,12 @@ export interface QueueEntry {
   launch?: LaunchRecord;
   /** The RunInstances call of the current lock whose outcome is not yet recorded, if any. */
   launchIntent?: LaunchIntent;
-  /** Optimistic-concurrency counter, bumped by every write. */
+  /**
+   * Why the container waits, in upstream's words (§3.3 status table), as the last launch pass
+   * that changed it said; meaningful only while the container is Queued or Locked. Read by the
+   * dispatch API (upstream QueueEnt.scheduling_status).
+   */
+  schedulingStatus?: string;
+  /** Optimistic-concurrency counter, bumped by every write but the scheduling status's. */
   version: number;
 }

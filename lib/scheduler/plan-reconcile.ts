@@ -1,7 +1,15 @@
 import { ContainerState } from "../arvados/types.js";
 import type { ClusterConfig } from "../config/types.js";
 import type { QueueEntry } from "../queue/types.js";
-import { currentIntent, currentLaunch, InstanceIndex, type InstanceView, isPresent, UNLISTED_GRACE_MS } from "./instances.js";
+import {
+  currentIntent,
+  currentLaunch,
+  IdleBehavior,
+  InstanceIndex,
+  type InstanceView,
+  isPresent,
+  UNLISTED_GRACE_MS,
+} from "./instances.js";
 
 /**
  * Why a reconcile decision was made: short, constant, low-cardinality (a metric dimension).
@@ -18,6 +26,7 @@ export const ReconcileReason = {
   notInQueue: "not in queue",
   duplicate: "duplicate",
   stopped: "stopped",
+  drain: "drain",
 } as const;
 export type ReconcileReason = (typeof ReconcileReason)[keyof typeof ReconcileReason];
 
@@ -58,6 +67,18 @@ export interface ReconcilePlan {
    * an `arvados-dispatch-cloud` worker during an upgrade. Never terminated here, only reported.
    */
   foreign: string[];
+  /** Instances on hold that a rule would have terminated (or verified as orphans): left alone, with that rule's reason. */
+  held: { instanceId: string; reason: ReconcileReason }[];
+}
+
+/** An instance on hold is terminated by nothing automatic (upstream eligibleForShutdown, shutdownIfBroken). */
+function onHold(inst: InstanceView): boolean {
+  return inst.idleBehavior === IdleBehavior.hold;
+}
+
+/** A drained instance still booting is idle: upstream shuts a draining booting worker down at once. */
+function drainedBooting(inst: InstanceView): boolean {
+  return inst.idleBehavior === IdleBehavior.drain && inst.state === "pending";
 }
 
 /** Collects decisions; one decision per container or instance, the first rule to speak wins. */
@@ -68,9 +89,20 @@ class Decisions {
   readonly terminate = new Map<string, ReconcileReason>();
   readonly verifyOrphan: ReconcilePlan["verifyOrphan"] = [];
   readonly foreign: string[] = [];
+  readonly held = new Map<string, ReconcileReason>();
+
+  /** Terminate `inst` for `reason`, unless another rule already did, or it is on hold. */
+  stop(inst: InstanceView, reason: ReconcileReason): void {
+    if (this.terminate.has(inst.instanceId)) return;
+    if (onHold(inst)) {
+      if (!this.held.has(inst.instanceId)) this.held.set(inst.instanceId, reason);
+    } else {
+      this.terminate.set(inst.instanceId, reason);
+    }
+  }
 
   terminateAll(instances: readonly InstanceView[], reason: ReconcileReason): void {
-    for (const inst of instances) if (!this.terminate.has(inst.instanceId)) this.terminate.set(inst.instanceId, reason);
+    for (const inst of instances) this.stop(inst, reason);
   }
 
   plan(): ReconcilePlan {
@@ -81,6 +113,7 @@ class Decisions {
       terminate: [...this.terminate].map(([instanceId, reason]) => ({ instanceId, reason })),
       verifyOrphan: this.verifyOrphan,
       foreign: this.foreign,
+      held: [...this.held].map(([instanceId, reason]) => ({ instanceId, reason })),
     };
   }
 }
@@ -177,10 +210,17 @@ function lockedRule({ entry, index, live, threshold, now, timeoutBooting, out }:
   const launch = currentLaunch(entry);
   if (live.length > 0) {
     const own = launch === undefined ? live : live.filter((inst) => inst.instanceId === launch.instanceId);
+    // Drained while booting: it will never run the container, which goes back to the queue.
+    if (own.length > 0 && own.every(drainedBooting)) {
+      out.terminateAll(own, ReconcileReason.drain);
+      out.unlock.set(uuid, ReconcileReason.drain);
+      return;
+    }
+    // On hold, an instance keeps its container's lock: it may still start it.
     const overdue = own.filter((inst) => {
       const launched = Date.parse(inst.launchTime);
       const limit = inst.state === "pending" ? timeoutBooting : timeoutBooting + IMAGE_LOAD_ALLOWANCE_MS;
-      return now - launched > limit && threshold - launched > limit;
+      return !onHold(inst) && now - launched > limit && threshold - launched > limit;
     });
     if (overdue.length > 0) {
       out.terminateAll(overdue, ReconcileReason.timeoutBooting);
@@ -211,10 +251,12 @@ const entryRules: Record<ContainerState, (ctx: EntryContext) => void> = {
 };
 
 /**
- * Rules that look at one present instance rather than an entry: no container tag → ours but
- * useless; tagged for a container we do not hold → let the caller verify with Arvados (§3.4
- * "not in queue"); a second instance for a container whose current launch names another →
- * duplicate; stopped → it can never run anything again (ours terminate on shutdown).
+ * Rules that look at one present instance rather than an entry: no container tag → not ours,
+ * left alone; drained while booting → idle, terminated (its Locked container is requeued by the
+ * locked rule); tagged for a container we do not hold → let the caller verify with Arvados
+ * (§3.4 "not in queue"); a second instance for a container whose current launch names another →
+ * duplicate; stopped → it can never run anything again (ours terminate on shutdown). An
+ * instance on hold is only reported (Decisions.stop).
  */
 function instanceRule(
   inst: InstanceView,
@@ -230,16 +272,21 @@ function instanceRule(
     out.foreign.push(inst.instanceId);
     return;
   }
+  if (drainedBooting(inst)) {
+    out.stop(inst, ReconcileReason.drain);
+    return;
+  }
   const entry = byUuid.get(uuid);
   if (entry === undefined) {
-    out.verifyOrphan.push({ instanceId: inst.instanceId, containerUuid: uuid, reason: ReconcileReason.notInQueue });
+    if (onHold(inst)) out.stop(inst, ReconcileReason.notInQueue);
+    else out.verifyOrphan.push({ instanceId: inst.instanceId, containerUuid: uuid, reason: ReconcileReason.notInQueue });
     return;
   }
   const launch = currentLaunch(entry);
   if (launch !== undefined && launch.instanceId !== inst.instanceId) {
-    out.terminate.set(inst.instanceId, ReconcileReason.duplicate);
+    out.stop(inst, ReconcileReason.duplicate);
   } else if (inst.state === "stopped" || inst.state === "stopping") {
-    out.terminate.set(inst.instanceId, ReconcileReason.stopped);
+    out.stop(inst, ReconcileReason.stopped);
   }
 }
 

@@ -37,7 +37,10 @@ export function itemToEntry(item: Record<string, AttributeValue>): QueueEntry | 
   const plain = bigintsToNumbers(raw) as Partial<QueueEntry> & { uuid?: string; expiresAt?: number };
   if (plain.uuid === undefined || isMetaKey(plain.uuid) || plain.container === undefined) return undefined;
   plain.container.priority = typeof priority === "bigint" ? priority : BigInt(typeof priority === "number" ? priority : 0);
-  const { uuid: _uuid, expiresAt: _expiresAt, launchLease: _lease, ...entry } = plain as typeof plain & { launchLease?: unknown };
+  const { uuid: _uuid, expiresAt: _expiresAt, launchLease: _lease, statusOnly: _mark, ...entry } = plain as typeof plain & {
+    launchLease?: unknown;
+    statusOnly?: unknown;
+  };
   return entry as QueueEntry;
 }
 

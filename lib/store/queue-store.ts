@@ -34,6 +34,7 @@ import {
   writeLaunchIntentRequest,
   replacePolledContainerRequest,
   setInstanceTypesRequest,
+  setSchedulingStatusRequest,
   setThresholdRequest,
 } from "./requests.js";
 
@@ -187,6 +188,14 @@ export class QueueStore {
     decision: TypeDecision,
   ): Promise<WriteOutcome> {
     return this.update(setInstanceTypesRequest(this.tableName, uuid, types, resources, decision));
+  }
+
+  /**
+   * Store a waiting entry's scheduling status (see setSchedulingStatusRequest); false when it
+   * was already that, or the entry is gone or no longer Queued or Locked.
+   */
+  setSchedulingStatus(uuid: string, status: string): Promise<WriteOutcome> {
+    return this.update(setSchedulingStatusRequest(this.tableName, uuid, status));
   }
 
   /**

@@ -38,6 +38,8 @@ const names = {
   "#launchLease": "launchLease",
   "#owner": "owner",
   "#until": "until",
+  "#schedulingStatus": "schedulingStatus",
+  "#statusOnly": "statusOnly",
 } as const;
 type Name = keyof typeof names;
 
@@ -64,7 +66,19 @@ const clause = {
   claimedByOwner: "#launchLease.#owner = :owner",
   // No instance is recorded for this lock (or a later one).
   noLaunchForAttempt: "attribute_not_exists(#launch) OR #launch.#attempt < :attempt",
+  // §3.3: a scheduling status is about a container waiting for an instance.
+  waiting: "#container.#state IN (:queued, :locked)",
+  statusChanged: "attribute_not_exists(#schedulingStatus) OR #schedulingStatus <> :status",
 } as const;
+
+/**
+ * The update expression of an entry write other than the scheduling status's: it also removes
+ * the status-only mark (see setSchedulingStatusRequest), so the launch stream filter sees the
+ * change. `update` is one of ours, with at most one REMOVE clause.
+ */
+function entryUpdate(update: string): string {
+  return update.includes("REMOVE ") ? update.replace("REMOVE ", "REMOVE #statusOnly, ") : `${update} REMOVE #statusOnly`;
+}
 
 /** Joins clauses with AND, each in parentheses (DynamoDB rejects doubled ones, so clauses carry none). */
 function and(...clauses: string[]): string {
@@ -116,7 +130,7 @@ export function replacePolledContainerRequest(
 ): UpdateItemCommandInput {
   const set = ["#container = :container", "#version = #version + :one"];
   if (finishedExpiresAt !== undefined) set.push("#expiresAt = :expiresAt");
-  const update = `SET ${set.join(", ")}`;
+  const update = entryUpdate(`SET ${set.join(", ")}`);
   const condition = and(clause.exists, clause.noLocalChangeSince);
   return conditionalUpdate(table, container.uuid, update, condition, {
       ":container": toAttr(container),
@@ -171,7 +185,7 @@ export function applyStateChangeRequest(
     "#version = #version + :one",
   ];
   if (finishedExpiresAt !== undefined) set.push("#expiresAt = :expiresAt");
-  const update = `SET ${set.join(", ")}`;
+  const update = entryUpdate(`SET ${set.join(", ")}`);
   return {
     TableName: table,
     Key: key(change.uuid),
@@ -198,8 +212,9 @@ export function setInstanceTypesRequest(
   resources: InstanceResources,
   decision: TypeDecision,
 ): UpdateItemCommandInput {
-  const update =
-    "SET #instanceTypes = :types, #instanceResources = :resources, #typeDecision = :decision, #version = #version + :one";
+  const update = entryUpdate(
+    "SET #instanceTypes = :types, #instanceResources = :resources, #typeDecision = :decision, #version = #version + :one",
+  );
   const condition = and(clause.exists, clause.typesNotChosen);
   return conditionalUpdate(table, uuid, update, condition, {
       ":types": toAttr(types),
@@ -214,7 +229,7 @@ export function setInstanceTypesRequest(
  * invocations never lock or launch the same container at once.
  */
 export function claimEntryRequest(table: string, uuid: string, owner: string, nowMs: number, leaseMs: number): UpdateItemCommandInput {
-  const update = "SET #launchLease = :lease";
+  const update = entryUpdate("SET #launchLease = :lease");
   const condition = and(clause.exists, "attribute_not_exists(#launchLease) OR #launchLease.#until < :now OR #launchLease.#owner = :owner");
   return conditionalUpdate(table, uuid, update, condition, {
       ":lease": { M: { owner: { S: owner }, until: { N: String(nowMs + leaseMs) } } },
@@ -225,7 +240,7 @@ export function claimEntryRequest(table: string, uuid: string, owner: string, no
 
 /** Drop a claim (the launch is done or given up). */
 export function releaseEntryRequest(table: string, uuid: string, owner: string): UpdateItemCommandInput {
-  const update = "REMOVE #launchLease";
+  const update = entryUpdate("REMOVE #launchLease");
   const condition = clause.claimedByOwner;
   return conditionalUpdate(table, uuid, update, condition, { ":owner": { S: owner } });
 }
@@ -245,7 +260,7 @@ export function writeLaunchIntentRequest(
   intent: LaunchIntent,
   replaces?: string,
 ): UpdateItemCommandInput {
-  const update = "SET #launchIntent = :intent, #version = #version + :one";
+  const update = entryUpdate("SET #launchIntent = :intent, #version = #version + :one");
   const sameCall = replaces === undefined ? "#launchIntent.#clientToken = :token" : "#launchIntent.#clientToken IN (:token, :replaces)";
   const noOtherIntent = `attribute_not_exists(#launchIntent) OR #launchIntent.#attempt < :attempt OR ${sameCall}`;
   const condition = and(clause.exists, clause.claimedByOwner, clause.noLaunchForAttempt, noOtherIntent);
@@ -264,7 +279,7 @@ export function writeLaunchIntentRequest(
  * Only the claim holder removes it, and only the intent of that very call (`clientToken`).
  */
 export function clearLaunchIntentRequest(table: string, uuid: string, owner: string, clientToken: string): UpdateItemCommandInput {
-  const update = "REMOVE #launchIntent SET #version = #version + :one";
+  const update = entryUpdate("REMOVE #launchIntent SET #version = #version + :one");
   const condition = and(clause.exists, clause.claimedByOwner, "#launchIntent.#clientToken = :token");
   return conditionalUpdate(table, uuid, update, condition, { ":one": { N: "1" }, ":owner": { S: owner }, ":token": { S: clientToken } });
 }
@@ -274,16 +289,35 @@ export function clearLaunchIntentRequest(table: string, uuid: string, owner: str
  * attempt. The record replaces the launch intent in the same write.
  */
 export function recordLaunchRequest(table: string, uuid: string, launch: LaunchRecord): UpdateItemCommandInput {
-  const update = "SET #launch = :launch, #version = #version + :one REMOVE #launchLease, #launchIntent";
+  const update = entryUpdate("SET #launch = :launch, #version = #version + :one REMOVE #launchLease, #launchIntent");
   const condition = and(clause.exists, "attribute_not_exists(#launch) OR #launch.#attempt <> :attempt");
   return conditionalUpdate(table, uuid, update, condition, { ":launch": toAttr(launch), ":one": { N: "1" }, ":attempt": { N: String(launch.attempt) } });
 }
 
 /** Forget the launch record of an entry (its instance is gone and the container was requeued). */
 export function clearLaunchRequest(table: string, uuid: string, instanceId: string): UpdateItemCommandInput {
-  const update = "REMOVE #launch SET #version = #version + :one";
+  const update = entryUpdate("REMOVE #launch SET #version = #version + :one");
   const condition = and(clause.exists, "#launch.instanceId = :instanceId");
   return conditionalUpdate(table, uuid, update, condition, { ":one": { N: "1" }, ":instanceId": { S: instanceId } });
+}
+
+/**
+ * Store the scheduling status the launch pass computed for a waiting entry (§3.3 status table),
+ * only if it differs from the stored one: a steady queue writes nothing. It sets the
+ * status-only mark, which every other entry write removes, so the launch stream filter can tell
+ * this change from one that may make the entry launchable and does not wake launch for it
+ * (launch wrote it). It touches no other attribute and leaves `version` alone: the status is
+ * advisory, for the dispatch API, and never a reason to re-read an entry.
+ */
+export function setSchedulingStatusRequest(table: string, uuid: string, status: string): UpdateItemCommandInput {
+  const update = "SET #schedulingStatus = :status, #statusOnly = :mark";
+  const condition = and(clause.exists, clause.waiting, clause.statusChanged);
+  return conditionalUpdate(table, uuid, update, condition, {
+    ":status": { S: status },
+    ":mark": { BOOL: true },
+    ":queued": { S: "Queued" },
+    ":locked": { S: "Locked" },
+  });
 }
 
 /**

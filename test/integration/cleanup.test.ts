@@ -161,6 +161,49 @@ describe("instances that must go", () => {
   });
 });
 
+describe("an operator's IdleBehavior tag (set through the dispatch API) steers what cleanup ends", () => {
+  it("hold: the instance of a finished container is left running and reported, until the tag says run again", async () => {
+    const { d } = await harness();
+    const { uuid, instanceId } = await launched(d);
+    await d.cloud.setIdleBehavior(instanceId, "hold");
+    expect(d.ec2sim.instance(instanceId)?.tags.ArvadosIdleBehavior).toBe("hold");
+    d.sim.startContainer(uuid);
+    d.sim.finishContainer(uuid, "Complete");
+    await d.queue.update();
+    const report = await runCleanupPass(d.cleanupDeps());
+    expect(report).toMatchObject({ terminated: {}, held: [{ instanceId, reason: "finished" }] });
+    expect(liveInstancesFor(d, uuid)).toHaveLength(1);
+    await d.cloud.setIdleBehavior(instanceId, "run");
+    expect((await runCleanupPass(d.cleanupDeps())).terminated).toEqual({ finished: 1 });
+  });
+
+  it("drain: an instance still booting is terminated at once and its container requeued, then launched anew", async () => {
+    const { d } = await harness("", { pendingMs: 24 * 3600_000 });
+    const { uuid, instanceId } = await launched(d);
+    await d.cloud.setIdleBehavior(instanceId, "drain");
+    const report = await runCleanupPass(d.cleanupDeps());
+    expect(report).toMatchObject({ terminated: { drain: 1 }, requeued: { drain: 1 } });
+    expect(d.ec2sim.instance(instanceId)?.state).not.toBe("pending");
+    expect(d.sim.getContainer(uuid)?.state).toBe("Queued");
+    await d.refresh();
+    await runLaunchPass(d.launchDeps(), plenty);
+    expect(liveInstancesFor(d, uuid).map((i) => i.instanceId)).not.toContain(instanceId);
+    expect(liveInstancesFor(d, uuid)).toHaveLength(1);
+  });
+
+  it("drain: an instance running its container is left to finish it", async () => {
+    const { d } = await harness();
+    const { uuid, instanceId } = await launched(d);
+    d.ec2sim.advance(60_000);
+    d.sim.startContainer(uuid);
+    await d.queue.update();
+    await d.cloud.setIdleBehavior(instanceId, "drain");
+    const report = await runCleanupPass(d.cleanupDeps());
+    expect(report.terminated).toEqual({});
+    expect(d.ec2sim.instance(instanceId)?.state).toBe("running");
+  });
+});
+
 describe("an instance this dispatcher did not launch is never terminated (upgrade from arvados-dispatch-cloud)", () => {
   /** An upstream worker: our instance set's tag and upstream's tags, but no container tag (§4.1). */
   async function upstreamWorker(d: DispatchHarness): Promise<string> {

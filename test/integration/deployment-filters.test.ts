@@ -164,3 +164,23 @@ describe("launch is invoked for each launchable change: Queued or Locked, priori
     expect(launches(modify(metaItem(uuid, { version: 1 }), metaItem(uuid, { version: 2 })))).toBe(false);
   });
 });
+
+describe("launch is not woken by the scheduling statuses it writes itself", () => {
+  const launches = (record: StreamRecord) => delivered(filtersOf("launch"), record);
+  /** The image after setSchedulingStatusRequest: the status and the status-only mark. */
+  const withStatus = (image: Image, status: string): Image => ({ ...image, schedulingStatus: { S: status }, statusOnly: { BOOL: true } });
+  const waiting = "Waiting in queue at position 2.  Cluster is at capacity and cannot start any new instances right now.";
+
+  it("rejects a change of a launchable entry's scheduling status alone", () => {
+    const before = item({}, typed);
+    expect(launches(modify(before, withStatus(before, waiting)))).toBe(false);
+    const locked = item({ state: "Locked" }, typed);
+    expect(launches(modify(withStatus(locked, waiting), withStatus(locked, "Waiting for previous container attempt to exit.")))).toBe(false);
+  });
+
+  it("accepts the next change that may make it launchable: that write removes the mark, the status stays", () => {
+    const before = withStatus(item({}, typed), waiting);
+    const { statusOnly: _mark, ...locked } = withStatus(item({ state: "Locked" }, typed), waiting);
+    expect(launches(modify(before, locked))).toBe(true);
+  });
+});

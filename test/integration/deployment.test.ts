@@ -22,12 +22,13 @@ const params = {
   computeVpcId: "vpc-0fff6666",
   imageId: "ami-0ddd4444eeee5555f",
 };
-const functionNames = ["update-queue", "choose-instance-types", "launch", "cleanup"] as const;
+const functionNames = ["update-queue", "choose-instance-types", "launch", "cleanup", "dispatch-api"] as const;
 
 const sub = (s: string) => ({ "Fn::Sub": s });
 const getAtt = (logicalId: string, attribute: string) => ({ "Fn::GetAtt": [logicalId, attribute] });
 const ec2Arn = (resource: string) => sub(`arn:\${AWS::Partition}:ec2:\${AWS::Region}:\${AWS::AccountId}:${resource}`);
 const tokenParameterArn = sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/arvados/xyzzy/dispatch-token`);
+const managementTokenParameterArn = sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/arvados/xyzzy/management-token`);
 
 const alarmTopicArn = "arn:aws:sns:us-east-1:111122223333:on-call";
 
@@ -95,6 +96,8 @@ describe("every function is a prebuilt ESM bundle on nodejs22.x, arm64", () => {
       COMPUTE_INSTANCE_PROFILE: { Ref: "ComputeInstanceProfile" },
       LOG_LEVEL: "INFO",
       NODE_OPTIONS: "--enable-source-maps",
+      // The dispatch API's credential: the ManagementToken's parameter (its role reads no other).
+      ...(name === "dispatch-api" ? { DISPATCH_MANAGEMENT_TOKEN_PARAMETER: "/arvados/xyzzy/management-token" } : {}),
     });
   });
 });
@@ -126,6 +129,11 @@ describe("schedules", () => {
 
   it("choose-instance-types has no schedule: only the stream invokes it", () => {
     expect(t.rulesTargeting("choose-instance-types")).toEqual([]);
+  });
+
+  it("dispatch-api has no schedule and no stream: only its URL invokes it", () => {
+    expect(t.rulesTargeting("dispatch-api")).toEqual([]);
+    expect(t.eventSourceMappings("dispatch-api")).toEqual([]);
   });
 });
 
@@ -195,6 +203,14 @@ const grantedActions: Record<(typeof functionNames)[number], string[]> = {
     "iam:PassRole",
   ],
   cleanup: [...everyFunction, ...table, "ec2:DescribeInstances", "ec2:TerminateInstances"],
+  "dispatch-api": [
+    ...everyFunction,
+    "dynamodb:GetItem",
+    "dynamodb:Scan",
+    "ec2:DescribeInstances",
+    "ec2:CreateTags",
+    "ec2:TerminateInstances",
+  ],
 };
 
 const allowed = (statements: PolicyStatement[]) => [...new Set(statements.filter((s) => s.Effect === "Allow").flatMap((s) => s.Action))].sort();
@@ -226,7 +242,8 @@ describe("each function has its own role, granting only the calls it makes", () 
       const statements = t.functionStatements(name);
       for (const s of statements) for (const action of s.Action) expect(action).not.toMatch(/\*/);
       const anyResource = statements.filter((s) => JSON.stringify(s.Resource).includes('"*"'));
-      expect(anyResource.map((s) => s.Action), name).toEqual(name === "launch" || name === "cleanup" ? [["ec2:DescribeInstances"]] : []);
+      const lists = name === "launch" || name === "cleanup" || name === "dispatch-api";
+      expect(anyResource.map((s) => s.Action), name).toEqual(lists ? [["ec2:DescribeInstances"]] : []);
     }
   });
 
@@ -255,14 +272,15 @@ describe("each function has its own role, granting only the calls it makes", () 
     }
   });
 
-  it("every function reads only the token parameter, decrypting it only through SSM", () => {
+  it("every function reads only its one secret's parameter, decrypting it only through SSM: the token, or for dispatch-api the ManagementToken", () => {
     for (const name of functionNames) {
-      expect(t.statementsFor(name, "ssm:GetParameter").map((s) => [s.Resource, s.Condition])).toEqual([[tokenParameterArn, undefined]]);
-      expect(t.statementsFor(name, "kms:Decrypt").map((s) => s.Condition)).toEqual([
+      const parameter = name === "dispatch-api" ? managementTokenParameterArn : tokenParameterArn;
+      expect(t.statementsFor(name, "ssm:GetParameter").map((s) => [s.Resource, s.Condition]), name).toEqual([[parameter, undefined]]);
+      expect(t.statementsFor(name, "kms:Decrypt").map((s) => s.Condition), name).toEqual([
         {
           StringEquals: {
             "kms:ViaService": sub(`ssm.\${AWS::Region}.amazonaws.com`),
-            "kms:EncryptionContext:PARAMETER_ARN": tokenParameterArn,
+            "kms:EncryptionContext:PARAMETER_ARN": parameter,
           },
         },
       ]);
@@ -333,7 +351,7 @@ describe("launch may start only this dispatcher's instances, of the configured i
         Condition: { StringEquals: { "ec2:CreateAction": "RunInstances" } },
       },
     ]);
-    for (const name of functionNames.filter((n) => n !== "launch")) expect(t.statementsFor(name, "ec2:CreateTags")).toEqual([]);
+    for (const name of functionNames.filter((n) => n !== "launch" && n !== "dispatch-api")) expect(t.statementsFor(name, "ec2:CreateTags")).toEqual([]);
   });
 
   it("PassRole only for the compute role, only to EC2", () => {
@@ -348,17 +366,38 @@ describe("launch may start only this dispatcher's instances, of the configured i
   });
 });
 
-describe("cleanup may terminate only this dispatcher's instances", () => {
-  it("TerminateInstances only on instances tagged with this dispatcher's instance set id, and only by cleanup", () => {
-    expect(t.statementsFor("cleanup", "ec2:TerminateInstances")).toEqual([
+describe("cleanup and the dispatch API may terminate only this dispatcher's instances", () => {
+  it("TerminateInstances only on instances tagged with this dispatcher's instance set id, and only by cleanup and dispatch-api (kill)", () => {
+    for (const name of ["cleanup", "dispatch-api"] as const) {
+      expect(t.statementsFor(name, "ec2:TerminateInstances"), name).toEqual([
+        {
+          Effect: "Allow",
+          Action: ["ec2:TerminateInstances"],
+          Resource: ec2Arn("instance/*"),
+          Condition: { StringEquals: { "aws:ResourceTag/ArvadosInstanceSetID": params.instanceSetId } },
+        },
+      ]);
+    }
+    for (const name of functionNames.filter((n) => n !== "cleanup" && n !== "dispatch-api")) {
+      expect(t.statementsFor(name, "ec2:TerminateInstances")).toEqual([]);
+    }
+  });
+
+  it("dispatch-api may set only the IdleBehavior tag, only to upstream's values, only on this dispatcher's instances", () => {
+    expect(t.statementsFor("dispatch-api", "ec2:CreateTags")).toEqual([
       {
         Effect: "Allow",
-        Action: ["ec2:TerminateInstances"],
+        Action: ["ec2:CreateTags"],
         Resource: ec2Arn("instance/*"),
-        Condition: { StringEquals: { "aws:ResourceTag/ArvadosInstanceSetID": params.instanceSetId } },
+        Condition: {
+          StringEquals: {
+            "aws:ResourceTag/ArvadosInstanceSetID": params.instanceSetId,
+            "aws:RequestTag/ArvadosIdleBehavior": ["run", "hold", "drain"],
+          },
+          "ForAllValues:StringEquals": { "aws:TagKeys": ["ArvadosIdleBehavior"] },
+        },
       },
     ]);
-    for (const name of functionNames.filter((n) => n !== "cleanup")) expect(t.statementsFor(name, "ec2:TerminateInstances")).toEqual([]);
   });
 
   it("honours the cluster's TagKeyPrefix in every tag condition", async () => {
@@ -369,8 +408,49 @@ describe("cleanup may terminate only this dispatcher's instances", () => {
     expect(crunch.statementsFor("launch", "ec2:RunInstances")[0]?.Condition).toEqual({
       StringEquals: { "aws:RequestTag/CrunchInstanceSetID": params.instanceSetId },
     });
+    expect(crunch.statementsFor("dispatch-api", "ec2:CreateTags")[0]?.Condition).toEqual({
+      StringEquals: { "aws:ResourceTag/CrunchInstanceSetID": params.instanceSetId, "aws:RequestTag/CrunchIdleBehavior": ["run", "hold", "drain"] },
+      "ForAllValues:StringEquals": { "aws:TagKeys": ["CrunchIdleBehavior"] },
+    });
     expect(JSON.stringify(functionNames.map((n) => crunch.functionStatements(n)))).not.toContain("ArvadosInstanceSetID");
   }, 120_000);
+});
+
+describe("the dispatch API is a Lambda Function URL guarded by upstream's own token check", () => {
+  const urlLogicalId = "DispatchDashapiLambdaFunctionUrl";
+
+  it("has a URL with no IAM auth (the ManagementToken is checked by the function), invocable through that URL", () => {
+    const url = t.resource<{ AuthType: string; TargetFunctionArn: unknown; Cors?: unknown }>(urlLogicalId, "AWS::Lambda::Url");
+    expect(url.Properties).toEqual({ AuthType: "NONE", TargetFunctionArn: t.functionArn("dispatch-api") });
+    const permissions = t
+      .resourcesOfType<{ FunctionName: unknown; Action: string; Principal: string; FunctionUrlAuthType?: string; InvokedViaFunctionUrl?: boolean }>(
+        "AWS::Lambda::Permission",
+      )
+      .map(([, r]) => r.Properties)
+      .filter((p) => JSON.stringify(p.FunctionName) === JSON.stringify(t.functionArn("dispatch-api")));
+    expect(permissions).toEqual([
+      { FunctionName: t.functionArn("dispatch-api"), Action: "lambda:InvokeFunctionUrl", Principal: "*", FunctionUrlAuthType: "NONE" },
+      { FunctionName: t.functionArn("dispatch-api"), Action: "lambda:InvokeFunction", Principal: "*", InvokedViaFunctionUrl: true },
+    ]);
+  });
+
+  it("no other function has a URL", () => {
+    const targets = t.resourcesOfType<{ TargetFunctionArn: unknown }>("AWS::Lambda::Url").map(([, r]) => JSON.stringify(r.Properties.TargetFunctionArn));
+    expect(targets).toEqual([JSON.stringify(t.functionArn("dispatch-api"))]);
+  });
+
+  it("its reserved concurrency caps what anyone can make it cost; short timeout, small memory", () => {
+    expect(t.lambdaFunction("dispatch-api").properties).toMatchObject({ ReservedConcurrentExecutions: 4, Timeout: 10, MemorySize: 256 });
+  });
+
+  it("the stack outputs the URL to put in Services.DispatchCloud.InternalURLs", () => {
+    expect(t.template.Outputs?.DispatchApiUrl?.Value).toEqual(getAtt(urlLogicalId, "FunctionUrl"));
+  });
+
+  it("reads the queue table but never writes it", () => {
+    const actions = t.functionStatements("dispatch-api").flatMap((s) => s.Action).filter((a) => a.startsWith("dynamodb:"));
+    expect(actions.sort()).toEqual(["dynamodb:GetItem", "dynamodb:Scan"]);
+  });
 });
 
 describe("the compute instances' role", () => {
@@ -476,7 +556,7 @@ describe("alarms", () => {
     });
   });
 
-  it("the function-errors alarm sums Lambda errors of all four functions", () => {
+  it("the function-errors alarm sums Lambda errors of every function", () => {
     const metrics = alarm("FunctionErrorsAlarm").Metrics ?? [];
     expect(metrics.flatMap((m) => m.MetricStat?.Metric.Dimensions.map((d) => d.Value) ?? [])).toEqual(
       functionNames.map((n) => `arvados-dispatch-xyzzy-${n}`),

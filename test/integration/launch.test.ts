@@ -235,6 +235,47 @@ describe("limits", () => {
   });
 });
 
+describe("each waiting container's scheduling status is stored when it changes (§3.3)", () => {
+  const booting = "Waiting for a small instance to boot and be ready to accept work.";
+  const preparing = "Container is allocated to an instance and preparing to run.";
+  const atLimits = (position: number) =>
+    `Waiting in queue at position ${position}.  Cluster is at cloud account limits and cannot start any new instances right now.`;
+
+  it("stores upstream's text on every Queued and Locked entry, then only the ones that change, then none", async () => {
+    h = await dispatchHarness("MaxInstances: 2");
+    const [low, mid, high, top] = queued(4);
+    await h.refresh();
+    const first = await runLaunchPass(h.launchDeps(), plenty);
+    const stored = async () => Promise.all([top, high, mid, low].map(async (c) => (await h.store.get(c?.uuid ?? ""))?.schedulingStatus));
+    expect(await stored()).toEqual([booting, booting, atLimits(1), atLimits(2)]);
+    expect(first.statusesWritten).toBe(4);
+
+    await h.refresh();
+    const second = await runLaunchPass(h.launchDeps(), plenty);
+    expect(await stored()).toEqual([preparing, preparing, atLimits(1), atLimits(2)]);
+    expect(second.statusesWritten).toBe(2);
+
+    await h.refresh();
+    const third = await runLaunchPass(h.launchDeps(), plenty);
+    expect(third).toMatchObject({ statusesWritten: 0, statusWriteErrors: [] });
+  });
+
+  it("a status write that fails is counted and never fails the pass or its launches", async () => {
+    h = await dispatchHarness();
+    queued(2);
+    await h.refresh();
+    const deps = h.launchDeps();
+    const store = Object.create(deps.store) as typeof deps.store;
+    store.setSchedulingStatus = async () => {
+      throw Object.assign(new Error("throttled"), { name: "ProvisionedThroughputExceededException" });
+    };
+    const report = await runLaunchPass({ ...deps, store }, plenty);
+    expect(report.launched).toHaveLength(2);
+    expect(report.statusWriteErrors).toEqual(["ProvisionedThroughputExceededException", "ProvisionedThroughputExceededException"]);
+    expect(report.failures).toBe(0);
+  });
+});
+
 describe("the RunInstances ClientToken", () => {
   it("returns the same instance for a retried launch of the same lock", async () => {
     h = await dispatchHarness();

@@ -18,7 +18,7 @@ const params = {
   imageId: compute.imageId,
 };
 const paramArgs = (values: Record<string, string>) => Object.entries(values).flatMap(([k, v]) => ["--param", `${k}=${v}`]);
-const functionNames = ["choose-instance-types", "cleanup", "launch", "update-queue"];
+const functionNames = ["choose-instance-types", "cleanup", "dispatch-api", "launch", "update-queue"];
 
 let project: Project;
 let run: PackageRun;

@@ -86,6 +86,13 @@ describe("the runner's view of serverless.yml matches the template osls deploys"
     expect(local.timeoutMs).toBe(fn.Timeout * 1000);
     expect(local.reservedConcurrency).toBe(fn.ReservedConcurrentExecutions);
   });
+
+  it.each(spec.functions.map((f) => f.name))("%s: a Function URL locally exactly when it has one deployed", (name) => {
+    const target = JSON.stringify(template.functionArn(name));
+    const deployed = template.resourcesOfType<{ TargetFunctionArn: unknown }>("AWS::Lambda::Url").some(([, r]) => JSON.stringify(r.Properties.TargetFunctionArn) === target);
+    expect(functionSpec(spec, name).url).toBe(deployed);
+    expect(functionSpec(spec, name).url).toBe(name === "dispatch-api");
+  });
 });
 
 describe("serverless.yml's variables and CloudFormation tags", () => {

@@ -269,3 +269,46 @@ describe("priorities are stored exactly: DynamoDB numbers hold 38 digits (§5.6)
     expect(read?.container.runtime_constraints.keep_cache_disk).toBe(2 ** 63);
   });
 });
+
+describe("a scheduling status is stored only when it changes, and changes nothing else (§3.3)", () => {
+  const waiting = "Waiting in queue at position 3.  Cluster is at capacity and cannot start any new instances right now.";
+  const booting = "Waiting for a m5.large instance to boot and be ready to accept work.";
+
+  it("is written once, and a second write of the same status is a no-op that costs nothing but the condition", async () => {
+    const uuid = containerUuid(1000);
+    await store.insertNew(queueEntry(1000));
+    expect(await store.setSchedulingStatus(uuid, waiting)).toBe(true);
+    expect(await store.setSchedulingStatus(uuid, waiting)).toBe(false);
+    expect((await store.get(uuid))?.schedulingStatus).toBe(waiting);
+    expect(await store.setSchedulingStatus(uuid, booting)).toBe(true);
+    expect((await store.get(uuid))?.schedulingStatus).toBe(booting);
+  });
+
+  it("leaves every other field of the entry as it was, version included", async () => {
+    const uuid = containerUuid(1001);
+    const launchIntent = { attempt: 1, instanceType: "small", clientToken: "tok", writtenAt: "2026-01-01T00:00:00.000Z" };
+    const entry = queueEntry(1001, { state: "Locked" }, { launchIntent, localChangeAt: "2026-01-01T00:00:00.000Z", version: 7 });
+    await store.insertNew(entry);
+    await store.setSchedulingStatus(uuid, booting);
+    expect(await store.get(uuid)).toEqual({ ...entry, schedulingStatus: booting });
+  });
+
+  it("is not written to an entry that is not waiting, or to an absent one", async () => {
+    await store.insertNew(queueEntry(1002, { state: "Running" }));
+    expect(await store.setSchedulingStatus(containerUuid(1002), booting)).toBe(false);
+    expect((await store.get(containerUuid(1002)))?.schedulingStatus).toBeUndefined();
+    expect(await store.setSchedulingStatus(containerUuid(1003), booting)).toBe(false);
+    expect(await store.get(containerUuid(1003))).toBeUndefined();
+  });
+
+  it("marks the item as changed by its status alone until any other write, which keeps the status", async () => {
+    const uuid = containerUuid(1004);
+    await store.insertNew(queueEntry(1004));
+    await store.setSchedulingStatus(uuid, waiting);
+    expect((await store.getMetaItem(uuid))?.statusOnly).toBe(true);
+    await store.replacePolled(queuedContainer(1004, { priority: 5n }), "2026-01-01T00:00:00.000Z", 0);
+    const raw = await store.getMetaItem(uuid);
+    expect(raw?.statusOnly).toBeUndefined();
+    expect(raw?.schedulingStatus).toBe(waiting);
+  });
+});

@@ -40,6 +40,7 @@ export const emittedMetrics: Record<string, Record<string, string[][]>> = {
     AtQuota: [base],
     MaxConcurrentContainers: [base],
     InstanceStarts: [[...base, "SubnetID", "Success"]],
+    SchedulingStatusesWritten: [base],
   },
   cleanup: {
     EntriesForgotten: [base],
@@ -49,6 +50,10 @@ export const emittedMetrics: Record<string, Record<string, string[][]>> = {
     ContainersCancelled: byReason,
     ContainersRequeued: byReason,
     InstancesTerminated: byReason,
+  },
+  "dispatch-api": {
+    DispatchApiRequests: [base],
+    DispatchApiRefused: [base],
   },
 };
 

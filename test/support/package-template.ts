@@ -57,6 +57,7 @@ export interface LambdaFunctionProperties {
   Runtime: string;
   Architectures: string[];
   Timeout: number;
+  MemorySize?: number;
   Role: CfnValue;
   ReservedConcurrentExecutions?: number;
   Code: { S3Key: string };

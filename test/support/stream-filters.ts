@@ -8,7 +8,10 @@ export function chooseInstanceTypesFilter(clusterId: string): unknown {
   return { eventName: ["INSERT"], dynamodb: { Keys: { uuid: { S: [{ prefix: `${clusterId}-dz642-` }] } } } };
 }
 
-/** launch: entries that can launch: Queued or Locked, priority not 0, types chosen, no instance yet. */
+/**
+ * launch: entries that can launch: Queued or Locked, priority not 0, types chosen, no instance
+ * yet; not a write of the scheduling status alone (launch's own, marked `statusOnly`).
+ */
 export const launchFilter: unknown = {
   eventName: ["INSERT", "MODIFY"],
   dynamodb: {
@@ -16,6 +19,7 @@ export const launchFilter: unknown = {
       container: { M: { state: { S: ["Queued", "Locked"] }, priority: { N: [{ "anything-but": ["0"] }] } } },
       instanceTypes: { L: { M: { Name: { S: [{ exists: true }] } } } },
       launch: { M: { instanceId: { S: [{ exists: false }] } } },
+      statusOnly: { BOOL: [{ exists: false }] },
     },
   },
 };

@@ -34,7 +34,7 @@ function reconcile(entries: QueueEntry[], instances: InstanceView[] = [], option
   });
 }
 
-const nothing: ReconcilePlan = { forget: [], cancel: [], unlock: [], terminate: [], verifyOrphan: [], foreign: [] };
+const nothing: ReconcilePlan = { forget: [], cancel: [], unlock: [], terminate: [], verifyOrphan: [], foreign: [], held: [] };
 const terminate = (i: number, reason: string) => ({ instanceId: instanceId(i), reason });
 const byUuid = (i: number, reason: string) => ({ uuid: containerUuid(i), reason });
 
@@ -219,5 +219,54 @@ describe("instances nobody accounts for (§3.4 'not in queue')", () => {
     const e = entry(1, { state: "Complete", launch: launchRecord(1) });
     const p = reconcile([e], [instance(1, { container: 1 }), instance(2, { container: 1 })]);
     expect(p.terminate).toEqual([terminate(1, "finished"), terminate(2, "finished")]);
+  });
+});
+
+describe("an instance on hold is never terminated automatically, and keeps its container's lock (upstream IdleBehavior hold)", () => {
+  const held = (i: number, spec: Parameters<typeof instance>[1] = {}) => instance(i, { idleBehavior: "hold", ...spec });
+  const heldFor = (i: number, reason: string) => ({ instanceId: instanceId(i), reason });
+
+  test("after its container finished: reported as held, not terminated; the entry stays until it is gone", () => {
+    const p = reconcile([entry(1, { state: "Complete" })], [held(1, { container: 1 })]);
+    expect(p).toEqual({ ...nothing, held: [heldFor(1, "finished")] });
+  });
+  test("past TimeoutBooting: neither terminated nor its container requeued, since it may still start it", () => {
+    const locked = entry(1, { state: "Locked", localChangeAt: at(-30 * MINUTE), launch: launchRecord(1, at(-20 * MINUTE)) });
+    const p = reconcile([locked], [held(1, { container: 1, state: "pending", launchTime: at(-11 * MINUTE) })]);
+    expect(p).toEqual({ ...nothing, held: [] });
+  });
+  test("with its container at priority 0, a duplicate, stopped, or tagged for a container not in the queue: left alone", () => {
+    const lockedZero = entry(1, { state: "Locked", priority: 0n, localChangeAt: at(-30 * MINUTE), launch: launchRecord(1, at(-20 * MINUTE)) });
+    expect(reconcile([lockedZero], [held(1, { container: 1 })])).toEqual({ ...nothing, held: [heldFor(1, "priority=0")] });
+    const running = entry(2, { state: "Running", launch: launchRecord(2) });
+    expect(reconcile([running], [instance(2, { container: 2 }), held(3, { container: 2 })])).toEqual({ ...nothing, held: [heldFor(3, "duplicate")] });
+    expect(reconcile([running], [held(2, { container: 2, state: "stopped" })])).toEqual({ ...nothing, held: [heldFor(2, "stopped")] });
+    expect(reconcile([], [held(4, { container: 7 })])).toEqual({ ...nothing, held: [heldFor(4, "not in queue")] });
+  });
+  test("an unrecognised or run tag changes nothing", () => {
+    const p = reconcile([entry(1, { state: "Complete" })], [instance(1, { container: 1, idleBehavior: "run" })]);
+    expect(p.terminate).toEqual([terminate(1, "finished")]);
+  });
+});
+
+describe("a drained instance is terminated as soon as it is idle (upstream IdleBehavior drain)", () => {
+  const lockedAt = at(-3 * MINUTE);
+  const locked = () => entry(1, { state: "Locked", localChangeAt: lockedAt, launch: launchRecord(1, at(-2 * MINUTE)) });
+  const drained = (spec: Parameters<typeof instance>[1] = {}) => instance(1, { container: 1, idleBehavior: "drain", ...spec });
+
+  test("still booting: terminated now and its container requeued for another instance", () => {
+    const p = reconcile([locked()], [drained({ state: "pending", launchTime: at(-2 * MINUTE) })]);
+    expect(p).toEqual({ ...nothing, unlock: [byUuid(1, "drain")], terminate: [terminate(1, "drain")] });
+  });
+  test("booted, with its container starting or running: left to finish it and power off, as every instance does", () => {
+    expect(reconcile([locked()], [drained({ launchTime: at(-2 * MINUTE) })])).toEqual(nothing);
+    const running = entry(1, { state: "Running", launch: launchRecord(1) });
+    expect(reconcile([running], [drained()])).toEqual(nothing);
+  });
+  test("booting for a container the queue no longer holds: terminated without asking Arvados", () => {
+    expect(reconcile([], [drained({ state: "pending" })])).toEqual({ ...nothing, terminate: [terminate(1, "drain")] });
+  });
+  test("an instance this dispatcher did not launch is left alone, drained or not", () => {
+    expect(reconcile([], [instance(1, { idleBehavior: "drain", state: "pending" })])).toEqual({ ...nothing, foreign: [instanceId(1)] });
   });
 });

@@ -3,12 +3,15 @@ import {
   applyStateChangeRequest,
   claimEntryRequest,
   clearLaunchIntentRequest,
+  clearLaunchRequest,
   deleteAbsentEntryRequest,
   forgetRequest,
   putNewEntryRequest,
   recordLaunchRequest,
   replacePolledContainerRequest,
+  releaseEntryRequest,
   setInstanceTypesRequest,
+  setSchedulingStatusRequest,
   setThresholdRequest,
   writeLaunchIntentRequest,
 } from "../../lib/store/requests.js";
@@ -52,6 +55,7 @@ describe("every write is conditional and its placeholders are exactly declared",
     writeLaunchIntentFollowing: writeLaunchIntentRequest(table, containerUuid(1), "me", intent(2, "tok-b"), "tok-a"),
     clearLaunchIntent: clearLaunchIntentRequest(table, containerUuid(1), "me", "tok-a"),
     setThreshold: setThresholdRequest(table, "me", started, "tok"),
+    setSchedulingStatus: setSchedulingStatusRequest(table, containerUuid(1), "Waiting for previous container attempt to exit."),
   };
   for (const [name, input] of Object.entries(cases)) {
     it(`${name} has a condition`, () => {
@@ -78,7 +82,7 @@ describe("the rules the conditions encode", () => {
   it("lock/unlock/cancel replies copy only state, priority and locked_by_uuid (§1.9)", () => {
     const input = applyStateChangeRequest(table, { uuid: containerUuid(1), state: "Queued", priority: 3n, locked_by_uuid: null }, "t");
     expect(input.UpdateExpression).toBe(
-      "SET #container.#state = :state, #container.#priority = :priority, #container.#lockedBy = :lockedBy, #localChangeAt = :changedAt, #version = #version + :one",
+      "SET #container.#state = :state, #container.#priority = :priority, #container.#lockedBy = :lockedBy, #localChangeAt = :changedAt, #version = #version + :one REMOVE #statusOnly",
     );
     expect(input.ExpressionAttributeValues?.[":lockedBy"]).toEqual({ NULL: true });
   });
@@ -94,7 +98,7 @@ describe("the rules the conditions encode", () => {
 describe("a launch intent is written before each RunInstances call, and one lock has one call in flight", () => {
   it("is written only by the claim holder, with no instance recorded for this lock and no other call of this lock open", () => {
     const input = writeLaunchIntentRequest(table, containerUuid(1), "me", intent(2, "tok-a"));
-    expect(input.UpdateExpression).toBe("SET #launchIntent = :intent, #version = #version + :one");
+    expect(input.UpdateExpression).toBe("SET #launchIntent = :intent, #version = #version + :one REMOVE #statusOnly");
     expect(input.ConditionExpression).toBe(
       "(attribute_exists(#uuid)) AND (#launchLease.#owner = :owner) AND (attribute_not_exists(#launch) OR #launch.#attempt < :attempt)" +
         " AND (attribute_not_exists(#launchIntent) OR #launchIntent.#attempt < :attempt OR #launchIntent.#clientToken = :token)",
@@ -127,7 +131,7 @@ describe("a launch intent is written before each RunInstances call, and one lock
 
   it("is removed only by the claim holder, and only the intent of the call EC2 said failed", () => {
     const input = clearLaunchIntentRequest(table, containerUuid(1), "me", "tok-a");
-    expect(input.UpdateExpression).toBe("REMOVE #launchIntent SET #version = #version + :one");
+    expect(input.UpdateExpression).toBe("REMOVE #statusOnly, #launchIntent SET #version = #version + :one");
     expect(input.ConditionExpression).toBe(
       "(attribute_exists(#uuid)) AND (#launchLease.#owner = :owner) AND (#launchIntent.#clientToken = :token)",
     );
@@ -135,6 +139,47 @@ describe("a launch intent is written before each RunInstances call, and one lock
 
   it("is replaced by the launch record in the same write", () => {
     const input = recordLaunchRequest(table, containerUuid(1), { instanceId: "i-1", instanceType: "small", attempt: 2, launchedAt: "t" });
-    expect(input.UpdateExpression).toBe("SET #launch = :launch, #version = #version + :one REMOVE #launchLease, #launchIntent");
+    expect(input.UpdateExpression).toBe("SET #launch = :launch, #version = #version + :one REMOVE #statusOnly, #launchLease, #launchIntent");
+  });
+});
+
+describe("a scheduling status is stored only when it changes, and alone (§3.3)", () => {
+  const status = "Waiting for a m5.large instance to boot and be ready to accept work.";
+
+  it("is written only to a waiting entry whose stored status differs", () => {
+    const input = setSchedulingStatusRequest(table, containerUuid(1), status);
+    expect(input.ConditionExpression).toBe(
+      "(attribute_exists(#uuid)) AND (#container.#state IN (:queued, :locked)) AND (attribute_not_exists(#schedulingStatus) OR #schedulingStatus <> :status)",
+    );
+    expect(input.ExpressionAttributeValues).toMatchObject({ ":status": { S: status }, ":queued": { S: "Queued" }, ":locked": { S: "Locked" } });
+  });
+
+  it("sets the status and the status-only mark and nothing else, not even version", () => {
+    const input = setSchedulingStatusRequest(table, containerUuid(1), status);
+    expect(input.UpdateExpression).toBe("SET #schedulingStatus = :status, #statusOnly = :mark");
+    expect(input.ExpressionAttributeValues?.[":mark"]).toEqual({ BOOL: true });
+  });
+
+  it("every other write to an entry removes the status-only mark, so the launch filter sees it", () => {
+    const started = "2026-01-01T00:00:00.000Z";
+    const needed = { VCPUs: 1, RAM: 1, Scratch: 1, GPUs: 0, GPUVRAM: 0 };
+    const entryWrites = {
+      replacePolled: replacePolledContainerRequest(table, queuedContainer(1), started),
+      applyStateChange: applyStateChangeRequest(table, { uuid: containerUuid(1), state: "Locked", priority: 1n, locked_by_uuid: "x" }, started),
+      setInstanceTypes: setInstanceTypesRequest(table, containerUuid(1), [], needed, { needed, maxPrice: 1, chosen: [], rejected: [] }),
+      claimEntry: claimEntryRequest(table, containerUuid(1), "me", 0, 1),
+      releaseEntry: releaseEntryRequest(table, containerUuid(1), "me"),
+      writeLaunchIntent: writeLaunchIntentRequest(table, containerUuid(1), "me", intent(2, "tok-a")),
+      clearLaunchIntent: clearLaunchIntentRequest(table, containerUuid(1), "me", "tok-a"),
+      recordLaunch: recordLaunchRequest(table, containerUuid(1), { instanceId: "i-1", instanceType: "t", attempt: 1, launchedAt: started }),
+      clearLaunch: clearLaunchRequest(table, containerUuid(1), "i-1"),
+    };
+    for (const [name, input] of Object.entries(entryWrites)) {
+      expect(input.UpdateExpression, name).toMatch(/ ?REMOVE #statusOnly\b/);
+      expect(input.ExpressionAttributeNames?.["#statusOnly"], name).toBe("statusOnly");
+      placeholdersBalanced(input);
+    }
+    // A new entry is put whole, without the mark.
+    expect(putNewEntryRequest(table, queueEntry(1)).Item?.statusOnly).toBeUndefined();
   });
 });

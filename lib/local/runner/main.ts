@@ -3,7 +3,7 @@
  *
  *   npm start -- [--workload file.json] [--config file.yml] [--tick 5s] [--timeout 5m]
  *                [--headless] [--arvados [--allow-changes]] [--aws]
- *                [--dynamodb-port P] [--arvados-port P] [--ec2-port P]
+ *                [--dynamodb-port P] [--arvados-port P] [--ec2-port P] [--dispatch-api-port P]
  *
  * Exit status: 0 when the workload finished, 1 on a timeout or a start-up problem (missing
  * Java, a busy port, no build, a bad config or workload), 130 when interrupted.
@@ -24,7 +24,7 @@ const usage = `usage: npm start -- [options]
   --allow-changes         with --arvados: run the real handlers against it (locks, launches, cancels)
   --aws                   with --arvados --allow-changes: AWS's DynamoDB (QUEUE_TABLE_NAME) and EC2 as the AWS_*
                           environment says; in a dry run: also list the dispatcher's instances in EC2 (read-only)
-  --dynamodb-port, --arvados-port, --ec2-port <port>   fixed ports instead of free ones
+  --dynamodb-port, --arvados-port, --ec2-port, --dispatch-api-port <port>   fixed ports instead of free ones
 `;
 
 function duration(value: string | undefined, flag: string, fallback: number): number {
@@ -61,6 +61,7 @@ async function main(): Promise<number> {
       "dynamodb-port": { type: "string" },
       "arvados-port": { type: "string" },
       "ec2-port": { type: "string" },
+      "dispatch-api-port": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -114,6 +115,7 @@ async function main(): Promise<number> {
   };
   const arvadosPort = port(values["arvados-port"], "--arvados-port");
   const ec2Port = port(values["ec2-port"], "--ec2-port");
+  const dispatchApiPort = port(values["dispatch-api-port"], "--dispatch-api-port");
   const summary = await runLocal({
     ...(values.workload === undefined ? {} : { workload: values.workload }),
     ...(values.config === undefined ? {} : { configPath: values.config }),
@@ -127,6 +129,7 @@ async function main(): Promise<number> {
       ...(dynamodbPort === undefined ? {} : { dynamodb: dynamodbPort }),
       ...(arvadosPort === undefined ? {} : { arvados: arvadosPort }),
       ...(ec2Port === undefined ? {} : { ec2: ec2Port }),
+      ...(dispatchApiPort === undefined ? {} : { dispatchApi: dispatchApiPort }),
     },
     stateDir,
     out,

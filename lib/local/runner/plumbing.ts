@@ -48,6 +48,8 @@ export interface PlumbingOptions {
   onError?: (functionName: string, err: unknown) => void;
   /** Redelivered and reordered stream batches, for fault soaks (read live: change its rates to stop them). */
   pumpChaos?: PumpChaos;
+  /** The ManagementToken the dispatch API accepts. */
+  managementToken?: string;
 }
 
 /** The running plumbing. */

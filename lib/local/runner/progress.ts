@@ -1,8 +1,9 @@
 /**
  * Progress of a local run, sampled from the outside as an operator would see it: container
- * states from the Arvados simulator, entries in the queue table, instances and RunInstances
- * errors from the EC2 simulator, and the plumbing's counters. Feeds the live display, the end
- * condition and the summary.
+ * states from the Arvados simulator, entries in the queue table, each waiting container's
+ * scheduling status from the dispatch API (what Workbench would show), instances and
+ * RunInstances errors from the EC2 simulator, and the plumbing's counters. Feeds the live
+ * display, the end condition and the summary.
  */
 import { isContainerState, isFinalState } from "../../arvados/types.js";
 import type { QueueEntry } from "../../queue/types.js";
@@ -22,6 +23,8 @@ export interface ContainerProgress {
   instanceType?: string;
   /** Why it waits, or what happened to it. */
   note: string;
+  /** The dispatch API's scheduling_status for it (upstream's words), while it is Queued or Locked. */
+  schedulingStatus?: string;
   /** runtime_status.error, for a Cancelled container. */
   runtimeError?: string;
   /** Instances RunInstances created for it, oldest first. */
@@ -52,8 +55,16 @@ export interface ProgressSources {
   arvados?: ArvadosSimulator;
   ec2?: Ec2Simulator;
   workload?: WorkloadPlayer;
+  /** The dispatch API and its token: the statuses shown are what it answers. */
+  dispatchApi?: { url: string; managementToken: string };
   tagKeyPrefix: string;
   startedAt: number;
+}
+
+/** One entry of the dispatch API's container list, as far as the display reads it. */
+interface ApiEntry {
+  container?: { uuid?: string; state?: string };
+  scheduling_status?: string;
 }
 
 /** A snapshot of nothing, for a run stopped before its first sample. */
@@ -93,7 +104,7 @@ export class ProgressTracker {
 
   /** Reads every source once. */
   async sample(now = Date.now()): Promise<ProgressSnapshot> {
-    const { entries } = await this.sources.store.scan(1);
+    const [{ entries }, statuses] = await Promise.all([this.sources.store.scan(1), this.apiStatuses()]);
     const instances = this.sources.ec2?.instances() ?? [];
     this.countRunInstancesErrors();
     const tagKey = `${this.sources.tagKeyPrefix}ContainerUUID`;
@@ -105,7 +116,7 @@ export class ProgressTracker {
       if (uuid !== undefined) byContainer.set(uuid, [...(byContainer.get(uuid) ?? []), i]);
     }
 
-    const containers = this.containers(entries, byContainer);
+    const containers = this.containers(entries, byContainer, statuses);
     const containersByState: Record<string, number> = {};
     for (const c of containers) bump(containersByState, c.state);
     const finishedEntries = containers.filter((c) => isContainerState(c.state) && isFinalState(c.state) && entries.has(c.uuid)).length;
@@ -127,7 +138,32 @@ export class ProgressTracker {
     };
   }
 
-  private containers(entries: Map<string, QueueEntry>, byContainer: Map<string, SimInstance[]>): ContainerProgress[] {
+  /**
+   * uuid → scheduling_status, as GET /arvados/v1/dispatch/containers answers (the controller asks
+   * per container; one list serves the whole display). Undefined when the API does not answer:
+   * the display then shows the statuses stored in the table, the same ones.
+   */
+  private async apiStatuses(): Promise<Map<string, string> | undefined> {
+    const api = this.sources.dispatchApi;
+    if (api === undefined) return undefined;
+    try {
+      const response = await fetch(new URL("arvados/v1/dispatch/containers", api.url), {
+        headers: { authorization: `Bearer ${api.managementToken}` },
+        signal: AbortSignal.timeout(5_000),
+      });
+      if (!response.ok) return undefined;
+      const { items } = (await response.json()) as { items?: ApiEntry[] };
+      return new Map((items ?? []).flatMap((e) => (e.container?.uuid === undefined ? [] : [[e.container.uuid, e.scheduling_status ?? ""]])));
+    } catch {
+      return undefined;
+    }
+  }
+
+  private containers(
+    entries: Map<string, QueueEntry>,
+    byContainer: Map<string, SimInstance[]>,
+    statuses: Map<string, string> | undefined,
+  ): ContainerProgress[] {
     const { arvados, workload } = this.sources;
     // With the simulator, the workload's containers; with a real cluster, what the queue holds.
     const uuids = workload !== undefined ? workload.submitted.map((s) => s.uuid) : [...entries.keys()];
@@ -143,14 +179,17 @@ export class ProgressTracker {
         launched.at(-1)?.tags[`${this.sources.tagKeyPrefix}InstanceType`];
       if (type !== undefined) this.knownType.set(uuid, type);
       const runtimeError = record?.runtime_status?.error;
+      const waiting = state === "Queued" || state === "Locked";
+      const status = waiting ? statuses?.get(uuid) || entry?.schedulingStatus : undefined;
       const progress: ContainerProgress = {
         uuid,
         label: workload?.get(uuid)?.label ?? uuid,
         state,
         priority: record?.priority ?? entry?.container.priority ?? 0n,
-        note: noteFor(state, entry, launched, typeof runtimeError === "string" ? runtimeError : undefined),
+        note: noteFor(state, entry, launched, typeof runtimeError === "string" ? runtimeError : undefined, status),
         instanceIds: launched.map((i) => i.instanceId),
       };
+      if (status !== undefined && status !== "") progress.schedulingStatus = status;
       const known = this.knownType.get(uuid);
       if (known !== undefined) progress.instanceType = known;
       if (typeof runtimeError === "string") progress.runtimeError = runtimeError;
@@ -169,13 +208,22 @@ export class ProgressTracker {
   }
 }
 
-/** Why a container waits, or what became of it. */
-function noteFor(state: string, entry: QueueEntry | undefined, launched: readonly SimInstance[], runtimeError: string | undefined): string {
+/** Why a container waits (its scheduling status, as Workbench would show it), or what became of it. */
+function noteFor(
+  state: string,
+  entry: QueueEntry | undefined,
+  launched: readonly SimInstance[],
+  runtimeError: string | undefined,
+  status: string | undefined,
+): string {
   const last = launched.at(-1);
   if (state === "Complete") return "complete";
   if (state === "Cancelled") return `cancelled: ${runtimeError ?? "(no runtime_status.error)"}`;
   if (state === "Running") return last === undefined ? "running" : `running on ${last.instanceId}`;
   if (entry === undefined) return "not in the queue table yet";
+  if (status !== undefined && status !== "") {
+    return entry.launch === undefined ? status : `${status} (${entry.launch.instanceId} ${last?.state ?? "not listed"})`;
+  }
   if (entry.instanceTypes === undefined) return "no types yet";
   if (entry.launch !== undefined) return `launched on ${entry.launch.instanceId} (${last?.state ?? "not listed"})`;
   return state === "Locked" ? "locked, waiting for a launch pass" : "waiting for a launch pass";

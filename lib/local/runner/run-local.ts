@@ -4,6 +4,7 @@
  * serverless.yml's stream mappings and schedules, plays a workload and crunch-run, shows
  * progress, and returns a summary once every container has ended and no instance is left.
  */
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isContainerState, isFinalState } from "../../arvados/types.js";
@@ -13,11 +14,12 @@ import { CrunchRunEmulator } from "./crunch-run.js";
 import { SpotReclaimer } from "./spot-reclaimer.js";
 import { type DisplayOutput, LiveDisplay } from "./display.js";
 import { buildFunctionHost } from "./function-host.js";
+import { FunctionUrlServer } from "./function-url-server.js";
 import { prepareLocalConfig } from "./local-config.js";
 import { createPlumbing, type Plumbing, requireBuild } from "./plumbing.js";
 import { emptySnapshot, type ProgressSnapshot, ProgressTracker } from "./progress.js";
 import { readServerlessSpec } from "./serverless-mappings.js";
-import { RunnerSetupError, type Services, startServices } from "./services.js";
+import { PortBusyError, RunnerSetupError, type Services, startServices } from "./services.js";
 import { containerOutcomes, formatSummary, latencyStats, queuedToLaunchLatencies, type RunSummary } from "./summary.js";
 import { WorkloadPlayer } from "./workload-player.js";
 
@@ -42,7 +44,11 @@ export interface RunLocalOptions {
   distDir?: string;
   /** Use this DynamoDB Local instead of starting one. */
   dynamodbEndpoint?: string;
-  ports?: { dynamodb?: number; arvados?: number; ec2?: number };
+  ports?: { dynamodb?: number; arvados?: number; ec2?: number; dispatchApi?: number };
+  /** The ManagementToken the dispatch API accepts (default: DISPATCH_MANAGEMENT_TOKEN, else a random one per run). */
+  managementToken?: string;
+  /** Called once everything runs, with the dispatch API's address: a test can use it while the workload plays. */
+  onReady?: (ready: { services: Services; dispatchApi: DispatchApiAddress; submitted: () => string[] }) => Promise<void> | void;
   /** AWS's DynamoDB and EC2 (as the AWS_* environment says) instead of local ones. */
   aws?: boolean;
   /** The real Arvados cluster of ARVADOS_API_HOST/ARVADOS_API_TOKEN instead of the simulator (no workload). */
@@ -59,6 +65,13 @@ export interface RunLocalOptions {
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Where the local dispatch API listens, and the token it accepts. */
+export interface DispatchApiAddress {
+  /** `http://127.0.0.1:<port>/`, what Services.DispatchCloud.InternalURLs would list. */
+  url: string;
+  managementToken: string;
+}
 
 /** Runs the dispatcher locally until the workload is done (see RunLocalOptions); never throws after start-up. */
 export async function runLocal(options: RunLocalOptions = {}): Promise<RunSummary> {
@@ -93,6 +106,8 @@ export async function runLocal(options: RunLocalOptions = {}): Promise<RunSummar
     env,
   });
   let plumbing: Plumbing | undefined;
+  const urlServers: FunctionUrlServer[] = [];
+  const managementToken = options.managementToken ?? (env.DISPATCH_MANAGEMENT_TOKEN || randomBytes(24).toString("base64url"));
   try {
     plumbing = createPlumbing({
       hostScript: await buildFunctionHost(join(stateDir, "function-host.mjs")),
@@ -105,21 +120,49 @@ export async function runLocal(options: RunLocalOptions = {}): Promise<RunSummar
       aws: options.aws === true,
       parentEnv: env,
       tickMs,
+      managementToken,
     });
-    out.write(describeRun(services, local.path, tickMs, logDir, workload));
+    // Each function with a Function URL (serverless.yml `url`) is served over HTTP, as Lambda would.
+    let dispatchApi: DispatchApiAddress | undefined;
+    for (const f of spec.functions.filter((fn) => fn.url)) {
+      const target = plumbing.functions.get(f.name);
+      if (target === undefined) continue;
+      const server = new FunctionUrlServer((event) => target.invoke(event));
+      urlServers.push(server);
+      const port = f.name === "dispatch-api" ? options.ports?.dispatchApi : undefined;
+      const url = await server.start(port).catch((err: unknown) => {
+        if ((err as NodeJS.ErrnoException).code === "EADDRINUSE") throw new PortBusyError(`${f.name} URL`, port ?? 0);
+        throw err;
+      });
+      if (f.name === "dispatch-api") dispatchApi = { url, managementToken };
+    }
+    out.write(describeRun(services, local.path, tickMs, logDir, workload, dispatchApi));
     await plumbing.warm().catch((err: unknown) => {
       throw new RunnerSetupError(`${err instanceof Error ? err.message : String(err)} (see ${logDir})`);
     });
-    const summary = await play({ ...options, tickMs, logDir, out, workload }, services, plumbing, local.config.Containers.CloudVMs.TagKeyPrefix);
+    const summary = await play(
+      { ...options, tickMs, logDir, out, workload, ...(dispatchApi === undefined ? {} : { dispatchApi }) },
+      services,
+      plumbing,
+      local.config.Containers.CloudVMs.TagKeyPrefix,
+    );
     await options.inspect?.(services, summary);
     return summary;
   } finally {
+    for (const server of urlServers) await server.stop();
     await plumbing?.stop();
     await services.stop();
   }
 }
 
-function describeRun(services: Services, configPath: string, tickMs: number, logDir: string, workload: Workload | undefined): string {
+function describeRun(
+  services: Services,
+  configPath: string,
+  tickMs: number,
+  logDir: string,
+  workload: Workload | undefined,
+  dispatchApi: DispatchApiAddress | undefined,
+): string {
   return [
     `DynamoDB:  ${services.dynamodbEndpoint ?? "AWS"} (table ${services.tableName})`,
     `Arvados:   ${services.arvadosHost}${services.arvadosSim === undefined ? " (real cluster)" : " (simulator)"}`,
@@ -127,12 +170,25 @@ function describeRun(services: Services, configPath: string, tickMs: number, log
     `Config:    ${configPath}`,
     `Schedules: every ${(tickMs / 1000).toFixed(1)} s (EventBridge's 1 minute, shortened; change with --tick)`,
     `Logs:      ${logDir}/<function>.log`,
+    ...(dispatchApi === undefined
+      ? []
+      : [
+          `Dispatch API: ${dispatchApi.url}`,
+          `  ManagementToken: ${dispatchApi.managementToken}`,
+          `  e.g. curl -H "Authorization: Bearer ${dispatchApi.managementToken}" ${dispatchApi.url}arvados/v1/dispatch/containers`,
+        ]),
     workload === undefined ? "" : `Workload:  ${planWorkload(workload).length} containers`,
     "",
   ].join("\n");
 }
 
-type PlayOptions = RunLocalOptions & { tickMs: number; logDir: string; out: DisplayOutput; workload: Workload | undefined };
+type PlayOptions = RunLocalOptions & {
+  tickMs: number;
+  logDir: string;
+  out: DisplayOutput;
+  workload: Workload | undefined;
+  dispatchApi?: DispatchApiAddress;
+};
 
 async function play(options: PlayOptions, services: Services, plumbing: Plumbing, tagKeyPrefix: string): Promise<RunSummary> {
   const startedAt = Date.now();
@@ -170,6 +226,7 @@ async function play(options: PlayOptions, services: Services, plumbing: Plumbing
     ...(arvadosSim === undefined ? {} : { arvados: arvadosSim }),
     ...(ec2Sim === undefined ? {} : { ec2: ec2Sim }),
     ...(player === undefined ? {} : { workload: player }),
+    ...(options.dispatchApi === undefined ? {} : { dispatchApi: options.dispatchApi }),
     tagKeyPrefix,
     startedAt,
   });
@@ -189,6 +246,9 @@ async function play(options: PlayOptions, services: Services, plumbing: Plumbing
   plumbing.start();
   crunchRun?.start();
   reclaimer?.start();
+  if (options.dispatchApi !== undefined) {
+    await options.onReady?.({ services, dispatchApi: options.dispatchApi, submitted: () => player?.submitted.map((s) => s.uuid) ?? [] });
+  }
   const timeoutMs = options.timeoutMs ?? 5 * 60_000;
   // Once everything has ended, cleanup gets a few more ticks to forget the finished entries.
   const drainMs = Math.max(3 * options.tickMs, 10_000);

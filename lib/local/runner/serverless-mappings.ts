@@ -1,8 +1,8 @@
 /**
  * Reads the functions' triggers from serverless.yml itself, so the local runner wires exactly
  * what AWS would: each function's timeout and reserved concurrency, its EventBridge schedules,
- * and its DynamoDB stream event source mappings (filter patterns, batch size, batching window,
- * bisect, retries, partial batch responses). serverless.yml holds osls variables (`${...}`)
+ * its DynamoDB stream event source mappings (filter patterns, batch size, batching window,
+ * bisect, retries, partial batch responses), and whether it has a Function URL. serverless.yml holds osls variables (`${...}`)
  * and CloudFormation tags (`!Ref`, `!GetAtt`, ...): tags become inert placeholders, and the
  * variables the triggers use (`${param:...}`, `${sls:stage}`, `${opt:x, 'default'}`) are
  * substituted from the file's own params plus the caller's overrides.
@@ -43,6 +43,8 @@ export interface FunctionSpec {
   streams: StreamEventSpec[];
   /** `eventBridge` patterns (the runner may emulate some; they are listed for completeness). */
   eventBridgePatterns: Json[];
+  /** `url`: the function has a Lambda Function URL (the runner serves it over HTTP on loopback). */
+  url: boolean;
 }
 
 /** What the runner needs from serverless.yml. */
@@ -215,6 +217,7 @@ export function parseServerlessSpec(text: string, options: { stage?: string; ove
         schedules: [],
         streams: [],
         eventBridgePatterns: [],
+        url: raw.url !== undefined && raw.url !== null && raw.url !== false,
       };
       if (raw.reservedConcurrency !== undefined) spec.reservedConcurrency = numberOr(raw.reservedConcurrency, 0, `${name}.reservedConcurrency`);
       for (const event of Array.isArray(raw.events) ? raw.events : []) {

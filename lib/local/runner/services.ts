@@ -3,7 +3,7 @@
  * simulator, or a real cluster) and EC2 (the simulator, or AWS), plus the queue table created
  * from infra/queue-table.yml. Everything local listens on 127.0.0.1 only.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { DescribeTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBStreamsClient } from "@aws-sdk/client-dynamodb-streams";
 import { ArvadosSimulator } from "../arvados-sim/simulator.js";
@@ -184,13 +184,32 @@ export async function startServices(options: ServiceOptions): Promise<Services> 
 }
 
 /**
+ * The instance set id upstream derives from a token (§4.1): the uuid of a `v2/<uuid>/<secret>`
+ * token, else the token's MD5 in hex. Deployments set it (INSTANCE_SET_ID); locally the
+ * dispatch API, which has no Arvados token to ask with, gets it from here.
+ */
+export function instanceSetIdForToken(token: string): string {
+  const parts = token.split("/");
+  return token.startsWith("v2/") && parts[1] !== undefined ? parts[1] : createHash("md5").update(token).digest("hex");
+}
+
+/**
  * The environment every function gets, as serverless.yml's provider.environment would give it
  * in AWS, pointed at the local services. Nothing else is inherited from the runner's
  * environment but PATH/HOME-like basics (and, with --aws, the AWS_* settings as they are).
+ * dispatch-api gets the ManagementToken and the instance set id, and no Arvados token.
  */
 export function functionEnvironment(
   services: Services,
-  settings: { configPath: string; logLevel: string; aws: boolean; parentEnv: NodeJS.ProcessEnv; functionName: string },
+  settings: {
+    configPath: string;
+    logLevel: string;
+    aws: boolean;
+    parentEnv: NodeJS.ProcessEnv;
+    functionName: string;
+    /** The ManagementToken the dispatch API accepts (none: it refuses every request, as upstream). */
+    managementToken?: string;
+  },
 ): Record<string, string> {
   const env: Record<string, string> = {};
   for (const key of ["PATH", "HOME", "TMPDIR", "LANG", "TZ"]) {
@@ -225,6 +244,11 @@ export function functionEnvironment(
   }
   // Named in the instances' user data (where crunch-run would read the token); never read here.
   env.ARVADOS_API_TOKEN_PARAMETER = settings.parentEnv.ARVADOS_API_TOKEN_PARAMETER ?? "/arvados/local/dispatch-token";
+  if (settings.functionName === "dispatch-api") {
+    delete env.ARVADOS_API_TOKEN;
+    env.INSTANCE_SET_ID ??= instanceSetIdForToken(services.arvadosToken);
+    if (settings.managementToken !== undefined) env.DISPATCH_MANAGEMENT_TOKEN = settings.managementToken;
+  }
   env.LOG_LEVEL = settings.logLevel;
   // serverless.yml's runtime is nodejs22.x, where the AWS SDK has no Node version warning to log.
   env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";

@@ -1,0 +1,52 @@
+import { errorCode } from "../observability/error-code.js";
+import type { QueueEntry } from "../queue/types.js";
+import type { QueueStore } from "../store/queue-store.js";
+
+/** Status writes in flight at once: each is one small conditional UpdateItem. */
+const statusWriteConcurrency = 8;
+
+/** What storing one plan's statuses did. */
+export interface StatusWrites {
+  /** Entries whose stored status changed. */
+  written: number;
+  /** Writes that failed (throttling, a fault): the next pass tries again. */
+  errors: number;
+  /** The error code of each failure, for the pass log. */
+  errorCodes: string[];
+}
+
+/**
+ * Stores the scheduling status a plan gave each waiting entry (§3.3 status table) where it
+ * differs from the one the entry holds, so the dispatch API can answer "why does it wait" as
+ * upstream does. An entry already holding its status costs nothing, so a steady queue writes
+ * nothing; each write is conditional on the status still differing and the container still
+ * waiting. A status is advisory: failures are counted, never thrown, and no write starts once
+ * `timeLeft()` is false (the next pass catches up).
+ */
+export async function storeStatuses(
+  store: Pick<QueueStore, "setSchedulingStatus">,
+  entries: ReadonlyMap<string, QueueEntry>,
+  statuses: Readonly<Record<string, string>>,
+  timeLeft: () => boolean,
+): Promise<StatusWrites> {
+  const result: StatusWrites = { written: 0, errors: 0, errorCodes: [] };
+  const changed = Object.entries(statuses).filter(([uuid, status]) => {
+    const entry = entries.get(uuid);
+    return entry !== undefined && entry.schedulingStatus !== status;
+  });
+  let next = 0;
+  const worker = async () => {
+    while (next < changed.length && timeLeft()) {
+      const [uuid, status] = changed[next++] ?? [];
+      if (uuid === undefined || status === undefined) continue;
+      try {
+        if (await store.setSchedulingStatus(uuid, status)) result.written++;
+      } catch (err) {
+        result.errors++;
+        result.errorCodes.push(errorCode(err));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(statusWriteConcurrency, changed.length) }, worker));
+  return result;
+}
