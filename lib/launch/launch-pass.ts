@@ -11,7 +11,7 @@ import type { DispatchState } from "../store/dispatch-state.js";
 import type { LaunchTokens } from "../store/launch-tokens.js";
 import type { QueueStore } from "../store/queue-store.js";
 import type { SharedState } from "../store/shared-state.js";
-import { launchOne, recordFailure } from "./launch-container.js";
+import { launchOne, recordFailure, type Stop } from "./launch-container.js";
 import type { InstanceCloud } from "./ports.js";
 import { storeStatuses } from "./statuses.js";
 
@@ -37,6 +37,16 @@ export interface LaunchDeps {
  * priorities change and new containers arrive (upstream re-plans on every queue change).
  */
 export const replanAfterMs = 10_000;
+
+/**
+ * §4.1 notifies the scheduler when a throttle or quota window expires. A pass stopped by a window
+ * that ends this soon waits for it and plans again, instead of leaving the work to the next
+ * stream record or the one-minute sweep; longer windows (capacity and quota TTLs are a minute)
+ * are the sweep's. The wait is billed: the delayed ticks of issue #19 are to replace it.
+ */
+export const windowWaitMaxMs = 15_000;
+/** At most this many such waits per pass, so a throttle that keeps coming back cannot hold the pass. */
+const windowWaitsPerPass = 3;
 
 /** What a repeated launch intent's call turned out to have done (see Ec2CallOutcome). */
 export type RepeatOutcome = "launched" | "failed" | "unknown" | "terminated";
@@ -78,6 +88,8 @@ export interface LaunchReport {
   planned: number;
   /** Plans made (a long pass plans again every replanMs). */
   plans: number;
+  /** Throttle or quota windows the pass waited out to plan again (see windowWaitMaxMs). */
+  windowWaits: number;
   /** What held the pass back, so a pass that does nothing with a backlog says why. */
   limits: PassLimits;
 }
@@ -130,6 +142,7 @@ export async function runLaunchPass(deps: LaunchDeps, remainingMs: () => number,
     statusWriteErrors: [],
     planned: 0,
     plans: 0,
+    windowWaits: 0,
     limits: { maxContainers: 0, atQuotaForMs: 0, throttledForMs: 0, typesAtCapacity: 0 },
   };
   if (!(await acquirePassLease(deps, remainingMs, marginMs, now))) return report;
@@ -209,6 +222,7 @@ async function planAndWork(
   const statusWrites = storeStatuses(deps.store, entries, plan.statuses, () => remainingMs() >= marginMs);
 
   let outcome: "replan" | "done" = "done";
+  let stoppedBy: Stop | undefined;
   let liveInstances = liveCount;
   for (const [i, { decision, lock }] of work.entries()) {
     if (remainingMs() < marginMs) break;
@@ -216,7 +230,10 @@ async function planAndWork(
     if (entry === undefined) continue;
     const stop = await launchOne(deps, entry, decision, lock, report, () => liveInstances, now);
     if (stop === "launched") liveInstances++;
-    else if (stop !== undefined) break;
+    else if (stop !== undefined) {
+      stoppedBy = stop;
+      break;
+    }
     // Checked after each container, so every plan gets at least one done.
     if (i < work.length - 1 && now() - plannedAt >= (deps.replanMs ?? replanAfterMs)) {
       outcome = "replan";
@@ -234,7 +251,29 @@ async function planAndWork(
   const writes = await statusWrites;
   report.statusesWritten += writes.written;
   report.statusWriteErrors.push(...writes.errorCodes);
+  if (outcome === "done" && stoppedBy !== undefined && (await waitForWindow(deps, stoppedBy, report, remainingMs, marginMs, now))) {
+    return "replan";
+  }
   return outcome;
+}
+
+/** Waits out a throttle or quota window that ends within windowWaitMaxMs and the time budget; true if it did. */
+async function waitForWindow(
+  deps: LaunchDeps,
+  stoppedBy: Stop,
+  report: LaunchReport,
+  remainingMs: () => number,
+  marginMs: number,
+  now: () => number,
+): Promise<boolean> {
+  if (report.windowWaits >= windowWaitsPerPass || (stoppedBy !== "throttle" && stoppedBy !== "quota")) return false;
+  const { value } = await deps.state.read();
+  const until = stoppedBy === "throttle" ? value.throttledUntil : value.atQuotaUntil;
+  const waitMs = until === undefined ? 0 : until - now();
+  if (waitMs <= 0 || waitMs > windowWaitMaxMs || remainingMs() - waitMs < marginMs) return false;
+  report.windowWaits++;
+  await new Promise((resolve) => setTimeout(resolve, waitMs + 50));
+  return true;
 }
 
 /**

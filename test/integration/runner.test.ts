@@ -86,7 +86,7 @@ beforeAll(async () => {
 describe("npm start runs a workload to the end with the same handlers Lambda runs", () => {
   it("finishes the workload before its timeout", () => {
     expect(summary.finished, output).toBe(true);
-    expect(containers.size).toBe(7);
+    expect(containers.size).toBe(9);
   });
 
   it("completes every container some instance type can run", () => {
@@ -150,7 +150,7 @@ describe("npm start runs a workload to the end with the same handlers Lambda run
   });
 
   it("measures queued → RunInstances latency for every launched container", () => {
-    expect(summary.latency?.count).toBe(6);
+    expect(summary.latency?.count).toBe(8);
     expect(summary.latency?.p99Ms).toBeGreaterThanOrEqual(summary.latency?.p50Ms ?? Number.NaN);
   });
 

@@ -144,3 +144,29 @@ describe("§3.7 and §4.3 metrics upstream's operators look for", () => {
     ]);
   });
 });
+
+describe("§4.1 a throttle window that expires wakes the scheduler", () => {
+  it("a pass stopped by RequestLimitExceeded waits out the short backoff and launches, instead of waiting for the sweep", async () => {
+    const d = await dispatchHarness();
+    h = d;
+    d.ec2sim.injectFault({ code: "RequestLimitExceeded", times: 1 });
+    d.sim.addContainer({ state: "Queued", runtime_constraints: { ram: 2 ** 30, vcpus: 1 } });
+    await d.refresh();
+    const report = await runLaunchPass(d.launchDeps(), plenty);
+    expect(report.throttleErrors).toBe(1);
+    expect(report.windowWaits).toBe(1);
+    expect(report.launched).toHaveLength(1);
+  });
+
+  it("leaves a window longer than windowWaitMaxMs to the one-minute sweep", async () => {
+    const d = await dispatchHarness("", { instanceLimit: 0 });
+    h = d;
+    d.sim.addContainer({ state: "Queued", runtime_constraints: { ram: 2 ** 30, vcpus: 1 } });
+    await d.refresh();
+    const report = await runLaunchPass(d.launchDeps(), plenty);
+    expect(report.quotaErrors).toBe(1);
+    // With no instance running the quota window is a minute (§4.1 quotaErrorTTL): not waited for.
+    expect(report.windowWaits).toBe(0);
+    expect(report.launched).toHaveLength(0);
+  });
+});
