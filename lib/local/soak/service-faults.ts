@@ -26,6 +26,11 @@ export interface ServiceFaultSettings {
    * concurrency limit for a minute (§3.3 quietAfter503), which slows a short run a lot.
    */
   statuses: readonly [number, ...number[]];
+  /**
+   * Bursts of 503 on the queue poll. Every function shares the 503s it sees (§3.3), so a burst
+   * seen by update-queue holds launch's dynamic limit low for a quiet minute too.
+   */
+  poll503Bursts: boolean;
   /** Arvados replies slower than the client's timeout (`clientTimeoutMs`), at most one at a time. */
   timeouts: boolean;
   clientTimeoutMs: number;
@@ -119,7 +124,7 @@ export class ServiceFaults {
     const roll = r();
     if (roll < 0.3) {
       this.injectArvados({ route: pick(r, anyRoute), count: between(r, 1, 2), effect: { kind: "status", status: pick(r, this.settings.statuses) } });
-    } else if (roll < 0.4) {
+    } else if (roll < 0.4 && this.settings.poll503Bursts) {
       this.injectArvados({ route: routes.list, count: between(r, 3, 8), effect: { kind: "status", status: 503, message: burstMessage } });
     } else if (roll < 0.55) {
       this.injectArvados({ route: pick(r, anyRoute), effect: { kind: "delay", ms: between(r, 500, 4_000) } });

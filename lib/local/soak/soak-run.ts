@@ -122,6 +122,7 @@ export function defaultChaosSettings(chaosMs: number): ChaosSettings {
     launchKillSpacingMs: 65_000,
     ec2Faults: ["type-capacity", "type-capacity", "subnet-capacity", "subnet-addresses", "instance-limit", "vcpu-limit", "request-limit", "request-limit"],
     statuses: [500, 502, 503, 504],
+    poll503Bursts: true,
     timeouts: true,
     clientTimeoutMs: 30_000,
   };
