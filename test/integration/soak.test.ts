@@ -46,7 +46,10 @@ beforeAll(async () => {
       // Often enough that a 25 s fault phase sees each kind.
       crashPoint: 0.3,
       randomKill: 0.15,
-      overlappingUpdate: 0.15,
+      // A run converging in about a minute sees few batches and updates: often enough that each
+      // kind still happens (the checks below ask for at least one).
+      overlappingUpdate: 0.5,
+      pump: { redeliverRate: 0.4, reorderRate: 0.5 },
     },
     dynamodbEndpoint: inject("dynamodbEndpoint"),
     stateDir,
