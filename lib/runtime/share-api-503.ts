@@ -8,8 +8,17 @@ import type { DispatchRuntime } from "./environment.js";
  * Sharing is best effort: a failure to record never fails the invocation.
  */
 export function shareApi503(runtime: Pick<DispatchRuntime, "api" | "state">): MiddlewareObj {
+  // The client keeps its last 503: share each one once, not on every later invocation.
+  let shared: Date | undefined;
   const share = async () => {
-    await recordApi503(runtime.state, runtime.api.last503()).catch(() => undefined);
+    const at = runtime.api.last503();
+    if (at === undefined || at === shared) return;
+    await recordApi503(runtime.state, at).then(
+      () => {
+        shared = at;
+      },
+      () => undefined,
+    );
   };
   return { after: share, onError: share };
 }
