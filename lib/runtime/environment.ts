@@ -98,7 +98,8 @@ export async function instanceCloudFromEnv(
     instanceSetId,
     tokenParameterName: boot.tokenParameterName ?? "",
     region,
-    apiHost: requireEnv("ARVADOS_API_HOST", env),
+    // Trimmed as the Arvados client trims it, so instances reach the host the functions do.
+    apiHost: requireEnv("ARVADOS_API_HOST", env).trim(),
     apiHostInsecure: boot.apiHostInsecure === true,
     ...(env.COMPUTE_INSTANCE_PROFILE ? { instanceProfile: env.COMPUTE_INSTANCE_PROFILE } : {}),
   });
