@@ -7,8 +7,8 @@ import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { availableParallelism, cpus, totalmem } from "node:os";
 import { type AttributeValue, DeleteTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { type DynamoDbLocal, startDynamoDbLocal } from "../lib/local/dynamodb-local.js";
-import { ensureQueueTable } from "../lib/store/table-definition.js";
+import { type DynamoDbLocal, startDynamoDbLocal } from "../local/dynamodb-local.js";
+import { ensureQueueTable } from "../local/queue-table.js";
 
 /** One benchmark: a name to filter on and a body that prints its own tables. */
 export interface Benchmark {

@@ -12,8 +12,8 @@ import type { ClusterConfig } from "../lib/config/types.js";
 import { Ec2InstanceCloud } from "../lib/launch/ec2-instance-cloud.js";
 import { type LaunchDeps, runLaunchPass } from "../lib/launch/launch-pass.js";
 import type { InstanceCloud } from "../lib/launch/ports.js";
-import { ArvadosSimulator } from "../lib/local/arvados-sim/simulator.js";
-import { Ec2Simulator } from "../lib/local/ec2-sim/simulator.js";
+import { ArvadosSimulator } from "../local/arvados-sim/simulator.js";
+import { Ec2Simulator } from "../local/ec2-sim/simulator.js";
 import { assignInstanceTypes } from "../lib/queue/assign-types.js";
 import { Queue } from "../lib/queue/queue.js";
 import { initialMaxContainers } from "../lib/scheduler/max-containers.js";
@@ -29,7 +29,7 @@ const variantLimitMs = 60_000;
 /** Pause after a pass that launched nothing (a stream record or the sweep would start the next). */
 const idlePassPauseMs = 100;
 
-const configPath = fileURLToPath(new URL("../lib/local/default-config.yml", import.meta.url));
+const configPath = fileURLToPath(new URL("../local/default-config.yml", import.meta.url));
 
 interface Variant {
   label: string;
@@ -151,7 +151,7 @@ async function run(services: Services): Promise<void> {
   const outcomes: Outcome[] = [];
   for (const variant of variants) outcomes.push(await runVariant(services.dynamoDbEndpoint(), config, variant));
   printTable(
-    `launch-rate: ${containers} containers (half Locked, half Queued), EC2 simulator throttle on (burst 5, refill 2/s), lib/local/default-config.yml`,
+    `launch-rate: ${containers} containers (half Locked, half Queued), EC2 simulator throttle on (burst 5, refill 2/s), local/default-config.yml`,
     [
       "pacing",
       "launched",

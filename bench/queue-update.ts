@@ -4,11 +4,12 @@
  * steady update and a churn update cost: wall time, Arvados requests, items written and write
  * capacity. A steady update must write no container item.
  */
+import { type ConsumedCapacity, meterConsumedCapacity } from "../local/consumed-capacity.js";
 import { randomUUID } from "node:crypto";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { ArvadosClient } from "../lib/arvados/client.js";
-import { containerPriority, requestPriorityFactor } from "../lib/local/arvados-sim/priority.js";
-import { ArvadosSimulator } from "../lib/local/arvados-sim/simulator.js";
+import { containerPriority, requestPriorityFactor } from "../local/arvados-sim/priority.js";
+import { ArvadosSimulator } from "../local/arvados-sim/simulator.js";
 import { Queue, type UpdateReport } from "../lib/queue/queue.js";
 import { pollQueue } from "../lib/queue/poll.js";
 import type { QueueEntry } from "../lib/queue/types.js";
@@ -56,6 +57,7 @@ class Rig {
     readonly api: ArvadosClient,
     readonly ddb: DynamoDBClient,
     readonly meter: WriteMeter,
+    readonly usage: ConsumedCapacity,
   ) {}
 
   static async start(endpoint: string): Promise<Rig> {
@@ -63,7 +65,7 @@ class Rig {
     const url = await sim.start(0);
     const api = new ArvadosClient({ apiHost: url, token: sim.rootToken });
     const ddb = localDynamoDbClient(endpoint);
-    return new Rig(sim, api, ddb, new WriteMeter(ddb));
+    return new Rig(sim, api, ddb, new WriteMeter(ddb), meterConsumedCapacity(ddb));
   }
 
   /** A Queue on a fresh table, as a cold update-queue invocation would build it. */
@@ -81,7 +83,7 @@ class Rig {
   async measure(label: string, queue: Queue, store: QueueStore): Promise<Measured> {
     this.sim.clearRequests();
     this.meter.take();
-    const rcuBefore = store.usage.readCapacityUnits;
+    const rcuBefore = this.usage.readCapacityUnits;
     const cpuBefore = process.cpuUsage();
     const { seconds, result: report } = await timed(() => queue.update());
     const cpu = process.cpuUsage(cpuBefore);
@@ -98,7 +100,7 @@ class Rig {
       metaWcu: writes.metaWcu,
       conditionalFailures: writes.conditionalFailures,
       ddbCalls: Object.values(writes.calls).reduce((a, b) => a + b, 0),
-      rcu: store.usage.readCapacityUnits - rcuBefore,
+      rcu: this.usage.readCapacityUnits - rcuBefore,
     };
   }
 
@@ -238,12 +240,12 @@ async function steadyBreakdown(rig: Rig, queue: Queue, store: QueueStore): Promi
     let rcu = 0;
     for (let i = 0; i < 3; i++) {
       rig.meter.take();
-      const rcuBefore = store.usage.readCapacityUnits;
+      const rcuBefore = rig.usage.readCapacityUnits;
       const { seconds, result } = await timed(part);
       if (seconds < bestSeconds) {
         bestSeconds = seconds;
         units = result;
-        rcu = store.usage.readCapacityUnits - rcuBefore;
+        rcu = rig.usage.readCapacityUnits - rcuBefore;
       }
     }
     return { seconds: bestSeconds, units, rcu };

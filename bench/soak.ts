@@ -15,8 +15,8 @@
  */
 import { parseArgs } from "node:util";
 import { printTable, environmentFacts } from "./harness.js";
-import { formatSoakReport } from "../lib/local/soak/report.js";
-import { runSoak } from "../lib/local/soak/soak-run.js";
+import { formatSoakReport } from "../local/soak/report.js";
+import { runSoak } from "../local/soak/soak-run.js";
 
 function positive(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;

@@ -1,17 +1,17 @@
 /**
  * type-choice: chooseInstanceTypes throughput over synthetic containers against the example
- * config's instance types (lib/local/default-config.yml). Pure CPU: no services.
+ * config's instance types (local/default-config.yml). Pure CPU: no services.
  */
 import { fileURLToPath } from "node:url";
 import type { Mount, QueuedContainer } from "../lib/arvados/types.js";
 import { loadClusterConfig } from "../lib/config/load.js";
-import { containerPriority } from "../lib/local/arvados-sim/priority.js";
+import { containerPriority } from "../local/arvados-sim/priority.js";
 import { chooseInstanceTypes } from "../lib/instance-types/choose.js";
 import type { ContainerForTypeChoice } from "../lib/instance-types/resources.js";
 import { type Benchmark, fixed, note, printTable, timed } from "./harness.js";
 
 const count = Number(process.env.BENCH_TYPE_CHOICE_CONTAINERS ?? 100_000);
-const configPath = fileURLToPath(new URL("../lib/local/default-config.yml", import.meta.url));
+const configPath = fileURLToPath(new URL("../local/default-config.yml", import.meta.url));
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
 

@@ -162,11 +162,6 @@ export class ArvadosClient implements ContainerApi {
     return this.#call("PUT", containerPath(uuid), { container: attrs, ...selectParam(select) }, false, decodeContainer);
   }
 
-  /** `POST /arvados/v1/containers` (admin only): creates a container; for tests and tools. */
-  createContainer(attrs: Record<string, unknown>, select?: readonly string[]): Promise<Partial<Container>> {
-    return this.#call("POST", containersPath, { container: attrs, ...selectParam(select) }, false, decodeContainer);
-  }
-
   /** `POST /arvados/v1/containers/{uuid}/lock` (§5.4). Never retried once sent. */
   lockContainer(uuid: string): Promise<ContainerStateChange> {
     return this.#call("POST", containerPath(uuid, "lock"), {}, false, decodeStateChange);

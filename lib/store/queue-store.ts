@@ -47,13 +47,6 @@ export interface QueueMeta {
   leaseUntil?: number;
 }
 
-/** Write capacity a store has consumed, for benchmarks and metrics. */
-export interface StoreUsage {
-  writes: number;
-  writeCapacityUnits: number;
-  readCapacityUnits: number;
-}
-
 /** Whether a conditional write took effect; `false` means its condition did not hold. */
 export type WriteOutcome = boolean;
 
@@ -64,8 +57,6 @@ export type WriteOutcome = boolean;
  * never as a raw SDK error.
  */
 export class QueueStore {
-  readonly usage: StoreUsage = { writes: 0, writeCapacityUnits: 0, readCapacityUnits: 0 };
-
   constructor(
     private readonly ddb: DynamoDBClient,
     readonly tableName: string,
@@ -73,7 +64,7 @@ export class QueueStore {
 
   /** One entry, read strongly consistently; undefined if absent. */
   async get(uuid: string): Promise<QueueEntry | undefined> {
-    const { Item, ConsumedCapacity } = await this.ddb.send(
+    const { Item } = await this.ddb.send(
       new GetItemCommand({
         TableName: this.tableName,
         Key: { uuid: { S: uuid } },
@@ -81,7 +72,6 @@ export class QueueStore {
         ReturnConsumedCapacity: "TOTAL",
       }),
     );
-    this.usage.readCapacityUnits += ConsumedCapacity?.CapacityUnits ?? 0;
     return Item === undefined ? undefined : itemToEntry(Item);
   }
 
@@ -107,7 +97,6 @@ export class QueueStore {
               ReturnConsumedCapacity: "TOTAL",
             }),
           );
-          this.usage.readCapacityUnits += page.ConsumedCapacity?.CapacityUnits ?? 0;
           for (const item of page.Items ?? []) {
             const entry = itemToEntry(item);
             if (entry !== undefined) entries.set(entry.container.uuid, entry);
@@ -172,7 +161,6 @@ export class QueueStore {
           ReturnConsumedCapacity: "TOTAL",
         }),
       );
-      this.count(out.ConsumedCapacity?.CapacityUnits);
       return out.Attributes === undefined ? undefined : itemToEntry(out.Attributes);
     } catch (err) {
       if (err instanceof ConditionalCheckFailedException) return undefined;
@@ -262,29 +250,21 @@ export class QueueStore {
     return isFinalState(state) ? Math.floor(nowMs / 1000) + finishedEntryTtlSeconds : undefined;
   }
 
-  private count(units: number | undefined): void {
-    this.usage.writes += 1;
-    this.usage.writeCapacityUnits += units ?? 0;
-  }
-
   private async put(input: PutItemCommandInput): Promise<WriteOutcome> {
     return this.conditional(async () => {
-      const out = await this.ddb.send(new PutItemCommand({ ...input, ReturnConsumedCapacity: "TOTAL" }));
-      this.count(out.ConsumedCapacity?.CapacityUnits);
+      await this.ddb.send(new PutItemCommand({ ...input, ReturnConsumedCapacity: "TOTAL" }));
     });
   }
 
   private async update(input: UpdateItemCommandInput): Promise<WriteOutcome> {
     return this.conditional(async () => {
-      const out = await this.ddb.send(new UpdateItemCommand({ ...input, ReturnConsumedCapacity: "TOTAL" }));
-      this.count(out.ConsumedCapacity?.CapacityUnits);
+      await this.ddb.send(new UpdateItemCommand({ ...input, ReturnConsumedCapacity: "TOTAL" }));
     });
   }
 
   private async delete(input: DeleteItemCommandInput): Promise<WriteOutcome> {
     return this.conditional(async () => {
-      const out = await this.ddb.send(new DeleteItemCommand({ ...input, ReturnConsumedCapacity: "TOTAL" }));
-      this.count(out.ConsumedCapacity?.CapacityUnits);
+      await this.ddb.send(new DeleteItemCommand({ ...input, ReturnConsumedCapacity: "TOTAL" }));
     });
   }
 

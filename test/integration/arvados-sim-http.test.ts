@@ -1,6 +1,6 @@
 import { request } from "node:http";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { ArvadosSimulator } from "../../lib/local/arvados-sim/simulator.js";
+import { ArvadosSimulator } from "../../local/arvados-sim/simulator.js";
 
 let sim: ArvadosSimulator;
 

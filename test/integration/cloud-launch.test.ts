@@ -5,7 +5,7 @@ import { createTags, listInstances, terminateInstances } from "../../lib/cloud/i
 import { type LaunchState, launchInstance } from "../../lib/cloud/launch.js";
 import type { RunInstancesArgs } from "../../lib/cloud/run-instances-input.js";
 import type { InstanceType } from "../../lib/config/types.js";
-import { Ec2Simulator } from "../../lib/local/ec2-sim/simulator.js";
+import { Ec2Simulator } from "../../local/ec2-sim/simulator.js";
 import { localEc2Client } from "../support/ec2.js";
 import { containerUuid, ec2Driver, instanceType, runInstancesArgs } from "../support/fixtures.js";
 

@@ -3,14 +3,14 @@ import { marshall } from "@aws-sdk/util-dynamodb";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { QueueEntry } from "../../lib/queue/types.js";
 import { entryToItem } from "../../lib/store/item-codec.js";
-import { type Json, passesFilters, patternMatches } from "../../lib/local/event-filter.js";
+import { type Json, passesFilters, patternMatches } from "../../local/event-filter.js";
 import { instanceType, queueEntry } from "../support/fixtures.js";
 import { type PackagedTemplate, packageTemplate } from "../support/package-template.js";
 
 /*
  * The stream filters in the packaged template, run against stream records whose images are
  * made by the store's own codec, so a change of item layout that would silently starve a
- * function fails here. The matcher (lib/local/event-filter.ts, shared with the local runner) implements the part of Lambda's event-filtering rule syntax
+ * function fails here. The matcher (local/event-filter.ts, shared with the local runner) implements the part of Lambda's event-filtering rule syntax
  * (EventBridge pattern rules) these filters use, with AWS's semantics where they bite:
  * `numeric` matches JSON numbers only (a stream image's {"N": "5"} is a string), `exists`
  * looks at leaves only, arrays match when any element does. Anything else in a pattern is an

@@ -1,6 +1,6 @@
 import { DynamoDBClient, GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { DynamoDbFaultProxy, dynamoDbFaults, type DynamoDbFaultKind } from "../../lib/local/dynamodb-fault-proxy.js";
+import { DynamoDbFaultProxy, dynamoDbFaults, type DynamoDbFaultKind } from "../../local/dynamodb-fault-proxy.js";
 import { createDynamoDbClient } from "../../lib/store/dynamodb-client.js";
 import { freshQueueTable } from "../support/dynamodb.js";
 

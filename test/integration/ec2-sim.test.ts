@@ -9,8 +9,8 @@ import {
   TerminateInstancesCommand,
 } from "@aws-sdk/client-ec2";
 import { afterEach, describe, expect, it } from "vitest";
-import { Ec2Simulator } from "../../lib/local/ec2-sim/simulator.js";
-import type { Ec2SimulatorOptions } from "../../lib/local/ec2-sim/sim-state.js";
+import { Ec2Simulator } from "../../local/ec2-sim/simulator.js";
+import type { Ec2SimulatorOptions } from "../../local/ec2-sim/sim-state.js";
 import { localEc2Client } from "../support/ec2.js";
 
 let sim: Ec2Simulator;

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { runLaunchPass } from "../../lib/launch/launch-pass.js";
-import type { FaultSpec } from "../../lib/local/ec2-sim/faults.js";
-import { type Interception, InterceptProxy } from "../../lib/local/soak/intercept-proxy.js";
+import type { FaultSpec } from "../../local/ec2-sim/faults.js";
+import { type Interception, InterceptProxy } from "../../local/soak/intercept-proxy.js";
 import { applyCapacityError } from "../../lib/scheduler/capacity.js";
 import { type DispatchHarness, dispatchHarness } from "../support/dispatch.js";
 

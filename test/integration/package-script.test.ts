@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseClusterConfig } from "../../lib/config/load.js";
-import { findSecret } from "../../lib/local/secret-scan.js";
+import { findSecret } from "../../local/secret-scan.js";
 import { type PackageProject as Project, PackageProject, type PackageRun } from "../support/package-project.js";
 import { dummySecrets, secretConfigCompute as compute, secretConfigYaml } from "../support/secret-config.js";
 import { zipEntries } from "../support/zip-entries.js";

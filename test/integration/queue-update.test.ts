@@ -71,11 +71,11 @@ describe("update writes only what changed", () => {
     expect(first.inserted).toBe(5);
     const entry = await h.store.get(first.entries[0]?.container.uuid ?? "");
     expect(entry?.instanceTypes).toBeUndefined();
-    const writesBefore = h.store.usage.writes;
+    const writesBefore = h.usage.writes;
     const second = await h.queue.update();
     expect(second).toMatchObject({ inserted: 0, replaced: 0, removed: 0 });
     // Only the meta item (lease, threshold) is written.
-    expect(h.store.usage.writes - writesBefore).toBe(2);
+    expect(h.usage.writes - writesBefore).toBe(2);
   });
 
   it("sets the threshold to the start of the last successful update only", async () => {

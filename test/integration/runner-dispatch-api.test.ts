@@ -2,11 +2,11 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import type { Container } from "../../lib/arvados/types.js";
-import type { SimInstance } from "../../lib/local/ec2-sim/index.js";
-import { defaultConfigPath } from "../../lib/local/runner/local-config.js";
-import { repoRoot, runLocal } from "../../lib/local/runner/run-local.js";
-import type { RunSummary } from "../../lib/local/runner/summary.js";
-import { parseWorkload } from "../../lib/local/workload.js";
+import type { SimInstance } from "../../local/ec2-sim/index.js";
+import { defaultConfigPath } from "../../local/runner/local-config.js";
+import { repoRoot, runLocal } from "../../local/runner/run-local.js";
+import type { RunSummary } from "../../local/runner/summary.js";
+import { parseWorkload } from "../../local/workload.js";
 import { SchedulingStatus } from "../../lib/scheduler/status.js";
 import { ensureBuilt } from "../support/runner-build.js";
 

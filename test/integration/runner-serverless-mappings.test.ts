@@ -5,7 +5,7 @@ import {
   rateToMs,
   readServerlessSpec,
   ServerlessSpecError,
-} from "../../lib/local/runner/serverless-mappings.js";
+} from "../../local/runner/serverless-mappings.js";
 import { type PackagedTemplate, packageTemplate } from "../support/package-template.js";
 import { chooseInstanceTypesFilter, launchFilter } from "../support/stream-filters.js";
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { SimInstance } from "../../lib/local/ec2-sim/index.js";
-import { latencyStats, percentile, queuedToLaunchLatencies } from "../../lib/local/runner/summary.js";
+import type { SimInstance } from "../../local/ec2-sim/index.js";
+import { latencyStats, percentile, queuedToLaunchLatencies } from "../../local/runner/summary.js";
 
 /* The runner's latency figures (pure code; no service involved). */
 

@@ -7,7 +7,7 @@ import type { Context, DynamoDBStreamEvent } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
 import { runCleanupPass } from "../../lib/cleanup/cleanup-pass.js";
 import { runLaunchPass } from "../../lib/launch/launch-pass.js";
-import { lambdaContext } from "../../lib/local/lambda-context.js";
+import { lambdaContext } from "../../local/lambda-context.js";
 import { testClusterConfigYaml } from "../support/cluster-config.js";
 import {
   type HostileHarness,

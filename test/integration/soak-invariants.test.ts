@@ -12,8 +12,8 @@ import {
   type SoakOutcome,
   tokenNowhere,
   tokenScanPlaces,
-} from "../../lib/local/soak/invariants.js";
-import { SecretScan } from "../../lib/local/secret-scan.js";
+} from "../../local/soak/invariants.js";
+import { SecretScan } from "../../local/secret-scan.js";
 
 /*
  * The fault soak's verdicts, from hand-made end states: each invariant passes on a clean end

@@ -1,9 +1,9 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, inject, it } from "vitest";
-import { formatSoakReport } from "../../lib/local/soak/report.js";
-import { runSoak, type SoakResult } from "../../lib/local/soak/soak-run.js";
-import { repoRoot } from "../../lib/local/runner/run-local.js";
+import { formatSoakReport } from "../../local/soak/report.js";
+import { runSoak, type SoakResult } from "../../local/soak/soak-run.js";
+import { repoRoot } from "../../local/runner/run-local.js";
 import { ensureBuilt } from "../support/runner-build.js";
 
 /*

@@ -1,10 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { meterConsumedCapacity } from "../../local/consumed-capacity.js";
 import { QueueStore } from "../../lib/store/queue-store.js";
 import { maxPriority } from "../../lib/arvados/types.js";
 import { freshQueueTable, localDynamoDb, streamNewImages } from "../support/dynamodb.js";
 import { containerPriority, containerUuid, createdAt, queueEntry, queuedContainer } from "../support/fixtures.js";
 
 const ddb = localDynamoDb();
+const usage = meterConsumedCapacity(ddb);
 let table: Awaited<ReturnType<typeof freshQueueTable>>;
 let store: QueueStore;
 
@@ -206,9 +208,9 @@ describe("a launch intent: one lock has one RunInstances call in flight", () => 
     const uuid = await claimed(606);
     await store.writeLaunchIntent(uuid, "me", intent(2, "tok-a"));
     const launch = { instanceId: "i-2", instanceType: "small", attempt: 2, launchedAt: "2026-01-01T00:00:01.000Z" };
-    const writes = store.usage.writes;
+    const writes = usage.writes;
     await store.recordLaunch(uuid, launch);
-    expect(store.usage.writes - writes).toBe(1);
+    expect(usage.writes - writes).toBe(1);
     const entry = await store.get(uuid);
     expect({ launch: entry?.launch, intent: entry?.launchIntent }).toEqual({ launch, intent: undefined });
   });

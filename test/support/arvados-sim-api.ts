@@ -1,10 +1,10 @@
 import { stringifyArvadosJson } from "../../lib/arvados/json.js";
-import { SimClock } from "../../lib/local/arvados-sim/clock.js";
-import { SimError } from "../../lib/local/arvados-sim/errors.js";
-import { fixtureRecord } from "../../lib/local/arvados-sim/fixture.js";
-import { ContainerService, type SimSettings } from "../../lib/local/arvados-sim/service.js";
-import { ContainerStore } from "../../lib/local/arvados-sim/store.js";
-import { TokenRegistry, callerOf } from "../../lib/local/arvados-sim/tokens.js";
+import { SimClock } from "../../local/arvados-sim/clock.js";
+import { SimError } from "../../local/arvados-sim/errors.js";
+import { fixtureRecord } from "../../local/arvados-sim/fixture.js";
+import { ContainerService, type SimSettings } from "../../local/arvados-sim/service.js";
+import { ContainerStore } from "../../local/arvados-sim/store.js";
+import { TokenRegistry, callerOf } from "../../local/arvados-sim/tokens.js";
 
 /**
  * The simulator's API without HTTP: a service, its tokens, a fixture factory and a wire-shaped

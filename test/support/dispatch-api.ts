@@ -1,13 +1,13 @@
 import { DispatchApi, type DispatchApiDeps, tableQueueReader } from "../../lib/dispatch-api/dispatch-api.js";
 import { functionUrlResult, requestFromFunctionUrlEvent } from "../../lib/dispatch-api/function-url.js";
-import { FunctionUrlServer } from "../../lib/local/runner/function-url-server.js";
+import { FunctionUrlServer } from "../../local/runner/function-url-server.js";
 import type { DispatchHarness } from "./dispatch.js";
 
 /** The ManagementToken the test API accepts: shaped like a real one. */
 export const managementToken = "v2/zzzzz-gj3su-0dispatchmgmt01/3kx7q9mgmttokensecretvalue0000000000000000000";
 
 /**
- * The dispatch API over real HTTP, as a Lambda Function URL serves it (lib/local's front, the
+ * The dispatch API over real HTTP, as a Lambda Function URL serves it (local/'s front, the
  * function's event translation), wired to a dispatch harness's table and EC2 simulator.
  */
 export interface DispatchApiServer {

@@ -1,20 +1,21 @@
 import { randomUUID } from "node:crypto";
 import { ArvadosClient } from "../../lib/arvados/client.js";
-import { ArvadosSimulator } from "../../lib/local/arvados-sim/simulator.js";
+import { ArvadosSimulator } from "../../local/arvados-sim/simulator.js";
 import { Queue } from "../../lib/queue/queue.js";
 import { QueueStore } from "../../lib/store/queue-store.js";
 import type { CleanupDeps } from "../../lib/cleanup/cleanup-pass.js";
 import type { ClusterConfig } from "../../lib/config/types.js";
 import { Ec2InstanceCloud } from "../../lib/launch/ec2-instance-cloud.js";
 import type { LaunchDeps } from "../../lib/launch/launch-pass.js";
-import { Ec2Simulator } from "../../lib/local/ec2-sim/simulator.js";
-import type { Ec2SimulatorOptions } from "../../lib/local/ec2-sim/sim-state.js";
+import { Ec2Simulator } from "../../local/ec2-sim/simulator.js";
+import type { Ec2SimulatorOptions } from "../../local/ec2-sim/sim-state.js";
 import { assignInstanceTypes } from "../../lib/queue/assign-types.js";
 import { initialMaxContainers } from "../../lib/scheduler/max-containers.js";
 import { type DispatchState, dispatchState } from "../../lib/store/dispatch-state.js";
 import { LaunchTokens } from "../../lib/store/launch-tokens.js";
 import type { SharedState } from "../../lib/store/shared-state.js";
 import { testClusterConfig } from "./cluster-config.js";
+import { type ConsumedCapacity, meterConsumedCapacity } from "../../local/consumed-capacity.js";
 import { freshQueueTable, localDynamoDb } from "./dynamodb.js";
 import { localEc2Client } from "./ec2.js";
 
@@ -23,6 +24,8 @@ export interface QueueHarness {
   sim: ArvadosSimulator;
   api: ArvadosClient;
   store: QueueStore;
+  /** What the store's client has consumed (DynamoDB's own figures). */
+  usage: ConsumedCapacity;
   queue: Queue;
   tableName: string;
   /** A second Queue on the same table and API (another invocation). */
@@ -36,6 +39,7 @@ export async function queueHarness(options: { clock?: () => Date } = {}): Promis
   const sim = new ArvadosSimulator();
   const url = await sim.start(0);
   const api = new ArvadosClient({ apiHost: url, token: sim.rootToken, retry: { attempts: 2, baseDelayMs: 5, maxDelayMs: 20 } });
+  const usage = meterConsumedCapacity(ddb);
   const store = new QueueStore(ddb, table.tableName);
   const makeQueue = () =>
     new Queue(api, store, { leaseOwner: randomUUID(), leaseMs: 60_000, ...(options.clock ? { clock: options.clock } : {}) });
@@ -43,6 +47,7 @@ export async function queueHarness(options: { clock?: () => Date } = {}): Promis
     sim,
     api,
     store,
+    usage,
     queue: makeQueue(),
     tableName: table.tableName,
     otherQueue: makeQueue,

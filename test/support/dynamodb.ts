@@ -8,7 +8,7 @@ import {
   GetShardIteratorCommand,
 } from "@aws-sdk/client-dynamodb-streams";
 import { inject } from "vitest";
-import { ensureQueueTable } from "../../lib/store/table-definition.js";
+import { ensureQueueTable } from "../../local/queue-table.js";
 
 /** A DynamoDB client for the run's DynamoDB Local. */
 export function localDynamoDb(): DynamoDBClient {

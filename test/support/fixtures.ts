@@ -1,5 +1,5 @@
 import type { QueuedContainer } from "../../lib/arvados/types.js";
-import { priorityEpochMs, containerPriority as simContainerPriority } from "../../lib/local/arvados-sim/priority.js";
+import { priorityEpochMs, containerPriority as simContainerPriority } from "../../local/arvados-sim/priority.js";
 import type { RunInstancesArgs } from "../../lib/cloud/run-instances-input.js";
 import type { Ec2DriverParameters, InstanceType } from "../../lib/config/types.js";
 import type { QueueEntry } from "../../lib/queue/types.js";

@@ -1,5 +1,5 @@
 import type { TestProject } from "vitest/node";
-import { type DynamoDbLocal, startDynamoDbLocal } from "../../lib/local/dynamodb-local.js";
+import { type DynamoDbLocal, startDynamoDbLocal } from "../../local/dynamodb-local.js";
 import { ensureBuilt } from "./runner-build.js";
 
 declare module "vitest" {

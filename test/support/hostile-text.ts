@@ -1,10 +1,10 @@
 import { inspect } from "node:util";
 
-export { findSecret, secretForms } from "../../lib/local/secret-scan.js";
+export { findSecret, secretForms } from "../../local/secret-scan.js";
 
 /*
  * Text helpers for hostile-input and token-leak tests: how an error can end up as text, and
- * the secret scanner itself is lib/local/secret-scan.ts.
+ * the secret scanner itself is local/secret-scan.ts.
  */
 
 /** A distinctive token secret: if it shows up anywhere but an Authorization header, that is a leak. */

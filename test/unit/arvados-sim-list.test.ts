@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { simApi, simFailure } from "../support/arvados-sim-api.js";
 import { queueSelect } from "../../lib/arvados/types.js";
-import { SimError } from "../../lib/local/arvados-sim/errors.js";
-import { comparatorFor, effectiveOrder, parseOrder } from "../../lib/local/arvados-sim/order.js";
+import { SimError } from "../../local/arvados-sim/errors.js";
+import { comparatorFor, effectiveOrder, parseOrder } from "../../local/arvados-sim/order.js";
 
 const api = simApi;
 const failure = simFailure;

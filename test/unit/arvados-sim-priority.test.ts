@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { simApi, simFailure } from "../support/arvados-sim-api.js";
 import { queueSelect } from "../../lib/arvados/types.js";
-import { SimClock, formatTimestamp, normalizeTimestamp, wallClockMicros } from "../../lib/local/arvados-sim/clock.js";
-import { containerPriority, priorityEpochMs } from "../../lib/local/arvados-sim/priority.js";
-import { ArvadosSimulator } from "../../lib/local/arvados-sim/simulator.js";
+import { SimClock, formatTimestamp, normalizeTimestamp, wallClockMicros } from "../../local/arvados-sim/clock.js";
+import { containerPriority, priorityEpochMs } from "../../local/arvados-sim/priority.js";
+import { ArvadosSimulator } from "../../local/arvados-sim/simulator.js";
 
 const api = simApi;
 const failure = simFailure;

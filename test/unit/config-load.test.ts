@@ -9,7 +9,7 @@ import { configFromEnv, loadClusterConfig, parseClusterConfig } from "../../lib/
 
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
-const exampleConfig = fileURLToPath(new URL("../../lib/local/default-config.yml", import.meta.url));
+const exampleConfig = fileURLToPath(new URL("../../local/default-config.yml", import.meta.url));
 
 describe("defaults are upstream's (§6)", () => {
   const { config, ignored, warnings } = parse("{}");
@@ -270,7 +270,7 @@ describe("a whole config file or a bare cluster section", () => {
 });
 
 describe("loading from a file and from DISPATCH_CONFIG", () => {
-  it("the example config (lib/local/default-config.yml) loads cleanly", () => {
+  it("the example config (local/default-config.yml) loads cleanly", () => {
     const { config, ignored, warnings } = loadClusterConfig(exampleConfig);
     expect(ignored).toEqual([]);
     expect(warnings).toEqual([]);

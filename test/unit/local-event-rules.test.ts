@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import type { Json } from "../../lib/local/event-filter.js";
-import { EventRules, type RuleTarget } from "../../lib/local/runner/event-rules.js";
-import { scheduledEvent } from "../../lib/local/runner/schedules.js";
-import { readServerlessSpec } from "../../lib/local/runner/serverless-mappings.js";
-import { spotInterruptionWarning } from "../../lib/local/runner/spot-reclaimer.js";
+import type { Json } from "../../local/event-filter.js";
+import { EventRules, type RuleTarget } from "../../local/runner/event-rules.js";
+import { scheduledEvent } from "../../local/runner/schedules.js";
+import { readServerlessSpec } from "../../local/runner/serverless-mappings.js";
+import { spotInterruptionWarning } from "../../local/runner/spot-reclaimer.js";
 
 /** serverless.yml's own eventBridge rules, with targets that record what they were given. */
 function rulesFromServerlessYml() {

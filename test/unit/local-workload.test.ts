@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { ArvadosSimulator } from "../../lib/local/arvados-sim/simulator.js";
-import { WorkloadPlayer } from "../../lib/local/runner/workload-player.js";
-import { loadWorkload, parseWorkload, planWorkload, WorkloadError } from "../../lib/local/workload.js";
+import { ArvadosSimulator } from "../../local/arvados-sim/simulator.js";
+import { WorkloadPlayer } from "../../local/runner/workload-player.js";
+import { loadWorkload, parseWorkload, planWorkload, WorkloadError } from "../../local/workload.js";
 
 describe("local workloads", () => {
   it("the default workload loads, and plans one container per count", () => {

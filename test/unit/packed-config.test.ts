@@ -8,7 +8,7 @@ import { packConfig } from "../../scripts/packed-config.js";
 import { testClusterConfigYaml } from "../support/cluster-config.js";
 import { dummySecrets, secretConfigYaml } from "../support/secret-config.js";
 
-const exampleConfig = readFileSync(new URL("../../lib/local/default-config.yml", import.meta.url), "utf8");
+const exampleConfig = readFileSync(new URL("../../local/default-config.yml", import.meta.url), "utf8");
 
 /** Every key path of a parsed JSON tree that `spec` does not read. */
 function unreadKeys(node: unknown, spec: KeySpec, path: string[] = []): string[] {
