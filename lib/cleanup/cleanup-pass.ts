@@ -4,6 +4,7 @@ import type { InstanceCloud } from "../launch/ports.js";
 import { errorCode } from "../observability/error-code.js";
 import type { Queue } from "../queue/queue.js";
 import { assignInstanceTypes } from "../queue/assign-types.js";
+import { countEntriesByStateAndType, type EntryCount } from "../queue/entry-counts.js";
 import type { QueueEntry } from "../queue/types.js";
 import { clearQuotaIfFewer, expire } from "../scheduler/capacity.js";
 import { countsTowardQuota, currentLaunch, type InstanceView } from "../scheduler/instances.js";
@@ -40,6 +41,11 @@ export interface CleanupReport {
   failures: number;
   /** Each failed action, with the error's code (EC2 code, HTTP status or error name). */
   failureDetails: { action: string; target: string; error: string }[];
+  /**
+   * §1.10 queue entries by state and cheapest type, as this pass read them: counted here because
+   * cleanup reads every entry each minute anyway, and update-queue reads only the queue index.
+   */
+  entryCounts: EntryCount[];
 }
 
 function bump(counts: Record<string, number>, reason: string): void {
@@ -77,8 +83,10 @@ export async function runCleanupPass(deps: CleanupDeps, interrupted: readonly st
     held: [],
     failures: 0,
     failureDetails: [],
+    entryCounts: [],
   };
   const { entries, threshold } = await deps.queue.entries();
+  report.entryCounts = countEntriesByStateAndType(entries.values());
   let instances = await deps.cloud.list();
   const entryList = [...entries.values()];
 

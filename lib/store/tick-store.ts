@@ -1,0 +1,77 @@
+import { ConditionalCheckFailedException, type DynamoDBClient, GetItemCommand, UpdateItemCommand, type UpdateItemCommandInput } from "@aws-sdk/client-dynamodb";
+import { metaKey } from "./item-codec.js";
+import { claimTickOnlyRequest, claimTickRequest, finishTickUpdateRequest, type TickClaimInput } from "./tick-requests.js";
+
+/** How a tick's claim ended: claimed with the update lease, claimed without it, or not claimed (a duplicate or late tick). */
+export type TickClaim = "claimed" | "claimedLeaseHeld" | "stale";
+
+/** The chain as the `#queue` item holds it. */
+export interface TickChainState {
+  /** The generation the next tick must carry (0 before the first claim). */
+  generation: number;
+  /** Until when the chain is covered by a pending tick or a running update; undefined before the first. */
+  dueByMs?: number;
+}
+
+/**
+ * A TickStore is the tick chain's state on the `#queue` item: claims (each a conditional write, so
+ * of several deliveries of one tick exactly one claims it) and the update's closing write.
+ */
+export class TickStore {
+  constructor(
+    private readonly ddb: DynamoDBClient,
+    readonly tableName: string,
+  ) {}
+
+  /** The chain's generation and due time (one consistent read of `#queue`). */
+  async chain(): Promise<TickChainState> {
+    const { Item } = await this.ddb.send(
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: { uuid: { S: metaKey.queue } },
+        ConsistentRead: true,
+        ProjectionExpression: "#g, #d",
+        ExpressionAttributeNames: { "#g": "tickGeneration", "#d": "tickDueBy" },
+        ReturnConsumedCapacity: "TOTAL",
+      }),
+    );
+    const generation = Number(Item?.tickGeneration?.N ?? 0);
+    const dueBy = Item?.tickDueBy?.N;
+    return { generation, ...(dueBy === undefined ? {} : { dueByMs: Number(dueBy) }) };
+  }
+
+  /**
+   * Claims tick `generation` with the update lease; if only the lease stood in the way, claims
+   * it without (the chain must go on while a slow update runs). One write in the common case.
+   */
+  async claim(input: TickClaimInput): Promise<TickClaim> {
+    const failed = await this.tryUpdate(claimTickRequest(this.tableName, input));
+    if (failed === undefined) return "claimed";
+    if (!generationMatches(failed, input.generation)) return "stale";
+    return (await this.tryUpdate(claimTickOnlyRequest(this.tableName, input))) === undefined ? "claimedLeaseHeld" : "stale";
+  }
+
+  /**
+   * Advances the threshold, releases the lease and sets the chain's due time in one write;
+   * false when this invocation no longer holds the lease (it expired and another took it).
+   */
+  async finishUpdate(input: { owner: string; updateStartedAt: string; tokenUuid: string; dueByMs: number }): Promise<boolean> {
+    return (await this.tryUpdate(finishTickUpdateRequest(this.tableName, input))) === undefined;
+  }
+
+  /** Sends a conditional write; undefined on success, else the item as it was (possibly empty). */
+  private async tryUpdate(input: UpdateItemCommandInput): Promise<Record<string, { N?: string; S?: string }> | undefined> {
+    try {
+      await this.ddb.send(new UpdateItemCommand({ ...input, ReturnConsumedCapacity: "TOTAL" }));
+      return undefined;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return (err.Item ?? {}) as Record<string, { N?: string; S?: string }>;
+      throw err;
+    }
+  }
+}
+
+function generationMatches(item: Record<string, { N?: string }>, generation: number): boolean {
+  const held = item.tickGeneration?.N;
+  return held === undefined || Number(held) === generation;
+}
