@@ -9,6 +9,13 @@ import { StaleEntryError } from "../store/errors.js";
 import type { LaunchDeps, LaunchReport, RepeatOutcome } from "./launch-pass.js";
 import type { LaunchCall, LaunchedInstance } from "./ports.js";
 
+/**
+ * How long a launch may wait for a RunInstances token (2 a second): not at all. A pass that finds
+ * the bucket empty stops as if throttled and asks to be woken when a token is back (launch-pass
+ * wakeAfterPass), so a backlog goes on in passes a second apart instead of a billed sleep.
+ */
+const tokenWaitMs = 0;
+
 /** Why a launch stopped early: the rest of the pass must wait for the cloud. */
 export type Stop = "quota" | "throttle" | "budget";
 
@@ -71,7 +78,7 @@ export async function launchOne(
       if (isAtCapacity(s.value, instanceType, deps.config.Containers.CloudVMs.DriverParameters.InstanceTypeQuotaGroups, now())) {
         continue;
       }
-      if (!(await deps.tokens.takeWithin(2_000))) return "throttle";
+      if (!(await deps.tokens.takeWithin(tokenWaitMs))) return "throttle";
       const outcome = await tryLaunch(deps, entry, instanceType, lockCount, undefined, s.value, report, liveInstances, now);
       if (outcome === "launched") {
         launched = true;
@@ -137,7 +144,7 @@ async function repeatIntent(
   }
   const s = await deps.state.read();
   if (isThrottled(s.value, now())) return "throttle";
-  if (!(await deps.tokens.takeWithin(2_000))) return "throttle";
+  if (!(await deps.tokens.takeWithin(tokenWaitMs))) return "throttle";
   return tryLaunch(deps, entry, instanceType, intent.attempt, intent, s.value, report, liveInstances, now);
 }
 

@@ -25,7 +25,7 @@ function platformLine(text: string): void {
 
 async function invoke(handler: Handler, functionName: string, message: InvokeMessage): Promise<void> {
   const context = lambdaContext(functionName, message.timeoutMs);
-  const started = Date.now();
+  const started = performance.now();
   platformLine(`START RequestId: ${context.awsRequestId} Version: $LATEST`);
   try {
     const value = await handler(message.event, context);
@@ -37,7 +37,11 @@ async function invoke(handler: Handler, functionName: string, message: InvokeMes
     send({ type: "result", id: message.id, ok: false, error });
   } finally {
     platformLine(`END RequestId: ${context.awsRequestId}`);
-    platformLine(`REPORT RequestId: ${context.awsRequestId}\tDuration: ${Date.now() - started} ms`);
+    // Lambda's REPORT line: billed per started millisecond, at the configured memory size.
+    const durationMs = performance.now() - started;
+    platformLine(
+      `REPORT RequestId: ${context.awsRequestId}\tDuration: ${durationMs.toFixed(2)} ms\tBilled Duration: ${Math.max(1, Math.ceil(durationMs))} ms\tMemory Size: ${process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE ?? "128"} MB`,
+    );
   }
 }
 
