@@ -59,6 +59,11 @@ export interface RunLocalOptions {
   shutdownDelayMs?: number;
   out?: DisplayOutput;
   signal?: AbortSignal;
+  /**
+   * The services as the functions see them, given those started: e.g. the cost bench puts its
+   * DynamoDB meter in front of DynamoDB Local for the functions, not for the runner's own reads.
+   */
+  functionServices?: (services: Services) => Promise<Services>;
   /** Called once the run has ended, before anything stops: a test can look at the services directly. */
   inspect?: (services: Services, summary: RunSummary) => Promise<void> | void;
   env?: NodeJS.ProcessEnv;
@@ -112,7 +117,7 @@ export async function runLocal(options: RunLocalOptions = {}): Promise<RunSummar
     plumbing = createPlumbing({
       hostScript: await buildFunctionHost(join(stateDir, "function-host.mjs")),
       spec,
-      services,
+      services: options.functionServices === undefined ? services : await options.functionServices(services),
       distDir,
       logDir,
       configPath: local.path,
@@ -318,6 +323,9 @@ async function play(options: PlayOptions, services: Services, plumbing: Plumbing
     streamFailures: plumbing.streamFailures.records,
     functionErrors: Object.fromEntries([...plumbing.functions.values()].filter((f) => f.stats.errors > 0).map((f) => [f.name, f.stats.errors])),
     logDir: options.logDir,
+    functions: Object.fromEntries([...plumbing.functions.values()].map((f) => [f.name, structuredClone(f.stats)])),
+    schedules: Object.fromEntries(plumbing.schedules.stats),
+    ...(services.sqs === undefined ? {} : { sqs: Object.fromEntries(services.sqs.stats) }),
   };
   options.out.write(`\n${formatSummary(summary)}`);
   return summary;

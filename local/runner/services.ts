@@ -253,6 +253,8 @@ export function functionEnvironment(
   if (sqs !== undefined && Object.keys(settings.queueUrls ?? {}).length > 0) env.AWS_ENDPOINT_URL_SQS = sqs.endpointUrl;
   // What the Lambda runtime sets (Powertools reads some of these: service name, cold start).
   env.AWS_LAMBDA_FUNCTION_NAME = settings.functionName;
+  // The SDK's user agent then says which function sent a request (app/<name>): the cost bench's meter reads it.
+  env.AWS_SDK_UA_APP_ID = settings.functionName;
   env.AWS_LAMBDA_FUNCTION_VERSION = "$LATEST";
   env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE = String(settings.memoryMb ?? 512);
   env.AWS_LAMBDA_INITIALIZATION_TYPE = "on-demand";
