@@ -42,17 +42,21 @@ export interface UpdateReport {
   cached: number;
   /** Whether the update read the queue index (false: it scanned the table). */
   readIndex: boolean;
+  /** Cached containers Queued or Locked after the update: the ones a launch pass could act on. */
+  waiting: number;
 }
 
 /** How a caller runs one update (see Queue.update). */
 export interface UpdateOptions {
   /** The caller already holds the update lease (a tick claimed it with the lease). */
   leaseTaken?: boolean;
+  /** `#queue`'s indexShards as the caller just read it (0: no whole index); the update then does not read `#queue` itself. */
+  indexShards?: number;
   /**
    * The closing write in place of setThreshold (a tick's: threshold, lease and chain in one
    * write); false when the lease was lost.
    */
-  finish?: (updateStartedAt: string, tokenUuid: string) => Promise<boolean>;
+  finish?: (updateStartedAt: string, tokenUuid: string, waiting: number) => Promise<boolean>;
 }
 
 export interface QueueOptions {
@@ -127,12 +131,12 @@ export class Queue {
     const tokenUuid = await this.tokenUuid();
     // The filtered lists do not need the cache, so they run while it is read; both finish (or
     // fail) before anything else happens, so no request of a failed update is left in flight.
-    const [cache, filtered] = await settleAll([this.readCache(), pollFilters(this.api, tokenUuid)] as const);
+    const [cache, filtered] = await settleAll([this.readCache(options.indexShards), pollFilters(this.api, tokenUuid)] as const);
     const poll: PollResult = await pollMissing(this.api, filtered, cachedStates(cache));
     const plan = cache.entries !== undefined ? planWrites(cache.entries, poll) : planWritesFromIndex(cache.index, poll);
     const report = await this.apply(plan, cache, startedAt);
     const finished = options.finish
-      ? await options.finish(startedAt, tokenUuid)
+      ? await options.finish(startedAt, tokenUuid, report.waiting)
       : await this.store.setThreshold(this.options.leaseOwner, startedAt, tokenUuid);
     if (!finished) {
       // Lost the lease mid-update (it expired and another invocation took it): our writes were
@@ -148,10 +152,10 @@ export class Queue {
   }
 
   /** The cache as an update sees it: the queue index when it is whole, else a scan. */
-  private async readCache(): Promise<CacheView> {
+  private async readCache(knownShards?: number): Promise<CacheView> {
     const index = this.options.index;
     if (index !== undefined) {
-      const { indexShards } = await this.store.meta();
+      const indexShards = knownShards ?? (await this.store.meta()).indexShards;
       const snapshot = typeof indexShards === "number" && indexShards > 0 ? await index.read(indexShards) : undefined;
       if (snapshot !== undefined) return { index: snapshot.index, snapshot };
     }
@@ -218,6 +222,7 @@ export class Queue {
       skippedForLocalChange: skipped,
       entries: cache.entries === undefined ? [] : [...after.values()],
       cached: nextIndex.size,
+      waiting: [...nextIndex.values()].filter((r) => r.state === "Queued" || r.state === "Locked").length,
       readIndex: cache.snapshot !== undefined,
     };
   }

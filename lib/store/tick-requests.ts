@@ -16,6 +16,7 @@ const names = {
   "#leaseUntil": "leaseUntil",
   "#threshold": "threshold",
   "#tokenUuid": "tokenUuid",
+  "#waitingEntries": "waitingEntries",
 } as const;
 
 function namesUsedBy(...expressions: string[]): Record<string, string> {
@@ -89,18 +90,20 @@ export function claimTickOnlyRequest(table: string, input: Omit<TickClaimInput, 
 
 /**
  * §1.5 step 5 and the end of a tick in one write: the threshold becomes this update's start
- * time (forward only, lease holder only), the lease is given back, and the chain is due again
- * by `dueByMs` (the next tick's delay plus slack).
+ * time (forward only, lease holder only), the lease is given back, the chain is due again
+ * by `dueByMs` (the next tick's delay plus slack), and `waitingEntries` says how many cached
+ * containers are Queued or Locked (the launch sweep skips its pass at 0).
  */
 export function finishTickUpdateRequest(
   table: string,
-  input: { owner: string; updateStartedAt: string; tokenUuid: string; dueByMs: number },
+  input: { owner: string; updateStartedAt: string; tokenUuid: string; dueByMs: number; waiting: number },
 ): UpdateItemCommandInput {
-  const update = "SET #threshold = :started, #tokenUuid = :tokenUuid, #tickDueBy = :dueBy REMOVE #leaseOwner, #leaseUntil";
+  const update = "SET #threshold = :started, #tokenUuid = :tokenUuid, #tickDueBy = :dueBy, #waitingEntries = :waiting REMOVE #leaseOwner, #leaseUntil";
   return onQueueMeta(table, update, and(clause.leaseOwned, clause.thresholdOlder), {
     ":started": { S: input.updateStartedAt },
     ":tokenUuid": { S: input.tokenUuid },
     ":dueBy": { N: String(input.dueByMs) },
+    ":waiting": { N: String(input.waiting) },
     ":owner": { S: input.owner },
   });
 }

@@ -2,8 +2,12 @@ import { ConditionalCheckFailedException, type DynamoDBClient, GetItemCommand, U
 import { metaKey } from "./item-codec.js";
 import { claimTickOnlyRequest, claimTickRequest, finishTickUpdateRequest, type TickClaimInput } from "./tick-requests.js";
 
-/** How a tick's claim ended: claimed with the update lease, claimed without it, or not claimed (a duplicate or late tick). */
-export type TickClaim = "claimed" | "claimedLeaseHeld" | "stale";
+/**
+ * How a tick's claim ended: claimed with the update lease (and what `#queue` said of the queue
+ * index, so the update need not read it again), claimed without it, or not claimed (a duplicate
+ * or late tick).
+ */
+export type TickClaim = { claim: "claimed"; indexShards?: number } | { claim: "claimedLeaseHeld" } | { claim: "stale" };
 
 /** The chain as the `#queue` item holds it. */
 export interface TickChainState {
@@ -22,6 +26,25 @@ export class TickStore {
     private readonly ddb: DynamoDBClient,
     readonly tableName: string,
   ) {}
+
+  /**
+   * How many cached containers the last successful update left Queued or Locked; undefined before
+   * the first tick. One eventually consistent read of `#queue` (half a read unit): the launch sweep
+   * skips its pass when nothing waits.
+   */
+  async waiting(): Promise<number | undefined> {
+    const { Item } = await this.ddb.send(
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: { uuid: { S: metaKey.queue } },
+        ProjectionExpression: "#w",
+        ExpressionAttributeNames: { "#w": "waitingEntries" },
+        ReturnConsumedCapacity: "TOTAL",
+      }),
+    );
+    const n = Item?.waitingEntries?.N;
+    return n === undefined ? undefined : Number(n);
+  }
 
   /** The chain's generation and due time (one consistent read of `#queue`). */
   async chain(): Promise<TickChainState> {
@@ -45,24 +68,34 @@ export class TickStore {
    * it without (the chain must go on while a slow update runs). One write in the common case.
    */
   async claim(input: TickClaimInput): Promise<TickClaim> {
-    const failed = await this.tryUpdate(claimTickRequest(this.tableName, input));
-    if (failed === undefined) return "claimed";
-    if (!generationMatches(failed, input.generation)) return "stale";
-    return (await this.tryUpdate(claimTickOnlyRequest(this.tableName, input))) === undefined ? "claimedLeaseHeld" : "stale";
+    let attributes: Record<string, { N?: string }> | undefined;
+    const failed = await this.tryUpdate({ ...claimTickRequest(this.tableName, input), ReturnValues: "ALL_NEW" }, (a) => {
+      attributes = a;
+    });
+    if (failed === undefined) {
+      const shards = attributes?.indexShards?.N;
+      return { claim: "claimed", ...(shards === undefined ? {} : { indexShards: Number(shards) }) };
+    }
+    if (!generationMatches(failed, input.generation)) return { claim: "stale" };
+    return (await this.tryUpdate(claimTickOnlyRequest(this.tableName, input))) === undefined ? { claim: "claimedLeaseHeld" } : { claim: "stale" };
   }
 
   /**
    * Advances the threshold, releases the lease and sets the chain's due time in one write;
    * false when this invocation no longer holds the lease (it expired and another took it).
    */
-  async finishUpdate(input: { owner: string; updateStartedAt: string; tokenUuid: string; dueByMs: number }): Promise<boolean> {
+  async finishUpdate(input: { owner: string; updateStartedAt: string; tokenUuid: string; dueByMs: number; waiting: number }): Promise<boolean> {
     return (await this.tryUpdate(finishTickUpdateRequest(this.tableName, input))) === undefined;
   }
 
   /** Sends a conditional write; undefined on success, else the item as it was (possibly empty). */
-  private async tryUpdate(input: UpdateItemCommandInput): Promise<Record<string, { N?: string; S?: string }> | undefined> {
+  private async tryUpdate(
+    input: UpdateItemCommandInput,
+    onWritten: (attributes: Record<string, { N?: string; S?: string }> | undefined) => void = () => undefined,
+  ): Promise<Record<string, { N?: string; S?: string }> | undefined> {
     try {
-      await this.ddb.send(new UpdateItemCommand({ ...input, ReturnConsumedCapacity: "TOTAL" }));
+      const out = await this.ddb.send(new UpdateItemCommand({ ...input, ReturnConsumedCapacity: "TOTAL" }));
+      onWritten(out.Attributes as Record<string, { N?: string; S?: string }> | undefined);
       return undefined;
     } catch (err) {
       if (err instanceof ConditionalCheckFailedException) return (err.Item ?? {}) as Record<string, { N?: string; S?: string }>;

@@ -7,7 +7,7 @@ import type { TickSender } from "./tick-sender.js";
 export interface TickChain {
   chain(): Promise<TickChainState>;
   claim(input: TickClaimInput): Promise<TickClaim>;
-  finishUpdate(input: { owner: string; updateStartedAt: string; tokenUuid: string; dueByMs: number }): Promise<boolean>;
+  finishUpdate(input: { owner: string; updateStartedAt: string; tokenUuid: string; dueByMs: number; waiting: number }): Promise<boolean>;
 }
 
 /** What one tick works with; the handler builds it once per cold start. */
@@ -73,9 +73,9 @@ export async function runUpdateTick(deps: UpdateTickDeps, trigger: TickTrigger, 
   const claimedAt = now();
   // Until the update ends and sends the next tick, the chain is covered for as long as this invocation can live.
   const claim = await deps.chain.claim({ generation, owner, nowMs: claimedAt, leaseMs, dueByMs: claimedAt + leaseMs + deps.pollIntervalMs + grace });
-  if (claim === "stale") return { outcome: "stale" };
+  if (claim.claim === "stale") return { outcome: "stale" };
   const next = { kind: "update-tick", generation: generation + 1 } as const;
-  if (claim === "claimedLeaseHeld") {
+  if (claim.claim === "claimedLeaseHeld") {
     await deps.sender.send(next, deps.pollIntervalMs);
     return { outcome: "leaseHeld" };
   }
@@ -85,7 +85,10 @@ export async function runUpdateTick(deps: UpdateTickDeps, trigger: TickTrigger, 
   try {
     report = await deps.queue.update(leaseMs, {
       leaseTaken: true,
-      finish: (updateStartedAt, tokenUuid) => deps.chain.finishUpdate({ owner, updateStartedAt, tokenUuid, dueByMs: now() + nextDelay() + grace }),
+      // The claim's write returned `#queue`: the update need not read it again for the index.
+      indexShards: claim.indexShards ?? 0,
+      finish: (updateStartedAt, tokenUuid, waiting) =>
+        deps.chain.finishUpdate({ owner, updateStartedAt, tokenUuid, dueByMs: now() + nextDelay() + grace, waiting }),
     });
   } catch (error) {
     await deps.queue.releaseUpdateLease().catch(() => undefined);

@@ -13,7 +13,7 @@ import { loadWorkload, planWorkload, type Workload } from "../workload.js";
 import { CrunchRunEmulator } from "./crunch-run.js";
 import { SpotReclaimer } from "./spot-reclaimer.js";
 import { type DisplayOutput, LiveDisplay } from "./display.js";
-import { buildFunctionHost } from "./function-host.js";
+import { buildFunctionHost, type FunctionStats } from "./function-host.js";
 import { FunctionUrlServer } from "./function-url-server.js";
 import { prepareLocalConfig } from "./local-config.js";
 import { createPlumbing, type Plumbing, requireBuild } from "./plumbing.js";
@@ -64,6 +64,8 @@ export interface RunLocalOptions {
    * DynamoDB meter in front of DynamoDB Local for the functions, not for the runner's own reads.
    */
   functionServices?: (services: Services) => Promise<Services>;
+  /** Called about once a second while the workload plays, with the time since it started and each function's counters (live). */
+  onSample?: (elapsedMs: number, functions: ReadonlyMap<string, FunctionStats>) => void;
   /** Called once the run has ended, before anything stops: a test can look at the services directly. */
   inspect?: (services: Services, summary: RunSummary) => Promise<void> | void;
   env?: NodeJS.ProcessEnv;
@@ -278,6 +280,7 @@ async function play(options: PlayOptions, services: Services, plumbing: Plumbing
         continue;
       }
       display.update(frame(snapshot));
+      options.onSample?.(Date.now() - startedAt, new Map([...plumbing.functions].map(([name, f]) => [name, f.stats])));
       const now = Date.now();
       if (player !== undefined && settled(snapshot, player.done)) {
         settledAt ??= now;
