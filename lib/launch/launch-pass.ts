@@ -286,8 +286,11 @@ export function wakeAfterPass(input: {
 }): { atMs: number; reason: WakeReason } | undefined {
   const { state, now } = input;
   if (input.stoppedBy === "throttle") {
-    // EC2's backoff if it throttled us; else our own RunInstances bucket (2 a second) refills within a second.
-    return { atMs: Math.max(state.throttledUntil ?? 0, now + 1000 / runInstancesBucket.refillPerSecond), reason: "throttle" };
+    // EC2's backoff if it throttled us; else our own RunInstances bucket (burst 4, 2 a second),
+    // once full again: the next pass then launches a burst, at EC2's pace all the same, and a
+    // backlog costs one pass per burst rather than one per token.
+    const bucketFullMs = (1000 * runInstancesBucket.capacity) / runInstancesBucket.refillPerSecond;
+    return { atMs: Math.max(state.throttledUntil ?? 0, now + bucketFullMs), reason: "throttle" };
   }
   if (input.stoppedBy === "quota") {
     // A stop until instances go away ends with a change cleanup or the stream reports, not a time.

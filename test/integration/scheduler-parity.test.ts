@@ -189,8 +189,8 @@ describe("§4.1 a throttle, quota or capacity window that expires wakes the sche
     const state = initialDispatchState(10);
     expect(wakeAfterPass({ stoppedBy: undefined, leftOver: true, capacityBlocked: 0, state, now: 5_000 })).toEqual({ atMs: 5_000, reason: "backlog" });
     expect(wakeAfterPass({ stoppedBy: undefined, leftOver: false, capacityBlocked: 0, state, now: 5_000 })).toBeUndefined();
-    // Our own RunInstances bucket empty (no EC2 throttle): a token is back within half a second.
-    expect(wakeAfterPass({ stoppedBy: "throttle", leftOver: false, capacityBlocked: 0, state, now: 5_000 })).toEqual({ atMs: 5_500, reason: "throttle" });
+    // Our own RunInstances bucket empty (no EC2 throttle): woken when it is full again (burst 4 at 2 a second).
+    expect(wakeAfterPass({ stoppedBy: "throttle", leftOver: false, capacityBlocked: 0, state, now: 5_000 })).toEqual({ atMs: 7_000, reason: "throttle" });
   });
 
   it("a pass that finds another planning asks to run again shortly instead of waiting for its lease", async () => {
