@@ -11,7 +11,7 @@ import { loadClusterConfig } from "../lib/config/load.js";
 import type { ClusterConfig } from "../lib/config/types.js";
 import { Ec2InstanceCloud } from "../lib/launch/ec2-instance-cloud.js";
 import { type LaunchDeps, runLaunchPass } from "../lib/launch/launch-pass.js";
-import type { InstanceCloud } from "../lib/launch/ports.js";
+import type { InstanceCloud } from "../lib/model/instance-cloud.js";
 import { ArvadosSimulator } from "../local/arvados-sim/simulator.js";
 import { Ec2Simulator } from "../local/ec2-sim/simulator.js";
 import { assignInstanceTypes } from "../lib/queue/assign-types.js";

@@ -15,7 +15,7 @@ import {
   REDACTED,
   redactSecrets,
 } from "./errors.js";
-import type { ContainerApi, ListContainersParams } from "./port.js";
+import type { ContainerApi, ListContainersParams } from "../model/container-api.js";
 import {
   DecodeFailure,
   decodeAuthorization,
@@ -27,7 +27,8 @@ import {
 import { type RetryPolicy, backoffDelayMs, defaultRetryPolicy, isRetryable } from "./retry.js";
 import { type TokenSource, staticTokenSource } from "./token-source.js";
 import { ResponseTooLargeError, type Transport, TransportFailure, createNodeTransport } from "./transport.js";
-import type { ApiClientAuthorization, Container, ContainerList, ContainerStateChange } from "./types.js";
+import type { Container, ContainerStateChange } from "../model/container.js";
+import type { ApiClientAuthorization, ContainerList } from "../model/container-api.js";
 import {
   type HttpMethod,
   type WireRequest,
@@ -38,7 +39,6 @@ import {
   listParamsToWire,
 } from "./wire.js";
 
-export { arvadosClientOptionsFromEnv, isTrueFlag } from "./env.js";
 
 /** Default deadline for one request attempt. */
 export const defaultTimeoutMs = 30_000;

@@ -5,9 +5,10 @@
  */
 
 import { z } from "zod";
-import { parseArvadosJson } from "./json.js";
-import type { ApiClientAuthorization, Container, ContainerList, ContainerStateChange } from "./types.js";
-import { containerStates, maxPriority } from "./types.js";
+import { parseArvadosJson } from "../model/exact-json.js";
+import type { Container, ContainerStateChange } from "../model/container.js";
+import type { ApiClientAuthorization, ContainerList } from "../model/container-api.js";
+import { containerStates, maxPriority } from "../model/container.js";
 
 /** Why a body could not be decoded; `field` names the offending attribute when there is one. */
 export class DecodeFailure extends Error {

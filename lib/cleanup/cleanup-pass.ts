@@ -1,14 +1,15 @@
-import type { ContainerApi } from "../arvados/port.js";
+import type { ContainerApi } from "../model/container-api.js";
 import type { ClusterConfig } from "../config/types.js";
-import type { InstanceCloud } from "../launch/ports.js";
+import type { InstanceCloud } from "../model/instance-cloud.js";
 import { errorCode } from "../observability/error-code.js";
 import type { Queue } from "../queue/queue.js";
 import { assignInstanceTypes } from "../queue/assign-types.js";
-import type { QueueEntry } from "../queue/types.js";
+import type { QueueEntry } from "../model/entry.js";
 import { clearQuotaIfFewer, expire } from "../scheduler/capacity.js";
-import { countsTowardQuota, currentLaunch, type InstanceView } from "../scheduler/instances.js";
+import { countsTowardQuota, currentLaunch } from "../scheduler/instances.js";
+import { type InstanceView } from "../model/instance.js";
 import { planReconcile } from "../scheduler/plan-reconcile.js";
-import type { DispatchState } from "../store/dispatch-state.js";
+import type { DispatchState } from "../model/dispatch-state.js";
 import type { QueueStore } from "../store/queue-store.js";
 import type { SharedState } from "../store/shared-state.js";
 

@@ -9,11 +9,12 @@
  * the table and the EC2 listing: nothing here calls Arvados.
  */
 import type { ClusterConfig } from "../config/types.js";
-import { isContainerUuid } from "../arvados/uuid.js";
+import { isContainerUuid } from "../model/container-uuid.js";
 import { errorCode } from "../observability/error-code.js";
-import type { QueueEntry } from "../queue/types.js";
+import type { QueueEntry } from "../model/entry.js";
 import type { QueueStore } from "../store/queue-store.js";
-import { IdleBehavior, InstanceIndex, type InstanceView, isLive } from "../scheduler/instances.js";
+import { InstanceIndex, isLive } from "../scheduler/instances.js";
+import { IdleBehavior, type InstanceView } from "../model/instance.js";
 import { authorize, requestTokens } from "./auth.js";
 import { type ApiRequest, type ApiResponse, emptyResponse, errorResponse, jsonResponse, textResponse } from "./http.js";
 import { instanceViews } from "./instance-view.js";

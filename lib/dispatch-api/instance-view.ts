@@ -18,8 +18,9 @@
  * flight: no instance id, booting, `running_container_uuids` null.
  */
 import type { ClusterConfig } from "../config/types.js";
-import type { QueueEntry } from "../queue/types.js";
-import { currentIntent, currentLaunch, IdleBehavior, InstanceIndex, type InstanceView, isLive } from "../scheduler/instances.js";
+import type { QueueEntry } from "../model/entry.js";
+import { currentIntent, currentLaunch, InstanceIndex, isLive } from "../scheduler/instances.js";
+import { IdleBehavior, type InstanceView } from "../model/instance.js";
 import { goTime, goZeroTime } from "./queue-view.js";
 
 /** upstream worker.State values. */

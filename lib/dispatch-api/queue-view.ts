@@ -6,9 +6,9 @@
  * (upstream's queue populates the same few fields), an instance type has no `Name` or `Scratch`
  * (both `json:"-"`), and times are RFC 3339 with trailing zeros of the fraction cut.
  */
-import type { QueuedContainer } from "../arvados/types.js";
-import type { InstanceType } from "../config/types.js";
-import type { InstanceResources, QueueEntry } from "../queue/types.js";
+import type { QueuedContainer } from "../model/container.js";
+import type { InstanceType } from "../model/instance-type.js";
+import type { InstanceResources, QueueEntry } from "../model/entry.js";
 
 /** Go's zero time.Time, as encoding/json writes it. */
 export const goZeroTime = "0001-01-01T00:00:00Z";

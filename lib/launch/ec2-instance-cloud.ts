@@ -6,8 +6,8 @@ import { launchInstance } from "../cloud/launch.js";
 import { terminateInstances } from "../cloud/instances.js";
 import { instanceTagKeys } from "../cloud/tags.js";
 import type { ClusterConfig } from "../config/types.js";
-import { IdleBehavior, type InstanceState, type InstanceView, isIdleBehavior } from "../scheduler/instances.js";
-import type { InstanceCloud, LaunchRequest, LaunchedInstance } from "./ports.js";
+import { IdleBehavior, type InstanceState, type InstanceView, isIdleBehavior } from "../model/instance.js";
+import type { InstanceCloud, LaunchRequest, LaunchedInstance } from "../model/instance-cloud.js";
 
 /** How the launcher reaches EC2 and what each instance needs to boot its container. */
 export interface Ec2InstanceCloudOptions {

@@ -1,13 +1,13 @@
-import type { InstanceType } from "../config/types.js";
-import { Ec2CapacityError, Ec2Error, Ec2QuotaError, Ec2ThrottleError } from "../cloud/errors.js";
+import type { InstanceType } from "../model/instance-type.js";
+import { Ec2CapacityError, Ec2Error, Ec2QuotaError, Ec2ThrottleError } from "../model/cloud-errors.js";
 import type { LaunchDecision } from "../scheduler/plan-queue.js";
-import type { LaunchIntent, QueueEntry } from "../queue/types.js";
+import type { LaunchIntent, QueueEntry } from "../model/entry.js";
 import { applyCapacityError, applyQuotaError, applyThrottle, isAtCapacity, isThrottled } from "../scheduler/capacity.js";
 import { errorCode } from "../observability/error-code.js";
-import type { DispatchState } from "../store/dispatch-state.js";
-import { StaleEntryError } from "../store/errors.js";
+import type { DispatchState } from "../model/dispatch-state.js";
+import { StaleEntryError } from "../model/stale-entry.js";
 import type { LaunchDeps, LaunchReport, RepeatOutcome } from "./launch-pass.js";
-import type { LaunchCall, LaunchedInstance } from "./ports.js";
+import type { LaunchCall, LaunchedInstance } from "../model/instance-cloud.js";
 
 /** Why a launch stopped early: the rest of the pass must wait for the cloud. */
 export type Stop = "quota" | "throttle" | "budget";

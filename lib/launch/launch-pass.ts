@@ -1,18 +1,19 @@
-import type { ContainerApi } from "../arvados/port.js";
+import type { ContainerApi } from "../model/container-api.js";
 import type { ClusterConfig } from "../config/types.js";
 import type { Queue } from "../queue/queue.js";
-import type { QueueEntry } from "../queue/types.js";
+import type { QueueEntry } from "../model/entry.js";
 import { clearQuotaIfFewer, expire, isAtQuota } from "../scheduler/capacity.js";
-import { countsTowardQuota, currentLaunch, type InstanceView, isLive } from "../scheduler/instances.js";
+import { countsTowardQuota, currentLaunch, isLive } from "../scheduler/instances.js";
+import { type InstanceView } from "../model/instance.js";
 import { nextMaxContainers } from "../scheduler/max-containers.js";
-import { withConfigLimits } from "../store/dispatch-state.js";
+import { withConfigLimits } from "../scheduler/max-containers.js";
 import { type LaunchDecision, planQueue } from "../scheduler/plan-queue.js";
-import type { DispatchState } from "../store/dispatch-state.js";
+import type { DispatchState } from "../model/dispatch-state.js";
 import type { LaunchTokens } from "../store/launch-tokens.js";
 import type { QueueStore } from "../store/queue-store.js";
 import type { SharedState } from "../store/shared-state.js";
 import { launchOne, recordFailure, type Stop } from "./launch-container.js";
-import type { InstanceCloud } from "./ports.js";
+import type { InstanceCloud } from "../model/instance-cloud.js";
 import { storeStatuses } from "./statuses.js";
 
 /** Everything a launch pass works with; clients are built by the handler and passed in. */

@@ -1,5 +1,5 @@
 import { errorCode } from "../observability/error-code.js";
-import type { QueueEntry } from "../queue/types.js";
+import type { QueueEntry } from "../model/entry.js";
 import type { QueueStore } from "../store/queue-store.js";
 
 /** Status writes in flight at once: each is one small conditional UpdateItem. */

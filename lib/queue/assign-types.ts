@@ -1,6 +1,6 @@
-import type { ContainerApi } from "../arvados/port.js";
+import type { ContainerApi } from "../model/container-api.js";
 import { ArvadosApiError } from "../arvados/errors.js";
-import type { Mount } from "../arvados/types.js";
+import type { Mount } from "../model/container.js";
 import { chooseInstanceTypes, type TypeChoiceConfig } from "../instance-types/choose.js";
 import { instanceResourcesNeeded } from "../instance-types/resources.js";
 import type { QueueStore } from "../store/queue-store.js";

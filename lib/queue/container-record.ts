@@ -1,5 +1,5 @@
-import { stringifyArvadosJson } from "../arvados/json.js";
-import { containerUuidPattern } from "../arvados/uuid.js";
+import { stringifyArvadosJson } from "../model/exact-json.js";
+import { containerUuidPattern } from "../model/container-uuid.js";
 import {
   type Container,
   type QueuedContainer,
@@ -7,7 +7,7 @@ import {
   type SchedulingParameters,
   isContainerState,
   maxPriority,
-} from "../arvados/types.js";
+} from "../model/container.js";
 
 /**
  * A container record from the API that cannot be cached: a missing uuid, an unknown state, a

@@ -1,4 +1,4 @@
-import type { QueueEntry } from "./types.js";
+import type { QueueEntry } from "../model/entry.js";
 
 /** The InstanceType dimension for an entry with no chosen type yet (upstream would panic, §1.10). */
 export const noInstanceType = "none";

@@ -1,9 +1,9 @@
-import type { ContainerApi } from "../arvados/port.js";
-import type { Container, ContainerStateChange, QueuedContainer } from "../arvados/types.js";
-import { isContainerState } from "../arvados/types.js";
+import type { ContainerApi } from "../model/container-api.js";
+import type { Container, ContainerStateChange, QueuedContainer } from "../model/container.js";
+import { isContainerState } from "../model/container.js";
 import type { QueueStore } from "../store/queue-store.js";
 import { type PollResult, pollFilters, pollMissing } from "./poll.js";
-import type { QueueEntry } from "./types.js";
+import type { QueueEntry } from "../model/entry.js";
 import { type WritePlan, planWrites, runBounded, settleAll } from "./write-plan.js";
 
 /** Another invocation holds the update lease; this one should exit without polling. */

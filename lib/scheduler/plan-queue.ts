@@ -1,8 +1,11 @@
-import { ContainerState, comparePriorityDesc, isFinalState } from "../arvados/types.js";
-import type { ClusterConfig, InstanceType } from "../config/types.js";
-import type { QueueEntry } from "../queue/types.js";
-import { type CapacityState, isAtCapacity, isAtQuota, isThrottled } from "./capacity.js";
-import { countsTowardQuota, currentIntent, currentLaunch, InstanceIndex, type InstanceView } from "./instances.js";
+import { ContainerState, comparePriorityDesc, isFinalState } from "../model/container.js";
+import type { ClusterConfig } from "../config/types.js";
+import type { InstanceType } from "../model/instance-type.js";
+import type { QueueEntry } from "../model/entry.js";
+import { isAtCapacity, isAtQuota, isThrottled } from "./capacity.js";
+import { type CapacityState } from "../model/dispatch-state.js";
+import { countsTowardQuota, currentIntent, currentLaunch, InstanceIndex } from "./instances.js";
+import { type InstanceView } from "../model/instance.js";
 import { maxSupervisorsFor } from "./max-containers.js";
 import {
   instanceTypeAtCapacityStatus,

@@ -4,9 +4,9 @@ import type {
   PutItemCommandInput,
   UpdateItemCommandInput,
 } from "@aws-sdk/client-dynamodb";
-import type { ContainerStateChange, QueuedContainer } from "../arvados/types.js";
-import type { InstanceType } from "../config/types.js";
-import type { InstanceResources, LaunchIntent, LaunchRecord, QueueEntry, TypeDecision } from "../queue/types.js";
+import type { ContainerStateChange, QueuedContainer } from "../model/container.js";
+import type { InstanceType } from "../model/instance-type.js";
+import type { InstanceResources, LaunchIntent, LaunchRecord, QueueEntry, TypeDecision } from "../model/entry.js";
 import { entryToItem, metaKey, toAttr } from "./item-codec.js";
 
 /**

@@ -6,15 +6,16 @@
  * or cancelled: no handler that would act (choose-instance-types, launch, cleanup) is invoked.
  */
 import { randomUUID } from "node:crypto";
-import { ArvadosClient, arvadosClientOptionsFromEnv } from "../../lib/arvados/client.js";
-import { isFinalState } from "../../lib/arvados/types.js";
+import { ArvadosClient } from "../../lib/arvados/client.js";
+import { arvadosClientOptionsFromEnv } from "../../lib/arvados/env.js";
+import { isFinalState } from "../../lib/model/container.js";
 import { createEc2Client } from "../../lib/cloud/client.js";
 import { chooseInstanceTypes } from "../../lib/instance-types/choose.js";
 import { Ec2InstanceCloud } from "../../lib/launch/ec2-instance-cloud.js";
 import { decodeMounts } from "../../lib/queue/assign-types.js";
 import { Queue } from "../../lib/queue/queue.js";
-import type { QueueEntry } from "../../lib/queue/types.js";
-import type { InstanceView } from "../../lib/scheduler/instances.js";
+import type { QueueEntry } from "../../lib/model/entry.js";
+import type { InstanceView } from "../../lib/model/instance.js";
 import { initialMaxContainers } from "../../lib/scheduler/max-containers.js";
 import { planQueue, type QueuePlan } from "../../lib/scheduler/plan-queue.js";
 import { dispatchState } from "../../lib/store/dispatch-state.js";

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { DescribeTableCommand } from "@aws-sdk/client-dynamodb";
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import type { Container } from "../../lib/arvados/types.js";
+import type { Container } from "../../lib/model/container.js";
 import { lambdaContext } from "../../local/lambda-context.js";
 import { StreamPump } from "../../local/stream-pump.js";
 import { type QueueHarness, queueHarness } from "../support/dispatch.js";

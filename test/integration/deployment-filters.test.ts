@@ -1,7 +1,7 @@
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 import { marshall } from "@aws-sdk/util-dynamodb";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { QueueEntry } from "../../lib/queue/types.js";
+import type { QueueEntry } from "../../lib/model/entry.js";
 import { entryToItem } from "../../lib/store/item-codec.js";
 import { type Json, passesFilters, patternMatches } from "../../local/event-filter.js";
 import { instanceType, queueEntry } from "../support/fixtures.js";

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { ArvadosApiError, ArvadosNetworkError, ArvadosResponseError } from "../../lib/arvados/errors.js";
-import type { ContainerApi } from "../../lib/arvados/port.js";
-import type { Container } from "../../lib/arvados/types.js";
+import type { ContainerApi } from "../../lib/model/container-api.js";
+import type { Container } from "../../lib/model/container.js";
 import { MalformedContainerError } from "../../lib/queue/container-record.js";
 import { KeysetPagingError, OffsetPageCapError, PagingError, maxOffsetPages, pollQueue } from "../../lib/queue/poll.js";
 import { Queue } from "../../lib/queue/queue.js";
-import type { QueueEntry } from "../../lib/queue/types.js";
+import type { QueueEntry } from "../../lib/model/entry.js";
 import { QueueStore } from "../../lib/store/queue-store.js";
 import { type HostileHarness, hostileHarness, rejectionOf } from "../support/hostile-harness.js";
 

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { Container } from "../../lib/arvados/types.js";
+import type { Container } from "../../lib/model/container.js";
 import { ArvadosResponseError } from "../../lib/arvados/errors.js";
 import { UnrequestedContainerError } from "../../lib/queue/poll.js";
 import { UpdateLeaseHeldError } from "../../lib/queue/queue.js";

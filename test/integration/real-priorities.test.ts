@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { maxPriority } from "../../lib/arvados/types.js";
+import { maxPriority } from "../../lib/model/container.js";
 import { runLaunchPass } from "../../lib/launch/launch-pass.js";
 import { type DispatchHarness, dispatchHarness } from "../support/dispatch.js";
 

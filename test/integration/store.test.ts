@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { meterConsumedCapacity } from "../../local/consumed-capacity.js";
 import { QueueStore } from "../../lib/store/queue-store.js";
-import { maxPriority } from "../../lib/arvados/types.js";
+import { maxPriority } from "../../lib/model/container.js";
 import { freshQueueTable, localDynamoDb, streamNewImages } from "../support/dynamodb.js";
 import { containerPriority, containerUuid, createdAt, queueEntry, queuedContainer } from "../support/fixtures.js";
 

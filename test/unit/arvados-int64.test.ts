@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { parseArvadosJson, stringifyArvadosJson } from "../../lib/arvados/json.js";
+import { parseArvadosJson, stringifyArvadosJson } from "../../lib/model/exact-json.js";
 import { DecodeFailure, decodeContainerList, decodeStateChange } from "../../lib/arvados/response.js";
-import { maxPriority } from "../../lib/arvados/types.js";
+import { maxPriority } from "../../lib/model/container.js";
 import { MalformedContainerError, toQueuedContainer } from "../../lib/queue/container-record.js";
 import { containerUuid } from "../support/fixtures.js";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { stringifyArvadosJson } from "../../lib/arvados/json.js";
+import { stringifyArvadosJson } from "../../lib/model/exact-json.js";
 import { instanceViews } from "../../lib/dispatch-api/instance-view.js";
 import { goTime, queueEntView } from "../../lib/dispatch-api/queue-view.js";
 import { containerPriority, createdAt } from "../support/fixtures.js";

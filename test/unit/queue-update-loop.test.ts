@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { countEntriesByStateAndType, noInstanceType } from "../../lib/queue/entry-counts.js";
 import { UpdateLeaseHeldError, type UpdateReport } from "../../lib/queue/queue.js";
-import type { QueueEntry } from "../../lib/queue/types.js";
+import type { QueueEntry } from "../../lib/model/entry.js";
 import { runUpdateLoop } from "../../lib/queue/update-loop.js";
 import { planWrites } from "../../lib/queue/write-plan.js";
 import { containerUuid, queueEntry, queuedContainer } from "../support/fixtures.js";

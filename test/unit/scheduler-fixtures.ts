@@ -1,7 +1,7 @@
-import type { ContainerState } from "../../lib/arvados/types.js";
+import type { ContainerState } from "../../lib/model/container.js";
 import type { ClusterConfig, CloudVMsConfig } from "../../lib/config/types.js";
-import type { LaunchIntent, LaunchRecord, QueueEntry } from "../../lib/queue/types.js";
-import type { InstanceView } from "../../lib/scheduler/instances.js";
+import type { LaunchIntent, LaunchRecord, QueueEntry } from "../../lib/model/entry.js";
+import type { InstanceView } from "../../lib/model/instance.js";
 import { containerUuid, instanceType, queueEntry } from "../support/fixtures.js";
 
 export { containerUuid, instanceType };

@@ -127,24 +127,6 @@ export interface QueuedContainer {
   locked_by_uuid?: string | null;
 }
 
-/** `ContainerList` (§5.7). `items_available` is absent with `count=none`. */
-export interface ContainerList<T = Container> {
-  kind?: string;
-  items: T[];
-  items_available?: number;
-  offset?: number;
-  limit?: number;
-}
-
-/** A list filter `[attr, operator, operand]` (§5.7). */
-export type Filter = [string, string, unknown];
-
-/** The dispatcher's own token record (`api_client_authorizations/current`). */
-export interface ApiClientAuthorization {
-  uuid: string;
-  [key: string]: unknown;
-}
-
 /** What lock/unlock/cancel return that the cache applies (§1.9): state, priority, locked_by_uuid. */
 export interface ContainerStateChange {
   uuid: string;

@@ -1,8 +1,7 @@
-import type { LaunchCall } from "../cloud/launch.js";
-import type { InstanceType } from "../config/types.js";
-import type { InstanceView } from "../scheduler/instances.js";
 
-export type { LaunchCall };
+import type { InstanceType } from "./instance-type.js";
+import type { InstanceView } from "./instance.js";
+
 
 /** One launch for one container lock: the §4.3 subnet loop, or one earlier call repeated. */
 export interface LaunchRequest {
@@ -42,4 +41,10 @@ export interface InstanceCloud {
   launch(request: LaunchRequest): Promise<LaunchedInstance>;
   list(): Promise<InstanceView[]>;
   terminate(instanceIds: readonly string[]): Promise<void>;
+}
+
+/** One RunInstances call of a launch: its subnet (undefined when none is configured) and ClientToken. */
+export interface LaunchCall {
+  subnetId: string | undefined;
+  clientToken: string;
 }

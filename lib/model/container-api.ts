@@ -1,10 +1,4 @@
-import type {
-  ApiClientAuthorization,
-  Container,
-  ContainerList,
-  ContainerStateChange,
-  Filter,
-} from "./types.js";
+import type { Container, ContainerStateChange } from "./container.js";
 
 /** Parameters of the containers list call (§5.7), sent in upstream's wire format (§1.11). */
 export interface ListContainersParams {
@@ -30,4 +24,22 @@ export interface ContainerApi {
   unlockContainer(uuid: string): Promise<ContainerStateChange>;
   /** Time of the last 503 seen by this client, or undefined (§3.3 dynamic concurrency limit). */
   last503(): Date | undefined;
+}
+
+/** `ContainerList` (§5.7). `items_available` is absent with `count=none`. */
+export interface ContainerList<T = Container> {
+  kind?: string;
+  items: T[];
+  items_available?: number;
+  offset?: number;
+  limit?: number;
+}
+
+/** A list filter `[attr, operator, operand]` (§5.7). */
+export type Filter = [string, string, unknown];
+
+/** The dispatcher's own token record (`api_client_authorizations/current`). */
+export interface ApiClientAuthorization {
+  uuid: string;
+  [key: string]: unknown;
 }

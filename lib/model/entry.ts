@@ -1,5 +1,5 @@
-import type { QueuedContainer } from "../arvados/types.js";
-import type { InstanceType } from "../config/types.js";
+import type { QueuedContainer } from "./container.js";
+import type { InstanceType } from "./instance-type.js";
 
 /** Resources a container needs on an instance (upstream InstanceResources, §2.1). Bytes for sizes. */
 export interface InstanceResources {
