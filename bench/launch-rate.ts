@@ -10,7 +10,8 @@ import { createEc2Client } from "../lib/cloud/client.js";
 import { loadClusterConfig } from "../lib/config/load.js";
 import type { ClusterConfig } from "../lib/config/types.js";
 import { Ec2InstanceCloud } from "../lib/launch/ec2-instance-cloud.js";
-import { type LaunchDeps, runLaunchPass } from "../lib/launch/launch-pass.js";
+import { runLaunchPass } from "../lib/launch/launch-pass.js";
+import type { LaunchDeps } from "../lib/launch/ports.js";
 import type { InstanceCloud } from "../lib/model/instance-cloud.js";
 import { ArvadosSimulator } from "../local/arvados-sim/simulator.js";
 import { Ec2Simulator } from "../local/ec2-sim/simulator.js";
@@ -95,7 +96,6 @@ async function runVariant(endpoint: string, config: ClusterConfig, variant: Vari
     const deps: LaunchDeps = {
       queue,
       store,
-      api,
       cloud: recordingCloud,
       state: dispatchState(ddb, table.tableName, initialMaxContainers(config)),
       tokens: new LaunchTokens(ddb, table.tableName, variant.bucket),

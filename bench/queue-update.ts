@@ -80,7 +80,7 @@ class Rig {
     return { queue, store, drop: table.drop };
   }
 
-  async measure(label: string, queue: Queue, store: QueueStore): Promise<Measured> {
+  async measure(label: string, queue: Queue, _store: QueueStore): Promise<Measured> {
     this.sim.clearRequests();
     this.meter.take();
     const rcuBefore = this.usage.readCapacityUnits;

@@ -180,14 +180,14 @@ export class DispatchApi {
   /** Every queue entry, in scheduling order. */
   private async containers(): Promise<ApiResponse> {
     const entries = [...(await this.deps.queue.entries()).values()].sort(schedulingOrder);
-    return jsonResponse({ items: entries.map(queueEntView) });
+    return jsonResponse({ items: entries.map((entry) => queueEntView(entry, this.deps.config.InstanceTypes)) });
   }
 
   /** One entry; 404 when this dispatcher does not know the container (the controller tries the next URL). */
   private async container(uuid: string): Promise<ApiResponse> {
     // Anything but a container uuid is unknown here, and never becomes a table key.
     const entry = isContainerUuid(uuid) ? await this.deps.queue.entry(uuid) : undefined;
-    return entry === undefined ? errorResponse("container not found", 404) : jsonResponse(queueEntView(entry));
+    return entry === undefined ? errorResponse("container not found", 404) : jsonResponse(queueEntView(entry, this.deps.config.InstanceTypes));
   }
 
   private async instances(): Promise<ApiResponse> {

@@ -89,7 +89,7 @@ export function instanceViews(
   for (const entry of entries.values()) {
     const intent = currentIntent(entry);
     if (intent === undefined || index.liveFor(entry).length > 0) continue;
-    const type = config.InstanceTypes[intent.instanceType] ?? entry.instanceTypes?.find((it) => it.Name === intent.instanceType);
+    const type = intent.definition ?? config.InstanceTypes[intent.instanceType];
     views.push({
       instance: "",
       address: "",

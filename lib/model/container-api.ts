@@ -13,7 +13,8 @@ export interface ListContainersParams {
 /**
  * The narrow view of the Arvados API that the queue, the launcher and cleanup depend on
  * (upstream `container.APIClient`, specialised). Every method blocks until the API answers
- * and rejects with an `ArvadosApiError` on a non-2xx reply.
+ * and, on a non-2xx reply, rejects with an error whose `status` is the HTTP status (see
+ * {@link apiStatus}; lib/arvados's `ArvadosApiError`).
  */
 export interface ContainerApi {
   currentAuthorization(): Promise<ApiClientAuthorization>;
@@ -42,4 +43,10 @@ export type Filter = [string, string, unknown];
 export interface ApiClientAuthorization {
   uuid: string;
   [key: string]: unknown;
+}
+
+/** The HTTP status of a ContainerApi rejection that carries one (the API answered), else undefined. */
+export function apiStatus(err: unknown): number | undefined {
+  if (typeof err !== "object" || err === null || !("status" in err)) return undefined;
+  return typeof err.status === "number" ? err.status : undefined;
 }

@@ -134,3 +134,10 @@ export interface ContainerStateChange {
   priority: bigint;
   locked_by_uuid: string | null;
 }
+
+/** A lock this dispatcher's token holds on a container, as Arvados reports it now. */
+export interface HeldLock {
+  state: "Locked" | "Running";
+  /** `lock_count`: with the uuid it names this lock (the attempt in a RunInstances ClientToken). */
+  lockCount: number | undefined;
+}

@@ -20,3 +20,16 @@ export interface InstanceType {
   Preemptible: boolean;
   GPU: GPUFeatures;
 }
+
+/**
+ * The definitions of the type `names` an entry holds, from `configured` (the config's
+ * InstanceTypes), in the entry's order; a name the config no longer has is left out.
+ */
+export function resolveInstanceTypes(names: readonly string[] | undefined, configured: Readonly<Record<string, InstanceType>>): InstanceType[] {
+  const types: InstanceType[] = [];
+  for (const name of names ?? []) {
+    const it = Object.hasOwn(configured, name) ? configured[name] : undefined;
+    if (it !== undefined) types.push(it);
+  }
+  return types;
+}

@@ -1,10 +1,17 @@
-import type { ContainerApi } from "../model/container-api.js";
-import { ArvadosApiError } from "../arvados/errors.js";
+import { apiStatus, type ContainerApi } from "../model/container-api.js";
 import type { Mount } from "../model/container.js";
 import { chooseInstanceTypes, type TypeChoiceConfig } from "../instance-types/choose.js";
 import { instanceResourcesNeeded } from "../instance-types/resources.js";
-import type { QueueStore } from "../store/queue-store.js";
+import type { TypeChoiceTable } from "./ports.js";
 import type { Queue } from "./queue.js";
+
+/** What type choice works with: the container's mounts from Arvados, the table, the queue. */
+export interface TypeChoiceDeps {
+  api: Pick<ContainerApi, "getContainer">;
+  store: TypeChoiceTable;
+  queue: Pick<Queue, "lock" | "heldLock" | "setRuntimeError" | "cancel" | "forget">;
+  config: TypeChoiceConfig;
+}
 
 /** What happened to one entry. */
 export type AssignOutcome =
@@ -80,10 +87,7 @@ export function decodeMounts(value: unknown): { mounts: Record<string, Mount> } 
  * upstream's runtime_status.error, cancelled, and dropped from the queue. Safe to repeat: an
  * entry that already has types, or is gone, is left alone.
  */
-export async function assignInstanceTypes(
-  uuid: string,
-  deps: { api: ContainerApi; store: QueueStore; queue: Queue; config: TypeChoiceConfig },
-): Promise<AssignOutcome> {
+export async function assignInstanceTypes(uuid: string, deps: TypeChoiceDeps): Promise<AssignOutcome> {
   const entry = await deps.store.get(uuid);
   if (entry === undefined) return "gone";
   if (entry.instanceTypes !== undefined) return "already-assigned";
@@ -93,7 +97,7 @@ export async function assignInstanceTypes(
     mountsValue = (await deps.api.getContainer(uuid, ["mounts"])).mounts;
   } catch (err) {
     // Deleted meanwhile: the next update removes the entry.
-    if (err instanceof ArvadosApiError && err.status === 404) return "gone";
+    if (apiStatus(err) === 404) return "gone";
     throw err;
   }
   const decoded = decodeMounts(mountsValue);
@@ -104,7 +108,7 @@ export async function assignInstanceTypes(
   const choice = chooseInstanceTypes(deps.config, { ...container, mounts: decoded.mounts });
   if (choice.ok) {
     const resources = instanceResourcesNeeded(deps.config, { ...container, mounts: decoded.mounts });
-    return (await deps.store.setInstanceTypes(uuid, choice.types, resources, choice.decision)) ? "assigned" : "already-assigned";
+    return (await deps.store.setInstanceTypes(uuid, choice.types.map((it) => it.Name), resources, choice.decision)) ? "assigned" : "already-assigned";
   }
   if (container.state === "Queued" || container.state === "Locked") {
     return cancelUnsatisfiable(deps, uuid, container.state, choice.error.message);
@@ -115,19 +119,13 @@ export async function assignInstanceTypes(
   return "stored-without-types";
 }
 
-/** Whether the container is Locked by this dispatcher's token right now. */
-async function lockedByUs(deps: { api: ContainerApi; queue: Queue }, uuid: string): Promise<boolean> {
-  const [record, tokenUuid] = await Promise.all([deps.api.getContainer(uuid, ["state", "locked_by_uuid"]), deps.queue.tokenUuid()]);
-  return record.state === "Locked" && record.locked_by_uuid === tokenUuid;
-}
-
 /**
  * §1.8 cancelUnsatisfiableContainer: lock first if Queued (runtime_status needs the lock, §5.5),
  * set runtime_status.error, cancel; an error is ignored if the container ends up Cancelled
  * anyway. Then forget the entry.
  */
 async function cancelUnsatisfiable(
-  deps: { api: ContainerApi; queue: Queue },
+  deps: Pick<TypeChoiceDeps, "api" | "queue">,
   uuid: string,
   state: string,
   message: string,
@@ -138,8 +136,9 @@ async function cancelUnsatisfiable(
     } catch (err) {
       // 422: no longer Queued, or priority 0. That includes our own lock whose reply was lost
       // (a retried record): go on if the lock is ours, else leave it; if it comes back, it is seen again.
-      if (!(err instanceof ArvadosApiError && (err.status === 422 || err.status === 403))) throw err;
-      if (!(await lockedByUs(deps, uuid))) return "lock-refused";
+      const status = apiStatus(err);
+      if (status !== 422 && status !== 403) throw err;
+      if ((await deps.queue.heldLock(uuid))?.state !== "Locked") return "lock-refused";
     }
   }
   try {

@@ -1,6 +1,6 @@
 import type { ListContainersParams, ContainerApi } from "../model/container-api.js";
 import { type Container, type QueuedContainer, isFinalState, queueSelect } from "../model/container.js";
-import { type Filter } from "../model/container-api.js";
+import type { Filter } from "../model/container-api.js";
 import { toQueuedContainer } from "./container-record.js";
 
 /** §1.1: stop fetching Queued pages after this many non-supervisor containers. */

@@ -12,7 +12,7 @@ import type { InstanceCloud } from "../model/instance-cloud.js";
 import { Queue } from "../queue/queue.js";
 import { initialMaxContainers } from "../scheduler/max-containers.js";
 import { dispatchState } from "../store/dispatch-state.js";
-import { type DispatchState } from "../model/dispatch-state.js";
+import type { DispatchState } from "../model/dispatch-state.js";
 import { LaunchTokens } from "../store/launch-tokens.js";
 import { createDynamoDbClient } from "../store/dynamodb-client.js";
 import { QueueStore } from "../store/queue-store.js";

@@ -7,6 +7,19 @@ export const QUOTA_ERROR_TTL_MS = 60_000;
 /** §4.1 capacityErrorTTL: how long a capacity error blocks its key. */
 export const CAPACITY_ERROR_TTL_MS = 60_000;
 
+/**
+ * A state brought up to `now` and the live instance count: expired windows dropped, a quota stop
+ * lifted once fewer instances run (§4.1). Launch and cleanup both derive it before they store it.
+ */
+export function refreshCapacity<S extends CapacityState>(state: S, liveInstances: number, now: number): S {
+  const derived = clearQuotaIfFewer(expire(state, now), liveInstances);
+  const next: S = { ...state, ...derived, atCapacityUntil: derived.atCapacityUntil };
+  for (const key of ["atQuotaUntil", "atQuotaUntilFewerInstances", "throttledUntil"] as const) {
+    if (derived[key] === undefined) delete next[key];
+  }
+  return next;
+}
+
 /** True when any capacity key of `it` is blocked at `now` (§4.1 AtCapacity). */
 export function isAtCapacity(
   state: CapacityState,

@@ -41,7 +41,19 @@ export function itemToEntry(item: Record<string, AttributeValue>): QueueEntry | 
     launchLease?: unknown;
     statusOnly?: unknown;
   };
-  return entry as QueueEntry;
+  const names = typeNames(entry.instanceTypes);
+  return (names === undefined ? entry : { ...entry, instanceTypes: names }) as QueueEntry;
+}
+
+/**
+ * Entries written before types were stored by name hold whole type objects; read as their
+ * names, so an upgrade keeps every queued entry launchable under the current definitions.
+ */
+function typeNames(stored: unknown): string[] | undefined {
+  if (!Array.isArray(stored)) return undefined;
+  return stored.map((t: unknown) =>
+    typeof t === "object" && t !== null && "Name" in t && typeof t.Name === "string" ? t.Name : String(t),
+  );
 }
 
 function bigintsToNumbers(value: unknown): unknown {

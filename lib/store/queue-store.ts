@@ -14,7 +14,6 @@ import {
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import type { ContainerStateChange, QueuedContainer } from "../model/container.js";
 import { isFinalState } from "../model/container.js";
-import type { InstanceType } from "../model/instance-type.js";
 import type { InstanceResources, LaunchIntent, LaunchRecord, QueueEntry, TypeDecision } from "../model/entry.js";
 import { StaleEntryError } from "../model/stale-entry.js";
 import { itemToEntry, metaKey } from "./item-codec.js";
@@ -171,11 +170,11 @@ export class QueueStore {
   /** Record chosen types once; false if the entry is gone or already has types (a redelivery). */
   setInstanceTypes(
     uuid: string,
-    types: InstanceType[],
+    typeNames: readonly string[],
     resources: InstanceResources,
     decision: TypeDecision,
   ): Promise<WriteOutcome> {
-    return this.update(setInstanceTypesRequest(this.tableName, uuid, types, resources, decision));
+    return this.update(setInstanceTypesRequest(this.tableName, uuid, typeNames, resources, decision));
   }
 
   /**

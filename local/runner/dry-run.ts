@@ -96,7 +96,7 @@ export async function dryRun(options: DryRunOptions): Promise<DryRunDecision[]> 
         continue;
       }
       const choice = chooseInstanceTypes(config, { ...entry.container, mounts: decoded.mounts });
-      if (choice.ok) entries.push({ ...entry, instanceTypes: choice.types, typeDecision: choice.decision });
+      if (choice.ok) entries.push({ ...entry, instanceTypes: choice.types.map((it) => it.Name), typeDecision: choice.decision });
       else unsatisfiable.set(entry.container.uuid, choice.error.message);
     }
 
@@ -124,7 +124,7 @@ export async function dryRun(options: DryRunOptions): Promise<DryRunDecision[]> 
           uuid,
           state: e.container.state,
           priority: e.container.priority,
-          types: entries.find((x) => x.container.uuid === uuid)?.instanceTypes?.map((t) => t.Name) ?? [],
+          types: entries.find((x) => x.container.uuid === uuid)?.instanceTypes ?? [],
           ...(reason === undefined ? {} : { unsatisfiable: reason }),
           action: reason === undefined ? actionFor(uuid, plan) : "would lock, set runtime_status.error, cancel",
         };

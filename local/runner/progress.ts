@@ -175,7 +175,7 @@ export class ProgressTracker {
       const type =
         entry?.launch?.instanceType ??
         entry?.typeDecision?.chosen[0] ??
-        entry?.instanceTypes?.[0]?.Name ??
+        entry?.instanceTypes?.[0] ??
         launched.at(-1)?.tags[`${this.sources.tagKeyPrefix}InstanceType`];
       if (type !== undefined) this.knownType.set(uuid, type);
       const runtimeError = record?.runtime_status?.error;

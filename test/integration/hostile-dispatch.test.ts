@@ -80,7 +80,7 @@ describe("mounts Go cannot decode: locked, upstream's runtime_status.error, canc
     await h.update();
     expect(await assignInstanceTypes(c.uuid, h)).toBe("assigned");
     expect(h.sim.getContainer(c.uuid)?.state).toBe("Queued");
-    expect((await h.store.get(c.uuid))?.instanceTypes?.[0]?.Name).toBe("small");
+    expect((await h.store.get(c.uuid))?.instanceTypes?.[0]).toBe("small");
   });
 
   it("null capacity and null mounts are Go's zero values: types are chosen", async () => {

@@ -40,7 +40,7 @@ describe("real int64 priorities are carried and ordered exactly from poll to lau
     for (const c of [older, younger, top, high, highNeighbour, later]) {
       const entry = await d.store.get(c.uuid);
       expect(entry?.container.priority).toBe(c.priority);
-      expect(entry?.instanceTypes?.[0]?.Name).toBe("small");
+      expect(entry?.instanceTypes?.[0]).toBe("small");
     }
 
     const report = await runLaunchPass(d.launchDeps(), plenty);

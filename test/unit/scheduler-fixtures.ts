@@ -83,7 +83,7 @@ export function entry(i: number, spec: EntrySpec = {}): QueueEntry {
     },
     { firstSeenAt: spec.firstSeenAt ?? at(-60 * MINUTE) },
   );
-  if (types.length > 0) e.instanceTypes = types.map((t) => instanceType(t));
+  if (types.length > 0) e.instanceTypes = types.map((t) => instanceType(t).Name);
   if (spec.localChangeAt !== undefined) e.localChangeAt = spec.localChangeAt;
   if (spec.launch !== undefined) e.launch = spec.launch;
   if (spec.launchIntent !== undefined) e.launchIntent = spec.launchIntent;
