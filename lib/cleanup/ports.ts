@@ -25,7 +25,7 @@ export interface CleanupTable extends TypeChoiceTable {
 export interface CleanupDeps {
   queue: CleanupQueue;
   store: CleanupTable;
-  api: Pick<ContainerApi, "getContainer">;
+  api: Pick<ContainerApi, "getContainer" | "getContainerMounts">;
   cloud: Pick<InstanceCloud, "list" | "terminate">;
   state: SharedValue<DispatchState>;
   config: ClusterConfig;

@@ -1,4 +1,4 @@
-import type { Container, ContainerStateChange } from "./container.js";
+import type { Container, ContainerStateChange, Mount, QueuedContainer } from "./container.js";
 
 /** Parameters of the containers list call (§5.7), sent in upstream's wire format (§1.11). */
 export interface ListContainersParams {
@@ -18,8 +18,15 @@ export interface ListContainersParams {
  */
 export interface ContainerApi {
   currentAuthorization(): Promise<ApiClientAuthorization>;
-  listContainers(params: ListContainersParams): Promise<ContainerList<Partial<Container>>>;
+  /**
+   * A page of the queue's list (§1.6): the attributes the queue selects, each record as the
+   * queue caches it (the server's defaults filled in, the uuid checked), or a rejection naming
+   * the container and field that could not be decoded.
+   */
+  listQueuedContainers(params: Omit<ListContainersParams, "select">): Promise<ContainerList<QueuedContainer>>;
   getContainer(uuid: string, select?: readonly string[]): Promise<Partial<Container>>;
+  /** The container's mounts as Go decodes them (§1.8), or the decoding error Go would give. */
+  getContainerMounts(uuid: string): Promise<DecodedMounts>;
   updateContainer(uuid: string, attrs: Record<string, unknown>, select?: readonly string[]): Promise<Partial<Container>>;
   lockContainer(uuid: string): Promise<ContainerStateChange>;
   unlockContainer(uuid: string): Promise<ContainerStateChange>;
@@ -50,3 +57,6 @@ export function apiStatus(err: unknown): number | undefined {
   if (typeof err !== "object" || err === null || !("status" in err)) return undefined;
   return typeof err.status === "number" ? err.status : undefined;
 }
+
+/** A container's `mounts` decoded as upstream's Go code would, or Go's decoding error text (§1.8, #21314). */
+export type DecodedMounts = { mounts: Record<string, Mount> } | { error: string };

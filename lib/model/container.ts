@@ -100,17 +100,6 @@ export interface Container {
   [key: string]: unknown;
 }
 
-/** The attributes the queue selects on every poll (§1.6); `mounts` is deliberately absent. */
-export const queueSelect = [
-  "uuid",
-  "state",
-  "priority",
-  "runtime_constraints",
-  "container_image",
-  "scheduling_parameters",
-  "created_at",
-] as const;
-
 /**
  * The part of a container the queue cache keeps (upstream QueueEnt.Container): the polled
  * attributes plus `locked_by_uuid`, which lock/unlock/cancel responses carry.

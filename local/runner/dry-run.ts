@@ -12,7 +12,7 @@ import { isFinalState } from "../../lib/model/container.js";
 import { createEc2Client } from "../../lib/cloud/client.js";
 import { chooseInstanceTypes } from "../../lib/instance-types/choose.js";
 import { Ec2InstanceCloud } from "../../lib/launch/ec2-instance-cloud.js";
-import { decodeMounts } from "../../lib/queue/assign-types.js";
+import { decodeMounts } from "../../lib/arvados/mounts.js";
 import { Queue } from "../../lib/queue/queue.js";
 import type { QueueEntry } from "../../lib/model/entry.js";
 import type { InstanceView } from "../../lib/model/instance.js";

@@ -124,6 +124,7 @@ export class PortFakes {
           const entry = this.entries.get(uuid);
           return entry === undefined ? { uuid } : { ...entry.container };
         },
+        getContainerMounts: async () => ({ mounts: {} }),
       },
       cloud: {
         list: async () => this.instances,
