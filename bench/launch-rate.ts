@@ -9,7 +9,7 @@ import { ArvadosClient } from "../lib/arvados/client.js";
 import { createEc2Client } from "../lib/cloud/client.js";
 import { loadClusterConfig } from "../lib/config/load.js";
 import type { ClusterConfig } from "../lib/config/types.js";
-import { Ec2InstanceCloud } from "../lib/launch/ec2-instance-cloud.js";
+import { Ec2InstanceCloud } from "../lib/cloud/ec2-instance-cloud.js";
 import { runLaunchPass } from "../lib/launch/launch-pass.js";
 import type { LaunchDeps } from "../lib/launch/ports.js";
 import type { InstanceCloud } from "../lib/model/instance-cloud.js";

@@ -1,5 +1,4 @@
 import { apiStatus, type ContainerApi, type DecodedMounts } from "../model/container-api.js";
-import type { Mount } from "../model/container.js";
 import { chooseInstanceTypes, type TypeChoiceConfig } from "../instance-types/choose.js";
 import { instanceResourcesNeeded } from "../instance-types/resources.js";
 import type { TypeChoiceTable } from "./ports.js";

@@ -7,7 +7,7 @@ import { checkDriverRegion, createEc2Client } from "../cloud/client.js";
 import { type BootDeployment, checkUserDataFits } from "../cloud/launch-user-data.js";
 import { configFromEnv } from "../config/load.js";
 import type { ClusterConfig } from "../config/types.js";
-import { Ec2InstanceCloud } from "../launch/ec2-instance-cloud.js";
+import { Ec2InstanceCloud } from "../cloud/ec2-instance-cloud.js";
 import type { InstanceCloud } from "../model/instance-cloud.js";
 import { Queue } from "../queue/queue.js";
 import { initialMaxContainers } from "../scheduler/max-containers.js";

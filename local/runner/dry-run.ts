@@ -11,7 +11,7 @@ import { arvadosClientOptionsFromEnv } from "../../lib/arvados/env.js";
 import { isFinalState } from "../../lib/model/container.js";
 import { createEc2Client } from "../../lib/cloud/client.js";
 import { chooseInstanceTypes } from "../../lib/instance-types/choose.js";
-import { Ec2InstanceCloud } from "../../lib/launch/ec2-instance-cloud.js";
+import { Ec2InstanceCloud } from "../../lib/cloud/ec2-instance-cloud.js";
 import { decodeMounts } from "../../lib/arvados/mounts.js";
 import { Queue } from "../../lib/queue/queue.js";
 import type { QueueEntry } from "../../lib/model/entry.js";

@@ -5,7 +5,7 @@ import { Queue } from "../../lib/queue/queue.js";
 import { QueueStore } from "../../lib/store/queue-store.js";
 import type { CleanupDeps } from "../../lib/cleanup/ports.js";
 import type { ClusterConfig } from "../../lib/config/types.js";
-import { Ec2InstanceCloud } from "../../lib/launch/ec2-instance-cloud.js";
+import { Ec2InstanceCloud } from "../../lib/cloud/ec2-instance-cloud.js";
 import type { LaunchDeps } from "../../lib/launch/ports.js";
 import { Ec2Simulator } from "../../local/ec2-sim/simulator.js";
 import type { Ec2SimulatorOptions } from "../../local/ec2-sim/sim-state.js";

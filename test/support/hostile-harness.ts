@@ -8,7 +8,7 @@ import type { ContainerApi } from "../../lib/model/container-api.js";
 import { type Transport, createNodeTransport } from "../../lib/arvados/transport.js";
 import type { CleanupDeps } from "../../lib/cleanup/ports.js";
 import type { ClusterConfig } from "../../lib/config/types.js";
-import { Ec2InstanceCloud } from "../../lib/launch/ec2-instance-cloud.js";
+import { Ec2InstanceCloud } from "../../lib/cloud/ec2-instance-cloud.js";
 import type { LaunchDeps } from "../../lib/launch/ports.js";
 import { ArvadosSimulator } from "../../local/arvados-sim/simulator.js";
 import { Ec2Simulator } from "../../local/ec2-sim/simulator.js";

@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
 import type { EC2Client } from "@aws-sdk/client-ec2";
-import { type CloudInstance, createTags, listInstances } from "../cloud/instances.js";
-import { instanceSecretLength, launchUserData } from "../cloud/launch-user-data.js";
-import { launchInstance } from "../cloud/launch.js";
-import { terminateInstances } from "../cloud/instances.js";
-import { instanceTagKeys } from "../cloud/tags.js";
+import { type CloudInstance, createTags, listInstances } from "./instances.js";
+import { instanceSecretLength, launchUserData } from "./launch-user-data.js";
+import { launchInstance } from "./launch.js";
+import { terminateInstances } from "./instances.js";
+import { instanceTagKeys } from "./tags.js";
 import type { ClusterConfig } from "../config/types.js";
 import { IdleBehavior, type InstanceState, type InstanceView, isIdleBehavior } from "../model/instance.js";
 import type { InstanceCloud, LaunchRequest, LaunchedInstance } from "../model/instance-cloud.js";
