@@ -2,26 +2,19 @@ import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import middy from "@middy/core";
-import { SQSClient } from "@aws-sdk/client-sqs";
 import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent, ScheduledEvent, SQSEvent } from "aws-lambda";
 import { runLaunchPass } from "../../lib/launch/launch-pass.js";
 import { createLogger, createMetrics } from "../../lib/observability/powertools.js";
-import { dispatchRuntimeFromEnv, instanceCloudFromEnv, requireEnv } from "../../lib/runtime/environment.js";
-import { LaunchWakes } from "../../lib/store/launch-wakes.js";
-import { TickStore } from "../../lib/store/tick-store.js";
-import { isSqsEvent } from "../../lib/ticks/trigger.js";
+import { dispatchRuntimeFromEnv, instanceCloudFromEnv } from "../../lib/runtime/environment.js";
+import { launchWakesFromEnv } from "../../lib/runtime/ticks.js";
 import { requestLaunchWake } from "../../lib/ticks/launch-wake.js";
-import { SqsTickSender } from "../../lib/ticks/tick-sender.js";
+import { isSqsEvent } from "../../lib/ticks/trigger.js";
 
 const logger = createLogger("launch");
 const runtime = await dispatchRuntimeFromEnv();
 const metrics = createMetrics("launch", runtime.config.ClusterID);
 const { cloud, tokens } = await instanceCloudFromEnv(runtime);
-const ticks = new TickStore(runtime.ddb, runtime.store.tableName);
-const wakeDeps = {
-  wakes: new LaunchWakes(runtime.ddb, runtime.store.tableName),
-  sender: new SqsTickSender(new SQSClient({}), requireEnv("LAUNCH_WAKE_QUEUE_URL")),
-};
+const wakeDeps = launchWakesFromEnv(runtime);
 
 /**
  * launch: a stream change made an entry launchable, a wake-up a pass asked for came (lib/ticks/),
@@ -31,7 +24,7 @@ const wakeDeps = {
 async function launch(event: DynamoDBStreamEvent | SQSEvent | ScheduledEvent, context: Context): Promise<DynamoDBBatchResponse> {
   // The sweep of an idle queue: the last update left nothing Queued or Locked, so no pass could
   // lock, launch or unlock anything (half a read unit instead of a pass).
-  if (!("Records" in event) && !isSqsEvent(event) && (await ticks.waiting()) === 0) {
+  if (!("Records" in event) && !isSqsEvent(event) && (await wakeDeps.waiting()) === 0) {
     // The alarm on this gauge treats silence as launch not running: an idle sweep reports 0.
     metrics.addMetric("OldestQueuedContainerAgeSeconds", MetricUnit.Seconds, 0);
     logger.debug("sweep: nothing waits");

@@ -1,15 +1,12 @@
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
-import { SQSClient } from "@aws-sdk/client-sqs";
 import middy from "@middy/core";
 import type { Context, ScheduledEvent, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { createLogger, createMetrics } from "../../lib/observability/powertools.js";
-import { requireEnv } from "../../lib/runtime/environment.js";
 import { shareApi503 } from "../../lib/runtime/share-api-503.js";
 import { dispatchRuntimeFromEnv } from "../../lib/runtime/environment.js";
-import { TickStore } from "../../lib/store/tick-store.js";
-import { SqsTickSender } from "../../lib/ticks/tick-sender.js";
+import { updateTicksFromEnv } from "../../lib/runtime/ticks.js";
 import { isSqsEvent, ticksOf } from "../../lib/ticks/trigger.js";
 import { runUpdateTick, type TickOutcome, type TickTrigger } from "../../lib/ticks/update-tick.js";
 
@@ -20,8 +17,7 @@ const metrics = createMetrics("update-queue", runtime.config.ClusterID);
 if (runtime.ignoredConfigKeys.length > 0) logger.info("config keys not used here", { keys: runtime.ignoredConfigKeys });
 const deps = {
   queue: runtime.queue,
-  chain: new TickStore(runtime.ddb, runtime.store.tableName),
-  sender: new SqsTickSender(new SQSClient({}), requireEnv("TICK_QUEUE_URL")),
+  ...updateTicksFromEnv(runtime),
   pollIntervalMs: runtime.config.Containers.CloudVMs.PollInterval,
 };
 

@@ -1,36 +1,15 @@
-import type { ContainerApi } from "../arvados/port.js";
-import type { ClusterConfig } from "../config/types.js";
-import type { Queue } from "../queue/queue.js";
-import type { QueueEntry } from "../queue/types.js";
-import { clearQuotaIfFewer, expire, isAtQuota } from "../scheduler/capacity.js";
-import { countsTowardQuota, currentLaunch, type InstanceView, isLive } from "../scheduler/instances.js";
-import { nextMaxContainers } from "../scheduler/max-containers.js";
-import { withConfigLimits } from "../store/dispatch-state.js";
+import type { QueueEntry } from "../model/entry.js";
+import type { InstanceView } from "../model/instance.js";
+import { isAtQuota, refreshCapacity } from "../scheduler/capacity.js";
+import { countsTowardQuota, currentLaunch, isLive } from "../scheduler/instances.js";
+import { nextMaxContainers, withConfigLimits } from "../scheduler/max-containers.js";
 import { type LaunchDecision, planQueue } from "../scheduler/plan-queue.js";
-import type { DispatchState } from "../store/dispatch-state.js";
-import { type LaunchTokens, runInstancesBucket } from "../store/launch-tokens.js";
-import type { WakeReason } from "../ticks/tick-message.js";
-import type { QueueStore } from "../store/queue-store.js";
-import type { SharedState } from "../store/shared-state.js";
-import { launchOne, recordFailure, type Stop } from "./launch-container.js";
-import type { InstanceCloud } from "./ports.js";
+import type { DispatchState } from "../model/dispatch-state.js";
+import { failure, type LaunchEvent, launchContainer, type RepeatOutcome, type Stop } from "./launch-container.js";
+import type { LaunchDeps } from "./ports.js";
+import { runInstancesBucket } from "../model/launch-bucket.js";
+import type { WakeReason } from "../model/ticks.js";
 import { storeStatuses } from "./statuses.js";
-
-/** Everything a launch pass works with; clients are built by the handler and passed in. */
-export interface LaunchDeps {
-  queue: Queue;
-  store: QueueStore;
-  api: ContainerApi;
-  cloud: InstanceCloud;
-  state: SharedState<DispatchState>;
-  tokens: LaunchTokens;
-  config: ClusterConfig;
-  /** Identifies this invocation in leases. */
-  owner: string;
-  now?: () => number;
-  /** How long a pass works from one plan before planning again (default replanAfterMs). */
-  replanMs?: number;
-}
 
 /**
  * A pass that still has work after this long plans again from fresh entries: during a backlog
@@ -45,10 +24,7 @@ export const replanAfterMs = 10_000;
  * (`LaunchReport.wake`, sent as a delayed message by the handler), and the same for a backlog
  * it had no time left for or a RunInstances token it would have had to wait for.
  */
-export type { WakeReason } from "../ticks/tick-message.js";
-
-/** What a repeated launch intent's call turned out to have done (see Ec2CallOutcome). */
-export type RepeatOutcome = "launched" | "failed" | "unknown" | "terminated";
+export type { WakeReason } from "../model/ticks.js";
 
 /** What one pass did, for metrics and logs. */
 export interface LaunchReport {
@@ -70,7 +46,6 @@ export interface LaunchReport {
   throttleErrors: number;
   /** §3.7 containers_longest_wait_time_seconds: oldest Queued/Locked container with priority > 0 not yet running. */
   oldestQueuedAgeSeconds: number;
-  statuses: Record<string, string>;
   /** §3.7 containers_allocated_not_started, from the last plan: Locked ones holding or getting an instance. */
   allocatedNotStarted: number;
   /** §3.7 containers_not_allocated_over_quota, from the last plan. */
@@ -141,7 +116,6 @@ export async function runLaunchPass(deps: LaunchDeps, remainingMs: () => number,
     quotaErrors: 0,
     throttleErrors: 0,
     oldestQueuedAgeSeconds: 0,
-    statuses: {},
     allocatedNotStarted: 0,
     overQuota: 0,
     atQuota: false,
@@ -187,11 +161,11 @@ async function planAndWork(
   const state = await deps.state.modify((stored) => {
     const t = now();
     const s = withConfigLimits(stored, deps.config);
-    const capacity = clearQuotaIfFewer(expire(s, t), liveCount);
+    const capacity = refreshCapacity(s, liveCount, t);
     const running = entryList.filter((e) => hasLiveInstance(e, instances)).length;
     const max = nextMaxContainers(s, {
       // §3.3: this invocation's own 503s and those the other functions shared.
-      last503: Math.max(deps.api.last503()?.getTime() ?? 0, s.lastApi503 ?? 0) || undefined,
+      last503: Math.max(deps.queue.lastApi503()?.getTime() ?? 0, s.lastApi503 ?? 0) || undefined,
       running,
       now: t,
       // §3.3: at quota, the workload is the maximum and the quota's known size.
@@ -200,10 +174,7 @@ async function planAndWork(
       instancesWithinQuota: s.instancesWithinQuota,
       config: deps.config,
     });
-    const next: DispatchState = { ...s, ...capacity, ...max, atCapacityUntil: capacity.atCapacityUntil };
-    if (capacity.atQuotaUntil === undefined) delete next.atQuotaUntil;
-    if (capacity.atQuotaUntilFewerInstances === undefined) delete next.atQuotaUntilFewerInstances;
-    if (capacity.throttledUntil === undefined) delete next.throttledUntil;
+    const next: DispatchState = { ...capacity, ...max };
     return { next, result: next };
   });
   const plan = planQueue({
@@ -215,7 +186,6 @@ async function planAndWork(
     maxContainers: state.maxContainers,
   });
   report.plans++;
-  report.statuses = plan.statuses;
   report.allocatedNotStarted = plan.allocatedNotStarted;
   report.overQuota = plan.overQuota;
   report.atQuota = plan.atQuota;
@@ -240,7 +210,13 @@ async function planAndWork(
     if (remainingMs() < marginMs) break;
     const entry = entries.get(decision.uuid);
     if (entry === undefined) continue;
-    const stop = await launchOne(deps, entry, decision, lock, report, () => liveInstances, now);
+    const stop = await launchContainer(deps, {
+      entry,
+      decision,
+      lock,
+      liveInstances: () => liveInstances,
+      record: (event) => addToReport(report, event),
+    });
     if (stop === "launched") liveInstances++;
     else if (stop !== undefined) {
       stoppedBy = stop;
@@ -257,7 +233,7 @@ async function planAndWork(
       await deps.queue.unlock(uuid);
       report.unlocked++;
     } catch (err) {
-      recordFailure(report, uuid, "unlock", err);
+      addToReport(report, failure(uuid, "unlock", err));
     }
   }
   const writes = await statusWrites;
@@ -302,6 +278,36 @@ export function wakeAfterPass(input: {
   return undefined;
 }
 
+
+/** Folds one step of a container's launch into the pass's report. */
+function addToReport(report: LaunchReport, event: LaunchEvent): void {
+  switch (event.kind) {
+    case "locked":
+      report.locked++;
+      return;
+    case "unlocked":
+      report.unlocked++;
+      return;
+    case "launched":
+      report.launched.push({ uuid: event.uuid, instanceType: event.instanceType, queuedMs: event.queuedMs });
+      return;
+    case "failed":
+      report.failures++;
+      report.failureDetails.push({ uuid: event.uuid, step: event.step, error: event.error });
+      return;
+    case "cloud-refused":
+      if (event.reason === "capacity") report.capacityErrors++;
+      else if (event.reason === "quota") report.quotaErrors++;
+      else report.throttleErrors++;
+      return;
+    case "repeated":
+      report.repeats.push({ uuid: event.uuid, instanceType: event.instanceType, outcome: event.outcome, typeConfigured: event.typeConfigured });
+      return;
+    case "start":
+      report.instanceStarts.push({ subnetId: event.subnetId, success: event.success });
+      return;
+  }
+}
 
 function passLimits(state: DispatchState, nowMs: number): PassLimits {
   const left = (until: number | undefined) => (until === undefined ? 0 : Math.max(0, until - nowMs));

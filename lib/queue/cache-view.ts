@@ -1,7 +1,7 @@
-import type { ContainerState } from "../arvados/types.js";
-import { fingerprint, type IndexSnapshot, type QueueIndex } from "../store/queue-index.js";
+import type { ContainerState } from "../model/container.js";
+import type { QueueEntry } from "../model/entry.js";
+import { fingerprint, type IndexSnapshot, type QueueIndex } from "../model/queue-index.js";
 import type { PollResult } from "./poll.js";
-import type { QueueEntry } from "./types.js";
 import type { WritePlan } from "./write-plan.js";
 
 /**

@@ -1,4 +1,5 @@
 import { ConditionalCheckFailedException, type DynamoDBClient, UpdateItemCommand, type UpdateItemCommandInput } from "@aws-sdk/client-dynamodb";
+import type { WakeSchedule } from "../model/ticks.js";
 import { metaKey } from "./item-codec.js";
 
 /**
@@ -18,7 +19,7 @@ export function scheduleWakeRequest(table: string, atMs: number, nowMs: number):
 }
 
 /** LaunchWakes keeps launch's pending wake-up time on the `#launch-pass` item. */
-export class LaunchWakes {
+export class LaunchWakes implements WakeSchedule {
   constructor(
     private readonly ddb: DynamoDBClient,
     private readonly tableName: string,

@@ -1,6 +1,6 @@
-import { createHash } from "node:crypto";
 import { BatchGetItemCommand, ConditionalCheckFailedException, type DynamoDBClient, PutItemCommand, type PutItemCommandInput, UpdateItemCommand, type UpdateItemCommandInput } from "@aws-sdk/client-dynamodb";
-import type { ContainerState, QueuedContainer } from "../arvados/types.js";
+import type { ContainerState } from "../model/container.js";
+import type { IndexRecord, IndexSnapshot, QueueIndex, QueueIndexPort } from "../model/queue-index.js";
 import { metaKey } from "./item-codec.js";
 
 /**
@@ -18,47 +18,10 @@ import { metaKey } from "./item-codec.js";
  * scans and rebuilds it.
  */
 
-/** One container as the index knows it. */
-export interface IndexRecord {
-  state: ContainerState;
-  /** fingerprint() of the cached container fields; "" when unknown (the next update rewrites the entry). */
-  fingerprint: string;
-}
-
-/** uuid → what update-queue last wrote. */
-export type QueueIndex = Map<string, IndexRecord>;
-
-/** The index as read: its records and each shard's packed body (to write only shards that change). */
-export interface IndexSnapshot {
-  index: QueueIndex;
-  shards: number;
-  bodies: string[];
-}
-
 const stateCodes: Record<ContainerState, string> = { Queued: "Q", Locked: "L", Running: "R", Complete: "C", Cancelled: "X" };
 const codeStates = new Map(Object.entries(stateCodes).map(([state, code]) => [code, state as ContainerState]));
-const fingerprintLength = 11;
 /** Bytes of packed records per shard before the index grows another shard (a shard rewrite costs its size in WCU). */
 export const shardTargetBytes = 48_000;
-
-/** Canonical JSON: sorted keys, undefined dropped, bigints as digits (a DynamoDB round trip keeps all three). */
-function canonical(value: unknown): string {
-  if (typeof value === "bigint") return value.toString();
-  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
-  if (typeof value === "object" && value !== null) {
-    const record = value as Record<string, unknown>;
-    const keys = Object.keys(record)
-      .filter((k) => record[k] !== undefined)
-      .sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical(record[k])}`).join(",")}}`;
-  }
-  return JSON.stringify(value) ?? "null";
-}
-
-/** A 66-bit digest of the container fields the cache keeps: equal records, equal fingerprints. */
-export function fingerprint(container: QueuedContainer): string {
-  return createHash("sha256").update(canonical(container)).digest("base64url").slice(0, fingerprintLength);
-}
 
 /** Which shard of `shards` holds `uuid` (FNV-1a: stable, cheap, spreads uuids evenly). */
 export function shardOf(uuid: string, shards: number): number {
@@ -123,7 +86,7 @@ export function markIndexRequest(table: string, owner: string, shards: number | 
 }
 
 /** A QueueIndexStore reads and writes the index items (see the module comment for the rules). */
-export class QueueIndexStore {
+export class QueueIndexStore implements QueueIndexPort {
   constructor(
     private readonly ddb: DynamoDBClient,
     readonly tableName: string,

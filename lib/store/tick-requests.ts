@@ -1,4 +1,5 @@
 import type { UpdateItemCommandInput } from "@aws-sdk/client-dynamodb";
+import type { TickClaimInput, TickFinish } from "../model/ticks.js";
 import { metaKey } from "./item-codec.js";
 
 /**
@@ -47,16 +48,6 @@ function onQueueMeta(table: string, update: string, condition: string, values: U
   };
 }
 
-/** What a claim writes: the generation claimed, the claimer, and until when the chain is covered. */
-export interface TickClaimInput {
-  generation: number;
-  owner: string;
-  nowMs: number;
-  /** How long the update lease lasts (the invocation's remaining time). */
-  leaseMs: number;
-  /** Until when the chain counts as alive without another claim. */
-  dueByMs: number;
-}
 
 /**
  * Claim tick `generation` and take the update lease in one write: the chain moves to
@@ -96,7 +87,7 @@ export function claimTickOnlyRequest(table: string, input: Omit<TickClaimInput, 
  */
 export function finishTickUpdateRequest(
   table: string,
-  input: { owner: string; updateStartedAt: string; tokenUuid: string; dueByMs: number; waiting: number },
+  input: TickFinish,
 ): UpdateItemCommandInput {
   const update = "SET #threshold = :started, #tokenUuid = :tokenUuid, #tickDueBy = :dueBy, #waitingEntries = :waiting REMOVE #leaseOwner, #leaseUntil";
   return onQueueMeta(table, update, and(clause.leaseOwned, clause.thresholdOlder), {

@@ -1,27 +1,13 @@
 import { ConditionalCheckFailedException, type DynamoDBClient, GetItemCommand, UpdateItemCommand, type UpdateItemCommandInput } from "@aws-sdk/client-dynamodb";
 import { metaKey } from "./item-codec.js";
-import { claimTickOnlyRequest, claimTickRequest, finishTickUpdateRequest, type TickClaimInput } from "./tick-requests.js";
-
-/**
- * How a tick's claim ended: claimed with the update lease (and what `#queue` said of the queue
- * index, so the update need not read it again), claimed without it, or not claimed (a duplicate
- * or late tick).
- */
-export type TickClaim = { claim: "claimed"; indexShards?: number } | { claim: "claimedLeaseHeld" } | { claim: "stale" };
-
-/** The chain as the `#queue` item holds it. */
-export interface TickChainState {
-  /** The generation the next tick must carry (0 before the first claim). */
-  generation: number;
-  /** Until when the chain is covered by a pending tick or a running update; undefined before the first. */
-  dueByMs?: number;
-}
+import type { TickChain, TickChainState, TickClaim, TickClaimInput, TickFinish } from "../model/ticks.js";
+import { claimTickOnlyRequest, claimTickRequest, finishTickUpdateRequest } from "./tick-requests.js";
 
 /**
  * A TickStore is the tick chain's state on the `#queue` item: claims (each a conditional write, so
  * of several deliveries of one tick exactly one claims it) and the update's closing write.
  */
-export class TickStore {
+export class TickStore implements TickChain {
   constructor(
     private readonly ddb: DynamoDBClient,
     readonly tableName: string,
@@ -84,7 +70,7 @@ export class TickStore {
    * Advances the threshold, releases the lease and sets the chain's due time in one write;
    * false when this invocation no longer holds the lease (it expired and another took it).
    */
-  async finishUpdate(input: { owner: string; updateStartedAt: string; tokenUuid: string; dueByMs: number; waiting: number }): Promise<boolean> {
+  async finishUpdate(input: TickFinish): Promise<boolean> {
     return (await this.tryUpdate(finishTickUpdateRequest(this.tableName, input))) === undefined;
   }
 

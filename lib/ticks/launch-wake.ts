@@ -1,10 +1,4 @@
-import type { WakeReason } from "./tick-message.js";
-import type { TickSender } from "./tick-sender.js";
-
-/** Where launch's pending wake-up is kept (lib/store/launch-wakes.ts). */
-export interface WakeSchedule {
-  schedule(atMs: number, nowMs: number): Promise<boolean>;
-}
+import type { TickSender, WakeReason, WakeSchedule } from "../model/ticks.js";
 
 /**
  * Asks for a launch pass at `wake.atMs` (§4.1: the end of the window that stopped this pass, or

@@ -1,5 +1,5 @@
 import type { ScheduledEvent, SQSEvent, SQSRecord } from "aws-lambda";
-import { parseTick, type TickMessage } from "./tick-message.js";
+import { parseTick, type TickMessage } from "../model/ticks.js";
 
 /** Whether a Lambda event is an SQS batch (tick or wake messages) rather than a schedule or a stream batch. */
 export function isSqsEvent(event: unknown): event is SQSEvent {

@@ -1,14 +1,5 @@
+import type { TickChain, TickSender } from "../model/ticks.js";
 import type { Queue, UpdateReport } from "../queue/queue.js";
-import type { TickClaim, TickChainState } from "../store/tick-store.js";
-import type { TickClaimInput } from "../store/tick-requests.js";
-import type { TickSender } from "./tick-sender.js";
-
-/** The chain's state on `#queue`, as update-tick needs it (lib/store/tick-store.ts). */
-export interface TickChain {
-  chain(): Promise<TickChainState>;
-  claim(input: TickClaimInput): Promise<TickClaim>;
-  finishUpdate(input: { owner: string; updateStartedAt: string; tokenUuid: string; dueByMs: number; waiting: number }): Promise<boolean>;
-}
 
 /** What one tick works with; the handler builds it once per cold start. */
 export interface UpdateTickDeps {

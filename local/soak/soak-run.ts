@@ -11,7 +11,7 @@
 import type { SqsChaos } from "../runner/sqs-local.js";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { isFinalState } from "../../lib/arvados/types.js";
+import { isFinalState } from "../../lib/model/container.js";
 import { QueueStore } from "../../lib/store/queue-store.js";
 import { DynamoDbFaultProxy, type DynamoDbFaultKind } from "../dynamodb-fault-proxy.js";
 import { SecretScan } from "../secret-scan.js";
@@ -118,7 +118,7 @@ export function defaultChaosSettings(chaosMs: number): ChaosSettings {
     randomKill: 0.06,
     overlappingUpdate: 0.05,
     dynamodbBurst: 0.02,
-    dynamodb: { throttle: 0.03, requestLimit: 0.01, throttling: 0.02, internal: 0.02, transactionConflict: 0.01 },
+    dynamodb: { throttle: 0.03, requestLimit: 0.01, throttling: 0.02, internal: 0.02 },
     pump: { redeliverRate: 0.2, reorderRate: 0.3 },
     // Per message sent: lost ticks stop the chain until the watchdog restarts it (a local minute).
     sqs: { loseRate: 0.05, duplicateRate: 0.1, lateRate: 0.15, maxLateMs: 4_000 },

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { runLaunchPass, wakeAfterPass } from "../../lib/launch/launch-pass.js";
 import { shareApi503 } from "../../lib/runtime/share-api-503.js";
-import { initialDispatchState, recordApi503 } from "../../lib/store/dispatch-state.js";
+import { initialDispatchState } from "../../lib/model/dispatch-state.js";
+import { recordApi503 } from "../../lib/store/dispatch-state.js";
 import { type DispatchHarness, dispatchHarness } from "../support/dispatch.js";
 
 let h: DispatchHarness | undefined;
@@ -105,7 +106,7 @@ describe("§4.3 launch state persists whatever the error", () => {
     expect(second.launched).toHaveLength(1);
     const calls = d.ec2sim.requests().filter((r) => r.action === "RunInstances");
     // The second pass went straight to subnet-b: no third call into the missing subnet.
-    expect(calls.map((r) => r.params["SubnetId"] ?? r.params["NetworkInterface.1.SubnetId"])).toEqual(["subnet-a", "subnet-b", "subnet-b"]);
+    expect(calls.map((r) => r.params.SubnetId ?? r.params["NetworkInterface.1.SubnetId"])).toEqual(["subnet-a", "subnet-b", "subnet-b"]);
   });
 
   it("resets the throttle backoff after an error that is not a throttle (wrapError)", async () => {

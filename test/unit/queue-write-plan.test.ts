@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { countEntriesByStateAndType, noInstanceType } from "../../lib/queue/entry-counts.js";
 import { planWritesFromIndex, viewOfEntries } from "../../lib/queue/cache-view.js";
 import { planWrites } from "../../lib/queue/write-plan.js";
-import { decodeShard, encodeShard, fingerprint, shardCountFor, shardOf } from "../../lib/store/queue-index.js";
+import { fingerprint } from "../../lib/model/queue-index.js";
+import { decodeShard, encodeShard, shardCountFor, shardOf } from "../../lib/store/queue-index.js";
 import { containerUuid, queueEntry, queuedContainer } from "../support/fixtures.js";
 
 describe("planWrites: only what changed is written (§1.5)", () => {
