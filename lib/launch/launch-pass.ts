@@ -266,7 +266,8 @@ export function wakeAfterPass(input: {
     // once full again: the next pass then launches a burst, at EC2's pace all the same, and a
     // backlog costs one pass per burst rather than one per token.
     const bucketFullMs = (1000 * runInstancesBucket.capacity) / runInstancesBucket.refillPerSecond;
-    return { atMs: Math.max(state.throttledUntil ?? 0, now + bucketFullMs), reason: "throttle" };
+    const ec2Backoff = state.throttledUntil !== undefined && state.throttledUntil > now;
+    return { atMs: ec2Backoff ? (state.throttledUntil ?? now) : now + bucketFullMs, reason: "throttle" };
   }
   if (input.stoppedBy === "quota") {
     // A stop until instances go away ends with a change cleanup or the stream reports, not a time.

@@ -35,7 +35,7 @@ describe("planWrites: only what changed is written (§1.5)", () => {
 
 describe("the QueueEntries metric (§1.10)", () => {
   it("counts by state and cheapest type, and an entry without types counts under 'none' instead of crashing", () => {
-    const typed = queueEntry(1, { state: "Locked" }, { instanceTypes: [{ Name: "m5.large" } as never, { Name: "m5.xlarge" } as never] });
+    const typed = queueEntry(1, { state: "Locked" }, { instanceTypes: ["m5.large", "m5.xlarge"] });
     const counts = countEntriesByStateAndType([typed, queueEntry(2), queueEntry(3), queueEntry(4, {}, { instanceTypes: [] })]);
     expect(counts).toEqual([
       { state: "Locked", instanceType: "m5.large", count: 1 },
