@@ -226,7 +226,7 @@ async function run(services: Services): Promise<void> {
     breakdown,
   );
   note(
-    "Queue.update runs these one after the other: lease, then scan (with the token uuid), then poll, then writes, then threshold.",
+    "Queue.update runs these one after the other: lease, then the queue index (a first update: the scan) with the token uuid, then poll, then writes, then threshold. #queue meta writes include the index shards (#index/…).",
   );
   // BENCH_QUEUE_SWEEP=0 skips the write-concurrency sweep (several minutes of fresh DynamoDB Locals).
   if (process.env.BENCH_QUEUE_SWEEP !== "0") await concurrencySweep();
@@ -259,7 +259,7 @@ async function steadyBreakdown(rig: Rig, queue: Queue, store: QueueStore): Promi
       await store.scan(segments);
       return rig.meter.take().calls.ScanCommand ?? 0;
     });
-    rows.push([`store.scan(${segments})${segments === 4 ? " (what update uses)" : ""}`, fixed(m.seconds), `${m.units} Scan pages`, fixed(m.rcu, 0)]);
+    rows.push([`store.scan(${segments})${segments === 4 ? " (what a first update, or one rebuilding the index, uses)" : ""}`, fixed(m.seconds), `${m.units} Scan pages`, fixed(m.rcu, 0)]);
   }
   const poll = await best(async () => (await pollQueue(rig.api, tokenUuid, cachedStates)).requests);
   rows.push(["pollQueue (mine + avail + uuid batches)", fixed(poll.seconds), `${poll.units} Arvados requests`, "-"]);
