@@ -3,7 +3,7 @@ import { isLive, stateReasons } from "./lifecycle.js";
 import { Ec2SimError, type InstanceStateName, type SimInstance } from "./model.js";
 import type { QueryParams } from "./query-params.js";
 import { reservationSetXml, reservationXml, stateChangeXml } from "./render.js";
-import { type LaunchRequest, parseLaunchRequest } from "./run-instances.js";
+import { checkImdsTagKeys, type LaunchRequest, parseLaunchRequest } from "./run-instances.js";
 import type { SimState } from "./sim-state.js";
 import { items, replyDocument, text } from "./xml.js";
 
@@ -24,6 +24,7 @@ const handlers: Record<string, Handler> = {
   },
   TerminateInstances: terminateInstances,
   CreateTags: createTags,
+  DeleteTags: deleteTags,
 };
 
 /**
@@ -156,6 +157,35 @@ function createTags(s: SimState, q: QueryParams, requestId: string): string {
       throw new Ec2SimError("InvalidParameterValue", `Tag key is invalid: '${k}'`);
     }
   }
+  // EC2 checks every instance before it changes any.
+  for (const i of instances) {
+    if (i.metadataOptions.instanceMetadataTags === "enabled") checkImdsTagKeys(tags.map(([k]) => k));
+    if (new Set([...Object.keys(i.tags), ...tags.map(([k]) => k)]).size > 50) {
+      throw new Ec2SimError("TagLimitExceeded", "The maximum number of tags is 50");
+    }
+  }
   for (const i of instances) for (const [k, v] of tags) i.tags[k] = v;
   return replyDocument("CreateTags", requestId, text("return", true));
+}
+
+/**
+ * DeleteTags as EC2 does it: a tag given with a value is deleted only if it holds that value
+ * (an empty value too); one given without a value is deleted whatever it holds; no tags at all
+ * deletes every tag (but "aws:" ones, which the simulator never has).
+ */
+function deleteTags(s: SimState, q: QueryParams, requestId: string): string {
+  const ids = q.list("ResourceId");
+  if (ids.length === 0) throw new Ec2SimError("MissingParameter", "The request must contain the parameter ResourceId");
+  const instances = ids.map((id) => s.lifecycle.require(id));
+  const tags = q.members("Tag").map((t) => ({ key: t.get("Key") ?? "", value: t.get("Value") }));
+  for (const i of instances) {
+    if (tags.length === 0) {
+      i.tags = {};
+      continue;
+    }
+    for (const { key, value } of tags) {
+      if (value === undefined || i.tags[key] === value) delete i.tags[key];
+    }
+  }
+  return replyDocument("DeleteTags", requestId, text("return", true));
 }

@@ -81,6 +81,7 @@ export function parseLaunchRequest(q: QueryParams): LaunchRequest {
     metadataOptions: {
       httpEndpoint: metadata.get("HttpEndpoint") ?? "enabled",
       httpTokens: metadata.get("HttpTokens") ?? "optional",
+      ...(metadata.get("InstanceMetadataTags") === undefined ? {} : { instanceMetadataTags: metadata.get("InstanceMetadataTags") }),
     },
     iamInstanceProfile: q.get("IamInstanceProfile.Name") ?? q.get("IamInstanceProfile.Arn"),
     keyName: q.get("KeyName"),
@@ -90,6 +91,7 @@ export function parseLaunchRequest(q: QueryParams): LaunchRequest {
   if (req.spotMaxPrice !== undefined && !/^\d+(\.\d+)?$/.test(req.spotMaxPrice)) {
     throw invalid(`Invalid value '${req.spotMaxPrice}' for MaxPrice`);
   }
+  if (req.metadataOptions.instanceMetadataTags === "enabled") checkImdsTagKeys(Object.keys(req.tags));
   for (const b of req.blockDevices) {
     if (b.volumeSize !== undefined && !(b.volumeSize >= 1)) throw invalid(`Invalid volume size ${b.volumeSize}`);
   }
@@ -117,6 +119,21 @@ function tagsOf(specs: QueryParams[], resourceType: string): Record<string, stri
   }
   if (Object.keys(out).length > 50) throw new Ec2SimError("TagLimitExceeded", "The maximum number of tags is 50");
   return out;
+}
+
+/**
+ * EC2 instance metadata docs: with tags in IMDS, an instance's tag keys may hold only letters,
+ * digits and `+ - = . , _ : @`, and cannot be `.`, `..` or `_index`.
+ */
+export function checkImdsTagKeys(keys: readonly string[]): void {
+  for (const key of keys) {
+    if (!/^[A-Za-z0-9+\-=.,_:@]+$/.test(key) || key === "." || key === ".." || key === "_index") {
+      throw new Ec2SimError(
+        "InvalidParameterValue",
+        `Tag key '${key}' is not allowed on an instance with instance tags in metadata enabled: use letters, numbers and + - = . , _ : @ only`,
+      );
+    }
+  }
 }
 
 function fingerprint(q: QueryParams): string {
