@@ -67,6 +67,16 @@ export class WorkerUserDataTooLargeError extends Error {
   }
 }
 
+/**
+ * The agent body without its comment lines: they explain the source and would take a third of
+ * EC2's 16 KB, room that assignments need. (No line of the body's here-document starts with #.)
+ */
+const agentBodyWithoutComments = workerAgentBody
+  .trim()
+  .split("\n")
+  .filter((line) => !/^\s*#/.test(line))
+  .join("\n");
+
 /** `case` pattern for a container uuid (lib/arvados/uuid.ts), so the agent checks what it reads. */
 const uuidCasePattern = `${"[a-z0-9]".repeat(5)}-dz642-${"[a-z0-9]".repeat(15)}`;
 
@@ -111,22 +121,29 @@ export function buildWorkerUserData(a: WorkerAgentArgs): string {
     `crunch_run_kill() { ${command} --kill 15 -- "$1"; }`,
     `is_uuid() { case $1 in ${uuidCasePattern}) return 0 ;; esac; return 1; }`,
   ];
-  const text = [
+  const script = [
     "#!/bin/sh",
     // §4.1: the secret file, readable by root only. A subshell keeps the umask from applying
     // to crunch-run; printf, unlike dash's echo, never interprets the value.
     `(umask 0177 && printf '%s' ${shellQuote(a.instanceSecret, "instanceSecret")} >${shellQuote(a.secretPath ?? "/var/run/arvados-instance-secret", "secretPath")})`,
     a.initCommand,
     ...settings,
-    workerAgentBody.trim(),
+    agentBodyWithoutComments,
     "exit 0",
     "# Containers by ami-launch-index (lib/cloud/worker-channel.ts):",
-    userDataAssignments(a.assignments).trimEnd(),
-    "",
   ].join("\n");
+  const text = `${script}\n${userDataAssignments(a.assignments)}`;
   const bytes = Buffer.byteLength(text, "utf8");
   if (bytes > maxUserDataBytes) throw new WorkerUserDataTooLargeError(bytes);
   return text;
+}
+
+/**
+ * The bytes of user data left for assignment lines (`userDataAssignments`) after the agent and its
+ * settings: a launch whose assignments take more must be split.
+ */
+export function workerUserDataRoom(a: Omit<WorkerAgentArgs, "assignments">): number {
+  return maxUserDataBytes - Buffer.byteLength(buildWorkerUserData({ ...a, assignments: [] }), "utf8");
 }
 
 /**

@@ -49,8 +49,8 @@ function runInstances(s: SimState, q: QueryParams, requestId: string): string {
   const subnetId = req.subnetId ?? s.defaultSubnetId;
   const existing = s.tokens.check(req, (id) => s.lifecycle.get(id));
   if (existing !== undefined) {
-    const i = s.lifecycle.require(existing);
-    return replyDocument("RunInstances", requestId, reservationXml(i.reservationId, [i], s));
+    const instances = existing.map((id) => s.lifecycle.require(id));
+    return replyDocument("RunInstances", requestId, reservationXml(instances[0]?.reservationId ?? "", instances, s));
   }
   const fault =
     s.faults.take({ action: "RunInstances", instanceType: req.instanceType, subnetId }) ?? quotaFault(s, req);
@@ -59,29 +59,38 @@ function runInstances(s: SimState, q: QueryParams, requestId: string): string {
     if (fault.code !== "RequestLimitExceeded") s.tokens.bind(req);
     throw fault;
   }
-  const i = launch(s, req, subnetId);
-  s.tokens.bind(req, i.instanceId);
-  return replyDocument("RunInstances", requestId, reservationXml(i.reservationId, [i], s));
+  // As many as the quota leaves room for, between MinCount and MaxCount (quotaFault checked MinCount).
+  const count = Math.min(req.maxCount, s.instanceLimit === undefined ? req.maxCount : s.instanceLimit - liveCount(s));
+  const instances: SimInstance[] = [];
+  for (let index = 0; index < count; index++) instances.push(launch(s, req, subnetId, index, instances[0]?.reservationId));
+  s.tokens.bind(req, instances.map((i) => i.instanceId));
+  return replyDocument("RunInstances", requestId, reservationXml(instances[0]?.reservationId ?? "", instances, s));
+}
+
+function liveCount(s: SimState): number {
+  return s.lifecycle.all().filter(isLive).length;
 }
 
 function quotaFault(s: SimState, req: LaunchRequest): Ec2SimError | undefined {
   if (s.instanceLimit === undefined) return undefined;
-  const live = s.lifecycle.all().filter(isLive).length;
-  if (live < s.instanceLimit) return undefined;
+  const live = liveCount(s);
+  if (live + req.minCount <= s.instanceLimit) return undefined;
   return new Ec2SimError(
     "InstanceLimitExceeded",
-    `You have requested more instances (${live + 1}) than your current instance limit of ${s.instanceLimit} allows for the specified instance type (${req.instanceType}).`,
+    `You have requested more instances (${live + req.minCount}) than your current instance limit of ${s.instanceLimit} allows for the specified instance type (${req.instanceType}).`,
   );
 }
 
-function launch(s: SimState, req: LaunchRequest, subnetId: string): SimInstance {
+/** One instance of a RunInstances call: the `amiLaunchIndex`-th, in the call's reservation. */
+function launch(s: SimState, req: LaunchRequest, subnetId: string, amiLaunchIndex: number, reservationId?: string): SimInstance {
   const n = s.nextSeq();
   const hex = n.toString(16).padStart(17, "0");
   const now = s.now();
   const ip = n + 10;
   const i: SimInstance = {
     instanceId: `i-${hex}`,
-    reservationId: `r-${hex}`,
+    reservationId: reservationId ?? `r-${hex}`,
+    amiLaunchIndex,
     seq: n,
     imageId: req.imageId,
     instanceType: req.instanceType,

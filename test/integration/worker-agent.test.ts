@@ -31,6 +31,18 @@ describe("the agent starts the containers user data assigns to its ami-launch-in
     run.kill();
   });
 
+  it("the second instance of a MaxCount 2 launch starts the containers of launch index 1", async () => {
+    const run = await world.runAgent({
+      assignments: [[{ containerUuid: c1, attempt: 1 }], [{ containerUuid: c2, attempt: 3 }, { containerUuid: c3, attempt: 3 }]],
+      launch: { MaxCount: 2 },
+      runIndex: 1,
+    });
+    await run.until(() => run.running().length === 2, "two containers running");
+    expect(run.running()).toEqual([c2, c3]);
+    expect(run.stderr).toContain("worker agent started: launch index 1");
+    run.kill();
+  });
+
   it("hands crunch-run §4.1's stdin JSON: token, API host, InstanceType, GatewayAddress <private ip>:0", async () => {
     const run = await world.runAgent({ assignments: [[{ containerUuid: c1, attempt: 1 }]], args: { spotCheck: true, apiHostInsecure: true } });
     await run.until(() => run.stdinOf(c1) !== undefined, "crunch-run started");
