@@ -18,6 +18,9 @@ export const workerAgentDefaults = {
   pollSeconds: 5,
 } as const;
 
+/** The line between the agent and its assignment lines: tells a worker's user data from other boot scripts. */
+export const workerUserDataMarker = "# Containers by ami-launch-index (lib/cloud/worker-channel.ts):";
+
 /** Everything the agent of a worker needs. No secret but the §4.1 instance secret goes in. */
 export interface WorkerAgentArgs {
   /** §4.1 instance secret, written to /var/run/arvados-instance-secret. */
@@ -103,7 +106,7 @@ export function buildWorkerUserData(a: WorkerAgentArgs): string {
   const runnerArgs = [shellQuote(`--runtime-engine=${a.runtimeEngine}`, "runtimeEngine"), ...(a.crunchRunArgs ?? []).map((arg) => shellQuote(arg, "crunchRunArgs"))];
   const [json0, json1, json2] = stdinConfigPieces(a);
   const settings = [
-    `state_dir=${shellQuote(a.stateDir ?? "/var/run/arvados-agent", "stateDir")}`,
+    `state_dir=\${ARVADOS_AGENT_STATE_DIR:-${shellQuote(a.stateDir ?? "/var/run/arvados-agent", "stateDir")}}`,
     `poll_seconds=${positiveSeconds(a.pollSeconds ?? workerAgentDefaults.pollSeconds, "pollSeconds")}`,
     `timeout_idle=${positiveSeconds(timeoutIdle, "timeoutIdleSeconds")}`,
     `timeout_term=${positiveSeconds(timeoutTerm, "timeoutTermSeconds")}`,
@@ -124,13 +127,15 @@ export function buildWorkerUserData(a: WorkerAgentArgs): string {
   const script = [
     "#!/bin/sh",
     // §4.1: the secret file, readable by root only. A subshell keeps the umask from applying
-    // to crunch-run; printf, unlike dash's echo, never interprets the value.
-    `(umask 0177 && printf '%s' ${shellQuote(a.instanceSecret, "instanceSecret")} >${shellQuote(a.secretPath ?? "/var/run/arvados-instance-secret", "secretPath")})`,
+    // to crunch-run; printf, unlike dash's echo, never interprets the value. Both paths can be
+    // moved by the environment for local runs (whoever sets a root process's environment is root).
+    `secret_path=\${ARVADOS_INSTANCE_SECRET_PATH:-${shellQuote(a.secretPath ?? "/var/run/arvados-instance-secret", "secretPath")}}`,
+    `(umask 0177 && printf '%s' ${shellQuote(a.instanceSecret, "instanceSecret")} >"$secret_path")`,
     a.initCommand,
     ...settings,
     agentBodyWithoutComments,
     "exit 0",
-    "# Containers by ami-launch-index (lib/cloud/worker-channel.ts):",
+    workerUserDataMarker,
   ].join("\n");
   const text = `${script}\n${userDataAssignments(a.assignments)}`;
   const bytes = Buffer.byteLength(text, "utf8");

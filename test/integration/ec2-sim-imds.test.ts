@@ -76,6 +76,14 @@ describe("RunInstances launches between MinCount and MaxCount instances in one r
     expect(new Set(instances.map((i) => i?.userData)).size).toBe(1);
   });
 
+  it("gives each instance of the call its own tags: tagging one leaves its siblings as they were", async () => {
+    await start();
+    const [first = "", second = ""] = await launch({ MaxCount: 2 });
+    await ec2.send(new CreateTagsCommand({ Resources: [second], Tags: [{ Key: "only", Value: "second" }] }));
+    expect(sim.instance(first)?.tags.only).toBeUndefined();
+    expect(sim.instance(second)?.tags.only).toBe("second");
+  });
+
   it("launches fewer than MaxCount when the quota leaves less room, and refuses below MinCount", async () => {
     await start({ instanceLimit: 4 });
     expect(await launch({ MaxCount: 3 })).toHaveLength(3);
