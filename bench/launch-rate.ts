@@ -9,9 +9,10 @@ import { ArvadosClient } from "../lib/arvados/client.js";
 import { createEc2Client } from "../lib/cloud/client.js";
 import { loadClusterConfig } from "../lib/config/load.js";
 import type { ClusterConfig } from "../lib/config/types.js";
-import { Ec2InstanceCloud } from "../lib/launch/ec2-instance-cloud.js";
-import { type LaunchDeps, runLaunchPass } from "../lib/launch/launch-pass.js";
-import type { InstanceCloud } from "../lib/launch/ports.js";
+import { Ec2InstanceCloud } from "../lib/cloud/ec2-instance-cloud.js";
+import { runLaunchPass } from "../lib/launch/launch-pass.js";
+import type { LaunchDeps } from "../lib/launch/ports.js";
+import type { InstanceCloud } from "../lib/model/instance-cloud.js";
 import { ArvadosSimulator } from "../local/arvados-sim/simulator.js";
 import { Ec2Simulator } from "../local/ec2-sim/simulator.js";
 import { assignInstanceTypes } from "../lib/queue/assign-types.js";
@@ -95,7 +96,6 @@ async function runVariant(endpoint: string, config: ClusterConfig, variant: Vari
     const deps: LaunchDeps = {
       queue,
       store,
-      api,
       cloud: recordingCloud,
       state: dispatchState(ddb, table.tableName, initialMaxContainers(config)),
       tokens: new LaunchTokens(ddb, table.tableName, variant.bucket),

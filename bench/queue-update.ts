@@ -12,7 +12,7 @@ import { containerPriority, requestPriorityFactor } from "../local/arvados-sim/p
 import { ArvadosSimulator } from "../local/arvados-sim/simulator.js";
 import { Queue, type UpdateReport } from "../lib/queue/queue.js";
 import { pollQueue } from "../lib/queue/poll.js";
-import type { QueueEntry } from "../lib/queue/types.js";
+import type { QueueEntry } from "../lib/model/entry.js";
 import { runBounded } from "../lib/queue/write-plan.js";
 import { QueueStore } from "../lib/store/queue-store.js";
 import {
@@ -80,7 +80,7 @@ class Rig {
     return { queue, store, drop: table.drop };
   }
 
-  async measure(label: string, queue: Queue, store: QueueStore): Promise<Measured> {
+  async measure(label: string, queue: Queue, _store: QueueStore): Promise<Measured> {
     this.sim.clearRequests();
     this.meter.take();
     const rcuBefore = this.usage.readCapacityUnits;

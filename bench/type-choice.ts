@@ -3,7 +3,7 @@
  * config's instance types (local/default-config.yml). Pure CPU: no services.
  */
 import { fileURLToPath } from "node:url";
-import type { Mount, QueuedContainer } from "../lib/arvados/types.js";
+import type { Mount, QueuedContainer } from "../lib/model/container.js";
 import { loadClusterConfig } from "../lib/config/load.js";
 import { containerPriority } from "../local/arvados-sim/priority.js";
 import { chooseInstanceTypes } from "../lib/instance-types/choose.js";

@@ -6,9 +6,6 @@ export const dynamoDbFaults = {
   requestLimit: { status: 400, type: "com.amazonaws.dynamodb.v20120810#RequestLimitExceeded" },
   throttling: { status: 400, type: "com.amazon.coral.availability#ThrottlingException" },
   internal: { status: 500, type: "com.amazonaws.dynamodb.v20120810#InternalServerError" },
-  // What a single-item write meets while a transaction holds the item. The dispatcher runs no
-  // transactions, but a table shared with one would; the SDK does not retry it.
-  transactionConflict: { status: 400, type: "com.amazonaws.dynamodb.v20120810#TransactionConflictException" },
 } as const;
 export type DynamoDbFaultKind = keyof typeof dynamoDbFaults;
 
@@ -17,13 +14,13 @@ export type DynamoDbFaultRates = Partial<Record<DynamoDbFaultKind, number>>;
 
 /**
  * A DynamoDbFaultProxy sits between the SDK and DynamoDB Local (which never throttles on its
- * own) and fails a chosen share of requests the way DynamoDB does: throttling, internal errors
- * and transaction conflicts in DynamoDB's JSON error shape, without forwarding them, so the
+ * own) and fails a chosen share of requests the way DynamoDB does: throttling and internal errors
+ * in DynamoDB's JSON error shape, without forwarding them, so the
  * failed request has no effect, exactly like the real service. `random` is injectable for
  * reproducible runs.
  */
 export class DynamoDbFaultProxy {
-  readonly injected: Record<DynamoDbFaultKind, number> = { throttle: 0, requestLimit: 0, throttling: 0, internal: 0, transactionConflict: 0 };
+  readonly injected: Record<DynamoDbFaultKind, number> = { throttle: 0, requestLimit: 0, throttling: 0, internal: 0 };
   forwarded = 0;
   /** Sees the body of every request the SDK sends, failed or forwarded (the soak scans them for the token). */
   observe: ((body: string) => void) | undefined;

@@ -15,19 +15,23 @@ import {
   REDACTED,
   redactSecrets,
 } from "./errors.js";
-import type { ContainerApi, ListContainersParams } from "./port.js";
+import type { ContainerApi, DecodedMounts, ListContainersParams } from "../model/container-api.js";
 import {
   DecodeFailure,
   decodeAuthorization,
   decodeContainer,
   decodeContainerList,
   decodeJsonObject,
+  decodeQueuedContainerList,
   decodeStateChange,
 } from "./response.js";
+import { queueSelect } from "./container-schema.js";
+import { decodeMounts } from "./mounts.js";
 import { type RetryPolicy, backoffDelayMs, defaultRetryPolicy, isRetryable } from "./retry.js";
 import { type TokenSource, staticTokenSource } from "./token-source.js";
 import { ResponseTooLargeError, type Transport, TransportFailure, createNodeTransport } from "./transport.js";
-import type { ApiClientAuthorization, Container, ContainerList, ContainerStateChange } from "./types.js";
+import type { Container, ContainerStateChange, QueuedContainer } from "../model/container.js";
+import type { ApiClientAuthorization, ContainerList } from "../model/container-api.js";
 import {
   type HttpMethod,
   type WireRequest,
@@ -38,7 +42,6 @@ import {
   listParamsToWire,
 } from "./wire.js";
 
-export { arvadosClientOptionsFromEnv, isTrueFlag } from "./env.js";
 
 /** Default deadline for one request attempt. */
 export const defaultTimeoutMs = 30_000;
@@ -150,6 +153,16 @@ export class ArvadosClient implements ContainerApi {
   /** `GET /arvados/v1/containers` (§5.7) with the parameters encoded as §1.11. */
   listContainers(params: ListContainersParams): Promise<ContainerList<Partial<Container>>> {
     return this.#call("GET", containersPath, listParamsToWire(params), true, decodeContainerList);
+  }
+
+  /** A page of the queue's poll (§1.6): `select` is the queue's, each item decoded as the queue caches it. */
+  listQueuedContainers(params: Omit<ListContainersParams, "select">): Promise<ContainerList<QueuedContainer>> {
+    return this.#call("GET", containersPath, listParamsToWire({ ...params, select: queueSelect }), true, decodeQueuedContainerList);
+  }
+
+  /** The container's mounts (`select=["mounts"]`), decoded with Go's rules (§1.8). */
+  async getContainerMounts(uuid: string): Promise<DecodedMounts> {
+    return decodeMounts((await this.getContainer(uuid, ["mounts"])).mounts);
   }
 
   /** `GET /arvados/v1/containers/{uuid}`, optionally with `select`. */

@@ -5,9 +5,11 @@
  */
 
 import { z } from "zod";
-import { parseArvadosJson } from "./json.js";
-import type { ApiClientAuthorization, Container, ContainerList, ContainerStateChange } from "./types.js";
-import { containerStates, maxPriority } from "./types.js";
+import { parseArvadosJson } from "../model/exact-json.js";
+import type { Container, ContainerStateChange } from "../model/container.js";
+import type { ApiClientAuthorization, ContainerList } from "../model/container-api.js";
+import { containerStates, maxPriority, type QueuedContainer } from "../model/container.js";
+import { containerReply, queuedContainer } from "./container-schema.js";
 
 /** Why a body could not be decoded; `field` names the offending attribute when there is one. */
 export class DecodeFailure extends Error {
@@ -20,61 +22,17 @@ export class DecodeFailure extends Error {
   }
 }
 
-const state = z.enum(containerStates as [string, ...string[]]);
-
-/** An int64 priority, parsed exactly from the JSON text (json.ts): 0 … 2^63−1. */
-const priority = z.bigint().min(0n).max(maxPriority);
-
-const gpu = z.looseObject({
-  stack: z.string().optional(),
-  driver_version: z.string().optional(),
-  hardware_target: z.array(z.string()).optional(),
-  device_count: z.number().optional(),
-  vram: z.number().optional(),
-});
-
-const runtimeConstraints = z.looseObject({
-  API: z.boolean().optional(),
-  ram: z.number().optional(),
-  vcpus: z.number().optional(),
-  keep_cache_ram: z.number().optional(),
-  keep_cache_disk: z.number().optional(),
-  gpu: gpu.optional(),
-});
-
-const schedulingParameters = z.looseObject({
-  partitions: z.array(z.string()).nullable().optional(),
-  preemptible: z.boolean().optional(),
-  max_run_time: z.number().optional(),
-  supervisor: z.boolean().optional(),
-});
-
-
-/** The container attributes a dispatcher reads, each optional (a reply holds only what was selected). */
-const containerRecord = z.looseObject({
-  uuid: z.string().optional(),
-  state: state.optional(),
-  priority: priority.optional(),
-  locked_by_uuid: z.string().nullable().optional(),
-  auth_uuid: z.string().nullable().optional(),
-  lock_count: z.number().optional(),
-  container_image: z.string().optional(),
-  created_at: z.string().optional(),
-  modified_at: z.string().optional(),
-  runtime_constraints: runtimeConstraints.optional(),
-  scheduling_parameters: schedulingParameters.optional(),
-  // Decoded by the caller (lib/queue/assign-types.ts decodeMounts): a wrongly-typed mount is not
-  // a broken reply but a container upstream cancels with Go's decoding message (§1.8, #21314).
-  mounts: z.unknown().optional(),
-  runtime_status: z.record(z.string(), z.unknown()).nullable().optional(),
-});
-
 const containerList = z.looseObject({
-  items: z.array(containerRecord),
+  items: z.array(containerReply),
   items_available: z.number().optional(),
   offset: z.number().optional(),
   limit: z.number().optional(),
 });
+
+const queuedContainerList = containerList.extend({ items: z.array(queuedContainer) });
+
+const state = z.enum(containerStates as [string, ...string[]]);
+const priority = z.bigint().min(0n).max(maxPriority);
 
 const stateChange = z.looseObject({
   uuid: z.string(),
@@ -119,17 +77,23 @@ function itemUuid(value: unknown, path: readonly PropertyKey[]): string | undefi
   if (path[0] !== "items" || typeof path[1] !== "number") return undefined;
   const items = (value as { items?: unknown }).items;
   const item = Array.isArray(items) ? (items[path[1]] as { uuid?: unknown } | undefined) : undefined;
-  return typeof item?.uuid === "string" ? item.uuid : undefined;
+  // Quoted and cut short: the uuid itself may be what is wrong.
+  return typeof item?.uuid === "string" ? JSON.stringify(item.uuid.slice(0, 64)) : undefined;
 }
 
 /** A container record (get, update, create). */
 export function decodeContainer(body: string): Partial<Container> {
-  return check(containerRecord, decodeJsonObject(body)) as Partial<Container>;
+  return check(containerReply, decodeJsonObject(body)) as Partial<Container>;
 }
 
 /** A container list (§5.7); `items` must be an array of container records. */
 export function decodeContainerList(body: string): ContainerList<Partial<Container>> {
   return check(containerList, decodeJsonObject(body)) as ContainerList<Partial<Container>>;
+}
+
+/** A list of polled containers (§1.6: the queue's select), each as the queue caches it. */
+export function decodeQueuedContainerList(body: string): ContainerList<QueuedContainer> {
+  return check(queuedContainerList, decodeJsonObject(body)) as ContainerList<QueuedContainer>;
 }
 
 /** A lock/unlock reply (§5.4): uuid, state, priority and locked_by_uuid must all be present. */

@@ -4,7 +4,7 @@
  * The request never holds the token; the sender adds the Authorization header.
  */
 
-import type { ListContainersParams } from "./port.js";
+import type { ListContainersParams } from "../model/container-api.js";
 
 /** HTTP methods the client uses. */
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";

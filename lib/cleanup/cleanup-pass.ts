@@ -1,26 +1,11 @@
-import type { ContainerApi } from "../arvados/port.js";
-import type { ClusterConfig } from "../config/types.js";
-import type { InstanceCloud } from "../launch/ports.js";
+import type { QueueEntry } from "../model/entry.js";
+import type { InstanceView } from "../model/instance.js";
 import { errorCode } from "../observability/error-code.js";
-import type { Queue } from "../queue/queue.js";
 import { assignInstanceTypes } from "../queue/assign-types.js";
-import type { QueueEntry } from "../queue/types.js";
-import { clearQuotaIfFewer, expire } from "../scheduler/capacity.js";
-import { countsTowardQuota, currentLaunch, type InstanceView } from "../scheduler/instances.js";
+import { refreshCapacity } from "../scheduler/capacity.js";
+import { countsTowardQuota, currentLaunch } from "../scheduler/instances.js";
 import { planReconcile } from "../scheduler/plan-reconcile.js";
-import type { DispatchState } from "../store/dispatch-state.js";
-import type { QueueStore } from "../store/queue-store.js";
-import type { SharedState } from "../store/shared-state.js";
-
-export interface CleanupDeps {
-  queue: Queue;
-  store: QueueStore;
-  api: ContainerApi;
-  cloud: InstanceCloud;
-  state: SharedState<DispatchState>;
-  config: ClusterConfig;
-  now?: () => number;
-}
+import type { CleanupDeps } from "./ports.js";
 
 /** What one cleanup pass did, counted by reason (low-cardinality metric dimensions). */
 export interface CleanupReport {
@@ -110,7 +95,7 @@ export async function runCleanupPass(deps: CleanupDeps, interrupted: readonly st
   const terminate = new Map(plan.terminate.map((t) => [t.instanceId, t.reason] as const));
   for (const orphan of plan.verifyOrphan) {
     await attempt("verify orphan", orphan.instanceId, async () => {
-      if (!(await lockedByUs(deps, orphan.containerUuid))) {
+      if ((await deps.queue.heldLock(orphan.containerUuid)) === undefined) {
         report.orphans++;
         terminate.set(orphan.instanceId, orphan.reason);
       }
@@ -136,14 +121,7 @@ export async function runCleanupPass(deps: CleanupDeps, interrupted: readonly st
   }
 
   const count = instances.filter(countsTowardQuota).length;
-  await deps.state.modify((s) => {
-    const derived = clearQuotaIfFewer(expire(s, now()), count);
-    const next: DispatchState = { ...s, ...derived, atCapacityUntil: derived.atCapacityUntil };
-    for (const key of ["atQuotaUntil", "atQuotaUntilFewerInstances", "throttledUntil"] as const) {
-      if (derived[key] === undefined) delete next[key];
-    }
-    return { next, result: undefined };
-  });
+  await deps.state.modify((s) => ({ next: refreshCapacity(s, count, now()), result: undefined }));
   return report;
 }
 
@@ -184,18 +162,6 @@ async function cancelIfStillRunning(deps: CleanupDeps, uuid: string): Promise<bo
 async function requeue(deps: CleanupDeps, uuid: string, instanceId: string | undefined): Promise<void> {
   await deps.queue.unlock(uuid);
   if (instanceId !== undefined) await deps.store.clearLaunch(uuid, instanceId);
-}
-
-/** Whether Arvados says our token holds the container's lock (a 404 means nobody does). */
-async function lockedByUs(deps: CleanupDeps, uuid: string): Promise<boolean> {
-  const [tokenUuid, record] = await Promise.all([
-    deps.queue.tokenUuid(),
-    deps.api.getContainer(uuid, ["uuid", "state", "locked_by_uuid"]).catch((err: unknown) => {
-      if (typeof err === "object" && err !== null && "status" in err && err.status === 404) return undefined;
-      throw err;
-    }),
-  ]);
-  return record !== undefined && record.locked_by_uuid === tokenUuid && (record.state === "Locked" || record.state === "Running");
 }
 
 /** Spot interruption: end the doomed instances now and act on their containers at once. */

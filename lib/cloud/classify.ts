@@ -1,5 +1,5 @@
-import type { InstanceType } from "../config/types.js";
-import { capacityKey } from "./capacity-key.js";
+import type { InstanceType } from "../model/instance-type.js";
+import { capacityKey } from "../model/capacity-key.js";
 import {
   Ec2CapacityError,
   type Ec2CallOutcome,
@@ -8,7 +8,7 @@ import {
   type Ec2Fault,
   Ec2QuotaError,
   Ec2ThrottleError,
-} from "./errors.js";
+} from "../model/cloud-errors.js";
 
 /** The code and message of an EC2 API error (`smithy.APIError` upstream). */
 export interface Ec2ApiFault {

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { checkContainerUuid } from "../arvados/uuid.js";
+import { checkContainerUuid } from "../model/container-uuid.js";
 
 /** EC2 accepts a ClientToken of at most 64 ASCII characters. */
 export const maxClientTokenLength = 64;

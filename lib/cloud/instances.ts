@@ -8,7 +8,7 @@ import {
   TerminateInstancesCommand,
 } from "@aws-sdk/client-ec2";
 import { classifyEc2Error } from "./classify.js";
-import type { Ec2Error } from "./errors.js";
+import type { Ec2Error } from "../model/cloud-errors.js";
 import { instanceTagKeys, tagRecord } from "./tags.js";
 
 /** An instance of this dispatcher's instance set, as plain data. */

@@ -4,7 +4,8 @@
  * config can produce fits EC2's limit, made when the config is loaded rather than at launch.
  */
 import { ConfigError, type ConfigIssue, formatPath } from "../config/errors.js";
-import type { ClusterConfig, InstanceType } from "../config/types.js";
+import type { ClusterConfig } from "../config/types.js";
+import type { InstanceType } from "../model/instance-type.js";
 import { buildUserData, shellQuote, UserDataError } from "./user-data.js";
 
 /** EC2's limit on user data: 16 KB, counted before base64 (RunInstances docs). */

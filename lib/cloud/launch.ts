@@ -1,5 +1,6 @@
 import { type EC2Client, RunInstancesCommand } from "@aws-sdk/client-ec2";
 import { callOutcome, classifyEc2Error, ec2ApiFault, hasCapacityScope, isErrorCapacity, isErrorSubnetSpecific } from "./classify.js";
+import type { LaunchCall } from "../model/instance-cloud.js";
 import { buildRunInstancesInput, type RunInstancesArgs } from "./run-instances-input.js";
 
 /** The launch state the caller stores between launches (upstream keeps it in the instance set). */
@@ -18,12 +19,6 @@ export interface LaunchResult {
   /** The subnet index to store (§4.3: the index of the subnet that was used). */
   nextSubnetIndex: number;
   throttleDelayMs: 0;
-}
-
-/** One RunInstances call of a launch: its subnet (undefined when none is configured) and ClientToken. */
-export interface LaunchCall {
-  subnetId: string | undefined;
-  clientToken: string;
 }
 
 /** Called after every RunInstances call (upstream `ec2_instance_starts_total{subnet_id,success}`). */

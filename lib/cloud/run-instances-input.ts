@@ -1,5 +1,6 @@
 import type { BlockDeviceMapping, RunInstancesCommandInput } from "@aws-sdk/client-ec2";
-import type { CloudVMsConfig, InstanceType } from "../config/types.js";
+import type { CloudVMsConfig } from "../config/types.js";
+import type { InstanceType } from "../model/instance-type.js";
 import { clientToken } from "./client-token.js";
 import { formatGoFloat } from "./go-float.js";
 import { instanceTags, volumeTags } from "./tags.js";

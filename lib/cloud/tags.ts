@@ -1,5 +1,5 @@
 import type { Tag } from "@aws-sdk/client-ec2";
-import { checkContainerUuid } from "../arvados/uuid.js";
+import { checkContainerUuid } from "../model/container-uuid.js";
 
 /** The tag keys this dispatcher reads and writes on its instances, for one TagKeyPrefix (§4.1). */
 export interface InstanceTagKeys {

@@ -1,4 +1,4 @@
-import { checkContainerUuid } from "../arvados/uuid.js";
+import { checkContainerUuid } from "../model/container-uuid.js";
 
 /** Everything the boot script of one instance needs. No secret but the instance secret goes in. */
 export interface UserDataArgs {

@@ -7,7 +7,7 @@
 import { parseGoFloat } from "./go-float.js";
 import { type ConfigIssue, formatPath, showValue } from "./errors.js";
 import type { ParsedInstanceType } from "./schema.js";
-import type { InstanceType } from "./types.js";
+import type { InstanceType } from "../model/instance-type.js";
 
 /** The finished map, with any issues (invalid GPU versions) and warnings (variants not added). */
 export interface InstanceTypeMapResult {

@@ -1,31 +1,10 @@
+import type { InstanceType } from "../model/instance-type.js";
+
 /**
  * The resolved dispatcher configuration: the cluster section of an Arvados `config.yml`
  * (§6) after units are parsed and upstream defaults applied. Byte sizes are numbers of bytes,
  * durations are milliseconds, so no caller ever parses a unit again.
  */
-
-/** `InstanceTypes.<name>.GPU` (§6.3). `VRAM` is bytes per GPU. */
-export interface GPUFeatures {
-  Stack: string;
-  DriverVersion: string;
-  HardwareTarget: string;
-  DeviceCount: number;
-  VRAM: number;
-}
-
-/** One configured instance type (§6.3). `Scratch` is always `IncludedScratch + AddedScratch`. */
-export interface InstanceType {
-  Name: string;
-  ProviderType: string;
-  VCPUs: number;
-  RAM: number;
-  Scratch: number;
-  IncludedScratch: number;
-  AddedScratch: number;
-  Price: number;
-  Preemptible: boolean;
-  GPU: GPUFeatures;
-}
 
 /** `Containers.CloudVMs.DriverParameters` for the ec2 driver (§4.3). */
 export interface Ec2DriverParameters {

@@ -1,53 +1,14 @@
-/**
- * The dispatcher's management API (upstream `lib/dispatchcloud/dispatcher.go`): the queue with
- * each entry's scheduling status, which the Arvados controller asks for
- * (`GET /arvados/v1/dispatch/container?container_uuid=…`, a 404 meaning "not known to this
- * dispatcher"), and the instances, which an operator can hold, drain, run or kill. Same routes,
- * JSON, status codes and token check as upstream; served by a Lambda Function URL (and locally
- * by the runner's HTTP front). hold/drain/run set the instance's IdleBehavior tag, which cleanup
- * acts on (as upstream's pool acts on a worker's idle behavior); kill terminates it. Reads only
- * the table and the EC2 listing: nothing here calls Arvados.
- */
-import type { ClusterConfig } from "../config/types.js";
-import { isContainerUuid } from "../arvados/uuid.js";
+
+import { isContainerUuid } from "../model/container-uuid.js";
 import { errorCode } from "../observability/error-code.js";
-import type { QueueEntry } from "../queue/types.js";
-import type { QueueStore } from "../store/queue-store.js";
-import { IdleBehavior, InstanceIndex, type InstanceView, isLive } from "../scheduler/instances.js";
+import { InstanceIndex, isLive } from "../scheduler/instances.js";
+import { IdleBehavior, type InstanceView } from "../model/instance.js";
 import { authorize, requestTokens } from "./auth.js";
 import { type ApiRequest, type ApiResponse, emptyResponse, errorResponse, jsonResponse, textResponse } from "./http.js";
 import { instanceViews } from "./instance-view.js";
 import { queueEntView, schedulingOrder } from "./queue-view.js";
+import type { DispatchApiDeps } from "./ports.js";
 import { matchRoute, type RouteName } from "./routes.js";
-
-/** The queue as the API reads it: the table, never Arvados. */
-export interface QueueReader {
-  /** Every cached entry (a consistent scan). */
-  entries(): Promise<ReadonlyMap<string, QueueEntry>>;
-  /** One cached entry (a consistent read), or undefined. */
-  entry(uuid: string): Promise<QueueEntry | undefined>;
-}
-
-/** The QueueReader of the queue table: the reads Queue.entries and Queue.get make. */
-export function tableQueueReader(store: Pick<QueueStore, "scan" | "get">): QueueReader {
-  return { entries: async () => (await store.scan()).entries, entry: (uuid) => store.get(uuid) };
-}
-
-/** Our instances as the API lists and changes them (lib/launch's Ec2InstanceCloud). */
-export interface InstanceControl {
-  list(): Promise<InstanceView[]>;
-  setIdleBehavior(instanceId: string, behavior: IdleBehavior): Promise<void>;
-  terminate(instanceIds: readonly string[]): Promise<void>;
-}
-
-export interface DispatchApiDeps {
-  queue: QueueReader;
-  instances: InstanceControl;
-  /** The ManagementToken; undefined or "" when none is configured: every request is then refused (403), as upstream. */
-  managementToken: () => Promise<string | undefined>;
-  config: ClusterConfig;
-  now?: () => number;
-}
 
 /** What one request did, for the handler's log and metrics: never the token, the query or the body. */
 export interface ApiOutcome {
@@ -179,14 +140,14 @@ export class DispatchApi {
   /** Every queue entry, in scheduling order. */
   private async containers(): Promise<ApiResponse> {
     const entries = [...(await this.deps.queue.entries()).values()].sort(schedulingOrder);
-    return jsonResponse({ items: entries.map(queueEntView) });
+    return jsonResponse({ items: entries.map((entry) => queueEntView(entry, this.deps.config.InstanceTypes)) });
   }
 
   /** One entry; 404 when this dispatcher does not know the container (the controller tries the next URL). */
   private async container(uuid: string): Promise<ApiResponse> {
     // Anything but a container uuid is unknown here, and never becomes a table key.
     const entry = isContainerUuid(uuid) ? await this.deps.queue.entry(uuid) : undefined;
-    return entry === undefined ? errorResponse("container not found", 404) : jsonResponse(queueEntView(entry));
+    return entry === undefined ? errorResponse("container not found", 404) : jsonResponse(queueEntView(entry, this.deps.config.InstanceTypes));
   }
 
   private async instances(): Promise<ApiResponse> {

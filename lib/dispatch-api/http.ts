@@ -4,7 +4,7 @@
  * upstream's handlers write: `httpserver.Error` (`{"errors": [...]}`, JSON) for the API's own
  * errors, Go's `http.Error` (a plain text line) for the router's and the token check's.
  */
-import { stringifyArvadosJson } from "../arvados/json.js";
+import { stringifyArvadosJson } from "../model/exact-json.js";
 
 /** One request, as the dispatch API sees it. */
 export interface ApiRequest {

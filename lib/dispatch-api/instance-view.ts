@@ -18,8 +18,9 @@
  * flight: no instance id, booting, `running_container_uuids` null.
  */
 import type { ClusterConfig } from "../config/types.js";
-import type { QueueEntry } from "../queue/types.js";
-import { currentIntent, currentLaunch, IdleBehavior, InstanceIndex, type InstanceView, isLive } from "../scheduler/instances.js";
+import type { QueueEntry } from "../model/entry.js";
+import { currentIntent, currentLaunch, InstanceIndex, isLive } from "../scheduler/instances.js";
+import { IdleBehavior, type InstanceView } from "../model/instance.js";
 import { goTime, goZeroTime } from "./queue-view.js";
 
 /** upstream worker.State values. */
@@ -88,7 +89,7 @@ export function instanceViews(
   for (const entry of entries.values()) {
     const intent = currentIntent(entry);
     if (intent === undefined || index.liveFor(entry).length > 0) continue;
-    const type = config.InstanceTypes[intent.instanceType] ?? entry.instanceTypes?.find((it) => it.Name === intent.instanceType);
+    const type = intent.definition ?? config.InstanceTypes[intent.instanceType];
     views.push({
       instance: "",
       address: "",

@@ -6,9 +6,9 @@
  * (upstream's queue populates the same few fields), an instance type has no `Name` or `Scratch`
  * (both `json:"-"`), and times are RFC 3339 with trailing zeros of the fraction cut.
  */
-import type { QueuedContainer } from "../arvados/types.js";
-import type { InstanceType } from "../config/types.js";
-import type { InstanceResources, QueueEntry } from "../queue/types.js";
+import type { QueuedContainer } from "../model/container.js";
+import { type InstanceType, resolveInstanceTypes } from "../model/instance-type.js";
+import type { InstanceResources, QueueEntry } from "../model/entry.js";
 
 /** Go's zero time.Time, as encoding/json writes it. */
 export const goZeroTime = "0001-01-01T00:00:00Z";
@@ -118,13 +118,14 @@ export function isWaiting(entry: QueueEntry): boolean {
  * One queue entry as upstream's `GET /arvados/v1/dispatch/container` returns it. The scheduling
  * status is the one the last launch pass stored, shown only while the container waits (a stored
  * status outlives its relevance: upstream computes it afresh each pass and leaves it empty for
- * a running container).
+ * a running container). Its types are the entry's names as the current config defines them.
  */
-export function queueEntView(entry: QueueEntry): Record<string, unknown> {
+export function queueEntView(entry: QueueEntry, configured: Readonly<Record<string, InstanceType>>): Record<string, unknown> {
   return {
     container: containerView(entry.container),
     instance_resources: resourcesView(entry.instanceResources),
-    instance_types: entry.instanceTypes === undefined ? null : entry.instanceTypes.map(instanceTypeView),
+    instance_types:
+      entry.instanceTypes === undefined ? null : resolveInstanceTypes(entry.instanceTypes, configured).map(instanceTypeView),
     first_seen_at: goTime(entry.firstSeenAt),
     scheduling_status: isWaiting(entry) ? (entry.schedulingStatus ?? "") : "",
   };

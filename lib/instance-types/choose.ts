@@ -3,8 +3,9 @@
  * container, cheapest first, capped at the cheapest eligible price × MaximumPriceFactor.
  * Pure: config and container in, a result with a decision record out.
  */
-import type { ContainersConfig, InstanceType } from "../config/types.js";
-import type { InstanceResources, TypeDecision } from "../queue/types.js";
+import type { ContainersConfig } from "../config/types.js";
+import type { InstanceType } from "../model/instance-type.js";
+import type { InstanceResources, TypeDecision } from "../model/entry.js";
 import { containerGPU, gpuStacks, gpuVersionMismatch } from "./gpu.js";
 import { type ContainerForTypeChoice, instanceResourcesNeeded } from "./resources.js";
 

@@ -2,9 +2,9 @@
  * The GPU checks of §2.5 step 4: driver version and hardware target (capability) of an
  * instance type against a container's `runtime_constraints.gpu`.
  */
-import type { GPURuntimeConstraints, RuntimeConstraints } from "../arvados/types.js";
+import type { GPURuntimeConstraints, RuntimeConstraints } from "../model/container.js";
 import { parseGoFloat } from "../config/go-float.js";
-import type { GPUFeatures } from "../config/types.js";
+import type { GPUFeatures } from "../model/instance-type.js";
 
 /** The GPU stacks upstream knows; any other non-empty stack makes the container unsatisfiable. */
 export const gpuStacks = ["cuda", "rocm"] as const;

@@ -4,9 +4,9 @@
  * carries the intermediate values, because products such as `ram * 100` pass 2^53 for
  * realistic sizes, and `BigInt.asIntN(64, …)` keeps Go's wrap-around for absurd ones.
  */
-import type { Mount, QueuedContainer } from "../arvados/types.js";
+import type { Mount, QueuedContainer } from "../model/container.js";
 import type { ContainersConfig } from "../config/types.js";
-import type { InstanceResources } from "../queue/types.js";
+import type { InstanceResources } from "../model/entry.js";
 import { containerGPU } from "./gpu.js";
 
 /** A container as type choice sees it: the cached record plus its `mounts` (fetched once, §1.8). */

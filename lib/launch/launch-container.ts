@@ -1,19 +1,51 @@
-import type { InstanceType } from "../config/types.js";
-import { Ec2CapacityError, Ec2Error, Ec2QuotaError, Ec2ThrottleError } from "../cloud/errors.js";
-import type { LaunchDecision } from "../scheduler/plan-queue.js";
-import type { LaunchIntent, QueueEntry } from "../queue/types.js";
-import { applyCapacityError, applyQuotaError, applyThrottle, isAtCapacity, isThrottled } from "../scheduler/capacity.js";
+import { Ec2CapacityError, Ec2Error, Ec2QuotaError, Ec2ThrottleError } from "../model/cloud-errors.js";
+import type { DispatchState } from "../model/dispatch-state.js";
+import type { LaunchIntent, QueueEntry } from "../model/entry.js";
+import type { LaunchCall, LaunchedInstance } from "../model/instance-cloud.js";
+import type { InstanceType } from "../model/instance-type.js";
+import { StaleEntryError } from "../model/stale-entry.js";
 import { errorCode } from "../observability/error-code.js";
-import type { DispatchState } from "../store/dispatch-state.js";
-import { StaleEntryError } from "../store/errors.js";
-import type { LaunchDeps, LaunchReport, RepeatOutcome } from "./launch-pass.js";
-import type { LaunchCall, LaunchedInstance } from "./ports.js";
+import { applyCapacityError, applyQuotaError, applyThrottle, isAtCapacity, isThrottled } from "../scheduler/capacity.js";
+import type { LaunchDecision } from "../scheduler/plan-queue.js";
+import type { LaunchDeps } from "./ports.js";
 
 /** Why a launch stopped early: the rest of the pass must wait for the cloud. */
 export type Stop = "quota" | "throttle" | "budget";
 
 /** What one launch try led to: the next type may be tried only after "capacity". */
 type TryOutcome = "launched" | "capacity" | Stop | undefined;
+
+/** What a repeated launch intent's call turned out to have done (see Ec2CallOutcome). */
+export type RepeatOutcome = "launched" | "failed" | "unknown" | "terminated";
+
+/** A step of one container's launch, as the pass counts it: locks, launches, errors, repeats. */
+export type LaunchEvent =
+  | { kind: "locked"; uuid: string }
+  | { kind: "unlocked"; uuid: string }
+  | { kind: "launched"; uuid: string; instanceType: string; queuedMs: number }
+  | { kind: "failed"; uuid: string; step: "lock" | "launch" | "unlock"; error: string }
+  | { kind: "cloud-refused"; uuid: string; reason: "capacity" | "quota" | "throttle" }
+  /** An open intent's call repeated; `typeConfigured` is false when its type has left the config. */
+  | { kind: "repeated"; uuid: string; instanceType: string; outcome: RepeatOutcome; typeConfigured: boolean }
+  /** §4.3 ec2_instance_starts_total: one RunInstances call, its subnet ("" with none) and success. */
+  | { kind: "start"; subnetId: string; success: boolean };
+
+/** One container to lock (if asked) and launch. */
+export interface ContainerLaunch {
+  entry: QueueEntry;
+  decision: LaunchDecision;
+  /** Lock first: the container is Queued. False when it is Locked (by us) already. */
+  lock: boolean;
+  /** Instances counting toward quota now (a quota error is recorded at one more). */
+  liveInstances: () => number;
+  /** Told each step as it happens; the pass folds them into its report. */
+  record: (event: LaunchEvent) => void;
+}
+
+/** The failure event of `err` at `step`, with the error's code (EC2 `code`, Arvados `status`) for the log. */
+export function failure(uuid: string, step: "lock" | "launch" | "unlock", err: unknown): LaunchEvent {
+  return { kind: "failed", uuid, step, error: errorCode(err) };
+}
 
 /** How long one invocation's claim on an entry lasts: longer than one lock-and-launch takes. */
 const entryClaimMs = 60_000;
@@ -27,35 +59,30 @@ const entryClaimMs = 60_000;
  * answered it with a capacity error. Returns "launched", undefined to go on with the next
  * container, or a Stop when the rest of the pass must wait.
  */
-export async function launchOne(
-  deps: LaunchDeps,
-  entry: QueueEntry,
-  decision: LaunchDecision,
-  lock: boolean,
-  report: LaunchReport,
-  liveInstances: () => number,
-  now: () => number,
-): Promise<"launched" | Stop | undefined> {
+export async function launchContainer(deps: LaunchDeps, launch: ContainerLaunch): Promise<"launched" | Stop | undefined> {
+  const now = deps.now ?? Date.now;
+  const { entry, decision, record } = launch;
   const uuid = entry.container.uuid;
   if (!(await deps.store.claimEntry(uuid, deps.owner, now(), entryClaimMs))) return undefined;
   let launched = false;
   try {
-    if (lock) {
+    if (launch.lock) {
       try {
         await deps.queue.lock(uuid);
-        report.locked++;
+        record({ kind: "locked", uuid });
       } catch (err) {
         // Someone else locked it, it was cancelled, or its priority fell to 0 (§5.4): skip it.
-        recordFailure(report, uuid, "lock", err);
+        record(failure(uuid, "lock", err));
         return undefined;
       }
     }
-    const lockCount = await currentLockCount(deps, uuid);
-    if (lockCount === undefined) return undefined;
+    const held = await deps.queue.heldLock(uuid);
+    if (held?.state !== "Locked" || held.lockCount === undefined) return undefined;
+    const attempt: Attempt = { deps, launch, lockCount: held.lockCount, now };
 
-    const intent = openIntent(entry, lockCount);
+    const intent = openIntent(entry, held.lockCount);
     if (intent !== undefined) {
-      const outcome = await repeatIntent(deps, entry, intent, report, liveInstances, now);
+      const outcome = await repeatIntent(attempt, intent);
       if (outcome === "launched") {
         launched = true;
         return "launched";
@@ -72,7 +99,7 @@ export async function launchOne(
         continue;
       }
       if (!(await deps.tokens.takeWithin(2_000))) return "throttle";
-      const outcome = await tryLaunch(deps, entry, instanceType, lockCount, undefined, s.value, report, liveInstances, now);
+      const outcome = await tryLaunch(attempt, instanceType, s.value);
       if (outcome === "launched") {
         launched = true;
         return "launched";
@@ -85,14 +112,13 @@ export async function launchOne(
   }
 }
 
-/** lock_count of a container locked by us, or undefined if it is not (any more) ours to launch. */
-async function currentLockCount(deps: LaunchDeps, uuid: string): Promise<number | undefined> {
-  const [record, tokenUuid] = await Promise.all([
-    deps.api.getContainer(uuid, ["uuid", "state", "lock_count", "locked_by_uuid"]),
-    deps.queue.tokenUuid(),
-  ]);
-  if (record.state !== "Locked" || record.locked_by_uuid !== tokenUuid) return undefined;
-  return typeof record.lock_count === "number" ? record.lock_count : undefined;
+/** One lock's launch in progress: what every try of it shares. */
+interface Attempt {
+  deps: LaunchDeps;
+  launch: ContainerLaunch;
+  /** The container's lock_count, as Arvados reported it after the lock. */
+  lockCount: number;
+  now: () => number;
 }
 
 /**
@@ -107,38 +133,31 @@ function openIntent(entry: QueueEntry, lockCount: number): LaunchIntent | undefi
 }
 
 /**
- * Repeats an open intent's call exactly: the same type, subnet and ClientToken, and the same
- * user data and instance secret (they derive from the container, the lock_count, the type and
- * the deployment's settings). No re-planning to another type or subnet while the outcome is
- * unknown, and no capacity check: the repeat can start at most the instance the call may
- * already have started, and EC2 answers it with that instance whatever its capacity now.
+ * Repeats an open intent's call exactly: the same type definition, subnet and ClientToken, and
+ * the same user data and instance secret (they derive from the container, the lock_count, the
+ * type and the deployment's settings). No re-planning to another type or subnet while the
+ * outcome is unknown, and no capacity check: the repeat can start at most the instance the call
+ * may already have started, and EC2 answers it with that instance whatever its capacity now.
  *
- * The type comes from the entry's own copy (written once by choose-instance-types, the copy the
- * first call was built from), not from the config: a type removed from the config since is still
- * repeated byte for byte, so its outcome can become known; the report notes it for the log, and
- * the normal path (the entry's types) follows only once EC2 has answered with a capacity error.
+ * The definition is the intent's own (the one the call was built from), so a type changed or
+ * removed in the config since is still repeated byte for byte and its outcome can become known;
+ * the event notes a type no longer configured, and the normal path (the entry's types as now
+ * configured) follows only once EC2 has answered with a capacity error.
  */
-async function repeatIntent(
-  deps: LaunchDeps,
-  entry: QueueEntry,
-  intent: LaunchIntent,
-  report: LaunchReport,
-  liveInstances: () => number,
-  now: () => number,
-): Promise<TryOutcome> {
-  const uuid = entry.container.uuid;
-  const instanceType = entry.instanceTypes?.find((it) => it.Name === intent.instanceType);
+async function repeatIntent(attempt: Attempt, intent: LaunchIntent): Promise<TryOutcome> {
+  const { deps, launch, now } = attempt;
+  const uuid = launch.entry.container.uuid;
+  const instanceType = intent.definition ?? deps.config.InstanceTypes[intent.instanceType];
   if (instanceType === undefined) {
-    // Cannot happen: the intent was written from these types, which are written once. The
-    // intent stays; cleanup gives the lock back after TimeoutBooting.
-    report.failures++;
-    report.failureDetails.push({ uuid, step: "launch", error: "BUG: launch intent type is not among the entry's types" });
+    // An intent written before definitions were kept, whose type has left the config: the call
+    // cannot be rebuilt. The intent stays; cleanup gives the lock back after TimeoutBooting.
+    launch.record({ kind: "failed", uuid, step: "launch", error: "LaunchIntentTypeUnknown" });
     return undefined;
   }
   const s = await deps.state.read();
   if (isThrottled(s.value, now())) return "throttle";
   if (!(await deps.tokens.takeWithin(2_000))) return "throttle";
-  return tryLaunch(deps, entry, instanceType, intent.attempt, intent, s.value, report, liveInstances, now);
+  return tryLaunch(attempt, instanceType, s.value, intent);
 }
 
 /**
@@ -147,17 +166,9 @@ async function repeatIntent(
  * that EC2 says started nothing, removes the intent and applies capacity, quota and throttle
  * state; on an unknown outcome keeps the intent for the next pass to repeat.
  */
-async function tryLaunch(
-  deps: LaunchDeps,
-  entry: QueueEntry,
-  instanceType: InstanceType,
-  lockCount: number,
-  repeat: LaunchIntent | undefined,
-  state: DispatchState,
-  report: LaunchReport,
-  liveInstances: () => number,
-  now: () => number,
-): Promise<TryOutcome> {
+async function tryLaunch(attempt: Attempt, instanceType: InstanceType, state: DispatchState, repeat?: LaunchIntent): Promise<TryOutcome> {
+  const { deps, launch, lockCount, now } = attempt;
+  const { entry, record } = launch;
   const uuid = entry.container.uuid;
   // The ClientToken of the intent the table holds for the call in flight.
   let inFlight = repeat?.clientToken;
@@ -165,6 +176,7 @@ async function tryLaunch(
     const intent: LaunchIntent = {
       attempt: lockCount,
       instanceType: instanceType.Name,
+      definition: instanceType,
       ...(call.subnetId === undefined ? {} : { subnetId: call.subnetId }),
       clientToken: call.clientToken,
       writtenAt: new Date(now()).toISOString(),
@@ -176,7 +188,7 @@ async function tryLaunch(
   const noteRepeat = (outcome: RepeatOutcome) => {
     if (repeat === undefined) return;
     const typeConfigured = deps.config.InstanceTypes[instanceType.Name] !== undefined;
-    report.repeats.push({ uuid, instanceType: instanceType.Name, outcome, typeConfigured });
+    record({ kind: "repeated", uuid, instanceType: instanceType.Name, outcome, typeConfigured });
   };
 
   let instance: LaunchedInstance;
@@ -188,7 +200,7 @@ async function tryLaunch(
       subnetIndex: state.subnetIndex,
       throttleDelayMs: state.throttleDelayMs,
       ...(repeat === undefined ? { beforeCall } : { repeat: { subnetId: repeat.subnetId, clientToken: repeat.clientToken } }),
-      onAttempt: (attempt) => report.instanceStarts.push(attempt),
+      onAttempt: (start) => record({ kind: "start", ...start }),
     });
   } catch (err) {
     // The intent was refused: another invocation holds the entry, or another call of this lock
@@ -197,26 +209,26 @@ async function tryLaunch(
     if (!(err instanceof Ec2Error) || err.outcome === "unknown") {
       // An instance may exist: the intent stays, and the next pass repeats exactly this call.
       noteRepeat("unknown");
-      recordFailure(report, uuid, "launch", err);
+      record(failure(uuid, "launch", err));
       return undefined;
     }
     noteRepeat(err.outcome);
     if (err.outcome === "terminated") {
       // This lock's call started an instance that is gone already: give the lock back, as
       // cleanup does when a launched instance is gone (§3.4); the next lock has a new token.
-      recordFailure(report, uuid, "launch", err);
+      record(failure(uuid, "launch", err));
       try {
         await deps.queue.unlock(uuid);
-        report.unlocked++;
+        record({ kind: "unlocked", uuid });
       } catch (unlockErr) {
-        recordFailure(report, uuid, "unlock", unlockErr);
+        record(failure(uuid, "unlock", unlockErr));
       }
       return undefined;
     }
     // EC2 answered that the call in flight started nothing: its intent goes. If the removal
     // fails, the next pass repeats a call that failed, which is harmless.
     if (inFlight !== undefined) await deps.store.clearLaunchIntent(uuid, deps.owner, inFlight).catch(() => false);
-    return applyLaunchError(deps, uuid, err, report, liveInstances, now);
+    return applyLaunchError(attempt, err);
   }
   noteRepeat("launched");
   try {
@@ -230,12 +242,12 @@ async function tryLaunch(
       attempt: lockCount,
       launchedAt: launchedAt.toISOString(),
     });
-    report.launched.push({ uuid, instanceType: instanceType.Name, queuedMs: launchedAt.getTime() - Date.parse(entry.firstSeenAt) });
+    record({ kind: "launched", uuid, instanceType: instanceType.Name, queuedMs: launchedAt.getTime() - Date.parse(entry.firstSeenAt) });
     return "launched";
   } catch (err) {
     // The instance exists but is not recorded: the intent stays, and the next pass's repeat
     // gets this instance back from EC2 and records it.
-    recordFailure(report, uuid, "launch", err);
+    record(failure(uuid, "launch", err));
     return undefined;
   }
 }
@@ -246,28 +258,23 @@ async function tryLaunch(
  * reveal other subnets' errors") and the throttle delay wrapError left: the new delay after a
  * throttle, unchanged after quota or capacity, 0 after anything else.
  */
-async function applyLaunchError(
-  deps: LaunchDeps,
-  uuid: string,
-  err: Ec2Error,
-  report: LaunchReport,
-  liveInstances: () => number,
-  now: () => number,
-): Promise<TryOutcome> {
+async function applyLaunchError(attempt: Attempt, err: Ec2Error): Promise<TryOutcome> {
+  const { deps, launch, now } = attempt;
+  const uuid = launch.entry.container.uuid;
   const t = now();
   const ended = (s: DispatchState): DispatchState => ({ ...s, subnetIndex: err.nextSubnetIndex ?? s.subnetIndex });
   if (err instanceof Ec2CapacityError) {
-    report.capacityErrors++;
+    launch.record({ kind: "cloud-refused", uuid, reason: "capacity" });
     await deps.state.modify((s) => ({ next: ended({ ...s, ...applyCapacityError(s, err.capacityKey, t) }), result: undefined }));
     return "capacity";
   }
   if (err instanceof Ec2QuotaError) {
-    report.quotaErrors++;
-    await deps.state.modify((s) => ({ next: ended({ ...s, ...applyQuotaError(s, liveInstances() + 1, t) }), result: undefined }));
+    launch.record({ kind: "cloud-refused", uuid, reason: "quota" });
+    await deps.state.modify((s) => ({ next: ended({ ...s, ...applyQuotaError(s, launch.liveInstances() + 1, t) }), result: undefined }));
     return "quota";
   }
   if (err instanceof Ec2ThrottleError) {
-    report.throttleErrors++;
+    launch.record({ kind: "cloud-refused", uuid, reason: "throttle" });
     await deps.state.modify((s) => ({
       next: ended({ ...s, ...applyThrottle(s, err.earliestRetry.getTime()), throttleDelayMs: err.retryAfterMs }),
       result: undefined,
@@ -275,12 +282,6 @@ async function applyLaunchError(
     return "throttle";
   }
   await deps.state.modify((s) => ({ next: ended({ ...s, throttleDelayMs: 0 }), result: undefined }));
-  recordFailure(report, uuid, "launch", err);
+  launch.record(failure(uuid, "launch", err));
   return undefined;
-}
-
-/** Counts a failure and keeps the error's code (EC2 `code`, Arvados `status`) for the log. */
-export function recordFailure(report: LaunchReport, uuid: string, step: "lock" | "launch" | "unlock", err: unknown): void {
-  report.failures++;
-  report.failureDetails.push({ uuid, step, error: errorCode(err) });
 }

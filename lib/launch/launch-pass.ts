@@ -1,35 +1,13 @@
-import type { ContainerApi } from "../arvados/port.js";
-import type { ClusterConfig } from "../config/types.js";
-import type { Queue } from "../queue/queue.js";
-import type { QueueEntry } from "../queue/types.js";
-import { clearQuotaIfFewer, expire, isAtQuota } from "../scheduler/capacity.js";
-import { countsTowardQuota, currentLaunch, type InstanceView, isLive } from "../scheduler/instances.js";
-import { nextMaxContainers } from "../scheduler/max-containers.js";
-import { withConfigLimits } from "../store/dispatch-state.js";
+import type { QueueEntry } from "../model/entry.js";
+import type { InstanceView } from "../model/instance.js";
+import { isAtQuota, refreshCapacity } from "../scheduler/capacity.js";
+import { countsTowardQuota, currentLaunch, isLive } from "../scheduler/instances.js";
+import { nextMaxContainers, withConfigLimits } from "../scheduler/max-containers.js";
 import { type LaunchDecision, planQueue } from "../scheduler/plan-queue.js";
-import type { DispatchState } from "../store/dispatch-state.js";
-import type { LaunchTokens } from "../store/launch-tokens.js";
-import type { QueueStore } from "../store/queue-store.js";
-import type { SharedState } from "../store/shared-state.js";
-import { launchOne, recordFailure, type Stop } from "./launch-container.js";
-import type { InstanceCloud } from "./ports.js";
+import type { DispatchState } from "../model/dispatch-state.js";
+import { failure, type LaunchEvent, launchContainer, type RepeatOutcome, type Stop } from "./launch-container.js";
+import type { LaunchDeps } from "./ports.js";
 import { storeStatuses } from "./statuses.js";
-
-/** Everything a launch pass works with; clients are built by the handler and passed in. */
-export interface LaunchDeps {
-  queue: Queue;
-  store: QueueStore;
-  api: ContainerApi;
-  cloud: InstanceCloud;
-  state: SharedState<DispatchState>;
-  tokens: LaunchTokens;
-  config: ClusterConfig;
-  /** Identifies this invocation in leases. */
-  owner: string;
-  now?: () => number;
-  /** How long a pass works from one plan before planning again (default replanAfterMs). */
-  replanMs?: number;
-}
 
 /**
  * A pass that still has work after this long plans again from fresh entries: during a backlog
@@ -47,9 +25,6 @@ export const replanAfterMs = 10_000;
 export const windowWaitMaxMs = 15_000;
 /** At most this many such waits per pass, so a throttle that keeps coming back cannot hold the pass. */
 const windowWaitsPerPass = 3;
-
-/** What a repeated launch intent's call turned out to have done (see Ec2CallOutcome). */
-export type RepeatOutcome = "launched" | "failed" | "unknown" | "terminated";
 
 /** What one pass did, for metrics and logs. */
 export interface LaunchReport {
@@ -71,7 +46,6 @@ export interface LaunchReport {
   throttleErrors: number;
   /** §3.7 containers_longest_wait_time_seconds: oldest Queued/Locked container with priority > 0 not yet running. */
   oldestQueuedAgeSeconds: number;
-  statuses: Record<string, string>;
   /** §3.7 containers_allocated_not_started, from the last plan: Locked ones holding or getting an instance. */
   allocatedNotStarted: number;
   /** §3.7 containers_not_allocated_over_quota, from the last plan. */
@@ -133,7 +107,6 @@ export async function runLaunchPass(deps: LaunchDeps, remainingMs: () => number,
     quotaErrors: 0,
     throttleErrors: 0,
     oldestQueuedAgeSeconds: 0,
-    statuses: {},
     allocatedNotStarted: 0,
     overQuota: 0,
     atQuota: false,
@@ -175,11 +148,11 @@ async function planAndWork(
   const state = await deps.state.modify((stored) => {
     const t = now();
     const s = withConfigLimits(stored, deps.config);
-    const capacity = clearQuotaIfFewer(expire(s, t), liveCount);
+    const capacity = refreshCapacity(s, liveCount, t);
     const running = entryList.filter((e) => hasLiveInstance(e, instances)).length;
     const max = nextMaxContainers(s, {
       // §3.3: this invocation's own 503s and those the other functions shared.
-      last503: Math.max(deps.api.last503()?.getTime() ?? 0, s.lastApi503 ?? 0) || undefined,
+      last503: Math.max(deps.queue.lastApi503()?.getTime() ?? 0, s.lastApi503 ?? 0) || undefined,
       running,
       now: t,
       // §3.3: at quota, the workload is the maximum and the quota's known size.
@@ -188,10 +161,7 @@ async function planAndWork(
       instancesWithinQuota: s.instancesWithinQuota,
       config: deps.config,
     });
-    const next: DispatchState = { ...s, ...capacity, ...max, atCapacityUntil: capacity.atCapacityUntil };
-    if (capacity.atQuotaUntil === undefined) delete next.atQuotaUntil;
-    if (capacity.atQuotaUntilFewerInstances === undefined) delete next.atQuotaUntilFewerInstances;
-    if (capacity.throttledUntil === undefined) delete next.throttledUntil;
+    const next: DispatchState = { ...capacity, ...max };
     return { next, result: next };
   });
   const plan = planQueue({
@@ -203,7 +173,6 @@ async function planAndWork(
     maxContainers: state.maxContainers,
   });
   report.plans++;
-  report.statuses = plan.statuses;
   report.allocatedNotStarted = plan.allocatedNotStarted;
   report.overQuota = plan.overQuota;
   report.atQuota = plan.atQuota;
@@ -228,7 +197,13 @@ async function planAndWork(
     if (remainingMs() < marginMs) break;
     const entry = entries.get(decision.uuid);
     if (entry === undefined) continue;
-    const stop = await launchOne(deps, entry, decision, lock, report, () => liveInstances, now);
+    const stop = await launchContainer(deps, {
+      entry,
+      decision,
+      lock,
+      liveInstances: () => liveInstances,
+      record: (event) => addToReport(report, event),
+    });
     if (stop === "launched") liveInstances++;
     else if (stop !== undefined) {
       stoppedBy = stop;
@@ -245,7 +220,7 @@ async function planAndWork(
       await deps.queue.unlock(uuid);
       report.unlocked++;
     } catch (err) {
-      recordFailure(report, uuid, "unlock", err);
+      addToReport(report, failure(uuid, "unlock", err));
     }
   }
   const writes = await statusWrites;
@@ -289,6 +264,36 @@ async function acquirePassLease(deps: LaunchDeps, remainingMs: () => number, mar
     if (await deps.store.acquireLaunchPassLease(deps.owner, now(), remainingMs() + leaseSlackMs)) return true;
     if (now() + leaseRetryMs > deadline || remainingMs() < marginMs + leaseRetryMs) return false;
     await new Promise((resolve) => setTimeout(resolve, leaseRetryMs));
+  }
+}
+
+/** Folds one step of a container's launch into the pass's report. */
+function addToReport(report: LaunchReport, event: LaunchEvent): void {
+  switch (event.kind) {
+    case "locked":
+      report.locked++;
+      return;
+    case "unlocked":
+      report.unlocked++;
+      return;
+    case "launched":
+      report.launched.push({ uuid: event.uuid, instanceType: event.instanceType, queuedMs: event.queuedMs });
+      return;
+    case "failed":
+      report.failures++;
+      report.failureDetails.push({ uuid: event.uuid, step: event.step, error: event.error });
+      return;
+    case "cloud-refused":
+      if (event.reason === "capacity") report.capacityErrors++;
+      else if (event.reason === "quota") report.quotaErrors++;
+      else report.throttleErrors++;
+      return;
+    case "repeated":
+      report.repeats.push({ uuid: event.uuid, instanceType: event.instanceType, outcome: event.outcome, typeConfigured: event.typeConfigured });
+      return;
+    case "start":
+      report.instanceStarts.push({ subnetId: event.subnetId, success: event.success });
+      return;
   }
 }
 

@@ -1,45 +1,66 @@
-import type { LaunchCall } from "../cloud/launch.js";
-import type { InstanceType } from "../config/types.js";
-import type { InstanceView } from "../scheduler/instances.js";
+import type { ClusterConfig } from "../config/types.js";
+import type { HeldLock } from "../model/container.js";
+import type { DispatchState } from "../model/dispatch-state.js";
+import type { LaunchIntent, LaunchRecord, QueueEntry } from "../model/entry.js";
+import type { InstanceCloud } from "../model/instance-cloud.js";
+import type { SharedValue } from "../model/shared-value.js";
 
-export type { LaunchCall };
+/**
+ * The ports a launch pass works through, each as narrow as the pass needs (upstream's
+ * `scheduler/interfaces.go`): the handler wires lib/queue's Queue, lib/store's QueueStore,
+ * SharedState and LaunchTokens, and lib/cloud's instances; tests wire recording fakes.
+ */
 
-/** One launch for one container lock: the §4.3 subnet loop, or one earlier call repeated. */
-export interface LaunchRequest {
-  containerUuid: string;
-  /** The container's lock_count: with the uuid it makes the idempotency token. */
-  lockCount: number;
-  instanceType: InstanceType;
-  /** Where the subnet rotation stands (§4.3 currentSubnetIDIndex). */
-  subnetIndex: number;
-  /** The previous throttle delay, for the next one's backoff (§4.3 wrapError). */
-  throttleDelayMs: number;
-  /** Repeat this earlier call exactly (its subnet and ClientToken) instead of the subnet loop. */
-  repeat?: LaunchCall;
-  /**
-   * Awaited before each RunInstances call is sent, with the earlier call of this launch it
-   * follows; a rejection sends nothing more (lib/cloud's LaunchOptions.beforeCall).
-   */
-  beforeCall?: (call: LaunchCall, follows: LaunchCall | undefined) => Promise<void>;
-  /** Told after each RunInstances call: its subnet ("" with none) and whether it started an instance (§4.3). */
-  onAttempt?: (attempt: { subnetId: string; success: boolean }) => void;
-}
-
-export interface LaunchedInstance {
-  instanceId: string;
-  subnetId?: string;
-  nextSubnetIndex: number;
+/** The queue as a launch pass uses it: the cached entries, lock and unlock, and who holds a lock. */
+export interface LaunchQueue {
+  entries(): Promise<{ entries: Map<string, QueueEntry> }>;
+  /** §1.9 Lock; rejects when Arvados refuses (another dispatcher holds it, priority 0, cancelled). */
+  lock(uuid: string): Promise<unknown>;
+  /** §1.9 Unlock. */
+  unlock(uuid: string): Promise<unknown>;
+  /** The lock our token holds on the container as Arvados says now; undefined when it holds none. */
+  heldLock(uuid: string): Promise<HeldLock | undefined>;
+  /** Time of the last Arvados 503 this invocation saw (§3.3 dynamic limit), or undefined. */
+  lastApi503(): Date | undefined;
 }
 
 /**
- * The cloud as the launcher and cleanup see it: start one instance, list ours, terminate some.
- * Failures reject with lib/cloud's classified errors (Ec2CapacityError, Ec2QuotaError,
- * Ec2ThrottleError, Ec2Error, each with the call's `outcome`), or with what `beforeCall` threw.
- * Every input of a RunInstances call is derived from the request and the deployment's settings,
- * so a request repeated with the same fields sends the same parameters.
+ * The launch pass's writes to the queue table. Every one is conditional; `false` means its
+ * condition did not hold. `writeLaunchIntent` and `recordLaunch` reject with StaleEntryError
+ * when the entry is no longer this invocation's to launch.
  */
-export interface InstanceCloud {
-  launch(request: LaunchRequest): Promise<LaunchedInstance>;
-  list(): Promise<InstanceView[]>;
-  terminate(instanceIds: readonly string[]): Promise<void>;
+export interface LaunchTable {
+  /** One pass plans at a time per deployment, so MaxInstances holds exactly. */
+  acquireLaunchPassLease(owner: string, nowMs: number, leaseMs: number): Promise<boolean>;
+  releaseLaunchPassLease(owner: string): Promise<boolean>;
+  /** One invocation at a time locks and launches one entry. */
+  claimEntry(uuid: string, owner: string, nowMs: number, leaseMs: number): Promise<boolean>;
+  releaseEntry(uuid: string, owner: string): Promise<boolean>;
+  /** Written before each RunInstances call; `replaces` is the ClientToken of the call it follows. */
+  writeLaunchIntent(uuid: string, owner: string, intent: LaunchIntent, replaces?: string): Promise<void>;
+  clearLaunchIntent(uuid: string, owner: string, clientToken: string): Promise<boolean>;
+  recordLaunch(uuid: string, launch: LaunchRecord): Promise<void>;
+  /** Stores why a waiting container waits (§3.3 status table), for the dispatch API. */
+  setSchedulingStatus(uuid: string, status: string): Promise<boolean>;
+}
+
+/** The deployment-wide RunInstances bucket (EC2's request rate: burst 5, 2 a second). */
+export interface LaunchBucket {
+  /** Takes one token, waiting at most `maxWaitMs`; false when none came in time. */
+  takeWithin(maxWaitMs: number): Promise<boolean>;
+}
+
+/** Everything a launch pass works with; the handler builds the clients and passes them in. */
+export interface LaunchDeps {
+  queue: LaunchQueue;
+  store: LaunchTable;
+  cloud: Pick<InstanceCloud, "launch" | "list">;
+  state: SharedValue<DispatchState>;
+  tokens: LaunchBucket;
+  config: ClusterConfig;
+  /** Identifies this invocation in leases. */
+  owner: string;
+  now?: () => number;
+  /** How long a pass works from one plan before planning again (default replanAfterMs). */
+  replanMs?: number;
 }

@@ -1,6 +1,6 @@
 import { errorCode } from "../observability/error-code.js";
-import type { QueueEntry } from "../queue/types.js";
-import type { QueueStore } from "../store/queue-store.js";
+import type { QueueEntry } from "../model/entry.js";
+import type { LaunchTable } from "./ports.js";
 
 /** Status writes in flight at once: each is one small conditional UpdateItem. */
 const statusWriteConcurrency = 8;
@@ -24,7 +24,7 @@ export interface StatusWrites {
  * `timeLeft()` is false (the next pass catches up).
  */
 export async function storeStatuses(
-  store: Pick<QueueStore, "setSchedulingStatus">,
+  store: Pick<LaunchTable, "setSchedulingStatus">,
   entries: ReadonlyMap<string, QueueEntry>,
   statuses: Readonly<Record<string, string>>,
   timeLeft: () => boolean,

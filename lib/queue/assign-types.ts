@@ -1,10 +1,16 @@
-import type { ContainerApi } from "../arvados/port.js";
-import { ArvadosApiError } from "../arvados/errors.js";
-import type { Mount } from "../arvados/types.js";
+import { apiStatus, type ContainerApi, type DecodedMounts } from "../model/container-api.js";
 import { chooseInstanceTypes, type TypeChoiceConfig } from "../instance-types/choose.js";
 import { instanceResourcesNeeded } from "../instance-types/resources.js";
-import type { QueueStore } from "../store/queue-store.js";
+import type { TypeChoiceTable } from "./ports.js";
 import type { Queue } from "./queue.js";
+
+/** What type choice works with: the container's mounts from Arvados, the table, the queue. */
+export interface TypeChoiceDeps {
+  api: Pick<ContainerApi, "getContainer" | "getContainerMounts">;
+  store: TypeChoiceTable;
+  queue: Pick<Queue, "lock" | "heldLock" | "setRuntimeError" | "cancel" | "forget">;
+  config: TypeChoiceConfig;
+}
 
 /** What happened to one entry. */
 export type AssignOutcome =
@@ -15,63 +21,6 @@ export type AssignOutcome =
   | "stored-without-types"
   | "lock-refused";
 
-/** arvados.Mount's scalar fields and their Go types (§5.2); others are not checked, as Go ignores unknown keys. */
-const mountFieldTypes: Record<string, "string" | "bool" | "int64"> = {
-  kind: "string",
-  writable: "bool",
-  portable_data_hash: "string",
-  uuid: "string",
-  device_type: "string",
-  path: "string",
-  exclude_from_output: "bool",
-  capacity: "int64",
-};
-
-/**
- * How Go's decoder names a JSON value it cannot store: the JSON type, and for a number that does
- * not parse as an integer field's type, the number too ("number 1.5").
- */
-function goJsonValue(value: unknown, goType?: string): string {
-  if (Array.isArray(value)) return "array";
-  if (typeof value === "number") return goType === "int64" ? `number ${String(value)}` : "number";
-  if (typeof value === "boolean") return "bool";
-  return typeof value;
-}
-
-function fitsGoType(value: unknown, goType: "string" | "bool" | "int64"): boolean {
-  if (goType === "string") return typeof value === "string";
-  if (goType === "bool") return typeof value === "boolean";
-  return typeof value === "number" && Number.isSafeInteger(value);
-}
-
-/**
- * Decodes a container's `mounts` as Go's encoding/json does into `map[string]arvados.Mount`
- * (§1.8, issue #21314): null values are zero values, a wrongly-typed value is an error whose
- * text ("json: cannot unmarshal ...") ends up in runtime_status.error like upstream's.
- */
-export function decodeMounts(value: unknown): { mounts: Record<string, Mount> } | { error: string } {
-  const fail = (what: unknown, field: string, goType: string) => ({
-    error: `json: cannot unmarshal ${goJsonValue(what, goType)} into Go struct field ${field} of type ${goType}`,
-  });
-  if (value === undefined || value === null) return { mounts: {} };
-  if (typeof value !== "object" || Array.isArray(value)) return fail(value, "Container.mounts", "map[string]arvados.Mount");
-  const mounts: Record<string, Mount> = {};
-  for (const [path, mount] of Object.entries(value as Record<string, unknown>)) {
-    // null decodes to a zero Mount: no kind, no capacity.
-    if (mount === null) {
-      mounts[path] = { kind: "" };
-      continue;
-    }
-    if (typeof mount !== "object" || Array.isArray(mount)) return fail(mount, "Container.mounts", "arvados.Mount");
-    const fields = mount as Record<string, unknown>;
-    for (const [field, goType] of Object.entries(mountFieldTypes)) {
-      const v = fields[field];
-      if (v !== undefined && v !== null && !fitsGoType(v, goType)) return fail(v, `Mount.mounts.${field}`, goType);
-    }
-    mounts[path] = { ...fields, kind: typeof fields.kind === "string" ? fields.kind : "" } as Mount;
-  }
-  return { mounts };
-}
 
 /**
  * Chooses instance types for one new entry (upstream addEnt, §1.8, done here after the insert):
@@ -80,23 +29,19 @@ export function decodeMounts(value: unknown): { mounts: Record<string, Mount> } 
  * upstream's runtime_status.error, cancelled, and dropped from the queue. Safe to repeat: an
  * entry that already has types, or is gone, is left alone.
  */
-export async function assignInstanceTypes(
-  uuid: string,
-  deps: { api: ContainerApi; store: QueueStore; queue: Queue; config: TypeChoiceConfig },
-): Promise<AssignOutcome> {
+export async function assignInstanceTypes(uuid: string, deps: TypeChoiceDeps): Promise<AssignOutcome> {
   const entry = await deps.store.get(uuid);
   if (entry === undefined) return "gone";
   if (entry.instanceTypes !== undefined) return "already-assigned";
 
-  let mountsValue: unknown;
+  let decoded: DecodedMounts;
   try {
-    mountsValue = (await deps.api.getContainer(uuid, ["mounts"])).mounts;
+    decoded = await deps.api.getContainerMounts(uuid);
   } catch (err) {
     // Deleted meanwhile: the next update removes the entry.
-    if (err instanceof ArvadosApiError && err.status === 404) return "gone";
+    if (apiStatus(err) === 404) return "gone";
     throw err;
   }
-  const decoded = decodeMounts(mountsValue);
   const container = entry.container;
   if ("error" in decoded) {
     return cancelUnsatisfiable(deps, uuid, container.state, `error getting mounts from container record: ${decoded.error}`);
@@ -104,7 +49,7 @@ export async function assignInstanceTypes(
   const choice = chooseInstanceTypes(deps.config, { ...container, mounts: decoded.mounts });
   if (choice.ok) {
     const resources = instanceResourcesNeeded(deps.config, { ...container, mounts: decoded.mounts });
-    return (await deps.store.setInstanceTypes(uuid, choice.types, resources, choice.decision)) ? "assigned" : "already-assigned";
+    return (await deps.store.setInstanceTypes(uuid, choice.types.map((it) => it.Name), resources, choice.decision)) ? "assigned" : "already-assigned";
   }
   if (container.state === "Queued" || container.state === "Locked") {
     return cancelUnsatisfiable(deps, uuid, container.state, choice.error.message);
@@ -115,19 +60,13 @@ export async function assignInstanceTypes(
   return "stored-without-types";
 }
 
-/** Whether the container is Locked by this dispatcher's token right now. */
-async function lockedByUs(deps: { api: ContainerApi; queue: Queue }, uuid: string): Promise<boolean> {
-  const [record, tokenUuid] = await Promise.all([deps.api.getContainer(uuid, ["state", "locked_by_uuid"]), deps.queue.tokenUuid()]);
-  return record.state === "Locked" && record.locked_by_uuid === tokenUuid;
-}
-
 /**
  * §1.8 cancelUnsatisfiableContainer: lock first if Queued (runtime_status needs the lock, §5.5),
  * set runtime_status.error, cancel; an error is ignored if the container ends up Cancelled
  * anyway. Then forget the entry.
  */
 async function cancelUnsatisfiable(
-  deps: { api: ContainerApi; queue: Queue },
+  deps: Pick<TypeChoiceDeps, "api" | "queue">,
   uuid: string,
   state: string,
   message: string,
@@ -138,8 +77,9 @@ async function cancelUnsatisfiable(
     } catch (err) {
       // 422: no longer Queued, or priority 0. That includes our own lock whose reply was lost
       // (a retried record): go on if the lock is ours, else leave it; if it comes back, it is seen again.
-      if (!(err instanceof ArvadosApiError && (err.status === 422 || err.status === 403))) throw err;
-      if (!(await lockedByUs(deps, uuid))) return "lock-refused";
+      const status = apiStatus(err);
+      if (status !== 422 && status !== 403) throw err;
+      if ((await deps.queue.heldLock(uuid))?.state !== "Locked") return "lock-refused";
     }
   }
   try {

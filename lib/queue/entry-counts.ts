@@ -1,4 +1,4 @@
-import type { QueueEntry } from "./types.js";
+import type { QueueEntry } from "../model/entry.js";
 
 /** The InstanceType dimension for an entry with no chosen type yet (upstream would panic, §1.10). */
 export const noInstanceType = "none";
@@ -18,7 +18,7 @@ export function countEntriesByStateAndType(entries: Iterable<QueueEntry>): Entry
   const counts = new Map<string, EntryCount>();
   for (const entry of entries) {
     const state = entry.container.state;
-    const instanceType = entry.instanceTypes?.[0]?.Name || noInstanceType;
+    const instanceType = entry.instanceTypes?.[0] || noInstanceType;
     const key = `${state}\u0000${instanceType}`;
     const point = counts.get(key) ?? { state, instanceType, count: 0 };
     point.count++;

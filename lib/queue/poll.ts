@@ -1,6 +1,8 @@
-import type { ListContainersParams, ContainerApi } from "../arvados/port.js";
-import { type Container, type Filter, type QueuedContainer, isFinalState, queueSelect } from "../arvados/types.js";
-import { toQueuedContainer } from "./container-record.js";
+import type { ContainerApi, Filter, ListContainersParams } from "../model/container-api.js";
+import { isFinalState, type QueuedContainer } from "../model/container.js";
+
+/** The list parameters of one poll request; the API port selects the queue's attributes. */
+type PollParams = Omit<ListContainersParams, "select">;
 
 /** §1.1: stop fetching Queued pages after this many non-supervisor containers. */
 export const queuedContainersTarget = 100;
@@ -107,19 +109,19 @@ export type CachedStates = ReadonlyMap<string, QueuedContainer["state"]>;
 async function fetchAll(
   api: ContainerApi,
   list: PollList,
-  initial: ListContainersParams & { filters: Filter[] },
+  initial: PollParams & { filters: Filter[] },
   maxNonSuper: number,
   onPage: () => void,
-): Promise<Partial<Container>[]> {
-  const results: Partial<Container>[] = [];
-  let params: ListContainersParams = { ...initial };
+): Promise<QueuedContainer[]> {
+  const results: QueuedContainer[] = [];
+  let params: PollParams = { ...initial };
   let nonSuper = 0;
   let previousLast: string | undefined;
   for (let pages = 1; ; pages++) {
     onPage();
-    const { items } = await api.listContainers(params);
+    const { items } = await api.listQueuedContainers(params);
     if (items.length === 0) break;
-    for (const item of items) if (item.scheduling_parameters?.supervisor !== true) nonSuper++;
+    for (const item of items) if (!item.scheduling_parameters.supervisor) nonSuper++;
     results.push(...items);
     if (maxNonSuper > 0 && nonSuper >= maxNonSuper) break;
     if (initial.order === "uuid") {
@@ -150,7 +152,7 @@ export async function pollFilters(api: ContainerApi, tokenUuid: string): Promise
   const countRequest = () => {
     result.requests++;
   };
-  const common = { select: queueSelect, limit: 1000, count: "none" as const };
+  const common = { limit: 1000, count: "none" as const };
   const mine = await fetchAll(api, "mine", { ...common, filters: [["locked_by_uuid", "=", tokenUuid]], order: "uuid" }, 0, countRequest);
   // The operand is the string "0", as upstream sends it (§1.6, §5.7).
   const avail = await fetchAll(
@@ -162,14 +164,8 @@ export async function pollFilters(api: ContainerApi, tokenUuid: string): Promise
   );
   // The filters prove locked_by_uuid for these, so the cache knows it without selecting it.
   // Upstream applies "mine" then "avail": a later result overwrites an earlier one (§1.6 step 4).
-  for (const record of mine) {
-    const container = toQueuedContainer(record, tokenUuid);
-    result.next.set(container.uuid, container);
-  }
-  for (const record of avail) {
-    const container = toQueuedContainer(record, null);
-    result.next.set(container.uuid, container);
-  }
+  for (const container of mine) result.next.set(container.uuid, { ...container, locked_by_uuid: tokenUuid });
+  for (const container of avail) result.next.set(container.uuid, { ...container, locked_by_uuid: null });
   return result;
 }
 
@@ -192,7 +188,7 @@ export async function pollMissing(api: ContainerApi, poll: PollResult, cached: C
     const found = await fetchAll(
       api,
       "missing",
-      { select: queueSelect, count: "none", filters: [["uuid", "in", batch]], order: "uuid" },
+      { count: "none", filters: [["uuid", "in", batch]], order: "uuid" },
       0,
       countRequest,
     );
@@ -212,10 +208,9 @@ export async function pollMissing(api: ContainerApi, poll: PollResult, cached: C
     }
     // Not in "mine", so a Locked or Running one is held by another token (whose, the select
     // does not say: leave it unset); any other state has no lock at all (§5.4).
-    for (const record of found) {
-      const container = toQueuedContainer(record, undefined);
-      if (container.state !== "Locked" && container.state !== "Running") container.locked_by_uuid = null;
-      poll.next.set(container.uuid, container);
+    for (const container of found) {
+      const lockless = container.state !== "Locked" && container.state !== "Running";
+      poll.next.set(container.uuid, lockless ? { ...container, locked_by_uuid: null } : container);
     }
   }
   return poll;

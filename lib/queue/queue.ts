@@ -1,9 +1,9 @@
-import type { ContainerApi } from "../arvados/port.js";
-import type { Container, ContainerStateChange, QueuedContainer } from "../arvados/types.js";
-import { isContainerState } from "../arvados/types.js";
-import type { QueueStore } from "../store/queue-store.js";
+import { apiStatus, type ContainerApi } from "../model/container-api.js";
+import type { Container, ContainerStateChange, HeldLock, QueuedContainer } from "../model/container.js";
+import { isContainerState } from "../model/container.js";
+import type { QueueTable } from "./ports.js";
 import { type PollResult, pollFilters, pollMissing } from "./poll.js";
-import type { QueueEntry } from "./types.js";
+import type { QueueEntry } from "../model/entry.js";
 import { type WritePlan, planWrites, runBounded, settleAll } from "./write-plan.js";
 
 /** Another invocation holds the update lease; this one should exit without polling. */
@@ -60,7 +60,7 @@ export class Queue {
 
   constructor(
     private readonly api: ContainerApi,
-    private readonly store: QueueStore,
+    private readonly store: QueueTable,
     private readonly options: QueueOptions,
   ) {
     this.clock = options.clock ?? (() => new Date());
@@ -72,6 +72,30 @@ export class Queue {
    */
   async tokenUuid(): Promise<string> {
     return (await this.api.currentAuthorization()).uuid;
+  }
+
+  /**
+   * The lock our token holds on the container as Arvados says now (state Locked or Running,
+   * with its lock_count), or undefined: another token holds it, nobody does, or Arvados has no
+   * such container (404). Other API errors reject. One answer for launch, type choice and
+   * cleanup's orphan check.
+   */
+  async heldLock(uuid: string): Promise<HeldLock | undefined> {
+    const [tokenUuid, record] = await Promise.all([
+      this.tokenUuid(),
+      this.api.getContainer(uuid, ["uuid", "state", "lock_count", "locked_by_uuid"]).catch((err: unknown) => {
+        if (apiStatus(err) === 404) return undefined;
+        throw err;
+      }),
+    ]);
+    if (record === undefined || record.locked_by_uuid !== tokenUuid) return undefined;
+    if (record.state !== "Locked" && record.state !== "Running") return undefined;
+    return { state: record.state, lockCount: typeof record.lock_count === "number" ? record.lock_count : undefined };
+  }
+
+  /** Time of the last 503 the API answered this invocation (§3.3 dynamic limit), or undefined. */
+  lastApi503(): Date | undefined {
+    return this.api.last503();
   }
 
   /** Every cached entry and the freshness threshold (undefined before the first successful update). */

@@ -1,6 +1,6 @@
 import type { Queue, UpdateReport } from "./queue.js";
 import { UpdateLeaseHeldError } from "./queue.js";
-import type { QueueEntry } from "./types.js";
+import type { QueueEntry } from "../model/entry.js";
 
 /** Whether any entry still needs attention: Queued, Locked or Running. */
 export function queueHasWork(entries: readonly QueueEntry[]): boolean {

@@ -1,8 +1,8 @@
 import { isDeepStrictEqual } from "node:util";
-import { parseArvadosJson, stringifyArvadosJson } from "../arvados/json.js";
-import type { QueuedContainer } from "../arvados/types.js";
+import { parseArvadosJson, stringifyArvadosJson } from "../model/exact-json.js";
+import type { QueuedContainer } from "../model/container.js";
 import type { PollResult } from "./poll.js";
-import type { QueueEntry } from "./types.js";
+import type { QueueEntry } from "../model/entry.js";
 
 /**
  * The writes one update needs to bring the table in line with a poll (§1.5 steps 3–4): new

@@ -1,9 +1,10 @@
 import { createEc2Client } from "../cloud/client.js";
 import { configFromEnv } from "../config/load.js";
 import type { ClusterConfig } from "../config/types.js";
-import { DispatchApi, tableQueueReader } from "../dispatch-api/dispatch-api.js";
-import { managementTokenFromEnv } from "../dispatch-api/management-token.js";
-import { Ec2InstanceCloud } from "../launch/ec2-instance-cloud.js";
+import { DispatchApi } from "../dispatch-api/dispatch-api.js";
+import type { QueueReader } from "../dispatch-api/ports.js";
+import { managementTokenFromEnv } from "./management-token.js";
+import { Ec2InstanceCloud } from "../cloud/ec2-instance-cloud.js";
 import { createDynamoDbClient } from "../store/dynamodb-client.js";
 import { QueueStore } from "../store/queue-store.js";
 import { requireEnv } from "./environment.js";
@@ -29,4 +30,9 @@ export async function dispatchApiFromEnv(env: NodeJS.ProcessEnv = process.env): 
   });
   const api = new DispatchApi({ queue: tableQueueReader(store), instances: cloud, managementToken: managementTokenFromEnv(env), config });
   return { api, config };
+}
+
+/** The QueueReader of the queue table: the reads Queue.entries and Queue.get make. */
+export function tableQueueReader(store: Pick<QueueStore, "scan" | "get">): QueueReader {
+  return { entries: async () => (await store.scan()).entries, entry: (uuid) => store.get(uuid) };
 }

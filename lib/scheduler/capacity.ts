@@ -1,34 +1,24 @@
-import type { InstanceType } from "../config/types.js";
-import { capacityKeysFor } from "../cloud/capacity-key.js";
-
-/**
- * CapacityState is the pool's memory of cloud refusals (upstream `worker.Pool` fields
- * `atCapacityUntil`, `atQuotaUntil`, `atQuotaUntilFewerInstances`, `throttleCreate`), as plain
- * data so it can be stored between invocations. Times are epoch ms. Every function here is pure:
- * it returns a new state and never mutates its argument.
- */
-export interface CapacityState {
-  /** Capacity key (see {@link capacityKeysFor}) → at capacity until. */
-  atCapacityUntil: Record<string, number>;
-  atQuotaUntil?: number;
-  /** At quota until the instance count drops below this; 0 or undefined = not set. */
-  atQuotaUntilFewerInstances?: number;
-  /** Creates are suspended until this time (rate limit, §4.1 throttleCreate). */
-  throttledUntil?: number;
-}
+import type { InstanceType } from "../model/instance-type.js";
+import { capacityKeysFor } from "../model/capacity-key.js";
+import type { CapacityState } from "../model/dispatch-state.js";
 
 /** §4.1 quotaErrorTTL: how long a quota error with no instances running blocks creates. */
 export const QUOTA_ERROR_TTL_MS = 60_000;
 /** §4.1 capacityErrorTTL: how long a capacity error blocks its key. */
 export const CAPACITY_ERROR_TTL_MS = 60_000;
 
-/** A CapacityState with nothing recorded. */
-export function emptyCapacityState(): CapacityState {
-  return { atCapacityUntil: {} };
+/**
+ * A state brought up to `now` and the live instance count: expired windows dropped, a quota stop
+ * lifted once fewer instances run (§4.1). Launch and cleanup both derive it before they store it.
+ */
+export function refreshCapacity<S extends CapacityState>(state: S, liveInstances: number, now: number): S {
+  const derived = clearQuotaIfFewer(expire(state, now), liveInstances);
+  const next: S = { ...state, ...derived, atCapacityUntil: derived.atCapacityUntil };
+  for (const key of ["atQuotaUntil", "atQuotaUntilFewerInstances", "throttledUntil"] as const) {
+    if (derived[key] === undefined) delete next[key];
+  }
+  return next;
 }
-
-// lib/cloud owns the capacity keys (it maps each EC2 error to one); the scheduler checks them.
-export { capacityKeysFor };
 
 /** True when any capacity key of `it` is blocked at `now` (§4.1 AtCapacity). */
 export function isAtCapacity(

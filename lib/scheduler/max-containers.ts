@@ -1,25 +1,8 @@
 import type { ClusterConfig } from "../config/types.js";
+import type { DispatchState, MaxContainersState } from "../model/dispatch-state.js";
 
 /** §3.3 quietAfter503: how long without a 503 before the limit may grow again. */
 export const QUIET_AFTER_503_MS = 60_000;
-
-/**
- * MaxContainersState is the dynamic concurrency limit carried between passes (upstream
- * Scheduler fields `maxContainers`, `last503time`, `instancesWithinQuota`). 0 = unlimited.
- */
-export interface MaxContainersState {
-  maxContainers: number;
-  /** Epoch ms of the last API 503 already acted on. */
-  last503Seen?: number;
-  /**
-   * Epoch ms of the latest 503 any function got from the Arvados API (upstream has one client
-   * for the queue and the scheduler; here update-queue, choose-instance-types and cleanup
-   * report theirs), so launch holds back after a 503 it did not see itself (§3.3).
-   */
-  lastApi503?: number;
-  /** Instance count known to fit the cloud quota; 0 until a quota error has been seen. */
-  instancesWithinQuota: number;
-}
 
 /** What one pass observed, for {@link nextMaxContainers}. Times are epoch ms. */
 export interface MaxContainersInput {
@@ -92,4 +75,17 @@ export function maxSupervisorsFor(maxContainers: number, supervisorFraction: num
   const max = Math.floor(maxContainers * supervisorFraction);
   if (max < 1 && supervisorFraction > 0 && maxContainers > 0) return 1;
   return max;
+}
+
+/**
+ * The state as the current config sees it. Upstream derives maxContainers from MaxInstances or
+ * InitialQuotaEstimate when the dispatcher starts (§3.2), and a config change restarts it; a
+ * shared state outlives deployments, so a change of either key starts the limit over.
+ */
+export function withConfigLimits(state: DispatchState, config: ClusterConfig): DispatchState {
+  const { MaxInstances, InitialQuotaEstimate } = config.Containers.CloudVMs;
+  const limits = `MaxInstances=${MaxInstances},InitialQuotaEstimate=${InitialQuotaEstimate}`;
+  if (state.configLimits === limits) return state;
+  // last503Seen stays: a 503 already acted on must not count as new after a redeploy.
+  return { ...state, maxContainers: initialMaxContainers(config), instancesWithinQuota: 0, configLimits: limits };
 }

@@ -1,8 +1,11 @@
-import { ContainerState, comparePriorityDesc, isFinalState } from "../arvados/types.js";
-import type { ClusterConfig, InstanceType } from "../config/types.js";
-import type { QueueEntry } from "../queue/types.js";
-import { type CapacityState, isAtCapacity, isAtQuota, isThrottled } from "./capacity.js";
-import { countsTowardQuota, currentIntent, currentLaunch, InstanceIndex, type InstanceView } from "./instances.js";
+import { ContainerState, comparePriorityDesc, isFinalState } from "../model/container.js";
+import type { ClusterConfig } from "../config/types.js";
+import { type InstanceType, resolveInstanceTypes } from "../model/instance-type.js";
+import type { QueueEntry } from "../model/entry.js";
+import { isAtCapacity, isAtQuota, isThrottled } from "./capacity.js";
+import type { CapacityState } from "../model/dispatch-state.js";
+import { countsTowardQuota, currentIntent, currentLaunch, InstanceIndex } from "./instances.js";
+import type { InstanceView } from "../model/instance.js";
 import { maxSupervisorsFor } from "./max-containers.js";
 import {
   instanceTypeAtCapacityStatus,
@@ -83,6 +86,7 @@ function holdsInstance(entry: QueueEntry, index: InstanceIndex): boolean {
  */
 function repeatDecision(
   entry: QueueEntry,
+  types: readonly InstanceType[],
   index: InstanceIndex,
   capacity: CapacityState,
   quotaGroups: Readonly<Record<string, string>>,
@@ -92,15 +96,15 @@ function repeatDecision(
   if (index.liveFor(entry).length > 0) return undefined;
   const intent = currentIntent(entry);
   if (intent === undefined) return undefined;
-  const types = entry.instanceTypes ?? [];
-  const intentType = types.find((it) => it.Name === intent.instanceType);
-  // Cannot happen (the intent was written from these types, which are written once); if it
-  // did, cleanup gives the lock back after TimeoutBooting (planReconcile's lockedRule).
+  // The definition the call was sent with: a repeat must send the same parameters.
+  const intentType = intent.definition ?? types.find((it) => it.Name === intent.instanceType);
+  // An old intent whose type has left the config: cleanup gives the lock back after
+  // TimeoutBooting (planReconcile's lockedRule).
   if (intentType === undefined) return undefined;
   return {
     uuid: entry.container.uuid,
     instanceType: intentType,
-    fallbackTypes: types.filter((it) => it !== intentType && !isAtCapacity(capacity, it, quotaGroups, now)),
+    fallbackTypes: types.filter((it) => it.Name !== intentType.Name && !isAtCapacity(capacity, it, quotaGroups, now)),
   };
 }
 
@@ -126,12 +130,14 @@ export function planQueue(input: PlanQueueInput): QueuePlan {
   const cloudVMs = config.Containers.CloudVMs;
   const quotaGroups = cloudVMs.DriverParameters.InstanceTypeQuotaGroups;
   const index = new InstanceIndex(input.instances);
+  const typesOf = (entry: QueueEntry) => resolveInstanceTypes(entry.instanceTypes, config.InstanceTypes);
 
   const held = new Set<string>();
   const considered: QueueEntry[] = [];
   for (const entry of input.entries) {
     if (holdsInstance(entry, index)) held.add(entry.container.uuid);
-    else if (isFinalState(entry.container.state) || !entry.instanceTypes?.length) continue; // DESIGN: no types, no launch
+    // DESIGN: no types (none chosen, or none still configured), no launch.
+    else if (isFinalState(entry.container.state) || typesOf(entry).length === 0) continue;
     considered.push(entry);
   }
   const sorted = considered.sort(compareEntries(held));
@@ -167,7 +173,7 @@ export function planQueue(input: PlanQueueInput): QueuePlan {
       if (isWaiting(entry)) plan.statuses[ctr.uuid] = SchedulingStatus.preparing;
       if (ctr.state === ContainerState.Locked) plan.allocatedNotStarted++;
       // §3.3 8.5 as for any create: no repeat while throttled; it waits, holding its place.
-      const repeat = throttled ? undefined : repeatDecision(entry, index, capacity, quotaGroups, now);
+      const repeat = throttled ? undefined : repeatDecision(entry, typesOf(entry), index, capacity, quotaGroups, now);
       if (repeat !== undefined) {
         plan.launch.push(repeat);
         plan.statuses[ctr.uuid] = newInstanceStatus(repeat.instanceType.Name);
@@ -186,7 +192,7 @@ export function planQueue(input: PlanQueueInput): QueuePlan {
     // §3.3 step 6: cheapest eligible type not at capacity. Upstream also remembers types found
     // at capacity earlier in the pass because its pool's flags can change mid-pass; the
     // capacity state here is fixed for the pass, so asking again gives the same answer.
-    const types = entry.instanceTypes ?? [];
+    const types = typesOf(entry);
     const [available, ...fallbackTypes] = types.filter((it) => !isAtCapacity(capacity, it, quotaGroups, now));
 
     if (ctr.state === ContainerState.Queued) {

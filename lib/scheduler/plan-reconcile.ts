@@ -1,15 +1,8 @@
-import { ContainerState } from "../arvados/types.js";
+import { ContainerState } from "../model/container.js";
 import type { ClusterConfig } from "../config/types.js";
-import type { QueueEntry } from "../queue/types.js";
-import {
-  currentIntent,
-  currentLaunch,
-  IdleBehavior,
-  InstanceIndex,
-  type InstanceView,
-  isPresent,
-  UNLISTED_GRACE_MS,
-} from "./instances.js";
+import type { QueueEntry } from "../model/entry.js";
+import { currentIntent, currentLaunch, InstanceIndex, isPresent } from "./instances.js";
+import { IdleBehavior, type InstanceView, UNLISTED_GRACE_MS } from "../model/instance.js";
 
 /**
  * Why a reconcile decision was made: short, constant, low-cardinality (a metric dimension).

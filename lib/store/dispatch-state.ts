@@ -1,42 +1,7 @@
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import type { CapacityState } from "../scheduler/capacity.js";
-import { emptyCapacityState } from "../scheduler/capacity.js";
-import type { ClusterConfig } from "../config/types.js";
-import { initialMaxContainers, type MaxContainersState } from "../scheduler/max-containers.js";
+import { type DispatchState, initialDispatchState } from "../model/dispatch-state.js";
 import { metaKey } from "./item-codec.js";
 import { SharedState } from "./shared-state.js";
-
-/**
- * What the upstream worker pool and scheduler keep in memory between passes, kept here in one
- * `#capacity` item so every invocation shares it and a cold start forgets nothing (§3.3, §4.1,
- * §4.3): capacity/quota/throttle state, the throttle backoff, the subnet rotation index and the
- * dynamic concurrency limit.
- */
-export interface DispatchState extends CapacityState, MaxContainersState {
-  /** §4.3 throttleDelayCreate: the last RunInstances throttle delay (0 = not throttled). */
-  throttleDelayMs: number;
-  /** §4.3 currentSubnetIDIndex. */
-  subnetIndex: number;
-  /** The config limits `maxContainers` was derived from (see withConfigLimits). */
-  configLimits?: string;
-}
-
-/**
- * The state as the current config sees it. Upstream derives maxContainers from MaxInstances or
- * InitialQuotaEstimate when the dispatcher starts (§3.2), and a config change restarts it; a
- * shared state outlives deployments, so a change of either key starts the limit over.
- */
-export function withConfigLimits(state: DispatchState, config: ClusterConfig): DispatchState {
-  const { MaxInstances, InitialQuotaEstimate } = config.Containers.CloudVMs;
-  const limits = `MaxInstances=${MaxInstances},InitialQuotaEstimate=${InitialQuotaEstimate}`;
-  if (state.configLimits === limits) return state;
-  // last503Seen stays: a 503 already acted on must not count as new after a redeploy.
-  return { ...state, maxContainers: initialMaxContainers(config), instancesWithinQuota: 0, configLimits: limits };
-}
-
-export function initialDispatchState(maxContainers: number): DispatchState {
-  return { ...emptyCapacityState(), throttleDelayMs: 0, subnetIndex: 0, maxContainers, instancesWithinQuota: 0 };
-}
 
 /** The shared `#capacity` item. */
 export function dispatchState(ddb: DynamoDBClient, tableName: string, maxContainers: number): SharedState<DispatchState> {

@@ -1,6 +1,6 @@
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 import { marshall, unmarshall } from "@aws-sdk/util-dynamodb";
-import type { QueueEntry } from "../queue/types.js";
+import type { QueueEntry } from "../model/entry.js";
 
 /**
  * The table's key layout: container entries are keyed by container uuid; meta items by a
@@ -41,7 +41,19 @@ export function itemToEntry(item: Record<string, AttributeValue>): QueueEntry | 
     launchLease?: unknown;
     statusOnly?: unknown;
   };
-  return entry as QueueEntry;
+  const names = typeNames(entry.instanceTypes);
+  return (names === undefined ? entry : { ...entry, instanceTypes: names }) as QueueEntry;
+}
+
+/**
+ * Entries written before types were stored by name hold whole type objects; read as their
+ * names, so an upgrade keeps every queued entry launchable under the current definitions.
+ */
+function typeNames(stored: unknown): string[] | undefined {
+  if (!Array.isArray(stored)) return undefined;
+  return stored.map((t: unknown) =>
+    typeof t === "object" && t !== null && "Name" in t && typeof t.Name === "string" ? t.Name : String(t),
+  );
 }
 
 function bigintsToNumbers(value: unknown): unknown {

@@ -12,11 +12,10 @@ import {
   type UpdateItemCommandInput,
 } from "@aws-sdk/client-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
-import type { ContainerStateChange, QueuedContainer } from "../arvados/types.js";
-import { isFinalState } from "../arvados/types.js";
-import type { InstanceType } from "../config/types.js";
-import type { InstanceResources, LaunchIntent, LaunchRecord, QueueEntry, TypeDecision } from "../queue/types.js";
-import { StaleEntryError } from "./errors.js";
+import type { ContainerStateChange, QueuedContainer } from "../model/container.js";
+import { isFinalState } from "../model/container.js";
+import type { InstanceResources, LaunchIntent, LaunchRecord, QueueEntry, TypeDecision } from "../model/entry.js";
+import { StaleEntryError } from "../model/stale-entry.js";
 import { itemToEntry, metaKey } from "./item-codec.js";
 import {
   acquireLeaseRequest,
@@ -171,11 +170,11 @@ export class QueueStore {
   /** Record chosen types once; false if the entry is gone or already has types (a redelivery). */
   setInstanceTypes(
     uuid: string,
-    types: InstanceType[],
+    typeNames: readonly string[],
     resources: InstanceResources,
     decision: TypeDecision,
   ): Promise<WriteOutcome> {
-    return this.update(setInstanceTypesRequest(this.tableName, uuid, types, resources, decision));
+    return this.update(setInstanceTypesRequest(this.tableName, uuid, typeNames, resources, decision));
   }
 
   /**

@@ -4,9 +4,8 @@ import type {
   PutItemCommandInput,
   UpdateItemCommandInput,
 } from "@aws-sdk/client-dynamodb";
-import type { ContainerStateChange, QueuedContainer } from "../arvados/types.js";
-import type { InstanceType } from "../config/types.js";
-import type { InstanceResources, LaunchIntent, LaunchRecord, QueueEntry, TypeDecision } from "../queue/types.js";
+import type { ContainerStateChange, QueuedContainer } from "../model/container.js";
+import type { InstanceResources, LaunchIntent, LaunchRecord, QueueEntry, TypeDecision } from "../model/entry.js";
 import { entryToItem, metaKey, toAttr } from "./item-codec.js";
 
 /**
@@ -208,7 +207,7 @@ export function applyStateChangeRequest(
 export function setInstanceTypesRequest(
   table: string,
   uuid: string,
-  types: InstanceType[],
+  typeNames: readonly string[],
   resources: InstanceResources,
   decision: TypeDecision,
 ): UpdateItemCommandInput {
@@ -217,7 +216,7 @@ export function setInstanceTypesRequest(
   );
   const condition = and(clause.exists, clause.typesNotChosen);
   return conditionalUpdate(table, uuid, update, condition, {
-      ":types": toAttr(types),
+      ":types": toAttr([...typeNames]),
       ":resources": toAttr(resources),
       ":decision": toAttr(decision),
       ":one": { N: "1" },

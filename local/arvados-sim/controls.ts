@@ -20,7 +20,7 @@
  */
 
 import { z } from "zod";
-import type { Container } from "../../lib/arvados/types.js";
+import type { Container } from "../../lib/model/container.js";
 import { SimError } from "./errors.js";
 import type { FaultRule } from "./faults.js";
 import { parseRequestJson } from "./params.js";

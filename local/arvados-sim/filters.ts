@@ -5,7 +5,7 @@
  * look at every container.
  */
 
-import { stringifyArvadosJson } from "../../lib/arvados/json.js";
+import { stringifyArvadosJson } from "../../lib/model/exact-json.js";
 import { normalizeTimestamp } from "./clock.js";
 import { SimError, argumentError, rubyInspect } from "./errors.js";
 import { jsonbFilter } from "./jsonb-filters.js";

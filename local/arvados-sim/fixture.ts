@@ -4,7 +4,7 @@
  * `addContainer` control and the simulator's own tests.
  */
 
-import { ContainerState, isContainerState, isFinalState } from "../../lib/arvados/types.js";
+import { ContainerState, isContainerState, isFinalState } from "../../lib/model/container.js";
 import { SimError } from "./errors.js";
 import { containerPriority, defaultRequestPriority, exactPriority, priorityEpochMs } from "./priority.js";
 import { type SimContainer, asRecord, columnDefaults, fillContainerDefaults, isColumn } from "./record.js";

@@ -9,7 +9,7 @@
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
-import { stringifyArvadosJson } from "../../lib/arvados/json.js";
+import { stringifyArvadosJson } from "../../lib/model/exact-json.js";
 import { SimError, notFound, notLoggedIn } from "./errors.js";
 import type { FaultEffect, FaultPlan } from "./faults.js";
 import { type DecodedRequest, decodeRequest, readBody } from "./params.js";

@@ -3,7 +3,7 @@
  * equality, and `col.key` subproperty filters.
  */
 
-import { stringifyArvadosJson } from "../../lib/arvados/json.js";
+import { stringifyArvadosJson } from "../../lib/model/exact-json.js";
 import { argumentError } from "./errors.js";
 import { type Predicate, comparison } from "./predicate.js";
 import { type SimContainer, columnsOf, isPlainObject, jsonEqual, rubyClassName } from "./record.js";

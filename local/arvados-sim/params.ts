@@ -7,7 +7,7 @@
  */
 
 import type { IncomingMessage } from "node:http";
-import { ExactJsonUnsupportedError } from "../../lib/arvados/json.js";
+import { ExactJsonUnsupportedError } from "../../lib/model/exact-json.js";
 import { argumentError } from "./errors.js";
 
 /** Largest request body accepted. */

@@ -8,7 +8,7 @@
  * JavaScript number holds exactly, so they are bigints here, end to end.
  */
 
-import { type ContainerState, isFinalState, maxPriority } from "../../lib/arvados/types.js";
+import { type ContainerState, isFinalState, maxPriority } from "../../lib/model/container.js";
 import { SimError } from "./errors.js";
 
 /** `container_requests.priority` is multiplied by 2^50 (`1125899906842624::bigint`). */

@@ -5,7 +5,7 @@
  * stores a new object, which is what lets sorted views find the old copy by its old values.
  */
 
-import type { ContainerState } from "../../lib/arvados/types.js";
+import type { ContainerState } from "../../lib/model/container.js";
 
 /**
  * Column types as upstream's database has them (`db/structure.sql`). A `bigint` column holds

@@ -7,7 +7,7 @@
  * SimError; nothing is stored here.
  */
 
-import { ContainerState, isContainerState, isFinalState, stateTransitions } from "../../lib/arvados/types.js";
+import { ContainerState, isContainerState, isFinalState, stateTransitions } from "../../lib/model/container.js";
 import { createHash } from "node:crypto";
 import { normalizeTimestamp } from "./clock.js";
 import { SimError, invalidStateTransition, lockFailed, permissionDenied, rubyInspect, validationFailed } from "./errors.js";

@@ -8,7 +8,7 @@
  * container's priority whenever it changes, and 0 once it has finished.
  */
 
-import { isFinalState } from "../../lib/arvados/types.js";
+import { isFinalState } from "../../lib/model/container.js";
 import { argumentError, notFound, permissionDenied } from "./errors.js";
 import { parseListQuery, parseSelect, runList } from "./list.js";
 import { parseRequestJson } from "./params.js";

@@ -6,8 +6,8 @@
 
 import { type Server, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Container } from "../../lib/arvados/types.js";
-import { ContainerState } from "../../lib/arvados/types.js";
+import type { Container } from "../../lib/model/container.js";
+import { ContainerState } from "../../lib/model/container.js";
 import { SimClock } from "./clock.js";
 import { type SimulatorControls, handleControl } from "./controls.js";
 import { SimError } from "./errors.js";

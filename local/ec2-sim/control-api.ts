@@ -1,6 +1,7 @@
-import type { FaultSpec } from "./faults.js";
-import { Ec2SimError } from "./model.js";
-import type { Ec2Simulator } from "./simulator.js";
+import type { FaultSpec, RegisteredFault } from "./faults.js";
+import { Ec2SimError, type SimInstance } from "./model.js";
+import type { LoggedRequest } from "./request-log.js";
+import type { SimStats } from "./sim-state.js";
 
 /** A JSON reply of the control API. */
 export interface ControlReply {
@@ -30,6 +31,27 @@ function faultSpec(b: Record<string, unknown>): FaultSpec {
 const instanceAction = /^\/_sim\/instances\/([^/]+)\/(interrupt|kill|shutdown)$/;
 const faultById = /^\/_sim\/faults\/(\d+)$/;
 
+/** The simulator as its control API drives it: the Ec2Simulator methods of the table below. */
+export interface ControlledSimulator {
+  instances(): SimInstance[];
+  instance(id: string): SimInstance | undefined;
+  stats(): SimStats;
+  requests(): LoggedRequest[];
+  faults(): RegisteredFault[];
+  injectFault(spec: FaultSpec): number;
+  removeFault(id: number): boolean;
+  clearFaults(): void;
+  tick(): void;
+  advance(ms: number): void;
+  now(): number;
+  listingLag(): number;
+  setListingLag(ms: number): void;
+  interruptSpot(instanceId: string): void;
+  killInstance(instanceId: string): void;
+  shutdownFromInstance(instanceId: string): void;
+  reset(): void;
+}
+
 /**
  * The simulator's JSON control API, the same controls as the Ec2Simulator methods:
  *
@@ -46,7 +68,7 @@ const faultById = /^\/_sim\/faults\/(\d+)$/;
  * | POST /_sim/instances/:id/interrupt, kill, shutdown | spot interruption, sudden death, shutdown from inside |
  * | POST /_sim/reset | forget everything |
  */
-export function handleControl(sim: Ec2Simulator, method: string, path: string, body: string): ControlReply {
+export function handleControl(sim: ControlledSimulator, method: string, path: string, body: string): ControlReply {
   try {
     return route(sim, method, path, body);
   } catch (err) {
@@ -56,7 +78,7 @@ export function handleControl(sim: Ec2Simulator, method: string, path: string, b
   }
 }
 
-function route(sim: Ec2Simulator, method: string, path: string, body: string): ControlReply {
+function route(sim: ControlledSimulator, method: string, path: string, body: string): ControlReply {
   const key = `${method} ${path}`;
   switch (key) {
     case "GET /_sim/instances":

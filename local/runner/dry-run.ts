@@ -6,15 +6,16 @@
  * or cancelled: no handler that would act (choose-instance-types, launch, cleanup) is invoked.
  */
 import { randomUUID } from "node:crypto";
-import { ArvadosClient, arvadosClientOptionsFromEnv } from "../../lib/arvados/client.js";
-import { isFinalState } from "../../lib/arvados/types.js";
+import { ArvadosClient } from "../../lib/arvados/client.js";
+import { arvadosClientOptionsFromEnv } from "../../lib/arvados/env.js";
+import { isFinalState } from "../../lib/model/container.js";
 import { createEc2Client } from "../../lib/cloud/client.js";
 import { chooseInstanceTypes } from "../../lib/instance-types/choose.js";
-import { Ec2InstanceCloud } from "../../lib/launch/ec2-instance-cloud.js";
-import { decodeMounts } from "../../lib/queue/assign-types.js";
+import { Ec2InstanceCloud } from "../../lib/cloud/ec2-instance-cloud.js";
+import { decodeMounts } from "../../lib/arvados/mounts.js";
 import { Queue } from "../../lib/queue/queue.js";
-import type { QueueEntry } from "../../lib/queue/types.js";
-import type { InstanceView } from "../../lib/scheduler/instances.js";
+import type { QueueEntry } from "../../lib/model/entry.js";
+import type { InstanceView } from "../../lib/model/instance.js";
 import { initialMaxContainers } from "../../lib/scheduler/max-containers.js";
 import { planQueue, type QueuePlan } from "../../lib/scheduler/plan-queue.js";
 import { dispatchState } from "../../lib/store/dispatch-state.js";
@@ -95,7 +96,7 @@ export async function dryRun(options: DryRunOptions): Promise<DryRunDecision[]> 
         continue;
       }
       const choice = chooseInstanceTypes(config, { ...entry.container, mounts: decoded.mounts });
-      if (choice.ok) entries.push({ ...entry, instanceTypes: choice.types, typeDecision: choice.decision });
+      if (choice.ok) entries.push({ ...entry, instanceTypes: choice.types.map((it) => it.Name), typeDecision: choice.decision });
       else unsatisfiable.set(entry.container.uuid, choice.error.message);
     }
 
@@ -123,7 +124,7 @@ export async function dryRun(options: DryRunOptions): Promise<DryRunDecision[]> 
           uuid,
           state: e.container.state,
           priority: e.container.priority,
-          types: entries.find((x) => x.container.uuid === uuid)?.instanceTypes?.map((t) => t.Name) ?? [],
+          types: entries.find((x) => x.container.uuid === uuid)?.instanceTypes ?? [],
           ...(reason === undefined ? {} : { unsatisfiable: reason }),
           action: reason === undefined ? actionFor(uuid, plan) : "would lock, set runtime_status.error, cancel",
         };

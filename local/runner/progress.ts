@@ -5,8 +5,8 @@
  * RunInstances errors from the EC2 simulator, and the plumbing's counters. Feeds the live
  * display, the end condition and the summary.
  */
-import { isContainerState, isFinalState } from "../../lib/arvados/types.js";
-import type { QueueEntry } from "../../lib/queue/types.js";
+import { isContainerState, isFinalState } from "../../lib/model/container.js";
+import type { QueueEntry } from "../../lib/model/entry.js";
 import type { QueueStore } from "../../lib/store/queue-store.js";
 import type { ArvadosSimulator } from "../arvados-sim/simulator.js";
 import type { Ec2Simulator, SimInstance } from "../ec2-sim/index.js";
@@ -175,7 +175,7 @@ export class ProgressTracker {
       const type =
         entry?.launch?.instanceType ??
         entry?.typeDecision?.chosen[0] ??
-        entry?.instanceTypes?.[0]?.Name ??
+        entry?.instanceTypes?.[0] ??
         launched.at(-1)?.tags[`${this.sources.tagKeyPrefix}InstanceType`];
       if (type !== undefined) this.knownType.set(uuid, type);
       const runtimeError = record?.runtime_status?.error;

@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { isContainerState, isFinalState } from "../../lib/arvados/types.js";
+import { isContainerState, isFinalState } from "../../lib/model/container.js";
 import { QueueStore } from "../../lib/store/queue-store.js";
 import { loadWorkload, planWorkload, type Workload } from "../workload.js";
 import { isWorkerUserData } from "../worker-sim/agents.js";

@@ -4,7 +4,7 @@
  * and the Arvados requests about the containers that did not end Complete.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { isContainerState } from "../../lib/arvados/types.js";
+import { isContainerState } from "../../lib/model/container.js";
 import type { ArvadosSimulator } from "../arvados-sim/simulator.js";
 import type { WorkloadPlayer } from "../runner/workload-player.js";
 import type { FinalContainer } from "./invariants.js";

@@ -10,7 +10,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { isFinalState } from "../../lib/arvados/types.js";
+import { isFinalState } from "../../lib/model/container.js";
 import { QueueStore } from "../../lib/store/queue-store.js";
 import { DynamoDbFaultProxy, type DynamoDbFaultKind } from "../dynamodb-fault-proxy.js";
 import { SecretScan } from "../secret-scan.js";
@@ -115,7 +115,7 @@ export function defaultChaosSettings(chaosMs: number): ChaosSettings {
     randomKill: 0.06,
     overlappingUpdate: 0.05,
     dynamodbBurst: 0.02,
-    dynamodb: { throttle: 0.03, requestLimit: 0.01, throttling: 0.02, internal: 0.02, transactionConflict: 0.01 },
+    dynamodb: { throttle: 0.03, requestLimit: 0.01, throttling: 0.02, internal: 0.02 },
     pump: { redeliverRate: 0.2, reorderRate: 0.3 },
     crashCallers: ["launch", "choose-instance-types"],
     killTargets: ["launch", "choose-instance-types", "cleanup"],

@@ -10,7 +10,7 @@ import {
   ArvadosResponseTooLargeError,
 } from "../../lib/arvados/errors.js";
 import { type ClosableTransport, type Transport, createNodeTransport } from "../../lib/arvados/transport.js";
-import { queueSelect } from "../../lib/arvados/types.js";
+import { queueSelect } from "../../lib/arvados/container-schema.js";
 import { ArvadosSimulator } from "../../local/arvados-sim/simulator.js";
 
 let sim: ArvadosSimulator;

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { DescribeTableCommand } from "@aws-sdk/client-dynamodb";
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import type { Container } from "../../lib/arvados/types.js";
+import type { Container } from "../../lib/model/container.js";
 import { lambdaContext } from "../../local/lambda-context.js";
 import { StreamPump } from "../../local/stream-pump.js";
 import { type QueueHarness, queueHarness } from "../support/dispatch.js";
@@ -95,7 +95,7 @@ describe("choose-instance-types", () => {
 
   it("stores the ranked types, resources and the decision record of a container that fits", async () => {
     const entry = await h.store.get(fits.uuid);
-    expect(entry?.instanceTypes?.map((t) => t.Name)).toEqual(["medium"]);
+    expect(entry?.instanceTypes).toEqual(["medium"]);
     expect(entry?.typeDecision?.chosen).toEqual(["medium"]);
     expect(entry?.typeDecision?.rejected.map((r) => r.name).sort()).toEqual(["gpu", "large", "small", "small.spot"]);
     expect(entry?.instanceResources).toMatchObject({ VCPUs: 2, Scratch: 10 * 2 ** 30 });
@@ -152,8 +152,8 @@ describe("choose-instance-types", () => {
     await pump.drain();
     const failures = responses.slice(seen).flatMap((r) => r.batchItemFailures);
     expect(failures.length).toBeGreaterThanOrEqual(1);
-    expect((await h.store.get(flaky.uuid))?.instanceTypes?.[0]?.Name).toBe("small");
-    expect((await h.store.get(steady.uuid))?.instanceTypes?.[0]?.Name).toBe("small");
+    expect((await h.store.get(flaky.uuid))?.instanceTypes?.[0]).toBe("small");
+    expect((await h.store.get(steady.uuid))?.instanceTypes?.[0]).toBe("small");
     expect(pump.stats.recordsDiscarded).toBe(discardedBefore);
   });
 });

@@ -290,7 +290,7 @@ describe("a lost type choice is retried", () => {
     clock.advance(3 * minute);
     const report = await runCleanupPass(d.cleanupDeps());
     expect(report.typesRetried).toBe(1);
-    expect((await d.store.get(c.uuid))?.instanceTypes?.[0]?.Name).toBe("small");
+    expect((await d.store.get(c.uuid))?.instanceTypes?.[0]).toBe("small");
   });
 });
 

@@ -1,10 +1,10 @@
 import type { EC2Client } from "@aws-sdk/client-ec2";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Ec2CapacityError, Ec2Error, Ec2QuotaError, Ec2ThrottleError } from "../../lib/cloud/errors.js";
+import { Ec2CapacityError, Ec2Error, Ec2QuotaError, Ec2ThrottleError } from "../../lib/model/cloud-errors.js";
 import { createTags, listInstances, terminateInstances } from "../../lib/cloud/instances.js";
 import { type LaunchState, launchInstance } from "../../lib/cloud/launch.js";
 import type { RunInstancesArgs } from "../../lib/cloud/run-instances-input.js";
-import type { InstanceType } from "../../lib/config/types.js";
+import type { InstanceType } from "../../lib/model/instance-type.js";
 import { Ec2Simulator } from "../../local/ec2-sim/simulator.js";
 import { localEc2Client } from "../support/ec2.js";
 import { containerUuid, ec2Driver, instanceType, runInstancesArgs } from "../support/fixtures.js";

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { SSMProvider } from "@aws-lambda-powertools/parameters/ssm";
 import { runCleanupPass } from "../../lib/cleanup/cleanup-pass.js";
-import { managementTokenFromEnv } from "../../lib/dispatch-api/management-token.js";
+import { managementTokenFromEnv } from "../../lib/runtime/management-token.js";
 import { runLaunchPass } from "../../lib/launch/launch-pass.js";
 import { type DispatchApiServer, dispatchApiServer, managementToken } from "../support/dispatch-api.js";
 import { type DispatchHarness, dispatchHarness } from "../support/dispatch.js";

@@ -40,7 +40,6 @@ describe("the DynamoDB fault proxy", () => {
     ["requestLimit", "RequestLimitExceeded"],
     ["throttling", "ThrottlingException"],
     ["internal", "InternalServerError"],
-    ["transactionConflict", "TransactionConflictException"],
   ] as const)("answers %s as DynamoDB's %s, and the write never happens", async (kind, name) => {
     proxy.rates = { [kind]: 1 };
     const before = proxy.injected[kind];
@@ -92,7 +91,7 @@ describe("the functions' DynamoDB client (createDynamoDbClient)", () => {
     return { proxy: p, client };
   }
 
-  it.each(["transactionConflict", "throttling", "internal"] as const)("retries %s with backoff until the write goes through", async (kind) => {
+  it.each(["throttle", "throttling", "internal"] as const)("retries %s with backoff until the write goes through", async (kind) => {
     const { proxy: p, client } = await failingFirst(kind, 2);
     try {
       const uuid = `zzzzz-dz642-retried-${kind}`;
@@ -104,14 +103,14 @@ describe("the functions' DynamoDB client (createDynamoDbClient)", () => {
     }
   });
 
-  it("gives up after its attempts and reports the conflict", async () => {
-    const { proxy: p, client } = await failingFirst("transactionConflict", 100, 3);
+  it("gives up after its attempts and reports the throttle", async () => {
+    const { proxy: p, client } = await failingFirst("throttling", 100, 3);
     try {
       await expect(client.send(new PutItemCommand({ TableName: table.tableName, Item: { uuid: { S: "zzzzz-dz642-never" } } }))).rejects.toMatchObject({
-        name: "TransactionConflictException",
+        name: "ThrottlingException",
         $metadata: { attempts: 3 },
       });
-      expect(p.injected.transactionConflict).toBe(3);
+      expect(p.injected.throttling).toBe(3);
     } finally {
       await p.stop();
     }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { ArvadosApiError, ArvadosNetworkError } from "../../lib/arvados/errors.js";
-import type { Container } from "../../lib/arvados/types.js";
+import type { Container } from "../../lib/model/container.js";
 import { runCleanupPass } from "../../lib/cleanup/cleanup-pass.js";
 import { runLaunchPass } from "../../lib/launch/launch-pass.js";
 import { assignInstanceTypes } from "../../lib/queue/assign-types.js";
@@ -80,7 +80,7 @@ describe("mounts Go cannot decode: locked, upstream's runtime_status.error, canc
     await h.update();
     expect(await assignInstanceTypes(c.uuid, h)).toBe("assigned");
     expect(h.sim.getContainer(c.uuid)?.state).toBe("Queued");
-    expect((await h.store.get(c.uuid))?.instanceTypes?.[0]?.Name).toBe("small");
+    expect((await h.store.get(c.uuid))?.instanceTypes?.[0]).toBe("small");
   });
 
   it("null capacity and null mounts are Go's zero values: types are chosen", async () => {

@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { ArvadosApiError, ArvadosNetworkError, ArvadosResponseError } from "../../lib/arvados/errors.js";
-import type { ContainerApi } from "../../lib/arvados/port.js";
-import type { Container } from "../../lib/arvados/types.js";
-import { MalformedContainerError } from "../../lib/queue/container-record.js";
+import type { ContainerApi } from "../../lib/model/container-api.js";
+import type { Container } from "../../lib/model/container.js";
 import { KeysetPagingError, OffsetPageCapError, PagingError, maxOffsetPages, pollQueue } from "../../lib/queue/poll.js";
 import { Queue } from "../../lib/queue/queue.js";
-import type { QueueEntry } from "../../lib/queue/types.js";
+import type { QueueEntry } from "../../lib/model/entry.js";
 import { QueueStore } from "../../lib/store/queue-store.js";
 import { type HostileHarness, hostileHarness, rejectionOf } from "../support/hostile-harness.js";
 
@@ -129,11 +128,12 @@ function replacePages(...pages: unknown[][]): void {
 function apiWithBatchHook(batch: () => void): ContainerApi {
   return {
     currentAuthorization: () => h.api.currentAuthorization(),
-    listContainers: (params) => {
+    listQueuedContainers: (params) => {
       if (params.filters?.[0]?.[1] === "in") batch();
-      return h.api.listContainers(params);
+      return h.api.listQueuedContainers(params);
     },
     getContainer: (uuid, select) => h.api.getContainer(uuid, select),
+    getContainerMounts: (uuid) => h.api.getContainerMounts(uuid),
     updateContainer: (uuid, attrs, select) => h.api.updateContainer(uuid, attrs, select),
     lockContainer: (uuid) => h.api.lockContainer(uuid),
     unlockContainer: (uuid) => h.api.unlockContainer(uuid),
@@ -141,10 +141,9 @@ function apiWithBatchHook(batch: () => void): ContainerApi {
   };
 }
 
-/** The field a decoding error names: ArvadosResponseError (wire types) or MalformedContainerError (values). */
+/** The field a decoding error names (container-schema.ts checks wire types and values alike). */
 function fieldNamed(err: Error): string | undefined {
-  if (err instanceof ArvadosResponseError || err instanceof MalformedContainerError) return err.field;
-  return undefined;
+  return err instanceof ArvadosResponseError ? err.field : undefined;
 }
 
 describe("a malformed container record fails the update, names the field, and writes nothing", () => {
@@ -175,7 +174,7 @@ describe("a malformed container record fails the update, names the field, and wr
     // Valid new records around the bad one: none of them may be written either.
     replaceLists([record(), bad(), record()]);
     const err = await failsCleanlyThenConverges(() => h.update());
-    expect(err).toSatisfy((e: Error) => e instanceof ArvadosResponseError || e instanceof MalformedContainerError);
+    expect(err).toBeInstanceOf(ArvadosResponseError);
     expect(fieldNamed(err)?.split(".")[0]).toBe(field);
     expect(err.message).toContain(field);
   });
@@ -456,8 +455,9 @@ describe("a failed update has stopped all its work when it returns", () => {
       };
       const api: ContainerApi = {
         currentAuthorization: () => h.api.currentAuthorization(),
-        listContainers: (params) => counted(h.api.listContainers(params)),
+        listQueuedContainers: (params) => counted(h.api.listQueuedContainers(params)),
         getContainer: (uuid, select) => h.api.getContainer(uuid, select),
+        getContainerMounts: (uuid) => h.api.getContainerMounts(uuid),
         updateContainer: (uuid, attrs, select) => h.api.updateContainer(uuid, attrs, select),
         lockContainer: (uuid) => h.api.lockContainer(uuid),
         unlockContainer: (uuid) => h.api.unlockContainer(uuid),

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { Container } from "../../lib/arvados/types.js";
+import type { Container } from "../../lib/model/container.js";
+import { queuedContainer } from "../../lib/arvados/container-schema.js";
 import { ArvadosResponseError } from "../../lib/arvados/errors.js";
 import { UnrequestedContainerError } from "../../lib/queue/poll.js";
 import { UpdateLeaseHeldError } from "../../lib/queue/queue.js";
@@ -149,12 +150,12 @@ describe("a reply with a uuid that was not asked for fails the whole update (§1
     // The simulator is a correct server; this narrow unit needs a wrong one, so the real client
     // is wrapped to answer the uuid batch with a container nobody asked for.
     const strangerRecord = h.sim.getContainer(stranger.uuid) ?? stranger;
-    const original = h.api.listContainers.bind(h.api);
+    const original = h.api.listQueuedContainers.bind(h.api);
     let answered = false;
-    h.api.listContainers = async (params) => {
+    h.api.listQueuedContainers = async (params) => {
       if (params.filters?.[0]?.[1] === "in" && !answered) {
         answered = true;
-        return { items: [strangerRecord] };
+        return { items: [queuedContainer.parse(strangerRecord)] };
       }
       return original(params);
     };

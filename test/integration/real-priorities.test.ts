@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { maxPriority } from "../../lib/arvados/types.js";
+import { maxPriority } from "../../lib/model/container.js";
 import { runLaunchPass } from "../../lib/launch/launch-pass.js";
 import { type DispatchHarness, dispatchHarness } from "../support/dispatch.js";
 
@@ -40,7 +40,7 @@ describe("real int64 priorities are carried and ordered exactly from poll to lau
     for (const c of [older, younger, top, high, highNeighbour, later]) {
       const entry = await d.store.get(c.uuid);
       expect(entry?.container.priority).toBe(c.priority);
-      expect(entry?.instanceTypes?.[0]?.Name).toBe("small");
+      expect(entry?.instanceTypes?.[0]).toBe("small");
     }
 
     const report = await runLaunchPass(d.launchDeps(), plenty);

@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, inject, it } from "vitest";
-import type { Container } from "../../lib/arvados/types.js";
+import type { Container } from "../../lib/model/container.js";
 import type { SimInstance } from "../../local/ec2-sim/index.js";
 import { defaultConfigPath } from "../../local/runner/local-config.js";
 import { repoRoot, runLocal } from "../../local/runner/run-local.js";

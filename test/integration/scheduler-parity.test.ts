@@ -98,7 +98,7 @@ describe("§4.3 launch state persists whatever the error", () => {
     expect(second.launched).toHaveLength(1);
     const calls = d.ec2sim.requests().filter((r) => r.action === "RunInstances");
     // The second pass went straight to subnet-b: no third call into the missing subnet.
-    expect(calls.map((r) => r.params["SubnetId"] ?? r.params["NetworkInterface.1.SubnetId"])).toEqual(["subnet-a", "subnet-b", "subnet-b"]);
+    expect(calls.map((r) => r.params.SubnetId ?? r.params["NetworkInterface.1.SubnetId"])).toEqual(["subnet-a", "subnet-b", "subnet-b"]);
   });
 
   it("resets the throttle backoff after an error that is not a throttle (wrapError)", async () => {

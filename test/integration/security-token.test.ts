@@ -1,4 +1,4 @@
-import { stringifyArvadosJson } from "../../lib/arvados/json.js";
+import { stringifyArvadosJson } from "../../lib/model/exact-json.js";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
 import { runCleanupPass } from "../../lib/cleanup/cleanup-pass.js";
 import { runLaunchPass } from "../../lib/launch/launch-pass.js";
-import type { InstanceCloud } from "../../lib/launch/ports.js";
+import type { InstanceCloud } from "../../lib/model/instance-cloud.js";
 import { buildFunctionHost, LambdaFunction } from "../../local/runner/function-host.js";
 import { prepareLocalConfig } from "../../local/runner/local-config.js";
 import { StreamPump } from "../../local/stream-pump.js";

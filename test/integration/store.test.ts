@@ -1,9 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { meterConsumedCapacity } from "../../local/consumed-capacity.js";
+import { GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
+import { marshall } from "@aws-sdk/util-dynamodb";
+import { marshallOptions } from "../../lib/store/item-codec.js";
 import { QueueStore } from "../../lib/store/queue-store.js";
-import { maxPriority } from "../../lib/arvados/types.js";
+import { maxPriority } from "../../lib/model/container.js";
 import { freshQueueTable, localDynamoDb, streamNewImages } from "../support/dynamodb.js";
-import { containerPriority, containerUuid, createdAt, queueEntry, queuedContainer } from "../support/fixtures.js";
+import { containerPriority, containerUuid, createdAt, instanceType, queueEntry, queuedContainer } from "../support/fixtures.js";
 
 const ddb = localDynamoDb();
 const usage = meterConsumedCapacity(ddb);
@@ -120,6 +123,19 @@ describe("instance types are chosen once (§1.8)", () => {
   it("does not create an entry that was removed meanwhile", async () => {
     expect(await store.setInstanceTypes(containerUuid(401), [], decision.needed, decision)).toBe(false);
     expect(await store.get(containerUuid(401))).toBeUndefined();
+  });
+
+  it("stores the types by name, cheapest first", async () => {
+    await store.insertNew(queueEntry(402));
+    await store.setInstanceTypes(containerUuid(402), ["m5.large", "m5.xlarge"], decision.needed, decision);
+    const { Item } = await ddb.send(new GetItemCommand({ TableName: table.tableName, Key: { uuid: { S: containerUuid(402) } } }));
+    expect(Item?.instanceTypes).toEqual({ L: [{ S: "m5.large" }, { S: "m5.xlarge" }] });
+  });
+
+  it("reads an entry written with whole type objects (before names) as their names", async () => {
+    const old = { ...queueEntry(403), instanceTypes: [instanceType(2, { Name: "m5.large" }), instanceType(3, { Name: "m5.xlarge" })] };
+    await ddb.send(new PutItemCommand({ TableName: table.tableName, Item: marshall({ uuid: containerUuid(403), ...old }, marshallOptions) }));
+    expect((await store.get(containerUuid(403)))?.instanceTypes).toEqual(["m5.large", "m5.xlarge"]);
   });
 });
 

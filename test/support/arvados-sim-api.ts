@@ -1,4 +1,4 @@
-import { stringifyArvadosJson } from "../../lib/arvados/json.js";
+import { stringifyArvadosJson } from "../../lib/model/exact-json.js";
 import { SimClock } from "../../local/arvados-sim/clock.js";
 import { SimError } from "../../local/arvados-sim/errors.js";
 import { fixtureRecord } from "../../local/arvados-sim/fixture.js";

@@ -1,4 +1,6 @@
-import { DispatchApi, type DispatchApiDeps, tableQueueReader } from "../../lib/dispatch-api/dispatch-api.js";
+import { DispatchApi } from "../../lib/dispatch-api/dispatch-api.js";
+import { tableQueueReader } from "../../lib/runtime/dispatch-api.js";
+import type { DispatchApiDeps } from "../../lib/dispatch-api/ports.js";
 import { functionUrlResult, requestFromFunctionUrlEvent } from "../../lib/dispatch-api/function-url.js";
 import { FunctionUrlServer } from "../../local/runner/function-url-server.js";
 import type { DispatchHarness } from "./dispatch.js";

@@ -1,8 +1,9 @@
-import type { QueuedContainer } from "../../lib/arvados/types.js";
+import type { QueuedContainer } from "../../lib/model/container.js";
 import { priorityEpochMs, containerPriority as simContainerPriority } from "../../local/arvados-sim/priority.js";
 import type { RunInstancesArgs } from "../../lib/cloud/run-instances-input.js";
-import type { Ec2DriverParameters, InstanceType } from "../../lib/config/types.js";
-import type { QueueEntry } from "../../lib/queue/types.js";
+import type { Ec2DriverParameters } from "../../lib/config/types.js";
+import type { InstanceType } from "../../lib/model/instance-type.js";
+import type { QueueEntry } from "../../lib/model/entry.js";
 
 /** The i-th container uuid of the test cluster, as upstream's fixtures number them. */
 export function containerUuid(i: number): string {

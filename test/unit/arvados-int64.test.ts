@@ -1,8 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { parseArvadosJson, stringifyArvadosJson } from "../../lib/arvados/json.js";
-import { DecodeFailure, decodeContainerList, decodeStateChange } from "../../lib/arvados/response.js";
-import { maxPriority } from "../../lib/arvados/types.js";
-import { MalformedContainerError, toQueuedContainer } from "../../lib/queue/container-record.js";
+import { parseArvadosJson, stringifyArvadosJson } from "../../lib/model/exact-json.js";
+import { DecodeFailure, decodeContainerList, decodeQueuedContainerList, decodeStateChange } from "../../lib/arvados/response.js";
+import { maxPriority } from "../../lib/model/container.js";
 import { containerUuid } from "../support/fixtures.js";
 
 /** 500 × 2^50 − 2026-01-01T00:00:01.123Z in ms: what the CWL runner's default request priority gives. */
@@ -68,19 +67,17 @@ describe("int64 sizes a real server can send are never refused (§5.2)", () => {
     const body = `{"items":[{"uuid":"${containerUuid(1)}","state":"Queued","priority":${realPriority},
       "runtime_constraints":{"ram":9223372036854775807,"vcpus":1,"keep_cache_ram":4611686018427387904,"keep_cache_disk":9007199254740993},
       "created_at":"2026-01-01T00:00:01.123456000Z"}]}`;
-    const [record] = decodeContainerList(body).items;
-    const container = toQueuedContainer(record ?? {}, undefined);
-    expect(container.priority).toBe(562948186195710877n);
-    expect(container.runtime_constraints.ram).toBe(2 ** 63);
-    expect(container.runtime_constraints.keep_cache_ram).toBe(2 ** 62);
-    expect(container.created_at).toBe("2026-01-01T00:00:01.123456000Z");
+    const [container] = decodeQueuedContainerList(body).items;
+    expect(container?.priority).toBe(562948186195710877n);
+    expect(container?.runtime_constraints.ram).toBe(2 ** 63);
+    expect(container?.runtime_constraints.keep_cache_ram).toBe(2 ** 62);
+    expect(container?.created_at).toBe("2026-01-01T00:00:01.123456000Z");
   });
 
   it("refuses a negative size, naming the field", () => {
     const body = `{"items":[{"uuid":"${containerUuid(1)}","state":"Queued","priority":1,"runtime_constraints":{"ram":-1}}]}`;
-    const [record] = decodeContainerList(body).items;
-    expect(() => toQueuedContainer(record ?? {}, undefined)).toThrow(MalformedContainerError);
-    expect(() => toQueuedContainer(record ?? {}, undefined)).toThrow(/runtime_constraints\.ram/);
+    expect(() => decodeQueuedContainerList(body)).toThrow(DecodeFailure);
+    expect(() => decodeQueuedContainerList(body)).toThrow(/runtime_constraints\.ram.*is not a non-negative int64/);
   });
 });
 
@@ -90,7 +87,8 @@ describe("a container uuid is checked before it becomes a table key", () => {
     ["a uuid with a slash", "zzzzz-dz642-00000000000/../"],
     ["a uuid with upper case", "zzzzz-dz642-00000000000000A"],
   ])("refuses %s, naming the field", (_name, uuid) => {
-    expect(() => toQueuedContainer({ uuid, state: "Queued", priority: 1n }, undefined)).toThrow(MalformedContainerError);
-    expect(() => toQueuedContainer({ uuid, state: "Queued", priority: 1n }, undefined)).toThrow(/uuid is not an Arvados container uuid/);
+    const body = JSON.stringify({ items: [{ uuid, state: "Queued", priority: 1 }] });
+    expect(() => decodeQueuedContainerList(body)).toThrow(DecodeFailure);
+    expect(() => decodeQueuedContainerList(body)).toThrow(/items\.0\.uuid .*: is not an Arvados container uuid/);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { simApi, simFailure } from "../support/arvados-sim-api.js";
-import { queueSelect } from "../../lib/arvados/types.js";
+import { queueSelect } from "../../lib/arvados/container-schema.js";
 import { SimError } from "../../local/arvados-sim/errors.js";
 import { comparatorFor, effectiveOrder, parseOrder } from "../../local/arvados-sim/order.js";
 

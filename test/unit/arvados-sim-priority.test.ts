@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { simApi, simFailure } from "../support/arvados-sim-api.js";
-import { queueSelect } from "../../lib/arvados/types.js";
+import { queueSelect } from "../../lib/arvados/container-schema.js";
 import { SimClock, formatTimestamp, normalizeTimestamp, wallClockMicros } from "../../local/arvados-sim/clock.js";
 import { containerPriority, priorityEpochMs } from "../../local/arvados-sim/priority.js";
 import { ArvadosSimulator } from "../../local/arvados-sim/simulator.js";

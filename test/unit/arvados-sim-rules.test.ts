@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { simApi, simFailure } from "../support/arvados-sim-api.js";
-import { type ContainerState, containerStates, stateTransitions } from "../../lib/arvados/types.js";
+import { type ContainerState, containerStates, stateTransitions } from "../../lib/model/container.js";
 
 const api = simApi;
 const failure = simFailure;

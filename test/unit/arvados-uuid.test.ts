@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { InvalidContainerUuidError, checkContainerUuid, containerUuidPattern, isContainerUuid } from "../../lib/arvados/uuid.js";
+import { InvalidContainerUuidError, checkContainerUuid, containerUuidPattern, isContainerUuid } from "../../lib/model/container-uuid.js";
 
 describe("a container uuid is <5 lowercase alphanumerics>-dz642-<15 lowercase alphanumerics>", () => {
   it("the pattern is upstream's shape with the containers' infix", () => {

@@ -1,6 +1,6 @@
 import { EC2ServiceException } from "@aws-sdk/client-ec2";
 import { describe, expect, it } from "vitest";
-import { capacityKey, capacityKeysFor } from "../../lib/cloud/capacity-key.js";
+import { capacityKey, capacityKeysFor } from "../../lib/model/capacity-key.js";
 import {
   callOutcome,
   classifyEc2Error,
@@ -10,7 +10,7 @@ import {
   isThrottleError,
   nextThrottleDelayMs,
 } from "../../lib/cloud/classify.js";
-import { Ec2CapacityError, Ec2Error, Ec2QuotaError, Ec2ThrottleError } from "../../lib/cloud/errors.js";
+import { Ec2CapacityError, Ec2Error, Ec2QuotaError, Ec2ThrottleError } from "../../lib/model/cloud-errors.js";
 
 /** An error exactly as the SDK raises it for an EC2 `<Error><Code>` reply. */
 function ec2Error(code: string, message = "", status = 400): EC2ServiceException {

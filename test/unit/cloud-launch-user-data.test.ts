@@ -13,7 +13,7 @@ import {
 } from "../../lib/cloud/launch-user-data.js";
 import { ConfigError } from "../../lib/config/errors.js";
 import type { ClusterConfig } from "../../lib/config/types.js";
-import { instanceSecretFor } from "../../lib/launch/ec2-instance-cloud.js";
+import { instanceSecretFor } from "../../lib/cloud/ec2-instance-cloud.js";
 import { dispatchRuntimeFromEnv } from "../../lib/runtime/environment.js";
 import { testClusterConfig, testClusterConfigYaml } from "../support/cluster-config.js";
 import { containerUuid } from "../support/fixtures.js";

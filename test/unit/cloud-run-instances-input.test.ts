@@ -3,8 +3,9 @@ import { buildRunInstancesInput, type RunInstancesArgs } from "../../lib/cloud/r
 import { clientToken, maxClientTokenLength } from "../../lib/cloud/client-token.js";
 import { formatGoFloat } from "../../lib/cloud/go-float.js";
 import { instanceTags, volumeTags } from "../../lib/cloud/tags.js";
-import { InvalidContainerUuidError } from "../../lib/arvados/uuid.js";
-import type { Ec2DriverParameters, InstanceType } from "../../lib/config/types.js";
+import { InvalidContainerUuidError } from "../../lib/model/container-uuid.js";
+import type { Ec2DriverParameters } from "../../lib/config/types.js";
+import type { InstanceType } from "../../lib/model/instance-type.js";
 import { ec2Driver, instanceType, runInstancesArgs } from "../support/fixtures.js";
 
 const GiB = 2 ** 30;

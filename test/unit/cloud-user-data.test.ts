@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { InvalidContainerUuidError } from "../../lib/arvados/uuid.js";
+import { InvalidContainerUuidError } from "../../lib/model/container-uuid.js";
 import { buildUserData, shellQuote, type UserDataArgs, UserDataError } from "../../lib/cloud/user-data.js";
 
 function userDataArgs(over: Partial<UserDataArgs> = {}): UserDataArgs {

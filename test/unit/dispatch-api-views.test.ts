@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { stringifyArvadosJson } from "../../lib/arvados/json.js";
+import { stringifyArvadosJson } from "../../lib/model/exact-json.js";
 import { instanceViews } from "../../lib/dispatch-api/instance-view.js";
 import { goTime, queueEntView } from "../../lib/dispatch-api/queue-view.js";
 import { containerPriority, createdAt } from "../support/fixtures.js";
@@ -19,10 +19,11 @@ const instanceViewFields = [
   "instance", "address", "price", "arvados_instance_type", "provider_instance_type", "last_container_uuid", "last_busy",
   "running_container_uuids", "worker_state", "idle_behavior",
 ];
+const types = clusterConfig().InstanceTypes;
 const waiting = "Waiting in queue at position 1.  Cluster is at capacity and cannot start any new instances right now.";
 
 describe("a queue entry is upstream's scheduler.QueueEnt, field for field", () => {
-  const view = queueEntView(entry(1, { state: "Locked" }));
+  const view = queueEntView(entry(1, { state: "Locked" }), types);
 
   it("has QueueEnt's fields, then the container with every arvados.Container field in Go's order", () => {
     expect(Object.keys(view)).toEqual(queueEntFields);
@@ -41,20 +42,26 @@ describe("a queue entry is upstream's scheduler.QueueEnt, field for field", () =
 
   it("writes the int64 priority as its exact digits", () => {
     const priority = containerPriority(500, createdAt(1)) + 1n;
-    const text = stringifyArvadosJson(queueEntView(entry(1, { priority })));
+    const text = stringifyArvadosJson(queueEntView(entry(1, { priority }), types));
     expect(text).toContain(`"priority":${priority}`);
   });
 
   it("shows the stored scheduling status only while the container is Queued or Locked", () => {
     for (const state of ["Queued", "Locked"] as const) {
-      expect(queueEntView({ ...entry(1, { state }), schedulingStatus: waiting }).scheduling_status).toBe(waiting);
+      expect(queueEntView({ ...entry(1, { state }), schedulingStatus: waiting }, types).scheduling_status).toBe(waiting);
     }
-    expect(queueEntView({ ...entry(1, { state: "Running" }), schedulingStatus: waiting }).scheduling_status).toBe("");
-    expect(queueEntView(entry(1)).scheduling_status).toBe("");
+    expect(queueEntView({ ...entry(1, { state: "Running" }), schedulingStatus: waiting }, types).scheduling_status).toBe("");
+    expect(queueEntView(entry(1), types).scheduling_status).toBe("");
+  });
+
+  it("gives an entry's type names as the current config defines them, leaving out names it no longer has", () => {
+    const named = { ...entry(1), instanceTypes: ["type2", "retired", "type1"] };
+    const shown = queueEntView(named, types).instance_types as Record<string, unknown>[];
+    expect(shown.map((t) => t.ProviderType)).toEqual([types.type2?.ProviderType, types.type1?.ProviderType]);
   });
 
   it("gives an entry without chosen types `instance_types: null` and zero resources", () => {
-    const untyped = queueEntView(entry(1, { types: [] }));
+    const untyped = queueEntView(entry(1, { types: [] }), types);
     expect(untyped).toMatchObject({ instance_types: null, instance_resources: { VCPUs: 0, RAM: 0, Scratch: 0, GPUs: 0, GPUVRAM: 0 } });
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { GPURuntimeConstraints, RuntimeConstraints } from "../../lib/arvados/types.js";
-import type { GPUFeatures, InstanceType } from "../../lib/config/types.js";
+import type { GPURuntimeConstraints, RuntimeConstraints } from "../../lib/model/container.js";
+import type { GPUFeatures, InstanceType } from "../../lib/model/instance-type.js";
 import {
   chooseInstanceTypes,
   NoSuitableInstanceTypeError,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { GPURuntimeConstraints } from "../../lib/arvados/types.js";
-import type { GPUFeatures, InstanceType } from "../../lib/config/types.js";
+import type { GPURuntimeConstraints } from "../../lib/model/container.js";
+import type { GPUFeatures, InstanceType } from "../../lib/model/instance-type.js";
 import { chooseInstanceTypes, type TypeChoice } from "../../lib/instance-types/choose.js";
 import { versionLess } from "../../lib/instance-types/gpu.js";
 import type { ContainerForTypeChoice } from "../../lib/instance-types/resources.js";

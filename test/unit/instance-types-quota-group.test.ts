@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { defaultInstanceTypeQuotaGroups } from "../../lib/config/schema.js";
-import { instanceQuotaGroup } from "../../lib/instance-types/quota-group.js";
+import { instanceQuotaGroup } from "../../lib/model/quota-group.js";
 
 const group = (ProviderType: string, groups: Record<string, string> = {}, Preemptible = false) =>
   instanceQuotaGroup({ ProviderType, Preemptible }, groups);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { Mount, RuntimeConstraints } from "../../lib/arvados/types.js";
+import type { Mount, RuntimeConstraints } from "../../lib/model/container.js";
 import {
   accommodates,
   type ContainerForTypeChoice,
@@ -10,7 +10,7 @@ import {
   type ResourceConfig,
   subtractResources,
 } from "../../lib/instance-types/resources.js";
-import type { InstanceResources } from "../../lib/queue/types.js";
+import type { InstanceResources } from "../../lib/model/entry.js";
 import { queuedContainer } from "../support/fixtures.js";
 
 const MiB = 2 ** 20;

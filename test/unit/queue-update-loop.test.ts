@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { countEntriesByStateAndType, noInstanceType } from "../../lib/queue/entry-counts.js";
 import { UpdateLeaseHeldError, type UpdateReport } from "../../lib/queue/queue.js";
-import type { QueueEntry } from "../../lib/queue/types.js";
+import type { QueueEntry } from "../../lib/model/entry.js";
 import { runUpdateLoop } from "../../lib/queue/update-loop.js";
 import { planWrites } from "../../lib/queue/write-plan.js";
 import { containerUuid, queueEntry, queuedContainer } from "../support/fixtures.js";
@@ -111,7 +111,7 @@ describe("planWrites: only what changed is written (§1.5)", () => {
 
 describe("the QueueEntries metric (§1.10)", () => {
   it("counts by state and cheapest type, and an entry without types counts under 'none' instead of crashing", () => {
-    const typed = queueEntry(1, { state: "Locked" }, { instanceTypes: [{ Name: "m5.large" } as never, { Name: "m5.xlarge" } as never] });
+    const typed = queueEntry(1, { state: "Locked" }, { instanceTypes: ["m5.large", "m5.xlarge"] });
     const counts = countEntriesByStateAndType([typed, queueEntry(2), queueEntry(3), queueEntry(4, {}, { instanceTypes: [] })]);
     expect(counts).toEqual([
       { state: "Locked", instanceType: "m5.large", count: 1 },

@@ -1,19 +1,7 @@
 import { describe, expect, test } from "vitest";
-import {
-  applyCapacityError,
-  applyQuotaError,
-  applyThrottle,
-  CAPACITY_ERROR_TTL_MS,
-  type CapacityState,
-  capacityKeysFor,
-  clearQuotaIfFewer,
-  emptyCapacityState,
-  expire,
-  isAtCapacity,
-  isAtQuota,
-  isThrottled,
-  QUOTA_ERROR_TTL_MS,
-} from "../../lib/scheduler/capacity.js";
+import { applyCapacityError, applyQuotaError, applyThrottle, CAPACITY_ERROR_TTL_MS, clearQuotaIfFewer, expire, isAtCapacity, isAtQuota, isThrottled, QUOTA_ERROR_TTL_MS } from "../../lib/scheduler/capacity.js";
+import { capacityKeysFor } from "../../lib/model/capacity-key.js";
+import { type CapacityState, emptyCapacityState } from "../../lib/model/dispatch-state.js";
 import { instanceType, NOW } from "./scheduler-fixtures.js";
 
 const quotaGroups = { m: "standard", p5: "p5" };

@@ -1,7 +1,7 @@
-import type { ContainerState } from "../../lib/arvados/types.js";
+import type { ContainerState } from "../../lib/model/container.js";
 import type { ClusterConfig, CloudVMsConfig } from "../../lib/config/types.js";
-import type { LaunchIntent, LaunchRecord, QueueEntry } from "../../lib/queue/types.js";
-import type { InstanceView } from "../../lib/scheduler/instances.js";
+import type { LaunchIntent, LaunchRecord, QueueEntry } from "../../lib/model/entry.js";
+import type { InstanceView } from "../../lib/model/instance.js";
 import { containerUuid, instanceType, queueEntry } from "../support/fixtures.js";
 
 export { containerUuid, instanceType };
@@ -83,7 +83,7 @@ export function entry(i: number, spec: EntrySpec = {}): QueueEntry {
     },
     { firstSeenAt: spec.firstSeenAt ?? at(-60 * MINUTE) },
   );
-  if (types.length > 0) e.instanceTypes = types.map((t) => instanceType(t));
+  if (types.length > 0) e.instanceTypes = types.map((t) => instanceType(t).Name);
   if (spec.localChangeAt !== undefined) e.localChangeAt = spec.localChangeAt;
   if (spec.launch !== undefined) e.launch = spec.launch;
   if (spec.launchIntent !== undefined) e.launchIntent = spec.launchIntent;

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "vitest";
-import { maxPriority } from "../../lib/arvados/types.js";
-import type { QueueEntry } from "../../lib/queue/types.js";
-import { type CapacityState, emptyCapacityState } from "../../lib/scheduler/capacity.js";
-import type { InstanceView } from "../../lib/scheduler/instances.js";
+import { maxPriority } from "../../lib/model/container.js";
+import type { QueueEntry } from "../../lib/model/entry.js";
+import { type CapacityState, emptyCapacityState } from "../../lib/model/dispatch-state.js";
+import type { InstanceView } from "../../lib/model/instance.js";
 import { type PlanQueueInput, planQueue, type QueuePlan } from "../../lib/scheduler/plan-queue.js";
 import {
   at,

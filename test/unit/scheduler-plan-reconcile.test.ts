@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
-import type { QueueEntry } from "../../lib/queue/types.js";
-import { UNLISTED_GRACE_MS, type InstanceView } from "../../lib/scheduler/instances.js";
+import type { QueueEntry } from "../../lib/model/entry.js";
+import { UNLISTED_GRACE_MS, type InstanceView } from "../../lib/model/instance.js";
 import { planReconcile, type ReconcilePlan } from "../../lib/scheduler/plan-reconcile.js";
 import {
   at,

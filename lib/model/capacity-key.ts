@@ -1,6 +1,6 @@
-import type { InstanceType } from "../config/types.js";
-import { instanceQuotaGroup } from "../instance-types/quota-group.js";
-import type { CapacityScope } from "./errors.js";
+import type { InstanceType } from "./instance-type.js";
+import { instanceQuotaGroup } from "./quota-group.js";
+import type { CapacityScope } from "./cloud-errors.js";
 
 type CapacityKeyType = Pick<InstanceType, "ProviderType" | "Preemptible">;
 

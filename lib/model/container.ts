@@ -100,17 +100,6 @@ export interface Container {
   [key: string]: unknown;
 }
 
-/** The attributes the queue selects on every poll (§1.6); `mounts` is deliberately absent. */
-export const queueSelect = [
-  "uuid",
-  "state",
-  "priority",
-  "runtime_constraints",
-  "container_image",
-  "scheduling_parameters",
-  "created_at",
-] as const;
-
 /**
  * The part of a container the queue cache keeps (upstream QueueEnt.Container): the polled
  * attributes plus `locked_by_uuid`, which lock/unlock/cancel responses carry.
@@ -127,28 +116,17 @@ export interface QueuedContainer {
   locked_by_uuid?: string | null;
 }
 
-/** `ContainerList` (§5.7). `items_available` is absent with `count=none`. */
-export interface ContainerList<T = Container> {
-  kind?: string;
-  items: T[];
-  items_available?: number;
-  offset?: number;
-  limit?: number;
-}
-
-/** A list filter `[attr, operator, operand]` (§5.7). */
-export type Filter = [string, string, unknown];
-
-/** The dispatcher's own token record (`api_client_authorizations/current`). */
-export interface ApiClientAuthorization {
-  uuid: string;
-  [key: string]: unknown;
-}
-
 /** What lock/unlock/cancel return that the cache applies (§1.9): state, priority, locked_by_uuid. */
 export interface ContainerStateChange {
   uuid: string;
   state: ContainerState;
   priority: bigint;
   locked_by_uuid: string | null;
+}
+
+/** A lock this dispatcher's token holds on a container, as Arvados reports it now. */
+export interface HeldLock {
+  state: "Locked" | "Running";
+  /** `lock_count`: with the uuid it names this lock (the attempt in a RunInstances ClientToken). */
+  lockCount: number | undefined;
 }

@@ -1,13 +1,13 @@
 import { createHash } from "node:crypto";
 import type { EC2Client } from "@aws-sdk/client-ec2";
-import { type CloudInstance, createTags, listInstances } from "../cloud/instances.js";
-import { instanceSecretLength, launchUserData } from "../cloud/launch-user-data.js";
-import { launchInstance } from "../cloud/launch.js";
-import { terminateInstances } from "../cloud/instances.js";
-import { instanceTagKeys } from "../cloud/tags.js";
+import { type CloudInstance, createTags, listInstances } from "./instances.js";
+import { instanceSecretLength, launchUserData } from "./launch-user-data.js";
+import { launchInstance } from "./launch.js";
+import { terminateInstances } from "./instances.js";
+import { instanceTagKeys } from "./tags.js";
 import type { ClusterConfig } from "../config/types.js";
-import { IdleBehavior, type InstanceState, type InstanceView, isIdleBehavior } from "../scheduler/instances.js";
-import type { InstanceCloud, LaunchRequest, LaunchedInstance } from "./ports.js";
+import { IdleBehavior, type InstanceState, type InstanceView, isIdleBehavior } from "../model/instance.js";
+import type { InstanceCloud, LaunchRequest, LaunchedInstance } from "../model/instance-cloud.js";
 
 /** How the launcher reaches EC2 and what each instance needs to boot its container. */
 export interface Ec2InstanceCloudOptions {

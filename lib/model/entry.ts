@@ -1,5 +1,5 @@
-import type { QueuedContainer } from "../arvados/types.js";
-import type { InstanceType } from "../config/types.js";
+import type { QueuedContainer } from "./container.js";
+import type { InstanceType } from "./instance-type.js";
 
 /** Resources a container needs on an instance (upstream InstanceResources, §2.1). Bytes for sizes. */
 export interface InstanceResources {
@@ -43,6 +43,12 @@ export interface LaunchIntent {
   attempt: number;
   /** The Arvados instance type name, one of the entry's `instanceTypes`. */
   instanceType: string;
+  /**
+   * The type's definition the call was built from. A repeat sends it again, so a redeploy that
+   * changes or removes the type cannot change the call's parameters while its outcome is
+   * unknown. Absent in intents written before it was kept: the config's definition is used.
+   */
+  definition?: InstanceType;
   /** The subnet of the call; absent when no subnet is configured. */
   subnetId?: string;
   /** The RunInstances ClientToken the call was sent with; a repeat sends this very token. */
@@ -58,8 +64,12 @@ export interface LaunchIntent {
  */
 export interface QueueEntry {
   container: QueuedContainer;
-  /** Eligible types, cheapest first (§2.5). */
-  instanceTypes?: InstanceType[];
+  /**
+   * Names of the eligible types, cheapest first (§2.5). Names, not definitions: planning
+   * resolves them against the current config, so a redeploy that changes a type's definition
+   * launches the new one, and a type removed from the config is no longer launched.
+   */
+  instanceTypes?: string[];
   instanceResources?: InstanceResources;
   typeDecision?: TypeDecision;
   /** ISO time the dispatcher first saw the container. */

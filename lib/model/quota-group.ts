@@ -1,4 +1,4 @@
-import type { InstanceType } from "../config/types.js";
+import type { InstanceType } from "./instance-type.js";
 
 /**
  * The EC2 quota group of an instance type (§4.3 `InstanceQuotaGroup`, a port of upstream's

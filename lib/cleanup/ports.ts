@@ -1,0 +1,33 @@
+import type { ClusterConfig } from "../config/types.js";
+import type { ContainerApi } from "../model/container-api.js";
+import type { HeldLock } from "../model/container.js";
+import type { DispatchState } from "../model/dispatch-state.js";
+import type { QueueEntry } from "../model/entry.js";
+import type { InstanceCloud } from "../model/instance-cloud.js";
+import type { SharedValue } from "../model/shared-value.js";
+import type { TypeChoiceDeps } from "../queue/assign-types.js";
+import type { TypeChoiceTable } from "../queue/ports.js";
+
+/** The queue as cleanup uses it (lib/queue's Queue): the cache with its threshold, and the §1.9 actions. */
+export interface CleanupQueue extends Pick<TypeChoiceDeps["queue"], "lock" | "setRuntimeError" | "cancel" | "forget"> {
+  entries(): Promise<{ entries: Map<string, QueueEntry>; threshold: Date | undefined }>;
+  unlock(uuid: string): Promise<unknown>;
+  heldLock(uuid: string): Promise<HeldLock | undefined>;
+}
+
+/** The queue table as cleanup uses it: type choice's part, and dropping a dead launch's record. */
+export interface CleanupTable extends TypeChoiceTable {
+  /** False when the entry records another instance. */
+  clearLaunch(uuid: string, instanceId: string): Promise<boolean>;
+}
+
+/** Everything a cleanup pass works with; the handler builds the clients and passes them in. */
+export interface CleanupDeps {
+  queue: CleanupQueue;
+  store: CleanupTable;
+  api: Pick<ContainerApi, "getContainer" | "getContainerMounts">;
+  cloud: Pick<InstanceCloud, "list" | "terminate">;
+  state: SharedValue<DispatchState>;
+  config: ClusterConfig;
+  now?: () => number;
+}
