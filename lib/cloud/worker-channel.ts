@@ -38,7 +38,7 @@
  * worker that misbehaves.
  */
 import type { CreateTagsCommandInput, DeleteTagsCommandInput } from "@aws-sdk/client-ec2";
-import { checkContainerUuid } from "../arvados/uuid.js";
+import { checkContainerUuid } from "../model/container-uuid.js";
 
 /** What the agent does with an assigned container. */
 export const channelActions = ["run", "kill"] as const;

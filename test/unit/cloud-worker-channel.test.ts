@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { InvalidContainerUuidError } from "../../lib/arvados/uuid.js";
+import { InvalidContainerUuidError } from "../../lib/model/container-uuid.js";
 import { longestBootDeployment, maxUserDataBytes } from "../../lib/cloud/launch-user-data.js";
 import { buildWorkerUserData, WorkerUserDataTooLargeError, workerUserDataRoom } from "../../lib/cloud/worker-agent.js";
 import {
