@@ -84,8 +84,10 @@ idle_since=
 while :; do
   now=$(date +%s)
   imds_refresh
-  # Upstream's IdleBehavior tag (run, hold, drain), set through the dispatch API.
+  # Upstream's IdleBehavior tag, set through the dispatch API: run; hold (start nothing new, never
+  # power off); drain (start nothing new, power off once idle).
   behavior=$(imds_get "meta-data/tags/instance/$idle_behavior_key") || behavior=run
+  case $behavior in hold | drain) ;; *) behavior=run ;; esac
   listed=$(crunch_run_list </dev/null) && list_ok=1 || list_ok=
   broken=
   printf '%s\\n' "$listed" | grep -qx broken && broken=1
@@ -97,8 +99,8 @@ while :; do
     case $action in
     run)
       [ -e "$state_dir/started/$uuid:$attempt" ] && continue
-      # A broken or draining worker starts nothing new.
-      [ -n "$broken" ] || [ "$behavior" = drain ] && continue
+      # A broken, held or draining worker starts nothing new (the order waits for "run").
+      [ -n "$broken" ] || [ "$behavior" != run ] && continue
       : >"$state_dir/started/$uuid:$attempt"
       rm -f "$state_dir/kill/$uuid"
       say "starting $uuid (attempt $attempt)"

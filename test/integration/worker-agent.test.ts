@@ -143,11 +143,17 @@ describe("the agent powers the instance off after TimeoutIdle with nothing runni
     expect(run.stderr).toMatch(/powering off: idle for \d+ s/);
   });
 
-  it("holds with IdleBehavior hold, and drains (no new starts, off when idle) with drain", async () => {
+  it("holds with IdleBehavior hold (no new starts, never off), and drains (no new starts, off when idle) with drain", async () => {
     const run = await world.runAgent({ args: { timeoutIdleSeconds: 1 } });
-    await world.ec2.send(new CreateTagsCommand({ Resources: [run.instanceId], Tags: [{ Key: "ArvadosIdleBehavior", Value: "hold" }] }));
+    await world.ec2.send(
+      new CreateTagsCommand({
+        Resources: [run.instanceId],
+        Tags: [{ Key: "ArvadosIdleBehavior", Value: "hold" }, { Key: `ArvadosContainer:${c2}`, Value: "run:1" }],
+      }),
+    );
     await new Promise((r) => setTimeout(r, 2500));
     expect(run.poweredOff()).toBe(false);
+    expect(run.starts()).toEqual([]);
     await world.ec2.send(
       new CreateTagsCommand({
         Resources: [run.instanceId],
@@ -157,6 +163,21 @@ describe("the agent powers the instance off after TimeoutIdle with nothing runni
     await run.until(() => run.poweredOff(), "power-off when draining");
     expect(run.starts()).toEqual([]);
     expect(run.stderr).toContain("powering off: idle and draining");
+  });
+
+  it("starts a held order once IdleBehavior returns to run", async () => {
+    const run = await world.runAgent({ args: { timeoutIdleSeconds: 30 } });
+    await world.ec2.send(
+      new CreateTagsCommand({
+        Resources: [run.instanceId],
+        Tags: [{ Key: "ArvadosIdleBehavior", Value: "hold" }, { Key: `ArvadosContainer:${c2}`, Value: "run:1" }],
+      }),
+    );
+    await run.until(() => run.calls().filter((c) => c === "--list").length > 5, "polls while held");
+    expect(run.starts()).toEqual([]);
+    await world.ec2.send(new CreateTagsCommand({ Resources: [run.instanceId], Tags: [{ Key: "ArvadosIdleBehavior", Value: "run" }] }));
+    await run.until(() => run.running().includes(c2), "started after hold");
+    run.kill();
   });
 
   it("starts nothing new on a node crunch-run reports broken, and powers it off when idle", async () => {
