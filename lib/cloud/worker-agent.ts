@@ -97,6 +97,14 @@ function positiveSeconds(value: number, field: string): string {
  * UserDataError for a value the script cannot carry.
  */
 export function buildWorkerUserData(a: WorkerAgentArgs): string {
+  const text = composeWorkerUserData(a);
+  const bytes = Buffer.byteLength(text, "utf8");
+  if (bytes > maxUserDataBytes) throw new WorkerUserDataTooLargeError(bytes);
+  return text;
+}
+
+/** The user data of `a`, whatever its size. */
+function composeWorkerUserData(a: WorkerAgentArgs): string {
   const timeoutIdle = Math.ceil(a.timeoutIdleSeconds ?? workerAgentDefaults.timeoutIdleSeconds);
   const timeoutTerm = Math.ceil(a.timeoutTermSeconds ?? workerAgentDefaults.timeoutTermSeconds);
   const tagPrefix = `${a.tagKeyPrefix}${orderTagInfix}`;
@@ -137,18 +145,16 @@ export function buildWorkerUserData(a: WorkerAgentArgs): string {
     "exit 0",
     workerUserDataMarker,
   ].join("\n");
-  const text = `${script}\n${userDataAssignments(a.assignments)}`;
-  const bytes = Buffer.byteLength(text, "utf8");
-  if (bytes > maxUserDataBytes) throw new WorkerUserDataTooLargeError(bytes);
-  return text;
+  return `${script}\n${userDataAssignments(a.assignments)}`;
 }
 
 /**
  * The bytes of user data left for assignment lines (`userDataAssignments`) after the agent and its
- * settings: a launch whose assignments take more must be split.
+ * settings: a launch whose assignments take more must be split. Negative when the agent alone
+ * does not fit (an InstanceInitCommand of many kilobytes).
  */
 export function workerUserDataRoom(a: Omit<WorkerAgentArgs, "assignments">): number {
-  return maxUserDataBytes - Buffer.byteLength(buildWorkerUserData({ ...a, assignments: [] }), "utf8");
+  return maxUserDataBytes - Buffer.byteLength(composeWorkerUserData({ ...a, assignments: [] }), "utf8");
 }
 
 /**
