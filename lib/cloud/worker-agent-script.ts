@@ -91,7 +91,8 @@ while :; do
   listed=$(crunch_run_list </dev/null) && list_ok=1 || list_ok=
   broken=
   printf '%s\\n' "$listed" | grep -qx broken && broken=1
-  all=$(orders) && orders_ok=1 || orders_ok=
+  # A partial read could miss a kill that replaces a user data order: act on all orders or none.
+  all=$(orders) && orders_ok=1 || { orders_ok= && all=; }
   started=
   while read -r uuid action attempt; do
     is_uuid "$uuid" || continue
@@ -123,6 +124,7 @@ EOF
   # Busy: crunch-run lists a container (not stale, not given up on after TimeoutTERM).
   busy=
   for uuid in $(printf '%s\\n' "$listed" | awk 'NF == 1 && $1 != "broken" { print $1 }'); do
+    is_uuid "$uuid" || continue
     given_up=$(killing_for "$uuid")
     [ -n "$given_up" ] && [ "$given_up" -ge "$timeout_term" ] && continue
     busy=1

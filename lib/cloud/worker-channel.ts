@@ -27,6 +27,16 @@
  * EC2 deletes it only if no newer order replaced it (`buildUnassignTagsInput`). Tags count against
  * EC2's 50 tags per resource (`assignmentTagBudget`).
  *
+ * Who may tag may order: an order tag makes the agent hand the dispatcher's token to crunch-run
+ * for that container (crunch-run can only run containers that token locked). Allow
+ * `ec2:CreateTags`/`ec2:DeleteTags` of `<prefix>Container:*` keys (IAM `aws:TagKeys`) on the
+ * instance set to the dispatcher's roles only.
+ *
+ * A worker idle for almost TimeoutIdle may power off just as an order reaches it (the agent reads
+ * its tags every poll); the dispatcher then sees the instance go and requeues the container, as for
+ * any worker that dies. Assigning to workers idle for less than TimeoutIdle minus a few polls keeps
+ * that rare.
+ *
  * Liveness: the agent reports nothing. Its instance role could only report by writing somewhere
  * (tagging itself needs ec2:CreateTags, a mutating call on the account's shared EC2 request
  * budget, from every instance, every few seconds, and a write permission on instances that a

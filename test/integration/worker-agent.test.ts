@@ -105,7 +105,7 @@ describe("tags assign later containers and kill them: key <prefix>Container:<uui
   });
 
   it("stops signalling after TimeoutTERM, and the unkillable process no longer keeps the worker busy", async () => {
-    const run = await world.runAgent({ assignments: [[{ containerUuid: c1, attempt: 1 }]], args: { timeoutTermSeconds: 1, timeoutIdleSeconds: 1 } });
+    const run = await world.runAgent({ assignments: [[{ containerUuid: c1, attempt: 1 }]], args: { timeoutTermSeconds: 2, timeoutIdleSeconds: 1 } });
     await run.until(() => run.running().length === 1, "container running");
     run.mark(`unkillable-${c1}`);
     await order(run.instanceId, { containerUuid: c1, attempt: 1, action: "kill" });
