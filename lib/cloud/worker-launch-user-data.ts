@@ -3,11 +3,12 @@
  * (the worker counterpart of launch-user-data.ts), and how many bytes of assignments a config
  * leaves room for, so a launch pass can split a batch before EC2 would refuse it.
  */
+import { ConfigError, type ConfigIssue, formatPath } from "../config/errors.js";
 import type { ClusterConfig } from "../config/types.js";
 import type { InstanceType } from "../model/instance-type.js";
-import { type BootDeployment, canonicalJson, longestBootDeployment } from "./launch-user-data.js";
+import { type BootDeployment, canonicalJson, longestBootDeployment, maxUserDataBytes } from "./launch-user-data.js";
 import { buildWorkerUserData, type WorkerAgentArgs, workerUserDataRoom } from "./worker-agent.js";
-import type { Assignment } from "./worker-channel.js";
+import { type Assignment, isImdsTagKey } from "./worker-channel.js";
 
 /**
  * The agent's timings, in seconds. The config loader does not read `CloudVMs.TimeoutIdle` and
@@ -69,3 +70,34 @@ export function workerAssignmentRoom(config: ClusterConfig, deployment: Partial<
   }
   return least;
 }
+
+/**
+ * Refuses a config workers cannot be launched with (ConfigError naming the keys): with tags in
+ * IMDS, which the agent needs for its orders, every tag key of an instance may hold only
+ * letters, digits and `+ - = . , _ : @` (EC2 refuses the launch otherwise), so `ResourceTags`
+ * keys and `TagKeyPrefix` must; and the agent must leave user data room for at least one
+ * container. Deployment values left out are counted at their longest. Call it where the config is
+ * loaded once launches build worker user data (it would refuse today's configs with spaces in
+ * ResourceTags keys, which one-container launches accept).
+ */
+export function checkWorkerLaunchConfig(config: ClusterConfig, deployment: Partial<BootDeployment> = {}, source?: string): void {
+  const issues: ConfigIssue[] = [];
+  for (const key of Object.keys(config.Containers.CloudVMs.ResourceTags)) {
+    if (!isImdsTagKey(key)) issues.push({ path: formatPath(["Containers", "CloudVMs", "ResourceTags", key]), message: imdsKeyRule });
+  }
+  const prefix = config.Containers.CloudVMs.TagKeyPrefix;
+  if (!isImdsTagKey(`${prefix}InstanceSetID`)) issues.push({ path: "Containers.CloudVMs.TagKeyPrefix", message: imdsKeyRule });
+  if (issues.length === 0) {
+    const room = workerAssignmentRoom(config, deployment);
+    const oneContainer = `#arvados-run 0 ${config.ClusterID || "zzzzz"}-dz642-${"z".repeat(15)}:1\n`.length;
+    if (room !== undefined && room < oneContainer) {
+      issues.push({
+        path: "Containers.CloudVMs.InstanceInitCommand",
+        message: `the worker agent's user data leaves ${room} bytes of EC2's ${maxUserDataBytes} for assignments, fewer than one container needs (${oneContainer})`,
+      });
+    }
+  }
+  if (issues.length > 0) throw new ConfigError(issues, source);
+}
+
+const imdsKeyRule = "an instance tag key must hold only letters, digits and + - = . , _ : @ when instance tags are in IMDS (the worker agent reads its orders there)";

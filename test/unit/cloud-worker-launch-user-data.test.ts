@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import type { BootDeployment } from "../../lib/cloud/launch-user-data.js";
 import { WorkerUserDataTooLargeError } from "../../lib/cloud/worker-agent.js";
 import { parseUserDataAssignments } from "../../lib/cloud/worker-channel.js";
-import { workerAssignmentRoom, workerLaunchUserData } from "../../lib/cloud/worker-launch-user-data.js";
+import { checkWorkerLaunchConfig, workerAssignmentRoom, workerLaunchUserData } from "../../lib/cloud/worker-launch-user-data.js";
+import { ConfigError } from "../../lib/config/errors.js";
 import type { ClusterConfig } from "../../lib/config/types.js";
 import { testClusterConfig } from "../support/cluster-config.js";
 import { containerUuid } from "../support/fixtures.js";
@@ -86,5 +87,39 @@ describe("a config leaves a known room for assignments in every worker launch", 
     const huge = { ...config, Containers: { ...config.Containers, CloudVMs: { ...config.Containers.CloudVMs, InstanceInitCommand: `: ${"x".repeat(16_000)}` } } };
     expect(workerAssignmentRoom(huge, deployment) ?? 0).toBeLessThan(0);
     expect(workerAssignmentRoom({ ...config, InstanceTypes: {} })).toBeUndefined();
+  });
+});
+
+describe("a config is checked for what worker launches need: IMDS-safe tag keys and room for one container", () => {
+  function refusal(config: ClusterConfig): ConfigError {
+    try {
+      checkWorkerLaunchConfig(config, deployment, "config.yml");
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      return err as ConfigError;
+    }
+    throw new Error("the config was accepted");
+  }
+  const withCloudVMs = (config: ClusterConfig, patch: Partial<ClusterConfig["Containers"]["CloudVMs"]>): ClusterConfig => ({
+    ...config,
+    Containers: { ...config.Containers, CloudVMs: { ...config.Containers.CloudVMs, ...patch } },
+  });
+
+  it("accepts the test cluster's config", () => {
+    expect(() => checkWorkerLaunchConfig(testClusterConfig(), deployment)).not.toThrow();
+  });
+
+  it("names each ResourceTags key with a space or a slash, and a TagKeyPrefix that makes such keys", () => {
+    const config = withCloudVMs(testClusterConfig(), { ResourceTags: { "Cost Centre": "1", "team/owner": "x", ok: "y" }, TagKeyPrefix: "Arvados Dev" });
+    expect(refusal(config).issues.map((i) => i.path)).toEqual([
+      "Containers.CloudVMs.ResourceTags[Cost Centre]",
+      "Containers.CloudVMs.ResourceTags.team/owner",
+      "Containers.CloudVMs.TagKeyPrefix",
+    ]);
+  });
+
+  it("refuses an InstanceInitCommand that leaves no room for one assignment", () => {
+    const config = withCloudVMs(testClusterConfig(), { InstanceInitCommand: `: ${"x".repeat(11_000)}` });
+    expect(refusal(config).issues[0]?.path).toBe("Containers.CloudVMs.InstanceInitCommand");
   });
 });
