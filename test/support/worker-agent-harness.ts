@@ -22,8 +22,11 @@ import { localEc2Client } from "./ec2.js";
 /** A token shaped like a real v2 token, with every character a token may hold. */
 export const agentTestToken = "v2/zzzzz-gj3su-000000000000000/s3cr3tTok+en=x_y.z-9";
 
-/** The POSIX shell the agent runs under: dash where installed (Debian's /bin/sh), else sh. */
-export const posixShell = existsSync("/usr/bin/dash") ? "/usr/bin/dash" : existsSync("/bin/dash") ? "/bin/dash" : "sh";
+/**
+ * The POSIX shell the agent runs under: dash where installed (Debian's /bin/sh), else sh;
+ * `AGENT_TEST_SHELL` picks another (e.g. bash, /bin/sh on RHEL-like images).
+ */
+export const posixShell = process.env.AGENT_TEST_SHELL ?? (existsSync("/usr/bin/dash") ? "/usr/bin/dash" : existsSync("/bin/dash") ? "/bin/dash" : "sh");
 
 /** The agent settings of a test: fast polls and short timeouts (whole seconds, as the agent counts). */
 export function agentArgs(over: Partial<WorkerAgentArgs> = {}): WorkerAgentArgs {
