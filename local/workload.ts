@@ -86,6 +86,12 @@ const workloadSchema = z
   .object({
     description: z.string().optional(),
     runtimeSeconds: z.number().nonnegative().default(5),
+    /**
+     * Seconds (local) from an instance's launch to its agent starting (EC2's boot and cloud-init).
+     * Default: a realistic 90 s of EC2 time scaled by the tick (local/worker-sim/local-workers.ts);
+     * the one-container emulator keeps its short default unless this is given.
+     */
+    bootSeconds: z.number().nonnegative().optional(),
     /** EC2 errors injected into RunInstances at the start (e.g. capacity errors on the cheapest type). */
     ec2Faults: z.array(faultSchema).default([]),
     containers: z.array(containerSchema).min(1),

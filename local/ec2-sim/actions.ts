@@ -3,7 +3,7 @@ import { isLive, stateReasons } from "./lifecycle.js";
 import { Ec2SimError, type InstanceStateName, type SimInstance } from "./model.js";
 import type { QueryParams } from "./query-params.js";
 import { reservationSetXml, reservationXml, stateChangeXml } from "./render.js";
-import { type LaunchRequest, parseLaunchRequest } from "./run-instances.js";
+import { checkImdsTagKeys, type LaunchRequest, parseLaunchRequest } from "./run-instances.js";
 import type { SimState } from "./sim-state.js";
 import { items, replyDocument, text } from "./xml.js";
 
@@ -24,6 +24,7 @@ const handlers: Record<string, Handler> = {
   },
   TerminateInstances: terminateInstances,
   CreateTags: createTags,
+  DeleteTags: deleteTags,
 };
 
 /**
@@ -48,8 +49,8 @@ function runInstances(s: SimState, q: QueryParams, requestId: string): string {
   const subnetId = req.subnetId ?? s.defaultSubnetId;
   const existing = s.tokens.check(req, (id) => s.lifecycle.get(id));
   if (existing !== undefined) {
-    const i = s.lifecycle.require(existing);
-    return replyDocument("RunInstances", requestId, reservationXml(i.reservationId, [i], s));
+    const instances = existing.map((id) => s.lifecycle.require(id));
+    return replyDocument("RunInstances", requestId, reservationXml(instances[0]?.reservationId ?? "", instances, s));
   }
   const fault =
     s.faults.take({ action: "RunInstances", instanceType: req.instanceType, subnetId }) ?? quotaFault(s, req);
@@ -58,29 +59,38 @@ function runInstances(s: SimState, q: QueryParams, requestId: string): string {
     if (fault.code !== "RequestLimitExceeded") s.tokens.bind(req);
     throw fault;
   }
-  const i = launch(s, req, subnetId);
-  s.tokens.bind(req, i.instanceId);
-  return replyDocument("RunInstances", requestId, reservationXml(i.reservationId, [i], s));
+  // As many as the quota leaves room for, between MinCount and MaxCount (quotaFault checked MinCount).
+  const count = Math.min(req.maxCount, s.instanceLimit === undefined ? req.maxCount : s.instanceLimit - liveCount(s));
+  const instances: SimInstance[] = [];
+  for (let index = 0; index < count; index++) instances.push(launch(s, req, subnetId, index, instances[0]?.reservationId));
+  s.tokens.bind(req, instances.map((i) => i.instanceId));
+  return replyDocument("RunInstances", requestId, reservationXml(instances[0]?.reservationId ?? "", instances, s));
+}
+
+function liveCount(s: SimState): number {
+  return s.lifecycle.all().filter(isLive).length;
 }
 
 function quotaFault(s: SimState, req: LaunchRequest): Ec2SimError | undefined {
   if (s.instanceLimit === undefined) return undefined;
-  const live = s.lifecycle.all().filter(isLive).length;
-  if (live < s.instanceLimit) return undefined;
+  const live = liveCount(s);
+  if (live + req.minCount <= s.instanceLimit) return undefined;
   return new Ec2SimError(
     "InstanceLimitExceeded",
-    `You have requested more instances (${live + 1}) than your current instance limit of ${s.instanceLimit} allows for the specified instance type (${req.instanceType}).`,
+    `You have requested more instances (${live + req.minCount}) than your current instance limit of ${s.instanceLimit} allows for the specified instance type (${req.instanceType}).`,
   );
 }
 
-function launch(s: SimState, req: LaunchRequest, subnetId: string): SimInstance {
+/** One instance of a RunInstances call: the `amiLaunchIndex`-th, in the call's reservation. */
+function launch(s: SimState, req: LaunchRequest, subnetId: string, amiLaunchIndex: number, reservationId?: string): SimInstance {
   const n = s.nextSeq();
   const hex = n.toString(16).padStart(17, "0");
   const now = s.now();
   const ip = n + 10;
   const i: SimInstance = {
     instanceId: `i-${hex}`,
-    reservationId: `r-${hex}`,
+    reservationId: reservationId ?? `r-${hex}`,
+    amiLaunchIndex,
     seq: n,
     imageId: req.imageId,
     instanceType: req.instanceType,
@@ -92,16 +102,17 @@ function launch(s: SimState, req: LaunchRequest, subnetId: string): SimInstance 
     availabilityZone: s.zoneOf(subnetId),
     privateIp: `10.${(ip >> 16) & 255}.${(ip >> 8) & 255}.${ip & 255}`,
     associatePublicIpAddress: req.associatePublicIpAddress,
-    securityGroups: req.securityGroups,
-    tags: req.tags,
-    volumeTags: req.volumeTags,
+    // Each instance of a call gets its own copies: tagging one must not tag its siblings.
+    securityGroups: [...req.securityGroups],
+    tags: { ...req.tags },
+    volumeTags: { ...req.volumeTags },
     clientToken: req.clientToken,
     userData: req.userData,
     market: req.market,
     spotMaxPrice: req.spotMaxPrice,
     spotInterruptionBehavior: req.spotInterruptionBehavior,
-    blockDevices: req.blockDevices,
-    metadataOptions: req.metadataOptions,
+    blockDevices: req.blockDevices.map((b) => ({ ...b })),
+    metadataOptions: { ...req.metadataOptions },
     iamInstanceProfile: req.iamInstanceProfile,
     keyName: req.keyName,
     shutdownBehavior: req.shutdownBehavior,
@@ -156,6 +167,35 @@ function createTags(s: SimState, q: QueryParams, requestId: string): string {
       throw new Ec2SimError("InvalidParameterValue", `Tag key is invalid: '${k}'`);
     }
   }
+  // EC2 checks every instance before it changes any.
+  for (const i of instances) {
+    if (i.metadataOptions.instanceMetadataTags === "enabled") checkImdsTagKeys(tags.map(([k]) => k));
+    if (new Set([...Object.keys(i.tags), ...tags.map(([k]) => k)]).size > 50) {
+      throw new Ec2SimError("TagLimitExceeded", "The maximum number of tags is 50");
+    }
+  }
   for (const i of instances) for (const [k, v] of tags) i.tags[k] = v;
   return replyDocument("CreateTags", requestId, text("return", true));
+}
+
+/**
+ * DeleteTags as EC2 does it: a tag given with a value is deleted only if it holds that value
+ * (an empty value too); one given without a value is deleted whatever it holds; no tags at all
+ * deletes every tag (but "aws:" ones, which the simulator never has).
+ */
+function deleteTags(s: SimState, q: QueryParams, requestId: string): string {
+  const ids = q.list("ResourceId");
+  if (ids.length === 0) throw new Ec2SimError("MissingParameter", "The request must contain the parameter ResourceId");
+  const instances = ids.map((id) => s.lifecycle.require(id));
+  const tags = q.members("Tag").map((t) => ({ key: t.get("Key") ?? "", value: t.get("Value") }));
+  for (const i of instances) {
+    if (tags.length === 0) {
+      i.tags = {};
+      continue;
+    }
+    for (const { key, value } of tags) {
+      if (value === undefined || i.tags[key] === value) delete i.tags[key];
+    }
+  }
+  return replyDocument("DeleteTags", requestId, text("return", true));
 }

@@ -4,3 +4,4 @@ export { type InstanceStateName, instanceStateCodes, type SimInstance } from "./
 export type { LoggedRequest } from "./request-log.js";
 export type { Ec2SimulatorOptions, SimStats } from "./sim-state.js";
 export { Ec2Simulator } from "./simulator.js";
+export { type ImdsLookup, ImdsServer } from "./imds.js";

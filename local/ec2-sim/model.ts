@@ -53,7 +53,10 @@ export interface SimInstance {
   spotMaxPrice?: string;
   spotInterruptionBehavior?: string;
   blockDevices: SimBlockDevice[];
-  metadataOptions: { httpEndpoint: string; httpTokens: string };
+  /** `instanceMetadataTags` "enabled" serves the instance's tags in IMDS (and restricts its tag keys). */
+  metadataOptions: { httpEndpoint: string; httpTokens: string; instanceMetadataTags?: string };
+  /** Its place among the instances of its RunInstances call (IMDS `ami-launch-index`). */
+  amiLaunchIndex?: number;
   iamInstanceProfile?: string;
   keyName?: string;
   shutdownBehavior: string;

@@ -25,7 +25,7 @@ export function instanceXml(i: SimInstance, ctx: RenderContext): string {
     text("dnsName", ""),
     text("reason", i.stateReason ? `${i.stateReason.message} (${iso(i.stateChangedAt)})` : ""),
     text("keyName", i.keyName),
-    text("amiLaunchIndex", 0),
+    text("amiLaunchIndex", i.amiLaunchIndex ?? 0),
     text("instanceType", i.instanceType),
     text("launchTime", iso(i.launchTime)),
     el("placement", text("availabilityZone", i.availabilityZone), text("tenancy", "default")),
@@ -68,6 +68,7 @@ export function instanceXml(i: SimInstance, ctx: RenderContext): string {
       text("httpTokens", i.metadataOptions.httpTokens),
       text("httpPutResponseHopLimit", 1),
       text("httpEndpoint", i.metadataOptions.httpEndpoint),
+      text("instanceMetadataTags", i.metadataOptions.instanceMetadataTags ?? "disabled"),
     ),
   ].join("");
 }

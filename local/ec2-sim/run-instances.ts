@@ -25,6 +25,9 @@ type RequestedAttributes = Pick<
 
 /** A RunInstances request, parsed and validated. */
 export interface LaunchRequest extends RequestedAttributes {
+  /** EC2 launches between MinCount and MaxCount instances, as many as capacity and quota allow. */
+  minCount: number;
+  maxCount: number;
   clientToken?: string;
   /** Hash of every parameter but ClientToken: equal requests have equal fingerprints. */
   fingerprint: string;
@@ -48,7 +51,8 @@ export function parseLaunchRequest(q: QueryParams): LaunchRequest {
   if (min === undefined || max === undefined) {
     throw new Ec2SimError("MissingParameter", "The request must contain the parameters MinCount and MaxCount");
   }
-  if (min !== 1 || max !== 1) throw invalid("The simulator launches exactly one instance: MinCount=MaxCount=1");
+  if (min < 1) throw invalid(`Value (${min}) for parameter minCount is invalid. Expected a value greater than 0`);
+  if (max < min) throw invalid(`Value (${max}) for parameter maxCount is invalid. Expected a value of at least minCount (${min})`);
   const clientToken = q.get("ClientToken");
   if (clientToken !== undefined && (clientToken.length > 64 || !/^[\x21-\x7e]*$/.test(clientToken))) {
     throw invalid(`Value (${clientToken}) for parameter clientToken is invalid. Up to 64 ASCII characters`);
@@ -61,6 +65,8 @@ export function parseLaunchRequest(q: QueryParams): LaunchRequest {
   const req: LaunchRequest = {
     imageId,
     instanceType,
+    minCount: min,
+    maxCount: max,
     clientToken,
     fingerprint: fingerprint(q),
     subnetId: nic?.get("SubnetId") ?? q.get("SubnetId"),
@@ -81,6 +87,7 @@ export function parseLaunchRequest(q: QueryParams): LaunchRequest {
     metadataOptions: {
       httpEndpoint: metadata.get("HttpEndpoint") ?? "enabled",
       httpTokens: metadata.get("HttpTokens") ?? "optional",
+      ...(metadata.get("InstanceMetadataTags") === undefined ? {} : { instanceMetadataTags: metadata.get("InstanceMetadataTags") }),
     },
     iamInstanceProfile: q.get("IamInstanceProfile.Name") ?? q.get("IamInstanceProfile.Arn"),
     keyName: q.get("KeyName"),
@@ -90,6 +97,7 @@ export function parseLaunchRequest(q: QueryParams): LaunchRequest {
   if (req.spotMaxPrice !== undefined && !/^\d+(\.\d+)?$/.test(req.spotMaxPrice)) {
     throw invalid(`Invalid value '${req.spotMaxPrice}' for MaxPrice`);
   }
+  if (req.metadataOptions.instanceMetadataTags === "enabled") checkImdsTagKeys(Object.keys(req.tags));
   for (const b of req.blockDevices) {
     if (b.volumeSize !== undefined && !(b.volumeSize >= 1)) throw invalid(`Invalid volume size ${b.volumeSize}`);
   }
@@ -119,6 +127,21 @@ function tagsOf(specs: QueryParams[], resourceType: string): Record<string, stri
   return out;
 }
 
+/**
+ * EC2 instance metadata docs: with tags in IMDS, an instance's tag keys may hold only letters,
+ * digits and `+ - = . , _ : @`, and cannot be `.`, `..` or `_index`.
+ */
+export function checkImdsTagKeys(keys: readonly string[]): void {
+  for (const key of keys) {
+    if (!/^[A-Za-z0-9+\-=.,_:@]+$/.test(key) || key === "." || key === ".." || key === "_index") {
+      throw new Ec2SimError(
+        "InvalidParameterValue",
+        `Tag key '${key}' is not allowed on an instance with instance tags in metadata enabled: use letters, numbers and + - = . , _ : @ only`,
+      );
+    }
+  }
+}
+
 function fingerprint(q: QueryParams): string {
   const parts = q
     .entries()
@@ -130,7 +153,7 @@ function fingerprint(q: QueryParams): string {
 /** What a ClientToken is bound to: the first processed request's parameters and, if it launched, its instance. */
 interface TokenBinding {
   fingerprint: string;
-  instanceId?: string;
+  instanceIds: string[];
 }
 
 /**
@@ -143,8 +166,8 @@ interface TokenBinding {
 export class ClientTokens {
   private readonly bindings = new Map<string, TokenBinding>();
 
-  /** The instance id a repeated request must return, if the token already launched one. */
-  check(req: LaunchRequest, lookup: (id: string) => SimInstance | undefined): string | undefined {
+  /** The instance ids a repeated request must return, if the token already launched some. */
+  check(req: LaunchRequest, lookup: (id: string) => SimInstance | undefined): string[] | undefined {
     if (req.clientToken === undefined) return undefined;
     const b = this.bindings.get(req.clientToken);
     if (!b) return undefined;
@@ -154,20 +177,20 @@ export class ClientTokens {
         "Arguments on this idempotent request are inconsistent with arguments used in previous request(s).",
       );
     }
-    if (b.instanceId === undefined) return undefined;
-    const i = lookup(b.instanceId);
-    if (!i || i.state === "terminated") {
+    if (b.instanceIds.length === 0) return undefined;
+    const known = b.instanceIds.filter((id) => lookup(id) !== undefined);
+    if (known.every((id) => lookup(id)?.state === "terminated")) {
       throw new Ec2SimError(
         "IdempotentInstanceTerminated",
         "The client token you have provided is associated with a terminated instance. Please use a different client token.",
       );
     }
-    return b.instanceId;
+    return known;
   }
 
-  bind(req: LaunchRequest, instanceId?: string): void {
+  bind(req: LaunchRequest, instanceIds: string[] = []): void {
     if (req.clientToken === undefined) return;
-    this.bindings.set(req.clientToken, { fingerprint: req.fingerprint, instanceId });
+    this.bindings.set(req.clientToken, { fingerprint: req.fingerprint, instanceIds });
   }
 
   clear(): void {

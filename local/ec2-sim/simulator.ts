@@ -12,7 +12,7 @@ import { errorDocument } from "./xml.js";
 
 /**
  * Ec2Simulator is a local EC2 endpoint speaking the Query protocol (RunInstances,
- * DescribeInstances, TerminateInstances, CreateTags) with EC2's XML replies, for the real
+ * DescribeInstances, TerminateInstances, CreateTags, DeleteTags) with EC2's XML replies, for the real
  * `@aws-sdk/client-ec2` pointed at `start()`'s URL. It listens on 127.0.0.1 only.
  *
  * Controls (methods here, or JSON under `/_sim/`) let tests inject faults, move instances

@@ -24,6 +24,8 @@ export interface CrunchRunOptions {
   /** Runtime and exit code of a container; containers the workload does not know use the defaults. */
   plan: (uuid: string) => { runtimeMs: number; exitCode: number } | undefined;
   defaultRuntimeMs: number;
+  /** Instances it leaves alone (worker instances whose real agent runs, local/worker-sim). */
+  skip?: (instance: Readonly<SimInstance>) => boolean;
   pollMs?: number;
 }
 
@@ -59,7 +61,7 @@ export class CrunchRunEmulator extends InstanceWatcher {
     const watched = (i: Readonly<SimInstance>) => i.state === "running" || (this.phases.get(i.instanceId)?.name ?? "off") !== "off";
     for (const instance of ec2.instancesWhere(watched)) {
       const uuid = instance.tags[tagKey];
-      if (uuid === undefined) continue;
+      if (uuid === undefined || this.options.skip?.(instance) === true) continue;
       const phase = this.phases.get(instance.instanceId);
       if (instance.state !== "running") {
         // Terminated from outside (cleanup, spot): crunch-run dies with its instance.

@@ -2,7 +2,7 @@
  * `npm start`: the whole dispatcher on one machine (see README, "Running locally").
  *
  *   npm start -- [--workload file.json] [--config file.yml] [--tick 5s] [--timeout 5m]
- *                [--headless] [--arvados [--allow-changes]] [--aws]
+ *                [--headless] [--worker-agents] [--arvados [--allow-changes]] [--aws]
  *                [--dynamodb-port P] [--arvados-port P] [--ec2-port P] [--dispatch-api-port P]
  *
  * Exit status: 0 when the workload finished, 1 on a timeout or a start-up problem (missing
@@ -20,6 +20,7 @@ const usage = `usage: npm start -- [options]
   --tick <duration>       local length of EventBridge's 1-minute schedule (default 5s)
   --timeout <duration>    give up (exit 1) if the workload has not finished (default 5m)
   --headless              plain progress lines instead of a live display
+  --worker-agents         run the real worker agent (user data under sh, IMDS, simulated crunch-run) on worker instances
   --arvados               a real cluster (ARVADOS_API_HOST, ARVADOS_API_TOKEN), DRY RUN: decisions are printed, nothing changes
   --allow-changes         with --arvados: run the real handlers against it (locks, launches, cancels)
   --aws                   with --arvados --allow-changes: AWS's DynamoDB (QUEUE_TABLE_NAME) and EC2 as the AWS_*
@@ -55,6 +56,7 @@ async function main(): Promise<number> {
       tick: { type: "string" },
       timeout: { type: "string" },
       headless: { type: "boolean", default: false },
+      "worker-agents": { type: "boolean", default: false },
       arvados: { type: "boolean", default: false },
       "allow-changes": { type: "boolean", default: false },
       aws: { type: "boolean", default: false },
@@ -123,6 +125,7 @@ async function main(): Promise<number> {
     // Against a real cluster there is no workload to finish: run until interrupted unless told.
     timeoutMs: duration(values.timeout, "--timeout", values.arvados ? Number.POSITIVE_INFINITY : 5 * 60_000),
     headless: values.headless || process.stdout.isTTY !== true,
+    workerAgents: values["worker-agents"],
     aws: values.aws,
     realArvados: values.arvados,
     ports: {

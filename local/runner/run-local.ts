@@ -10,6 +10,8 @@ import { fileURLToPath } from "node:url";
 import { isContainerState, isFinalState } from "../../lib/model/container.js";
 import { QueueStore } from "../../lib/store/queue-store.js";
 import { loadWorkload, planWorkload, type Workload } from "../workload.js";
+import { isWorkerUserData } from "../worker-sim/agents.js";
+import { type LocalWorkers, localBootDelayMs, startLocalWorkers } from "../worker-sim/local-workers.js";
 import { CrunchRunEmulator } from "./crunch-run.js";
 import { SpotReclaimer } from "./spot-reclaimer.js";
 import { type DisplayOutput, LiveDisplay } from "./display.js";
@@ -56,6 +58,12 @@ export interface RunLocalOptions {
   logLevel?: string;
   /** crunch-run timing on the simulated instances. */
   bootDelayMs?: number;
+  /**
+   * Run the real agent of each worker instance (user data from lib/cloud/worker-agent.ts) with
+   * IMDS and a simulated crunch-run (local/worker-sim); other instances keep the emulator.
+   * Off until the launch side builds worker user data (issue #18).
+   */
+  workerAgents?: boolean;
   shutdownDelayMs?: number;
   out?: DisplayOutput;
   signal?: AbortSignal;
@@ -209,10 +217,23 @@ async function play(options: PlayOptions, services: Services, plumbing: Plumbing
           ec2: ec2Sim,
           arvados: arvadosSim,
           tagKeyPrefix,
-          bootDelayMs: options.bootDelayMs ?? 1_000,
+          bootDelayMs: options.bootDelayMs ?? (options.workload?.bootSeconds === undefined ? 1_000 : options.workload.bootSeconds * 1000),
           shutdownDelayMs: options.shutdownDelayMs ?? 500,
           plan: (uuid) => player?.get(uuid),
           defaultRuntimeMs: 5_000,
+          ...(options.workerAgents === true ? { skip: (i: { userData?: string }) => isWorkerUserData(i.userData) } : {}),
+        })
+      : undefined;
+  const workers: LocalWorkers | undefined =
+    options.workerAgents === true && arvadosSim !== undefined && ec2Sim !== undefined && services.ec2Endpoint !== undefined
+      ? await startLocalWorkers({
+          ec2: ec2Sim,
+          ec2Url: services.ec2Endpoint,
+          token: services.arvadosToken,
+          plan: (uuid) => player?.get(uuid),
+          defaultRuntimeMs: 5_000,
+          bootDelayMs: options.bootDelayMs ?? localBootDelayMs(options.workload?.bootSeconds, options.tickMs),
+          stateDir: options.logDir,
         })
       : undefined;
   // EC2's two-minute spot warning, on the local clock (a tick is the local minute).
@@ -301,6 +322,7 @@ async function play(options: PlayOptions, services: Services, plumbing: Plumbing
   } finally {
     crunchRun?.stop();
     reclaimer?.stop();
+    await workers?.stop();
   }
   display.update(frame(snapshot), true);
   display.finish();

@@ -110,9 +110,10 @@ describe("RunInstances starts one pending instance with what was asked", () => {
     });
   });
 
-  it("rejects MinCount/MaxCount other than 1 and a ClientToken over 64 characters", async () => {
+  it("rejects MinCount below 1 or above MaxCount, and a ClientToken over 64 characters", async () => {
     await startSim();
-    expect(await errorCode(run(1, { MaxCount: 2 }))).toBe("InvalidParameterValue");
+    expect(await errorCode(run(1, { MinCount: 0 }))).toBe("InvalidParameterValue");
+    expect(await errorCode(run(1, { MinCount: 2, MaxCount: 1 }))).toBe("InvalidParameterValue");
     expect(await errorCode(run(1, { ClientToken: "x".repeat(65) }))).toBe("InvalidParameterValue");
     expect(sim.instances()).toEqual([]);
   });
