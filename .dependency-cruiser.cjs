@@ -5,16 +5,16 @@
  *   functions/  →  lib/runtime (wiring)  →  use cases  →  decisions  →  lib/model
  *                                         →  adapters   →  lib/model
  *
- * use cases: lib/queue, lib/launch, lib/cleanup, lib/dispatch-api (what the functions do);
+ * use cases: lib/queue, lib/launch, lib/cleanup, lib/dispatch-api, lib/ticks (what the functions do);
  * decisions: lib/scheduler, lib/instance-types (pure: data in, decisions out);
- * adapters: lib/store (DynamoDB), lib/arvados (the Arvados API), lib/cloud (EC2);
+ * adapters: lib/store (DynamoDB), lib/arvados (the Arvados API), lib/cloud (EC2), lib/sqs (SQS);
  * lib/model: the domain types and shared ports, importing nothing of ours;
  * lib/config and lib/observability are leaves every layer may use.
  * Nothing in lib/ imports local/ (the simulators, the runner, the soak), test/ or bench/.
  */
-const useCases = "^lib/(queue|launch|cleanup|dispatch-api)/";
+const useCases = "^lib/(queue|launch|cleanup|dispatch-api|ticks)/";
 const decisions = "^lib/(scheduler|instance-types)/";
-const adapters = "^lib/(store|arvados|cloud)/";
+const adapters = "^lib/(store|arvados|cloud|sqs)/";
 
 module.exports = {
   forbidden: [

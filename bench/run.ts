@@ -4,11 +4,12 @@
  * Figures only: nothing here asserts on time.
  */
 import { type Benchmark, environmentFacts, printTable, startServices, timed } from "./harness.js";
+import { cost } from "./cost.js";
 import { launchRate } from "./launch-rate.js";
 import { queueUpdate } from "./queue-update.js";
 import { typeChoice } from "./type-choice.js";
 
-const benchmarks: Benchmark[] = [queueUpdate, launchRate, typeChoice];
+const benchmarks: Benchmark[] = [queueUpdate, launchRate, typeChoice, cost];
 
 async function main(): Promise<number> {
   const filter = process.argv[2] ?? "";

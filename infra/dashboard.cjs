@@ -88,7 +88,7 @@ module.exports.body = async ({ resolveVariable }) => {
 
     // update-queue: what the cache holds and what keeping it fresh costs.
     graph(
-      "update-queue: queue entries by state and instance type",
+      "queue entries by state and instance type (counted by cleanup each minute)",
       0,
       5,
       12,

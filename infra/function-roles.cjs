@@ -9,15 +9,19 @@
  *   every function   SSM GetParameter of the token (lib/arvados/token-source.ts, via
  *                    lib/runtime/environment.ts), decrypted through SSM; dispatch-api reads the
  *                    ManagementToken's parameter instead, and no Arvados token.
- *   update-queue     Queue.update: update lease and threshold (UpdateItem), cache read (GetItem
- *                    of #queue, Scan), insert (PutItem), replace (UpdateItem), delete (DeleteItem);
- *                    the last Arvados 503 it saw, shared in the capacity state (GetItem, PutItem).
+ *   update-queue     a tick's claim (UpdateItem of #queue); Queue.update: update lease and
+ *                    threshold (UpdateItem), cache read (GetItem of #queue, BatchGetItem of the
+ *                    queue index, Scan to rebuild it), insert (PutItem), replace (UpdateItem),
+ *                    delete (DeleteItem), index shards (PutItem); the last Arvados 503 it saw,
+ *                    shared in the capacity state (GetItem, PutItem); SQS: its tick queue
+ *                    (the event source mapping's receive/delete/attributes, SendMessage of the next tick).
  *   choose-instance-types  the entry (GetItem), its types (UpdateItem); an unsatisfiable one is
  *                    locked and cancelled (UpdateItem) and forgotten (DeleteItem); the last
  *                    Arvados 503 it saw, shared in the capacity state (GetItem, PutItem).
  *   launch           pass lease, entry claims, lock/unlock, recorded launch (UpdateItem); queue
  *                    read (GetItem, Scan); capacity state and launch tokens (GetItem, PutItem);
- *                    EC2 DescribeInstances, RunInstances (tagged at creation), PassRole.
+ *                    EC2 DescribeInstances, RunInstances (tagged at creation), PassRole; SQS: its
+ *                    wake queue (the event source mapping's receive/delete/attributes, SendMessage).
  *   cleanup          queue read (GetItem, Scan); forget (DeleteItem); cancel, unlock, clear a
  *                    launch, retried type choice (UpdateItem, DeleteItem); capacity state
  *                    (GetItem, PutItem); EC2 DescribeInstances, TerminateInstances.
@@ -36,12 +40,18 @@ const ec2Arn = (resource) => sub(`arn:\${AWS::Partition}:ec2:\${AWS::Region}:\${
 
 /** The DynamoDB item actions each function sends to the queue table. */
 const tableActions = {
-  "update-queue": ["GetItem", "Scan", "PutItem", "UpdateItem", "DeleteItem"],
+  "update-queue": ["GetItem", "BatchGetItem", "Scan", "PutItem", "UpdateItem", "DeleteItem"],
   "choose-instance-types": ["GetItem", "PutItem", "UpdateItem", "DeleteItem"],
   launch: ["GetItem", "Scan", "PutItem", "UpdateItem"],
   cleanup: ["GetItem", "Scan", "PutItem", "UpdateItem", "DeleteItem"],
   "dispatch-api": ["GetItem", "Scan"],
 };
+
+/**
+ * The delayed-message queue each function consumes (serverless.yml `sqs` events) and sends its
+ * own next message to: update-queue's tick chain, launch's wake-ups (infra/tick-queues.yml).
+ */
+const tickQueues = { "update-queue": "TickQueue", launch: "LaunchWakeQueue" };
 
 /** Functions invoked by the table's stream (serverless.yml `stream` events), with a failure queue. */
 const streamConsumers = new Set(["choose-instance-types", "launch"]);
@@ -99,6 +109,19 @@ function streamStatements() {
       Resource: { "Fn::GetAtt": ["QueueTable", "StreamArn"] },
     },
     { Effect: "Allow", Action: ["sqs:SendMessage"], Resource: { "Fn::GetAtt": ["FailureQueue", "Arn"] } },
+  ];
+}
+
+/** Lambda's SQS event source mapping (receive, delete, attributes) and the function's own sends, on its queue only. */
+function tickQueueStatements(fn) {
+  const queue = tickQueues[fn];
+  if (queue === undefined) return [];
+  return [
+    {
+      Effect: "Allow",
+      Action: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:SendMessage"],
+      Resource: { "Fn::GetAtt": [queue, "Arn"] },
+    },
   ];
 }
 
@@ -204,6 +227,7 @@ async function statementsFor(fn, functionName, resolveVariable) {
     ...(await tokenStatements(fn, resolveVariable)),
     ...tableStatements(fn),
     ...(streamConsumers.has(fn) ? streamStatements() : []),
+    ...tickQueueStatements(fn),
     ...(fn === "launch" ? await launchStatements(resolveVariable) : []),
     ...(fn === "cleanup" ? await cleanupStatements(resolveVariable) : []),
     ...(fn === "dispatch-api" ? await dispatchApiStatements(resolveVariable) : []),

@@ -50,7 +50,12 @@ async function cleanup(event: CleanupEvent, _context: Context) {
     single.addDimension("SubnetID", subnetId || "none");
     single.addMetric("Instances", MetricUnit.Count, count);
   }
-  const { failureDetails: _failures, foreign, held, instancesBySubnet: _bySubnet, ...counts } = report;
+  for (const point of report.entryCounts) {
+    const single = metrics.singleMetric();
+    single.addDimensions({ State: point.state, InstanceType: point.instanceType });
+    single.addMetric("QueueEntries", MetricUnit.Count, point.count);
+  }
+  const { failureDetails: _failures, foreign, held, instancesBySubnet: _bySubnet, entryCounts: _entryCounts, ...counts } = report;
   logger.info("cleanup pass", { ...counts, foreign: foreign.length, held: held.length });
   return report;
 }

@@ -2,22 +2,34 @@ import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import middy from "@middy/core";
-import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent, ScheduledEvent } from "aws-lambda";
+import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent, ScheduledEvent, SQSEvent } from "aws-lambda";
 import { runLaunchPass } from "../../lib/launch/launch-pass.js";
 import { createLogger, createMetrics } from "../../lib/observability/powertools.js";
 import { dispatchRuntimeFromEnv, instanceCloudFromEnv } from "../../lib/runtime/environment.js";
+import { launchWakesFromEnv } from "../../lib/runtime/ticks.js";
+import { requestLaunchWake } from "../../lib/ticks/launch-wake.js";
+import { isSqsEvent } from "../../lib/ticks/trigger.js";
 
 const logger = createLogger("launch");
 const runtime = await dispatchRuntimeFromEnv();
 const metrics = createMetrics("launch", runtime.config.ClusterID);
 const { cloud, tokens } = await instanceCloudFromEnv(runtime);
+const wakeDeps = launchWakesFromEnv(runtime);
 
 /**
- * launch: a stream change made an entry launchable, or the one-minute sweep fired. Either way
- * one pass plans the whole backlog in priority order (§3.3), so a stream record needs no
- * per-record work: the batch succeeds once the pass has run.
+ * launch: a stream change made an entry launchable, a wake-up a pass asked for came (lib/ticks/),
+ * or the one-minute sweep fired. Either way one pass plans the whole backlog in priority order
+ * (§3.3), so a record needs no per-record work: the batch succeeds once the pass has run.
  */
-async function launch(_event: DynamoDBStreamEvent | ScheduledEvent, context: Context): Promise<DynamoDBBatchResponse> {
+async function launch(event: DynamoDBStreamEvent | SQSEvent | ScheduledEvent, context: Context): Promise<DynamoDBBatchResponse> {
+  // The sweep of an idle queue: the last update left nothing Queued or Locked, so no pass could
+  // lock, launch or unlock anything (half a read unit instead of a pass).
+  if (!("Records" in event) && !isSqsEvent(event) && (await wakeDeps.waiting()) === 0) {
+    // The alarm on this gauge treats silence as launch not running: an idle sweep reports 0.
+    metrics.addMetric("OldestQueuedContainerAgeSeconds", MetricUnit.Seconds, 0);
+    logger.debug("sweep: nothing waits");
+    return { batchItemFailures: [] };
+  }
   const report = await runLaunchPass(
     { ...runtime, cloud, tokens, owner: runtime.owner() },
     () => context.getRemainingTimeInMillis(),
@@ -55,6 +67,15 @@ async function launch(_event: DynamoDBStreamEvent | ScheduledEvent, context: Con
   }
   for (const failure of report.failureDetails) {
     logger.warn("launch step failed", { containerUuid: failure.uuid, step: failure.step, error: failure.error });
+  }
+  if (report.wake !== undefined) {
+    // §4.1: the window's end (or the backlog) wakes a pass; never a billed wait here. Best effort:
+    // a lost wake-up leaves the work to the next stream record or the one-minute sweep.
+    const wake = report.wake;
+    await requestLaunchWake(wakeDeps, wake).then(
+      (sent) => logger.info("launch wake-up", { reason: wake.reason, inMs: Math.max(0, wake.atMs - Date.now()), sent }),
+      (err: unknown) => logger.warn("launch wake-up not sent", { reason: wake.reason, error: err as Error }),
+    );
   }
   if (report.statusWriteErrors.length > 0) logger.warn("scheduling status writes failed", { errors: report.statusWriteErrors });
   logger.info("launch pass", {

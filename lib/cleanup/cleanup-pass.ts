@@ -2,6 +2,7 @@ import type { QueueEntry } from "../model/entry.js";
 import type { InstanceView } from "../model/instance.js";
 import { errorCode } from "../observability/error-code.js";
 import { assignInstanceTypes } from "../queue/assign-types.js";
+import { countEntriesByStateAndType, type EntryCount } from "../queue/entry-counts.js";
 import { refreshCapacity } from "../scheduler/capacity.js";
 import { countsTowardQuota, currentLaunch } from "../scheduler/instances.js";
 import { planReconcile } from "../scheduler/plan-reconcile.js";
@@ -25,6 +26,11 @@ export interface CleanupReport {
   failures: number;
   /** Each failed action, with the error's code (EC2 code, HTTP status or error name). */
   failureDetails: { action: string; target: string; error: string }[];
+  /**
+   * §1.10 queue entries by state and cheapest type, as this pass read them: counted here because
+   * cleanup reads every entry each minute anyway, and update-queue reads only the queue index.
+   */
+  entryCounts: EntryCount[];
 }
 
 function bump(counts: Record<string, number>, reason: string): void {
@@ -62,8 +68,10 @@ export async function runCleanupPass(deps: CleanupDeps, interrupted: readonly st
     held: [],
     failures: 0,
     failureDetails: [],
+    entryCounts: [],
   };
   const { entries, threshold } = await deps.queue.entries();
+  report.entryCounts = countEntriesByStateAndType(entries.values());
   let instances = await deps.cloud.list();
   const entryList = [...entries.values()];
 

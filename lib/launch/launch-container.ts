@@ -9,6 +9,13 @@ import { applyCapacityError, applyQuotaError, applyThrottle, isAtCapacity, isThr
 import type { LaunchDecision } from "../scheduler/plan-queue.js";
 import type { LaunchDeps } from "./ports.js";
 
+/**
+ * How long a launch may wait for a RunInstances token (2 a second): not at all. A pass that finds
+ * the bucket empty stops as if throttled and asks to be woken when a token is back (launch-pass
+ * wakeAfterPass), so a backlog goes on in passes a second apart instead of a billed sleep.
+ */
+const tokenWaitMs = 0;
+
 /** Why a launch stopped early: the rest of the pass must wait for the cloud. */
 export type Stop = "quota" | "throttle" | "budget";
 
@@ -98,7 +105,7 @@ export async function launchContainer(deps: LaunchDeps, launch: ContainerLaunch)
       if (isAtCapacity(s.value, instanceType, deps.config.Containers.CloudVMs.DriverParameters.InstanceTypeQuotaGroups, now())) {
         continue;
       }
-      if (!(await deps.tokens.takeWithin(2_000))) return "throttle";
+      if (!(await deps.tokens.takeWithin(tokenWaitMs))) return "throttle";
       const outcome = await tryLaunch(attempt, instanceType, s.value);
       if (outcome === "launched") {
         launched = true;
@@ -156,7 +163,7 @@ async function repeatIntent(attempt: Attempt, intent: LaunchIntent): Promise<Try
   }
   const s = await deps.state.read();
   if (isThrottled(s.value, now())) return "throttle";
-  if (!(await deps.tokens.takeWithin(2_000))) return "throttle";
+  if (!(await deps.tokens.takeWithin(tokenWaitMs))) return "throttle";
   return tryLaunch(attempt, instanceType, s.value, intent);
 }
 

@@ -7,6 +7,8 @@ import { type LaunchDecision, planQueue } from "../scheduler/plan-queue.js";
 import type { DispatchState } from "../model/dispatch-state.js";
 import { failure, type LaunchEvent, launchContainer, type RepeatOutcome, type Stop } from "./launch-container.js";
 import type { LaunchDeps } from "./ports.js";
+import { runInstancesBucket } from "../model/launch-bucket.js";
+import type { WakeReason } from "../model/ticks.js";
 import { storeStatuses } from "./statuses.js";
 
 /**
@@ -17,14 +19,12 @@ import { storeStatuses } from "./statuses.js";
 export const replanAfterMs = 10_000;
 
 /**
- * §4.1 notifies the scheduler when a throttle or quota window expires. A pass stopped by a window
- * that ends this soon waits for it and plans again, instead of leaving the work to the next
- * stream record or the one-minute sweep; longer windows (capacity and quota TTLs are a minute)
- * are the sweep's. The wait is billed: the delayed ticks of issue #19 are to replace it.
+ * §4.1 notifies the scheduler when a throttle, quota or capacity window expires. A pass never
+ * waits for one (that wait would be billed): it asks to be woken when the window ends
+ * (`LaunchReport.wake`, sent as a delayed message by the handler), and the same for a backlog
+ * it had no time left for or a RunInstances token it would have had to wait for.
  */
-export const windowWaitMaxMs = 15_000;
-/** At most this many such waits per pass, so a throttle that keeps coming back cannot hold the pass. */
-const windowWaitsPerPass = 3;
+export type { WakeReason } from "../model/ticks.js";
 
 /** What one pass did, for metrics and logs. */
 export interface LaunchReport {
@@ -62,8 +62,12 @@ export interface LaunchReport {
   planned: number;
   /** Plans made (a long pass plans again every replanMs). */
   plans: number;
-  /** Throttle or quota windows the pass waited out to plan again (see windowWaitMaxMs). */
-  windowWaits: number;
+  /**
+   * When the next pass should run, and why: the end of the throttle, quota or capacity window
+   * that stopped this one (§4.1), or at once for a backlog left undone. Absent: nothing waits
+   * that a stream record or the one-minute sweep would not bring back.
+   */
+  wake?: { atMs: number; reason: WakeReason };
   /** What held the pass back, so a pass that does nothing with a backlog says why. */
   limits: PassLimits;
 }
@@ -82,8 +86,13 @@ export interface PassLimits {
 
 /** Clock skew allowance on leases bounded by an invocation's remaining time. */
 const leaseSlackMs = 2_000;
-const leaseWaitMs = 5_000;
-const leaseRetryMs = 250;
+/**
+ * A pass that finds another planning asks to run again this much later: a stream-triggered pass
+ * must not drop its records' news, but the other pass may have planned before they arrived.
+ * The pass lease lasts no longer than its invocation can live, so a crashed pass (Lambda kills
+ * it at its timeout) blocks the next one for at most that long.
+ */
+const passLeaseRetryMs = 2_000;
 
 /**
  * One launch pass (§3.3 runQueue with effects): plan from the cached entries, our instances and
@@ -115,10 +124,14 @@ export async function runLaunchPass(deps: LaunchDeps, remainingMs: () => number,
     statusWriteErrors: [],
     planned: 0,
     plans: 0,
-    windowWaits: 0,
     limits: { maxContainers: 0, atQuotaForMs: 0, throttledForMs: 0, typesAtCapacity: 0 },
   };
-  if (!(await acquirePassLease(deps, remainingMs, marginMs, now))) return report;
+  if (!(await deps.store.acquireLaunchPassLease(deps.owner, now(), remainingMs() + leaseSlackMs))) {
+    // Another pass is planning, perhaps from entries older than this invocation's news: run
+    // again once it is likely done, rather than wait for its lease here (billed).
+    report.wake = { atMs: now() + passLeaseRetryMs, reason: "backlog" };
+    return report;
+  }
   report.ran = true;
   try {
     // Plan, work, and plan again while there is work, time, and no stop from the cloud.
@@ -226,46 +239,46 @@ async function planAndWork(
   const writes = await statusWrites;
   report.statusesWritten += writes.written;
   report.statusWriteErrors.push(...writes.errorCodes);
-  if (outcome === "done" && stoppedBy !== undefined && (await waitForWindow(deps, stoppedBy, report, remainingMs, marginMs, now))) {
-    return "replan";
+  if (outcome === "done") {
+    const leftOver = work.length > 0 && remainingMs() < marginMs;
+    const { value } = await deps.state.read();
+    report.wake = wakeAfterPass({ stoppedBy, leftOver, capacityBlocked: plan.capacityBlocked, state: value, now: now() });
   }
   return outcome;
 }
 
-/** Waits out a throttle or quota window that ends within windowWaitMaxMs and the time budget; true if it did. */
-async function waitForWindow(
-  deps: LaunchDeps,
-  stoppedBy: Stop,
-  report: LaunchReport,
-  remainingMs: () => number,
-  marginMs: number,
-  now: () => number,
-): Promise<boolean> {
-  if (report.windowWaits >= windowWaitsPerPass || (stoppedBy !== "throttle" && stoppedBy !== "quota")) return false;
-  const { value } = await deps.state.read();
-  const until = stoppedBy === "throttle" ? value.throttledUntil : value.atQuotaUntil;
-  const waitMs = until === undefined ? 0 : until - now();
-  if (waitMs <= 0 || waitMs > windowWaitMaxMs || remainingMs() - waitMs < marginMs) return false;
-  report.windowWaits++;
-  await new Promise((resolve) => setTimeout(resolve, waitMs + 50));
-  return true;
+/**
+ * When a pass that ended should be followed by another (§4.1: an expiring window wakes the
+ * scheduler). Pure.
+ */
+export function wakeAfterPass(input: {
+  stoppedBy: Stop | undefined;
+  /** Work was planned but the time budget ran out. */
+  leftOver: boolean;
+  /** Containers the plan left waiting only for capacity (QueuePlan.capacityBlocked). */
+  capacityBlocked: number;
+  state: DispatchState;
+  now: number;
+}): { atMs: number; reason: WakeReason } | undefined {
+  const { state, now } = input;
+  if (input.stoppedBy === "throttle") {
+    // EC2's backoff if it throttled us; else our own RunInstances bucket (burst 4, 2 a second),
+    // once full again: the next pass then launches a burst, at EC2's pace all the same, and a
+    // backlog costs one pass per burst rather than one per token.
+    const bucketFullMs = (1000 * runInstancesBucket.capacity) / runInstancesBucket.refillPerSecond;
+    const ec2Backoff = state.throttledUntil !== undefined && state.throttledUntil > now;
+    return { atMs: ec2Backoff ? (state.throttledUntil ?? now) : now + bucketFullMs, reason: "throttle" };
+  }
+  if (input.stoppedBy === "quota") {
+    // A stop until instances go away ends with a change cleanup or the stream reports, not a time.
+    return state.atQuotaUntil !== undefined && state.atQuotaUntil > now ? { atMs: state.atQuotaUntil, reason: "quota" } : undefined;
+  }
+  if (input.leftOver || input.stoppedBy === "budget") return { atMs: now, reason: "backlog" };
+  const capacityEnds = Object.values(state.atCapacityUntil).filter((until) => until > now);
+  if (input.capacityBlocked > 0 && capacityEnds.length > 0) return { atMs: Math.min(...capacityEnds), reason: "capacity" };
+  return undefined;
 }
 
-/**
- * Waits briefly for the pass lease: a stream-triggered pass that finds another pass planning
- * must not drop its records' news, but the other pass may have planned before they arrived.
- * Gives up after `leaseWaitMs` (the one-minute sweep then catches up).
- */
-async function acquirePassLease(deps: LaunchDeps, remainingMs: () => number, marginMs: number, now: () => number): Promise<boolean> {
-  const deadline = now() + leaseWaitMs;
-  for (;;) {
-    // The lease lasts no longer than this invocation can live, so a crashed pass (Lambda kills
-    // it at its timeout) blocks the next one for at most that long.
-    if (await deps.store.acquireLaunchPassLease(deps.owner, now(), remainingMs() + leaseSlackMs)) return true;
-    if (now() + leaseRetryMs > deadline || remainingMs() < marginMs + leaseRetryMs) return false;
-    await new Promise((resolve) => setTimeout(resolve, leaseRetryMs));
-  }
-}
 
 /** Folds one step of a container's launch into the pass's report. */
 function addToReport(report: LaunchReport, event: LaunchEvent): void {

@@ -11,6 +11,10 @@ export interface QueueTable {
   scan(): Promise<{ entries: Map<string, QueueEntry>; meta: { threshold?: string } }>;
   insertNew(entry: QueueEntry): Promise<boolean>;
   replacePolled(container: QueuedContainer, updateStartedAt: string, nowMs: number): Promise<boolean>;
+  /** replacePolled, telling a local change that won ("localChange") from an entry that is gone ("absent"). */
+  replacePolledOutcome(container: QueuedContainer, updateStartedAt: string, nowMs: number): Promise<"written" | "localChange" | "absent">;
+  /** The `#queue` item: whether the queue index is whole, and with how many shards. */
+  meta(): Promise<{ indexShards?: number }>;
   deleteAbsent(uuid: string, updateStartedAt: string): Promise<boolean>;
   forget(uuid: string): Promise<boolean>;
   /** Applies a Lock/Unlock/Cancel reply to a cached entry; undefined when the entry is absent. */

@@ -2,6 +2,8 @@ import { apiStatus, type ContainerApi } from "../model/container-api.js";
 import type { Container, ContainerStateChange, HeldLock, QueuedContainer } from "../model/container.js";
 import { isContainerState } from "../model/container.js";
 import type { QueueTable } from "./ports.js";
+import { fingerprint, type QueueIndex, type QueueIndexPort } from "../model/queue-index.js";
+import { type CacheView, cachedStates, planWritesFromIndex, viewOfEntries } from "./cache-view.js";
 import { type PollResult, pollFilters, pollMissing } from "./poll.js";
 import type { QueueEntry } from "../model/entry.js";
 import { type WritePlan, planWrites, runBounded, settleAll } from "./write-plan.js";
@@ -31,8 +33,30 @@ export interface UpdateReport {
   removed: number;
   /** Writes skipped because a local Lock/Unlock/Cancel during the poll won (upstream `dontupdate`). */
   skippedForLocalChange: number;
-  /** Entries after the update, for the QueueEntries metric. */
+  /**
+   * Entries after the update, when it read the whole table (a Queue without an index, or one
+   * rebuilding it); empty when it read the queue index.
+   */
   entries: QueueEntry[];
+  /** Containers cached after the update. */
+  cached: number;
+  /** Whether the update read the queue index (false: it scanned the table). */
+  readIndex: boolean;
+  /** Cached containers Queued or Locked after the update: the ones a launch pass could act on. */
+  waiting: number;
+}
+
+/** How a caller runs one update (see Queue.update). */
+export interface UpdateOptions {
+  /** The caller already holds the update lease (a tick claimed it with the lease). */
+  leaseTaken?: boolean;
+  /** `#queue`'s indexShards as the caller just read it (0: no whole index); the update then does not read `#queue` itself. */
+  indexShards?: number;
+  /**
+   * The closing write in place of setThreshold (a tick's: threshold, lease and chain in one
+   * write); false when the lease was lost.
+   */
+  finish?: (updateStartedAt: string, tokenUuid: string, waiting: number) => Promise<boolean>;
 }
 
 export interface QueueOptions {
@@ -43,6 +67,8 @@ export interface QueueOptions {
   /** Writes in flight at once during an update. */
   writeConcurrency?: number;
   clock?: () => Date;
+  /** The queue index: steady updates read it instead of scanning the table (lib/store/queue-index.ts). */
+  index?: QueueIndexPort;
 }
 
 /**
@@ -120,21 +146,23 @@ export class Queue {
    * update's start time. Rejects with UpdateLeaseHeldError while another update runs. `leaseMs`
    * bounds how long a crashed update can block the next: a handler passes its remaining time.
    */
-  async update(leaseMs = this.options.leaseMs): Promise<UpdateReport> {
+  async update(leaseMs = this.options.leaseMs, options: UpdateOptions = {}): Promise<UpdateReport> {
     const started = this.clock();
     const startedAt = started.toISOString();
-    if (!(await this.store.acquireUpdateLease(this.options.leaseOwner, started.getTime(), leaseMs))) {
+    if (options.leaseTaken !== true && !(await this.store.acquireUpdateLease(this.options.leaseOwner, started.getTime(), leaseMs))) {
       throw new UpdateLeaseHeldError();
     }
     const tokenUuid = await this.tokenUuid();
     // The filtered lists do not need the cache, so they run while it is read; both finish (or
     // fail) before anything else happens, so no request of a failed update is left in flight.
-    const [{ entries: cached }, filtered] = await settleAll([this.store.scan(), pollFilters(this.api, tokenUuid)] as const);
-    const cachedStates = new Map([...cached].map(([uuid, entry]) => [uuid, entry.container.state] as const));
-    const poll: PollResult = await pollMissing(this.api, filtered, cachedStates);
-    const plan = planWrites(cached, poll);
-    const report = await this.apply(plan, cached, startedAt);
-    if (!(await this.store.setThreshold(this.options.leaseOwner, startedAt, tokenUuid))) {
+    const [cache, filtered] = await settleAll([this.readCache(options.indexShards), pollFilters(this.api, tokenUuid)] as const);
+    const poll: PollResult = await pollMissing(this.api, filtered, cachedStates(cache));
+    const plan = cache.entries !== undefined ? planWrites(cache.entries, poll) : planWritesFromIndex(cache.index, poll);
+    const report = await this.apply(plan, cache, startedAt);
+    const finished = options.finish
+      ? await options.finish(startedAt, tokenUuid, report.waiting)
+      : await this.store.setThreshold(this.options.leaseOwner, startedAt, tokenUuid);
+    if (!finished) {
       // Lost the lease mid-update (it expired and another invocation took it): our writes were
       // all conditional and stay valid, but the threshold is the lease holder's to advance.
       throw new UpdateLeaseHeldError();
@@ -142,44 +170,84 @@ export class Queue {
     return { ...report, apiRequests: poll.requests };
   }
 
+  /** The update lease's owner: a tick that takes the lease for this Queue claims it in this name. */
+  get leaseOwner(): string {
+    return this.options.leaseOwner;
+  }
+
+  /** The cache as an update sees it: the queue index when it is whole, else a scan. */
+  private async readCache(knownShards?: number): Promise<CacheView> {
+    const index = this.options.index;
+    if (index !== undefined) {
+      const indexShards = knownShards ?? (await this.store.meta()).indexShards;
+      const snapshot = typeof indexShards === "number" && indexShards > 0 ? await index.read(indexShards) : undefined;
+      if (snapshot !== undefined) return { index: snapshot.index, snapshot };
+    }
+    return viewOfEntries((await this.store.scan()).entries);
+  }
+
   /** Release the update lease early so the next invocation need not wait for it to expire. */
   async releaseUpdateLease(): Promise<void> {
     await this.store.releaseUpdateLease(this.options.leaseOwner);
   }
 
-  private async apply(
-    plan: WritePlan,
-    cached: Map<string, QueueEntry>,
-    startedAt: string,
-  ): Promise<Omit<UpdateReport, "apiRequests">> {
+  private async apply(plan: WritePlan, cache: CacheView, startedAt: string): Promise<Omit<UpdateReport, "apiRequests">> {
     const nowMs = this.clock().getTime();
     const firstSeenAt = this.clock().toISOString();
+    const cached = cache.entries ?? new Map<string, QueueEntry>();
     const after = new Map(cached);
+    // The index after this update: what each write left in the table, as far as this update knows.
+    const nextIndex: QueueIndex = new Map(cache.index);
+    const known = (container: QueuedContainer, written: boolean) =>
+      nextIndex.set(container.uuid, { state: container.state, fingerprint: written ? fingerprint(container) : "" });
     let skipped = 0;
+    const insert = async (container: QueuedContainer) => {
+      const entry: QueueEntry = { container, firstSeenAt, version: 1 };
+      const written = await this.store.insertNew(entry);
+      if (written) after.set(container.uuid, entry);
+      // Not written: an entry exists that the index did not know; the next update rewrites it.
+      known(container, written);
+    };
     const tasks: (() => Promise<void>)[] = [
-      ...plan.insert.map((container) => async () => {
-        const entry: QueueEntry = { container, firstSeenAt, version: 1 };
-        if (await this.store.insertNew(entry)) after.set(container.uuid, entry);
-      }),
+      ...plan.insert.map((container) => () => insert(container)),
       ...plan.replace.map((container) => async () => {
         const previous = cached.get(container.uuid);
-        if (await this.store.replacePolled(container, startedAt, nowMs)) {
+        const outcome = await this.store.replacePolledOutcome(container, startedAt, nowMs);
+        if (outcome === "written") {
           if (previous !== undefined) after.set(container.uuid, { ...previous, container });
+          known(container, true);
+        } else if (outcome === "absent") {
+          // Forgotten while polled (e.g. Queued on hold, then given a priority): cache it again.
+          after.delete(container.uuid);
+          await insert(container);
         } else skipped++;
       }),
       ...plan.remove.map((uuid) => async () => {
-        if (await this.store.deleteAbsent(uuid, startedAt)) after.delete(uuid);
-        else skipped++;
+        if (await this.store.deleteAbsent(uuid, startedAt)) {
+          after.delete(uuid);
+          nextIndex.delete(uuid);
+        } else skipped++;
       }),
     ];
+    const writes = tasks.length > 0;
+    const index = this.options.index;
+    // The index stops being whole before the first entry write, and is whole again after its own.
+    if (index !== undefined && writes) await index.mark(this.options.leaseOwner, undefined);
     await runBounded(tasks, this.options.writeConcurrency ?? 16);
+    if (index !== undefined && (writes || cache.snapshot === undefined)) {
+      const shards = await index.write(nextIndex, cache.snapshot, startedAt);
+      if (shards !== undefined) await index.mark(this.options.leaseOwner, shards);
+    }
     return {
       startedAt,
       inserted: plan.insert.length,
       replaced: plan.replace.length,
       removed: plan.remove.length,
       skippedForLocalChange: skipped,
-      entries: [...after.values()],
+      entries: cache.entries === undefined ? [] : [...after.values()],
+      cached: nextIndex.size,
+      waiting: [...nextIndex.values()].filter((r) => r.state === "Queued" || r.state === "Locked").length,
+      readIndex: cache.snapshot !== undefined,
     };
   }
 

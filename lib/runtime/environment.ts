@@ -15,6 +15,7 @@ import { dispatchState } from "../store/dispatch-state.js";
 import type { DispatchState } from "../model/dispatch-state.js";
 import { LaunchTokens } from "../store/launch-tokens.js";
 import { createDynamoDbClient } from "../store/dynamodb-client.js";
+import { QueueIndexStore } from "../store/queue-index.js";
 import { QueueStore } from "../store/queue-store.js";
 import type { SharedState } from "../store/shared-state.js";
 
@@ -78,7 +79,7 @@ export async function dispatchRuntimeFromEnv(env: NodeJS.ProcessEnv = process.en
   const tokens = tokenSourceFromEnv(env);
   const api = new ArvadosClient({ ...arvadosClientOptionsFromEnv({ ...env, ARVADOS_API_TOKEN: await tokens.token() }), token: tokens });
   // update-queue bounds its lease by its remaining time; this default covers other callers.
-  const queue = new Queue(api, store, { leaseOwner: randomUUID(), leaseMs: 70_000 });
+  const queue = new Queue(api, store, { leaseOwner: randomUUID(), leaseMs: 70_000, index: new QueueIndexStore(ddb, tableName) });
   const state = dispatchState(ddb, tableName, initialMaxContainers(config));
   return { config, ignoredConfigKeys: ignored, store, api, queue, state, owner: () => randomUUID(), ddb };
 }

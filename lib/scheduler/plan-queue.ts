@@ -59,6 +59,8 @@ export interface QueuePlan {
   allocatedNotStarted: number;
   /** AtQuota after this pass's planned launches (the at_quota gauge and the status wording). */
   atQuota: boolean;
+  /** Containers waiting only because every eligible type is at capacity (§3.3 8.4): a capacity window's end should wake a pass (§4.1). */
+  capacityBlocked: number;
 }
 
 /**
@@ -156,7 +158,7 @@ export function planQueue(input: PlanQueueInput): QueuePlan {
   const maxSupervisors = maxSupervisorsFor(maxContainers, cloudVMs.SupervisorFraction);
   const underLimit = (trying: number) => maxContainers === 0 || trying < maxContainers;
 
-  const plan: QueuePlan = { lock: [], launch: [], unlock: [], statuses: {}, overQuota: 0, allocatedNotStarted: 0, atQuota: false };
+  const plan: QueuePlan = { lock: [], launch: [], unlock: [], statuses: {}, overQuota: 0, allocatedNotStarted: 0, atQuota: false, capacityBlocked: 0 };
   const isWaiting = (e: QueueEntry) =>
     e.container.state === ContainerState.Queued || e.container.state === ContainerState.Locked;
   let overquota: QueueEntry[] = [];
@@ -202,7 +204,11 @@ export function planQueue(input: PlanQueueInput): QueuePlan {
         overquota = sorted.slice(i);
         break;
       }
-      if (available === undefined) continue; // §3.3 7.3: not locked while every type is at capacity
+      // §3.3 7.3: not locked while every type is at capacity.
+      if (available === undefined) {
+        plan.capacityBlocked++;
+        continue;
+      }
       plan.lock.push({ uuid: ctr.uuid, instanceType: available, fallbackTypes });
       // The caller launches right after locking, so the lock already plans an instance.
       planned++;
@@ -219,6 +225,7 @@ export function planQueue(input: PlanQueueInput): QueuePlan {
       if (available === undefined) {
         // §3.3 8.4: keep going: lower-priority containers may use other types.
         qpos++;
+        plan.capacityBlocked++;
         plan.statuses[ctr.uuid] = instanceTypeAtCapacityStatus(
           qpos,
           types.map((it) => it.Name),

@@ -11,6 +11,8 @@ export const metaKey = {
   capacity: "#capacity",
   launchTokens: "#launch-tokens",
   launchPass: "#launch-pass",
+  /** Prefix of the queue index items (lib/store/queue-index.ts). */
+  index: "#index",
 } as const;
 
 export function isMetaKey(uuid: string): boolean {

@@ -2,12 +2,9 @@ import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { metaKey } from "./item-codec.js";
 import { SharedState } from "./shared-state.js";
 
-/**
- * Our pace for RunInstances: EC2's documented bucket is burst 5, refilled 2 per second; one token
- * of headroom absorbs the few milliseconds between taking a token here and EC2 counting the call
- * (the benchmark saw an occasional throttle at exactly 5, none at 4).
- */
-export const runInstancesBucket = { capacity: 4, refillPerSecond: 2 } as const;
+import { runInstancesBucket } from "../model/launch-bucket.js";
+
+export { runInstancesBucket };
 
 /** A token bucket's stored state. */
 export interface TokenBucketState {

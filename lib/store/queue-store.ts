@@ -44,6 +44,8 @@ export interface QueueMeta {
   tokenUuid?: string;
   leaseOwner?: string;
   leaseUntil?: number;
+  /** Shards of the queue index when it is whole (lib/store/queue-index.ts); absent otherwise. */
+  indexShards?: number;
 }
 
 /** Whether a conditional write took effect; `false` means its condition did not hold. */
@@ -117,7 +119,7 @@ export class QueueStore {
   /** Any `#`-keyed meta item as plain data. */
   async getMetaItem(key: string): Promise<Record<string, unknown> | undefined> {
     const { Item } = await this.ddb.send(
-      new GetItemCommand({ TableName: this.tableName, Key: { uuid: { S: key } }, ConsistentRead: true }),
+      new GetItemCommand({ TableName: this.tableName, Key: { uuid: { S: key } }, ConsistentRead: true, ReturnConsumedCapacity: "TOTAL" }),
     );
     if (Item === undefined) return undefined;
     const { uuid: _uuid, ...rest } = unmarshall(Item);
@@ -134,6 +136,21 @@ export class QueueStore {
     return this.update(
       replacePolledContainerRequest(this.tableName, container, updateStartedAt, this.expiryIfFinished(container.state, nowMs)),
     );
+  }
+
+  /**
+   * replacePolled, telling apart the two reasons a replace does not happen: a local change won
+   * ("localChange") or the entry is gone ("absent", e.g. forgotten), which the queue index needs.
+   */
+  async replacePolledOutcome(container: QueuedContainer, updateStartedAt: string, nowMs: number): Promise<"written" | "localChange" | "absent"> {
+    const input = replacePolledContainerRequest(this.tableName, container, updateStartedAt, this.expiryIfFinished(container.state, nowMs));
+    try {
+      await this.ddb.send(new UpdateItemCommand({ ...input, ReturnValuesOnConditionCheckFailure: "ALL_OLD", ReturnConsumedCapacity: "TOTAL" }));
+      return "written";
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return err.Item === undefined ? "absent" : "localChange";
+      throw err;
+    }
   }
 
   /** Remove an entry the poll no longer returns unless a local change since `updateStartedAt` wins. */

@@ -25,19 +25,26 @@ function platformLine(text: string): void {
 
 async function invoke(handler: Handler, functionName: string, message: InvokeMessage): Promise<void> {
   const context = lambdaContext(functionName, message.timeoutMs);
-  const started = Date.now();
+  const started = performance.now();
   platformLine(`START RequestId: ${context.awsRequestId} Version: $LATEST`);
+  // Lambda's REPORT line: billed per started millisecond, at the configured memory size.
+  const report = (): number => {
+    const durationMs = performance.now() - started;
+    const billedMs = Math.max(1, Math.ceil(durationMs));
+    platformLine(`END RequestId: ${context.awsRequestId}`);
+    platformLine(
+      `REPORT RequestId: ${context.awsRequestId}\tDuration: ${durationMs.toFixed(2)} ms\tBilled Duration: ${billedMs} ms\tMemory Size: ${process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE ?? "128"} MB`,
+    );
+    return billedMs;
+  };
   try {
     const value = await handler(message.event, context);
-    send({ type: "result", id: message.id, ok: true, value: value ?? null });
+    send({ type: "result", id: message.id, ok: true, value: value ?? null, billedMs: report() });
   } catch (err) {
     const error = serializeError(err);
     // What the Node.js runtime logs for an unhandled handler error.
     console.error(JSON.stringify({ errorType: error.name, errorMessage: error.message, stack: error.stack?.split("\n") }));
-    send({ type: "result", id: message.id, ok: false, error });
-  } finally {
-    platformLine(`END RequestId: ${context.awsRequestId}`);
-    platformLine(`REPORT RequestId: ${context.awsRequestId}\tDuration: ${Date.now() - started} ms`);
+    send({ type: "result", id: message.id, ok: false, error, billedMs: report() });
   }
 }
 

@@ -25,13 +25,37 @@ export class FunctionError extends Error {
   }
 }
 
-/** Invocation counters, for the display. */
+/** What invoked a function: an SQS mapping, a stream mapping, a schedule, another EventBridge rule, its URL. */
+export type TriggerKind = "sqs" | "stream" | "schedule" | "event" | "url" | "other";
+
+/** Invocations and billed time (the REPORT lines' Billed Duration) of one trigger. */
+export interface TriggerStats {
+  invocations: number;
+  billedMs: number;
+}
+
+/** Invocation counters, for the display, the summary and the cost bench. */
 export interface FunctionStats {
   invocations: number;
   errors: number;
   coldStarts: number;
   timeouts: number;
   running: number;
+  /** Billed Duration summed over every REPORT line (invocations killed before theirs: their time until then). */
+  billedMs: number;
+  byTrigger: Partial<Record<TriggerKind, TriggerStats>>;
+}
+
+/** The trigger of a Lambda event, from its shape. */
+export function triggerOf(event: unknown): TriggerKind {
+  const e = event as { Records?: { eventSource?: string }[]; source?: string; "detail-type"?: string; requestContext?: unknown };
+  const source = e?.Records?.[0]?.eventSource;
+  if (source === "aws:sqs") return "sqs";
+  if (source === "aws:dynamodb") return "stream";
+  if (e?.source === "aws.events" && e["detail-type"] === "Scheduled Event") return "schedule";
+  if (typeof e?.source === "string") return "event";
+  if (e?.requestContext !== undefined) return "url";
+  return "other";
 }
 
 /** How to run one function. */
@@ -79,6 +103,8 @@ class Environment {
   private readonly child: ChildProcess;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  /** Told each invocation's Billed Duration, as its REPORT line says. */
+  onBilled: (billedMs: number) => void = () => undefined;
 
   constructor(
     private readonly options: LambdaFunctionOptions,
@@ -97,6 +123,7 @@ class Environment {
           this.retire();
           reject(this.error(message.error.name === "Error" ? "Runtime.InitError" : message.error.name, message.error));
         } else if (message.type === "result") {
+          this.onBilled(message.billedMs);
           const waiter = this.pending.get(message.id);
           this.pending.delete(message.id);
           if (message.ok) waiter?.resolve(message.value);
@@ -162,7 +189,7 @@ class Environment {
 
 /** A LambdaFunction is one function's pool of execution environments. */
 export class LambdaFunction {
-  readonly stats: FunctionStats = { invocations: 0, errors: 0, coldStarts: 0, timeouts: 0, running: 0 };
+  readonly stats: FunctionStats = { invocations: 0, errors: 0, coldStarts: 0, timeouts: 0, running: 0, billedMs: 0, byTrigger: {} };
   private readonly environments: Environment[] = [];
   private readonly waiting: (() => void)[] = [];
   private readonly logFd: number;
@@ -192,6 +219,14 @@ export class LambdaFunction {
     const env = await this.acquire();
     this.stats.invocations++;
     this.stats.running++;
+    const trigger = triggerOf(event);
+    const byTrigger = this.stats.byTrigger[trigger] ?? { invocations: 0, billedMs: 0 };
+    this.stats.byTrigger[trigger] = byTrigger;
+    byTrigger.invocations++;
+    env.onBilled = (billedMs) => {
+      byTrigger.billedMs += billedMs;
+      this.stats.billedMs += billedMs;
+    };
     try {
       return await env.invoke(event);
     } catch (err) {

@@ -25,8 +25,8 @@ export type HostMessage =
   | { type: "ready"; initMs: number }
   /** Importing the bundle failed: Lambda's Runtime.ImportModuleError / init error. */
   | { type: "init-error"; error: SerializedError }
-  | { type: "result"; id: number; ok: true; value: unknown }
-  | { type: "result"; id: number; ok: false; error: SerializedError };
+  | { type: "result"; id: number; ok: true; value: unknown; billedMs: number }
+  | { type: "result"; id: number; ok: false; error: SerializedError; billedMs: number };
 
 /** Flattens any thrown value into a SerializedError. */
 export function serializeError(err: unknown): SerializedError {

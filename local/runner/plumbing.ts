@@ -11,6 +11,7 @@ import { EventRules } from "./event-rules.js";
 import { Schedules } from "./schedules.js";
 import type { ServerlessSpec } from "./serverless-mappings.js";
 import { functionEnvironment, type Services } from "./services.js";
+import { SqsMappings } from "./sqs-local.js";
 import { type StreamFailures, streamMappings } from "./stream-mappings.js";
 
 /** The project has not been built: a bundle the runner must invoke is missing. */
@@ -59,6 +60,8 @@ export interface Plumbing {
   schedules: Schedules;
   /** serverless.yml's `eventBridge` rules: publish an event to invoke the functions it matches. */
   events: EventRules;
+  /** serverless.yml's SQS event source mappings (undefined with --aws, where Lambda plays them). */
+  sqsMappings?: SqsMappings;
   streamFailures: StreamFailures;
   /** Cold-starts one environment of every function; rejects with the first init error. */
   warm(): Promise<void>;
@@ -82,7 +85,7 @@ export function createPlumbing(options: PlumbingOptions & { hostScript: string }
         name: f.name,
         bundlePath: bundles.get(f.name) ?? "",
         hostScript: options.hostScript,
-        env: functionEnvironment(services, { ...options, functionName: f.name }),
+        env: functionEnvironment(services, { ...options, functionName: f.name, queueUrls: f.queueUrls, memoryMb: f.memoryMb }),
         timeoutMs: f.timeoutMs,
         logFile,
         // Reserved concurrency where set; otherwise room for a stream batch and a scheduled pass at once.
@@ -113,12 +116,14 @@ export function createPlumbing(options: PlumbingOptions & { hostScript: string }
     }),
     options.onError,
   );
+  const sqsMappings = services.sqs === undefined ? undefined : new SqsMappings(services.sqs, spec.functions, functions);
   let pumpStarted = false;
   return {
     functions,
     pump,
     schedules,
     events,
+    ...(sqsMappings === undefined ? {} : { sqsMappings }),
     streamFailures,
     warm: async () => {
       await Promise.all([...functions.values()].map((f) => f.warm()));
@@ -127,10 +132,12 @@ export function createPlumbing(options: PlumbingOptions & { hostScript: string }
       pump.start();
       pumpStarted = true;
       schedules.start();
+      sqsMappings?.start();
     },
     stop: async () => {
       stopping = true;
       schedules.stop();
+      sqsMappings?.stop();
       // Stop the pump's loop first, then the functions, so a delivery in flight fails fast.
       const pumpStopped = pumpStarted ? pump.stop() : Promise.resolve();
       await Promise.all([...functions.values()].map((f) => f.stop()));

@@ -15,7 +15,7 @@ import { type LocalWorkers, localBootDelayMs, startLocalWorkers } from "../worke
 import { CrunchRunEmulator } from "./crunch-run.js";
 import { SpotReclaimer } from "./spot-reclaimer.js";
 import { type DisplayOutput, LiveDisplay } from "./display.js";
-import { buildFunctionHost } from "./function-host.js";
+import { buildFunctionHost, type FunctionStats } from "./function-host.js";
 import { FunctionUrlServer } from "./function-url-server.js";
 import { prepareLocalConfig } from "./local-config.js";
 import { createPlumbing, type Plumbing, requireBuild } from "./plumbing.js";
@@ -67,6 +67,13 @@ export interface RunLocalOptions {
   shutdownDelayMs?: number;
   out?: DisplayOutput;
   signal?: AbortSignal;
+  /**
+   * The services as the functions see them, given those started: e.g. the cost bench puts its
+   * DynamoDB meter in front of DynamoDB Local for the functions, not for the runner's own reads.
+   */
+  functionServices?: (services: Services) => Promise<Services>;
+  /** Called about once a second while the workload plays, with the time since it started and each function's counters (live). */
+  onSample?: (elapsedMs: number, functions: ReadonlyMap<string, FunctionStats>) => void;
   /** Called once the run has ended, before anything stops: a test can look at the services directly. */
   inspect?: (services: Services, summary: RunSummary) => Promise<void> | void;
   env?: NodeJS.ProcessEnv;
@@ -120,7 +127,7 @@ export async function runLocal(options: RunLocalOptions = {}): Promise<RunSummar
     plumbing = createPlumbing({
       hostScript: await buildFunctionHost(join(stateDir, "function-host.mjs")),
       spec,
-      services,
+      services: options.functionServices === undefined ? services : await options.functionServices(services),
       distDir,
       logDir,
       configPath: local.path,
@@ -294,6 +301,7 @@ async function play(options: PlayOptions, services: Services, plumbing: Plumbing
         continue;
       }
       display.update(frame(snapshot));
+      options.onSample?.(Date.now() - startedAt, new Map([...plumbing.functions].map(([name, f]) => [name, f.stats])));
       const now = Date.now();
       if (player !== undefined && settled(snapshot, player.done)) {
         settledAt ??= now;
@@ -340,6 +348,9 @@ async function play(options: PlayOptions, services: Services, plumbing: Plumbing
     streamFailures: plumbing.streamFailures.records,
     functionErrors: Object.fromEntries([...plumbing.functions.values()].filter((f) => f.stats.errors > 0).map((f) => [f.name, f.stats.errors])),
     logDir: options.logDir,
+    functions: Object.fromEntries([...plumbing.functions.values()].map((f) => [f.name, structuredClone(f.stats)])),
+    schedules: Object.fromEntries(plumbing.schedules.stats),
+    ...(services.sqs === undefined ? {} : { sqs: Object.fromEntries(services.sqs.stats) }),
   };
   options.out.write(`\n${formatSummary(summary)}`);
   return summary;

@@ -27,6 +27,24 @@ export interface StreamEventSpec {
   startingPosition: string;
 }
 
+/** One `sqs` event of a function (an SQS event source mapping), with AWS's defaults filled in. */
+export interface SqsEventSpec {
+  /** The queue's logical id in the template (`!GetAtt <Queue>.Arn`). */
+  queue: string;
+  batchSize: number;
+  maximumBatchingWindowMs: number;
+  /** The mapping's maximum concurrency (ScalingConfig); undefined: the function's own limit. */
+  maximumConcurrency?: number;
+  reportBatchItemFailures: boolean;
+}
+
+/** An `AWS::SQS::Queue` of the template's resources, reduced to what delivery depends on. */
+export interface QueueSpec {
+  logicalId: string;
+  visibilityTimeoutMs: number;
+  retentionMs: number;
+}
+
 /** One `schedule` event: its expression and its period. */
 export interface ScheduleSpec {
   expression: string;
@@ -37,6 +55,8 @@ export interface ScheduleSpec {
 export interface FunctionSpec {
   name: string;
   timeoutMs: number;
+  /** memorySize (MB): what Lambda bills GB-seconds by. */
+  memoryMb: number;
   /** Reserved concurrency, if the function has one. */
   reservedConcurrency?: number;
   schedules: ScheduleSpec[];
@@ -45,11 +65,16 @@ export interface FunctionSpec {
   eventBridgePatterns: Json[];
   /** `url`: the function has a Lambda Function URL (the runner serves it over HTTP on loopback). */
   url: boolean;
+  sqs: SqsEventSpec[];
+  /** The function's environment variables that hold a queue's URL (`!Ref <Queue>`): name → logical id. */
+  queueUrls: Record<string, string>;
 }
 
 /** What the runner needs from serverless.yml. */
 export interface ServerlessSpec {
   functions: FunctionSpec[];
+  /** The SQS queues of the `resources` files serverless.yml includes. */
+  queues: QueueSpec[];
 }
 
 /** serverless.yml says something the runner cannot read. */
@@ -188,12 +213,60 @@ function streamOf(event: Plain, functionName: string): StreamEventSpec {
   };
 }
 
+/** The logical id `X` of `{"Fn::GetAtt": "X.Arn"}` or `{"Fn::GetAtt": ["X", "Arn"]}`. */
+function getAttArnOf(value: Plain | undefined): string | undefined {
+  if (!isMap(value)) return undefined;
+  const att = value["Fn::GetAtt"];
+  if (typeof att === "string" && att.endsWith(".Arn")) return att.slice(0, -".Arn".length);
+  if (Array.isArray(att) && att[1] === "Arn" && typeof att[0] === "string") return att[0];
+  return undefined;
+}
+
+function sqsOf(event: Plain, functionName: string): SqsEventSpec {
+  const raw: Plain = typeof event === "string" ? { arn: event } : event;
+  if (!isMap(raw)) throw new ServerlessSpecError(`serverless.yml: ${functionName}: an sqs event must be a map`);
+  const queue = getAttArnOf(raw.arn);
+  if (queue === undefined) throw new ServerlessSpecError(`serverless.yml: ${functionName}: sqs arn must be !GetAtt <Queue>.Arn`);
+  return {
+    queue,
+    // AWS's default batch size for SQS is 10.
+    batchSize: numberOr(raw.batchSize, 10, `${functionName}.sqs.batchSize`),
+    maximumBatchingWindowMs: numberOr(raw.maximumBatchingWindow, 0, `${functionName}.sqs.maximumBatchingWindow`) * 1000,
+    ...(raw.maximumConcurrency === undefined ? {} : { maximumConcurrency: numberOr(raw.maximumConcurrency, 2, `${functionName}.sqs.maximumConcurrency`) }),
+    reportBatchItemFailures: raw.functionResponseType === "ReportBatchItemFailures",
+  };
+}
+
+/** SQS queues of the `${file(...)}` resource files (YAML) serverless.yml lists, with SQS's defaults. */
+function queuesOf(resources: Plain | undefined, readFile: (path: string) => string): QueueSpec[] {
+  const queues: QueueSpec[] = [];
+  for (const entry of Array.isArray(resources) ? resources : []) {
+    const match = typeof entry === "string" ? /^\$\{file\(([^)]+\.ya?ml)\)\}$/.exec(entry) : null;
+    if (match?.[1] === undefined) continue;
+    const doc: unknown = parse(readFile(match[1]), { customTags: cloudFormationTags() });
+    const resourceMap = isMap(doc) && isMap(doc.Resources) ? doc.Resources : {};
+    for (const [logicalId, resource] of Object.entries(resourceMap)) {
+      if (!isMap(resource) || resource.Type !== "AWS::SQS::Queue") continue;
+      const props = isMap(resource.Properties) ? resource.Properties : {};
+      queues.push({
+        logicalId,
+        visibilityTimeoutMs: numberOr(props.VisibilityTimeout, 30, `${logicalId}.VisibilityTimeout`) * 1000,
+        retentionMs: numberOr(props.MessageRetentionPeriod, 345_600, `${logicalId}.MessageRetentionPeriod`) * 1000,
+      });
+    }
+  }
+  return queues;
+}
+
 /**
  * Parses serverless.yml text. `overrides` replace params (e.g. `clusterId` from the cluster
  * config, so the filters' uuid prefix matches the containers the runner will see); `stage`
  * picks the params block (default `dev`, as `osls package` does).
  */
-export function parseServerlessSpec(text: string, options: { stage?: string; overrides?: Record<string, string> } = {}): ServerlessSpec {
+export function parseServerlessSpec(
+  text: string,
+  options: { stage?: string; overrides?: Record<string, string>; readFile?: (path: string) => string } = {},
+): ServerlessSpec {
   const stage = options.stage ?? "dev";
   const doc: unknown = parse(text, { customTags: cloudFormationTags() });
   if (!isMap(doc)) throw new ServerlessSpecError("serverless.yml: not a map");
@@ -206,19 +279,28 @@ export function parseServerlessSpec(text: string, options: { stage?: string; ove
   const resolve = variableResolver(params, stage);
   const provider = isMap(doc.provider) ? doc.provider : {};
   const providerTimeout = numberOr(provider.timeout, defaultTimeoutSeconds, "provider.timeout");
+  // osls's default memory size.
+  const providerMemory = numberOr(provider.memorySize, 1024, "provider.memorySize");
   const functions = isMap(doc.functions) ? doc.functions : {};
 
   return {
+    queues: queuesOf(doc.resources, options.readFile ?? ((path) => readFileSync(new URL(path, serverlessYmlPath), "utf8"))),
     functions: Object.entries(functions).map(([name, raw]): FunctionSpec => {
       if (!isMap(raw)) throw new ServerlessSpecError(`serverless.yml: function ${name} is not a map`);
       const spec: FunctionSpec = {
         name,
         timeoutMs: numberOr(raw.timeout, providerTimeout, `${name}.timeout`) * 1000,
+        memoryMb: numberOr(raw.memorySize, providerMemory, `${name}.memorySize`),
         schedules: [],
         streams: [],
         eventBridgePatterns: [],
         url: raw.url !== undefined && raw.url !== null && raw.url !== false,
+        sqs: [],
+        queueUrls: {},
       };
+      for (const [variable, value] of Object.entries(isMap(raw.environment) ? raw.environment : {})) {
+        if (isMap(value) && typeof value.Ref === "string") spec.queueUrls[variable] = value.Ref;
+      }
       if (raw.reservedConcurrency !== undefined) spec.reservedConcurrency = numberOr(raw.reservedConcurrency, 0, `${name}.reservedConcurrency`);
       for (const event of Array.isArray(raw.events) ? raw.events : []) {
         if (!isMap(event)) continue;
@@ -226,6 +308,7 @@ export function parseServerlessSpec(text: string, options: { stage?: string; ove
         if (!isMap(resolved)) continue;
         if (resolved.schedule !== undefined) spec.schedules.push(...schedulesOf(resolved.schedule, name));
         if (resolved.stream !== undefined) spec.streams.push(streamOf(resolved.stream, name));
+        if (resolved.sqs !== undefined) spec.sqs.push(sqsOf(resolved.sqs, name));
         if (isMap(resolved.eventBridge) && resolved.eventBridge.pattern !== undefined) {
           spec.eventBridgePatterns.push(resolved.eventBridge.pattern as Json);
         }

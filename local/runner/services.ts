@@ -11,6 +11,8 @@ import { type DynamoDbLocal, DynamoDbLocalError, startDynamoDbLocal } from "../d
 import type { TokenBucketSettings } from "../ec2-sim/faults.js";
 import { Ec2Simulator } from "../ec2-sim/simulator.js";
 import { ensureQueueTable } from "../queue-table.js";
+import { readServerlessSpec } from "./serverless-mappings.js";
+import { LocalSqs, type SqsChaos } from "./sqs-local.js";
 
 /** A port the user asked for is taken. */
 export class PortBusyError extends Error {
@@ -49,6 +51,8 @@ export interface ServiceOptions {
   ec2Throttle?: boolean | TokenBucketSettings;
   /** How far the EC2 simulator's DescribeInstances lags behind (eventual consistency); default 0. */
   ec2ListingLagMs?: number;
+  /** Lost, duplicated and late SQS messages (read live); none by default. */
+  sqsChaos?: SqsChaos;
   env: NodeJS.ProcessEnv;
 }
 
@@ -68,6 +72,8 @@ export interface Services {
   ec2Sim?: Ec2Simulator;
   /** Endpoint of the EC2 simulator (undefined with --aws). */
   ec2Endpoint?: string;
+  /** serverless.yml's SQS queues, locally (undefined with --aws). */
+  sqs?: LocalSqs;
   stop(): Promise<void>;
 }
 
@@ -162,9 +168,18 @@ export async function startServices(options: ServiceOptions): Promise<Services> 
       ec2Sim = sim;
     }
 
+    let sqs: LocalSqs | undefined;
+    if (!options.aws) {
+      const local = new LocalSqs(readServerlessSpec().queues, options.sqsChaos);
+      await local.start();
+      stops.push(() => local.stop());
+      sqs = local;
+    }
+
     return {
       clusterId: options.clusterId,
       region,
+      ...(sqs === undefined ? {} : { sqs }),
       ...(dynamodbEndpoint === undefined ? {} : { dynamodbEndpoint }),
       ddb,
       streams,
@@ -209,6 +224,10 @@ export function functionEnvironment(
     functionName: string;
     /** The ManagementToken the dispatch API accepts (none: it refuses every request, as upstream). */
     managementToken?: string;
+    /** serverless.yml's environment variables of the function holding a queue's URL: name → queue logical id. */
+    queueUrls?: Record<string, string>;
+    /** The function's memorySize (MB); 512 unless given. */
+    memoryMb?: number;
   },
 ): Record<string, string> {
   const env: Record<string, string> = {};
@@ -225,10 +244,19 @@ export function functionEnvironment(
     if (services.dynamodbEndpoint !== undefined) env.AWS_ENDPOINT_URL_DYNAMODB = services.dynamodbEndpoint;
     if (services.ec2Endpoint !== undefined) env.AWS_ENDPOINT_URL_EC2 = services.ec2Endpoint;
   }
+  // `!Ref <Queue>` is the queue's URL: the local queue's, or with --aws the one the environment names.
+  const sqs = services.sqs;
+  for (const [variable, queue] of Object.entries(settings.queueUrls ?? {})) {
+    const value = sqs === undefined ? settings.parentEnv[variable] : sqs.url(queue);
+    if (value !== undefined) env[variable] = value;
+  }
+  if (sqs !== undefined && Object.keys(settings.queueUrls ?? {}).length > 0) env.AWS_ENDPOINT_URL_SQS = sqs.endpointUrl;
   // What the Lambda runtime sets (Powertools reads some of these: service name, cold start).
   env.AWS_LAMBDA_FUNCTION_NAME = settings.functionName;
+  // The SDK's user agent then says which function sent a request (app/<name>): the cost bench's meter reads it.
+  env.AWS_SDK_UA_APP_ID = settings.functionName;
   env.AWS_LAMBDA_FUNCTION_VERSION = "$LATEST";
-  env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE = "512";
+  env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE = String(settings.memoryMb ?? 512);
   env.AWS_LAMBDA_INITIALIZATION_TYPE = "on-demand";
   env.QUEUE_TABLE_NAME = services.tableName;
   env.DISPATCH_CONFIG = settings.configPath;

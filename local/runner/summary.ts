@@ -4,7 +4,10 @@
  * its first instance in the EC2 simulator), as p50/p99.
  */
 import type { SimInstance } from "../ec2-sim/index.js";
+import type { FunctionStats } from "./function-host.js";
 import type { ProgressSnapshot } from "./progress.js";
+import type { ScheduleStats } from "./schedules.js";
+import type { SqsQueueStats } from "./sqs-local.js";
 
 /**
  * The p-th percentile (0 < p ≤ 100) of `values` by the nearest-rank method: the smallest value
@@ -86,6 +89,29 @@ export interface RunSummary {
   /** Invocations that failed, per function. */
   functionErrors: Record<string, number>;
   logDir: string;
+  /** Each function's invocations and Billed Duration (its REPORT lines), by trigger. */
+  functions?: Record<string, FunctionStats>;
+  /** What each schedule fired. */
+  schedules?: Record<string, ScheduleStats>;
+  /** serverless.yml's SQS queues: messages sent, delivered, lost… */
+  sqs?: Record<string, SqsQueueStats>;
+}
+
+/**
+ * The functions that the local run's own display calls (the dispatch API, which Workbench or an
+ * operator would call in AWS): their bill is shown apart from the dispatcher's.
+ */
+export const displayFunctions = new Set(["dispatch-api"]);
+
+/** "Billed: update-queue 1.2 s (3.4 %), …": each function's Billed Duration as a share of `wallMs`. */
+export function formatBilling(functions: Record<string, FunctionStats>, wallMs: number): string {
+  const share = (ms: number) => `${((100 * ms) / wallMs).toFixed(1)} %`;
+  const dispatcher = Object.entries(functions).filter(([name]) => !displayFunctions.has(name));
+  const total = dispatcher.reduce((sum, [, f]) => sum + f.billedMs, 0);
+  const parts = Object.entries(functions).map(
+    ([name, f]) => `${name} ${f.invocations} invocations, ${seconds(f.billedMs)} (${share(f.billedMs)})${displayFunctions.has(name) ? " [the display's requests]" : ""}`,
+  );
+  return `Billed Duration (REPORT lines) over ${seconds(wallMs)}: ${parts.join("; ")}. The dispatcher's functions together: ${seconds(total)}, ${share(total)} of the wall time.`;
 }
 
 /** The per-container part of a summary, from the last progress sample. */
@@ -135,6 +161,7 @@ export function formatSummary(s: RunSummary): string {
       ? "Queued → RunInstances latency: no launches."
       : `Queued → RunInstances latency over ${s.latency.count} containers: p50 ${seconds(s.latency.p50Ms)}, p99 ${seconds(s.latency.p99Ms)}, max ${seconds(s.latency.maxMs)}.`,
     `Queue entries of finished containers left: ${s.finishedEntriesLeft}; stream records given up on: ${s.streamFailures}; failed invocations: ${count(s.functionErrors)}.`,
+    ...(s.functions === undefined ? [] : [formatBilling(s.functions, s.elapsedMs)]),
     `Function logs: ${s.logDir}`,
   ];
   return `${out.join("\n")}\n`;

@@ -9,6 +9,7 @@
  * update-queue invocation overlapping the first. It counts what it injected; faults still pending when the calm begins
  * are removed and not counted.
  */
+import type { SqsChaos } from "../runner/sqs-local.js";
 import type { DynamoDbFaultProxy, DynamoDbFaultRates } from "../dynamodb-fault-proxy.js";
 import type { LambdaFunction } from "../runner/function-host.js";
 import { scheduledEvent } from "../runner/schedules.js";
@@ -34,6 +35,8 @@ export interface ChaosSettings extends ServiceFaultSettings {
   dynamodbBurst: number;
   dynamodb: DynamoDbFaultRates;
   pump: { redeliverRate: number; reorderRate: number };
+  /** SQS's at-least-once delivery, broken: ticks and wake-ups lost, duplicated and late. */
+  sqs: { loseRate: number; duplicateRate: number; lateRate: number; maxLateMs: number };
   /** Whose environments crash points may kill (a killed launch holds its pass lease for up to a minute). */
   crashCallers: readonly Caller[];
   /** Functions random kills may hit. */
@@ -51,6 +54,8 @@ export interface ChaosTargets extends ServiceFaultTargets {
   dynamodb: DynamoDbFaultProxy;
   /** The very object the stream pump reads its chaos rates from. */
   pump: PumpChaos;
+  /** The very object the local SQS reads its chaos rates from. */
+  sqs: SqsChaos;
   crashPoints: CrashPointSet;
   functions: ReadonlyMap<string, LambdaFunction>;
   /** A second update-queue environment (its own lease owner), for overlapping invocations. */
@@ -121,6 +126,7 @@ export class ChaosDriver {
     this.startedAt = now;
     this.targets.pump.redeliverRate = this.settings.pump.redeliverRate;
     this.targets.pump.reorderRate = this.settings.pump.reorderRate;
+    Object.assign(this.targets.sqs, this.settings.sqs);
     this.timer = setInterval(() => this.step(), this.settings.stepMs);
     this.step(now);
   }
@@ -161,6 +167,7 @@ export class ChaosDriver {
     dynamodb.rates = {};
     pump.redeliverRate = 0;
     pump.reorderRate = 0;
+    Object.assign(this.targets.sqs, { loseRate: 0, duplicateRate: 0, lateRate: 0 });
     points.disarm();
   }
 
@@ -241,8 +248,9 @@ export class ChaosDriver {
   }
 
   /**
-   * A second invocation alongside the one running (or both at once if none is): whichever does
-   * not hold the update lease must see it held and exit without polling.
+   * A second invocation alongside the one running (or both at once if none is), as the watchdog
+   * (update-queue's schedule): whichever does not hold the update lease must see it held, or the
+   * tick chain alive, and exit without polling.
    */
   private overlappingUpdate(now: number): void {
     const { functions, updateTwin, region } = this.targets;
@@ -255,9 +263,9 @@ export class ChaosDriver {
     for (const invocation of invocations) {
       const tracked = invocation.then(
         (result) => {
-          const r = result as { leaseHeld?: unknown; updates?: unknown } | null;
-          if (r?.leaseHeld === true) this.stats.overlaps.exitedOnLease++;
-          else if (typeof r?.updates === "number" && r.updates > 0) this.stats.overlaps.updated++;
+          // The watchdog's outcome (lib/ticks/update-tick.ts TickOutcome).
+          if (result === "updated" || result === "failed") this.stats.overlaps.updated++;
+          else this.stats.overlaps.exitedOnLease++;
         },
         () => {
           this.stats.overlaps.failed++;

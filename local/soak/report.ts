@@ -32,6 +32,7 @@ export function formatSoakReport(r: SoakResult): string {
     `  crash points:       ${counts(f.crashPoints)}; environments killed ${f.environmentsKilled}; ${f.crashesMissed} came after the caller had finished`,
     `  random kills:       ${counts(f.randomKills)}`,
     `  stream batches:     ${f.stream.redelivered} redelivered, ${f.stream.reordered} reordered`,
+    `  SQS messages:       ${f.sqs.lost} lost, ${f.sqs.duplicated} duplicated, ${f.sqs.late} late (ticks and launch wake-ups)`,
     `  spot interruptions: ${f.spot.warned} warnings to cleanup; ${f.spot.reclaimed} instances EC2 reclaimed itself at the end of one`,
     `  overlapping update: ${o.pairs} overlaps; ${o.exitedOnLease} invocations found the lease held and exited cleanly, ${o.updated} updated, ${o.failed} failed`,
     `Launches: ${r.launches.instancesCreated} instances created, ${r.launches.runInstancesCalls} RunInstances calls; errors ${counts(r.launches.runInstancesErrors)}; longest time without a launch ${seconds(r.launches.longestLaunchGapMs)}`,

@@ -8,6 +8,7 @@
  * InterceptProxy for crash points in front of each simulator); the runner's own reads (stream
  * pump, progress, the final checks) go direct, as Lambda's own stream reads do in AWS.
  */
+import type { SqsChaos } from "../runner/sqs-local.js";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { isFinalState } from "../../lib/model/container.js";
@@ -84,6 +85,8 @@ export interface SoakResult {
     /** RunInstances calls refused by the simulator's own token bucket (EC2's request rate model). */
     ec2Throttled: number;
     stream: { redelivered: number; reordered: number };
+    /** Tick and wake-up messages (all queues) lost, duplicated and delivered late. */
+    sqs: { lost: number; duplicated: number; late: number };
     /** Spot interruption warnings sent to cleanup, and instances EC2 had to reclaim itself after one. */
     spot: { warned: number; reclaimed: number };
     /** How far DescribeInstances lagged behind launches and state changes (EC2 lists eventually). */
@@ -117,6 +120,8 @@ export function defaultChaosSettings(chaosMs: number): ChaosSettings {
     dynamodbBurst: 0.02,
     dynamodb: { throttle: 0.03, requestLimit: 0.01, throttling: 0.02, internal: 0.02 },
     pump: { redeliverRate: 0.2, reorderRate: 0.3 },
+    // Per message sent: lost ticks stop the chain until the watchdog restarts it (a local minute).
+    sqs: { loseRate: 0.05, duplicateRate: 0.1, lateRate: 0.15, maxLateMs: 4_000 },
     crashCallers: ["launch", "choose-instance-types"],
     killTargets: ["launch", "choose-instance-types", "cleanup"],
     launchKillSpacingMs: 65_000,
@@ -158,6 +163,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   // instance yet and must repeat the call of its launch intent rather than plan another.
   const ec2ListingLagMs = options.ec2ListingLagMs ?? Math.round(1.5 * tickMs);
 
+  // Read live by the local SQS: the chaos driver sets the rates for the fault phase only.
+  const sqsChaos: SqsChaos = { loseRate: 0, duplicateRate: 0, lateRate: 0, maxLateMs: 0, random: forkRandom(options.seed, "sqs") };
   const services = await startServices({
     clusterId,
     aws: false,
@@ -168,6 +175,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     ec2ShuttingDownMs: 500,
     ec2Throttle: true,
     ec2ListingLagMs,
+    sqsChaos,
     env,
   });
   const stops: (() => Promise<void>)[] = [() => services.stop()];
@@ -248,6 +256,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         ec2: ec2Sim,
         dynamodb: dynamodbProxy,
         pump: pumpChaos,
+        sqs: sqsChaos,
         crashPoints,
         functions: plumbing.functions,
         updateTwin,
@@ -347,6 +356,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         crashesMissed: crashPoints.missed,
         ec2Throttled: ec2Stats.throttled,
         stream: { redelivered: plumbing.pump.stats.redelivered, reordered: plumbing.pump.stats.reordered },
+        sqs: [...(services.sqs?.stats.values() ?? [])].reduce(
+          (sum, q) => ({ lost: sum.lost + q.lost, duplicated: sum.duplicated + q.duplicated, late: sum.late + q.late }),
+          { lost: 0, duplicated: 0, late: 0 },
+        ),
         spot: { ...reclaimer.stats },
         ec2ListingLagMs,
       },

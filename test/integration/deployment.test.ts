@@ -98,19 +98,22 @@ describe("every function is a prebuilt ESM bundle on nodejs22.x, arm64", () => {
       NODE_OPTIONS: "--enable-source-maps",
       // The dispatch API's credential: the ManagementToken's parameter (its role reads no other).
       ...(name === "dispatch-api" ? { DISPATCH_MANAGEMENT_TOKEN_PARAMETER: "/arvados/xyzzy/management-token" } : {}),
+      // Where each sends its own next tick or wake-up (infra/tick-queues.yml).
+      ...(name === "update-queue" ? { TICK_QUEUE_URL: { Ref: "TickQueue" } } : {}),
+      ...(name === "launch" ? { LAUNCH_WAKE_QUEUE_URL: { Ref: "LaunchWakeQueue" } } : {}),
     });
   });
 });
 
 describe("schedules", () => {
-  it("update-queue runs every minute, one invocation at a time, for at most 60 s", () => {
+  it("update-queue's watchdog runs every minute, for at most 60 s; no reserved concurrency (the update lease keeps updates one at a time)", () => {
     const fn = t.lambdaFunction("update-queue").properties;
-    expect(fn.ReservedConcurrentExecutions).toBe(1);
+    expect(fn.ReservedConcurrentExecutions).toBeUndefined();
     expect(fn.Timeout).toBe(60);
     expect(t.rulesTargeting("update-queue").map((r) => r.ScheduleExpression)).toEqual(["rate(1 minute)"]);
   });
 
-  it("a tick that finds update-queue still running is dropped, not retried for hours", () => {
+  it("a watchdog run that fails is dropped, not retried for hours", () => {
     expect(t.eventInvokeConfig("update-queue")).toMatchObject({ MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 });
   });
 
@@ -137,11 +140,39 @@ describe("schedules", () => {
   });
 });
 
+describe("tick event source mappings (DESIGN: pay for work, not for waiting)", () => {
+  it("update-queue takes its ticks one at a time from its own queue, at most two at once", () => {
+    expect(t.eventSourceMappings("update-queue")).toEqual([
+      expect.objectContaining({
+        EventSourceArn: getAtt("TickQueue", "Arn"),
+        BatchSize: 1,
+        ScalingConfig: { MaximumConcurrency: 2 },
+        FunctionResponseTypes: ["ReportBatchItemFailures"],
+      }),
+    ]);
+  });
+
+  it("launch takes its wake-ups from its own queue", () => {
+    const wakes = t.eventSourceMappings("launch").filter((m) => JSON.stringify(m.EventSourceArn) === JSON.stringify(getAtt("LaunchWakeQueue", "Arn")));
+    expect(wakes).toEqual([expect.objectContaining({ BatchSize: 10, ScalingConfig: { MaximumConcurrency: 2 } })]);
+  });
+
+  it("a tick outlives no more than SQS's minimum retention, and comes back after a failure no sooner than the function's timeout", () => {
+    for (const queue of ["TickQueue", "LaunchWakeQueue"]) {
+      const { Properties } = t.resource<{ VisibilityTimeout: number; MessageRetentionPeriod: number }>(queue, "AWS::SQS::Queue");
+      expect(Properties.MessageRetentionPeriod).toBe(60);
+      expect(Properties.VisibilityTimeout).toBeGreaterThanOrEqual(60);
+    }
+  });
+});
+
 describe("stream event source mappings", () => {
+  const streamMappings = (name: string) =>
+    t.eventSourceMappings(name).filter((m) => JSON.stringify(m.EventSourceArn) === JSON.stringify(getAtt("QueueTable", "StreamArn")));
   it.each(["choose-instance-types", "launch"])(
     "%s reads the queue table's stream in small batches, reports failed items, bisects, retries 5 times, then parks the records' positions in the failure queue",
     (name) => {
-      const mappings = t.eventSourceMappings(name);
+      const mappings = streamMappings(name);
       expect(mappings).toHaveLength(1);
       expect(mappings[0]).toMatchObject({
         EventSourceArn: getAtt("QueueTable", "StreamArn"),
@@ -157,29 +188,31 @@ describe("stream event source mappings", () => {
   );
 
   it("choose-instance-types sees only inserted container entries (key <clusterId>-dz642-…)", () => {
-    const [mapping] = t.eventSourceMappings("choose-instance-types");
+    const [mapping] = streamMappings("choose-instance-types");
     expect(mapping?.FilterCriteria?.Filters.map((f) => JSON.parse(f.Pattern))).toEqual([chooseInstanceTypesFilter("xyzzy")]);
   });
 
   it("launch sees only launchable entries: Queued/Locked, priority not 0, types chosen, no instance", () => {
-    const [mapping] = t.eventSourceMappings("launch");
+    const [mapping] = streamMappings("launch");
     expect(mapping?.FilterCriteria?.Filters.map((f) => JSON.parse(f.Pattern))).toEqual([launchFilter]);
   });
 
   it("update-queue and cleanup are not stream consumers", () => {
-    expect(t.eventSourceMappings("update-queue")).toEqual([]);
-    expect(t.eventSourceMappings("cleanup")).toEqual([]);
+    expect(streamMappings("update-queue")).toEqual([]);
+    expect(streamMappings("cleanup")).toEqual([]);
   });
 });
 
 const table = ["GetItem", "Scan", "PutItem", "UpdateItem", "DeleteItem"].map((a) => `dynamodb:${a}`);
+/** The event source mapping's calls on a tick queue, and the function's own sends of the next message. */
+const tickQueue = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:SendMessage"];
 const streamReads = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"];
 /** What every function does: write its log, read the token. */
 const everyFunction = ["logs:CreateLogStream", "logs:PutLogEvents", "ssm:GetParameter", "kms:Decrypt"];
 
 /** The calls each function makes, traced from its handler (see infra/function-roles.cjs). */
 const grantedActions: Record<(typeof functionNames)[number], string[]> = {
-  "update-queue": [...everyFunction, ...table],
+  "update-queue": [...everyFunction, ...table, "dynamodb:BatchGetItem", ...tickQueue],
   "choose-instance-types": [
     ...everyFunction,
     "dynamodb:GetItem",
@@ -196,7 +229,7 @@ const grantedActions: Record<(typeof functionNames)[number], string[]> = {
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     ...streamReads,
-    "sqs:SendMessage",
+    ...tickQueue,
     "ec2:DescribeInstances",
     "ec2:RunInstances",
     "ec2:CreateTags",
@@ -268,7 +301,8 @@ describe("each function has its own role, granting only the calls it makes", () 
     for (const name of functionNames) {
       const consumer = name === "choose-instance-types" || name === "launch";
       expect(t.statementsFor(name, "dynamodb:GetRecords").length, name).toBe(consumer ? 1 : 0);
-      expect(t.statementsFor(name, "sqs:SendMessage").map((s) => s.Resource), name).toEqual(consumer ? [getAtt("FailureQueue", "Arn")] : []);
+      const tickQueue = name === "update-queue" ? [getAtt("TickQueue", "Arn")] : name === "launch" ? [getAtt("LaunchWakeQueue", "Arn")] : [];
+      expect(t.statementsFor(name, "sqs:SendMessage").map((s) => s.Resource), name).toEqual([...(consumer ? [getAtt("FailureQueue", "Arn")] : []), ...tickQueue]);
     }
   });
 

@@ -200,15 +200,19 @@ describe("limits", () => {
     expect(h.sim.getContainer(c?.uuid ?? "")).toMatchObject({ state: "Queued", lock_count: 1 });
   });
 
-  it("stops at a throttle error, backs off for the first delay (1 s), then goes on when it expires", async () => {
+  it("stops at a throttle error and asks to be woken when the first backoff (1 s) ends; the woken pass goes on", async () => {
     h = await dispatchHarness();
     h.ec2sim.injectFault({ code: "RequestLimitExceeded", times: 1 });
     queued(2);
     await h.refresh();
     const report = await runLaunchPass(h.launchDeps(), plenty);
     expect(report.throttleErrors).toBe(1);
-    expect(report.windowWaits).toBe(1);
-    expect(report.launched).toHaveLength(2);
+    expect(report.launched).toHaveLength(0);
+    const until = (await h.state.read()).value.throttledUntil ?? 0;
+    expect(report.wake).toEqual({ atMs: until, reason: "throttle" });
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, until - Date.now()) + 20));
+    const woken = await runLaunchPass(h.launchDeps(), plenty);
+    expect(woken.launched).toHaveLength(2);
     // A success resets the backoff (§4.3 wrapError).
     expect((await h.state.read()).value.throttleDelayMs).toBe(0);
   });

@@ -42,6 +42,15 @@ describe("the runner reads the stream mappings from serverless.yml", () => {
     }
   });
 
+  it("reads update-queue's tick queue and launch's wake queue, with their visibility and retention", () => {
+    expect(functionSpec(spec, "update-queue").sqs).toEqual([
+      { queue: "TickQueue", batchSize: 1, maximumBatchingWindowMs: 0, maximumConcurrency: 2, reportBatchItemFailures: true },
+    ]);
+    expect(functionSpec(spec, "update-queue").queueUrls).toEqual({ TICK_QUEUE_URL: "TickQueue" });
+    expect(functionSpec(spec, "launch").sqs.map((m) => m.queue)).toEqual(["LaunchWakeQueue"]);
+    expect(spec.queues.find((q) => q.logicalId === "TickQueue")).toEqual({ logicalId: "TickQueue", visibilityTimeoutMs: 90_000, retentionMs: 60_000 });
+  });
+
   it("schedules update-queue, launch and cleanup every minute, and nothing else", () => {
     const scheduled = spec.functions.filter((f) => f.schedules.length > 0).map((f) => [f.name, f.schedules.map((s) => s.rateMs)]);
     expect(scheduled).toEqual([
@@ -51,8 +60,9 @@ describe("the runner reads the stream mappings from serverless.yml", () => {
     ]);
   });
 
-  it("uses each function's timeout and update-queue's reserved concurrency of one", () => {
-    expect(functionSpec(spec, "update-queue")).toMatchObject({ timeoutMs: 60_000, reservedConcurrency: 1 });
+  it("uses each function's timeout; update-queue reserves no concurrency (its lease and tick claims keep one update at a time)", () => {
+    expect(functionSpec(spec, "update-queue")).toMatchObject({ timeoutMs: 60_000 });
+    expect(functionSpec(spec, "update-queue").reservedConcurrency).toBeUndefined();
     expect(functionSpec(spec, "choose-instance-types").timeoutMs).toBe(30_000);
     expect(functionSpec(spec, "launch").reservedConcurrency).toBeUndefined();
   });
@@ -66,7 +76,8 @@ describe("the runner's view of serverless.yml matches the template osls deploys"
   }, 120_000);
 
   it.each(spec.functions.map((f) => f.name))("%s: same stream mappings", (name) => {
-    const deployed = template.eventSourceMappings(name).map((m) => ({
+    const streamArn = JSON.stringify({ "Fn::GetAtt": ["QueueTable", "StreamArn"] });
+    const deployed = template.eventSourceMappings(name).filter((m) => JSON.stringify(m.EventSourceArn) === streamArn).map((m) => ({
       filterPatterns: (m.FilterCriteria?.Filters ?? []).map((f) => JSON.parse(f.Pattern) as unknown),
       batchSize: m.BatchSize,
       maximumBatchingWindowMs: (m.MaximumBatchingWindowInSeconds ?? 0) * 1000,
@@ -76,6 +87,23 @@ describe("the runner's view of serverless.yml matches the template osls deploys"
       startingPosition: m.StartingPosition,
     }));
     expect(functionSpec(spec, name).streams).toEqual(deployed);
+  });
+
+  it.each(spec.functions.map((f) => f.name))("%s: same SQS mappings (tick and wake-up queues)", (name) => {
+    const deployed = template
+      .eventSourceMappings(name)
+      .filter((m) => JSON.stringify(m.EventSourceArn).includes("Queue\",\"Arn"))
+      .map((m) => {
+        const sqs = m as typeof m & { ScalingConfig?: { MaximumConcurrency?: number } };
+        return {
+          queue: (m.EventSourceArn as { "Fn::GetAtt": [string, string] })["Fn::GetAtt"][0],
+          batchSize: m.BatchSize,
+          maximumBatchingWindowMs: (m.MaximumBatchingWindowInSeconds ?? 0) * 1000,
+          ...(sqs.ScalingConfig?.MaximumConcurrency === undefined ? {} : { maximumConcurrency: sqs.ScalingConfig.MaximumConcurrency }),
+          reportBatchItemFailures: (m.FunctionResponseTypes ?? []).includes("ReportBatchItemFailures"),
+        };
+      });
+    expect(functionSpec(spec, name).sqs).toEqual(deployed);
   });
 
   it.each(spec.functions.map((f) => f.name))("%s: same schedules, timeout and reserved concurrency", (name) => {

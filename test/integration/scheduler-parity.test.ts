@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { runLaunchPass } from "../../lib/launch/launch-pass.js";
+import { runLaunchPass, wakeAfterPass } from "../../lib/launch/launch-pass.js";
 import { shareApi503 } from "../../lib/runtime/share-api-503.js";
+import { initialDispatchState } from "../../lib/model/dispatch-state.js";
 import { recordApi503 } from "../../lib/store/dispatch-state.js";
 import { type DispatchHarness, dispatchHarness } from "../support/dispatch.js";
 
@@ -58,8 +59,15 @@ describe("§3.3 the quota clamp: at quota, the workload becomes the limit and th
     h = d;
     for (let i = 0; i < 6; i++) d.sim.addContainer({ state: "Queued", runtime_constraints: { ram: 2 ** 30, vcpus: 1 } });
     await d.refresh();
-    const first = await runLaunchPass(d.launchDeps(), plenty);
-    expect(first.quotaErrors).toBe(1);
+    // RunInstances is paced at 2 a second (burst 4): a pass that runs out of tokens asks to be
+    // woken when the next is back, and the passes below are those wake-ups.
+    let quotaErrors = 0;
+    for (let pass = 0; pass < 6 && quotaErrors === 0; pass++) {
+      const report = await runLaunchPass(d.launchDeps(), plenty);
+      quotaErrors += report.quotaErrors;
+      if (report.wake?.reason === "throttle") await new Promise((resolve) => setTimeout(resolve, Math.max(0, (report.wake?.atMs ?? 0) - Date.now()) + 20));
+    }
+    expect(quotaErrors).toBe(1);
     await runLaunchPass(d.launchDeps(), plenty);
     const state = (await d.state.read()).value;
     expect(d.ec2sim.instances().filter((i) => i.state !== "terminated")).toHaveLength(4);
@@ -145,8 +153,8 @@ describe("§3.7 and §4.3 metrics upstream's operators look for", () => {
   });
 });
 
-describe("§4.1 a throttle window that expires wakes the scheduler", () => {
-  it("a pass stopped by RequestLimitExceeded waits out the short backoff and launches, instead of waiting for the sweep", async () => {
+describe("§4.1 a throttle, quota or capacity window that expires wakes the scheduler: the pass schedules its retry, it never waits", () => {
+  it("a pass stopped by RequestLimitExceeded asks to be woken at the backoff's end, and returns at once", async () => {
     const d = await dispatchHarness();
     h = d;
     d.ec2sim.injectFault({ code: "RequestLimitExceeded", times: 1 });
@@ -154,19 +162,46 @@ describe("§4.1 a throttle window that expires wakes the scheduler", () => {
     await d.refresh();
     const report = await runLaunchPass(d.launchDeps(), plenty);
     expect(report.throttleErrors).toBe(1);
-    expect(report.windowWaits).toBe(1);
-    expect(report.launched).toHaveLength(1);
+    expect(report.launched).toHaveLength(0);
+    expect(report.wake?.reason).toBe("throttle");
+    expect(report.wake?.atMs).toBe((await d.state.read()).value.throttledUntil);
   });
 
-  it("leaves a window longer than windowWaitMaxMs to the one-minute sweep", async () => {
+  it("a quota window (a minute with no instance running, §4.1 quotaErrorTTL) is woken at its end, not left to the sweep", async () => {
     const d = await dispatchHarness("", { instanceLimit: 0 });
     h = d;
     d.sim.addContainer({ state: "Queued", runtime_constraints: { ram: 2 ** 30, vcpus: 1 } });
     await d.refresh();
     const report = await runLaunchPass(d.launchDeps(), plenty);
     expect(report.quotaErrors).toBe(1);
-    // With no instance running the quota window is a minute (§4.1 quotaErrorTTL): not waited for.
-    expect(report.windowWaits).toBe(0);
     expect(report.launched).toHaveLength(0);
+    const { atQuotaUntil } = (await d.state.read()).value;
+    expect(report.wake).toEqual({ atMs: atQuotaUntil, reason: "quota" });
+  });
+
+  it("a container waiting only for capacity is woken when the first capacity window ends (§3.3 8.4)", () => {
+    const state = { ...initialDispatchState(10), atCapacityUntil: { "m5.large": 70_000, "m5.xlarge": 65_000, "r5.large": 1_000 } };
+    expect(wakeAfterPass({ stoppedBy: undefined, leftOver: false, capacityBlocked: 1, state, now: 5_000 })).toEqual({ atMs: 65_000, reason: "capacity" });
+    // Nothing waits for capacity: no wake-up.
+    expect(wakeAfterPass({ stoppedBy: undefined, leftOver: false, capacityBlocked: 0, state, now: 5_000 })).toBeUndefined();
+  });
+
+  it("a backlog the pass had no time for goes on at once; a pass with nothing left asks for nothing", () => {
+    const state = initialDispatchState(10);
+    expect(wakeAfterPass({ stoppedBy: undefined, leftOver: true, capacityBlocked: 0, state, now: 5_000 })).toEqual({ atMs: 5_000, reason: "backlog" });
+    expect(wakeAfterPass({ stoppedBy: undefined, leftOver: false, capacityBlocked: 0, state, now: 5_000 })).toBeUndefined();
+    // Our own RunInstances bucket empty (no EC2 throttle): woken when it is full again (burst 4 at 2 a second).
+    expect(wakeAfterPass({ stoppedBy: "throttle", leftOver: false, capacityBlocked: 0, state, now: 5_000 })).toEqual({ atMs: 7_000, reason: "throttle" });
+  });
+
+  it("a pass that finds another planning asks to run again shortly instead of waiting for its lease", async () => {
+    const d = await dispatchHarness();
+    h = d;
+    expect(await d.store.acquireLaunchPassLease("someone-else", Date.now(), 60_000)).toBe(true);
+    const before = Date.now();
+    const report = await runLaunchPass(d.launchDeps(), plenty);
+    expect(report.ran).toBe(false);
+    expect(report.wake?.reason).toBe("backlog");
+    expect(report.wake?.atMs).toBeGreaterThan(before);
   });
 });

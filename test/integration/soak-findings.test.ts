@@ -45,8 +45,9 @@ describe("a crash must not stop dispatching for longer than the crashed invocati
       const dying: InstanceCloud = { list: () => h.cloud.list(), terminate: (ids) => h.cloud.terminate(ids), launch: () => new Promise(() => undefined) };
       void runLaunchPass({ ...h.launchDeps(), cloud: dying }, () => 60_000);
       await until(() => h.sim.getContainer(c.uuid)?.state === "Locked");
-      // Lambda has killed it by now (launch's timeout is 60 s), and its entry claim has expired.
-      offsetMs = 61_000;
+      // Lambda has killed it by now (launch's timeout is 60 s), and its entry claim and its pass
+      // lease (the invocation's remaining time plus 2 s of clock slack) have expired.
+      offsetMs = 62_500;
       await h.refresh();
       const report = await runLaunchPass(h.launchDeps(), () => 60_000);
       expect(report.ran).toBe(true);
@@ -84,7 +85,7 @@ describe("a crash must not stop dispatching for longer than the crashed invocati
           name: "update-queue",
           bundlePath: join(repoRoot, "dist", "update-queue", "index.mjs"),
           hostScript,
-          env: functionEnvironment(services, { configPath: local.path, logLevel: "INFO", aws: false, parentEnv: process.env, functionName: "update-queue" }),
+          env: functionEnvironment(services, { configPath: local.path, logLevel: "INFO", aws: false, parentEnv: process.env, functionName: "update-queue", queueUrls: functionSpec(readServerlessSpec(), "update-queue").queueUrls }),
           timeoutMs,
           logFile,
           maxEnvironments: 1,
@@ -104,8 +105,8 @@ describe("a crash must not stop dispatching for longer than the crashed invocati
       await killed;
       sim.clearFaults();
 
-      // The next environment finds the lease held, as it should while the dead one could still be running...
-      expect(await environment().invoke(scheduledEvent("update-queue", services.region))).toMatchObject({ leaseHeld: true });
+      // The next environment (the watchdog) finds the chain covered, as it should while the dead one could still be running...
+      expect(await environment().invoke(scheduledEvent("update-queue", services.region))).toBe("chainAlive");
       // ...but the lease outlives any invocation: it must expire within the function's timeout.
       const { leaseUntil = Number.POSITIVE_INFINITY } = await store.meta();
       expect(leaseUntil - diedAt).toBeLessThanOrEqual(timeoutMs + 5_000);

@@ -50,6 +50,8 @@ beforeAll(async () => {
       // kind still happens (the checks below ask for at least one).
       overlappingUpdate: 0.5,
       pump: { redeliverRate: 0.4, reorderRate: 0.5 },
+      // Ticks and wake-ups: a lost one costs the chain a watchdog period (5 s here).
+      sqs: { loseRate: 0.25, duplicateRate: 0.2, lateRate: 0.25, maxLateMs: 3_000 },
     },
     dynamodbEndpoint: inject("dynamodbEndpoint"),
     stateDir,
@@ -92,6 +94,12 @@ describe("the soak injects every kind of fault during its fault phase", () => {
 
   it("reclaims spot instances under running containers, warning cleanup through the EventBridge rule", () => {
     expect(result.faults.spot.warned, output).toBeGreaterThan(0);
+  });
+
+  it("loses, duplicates and delays update-queue's ticks and launch's wake-ups (SQS is at-least-once)", () => {
+    expect(result.faults.sqs.lost, output).toBeGreaterThan(0);
+    expect(result.faults.sqs.duplicated, output).toBeGreaterThan(0);
+    expect(result.faults.sqs.late, output).toBeGreaterThan(0);
   });
 
   it("redelivers and reorders stream batches", () => {

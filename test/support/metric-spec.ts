@@ -15,7 +15,6 @@ export const metricNamespace = "ArvadosDispatch";
 
 export const emittedMetrics: Record<string, Record<string, string[][]>> = {
   "update-queue": {
-    QueueEntries: [[...base, "State", "InstanceType"]],
     UpdateDurationMs: [base],
     ArvadosRequests: [base],
     EntriesWritten: [base],
@@ -43,6 +42,7 @@ export const emittedMetrics: Record<string, Record<string, string[][]>> = {
     SchedulingStatusesWritten: [base],
   },
   cleanup: {
+    QueueEntries: [[...base, "State", "InstanceType"]],
     EntriesForgotten: [base],
     OrphanInstances: [base],
     ForeignInstances: [base],

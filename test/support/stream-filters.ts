@@ -17,7 +17,8 @@ export const launchFilter: unknown = {
   dynamodb: {
     NewImage: {
       container: { M: { state: { S: ["Queued", "Locked"] }, priority: { N: [{ "anything-but": ["0"] }] } } },
-      instanceTypes: { L: { M: { Name: { S: [{ exists: true }] } } } },
+      // Entries store their types as names (a list of strings).
+      instanceTypes: { L: { S: [{ exists: true }] } },
       launch: { M: { instanceId: { S: [{ exists: false }] } } },
       statusOnly: { BOOL: [{ exists: false }] },
     },
