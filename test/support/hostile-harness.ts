@@ -216,7 +216,10 @@ export async function hostileHarness(options: HostileHarnessOptions = {}): Promi
     apiHost: "127.0.0.1:1",
   });
   const state = dispatchState(ddb, table.tableName, initialMaxContainers(config));
-  const tokens = new LaunchTokens(ddb, table.tableName);
+  // Hostile replies, not pacing, are under test here (launch-tokens.test.ts and launch.test.ts
+  // test the bucket): a file's tests share one table, and with EC2's own bucket a pass that
+  // follows quickly on another's launches would stop for a token and leave its work to a wake-up.
+  const tokens = new LaunchTokens(ddb, table.tableName, { capacity: 1_000, refillPerSecond: 1_000 });
 
   const rawItems = async () => {
     const items = new Map<string, Record<string, unknown>>();
