@@ -18,7 +18,16 @@ import { readServerlessSpec } from "../local/runner/serverless-mappings.js";
 import type { Services as RunnerServices } from "../local/runner/services.js";
 import { formatBilling } from "../local/runner/summary.js";
 import { loadWorkload, type Workload } from "../local/workload.js";
-import { type BillLine, billLine, type MeasuredFunction, monthOfTime, sqsRequestsPerMessage, total, type UnitCost, unitCost } from "./cost/model.js";
+import {
+  type BillLine,
+  billLine,
+  type MeasuredFunction,
+  monthOfTime,
+  sqsRequestsPerMessage,
+  total,
+  type UnitCost,
+  unitCost,
+} from "./cost/model.js";
 import { prices } from "./cost/prices.js";
 import { type Benchmark, fixed, note, printTable, type Services } from "./harness.js";
 
@@ -37,14 +46,28 @@ interface Window {
 }
 
 const discard = new Writable({ write: (_chunk, _encoding, done) => done() });
-const zeroUsage = (): DynamoDbUsage => ({ requests: 0, readCapacityUnits: 0, writeCapacityUnits: 0, conditionalCheckFailures: 0 });
-const zeroStats = (): FunctionStats => ({ invocations: 0, errors: 0, coldStarts: 0, timeouts: 0, running: 0, billedMs: 0, byTrigger: {} });
+const zeroUsage = (): DynamoDbUsage => ({
+  requests: 0,
+  readCapacityUnits: 0,
+  writeCapacityUnits: 0,
+  conditionalCheckFailures: 0,
+});
+const zeroStats = (): FunctionStats => ({
+  invocations: 0,
+  errors: 0,
+  coldStarts: 0,
+  timeouts: 0,
+  running: 0,
+  billedMs: 0,
+  byTrigger: {},
+});
 
 function minusStats(a: FunctionStats, b: FunctionStats): FunctionStats {
   const byTrigger: FunctionStats["byTrigger"] = {};
   for (const [k, t] of Object.entries(a.byTrigger) as [TriggerKind, { invocations: number; billedMs: number }][]) {
     const before = b.byTrigger[k] ?? { invocations: 0, billedMs: 0 };
-    if (t.invocations - before.invocations > 0) byTrigger[k] = { invocations: t.invocations - before.invocations, billedMs: t.billedMs - before.billedMs };
+    if (t.invocations - before.invocations > 0)
+      byTrigger[k] = { invocations: t.invocations - before.invocations, billedMs: t.billedMs - before.billedMs };
   }
   return { ...a, invocations: a.invocations - b.invocations, billedMs: a.billedMs - b.billedMs, byTrigger };
 }
@@ -62,7 +85,13 @@ function minusUsage(a: DynamoDbUsage, b: DynamoDbUsage): DynamoDbUsage {
  * One local run with a DynamoDB meter between the functions and DynamoDB Local, measured after
  * `warmUpMs` (the first poll, the chain's start and the cold starts are not what a month is made of).
  */
-async function measure(label: string, services: Services, workload: Workload, warmUpMs: number, timeoutMs: number): Promise<Window> {
+async function measure(
+  label: string,
+  services: Services,
+  workload: Workload,
+  warmUpMs: number,
+  timeoutMs: number,
+): Promise<Window> {
   const spec = readServerlessSpec();
   let meter: DynamoDbMeterProxy | undefined;
   let runner: RunnerServices | undefined;
@@ -87,7 +116,11 @@ async function measure(label: string, services: Services, workload: Workload, wa
       return { ...s, dynamodbEndpoint: await meter.start() };
     },
     onSample: (elapsedMs, functions) => {
-      const now = { ...snapshot(), stats: new Map([...functions].map(([k, v]) => [k, structuredClone(v)])), atMs: elapsedMs };
+      const now = {
+        ...snapshot(),
+        stats: new Map([...functions].map(([k, v]) => [k, structuredClone(v)])),
+        atMs: elapsedMs,
+      };
       if (!started && elapsedMs >= warmUpMs) {
         started = true;
         start = now;
@@ -114,16 +147,37 @@ function measuredRows(w: Window): (string | number)[][] {
   return w.functions.flatMap((f) =>
     Object.entries(f.stats.byTrigger).map(([trigger, t]) => {
       const unit = unitCost(f, trigger as TriggerKind);
-      return [`${f.name} (${trigger})`, t.invocations, fixed(t.billedMs / 1000, 1), fixed(unit?.billedMs, 0), fixed(unit?.rru, 1), fixed(unit?.wru, 1)];
+      return [
+        `${f.name} (${trigger})`,
+        t.invocations,
+        fixed(t.billedMs / 1000, 1),
+        fixed(unit?.billedMs, 0),
+        fixed(unit?.rru, 1),
+        fixed(unit?.wru, 1),
+      ];
     }),
   );
 }
 
 function billRows(lines: readonly BillLine[]): (string | number)[][] {
   const money = (n: number, d = 3) => `$${fixed(n, d)}`;
-  const rows = lines.map((l) => [l.what, Math.round(l.invocations), money(l.lambda), money(l.dynamodb), money(l.sqs), money(l.lambda + l.dynamodb + l.sqs)]);
+  const rows = lines.map((l) => [
+    l.what,
+    Math.round(l.invocations),
+    money(l.lambda),
+    money(l.dynamodb),
+    money(l.sqs),
+    money(l.lambda + l.dynamodb + l.sqs),
+  ]);
   const sum = (k: "lambda" | "dynamodb" | "sqs") => lines.reduce((s, l) => s + l[k], 0);
-  rows.push(["total", Math.round(lines.reduce((s, l) => s + l.invocations, 0)), money(sum("lambda"), 2), money(sum("dynamodb"), 2), money(sum("sqs"), 2), money(total(lines), 2)]);
+  rows.push([
+    "total",
+    Math.round(lines.reduce((s, l) => s + l.invocations, 0)),
+    money(sum("lambda"), 2),
+    money(sum("dynamodb"), 2),
+    money(sum("sqs"), 2),
+    money(total(lines), 2),
+  ]);
   return rows;
 }
 
@@ -170,9 +224,14 @@ function perTenThousand(churn: Window, steady: Window): BillLine[] {
       rru -= n * unit.rru;
       wru -= n * unit.wru;
     }
-    const perContainer = (x: number) => (Math.max(0, x) * scale);
+    const perContainer = (x: number) => Math.max(0, x) * scale;
     const invocations = Math.max(0, containerInvocations) * scale;
-    const unit: UnitCost = { billedMs: invocations > 0 ? perContainer(billedMs) / invocations : 0, rru: invocations > 0 ? perContainer(rru) / invocations : 0, wru: invocations > 0 ? perContainer(wru) / invocations : 0, memoryMb: f.memoryMb };
+    const unit: UnitCost = {
+      billedMs: invocations > 0 ? perContainer(billedMs) / invocations : 0,
+      rru: invocations > 0 ? perContainer(rru) / invocations : 0,
+      wru: invocations > 0 ? perContainer(wru) / invocations : 0,
+      memoryMb: f.memoryMb,
+    };
     const line = billLine(`${f.name}`, invocations, unit);
     // Extra time and units of its time-driven runs count too, even with no invocation of its own.
     if (invocations === 0) {
@@ -183,7 +242,13 @@ function perTenThousand(churn: Window, steady: Window): BillLine[] {
     lines.push(line);
   }
   const wakes = (churn.sqsSent.LaunchWakeQueue ?? 0) * scale;
-  lines.push({ what: "launch wake-up messages", invocations: 0, lambda: 0, dynamodb: 0, sqs: wakes * sqsRequestsPerMessage * prices.sqsPerRequest });
+  lines.push({
+    what: "launch wake-up messages",
+    invocations: 0,
+    lambda: 0,
+    dynamodb: 0,
+    sqs: wakes * sqsRequestsPerMessage * prices.sqsPerRequest,
+  });
   return lines;
 }
 
@@ -191,18 +256,40 @@ async function run(services: Services): Promise<void> {
   const base = loadWorkload();
   const template = base.containers[1] ?? base.containers[0];
   if (template === undefined) throw new Error("the default workload has no container");
-  const one = (name: string, fields: Partial<Workload["containers"][number]>) => ({ ...template, name, ...fields }) as Workload["containers"][number];
-  const idleWorkload: Workload = { ...base, ec2Faults: [], containers: [one("in-an-hour", { count: 1, submitAfterSeconds: 3600 })] };
-  const steadyWorkload: Workload = { ...base, ec2Faults: [], containers: [one("long", { count: 5, runtimeSeconds: 3600 })] };
+  const one = (name: string, fields: Partial<Workload["containers"][number]>) =>
+    ({ ...template, name, ...fields }) as Workload["containers"][number];
+  const idleWorkload: Workload = {
+    ...base,
+    ec2Faults: [],
+    containers: [one("in-an-hour", { count: 1, submitAfterSeconds: 3600 })],
+  };
+  const steadyWorkload: Workload = {
+    ...base,
+    ec2Faults: [],
+    containers: [one("long", { count: 5, runtimeSeconds: 3600 })],
+  };
   const idle = await measure("idle", services, idleWorkload, 15_000, 15_000 + windowMs);
-  const steady = await measure("busy, steady (5 containers running)", services, steadyWorkload, 25_000, 25_000 + windowMs);
+  const steady = await measure(
+    "busy, steady (5 containers running)",
+    services,
+    steadyWorkload,
+    25_000,
+    25_000 + windowMs,
+  );
   const churn = await measure("churn (local/workload.json)", services, base, 0, 4 * 60_000);
   const polled = new Set(readServerlessSpec().functions.flatMap((f) => f.sqs.map((m) => m.queue))).size;
 
   for (const w of [idle, steady, churn]) {
     printTable(
       `cost: measured, ${w.label}: ${fixed(w.elapsedMs / 1000, 1)} s${w.label.startsWith("churn") ? `, ${w.containers} containers` : " after a warm-up"} (PollInterval 2 s, schedules every 5 s)`,
-      ["function (trigger)", "invocations", "billed s", "billed ms / invocation", "RRU / invocation", "WRU / invocation"],
+      [
+        "function (trigger)",
+        "invocations",
+        "billed s",
+        "billed ms / invocation",
+        "RRU / invocation",
+        "WRU / invocation",
+      ],
       measuredRows(w),
     );
     note(formatBilling(Object.fromEntries(w.functions.map((f) => [f.name, f.stats])), w.elapsedMs));
@@ -210,14 +297,22 @@ async function run(services: Services): Promise<void> {
 
   const header = ["a month of", "invocations", "Lambda", "DynamoDB", "SQS", "total"];
   const minutes = 30 * 24 * 60;
-  printTable(`cost: an idle cluster, a month (30 days) at PollInterval ${pollIntervalSeconds} s`, header, billRows(monthOfTime(timeCosts(idle), pollIntervalSeconds, polled)));
+  printTable(
+    `cost: an idle cluster, a month (30 days) at PollInterval ${pollIntervalSeconds} s`,
+    header,
+    billRows(monthOfTime(timeCosts(idle), pollIntervalSeconds, polled)),
+  );
   note(`EventBridge: ${3 * minutes} scheduled-rule events a month, $${prices.eventBridgeScheduledEvent} each.`);
   printTable(
     `cost: an always-busy cluster (something queued or running at all times), a month at PollInterval ${pollIntervalSeconds} s, before the per-container work`,
     header,
     billRows(monthOfTime(timeCosts(steady), pollIntervalSeconds, polled)),
   );
-  printTable(`cost: per 10,000 containers (the work that comes with them), on top of the month`, header, billRows(perTenThousand(churn, steady)));
+  printTable(
+    `cost: per 10,000 containers (the work that comes with them), on top of the month`,
+    header,
+    billRows(perTenThousand(churn, steady)),
+  );
   note(
     [
       `Prices: ${prices.region}, ${prices.asOf} (bench/cost/prices.ts): Lambda arm64 $${prices.lambdaArmPerGbSecond} per GB-s and $0.20 per million requests; DynamoDB on-demand $0.625 per million WRU, $0.125 per million RRU; SQS $0.40 per million requests. No free tier.`,

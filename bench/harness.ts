@@ -49,7 +49,10 @@ export function localDynamoDbClient(endpoint: string): DynamoDBClient {
 }
 
 /** A fresh queue table created from infra/queue-table.yml, and a way to drop it. */
-export async function freshQueueTable(ddb: DynamoDBClient, prefix = "bench"): Promise<{ tableName: string; drop(): Promise<void> }> {
+export async function freshQueueTable(
+  ddb: DynamoDBClient,
+  prefix = "bench",
+): Promise<{ tableName: string; drop(): Promise<void> }> {
   const tableName = `${prefix}-${randomUUID()}`;
   await ensureQueueTable(ddb, tableName);
   return {
@@ -146,7 +149,11 @@ export function fixed(n: number | undefined, decimals = 2): string {
 }
 
 /** Prints a heading and a Markdown table with aligned columns (so it pastes into the README as is). */
-export function printTable(title: string, header: readonly string[], rows: readonly (readonly (string | number)[])[]): void {
+export function printTable(
+  title: string,
+  header: readonly string[],
+  rows: readonly (readonly (string | number)[])[],
+): void {
   const text = rows.map((row) => row.map(String));
   const widths = header.map((h, i) => Math.max(h.length, ...text.map((row) => (row[i] ?? "").length)));
   const line = (cells: readonly string[]) =>

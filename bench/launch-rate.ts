@@ -21,7 +21,17 @@ import { initialMaxContainers } from "../lib/scheduler/max-containers.js";
 import { dispatchState } from "../lib/store/dispatch-state.js";
 import { LaunchTokens, runInstancesBucket } from "../lib/store/launch-tokens.js";
 import { QueueStore } from "../lib/store/queue-store.js";
-import { type Benchmark, fixed, freshQueueTable, localDynamoDbClient, note, printTable, type Services, sleep, timed } from "./harness.js";
+import {
+  type Benchmark,
+  fixed,
+  freshQueueTable,
+  localDynamoDbClient,
+  note,
+  printTable,
+  type Services,
+  sleep,
+  timed,
+} from "./harness.js";
 
 /** Containers to launch: half Locked by us, half Queued (locked by the pass). At most MaxInstances (64). */
 const containers = Number(process.env.BENCH_LAUNCH_CONTAINERS ?? 60);
@@ -66,7 +76,10 @@ async function runVariant(endpoint: string, config: ClusterConfig, variant: Vari
     // Requests of the CWL runner's default priority, 1 ms apart: distinct int64 priorities (§5.6), oldest first.
     const requestedAtMs = Date.now() - containers;
     for (let i = 0; i < containers; i++) {
-      sim.addContainer({ state: i % 2 === 0 ? "Locked" : "Queued" }, { request: { priority: 500, createdAtMs: requestedAtMs + i } });
+      sim.addContainer(
+        { state: i % 2 === 0 ? "Locked" : "Queued" },
+        { request: { priority: 500, createdAtMs: requestedAtMs + i } },
+      );
     }
     const store = new QueueStore(ddb, table.tableName);
     const queue = new Queue(api, store, { leaseOwner: randomUUID(), leaseMs: 60_000 });
@@ -144,8 +157,14 @@ async function runVariant(endpoint: string, config: ClusterConfig, variant: Vari
 async function run(services: Services): Promise<void> {
   const { config } = loadClusterConfig(configPath);
   const variants: Variant[] = [
-    { label: `LaunchTokens (burst ${runInstancesBucket.capacity}, ${runInstancesBucket.refillPerSecond}/s)`, bucket: runInstancesBucket },
-    { label: "LaunchTokens burst 5, 2/s (EC2's own figures, no headroom)", bucket: { capacity: 5, refillPerSecond: 2 } },
+    {
+      label: `LaunchTokens (burst ${runInstancesBucket.capacity}, ${runInstancesBucket.refillPerSecond}/s)`,
+      bucket: runInstancesBucket,
+    },
+    {
+      label: "LaunchTokens burst 5, 2/s (EC2's own figures, no headroom)",
+      bucket: { capacity: 5, refillPerSecond: 2 },
+    },
     { label: "no bucket (LaunchTokens burst 1e9)", bucket: { capacity: 1e9, refillPerSecond: 1e9 } },
   ];
   const outcomes: Outcome[] = [];

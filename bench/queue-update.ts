@@ -154,15 +154,31 @@ const fixtureEpochMs = Date.UTC(2026, 0, 1);
  * ms). Queued requests have priorities 1..1000 rising with i and are made 1 ms apart, newest
  * first, so every Queued priority is distinct and Queued container i outranks i − 1.
  */
-function addFixture(sim: ArvadosSimulator, count: number): { locked: string[]; queued: { uuid: string; priority: bigint }[] } {
+function addFixture(
+  sim: ArvadosSimulator,
+  count: number,
+): { locked: string[]; queued: { uuid: string; priority: bigint }[] } {
   // Distinct Queued priorities keep the "avail" window (the top page by priority) stable between polls.
   const lockedRequest = (i: number) => ({ priority: 1 + (i % 1000), createdAtMs: fixtureEpochMs + i });
-  const queuedRequest = (i: number) => ({ priority: 1 + Math.floor((i * 1000) / count), createdAtMs: fixtureEpochMs + count - i });
-  const locked = sim.addContainers(count, () => ({ state: "Locked" }), (i) => ({ request: lockedRequest(i) }));
-  const queued = sim.addContainers(count, () => ({ state: "Queued" }), (i) => ({ request: queuedRequest(i) })).map((uuid, i) => {
-    const { priority, createdAtMs } = queuedRequest(i);
-    return { uuid, priority: containerPriority(priority, createdAtMs) };
+  const queuedRequest = (i: number) => ({
+    priority: 1 + Math.floor((i * 1000) / count),
+    createdAtMs: fixtureEpochMs + count - i,
   });
+  const locked = sim.addContainers(
+    count,
+    () => ({ state: "Locked" }),
+    (i) => ({ request: lockedRequest(i) }),
+  );
+  const queued = sim
+    .addContainers(
+      count,
+      () => ({ state: "Queued" }),
+      (i) => ({ request: queuedRequest(i) }),
+    )
+    .map((uuid, i) => {
+      const { priority, createdAtMs } = queuedRequest(i);
+      return { uuid, priority: containerPriority(priority, createdAtMs) };
+    });
   return { locked, queued };
 }
 
@@ -259,7 +275,12 @@ async function steadyBreakdown(rig: Rig, queue: Queue, store: QueueStore): Promi
       await store.scan(segments);
       return rig.meter.take().calls.ScanCommand ?? 0;
     });
-    rows.push([`store.scan(${segments})${segments === 4 ? " (what a first update, or one rebuilding the index, uses)" : ""}`, fixed(m.seconds), `${m.units} Scan pages`, fixed(m.rcu, 0)]);
+    rows.push([
+      `store.scan(${segments})${segments === 4 ? " (what a first update, or one rebuilding the index, uses)" : ""}`,
+      fixed(m.seconds),
+      `${m.units} Scan pages`,
+      fixed(m.rcu, 0),
+    ]);
   }
   const poll = await best(async () => (await pollQueue(rig.api, tokenUuid, cachedStates)).requests);
   rows.push(["pollQueue (mine + avail + uuid batches)", fixed(poll.seconds), `${poll.units} Arvados requests`, "-"]);
@@ -270,21 +291,29 @@ async function steadyBreakdown(rig: Rig, queue: Queue, store: QueueStore): Promi
 async function warmUp(rig: Rig): Promise<void> {
   const table = await freshQueueTable(rig.ddb, "bench-warmup");
   const store = new QueueStore(rig.ddb, table.tableName);
-  const tasks = Array.from({ length: 500 }, (_, i) => () =>
-    store.insertNew({
-      container: {
-        uuid: `zzzzz-dz642-warmup${String(i).padStart(9, "0")}`,
-        state: "Queued",
-        priority: containerPriority(500, Date.UTC(2024, 0, 1)),
-        runtime_constraints: { ram: 1, vcpus: 1, keep_cache_ram: 0, keep_cache_disk: 0, gpu: { stack: "", driver_version: "", hardware_target: [], device_count: 0, vram: 0 } },
-        container_image: "",
-        scheduling_parameters: { partitions: [], preemptible: false, max_run_time: 0, supervisor: false },
-        created_at: "2024-01-01T00:00:00Z",
-        locked_by_uuid: null,
-      },
-      firstSeenAt: "2024-01-01T00:00:00Z",
-      version: 1,
-    }),
+  const tasks = Array.from(
+    { length: 500 },
+    (_, i) => () =>
+      store.insertNew({
+        container: {
+          uuid: `zzzzz-dz642-warmup${String(i).padStart(9, "0")}`,
+          state: "Queued",
+          priority: containerPriority(500, Date.UTC(2024, 0, 1)),
+          runtime_constraints: {
+            ram: 1,
+            vcpus: 1,
+            keep_cache_ram: 0,
+            keep_cache_disk: 0,
+            gpu: { stack: "", driver_version: "", hardware_target: [], device_count: 0, vram: 0 },
+          },
+          container_image: "",
+          scheduling_parameters: { partitions: [], preemptible: false, max_run_time: 0, supervisor: false },
+          created_at: "2024-01-01T00:00:00Z",
+          locked_by_uuid: null,
+        },
+        firstSeenAt: "2024-01-01T00:00:00Z",
+        version: 1,
+      }),
   );
   await runBounded(tasks, 16);
   await table.drop();
@@ -311,9 +340,19 @@ async function concurrencySweep(): Promise<void> {
       const q = await rig.queue(c === "insertNew" ? undefined : c);
       if (c === "insertNew") {
         rig.meter.take();
-        const { seconds } = await timed(() => runBounded(entries.map((entry) => () => q.store.insertNew(entry)), 16));
+        const { seconds } = await timed(() =>
+          runBounded(
+            entries.map((entry) => () => q.store.insertNew(entry)),
+            16,
+          ),
+        );
         const writes = rig.meter.take();
-        sweep.push({ label: "QueueStore.insertNew only, 16 in flight", seconds, writes: writes.containerWrites, wcu: writes.containerWcu });
+        sweep.push({
+          label: "QueueStore.insertNew only, 16 in flight",
+          seconds,
+          writes: writes.containerWrites,
+          wcu: writes.containerWcu,
+        });
       } else {
         const m = await rig.measure("", q.queue, q.store);
         entries = m.report.entries;

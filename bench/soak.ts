@@ -38,7 +38,8 @@ async function main(): Promise<number> {
     },
     strict: true,
   });
-  const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Math.floor(positive("seed", values.seed, 1));
+  const seed =
+    values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Math.floor(positive("seed", values.seed, 1));
   const noLaunchCrashes = values["no-launch-crashes"] === true;
   printTable("environment", ["fact", "value"], environmentFacts());
   const result = await runSoak({
@@ -49,7 +50,9 @@ async function main(): Promise<number> {
     submitWindowMs: positive("submit-seconds", values["submit-seconds"], 240) * 1000,
     chaos: {
       timeouts: values["no-timeouts"] !== true,
-      ...(noLaunchCrashes ? { crashCallers: ["choose-instance-types"], killTargets: ["choose-instance-types", "cleanup"] } : {}),
+      ...(noLaunchCrashes
+        ? { crashCallers: ["choose-instance-types"], killTargets: ["choose-instance-types", "cleanup"] }
+        : {}),
     },
     progressEveryMs: 15_000,
   });

@@ -39,7 +39,8 @@ export function syntheticContainer(i: number): ContainerForTypeChoice {
     created_at: "2024-01-01T00:00:00Z",
     locked_by_uuid: null,
   };
-  const mounts: Record<string, Mount> = i % 3 === 0 ? { "/tmp": { kind: "tmp", capacity: (1 + (i % 20)) * 10 * GiB } } : {};
+  const mounts: Record<string, Mount> =
+    i % 3 === 0 ? { "/tmp": { kind: "tmp", capacity: (1 + (i % 20)) * 10 * GiB } } : {};
   return { ...container, mounts };
 }
 
@@ -62,9 +63,20 @@ async function run(): Promise<void> {
   printTable(
     `type-choice: chooseInstanceTypes over ${count} synthetic containers, ${Object.keys(config.InstanceTypes).length} configured types`,
     ["containers", "wall s", "containers/s", "µs/container", "satisfiable", "mean types per choice"],
-    [[count, fixed(seconds, 3), fixed(count / seconds, 0), fixed((seconds * 1e6) / count), ok, fixed(typesTotal / Math.max(ok, 1))]],
+    [
+      [
+        count,
+        fixed(seconds, 3),
+        fixed(count / seconds, 0),
+        fixed((seconds * 1e6) / count),
+        ok,
+        fixed(typesTotal / Math.max(ok, 1)),
+      ],
+    ],
   );
-  note("Mix: 1–16 VCPUs, 256 MiB–64 GiB RAM, 1 in 10 preemptible, 1 in 29 GPU (cuda), 1 in 3 with a 10–200 GiB tmp mount, image manifests of 200–4,200 bytes; the unsatisfiable ones (too big) take the error path.");
+  note(
+    "Mix: 1–16 VCPUs, 256 MiB–64 GiB RAM, 1 in 10 preemptible, 1 in 29 GPU (cuda), 1 in 3 with a 10–200 GiB tmp mount, image manifests of 200–4,200 bytes; the unsatisfiable ones (too big) take the error path.",
+  );
 }
 
 export const typeChoice: Benchmark = {

@@ -47,7 +47,10 @@ export class DynamoDbFaultProxy {
         this.injected[fault]++;
         req.resume();
         const { status, type } = dynamoDbFaults[fault];
-        res.writeHead(status, { "content-type": "application/x-amz-json-1.0", "x-amzn-requestid": `fault-${Date.now()}` });
+        res.writeHead(status, {
+          "content-type": "application/x-amz-json-1.0",
+          "x-amzn-requestid": `fault-${Date.now()}`,
+        });
         res.end(JSON.stringify({ __type: type, message: `injected ${fault}` }));
         return;
       }

@@ -79,7 +79,16 @@ export async function startDynamoDbLocal(options: { port?: number; timeoutMs?: n
   const endpoint = `http://127.0.0.1:${port}`;
   const child: ChildProcess = spawn(
     "java",
-    [`-Djava.library.path=${libDir}`, "-jar", jar, "-inMemory", "-sharedDb", "-disableTelemetry", "-port", String(port)],
+    [
+      `-Djava.library.path=${libDir}`,
+      "-jar",
+      jar,
+      "-inMemory",
+      "-sharedDb",
+      "-disableTelemetry",
+      "-port",
+      String(port),
+    ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   let output = "";

@@ -10,7 +10,18 @@ export interface DynamoDbUsage {
 }
 
 /** Operations that accept ReturnConsumedCapacity. */
-const metered = new Set(["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem", "BatchWriteItem", "TransactGetItems", "TransactWriteItems"]);
+const metered = new Set([
+  "GetItem",
+  "PutItem",
+  "UpdateItem",
+  "DeleteItem",
+  "Query",
+  "Scan",
+  "BatchGetItem",
+  "BatchWriteItem",
+  "TransactGetItems",
+  "TransactWriteItems",
+]);
 const writes = new Set(["PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"]);
 
 /**
@@ -37,29 +48,39 @@ export class DynamoDbMeterProxy {
         const agent = `${req.headers["x-amz-user-agent"] ?? ""} ${req.headers["user-agent"] ?? ""}`;
         // Powertools appends its own marker to the app id (`<id>-PT-…`).
         const caller = /\bapp\/([\w.-]+)/.exec(agent)?.[1]?.replace(/-PT-.*$/, "") ?? "other";
-        const usage = this.usage.get(caller) ?? { requests: 0, readCapacityUnits: 0, writeCapacityUnits: 0, conditionalCheckFailures: 0 };
+        const usage = this.usage.get(caller) ?? {
+          requests: 0,
+          readCapacityUnits: 0,
+          writeCapacityUnits: 0,
+          conditionalCheckFailures: 0,
+        };
         this.usage.set(caller, usage);
         usage.requests++;
         let body = Buffer.concat(chunks);
         if (metered.has(operation)) {
           try {
-            body = Buffer.from(JSON.stringify({ ...JSON.parse(body.toString("utf8")), ReturnConsumedCapacity: "TOTAL" }));
+            body = Buffer.from(
+              JSON.stringify({ ...JSON.parse(body.toString("utf8")), ReturnConsumedCapacity: "TOTAL" }),
+            );
           } catch {
             // Not JSON: forwarded as it came.
           }
         }
         // DynamoDB Local does not check request signatures, so the body may change under one.
         const headers = { ...req.headers, "content-length": String(body.length) };
-        const upstream = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers }, (reply) => {
-          const out: Buffer[] = [];
-          reply.on("data", (c: Buffer) => out.push(c));
-          reply.on("end", () => {
-            const text = Buffer.concat(out);
-            this.account(usage, operation, reply.statusCode ?? 0, text.toString("utf8"));
-            res.writeHead(reply.statusCode ?? 502, { ...reply.headers, "content-length": String(text.length) });
-            res.end(text);
-          });
-        });
+        const upstream = request(
+          { host: target.hostname, port: target.port, method: req.method, path: req.url, headers },
+          (reply) => {
+            const out: Buffer[] = [];
+            reply.on("data", (c: Buffer) => out.push(c));
+            reply.on("end", () => {
+              const text = Buffer.concat(out);
+              this.account(usage, operation, reply.statusCode ?? 0, text.toString("utf8"));
+              res.writeHead(reply.statusCode ?? 502, { ...reply.headers, "content-length": String(text.length) });
+              res.end(text);
+            });
+          },
+        );
         upstream.on("error", () => {
           res.writeHead(502);
           res.end();
@@ -94,7 +115,9 @@ export class DynamoDbMeterProxy {
     } catch {
       return;
     }
-    const units = [consumed ?? []].flat().reduce((sum: number, c) => sum + ((c as { CapacityUnits?: number }).CapacityUnits ?? 0), 0);
+    const units = [consumed ?? []]
+      .flat()
+      .reduce((sum: number, c) => sum + ((c as { CapacityUnits?: number }).CapacityUnits ?? 0), 0);
     if (writes.has(operation)) usage.writeCapacityUnits += units;
     else usage.readCapacityUnits += units;
   }

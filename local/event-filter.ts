@@ -73,7 +73,6 @@ export function patternMatches(pattern: Json, event: Json, path: string[] = []):
 
 /** Whether Lambda would deliver `record` to a mapping with these filters (any filter matching). */
 
-
 /** Whether Lambda would deliver `record` to a mapping with these filters (no filters, or any matching). */
 export function passesFilters(filters: readonly Json[], record: unknown): boolean {
   if (filters.length === 0) return true;

@@ -169,7 +169,11 @@ export class StreamPump {
     const queue = this.pending.get(mapping.name) ?? [];
     while (this.running || queue.length > 0) {
       const oldest = queue[0];
-      const due = oldest !== undefined && (queue.length >= mapping.batchSize || Date.now() - oldest.readAt >= mapping.maximumBatchingWindowMs || !this.running);
+      const due =
+        oldest !== undefined &&
+        (queue.length >= mapping.batchSize ||
+          Date.now() - oldest.readAt >= mapping.maximumBatchingWindowMs ||
+          !this.running);
       if (!due) {
         await sleep(Math.min(50, this.pollIntervalMs));
         continue;
@@ -296,7 +300,12 @@ export class StreamPump {
     return this.retryOrDiscard(mapping, records, attempt, error instanceof Error ? error.name : "function error");
   }
 
-  private async retryOrDiscard(mapping: StreamMapping, records: DynamoDBRecord[], attempt: number, reason: string): Promise<void> {
+  private async retryOrDiscard(
+    mapping: StreamMapping,
+    records: DynamoDBRecord[],
+    attempt: number,
+    reason: string,
+  ): Promise<void> {
     if (attempt >= mapping.maximumRetryAttempts) {
       this.stats.recordsDiscarded += records.length;
       mapping.onFailure?.(records, reason);

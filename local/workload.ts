@@ -170,11 +170,15 @@ export function planWorkload(workload: Workload): PlannedContainer[] {
         label: c.count > 1 ? `${c.name}-${i + 1}` : c.name,
         fields,
         requestPriority: c.priority,
-        ...(c.requestCreatedAtOffsetMs === undefined ? {} : { requestCreatedAtMs: Math.round(c.submitAfterSeconds * 1000) + c.requestCreatedAtOffsetMs + i }),
+        ...(c.requestCreatedAtOffsetMs === undefined
+          ? {}
+          : { requestCreatedAtMs: Math.round(c.submitAfterSeconds * 1000) + c.requestCreatedAtOffsetMs + i }),
         submitAfterMs: c.submitAfterSeconds * 1000,
         runtimeMs: (c.runtimeSeconds ?? workload.runtimeSeconds) * 1000,
         exitCode: c.exitCode,
-        ...(c.spotInterruptionAfterSeconds === undefined ? {} : { spotInterruptionAfterMs: c.spotInterruptionAfterSeconds * 1000 }),
+        ...(c.spotInterruptionAfterSeconds === undefined
+          ? {}
+          : { spotInterruptionAfterMs: c.spotInterruptionAfterSeconds * 1000 }),
       };
     }),
   );

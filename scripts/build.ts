@@ -53,7 +53,15 @@ function clusterConfig(path: string, clusterId: string | undefined): PackedConfi
   try {
     text = readFileSync(path, "utf8");
   } catch (err) {
-    throw new ConfigError([{ path: "", message: `cannot read ${JSON.stringify(path)} (${(err as NodeJS.ErrnoException).code ?? "read error"})` }], path);
+    throw new ConfigError(
+      [
+        {
+          path: "",
+          message: `cannot read ${JSON.stringify(path)} (${(err as NodeJS.ErrnoException).code ?? "read error"})`,
+        },
+      ],
+      path,
+    );
   }
   const packed = packConfig(text, { source: path, ...(clusterId ? { clusterId } : {}) });
   checkUserDataFits(packed.loaded.config, {}, path);
@@ -62,7 +70,9 @@ function clusterConfig(path: string, clusterId: string | undefined): PackedConfi
     `cluster config ${path}: cluster ${id || "(bare section)"} valid; packing as ${packedConfigName} only the keys the functions read (${packed.dropped.length} keys left out)`,
   );
   if (packed.droppedSecrets.length > 0) {
-    console.log(`  secrets left out (never packed; keep them out of the committed file too): ${packed.droppedSecrets.join(", ")}`);
+    console.log(
+      `  secrets left out (never packed; keep them out of the committed file too): ${packed.droppedSecrets.join(", ")}`,
+    );
   }
   for (const warning of packed.loaded.warnings) console.log(`  warning: ${warning}`);
   return packed;

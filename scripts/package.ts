@@ -38,7 +38,8 @@ function refuse(message: string): never {
 function paramArguments(args: readonly string[]): Map<string, string> {
   const given = new Map<string, string>();
   args.forEach((arg, i) => {
-    const value = arg === "--param" ? args[i + 1] : arg.startsWith("--param=") ? arg.slice("--param=".length) : undefined;
+    const value =
+      arg === "--param" ? args[i + 1] : arg.startsWith("--param=") ? arg.slice("--param=".length) : undefined;
     const eq = value?.indexOf("=") ?? -1;
     if (value !== undefined && eq > 0) given.set(value.slice(0, eq), value.slice(eq + 1));
   });
@@ -75,11 +76,16 @@ interface StageValues {
 }
 
 function resolvedStageValues(): StageValues {
-  const printed = spawnSync(osls, ["print", "--stage", stage, "--path", "custom.dispatch", "--format", "json", ...extra], {
-    cwd: root,
-    encoding: "utf8",
-  });
-  if (printed.status !== 0) refuse(oslsMessage(`${printed.stdout}${printed.stderr}`) || `osls print failed (exit ${printed.status})`);
+  const printed = spawnSync(
+    osls,
+    ["print", "--stage", stage, "--path", "custom.dispatch", "--format", "json", ...extra],
+    {
+      cwd: root,
+      encoding: "utf8",
+    },
+  );
+  if (printed.status !== 0)
+    refuse(oslsMessage(`${printed.stdout}${printed.stderr}`) || `osls print failed (exit ${printed.status})`);
   return JSON.parse(printed.stdout) as StageValues;
 }
 
@@ -90,7 +96,8 @@ function ids(value: string | string[]): string[] {
     .filter((id) => id !== "");
 }
 
-const sameSet = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x) => b.includes(x)) && b.every((x) => a.includes(x));
+const sameSet = (a: readonly string[], b: readonly string[]) =>
+  a.length === b.length && a.every((x) => b.includes(x)) && b.every((x) => a.includes(x));
 const shown = (list: readonly string[]) => (list.length === 0 ? "(none)" : list.join(","));
 
 /** Each way the params and the config disagree, as "param X vs config key Y". */
@@ -100,11 +107,15 @@ function disagreements(values: StageValues, config: ClusterConfig): string[] {
   const out: string[] = [];
   const subnets = ids(values.computeSubnetIds);
   if (!sameSet(subnets, driver.SubnetID)) {
-    out.push(`computeSubnetIds ${shown(subnets)} vs Containers.CloudVMs.DriverParameters.SubnetID ${shown(driver.SubnetID)}`);
+    out.push(
+      `computeSubnetIds ${shown(subnets)} vs Containers.CloudVMs.DriverParameters.SubnetID ${shown(driver.SubnetID)}`,
+    );
   }
   const groups = ids(values.computeSecurityGroupIds);
   if (!sameSet(groups, driver.SecurityGroupIDs)) {
-    out.push(`computeSecurityGroupIds ${shown(groups)} vs Containers.CloudVMs.DriverParameters.SecurityGroupIDs ${shown(driver.SecurityGroupIDs)}`);
+    out.push(
+      `computeSecurityGroupIds ${shown(groups)} vs Containers.CloudVMs.DriverParameters.SecurityGroupIDs ${shown(driver.SecurityGroupIDs)}`,
+    );
   }
   if (String(values.tagKeyPrefix) !== cloudVMs.TagKeyPrefix) {
     out.push(`tagKeyPrefix ${values.tagKeyPrefix} vs Containers.CloudVMs.TagKeyPrefix ${cloudVMs.TagKeyPrefix}`);
@@ -126,7 +137,9 @@ if (missing.length > 0) refuse(stageValues.missingParamsMessage(stage, missing))
 const values = resolvedStageValues();
 const configFile = values.configFile;
 if (!existsSync(resolve(root, configFile))) {
-  refuse(`stage ${stage}: cluster config ${configFile} not found (README "Deploying", step 3; or set the configFile param)`);
+  refuse(
+    `stage ${stage}: cluster config ${configFile} not found (README "Deploying", step 3; or set the configFile param)`,
+  );
 }
 let config: ClusterConfig;
 try {
@@ -151,4 +164,6 @@ try {
   // Both printed their own errors.
   process.exit((err as { status?: number }).status ?? 1);
 }
-console.log(`\nDeploy this package (with the cluster account's credentials):\n  npx osls deploy --stage ${stage} ${[...extra, "--package", ".serverless"].map(shellWord).join(" ")}`);
+console.log(
+  `\nDeploy this package (with the cluster account's credentials):\n  npx osls deploy --stage ${stage} ${[...extra, "--package", ".serverless"].map(shellWord).join(" ")}`,
+);

@@ -105,7 +105,10 @@ function firstDifference(a: unknown, b: unknown, path: string[] = []): string | 
   if (isDeepStrictEqual(a, b)) return undefined;
   if (typeof a === "object" && a !== null && typeof b === "object" && b !== null) {
     for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) {
-      const found = firstDifference((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key], [...path, key]);
+      const found = firstDifference((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key], [
+        ...path,
+        key,
+      ]);
       if (found !== undefined) return found;
     }
   }
@@ -122,7 +125,10 @@ export function packConfig(text: string, opts: ParseOptions = {}): PackedConfig 
   const loaded = parseClusterConfig(text, opts);
   const id = loaded.config.ClusterID;
   const { tree } = readYamlTree(text, opts.source);
-  const section = isConfigMap(tree) && Object.hasOwn(tree, "Clusters") && isConfigMap(tree.Clusters) ? (tree.Clusters[id] ?? null) : tree;
+  const section =
+    isConfigMap(tree) && Object.hasOwn(tree, "Clusters") && isConfigMap(tree.Clusters)
+      ? (tree.Clusters[id] ?? null)
+      : tree;
   const out: Kept = { node: null, dropped: [], droppedSecrets: [] };
   const kept = keepRead(section ?? {}, clusterKeySpec, [], out);
   // The other clusters of a multi-cluster file are left out whole.
@@ -130,14 +136,19 @@ export function packConfig(text: string, opts: ParseOptions = {}): PackedConfig 
     for (const [other, value] of Object.entries(tree.Clusters)) {
       if (other === id) continue;
       out.dropped.push(formatPath(["Clusters", other]));
-      if (isConfigMap(value)) for (const [key, v] of Object.entries(value)) secretsUnder(v, ["Clusters", other, key], key, out.droppedSecrets);
+      if (isConfigMap(value))
+        for (const [key, v] of Object.entries(value))
+          secretsUnder(v, ["Clusters", other, key], key, out.droppedSecrets);
     }
   }
   const json = id === "" ? toJson(kept) : `{"Clusters":{${JSON.stringify(id)}:${toJson(kept)}}}`;
   const repacked = parseClusterConfig(json, id === "" ? {} : { clusterId: id });
   const differs = firstDifference(repacked.config, loaded.config);
   if (differs !== undefined) {
-    throw new ConfigError([{ path: differs, message: "this value would change when packed as JSON: quote it in the file" }], opts.source);
+    throw new ConfigError(
+      [{ path: differs, message: "this value would change when packed as JSON: quote it in the file" }],
+      opts.source,
+    );
   }
   return { json: `${json}\n`, loaded, dropped: out.dropped, droppedSecrets: out.droppedSecrets };
 }

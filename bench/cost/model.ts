@@ -74,7 +74,13 @@ export function monthOfTime(
     billLine("update-queue watchdog (every minute)", minutes, costs.watchdog),
     billLine("launch sweep (every minute)", minutes, costs.launchSweep),
     billLine("cleanup (every minute)", minutes, costs.cleanup),
-    { what: `SQS pollers' empty receives (${queues} queues)`, invocations: 0, lambda: 0, dynamodb: 0, sqs: queues * idleReceivesPerQueuePerMinute * minutes * prices.sqsPerRequest },
+    {
+      what: `SQS pollers' empty receives (${queues} queues)`,
+      invocations: 0,
+      lambda: 0,
+      dynamodb: 0,
+      sqs: queues * idleReceivesPerQueuePerMinute * minutes * prices.sqsPerRequest,
+    },
   ];
 }
 

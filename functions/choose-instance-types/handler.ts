@@ -33,4 +33,7 @@ async function chooseInstanceTypes(event: DynamoDBStreamEvent, context: Context)
   return processPartialResponse(event, recordHandler, processor, { context, throwOnFullBatchFailure: true });
 }
 
-export const handler = middy(chooseInstanceTypes).use(injectLambdaContext(logger)).use(logMetrics(metrics)).use(shareApi503(runtime));
+export const handler = middy(chooseInstanceTypes)
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics))
+  .use(shareApi503(runtime));

@@ -17,13 +17,18 @@ type CleanupEvent = EventBridgeEvent<string, { "instance-id"?: string }>;
 
 /** The instance a Spot Instance Interruption Warning names, if this event is one. */
 function interruptedInstances(event: CleanupEvent): string[] {
-  const id = event["detail-type"] === "EC2 Spot Instance Interruption Warning" ? event.detail?.["instance-id"] : undefined;
+  const id =
+    event["detail-type"] === "EC2 Spot Instance Interruption Warning" ? event.detail?.["instance-id"] : undefined;
   return id === undefined ? [] : [id];
 }
 
 /** The total (what the dashboard graphs and a quiet minute reports as 0), then one metric per reason. */
 function emitByReason(name: string, counts: Record<string, number>): void {
-  metrics.addMetric(name, MetricUnit.Count, Object.values(counts).reduce((sum, n) => sum + n, 0));
+  metrics.addMetric(
+    name,
+    MetricUnit.Count,
+    Object.values(counts).reduce((sum, n) => sum + n, 0),
+  );
   for (const [reason, count] of Object.entries(counts)) {
     const single = metrics.singleMetric();
     single.addDimension("Reason", reason);
@@ -38,7 +43,8 @@ async function cleanup(event: CleanupEvent, _context: Context) {
   metrics.addMetric("OrphanInstances", MetricUnit.Count, report.orphans);
   // Never terminated here: an operator drains them (README "Migrating from arvados-dispatch-cloud").
   metrics.addMetric("ForeignInstances", MetricUnit.Count, report.foreign.length);
-  if (report.foreign.length > 0) logger.warn("instances not launched by this dispatcher left alone", { instanceIds: report.foreign });
+  if (report.foreign.length > 0)
+    logger.warn("instances not launched by this dispatcher left alone", { instanceIds: report.foreign });
   // An operator put them on hold (dispatch API): they cost money until released or killed.
   if (report.held.length > 0) logger.info("instances on hold left alone", { instances: report.held });
   for (const failure of report.failureDetails) logger.warn("cleanup action failed", failure);
@@ -55,9 +61,19 @@ async function cleanup(event: CleanupEvent, _context: Context) {
     single.addDimensions({ State: point.state, InstanceType: point.instanceType });
     single.addMetric("QueueEntries", MetricUnit.Count, point.count);
   }
-  const { failureDetails: _failures, foreign, held, instancesBySubnet: _bySubnet, entryCounts: _entryCounts, ...counts } = report;
+  const {
+    failureDetails: _failures,
+    foreign,
+    held,
+    instancesBySubnet: _bySubnet,
+    entryCounts: _entryCounts,
+    ...counts
+  } = report;
   logger.info("cleanup pass", { ...counts, foreign: foreign.length, held: held.length });
   return report;
 }
 
-export const handler = middy(cleanup).use(injectLambdaContext(logger)).use(logMetrics(metrics)).use(shareApi503(runtime));
+export const handler = middy(cleanup)
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics))
+  .use(shareApi503(runtime));

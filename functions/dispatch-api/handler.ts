@@ -22,9 +22,15 @@ async function dispatchApi(event: LambdaFunctionURLEvent): Promise<LambdaFunctio
   const { response, outcome } = await api.handle(request);
   metrics.addMetric("DispatchApiRequests", MetricUnit.Count, 1);
   metrics.addMetric("DispatchApiRefused", MetricUnit.Count, outcome.refused ? 1 : 0);
-  const fields = { method: request.method, route: outcome.route ?? "-", status: outcome.status, durationMs: Date.now() - started };
+  const fields = {
+    method: request.method,
+    route: outcome.route ?? "-",
+    status: outcome.status,
+    durationMs: Date.now() - started,
+  };
   if (outcome.action !== undefined) logger.info("dispatch API action", { ...fields, ...outcome.action });
-  else if (outcome.error !== undefined) logger.error("dispatch API request failed", { ...fields, error: outcome.error });
+  else if (outcome.error !== undefined)
+    logger.error("dispatch API request failed", { ...fields, error: outcome.error });
   else logger.debug("dispatch API request", fields);
   return functionUrlResult(response);
 }

@@ -21,7 +21,10 @@ const wakeDeps = launchWakesFromEnv(runtime);
  * or the one-minute sweep fired. Either way one pass plans the whole backlog in priority order
  * (§3.3), so a record needs no per-record work: the batch succeeds once the pass has run.
  */
-async function launch(event: DynamoDBStreamEvent | SQSEvent | ScheduledEvent, context: Context): Promise<DynamoDBBatchResponse> {
+async function launch(
+  event: DynamoDBStreamEvent | SQSEvent | ScheduledEvent,
+  context: Context,
+): Promise<DynamoDBBatchResponse> {
   // The sweep of an idle queue: the last update left nothing Queued or Locked, so no pass could
   // lock, launch or unlock anything (half a read unit instead of a pass).
   if (!("Records" in event) && !isSqsEvent(event) && (await wakeDeps.waiting()) === 0) {
@@ -30,9 +33,8 @@ async function launch(event: DynamoDBStreamEvent | SQSEvent | ScheduledEvent, co
     logger.debug("sweep: nothing waits");
     return { batchItemFailures: [] };
   }
-  const report = await runLaunchPass(
-    { ...runtime, cloud, tokens, owner: runtime.owner() },
-    () => context.getRemainingTimeInMillis(),
+  const report = await runLaunchPass({ ...runtime, cloud, tokens, owner: runtime.owner() }, () =>
+    context.getRemainingTimeInMillis(),
   );
   metrics.addMetric("ContainersLocked", MetricUnit.Count, report.locked);
   metrics.addMetric("InstancesLaunched", MetricUnit.Count, report.launched.length);
@@ -60,9 +62,16 @@ async function launch(event: DynamoDBStreamEvent | SQSEvent | ScheduledEvent, co
     logger.info("instance launched", { containerUuid: launched.uuid, instanceType: launched.instanceType });
   }
   for (const repeat of report.repeats) {
-    logger.info("launch intent repeated", { containerUuid: repeat.uuid, instanceType: repeat.instanceType, outcome: repeat.outcome });
+    logger.info("launch intent repeated", {
+      containerUuid: repeat.uuid,
+      instanceType: repeat.instanceType,
+      outcome: repeat.outcome,
+    });
     if (!repeat.typeConfigured) {
-      logger.warn("launch intent type not in config", { containerUuid: repeat.uuid, instanceType: repeat.instanceType });
+      logger.warn("launch intent type not in config", {
+        containerUuid: repeat.uuid,
+        instanceType: repeat.instanceType,
+      });
     }
   }
   for (const failure of report.failureDetails) {
@@ -77,7 +86,8 @@ async function launch(event: DynamoDBStreamEvent | SQSEvent | ScheduledEvent, co
       (err: unknown) => logger.warn("launch wake-up not sent", { reason: wake.reason, error: err as Error }),
     );
   }
-  if (report.statusWriteErrors.length > 0) logger.warn("scheduling status writes failed", { errors: report.statusWriteErrors });
+  if (report.statusWriteErrors.length > 0)
+    logger.warn("scheduling status writes failed", { errors: report.statusWriteErrors });
   logger.info("launch pass", {
     ran: report.ran,
     plans: report.plans,

@@ -43,7 +43,11 @@ function report(result: TickOutcome): void {
   } else if (result.outcome === "failed") {
     // The next tick is on its way: the failure is reported, not thrown (a redelivery would be stale).
     metrics.addMetric("UpdateFailures", MetricUnit.Count, 1);
-    logger.error("update failed", { error: result.error as Error, nextTickMs: result.nextDelayMs, restarted: result.restarted });
+    logger.error("update failed", {
+      error: result.error as Error,
+      nextTickMs: result.nextDelayMs,
+      restarted: result.restarted,
+    });
   } else if (result.outcome === "leaseHeld") {
     logger.info("another update holds the lease; next tick sent");
   }
@@ -53,7 +57,10 @@ function report(result: TickOutcome): void {
  * update-queue: each tick of the chain (a delayed SQS message) polls the queue once (§1.5) and
  * sends the next; the one-minute schedule is the chain's watchdog (lib/ticks/update-tick.ts).
  */
-async function updateQueue(event: SQSEvent | ScheduledEvent, context: Context): Promise<SQSBatchResponse | TickOutcome["outcome"]> {
+async function updateQueue(
+  event: SQSEvent | ScheduledEvent,
+  context: Context,
+): Promise<SQSBatchResponse | TickOutcome["outcome"]> {
   const remainingMs = () => context.getRemainingTimeInMillis();
   if (!isSqsEvent(event)) {
     const result = await runUpdateTick(deps, { kind: "watchdog" }, remainingMs);
@@ -84,4 +91,7 @@ async function updateQueue(event: SQSEvent | ScheduledEvent, context: Context): 
   return { batchItemFailures };
 }
 
-export const handler = middy(updateQueue).use(injectLambdaContext(logger)).use(logMetrics(metrics)).use(shareApi503(runtime));
+export const handler = middy(updateQueue)
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics))
+  .use(shareApi503(runtime));

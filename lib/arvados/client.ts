@@ -42,7 +42,6 @@ import {
   listParamsToWire,
 } from "./wire.js";
 
-
 /** Default deadline for one request attempt. */
 export const defaultTimeoutMs = 30_000;
 
@@ -157,7 +156,13 @@ export class ArvadosClient implements ContainerApi {
 
   /** A page of the queue's poll (§1.6): `select` is the queue's, each item decoded as the queue caches it. */
   listQueuedContainers(params: Omit<ListContainersParams, "select">): Promise<ContainerList<QueuedContainer>> {
-    return this.#call("GET", containersPath, listParamsToWire({ ...params, select: queueSelect }), true, decodeQueuedContainerList);
+    return this.#call(
+      "GET",
+      containersPath,
+      listParamsToWire({ ...params, select: queueSelect }),
+      true,
+      decodeQueuedContainerList,
+    );
   }
 
   /** The container's mounts (`select=["mounts"]`), decoded with Go's rules (§1.8). */
@@ -171,7 +176,11 @@ export class ArvadosClient implements ContainerApi {
   }
 
   /** `PUT /arvados/v1/containers/{uuid}` with `container=<json attrs>` (§1.8, §1.9). Never retried once sent. */
-  updateContainer(uuid: string, attrs: Record<string, unknown>, select?: readonly string[]): Promise<Partial<Container>> {
+  updateContainer(
+    uuid: string,
+    attrs: Record<string, unknown>,
+    select?: readonly string[],
+  ): Promise<Partial<Container>> {
     return this.#call("PUT", containerPath(uuid), { container: attrs, ...selectParam(select) }, false, decodeContainer);
   }
 
@@ -263,7 +272,14 @@ export class ArvadosClient implements ContainerApi {
       }
       if (error instanceof TransportFailure) {
         const { timedOut, requestSent, code } = error;
-        throw new ArvadosNetworkError({ method, path, timedOut, requestSent, code, detail: this.#redact(error.message) });
+        throw new ArvadosNetworkError({
+          method,
+          path,
+          timedOut,
+          requestSent,
+          code,
+          detail: this.#redact(error.message),
+        });
       }
       throw new ArvadosNetworkError({ method, path, timedOut: false, requestSent: true, detail: "transport failed" });
     }
@@ -271,13 +287,26 @@ export class ArvadosClient implements ContainerApi {
     // §3.3: the scheduler lowers its concurrency after a 503.
     if (response.status === 503) this.#last503 = new Date();
     if (response.status < 200 || response.status > 299) {
-      throw new ArvadosApiError({ method, path, status: response.status, messages: this.#errorMessages(response.body), requestId: replyId });
+      throw new ArvadosApiError({
+        method,
+        path,
+        status: response.status,
+        messages: this.#errorMessages(response.body),
+        requestId: replyId,
+      });
     }
     try {
       return decode(response.body);
     } catch (error) {
       if (!(error instanceof DecodeFailure)) throw error;
-      throw new ArvadosResponseError({ method, path, status: response.status, reason: this.#redact(error.reason), field: error.field, requestId: replyId });
+      throw new ArvadosResponseError({
+        method,
+        path,
+        status: response.status,
+        reason: this.#redact(error.reason),
+        field: error.field,
+        requestId: replyId,
+      });
     }
   }
 

@@ -122,7 +122,9 @@ export const queuedContainer = z
   .superRefine((container, ctx) => {
     const bytes = Buffer.byteLength(stringifyArvadosJson(container));
     if (bytes <= maxCachedContainerBytes) return;
-    const sizes = Object.entries(container).map(([name, value]) => [name, Buffer.byteLength(stringifyArvadosJson(value) ?? "")] as const);
+    const sizes = Object.entries(container).map(
+      ([name, value]) => [name, Buffer.byteLength(stringifyArvadosJson(value) ?? "")] as const,
+    );
     const [largest = "record"] = sizes.sort((a, b) => b[1] - a[1])[0] ?? [];
     ctx.addIssue({
       code: "custom",

@@ -46,7 +46,9 @@ function checkPlainHttp(apiHost: string): void {
  * variable) when the host or token is unset or empty, or the host is a plain `http://` URL to
  * anything but a loopback address. The error never contains the token.
  */
-export function arvadosClientOptionsFromEnv(env: Readonly<Record<string, string | undefined>> = process.env): ArvadosClientOptions {
+export function arvadosClientOptionsFromEnv(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): ArvadosClientOptions {
   const apiHost = env.ARVADOS_API_HOST?.trim() ?? "";
   if (apiHost === "") throw new ArvadosConfigError("ARVADOS_API_HOST", "ARVADOS_API_HOST is not set");
   checkPlainHttp(apiHost);

@@ -94,7 +94,14 @@ export class ArvadosNetworkError extends ArvadosError {
   /** The system error code (`ECONNREFUSED`, `ECONNRESET`, ...), when there is one. */
   readonly code: string | undefined;
 
-  constructor(args: { method: string; path: string; timedOut: boolean; requestSent: boolean; code?: string; detail: string }) {
+  constructor(args: {
+    method: string;
+    path: string;
+    timedOut: boolean;
+    requestSent: boolean;
+    code?: string;
+    detail: string;
+  }) {
     super(args.method, args.path, `arvados API ${args.method} ${args.path}: ${args.detail}`);
     this.timedOut = args.timedOut;
     this.requestSent = args.requestSent;
@@ -114,7 +121,14 @@ export class ArvadosResponseError extends ArvadosError {
   readonly field: string | undefined;
   readonly requestId: string | undefined;
 
-  constructor(args: { method: string; path: string; status: number; reason: string; field?: string; requestId?: string }) {
+  constructor(args: {
+    method: string;
+    path: string;
+    status: number;
+    reason: string;
+    field?: string;
+    requestId?: string;
+  }) {
     super(args.method, args.path, `arvados API ${args.method} ${args.path}: malformed response: ${args.reason}`);
     this.status = args.status;
     this.reason = args.reason;

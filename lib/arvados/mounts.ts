@@ -40,7 +40,8 @@ export function decodeMounts(value: unknown): DecodedMounts {
     error: `json: cannot unmarshal ${goJsonValue(what, goType)} into Go struct field ${field} of type ${goType}`,
   });
   if (value === undefined || value === null) return { mounts: {} };
-  if (typeof value !== "object" || Array.isArray(value)) return fail(value, "Container.mounts", "map[string]arvados.Mount");
+  if (typeof value !== "object" || Array.isArray(value))
+    return fail(value, "Container.mounts", "map[string]arvados.Mount");
   const mounts: Record<string, Mount> = {};
   for (const [path, mount] of Object.entries(value as Record<string, unknown>)) {
     // null decodes to a zero Mount: no kind, no capacity.

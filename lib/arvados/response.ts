@@ -99,7 +99,12 @@ export function decodeQueuedContainerList(body: string): ContainerList<QueuedCon
 /** A lock/unlock reply (§5.4): uuid, state, priority and locked_by_uuid must all be present. */
 export function decodeStateChange(body: string): ContainerStateChange {
   const record = check(stateChange, decodeJsonObject(body));
-  return { uuid: record.uuid, state: record.state as ContainerStateChange["state"], priority: record.priority, locked_by_uuid: record.locked_by_uuid };
+  return {
+    uuid: record.uuid,
+    state: record.state as ContainerStateChange["state"],
+    priority: record.priority,
+    locked_by_uuid: record.locked_by_uuid,
+  };
 }
 
 /**

@@ -39,7 +39,11 @@ export function isRetryable(error: unknown, idempotent: boolean): boolean {
  * "equal jitter" (half fixed, half random) so concurrent Lambdas spread out but never hammer
  * the server with a zero wait. `random` is in [0, 1).
  */
-export function backoffDelayMs(policy: RetryPolicy, failedAttempts: number, random: () => number = Math.random): number {
+export function backoffDelayMs(
+  policy: RetryPolicy,
+  failedAttempts: number,
+  random: () => number = Math.random,
+): number {
   const exponential = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, failedAttempts - 1));
   return exponential / 2 + random() * (exponential / 2);
 }

@@ -55,7 +55,9 @@ export function tokenSourceFromEnv(env: NodeJS.ProcessEnv = process.env, provide
   if (direct !== undefined && direct !== "") return staticTokenSource(direct);
   const parameterName = env.ARVADOS_API_TOKEN_PARAMETER;
   if (parameterName === undefined || parameterName === "") {
-    throw new MissingArvadosTokenError("set ARVADOS_API_TOKEN, or ARVADOS_API_TOKEN_PARAMETER to an SSM SecureString name");
+    throw new MissingArvadosTokenError(
+      "set ARVADOS_API_TOKEN, or ARVADOS_API_TOKEN_PARAMETER to an SSM SecureString name",
+    );
   }
   return ssmTokenSource(parameterName, provider === undefined ? {} : { provider });
 }

@@ -88,7 +88,14 @@ export interface ClosableTransport {
 }
 
 /** Errors raised before a connection exists: the server cannot have seen the request. */
-const connectErrorCodes = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "EADDRNOTAVAIL"]);
+const connectErrorCodes = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EADDRNOTAVAIL",
+]);
 
 function errorCode(error: unknown): string | undefined {
   if (typeof error === "object" && error !== null && "code" in error) {
@@ -115,8 +122,14 @@ export interface NodeTransportOptions {
 export function createNodeTransport(options: NodeTransportOptions = {}): ClosableTransport {
   const rejectUnauthorized = options.insecure !== true;
   const maxBodyBytes = options.maxBodyBytes ?? maxResponseBodyBytes;
-  const pooled = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true, rejectUnauthorized }) };
-  const fresh = { http: new http.Agent({ keepAlive: false }), https: new https.Agent({ keepAlive: false, rejectUnauthorized }) };
+  const pooled = {
+    http: new http.Agent({ keepAlive: true }),
+    https: new https.Agent({ keepAlive: true, rejectUnauthorized }),
+  };
+  const fresh = {
+    http: new http.Agent({ keepAlive: false }),
+    https: new https.Agent({ keepAlive: false, rejectUnauthorized }),
+  };
 
   const send: Transport = (request) =>
     new Promise<TransportResponse>((resolve, reject) => {
@@ -134,7 +147,9 @@ export function createNodeTransport(options: NodeTransportOptions = {}): Closabl
         const detail = timedOut
           ? `timed out after ${request.timeoutMs} ms`
           : `network error${code === undefined ? "" : ` ${code}`}`;
-        reject(new TransportFailure(timedOut, timedOut || code === undefined || !connectErrorCodes.has(code), code, detail));
+        reject(
+          new TransportFailure(timedOut, timedOut || code === undefined || !connectErrorCodes.has(code), code, detail),
+        );
       };
       const req = (isHttps ? https : http).request(request.url, {
         method: request.method,

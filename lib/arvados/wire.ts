@@ -73,7 +73,11 @@ export function listParamsToWire(params: ListContainersParams): Record<string, u
  * their encoded length is under 1000; longer ones make the request a POST with
  * `X-Http-Method-Override: GET` and a form body. Other methods always send a form body.
  */
-export function buildRequest(method: HttpMethod, path: string, params: Readonly<Record<string, unknown>> = {}): WireRequest {
+export function buildRequest(
+  method: HttpMethod,
+  path: string,
+  params: Readonly<Record<string, unknown>> = {},
+): WireRequest {
   const encoded = encodeParams(params);
   const headers: Record<string, string> = { "Content-Type": "application/x-www-form-urlencoded" };
   if (method === "GET") {

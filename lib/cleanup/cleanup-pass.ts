@@ -120,7 +120,8 @@ export async function runCleanupPass(deps: CleanupDeps, interrupted: readonly st
     });
   }
   for (const { uuid, reason } of plan.unlock) {
-    if (await attempt("requeue", uuid, () => requeue(deps, uuid, entries.get(uuid)?.launch?.instanceId))) bump(report.requeued, reason);
+    if (await attempt("requeue", uuid, () => requeue(deps, uuid, entries.get(uuid)?.launch?.instanceId)))
+      bump(report.requeued, reason);
   }
 
   for (const entry of untypedAfterGrace(entryList, now())) {
@@ -183,7 +184,8 @@ async function handleInterruptions(
   // Only instances this dispatcher launched (a container tag, or a launch record): never another
   // dispatcher's, even doomed. A launch record is enough: EC2 may not list a new instance yet.
   const launched = new Set(entries.map((e) => e.launch?.instanceId));
-  const ours = (id: string) => launched.has(id) || instances.some((i) => i.instanceId === id && i.containerUuid !== undefined);
+  const ours = (id: string) =>
+    launched.has(id) || instances.some((i) => i.instanceId === id && i.containerUuid !== undefined);
   const doomed = new Set(interrupted.filter(ours));
   if (doomed.size === 0) return instances;
   await deps.cloud.terminate([...doomed]);

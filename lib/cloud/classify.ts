@@ -138,12 +138,26 @@ function baseFacts(err: unknown): Omit<Ec2ErrorFacts, "throttleDelayMs"> {
   const outcome = callOutcome(err);
   if (isSdkServiceError(err)) {
     const fault: Ec2Fault = err.$fault;
-    return { code: err.name, message: err.message, fault, outcome, httpStatusCode: err.$metadata?.httpStatusCode, cause: err };
+    return {
+      code: err.name,
+      message: err.message,
+      fault,
+      outcome,
+      httpStatusCode: err.$metadata?.httpStatusCode,
+      cause: err,
+    };
   }
   // No EC2 reply: Node's system errors carry `code` (ECONNREFUSED), the SDK's timeouts a `name`.
-  if (!(err instanceof Error)) return { code: "Unknown", message: String(err), fault: "transport", outcome, cause: err };
+  if (!(err instanceof Error))
+    return { code: "Unknown", message: String(err), fault: "transport", outcome, cause: err };
   const code = (err as Error & { code?: unknown }).code;
-  return { code: typeof code === "string" ? code : err.name, message: err.message, fault: "transport", outcome, cause: err };
+  return {
+    code: typeof code === "string" ? code : err.name,
+    message: err.message,
+    fault: "transport",
+    outcome,
+    cause: err,
+  };
 }
 
 /** What the classifier needs besides the error. */

@@ -30,7 +30,10 @@ export interface Ec2InstanceCloudOptions {
  * honoured, so it is derived from what identifies the try. It is an identity marker for the
  * instance, not a credential: nothing authenticates with it.
  */
-export function instanceSecretFor(instanceSetId: string, request: Pick<LaunchRequest, "containerUuid" | "lockCount">): string {
+export function instanceSecretFor(
+  instanceSetId: string,
+  request: Pick<LaunchRequest, "containerUuid" | "lockCount">,
+): string {
   return createHash("sha256")
     .update(`${instanceSetId}\u0000${request.containerUuid}\u0000${request.lockCount}`)
     .digest("hex")
@@ -106,7 +109,10 @@ export class Ec2InstanceCloud implements InstanceCloud {
 
   async list(): Promise<InstanceView[]> {
     const tagKeyPrefix = this.options.config.Containers.CloudVMs.TagKeyPrefix;
-    const instances = await listInstances(this.options.ec2, { tagKeyPrefix, instanceSetId: this.options.instanceSetId });
+    const instances = await listInstances(this.options.ec2, {
+      tagKeyPrefix,
+      instanceSetId: this.options.instanceSetId,
+    });
     const idleBehaviorTag = instanceTagKeys(tagKeyPrefix).idleBehavior;
     return instances.map((i) => toView(i, idleBehaviorTag));
   }

@@ -190,4 +190,3 @@ export async function createTags(
     throw toError(err);
   }
 }
-

@@ -109,7 +109,10 @@ const byteLength = (text: string) => Buffer.byteLength(text, "utf8");
  * launch that varies is the one of the instance type with the longest JSON. Undefined when the
  * config has no instance types (nothing is ever launched).
  */
-export function largestUserData(config: ClusterConfig, deployment: Partial<BootDeployment> = {}): LargestUserData | undefined {
+export function largestUserData(
+  config: ClusterConfig,
+  deployment: Partial<BootDeployment> = {},
+): LargestUserData | undefined {
   const size = (it: InstanceType) => byteLength(shellQuote(JSON.stringify(it)));
   let largest: [string, InstanceType] | undefined;
   for (const entry of Object.entries(config.InstanceTypes)) {
@@ -135,7 +138,11 @@ export function largestUserData(config: ClusterConfig, deployment: Partial<BootD
     { key: formatPath(["InstanceTypes", largestName]), bytes: size(largestType) },
   ];
   for (const [field, setting] of Object.entries(deploymentSettings) as [keyof typeof deploymentSettings, string][]) {
-    parts.push({ key: setting, bytes: byteLength(shellQuote(full[field])), ...(deployment[field] === undefined ? { assumed: true } : {}) });
+    parts.push({
+      key: setting,
+      bytes: byteLength(shellQuote(full[field])),
+      ...(deployment[field] === undefined ? { assumed: true } : {}),
+    });
   }
   return { bytes: byteLength(text), parts: parts.filter((p) => p.bytes > 0).sort((a, b) => b.bytes - a.bytes) };
 }
@@ -184,14 +191,21 @@ const userDataFieldKeys: Readonly<Record<string, string>> = {
  * a value no boot script can carry, such as a NUL byte (ConfigError naming the key). Deployment
  * values left out are counted at their longest. Call it where the config is loaded.
  */
-export function checkUserDataFits(config: ClusterConfig, deployment: Partial<BootDeployment> = {}, source?: string): void {
+export function checkUserDataFits(
+  config: ClusterConfig,
+  deployment: Partial<BootDeployment> = {},
+  source?: string,
+): void {
   let largest: LargestUserData | undefined;
   try {
     largest = largestUserData(config, deployment);
   } catch (err) {
     if (!(err instanceof UserDataError)) throw err;
     const path = userDataFieldKeys[err.field] ?? err.field;
-    throw new ConfigError([{ path, message: "cannot be carried by the EC2 boot script (it contains a NUL byte)" }], source);
+    throw new ConfigError(
+      [{ path, message: "cannot be carried by the EC2 boot script (it contains a NUL byte)" }],
+      source,
+    );
   }
   if (largest !== undefined && largest.bytes > maxUserDataBytes) throw new UserDataTooLargeError(largest, source);
 }

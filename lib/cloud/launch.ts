@@ -1,5 +1,12 @@
 import { type EC2Client, RunInstancesCommand } from "@aws-sdk/client-ec2";
-import { callOutcome, classifyEc2Error, ec2ApiFault, hasCapacityScope, isErrorCapacity, isErrorSubnetSpecific } from "./classify.js";
+import {
+  callOutcome,
+  classifyEc2Error,
+  ec2ApiFault,
+  hasCapacityScope,
+  isErrorCapacity,
+  isErrorSubnetSpecific,
+} from "./classify.js";
 import type { LaunchCall } from "../model/instance-cloud.js";
 import { buildRunInstancesInput, type RunInstancesArgs } from "./run-instances-input.js";
 

@@ -109,7 +109,10 @@ export function buildUserData(a: UserDataArgs): string {
  */
 function stdinConfigAround(env: readonly [string, string][], spotCheck: boolean): [string, string] {
   const marker = "\u0000token\u0000";
-  const config = { Env: { ...Object.fromEntries(env), ARVADOS_API_TOKEN: marker }, ...(spotCheck ? { EC2SpotCheck: true } : {}) };
+  const config = {
+    Env: { ...Object.fromEntries(env), ARVADOS_API_TOKEN: marker },
+    ...(spotCheck ? { EC2SpotCheck: true } : {}),
+  };
   const [before = "", after = ""] = JSON.stringify(config).split(JSON.stringify(marker).slice(1, -1));
   return [before, after];
 }

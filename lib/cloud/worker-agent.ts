@@ -6,7 +6,13 @@
 import { maxUserDataBytes } from "./launch-user-data.js";
 import { shellQuote, UserDataError } from "./user-data.js";
 import { workerAgentBody } from "./worker-agent-script.js";
-import { type Assignment, isImdsTagKey, orderTagInfix, userDataAssignments, WorkerChannelError } from "./worker-channel.js";
+import {
+  type Assignment,
+  isImdsTagKey,
+  orderTagInfix,
+  userDataAssignments,
+  WorkerChannelError,
+} from "./worker-channel.js";
 
 /** Upstream's defaults (§4.1 pool defaults) and our poll interval, in seconds. */
 export const workerAgentDefaults = {
@@ -86,7 +92,8 @@ const uuidCasePattern = `${"[a-z0-9]".repeat(5)}-dz642-${"[a-z0-9]".repeat(15)}`
 const envName = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 function positiveSeconds(value: number, field: string): string {
-  if (!(value > 0) || !Number.isFinite(value)) throw new UserDataError(field, `must be a positive number of seconds, not ${value}`);
+  if (!(value > 0) || !Number.isFinite(value))
+    throw new UserDataError(field, `must be a positive number of seconds, not ${value}`);
   return String(value);
 }
 
@@ -109,9 +116,13 @@ function composeWorkerUserData(a: WorkerAgentArgs): string {
   const timeoutTerm = Math.ceil(a.timeoutTermSeconds ?? workerAgentDefaults.timeoutTermSeconds);
   const tagPrefix = `${a.tagKeyPrefix}${orderTagInfix}`;
   const idleBehaviorKey = `${a.tagKeyPrefix}IdleBehavior`;
-  if (!isImdsTagKey(idleBehaviorKey)) throw new WorkerChannelError("TagKeyPrefix", `${JSON.stringify(a.tagKeyPrefix)} makes tag keys IMDS cannot serve`);
+  if (!isImdsTagKey(idleBehaviorKey))
+    throw new WorkerChannelError("TagKeyPrefix", `${JSON.stringify(a.tagKeyPrefix)} makes tag keys IMDS cannot serve`);
   const command = shellQuote(a.crunchRunCommand, "crunchRunCommand");
-  const runnerArgs = [shellQuote(`--runtime-engine=${a.runtimeEngine}`, "runtimeEngine"), ...(a.crunchRunArgs ?? []).map((arg) => shellQuote(arg, "crunchRunArgs"))];
+  const runnerArgs = [
+    shellQuote(`--runtime-engine=${a.runtimeEngine}`, "runtimeEngine"),
+    ...(a.crunchRunArgs ?? []).map((arg) => shellQuote(arg, "crunchRunArgs")),
+  ];
   const [json0, json1, json2] = stdinConfigPieces(a);
   const settings = [
     `state_dir=\${ARVADOS_AGENT_STATE_DIR:-${shellQuote(a.stateDir ?? "/var/run/arvados-agent", "stateDir")}}`,
@@ -173,10 +184,10 @@ function stdinConfigPieces(a: WorkerAgentArgs): [string, string, string] {
   env.InstanceType = a.instanceTypeJson;
   env.GatewayAddress = `${ipMarker}:0`;
   env.ARVADOS_API_TOKEN = tokenMarker;
-  for (const k of Object.keys(env)) if (!envName.test(k)) throw new UserDataError(`env.${k}`, "not a shell variable name");
+  for (const k of Object.keys(env))
+    if (!envName.test(k)) throw new UserDataError(`env.${k}`, "not a shell variable name");
   const json = JSON.stringify({ Env: env, ...(a.spotCheck ? { EC2SpotCheck: true } : {}) });
   const [json0 = "", rest = ""] = json.split(JSON.stringify(ipMarker).slice(1, -1));
   const [json1 = "", json2 = ""] = rest.split(JSON.stringify(tokenMarker).slice(1, -1));
   return [json0, json1, json2];
 }
-

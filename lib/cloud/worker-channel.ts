@@ -104,7 +104,8 @@ export function isImdsTagKey(key: string): boolean {
 }
 
 function checkAttempt(attempt: number, field: string): void {
-  if (!Number.isSafeInteger(attempt) || attempt < 0) throw new WorkerChannelError(field, `attempt must be an integer >= 0, not ${attempt}`);
+  if (!Number.isSafeInteger(attempt) || attempt < 0)
+    throw new WorkerChannelError(field, `attempt must be an integer >= 0, not ${attempt}`);
 }
 
 function checkAssignment(a: Assignment, field: string): void {
@@ -122,7 +123,9 @@ export function userDataAssignments(byLaunchIndex: readonly (readonly Assignment
   byLaunchIndex.forEach((assignments, index) => {
     if (assignments.length === 0) return;
     for (const a of assignments) checkAssignment(a, `launch index ${index}`);
-    lines.push(`${userDataAssignmentMarker} ${index} ${assignments.map((a) => `${a.containerUuid}:${a.attempt}`).join(" ")}`);
+    lines.push(
+      `${userDataAssignmentMarker} ${index} ${assignments.map((a) => `${a.containerUuid}:${a.attempt}`).join(" ")}`,
+    );
   });
   return lines.length === 0 ? "" : `${lines.join("\n")}\n`;
 }
@@ -144,7 +147,8 @@ export function parseUserDataAssignments(userData: string, launchIndex: number):
 /** The order tag key of a container: `<prefix>Container:<uuid>`. */
 export function orderTagKey(tagKeyPrefix: string, containerUuid: string): string {
   const key = `${tagKeyPrefix}${orderTagInfix}${checkContainerUuid(containerUuid, "worker order tag")}`;
-  if (!isImdsTagKey(key)) throw new WorkerChannelError("TagKeyPrefix", `${JSON.stringify(tagKeyPrefix)} makes a tag key IMDS cannot serve`);
+  if (!isImdsTagKey(key))
+    throw new WorkerChannelError("TagKeyPrefix", `${JSON.stringify(tagKeyPrefix)} makes a tag key IMDS cannot serve`);
   return key;
 }
 
@@ -158,10 +162,17 @@ export function orderTagValue(action: ChannelAction, attempt: number): string {
  * The CreateTags input that gives `instanceId` these orders (assign with `run`, kill with
  * `kill`): one tag per container, so each order replaces only that container's previous one.
  */
-export function buildOrderTagsInput(tagKeyPrefix: string, instanceId: string, orders: readonly ChannelOrder[]): CreateTagsCommandInput {
+export function buildOrderTagsInput(
+  tagKeyPrefix: string,
+  instanceId: string,
+  orders: readonly ChannelOrder[],
+): CreateTagsCommandInput {
   return {
     Resources: [instanceId],
-    Tags: orders.map((o) => ({ Key: orderTagKey(tagKeyPrefix, o.containerUuid), Value: orderTagValue(o.action, o.attempt) })),
+    Tags: orders.map((o) => ({
+      Key: orderTagKey(tagKeyPrefix, o.containerUuid),
+      Value: orderTagValue(o.action, o.attempt),
+    })),
   };
 }
 
@@ -170,10 +181,17 @@ export function buildOrderTagsInput(tagKeyPrefix: string, instanceId: string, or
  * removes, so EC2 deletes it only if it still holds that value: a newer order set meanwhile (a
  * `kill`, another attempt) survives. Removal never stops a running container.
  */
-export function buildUnassignTagsInput(tagKeyPrefix: string, instanceId: string, orders: readonly ChannelOrder[]): DeleteTagsCommandInput {
+export function buildUnassignTagsInput(
+  tagKeyPrefix: string,
+  instanceId: string,
+  orders: readonly ChannelOrder[],
+): DeleteTagsCommandInput {
   return {
     Resources: [instanceId],
-    Tags: orders.map((o) => ({ Key: orderTagKey(tagKeyPrefix, o.containerUuid), Value: orderTagValue(o.action, o.attempt) })),
+    Tags: orders.map((o) => ({
+      Key: orderTagKey(tagKeyPrefix, o.containerUuid),
+      Value: orderTagValue(o.action, o.attempt),
+    })),
   };
 }
 
@@ -199,7 +217,12 @@ export function parseOrderTags(tagKeyPrefix: string, tags: Readonly<Record<strin
  * data assignments as `run` orders, then tag orders, a tag replacing the user data line of the
  * same container. One order per container, first-seen order.
  */
-export function effectiveOrders(tagKeyPrefix: string, userData: string, launchIndex: number, tags: Readonly<Record<string, string>>): ChannelOrder[] {
+export function effectiveOrders(
+  tagKeyPrefix: string,
+  userData: string,
+  launchIndex: number,
+  tags: Readonly<Record<string, string>>,
+): ChannelOrder[] {
   const byUuid = new Map<string, ChannelOrder>();
   for (const a of parseUserDataAssignments(userData, launchIndex)) byUuid.set(a.containerUuid, { ...a, action: "run" });
   for (const o of parseOrderTags(tagKeyPrefix, tags)) byUuid.set(o.containerUuid, o);

@@ -26,7 +26,13 @@ export interface WorkerLaunchValues {
   assignments: readonly (readonly Assignment[])[];
 }
 
-function agentArgs(config: ClusterConfig, deployment: BootDeployment, instanceType: InstanceType, instanceSecret: string, timings: WorkerTimings): Omit<WorkerAgentArgs, "assignments"> {
+function agentArgs(
+  config: ClusterConfig,
+  deployment: BootDeployment,
+  instanceType: InstanceType,
+  instanceSecret: string,
+  timings: WorkerTimings,
+): Omit<WorkerAgentArgs, "assignments"> {
   const { Containers } = config;
   return {
     instanceSecret,
@@ -51,8 +57,16 @@ function agentArgs(config: ClusterConfig, deployment: BootDeployment, instanceTy
  * WorkerUserDataTooLargeError when the assignments do not fit (see `workerAssignmentRoom`),
  * InvalidContainerUuidError, WorkerChannelError or UserDataError for a value it cannot carry.
  */
-export function workerLaunchUserData(config: ClusterConfig, deployment: BootDeployment, launch: WorkerLaunchValues, timings: WorkerTimings = {}): string {
-  return buildWorkerUserData({ ...agentArgs(config, deployment, launch.instanceType, launch.instanceSecret, timings), assignments: launch.assignments });
+export function workerLaunchUserData(
+  config: ClusterConfig,
+  deployment: BootDeployment,
+  launch: WorkerLaunchValues,
+  timings: WorkerTimings = {},
+): string {
+  return buildWorkerUserData({
+    ...agentArgs(config, deployment, launch.instanceType, launch.instanceSecret, timings),
+    assignments: launch.assignments,
+  });
 }
 
 /**
@@ -61,8 +75,15 @@ export function workerLaunchUserData(config: ClusterConfig, deployment: BootDepl
  * instance of a call takes a line (`#arvados-run <index>` and a newline) plus 29 bytes a
  * container (` <uuid>:<attempt>` with a one-digit attempt). Undefined without instance types.
  */
-export function workerAssignmentRoom(config: ClusterConfig, deployment: Partial<BootDeployment> = {}, timings: WorkerTimings = {}): number | undefined {
-  const full: BootDeployment = { ...longestBootDeployment, ...Object.fromEntries(Object.entries(deployment).filter(([, v]) => v !== undefined)) };
+export function workerAssignmentRoom(
+  config: ClusterConfig,
+  deployment: Partial<BootDeployment> = {},
+  timings: WorkerTimings = {},
+): number | undefined {
+  const full: BootDeployment = {
+    ...longestBootDeployment,
+    ...Object.fromEntries(Object.entries(deployment).filter(([, v]) => v !== undefined)),
+  };
   let least: number | undefined;
   for (const instanceType of Object.values(config.InstanceTypes)) {
     const room = workerUserDataRoom(agentArgs(config, full, instanceType, "f".repeat(40), timings));
@@ -80,13 +101,19 @@ export function workerAssignmentRoom(config: ClusterConfig, deployment: Partial<
  * loaded once launches build worker user data (it would refuse today's configs with spaces in
  * ResourceTags keys, which one-container launches accept).
  */
-export function checkWorkerLaunchConfig(config: ClusterConfig, deployment: Partial<BootDeployment> = {}, source?: string): void {
+export function checkWorkerLaunchConfig(
+  config: ClusterConfig,
+  deployment: Partial<BootDeployment> = {},
+  source?: string,
+): void {
   const issues: ConfigIssue[] = [];
   for (const key of Object.keys(config.Containers.CloudVMs.ResourceTags)) {
-    if (!isImdsTagKey(key)) issues.push({ path: formatPath(["Containers", "CloudVMs", "ResourceTags", key]), message: imdsKeyRule });
+    if (!isImdsTagKey(key))
+      issues.push({ path: formatPath(["Containers", "CloudVMs", "ResourceTags", key]), message: imdsKeyRule });
   }
   const prefix = config.Containers.CloudVMs.TagKeyPrefix;
-  if (!isImdsTagKey(`${prefix}InstanceSetID`)) issues.push({ path: "Containers.CloudVMs.TagKeyPrefix", message: imdsKeyRule });
+  if (!isImdsTagKey(`${prefix}InstanceSetID`))
+    issues.push({ path: "Containers.CloudVMs.TagKeyPrefix", message: imdsKeyRule });
   if (issues.length === 0) {
     const room = workerAssignmentRoom(config, deployment);
     const oneContainer = `#arvados-run 0 ${config.ClusterID || "zzzzz"}-dz642-${"z".repeat(15)}:1\n`.length;
@@ -100,4 +127,5 @@ export function checkWorkerLaunchConfig(config: ClusterConfig, deployment: Parti
   if (issues.length > 0) throw new ConfigError(issues, source);
 }
 
-const imdsKeyRule = "an instance tag key must hold only letters, digits and + - = . , _ : @ when instance tags are in IMDS (the worker agent reads its orders there)";
+const imdsKeyRule =
+  "an instance tag key must hold only letters, digits and + - = . , _ : @ when instance tags are in IMDS (the worker agent reads its orders there)";

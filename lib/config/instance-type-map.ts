@@ -34,7 +34,10 @@ export function buildInstanceTypes(
   for (const [name, t] of Object.entries(parsed)) {
     const scratch = t.IncludedScratch + t.AddedScratch;
     if (!Number.isSafeInteger(scratch)) {
-      issues.push({ path: formatPath(["InstanceTypes", name]), message: "IncludedScratch + AddedScratch is too large" });
+      issues.push({
+        path: formatPath(["InstanceTypes", name]),
+        message: "IncludedScratch + AddedScratch is too large",
+      });
     }
     // load.go checkGPUVersions: a type with GPUs needs a DriverVersion ParseFloat accepts.
     if (t.GPU.DeviceCount > 0) {
@@ -49,7 +52,9 @@ export function buildInstanceTypes(
     }
     if (t.GPU.Stack !== "" && t.GPU.Stack !== "cuda" && t.GPU.Stack !== "rocm") {
       // Upstream accepts any stack; such a type can never match a container (§2.5 rule 6).
-      warnings.push(`${formatPath(["InstanceTypes", name, "GPU", "Stack"])}: not "cuda" or "rocm", so no container can use this type`);
+      warnings.push(
+        `${formatPath(["InstanceTypes", name, "GPU", "Stack"])}: not "cuda" or "rocm", so no container can use this type`,
+      );
     }
     instanceTypes[name] = {
       Name: name,

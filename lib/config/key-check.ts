@@ -68,7 +68,8 @@ export function checkKeys(node: ConfigNode | undefined, spec: KeySpec, path: str
     } else {
       const known = [...spec.upstream, ...Object.keys(spec.warn ?? {})];
       const near =
-        known.find((k) => k.toLowerCase() === key.toLowerCase()) ?? known.find((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
+        known.find((k) => k.toLowerCase() === key.toLowerCase()) ??
+        known.find((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
       const hint = near === undefined ? "" : ` (perhaps you meant ${near}?)`;
       out.issues.push({ path: formatPath(keyPath), message: `unknown configuration key${hint}` });
     }

@@ -10,7 +10,12 @@
  * `Clusters`, config.default.yml sets `AutoReloadConfig`, and `arvados-server config-dump`
  * writes `SourceTimestamp` and `SourceSHA256`, which the loader decodes like any other field.
  */
-export const upstreamTopLevelKeys: readonly string[] = ["Clusters", "AutoReloadConfig", "SourceTimestamp", "SourceSHA256"];
+export const upstreamTopLevelKeys: readonly string[] = [
+  "Clusters",
+  "AutoReloadConfig",
+  "SourceTimestamp",
+  "SourceSHA256",
+];
 
 /** Top-level keys of a cluster section (`Clusters.<id>`). */
 export const upstreamClusterKeys: readonly string[] = [

@@ -48,7 +48,10 @@ function selectCluster(tree: ConfigNode, opts: ParseOptions): { id: string; sect
   };
   if (!isConfigMap(tree)) return fail("expected a map: an Arvados config file (Clusters: ...) or one cluster section");
   if (opts.clusterId !== undefined && !CLUSTER_ID.test(opts.clusterId)) {
-    return fail(`cluster ID ${JSON.stringify(opts.clusterId)} should be 5 lowercase alphanumeric characters`, "Clusters");
+    return fail(
+      `cluster ID ${JSON.stringify(opts.clusterId)} should be 5 lowercase alphanumeric characters`,
+      "Clusters",
+    );
   }
   if (!Object.hasOwn(tree, "Clusters")) return { id: opts.clusterId ?? "", section: tree, ignored: [] };
   const top: KeyCheckResult = { issues: [], ignored: [], warnings: [] };
@@ -66,7 +69,10 @@ function selectCluster(tree: ConfigNode, opts: ParseOptions): { id: string; sect
   let id: string;
   if (opts.clusterId !== undefined) {
     if (!Object.hasOwn(clusters, opts.clusterId)) {
-      return fail(`cluster ${JSON.stringify(opts.clusterId)} is not defined (the file defines ${ids.join(", ")})`, "Clusters");
+      return fail(
+        `cluster ${JSON.stringify(opts.clusterId)} is not defined (the file defines ${ids.join(", ")})`,
+        "Clusters",
+      );
     }
     id = opts.clusterId;
   } else if (ids.length === 1 && ids[0] !== undefined) {
@@ -98,7 +104,10 @@ export function parseClusterConfig(text: string, opts: ParseOptions = {}): Loade
   const parsed = clusterSectionSchema.safeParse(section ?? {});
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
-      issues.push({ path: formatPath(issue.path.map((p) => (typeof p === "symbol" ? String(p) : p))), message: issue.message });
+      issues.push({
+        path: formatPath(issue.path.map((p) => (typeof p === "symbol" ? String(p) : p))),
+        message: issue.message,
+      });
     }
     throw new ConfigError(issues, source);
   }
@@ -135,10 +144,18 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): LoadedConfi
   const path = env.DISPATCH_CONFIG;
   if (path === undefined || path === "") {
     throw new ConfigError(
-      [{ path: "DISPATCH_CONFIG", message: "environment variable is not set; it must name the cluster config file (YAML or JSON)" }],
+      [
+        {
+          path: "DISPATCH_CONFIG",
+          message: "environment variable is not set; it must name the cluster config file (YAML or JSON)",
+        },
+      ],
       "environment",
     );
   }
   const clusterId = env.ARVADOS_CLUSTER_ID || undefined;
-  return parseClusterConfig(readText(path, "DISPATCH_CONFIG", "environment"), { source: path, ...(clusterId ? { clusterId } : {}) });
+  return parseClusterConfig(readText(path, "DISPATCH_CONFIG", "environment"), {
+    source: path,
+    ...(clusterId ? { clusterId } : {}),
+  });
 }

@@ -73,7 +73,9 @@ const securityGroupIds = z
   .unknown()
   .transform((v, ctx): string[] => {
     if (Array.isArray(v)) {
-      return v.map((item: ConfigNode) => (typeof item === "string" && item !== "" ? item : fail(ctx, "expected a list of security group ids")));
+      return v.map((item: ConfigNode) =>
+        typeof item === "string" && item !== "" ? item : fail(ctx, "expected a list of security group ids"),
+      );
     }
     if (!isConfigMap(v as ConfigNode)) return fail(ctx, "expected a map or a list of security group ids");
     const entries = Object.entries(v as Record<string, ConfigNode>);
@@ -91,8 +93,14 @@ const driver = z
   .unknown()
   .transform((v, ctx): string => {
     if (v === "ec2") return v;
-    if (v === "loopback") return fail(ctx, 'the "loopback" driver is for upstream\'s own tests; this dispatcher supports only "ec2"');
-    return fail(ctx, typeof v === "string" ? `unsupported driver ${JSON.stringify(v)}: this dispatcher supports only "ec2"` : 'expected "ec2"');
+    if (v === "loopback")
+      return fail(ctx, 'the "loopback" driver is for upstream\'s own tests; this dispatcher supports only "ec2"');
+    return fail(
+      ctx,
+      typeof v === "string"
+        ? `unsupported driver ${JSON.stringify(v)}: this dispatcher supports only "ec2"`
+        : 'expected "ec2"',
+    );
   })
   .default("ec2");
 
@@ -176,23 +184,29 @@ export const instanceTypesListMessage =
   "InstanceTypes must be specified as a map, not an array, see https://doc.arvados.org/admin/config.html";
 
 const instanceTypes = z
-  .preprocess((v, ctx) => {
-    if (Array.isArray(v)) {
-      ctx.addIssue({ code: "custom", message: instanceTypesListMessage });
-      return {};
-    }
-    // A type named __proto__ cannot live in a JavaScript record: say so rather than drop it.
-    if (typeof v === "object" && v !== null && Object.hasOwn(v, "__proto__")) {
-      ctx.addIssue({ code: "custom", path: ["__proto__"], message: "__proto__ cannot be an instance type name" });
-    }
-    return withoutNulls(v);
-  }, z.record(z.string(), section(instanceTypeShape), { error: "expected a map of instance types keyed by name" }))
+  .preprocess(
+    (v, ctx) => {
+      if (Array.isArray(v)) {
+        ctx.addIssue({ code: "custom", message: instanceTypesListMessage });
+        return {};
+      }
+      // A type named __proto__ cannot live in a JavaScript record: say so rather than drop it.
+      if (typeof v === "object" && v !== null && Object.hasOwn(v, "__proto__")) {
+        ctx.addIssue({ code: "custom", path: ["__proto__"], message: "__proto__ cannot be an instance type name" });
+      }
+      return withoutNulls(v);
+    },
+    z.record(z.string(), section(instanceTypeShape), { error: "expected a map of instance types keyed by name" }),
+  )
   .prefault({});
 
 /** The cluster section as parsed, before instance-type fix-ups (Name, Scratch, preemptible variants). */
 export const clusterSectionSchema = z.preprocess(
   withoutNulls,
-  z.object({ Containers: section(containersShape), InstanceTypes: instanceTypes }, { error: "expected a map of settings" }),
+  z.object(
+    { Containers: section(containersShape), InstanceTypes: instanceTypes },
+    { error: "expected a map of settings" },
+  ),
 );
 
 /** The output of clusterSectionSchema. */

@@ -42,12 +42,14 @@ function tooLarge(shown: string): UnitResult {
  */
 export function byteSizeResult(value: unknown, path = ""): UnitResult {
   if (typeof value === "number") {
-    if (!Number.isInteger(value)) return { ok: false, message: `invalid byte size ${value}: a number of bytes must be whole` };
+    if (!Number.isInteger(value))
+      return { ok: false, message: `invalid byte size ${value}: a number of bytes must be whole` };
     if (value < 0) return { ok: false, message: "byte size must not be negative" };
     if (!Number.isSafeInteger(value)) return tooLarge(String(value));
     return { ok: true, value };
   }
-  if (typeof value !== "string") return { ok: false, message: 'expected a byte size (a number of bytes or a string like "16GiB")' };
+  if (typeof value !== "string")
+    return { ok: false, message: 'expected a byte size (a number of bytes or a string like "16GiB")' };
   const shown = showValue(path, value);
   // byte_size.go: the number ends after the last character that can belong to one ...
   let split = Math.max(...[..."0123456789.+-eE"].map((c) => value.lastIndexOf(c))) + 1;
@@ -60,7 +62,8 @@ export function byteSizeResult(value: unknown, path = ""): UnitResult {
   const unitShown = unit;
   if (unit.endsWith("B")) unit = unit.slice(0, -1);
   const multiplier = prefixValue[unit];
-  if (multiplier === undefined) return { ok: false, message: `invalid unit ${showValue(path, unitShown)} in byte size ${shown}` };
+  if (multiplier === undefined)
+    return { ok: false, message: `invalid unit ${showValue(path, unitShown)} in byte size ${shown}` };
   const negative: UnitResult = { ok: false, message: `byte size ${shown} must not be negative` };
   if (JSON_INTEGER.test(numeral)) {
     const bytes = BigInt(numeral) * multiplier;
@@ -139,7 +142,8 @@ function goParseDuration(orig: string): bigint | string {
  */
 export function durationResult(value: unknown, path = ""): UnitResult {
   if (value === 0 || value === "0") return { ok: true, value: 0 };
-  if (typeof value === "number") return { ok: false, message: `missing unit in duration ${value} (write e.g. "${value}s")` };
+  if (typeof value === "number")
+    return { ok: false, message: `missing unit in duration ${value} (write e.g. "${value}s")` };
   if (typeof value !== "string") return { ok: false, message: 'expected a duration like "10s" or "1m30s"' };
   const ns = goParseDuration(value);
   if (typeof ns === "string") {

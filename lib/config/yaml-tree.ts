@@ -180,7 +180,10 @@ export function readYamlTree(text: string, source?: string): YamlTree {
   }
   const warnings = doc.warnings.map((w) => `YAML warning${where(w)}: ${firstLine(w.message)}`);
   try {
-    return { tree: toTree(doc.toJS({ mapAsMap: true, maxAliasCount }), "", { left: text.length + maxAliasExpansion }), warnings };
+    return {
+      tree: toTree(doc.toJS({ mapAsMap: true, maxAliasCount }), "", { left: text.length + maxAliasExpansion }),
+      warnings,
+    };
   } catch (err) {
     if (err instanceof ConfigError) throw new ConfigError(err.issues, source);
     // yaml's alias guard throws a ReferenceError ("Excessive alias count ...").

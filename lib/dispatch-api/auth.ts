@@ -44,7 +44,10 @@ function cookieToken(cookies: readonly string[]): string | undefined {
   for (const pair of cookies) {
     const eq = pair.indexOf("=");
     if (eq < 0 || pair.slice(0, eq).trim() !== "arvados_api_token") continue;
-    const value = pair.slice(eq + 1).trim().replace(/^"(.*)"$/, "$1");
+    const value = pair
+      .slice(eq + 1)
+      .trim()
+      .replace(/^"(.*)"$/, "$1");
     if (value === "" || !/^[A-Za-z0-9_-]*={0,2}$/.test(value) || value.length % 4 !== 0) return undefined;
     return Buffer.from(value, "base64url").toString("utf8");
   }

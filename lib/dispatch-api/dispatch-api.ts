@@ -1,4 +1,3 @@
-
 import { isContainerUuid } from "../model/container-uuid.js";
 import { errorCode } from "../observability/error-code.js";
 import { InstanceIndex, isLive } from "../scheduler/instances.js";
@@ -64,7 +63,10 @@ export class DispatchApi {
   }
 
   async handle(request: ApiRequest): Promise<{ response: ApiResponse; outcome: ApiOutcome }> {
-    const done = (response: ApiResponse, more: Omit<ApiOutcome, "status" | "refused"> & { refused?: boolean } = {}) => ({
+    const done = (
+      response: ApiResponse,
+      more: Omit<ApiOutcome, "status" | "refused"> & { refused?: boolean } = {},
+    ) => ({
       response,
       outcome: { refused: false, ...more, status: response.status },
     });
@@ -105,7 +107,8 @@ export class DispatchApi {
 
     const sources = [new URLSearchParams(request.rawQuery)];
     if (isFormBody(request)) {
-      if (request.body.length > maxBodyBytes) return done(errorResponse("request body too large", 413), { route: match.name });
+      if (request.body.length > maxBodyBytes)
+        return done(errorResponse("request body too large", 413), { route: match.name });
       sources.unshift(new URLSearchParams(request.body.toString("utf8")));
     }
     const form = new Form(sources);
@@ -147,12 +150,16 @@ export class DispatchApi {
   private async container(uuid: string): Promise<ApiResponse> {
     // Anything but a container uuid is unknown here, and never becomes a table key.
     const entry = isContainerUuid(uuid) ? await this.deps.queue.entry(uuid) : undefined;
-    return entry === undefined ? errorResponse("container not found", 404) : jsonResponse(queueEntView(entry, this.deps.config.InstanceTypes));
+    return entry === undefined
+      ? errorResponse("container not found", 404)
+      : jsonResponse(queueEntView(entry, this.deps.config.InstanceTypes));
   }
 
   private async instances(): Promise<ApiResponse> {
     const [instances, entries] = await Promise.all([this.deps.instances.list(), this.deps.queue.entries()]);
-    return jsonResponse({ items: instanceViews(instances, entries, this.deps.config, new Date(this.now()).toISOString()) });
+    return jsonResponse({
+      items: instanceViews(instances, entries, this.deps.config, new Date(this.now()).toISOString()),
+    });
   }
 
   /** One of our listed instances by id, or undefined. */
@@ -179,7 +186,10 @@ export class DispatchApi {
     if (instanceId === "") return { response: errorResponse("instance_id parameter not provided", 400) };
     if ((await this.listed(instanceId)) === undefined) return { response: errorResponse("instance not found", 404) };
     await this.deps.instances.terminate([instanceId]);
-    return { response: emptyResponse(), action: { target: instanceId, instanceIds: [instanceId], reason: reasonText(reason) } };
+    return {
+      response: emptyResponse(),
+      action: { target: instanceId, instanceIds: [instanceId], reason: reasonText(reason) },
+    };
   }
 
   /**

@@ -8,7 +8,8 @@ import type { ApiRequest, ApiResponse } from "./http.js";
 
 export function requestFromFunctionUrlEvent(event: LambdaFunctionURLEvent): ApiRequest {
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(event.headers ?? {})) if (value !== undefined) headers[name.toLowerCase()] = value;
+  for (const [name, value] of Object.entries(event.headers ?? {}))
+    if (value !== undefined) headers[name.toLowerCase()] = value;
   const body = event.body ?? "";
   return {
     method: event.requestContext?.http?.method ?? "GET",

@@ -106,6 +106,10 @@ export function instanceViews(
   return views.sort(
     (a, b) =>
       (a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0) ||
-      (a.arvados_instance_type < b.arvados_instance_type ? -1 : a.arvados_instance_type > b.arvados_instance_type ? 1 : 0),
+      (a.arvados_instance_type < b.arvados_instance_type
+        ? -1
+        : a.arvados_instance_type > b.arvados_instance_type
+          ? 1
+          : 0),
   );
 }

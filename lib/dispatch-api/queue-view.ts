@@ -106,7 +106,13 @@ export function instanceTypeView(it: InstanceType): Record<string, unknown> {
 }
 
 function resourcesView(r: InstanceResources | undefined): Record<string, number> {
-  return { VCPUs: r?.VCPUs ?? 0, RAM: r?.RAM ?? 0, Scratch: r?.Scratch ?? 0, GPUs: r?.GPUs ?? 0, GPUVRAM: r?.GPUVRAM ?? 0 };
+  return {
+    VCPUs: r?.VCPUs ?? 0,
+    RAM: r?.RAM ?? 0,
+    Scratch: r?.Scratch ?? 0,
+    GPUs: r?.GPUs ?? 0,
+    GPUVRAM: r?.GPUVRAM ?? 0,
+  };
 }
 
 /** Whether the container waits for an instance: the only time upstream gives it a status (§3.3). */
@@ -120,12 +126,17 @@ export function isWaiting(entry: QueueEntry): boolean {
  * status outlives its relevance: upstream computes it afresh each pass and leaves it empty for
  * a running container). Its types are the entry's names as the current config defines them.
  */
-export function queueEntView(entry: QueueEntry, configured: Readonly<Record<string, InstanceType>>): Record<string, unknown> {
+export function queueEntView(
+  entry: QueueEntry,
+  configured: Readonly<Record<string, InstanceType>>,
+): Record<string, unknown> {
   return {
     container: containerView(entry.container),
     instance_resources: resourcesView(entry.instanceResources),
     instance_types:
-      entry.instanceTypes === undefined ? null : resolveInstanceTypes(entry.instanceTypes, configured).map(instanceTypeView),
+      entry.instanceTypes === undefined
+        ? null
+        : resolveInstanceTypes(entry.instanceTypes, configured).map(instanceTypeView),
     first_seen_at: goTime(entry.firstSeenAt),
     scheduling_status: isWaiting(entry) ? (entry.schedulingStatus ?? "") : "",
   };

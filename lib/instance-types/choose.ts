@@ -107,12 +107,15 @@ export function chooseInstanceTypes(config: TypeChoiceConfig, ctr: ContainerForT
     decision,
   });
 
-  const configured = Object.values(config.InstanceTypes).sort((a, b) => (a.Name < b.Name ? -1 : a.Name > b.Name ? 1 : 0));
+  const configured = Object.values(config.InstanceTypes).sort((a, b) =>
+    a.Name < b.Name ? -1 : a.Name > b.Name ? 1 : 0,
+  );
   // Step 1.
   if (configured.length === 0) return fail("not-configured", errNotConfigured);
   // Step 4: upstream returns on the first type it looks at, so only when some type is configured.
   const stack = containerGPU(ctr.runtime_constraints).stack;
-  if (stack !== "" && !(gpuStacks as readonly string[]).includes(stack)) return fail("invalid-gpu-stack", errInvalidGPUStack(stack));
+  if (stack !== "" && !(gpuStacks as readonly string[]).includes(stack))
+    return fail("invalid-gpu-stack", errInvalidGPUStack(stack));
 
   const eligible: InstanceType[] = [];
   for (const it of configured) {

@@ -52,7 +52,8 @@ function capabilityMismatch(target: string, want: GPURuntimeConstraints): string
   switch (want.stack) {
     case "cuda": {
       // Several targets: the type's compute capability must be one of them exactly.
-      if (targets.length > 1) return targets.includes(target) ? undefined : `GPU hardware target ${target} not in ${listed}`;
+      if (targets.length > 1)
+        return targets.includes(target) ? undefined : `GPU hardware target ${target} not in ${listed}`;
       const only = targets[0];
       // No target: upstream treats the capability as insufficient.
       if (only === undefined) return "no CUDA hardware target requested";

@@ -5,7 +5,13 @@ import type { LaunchCall, LaunchedInstance } from "../model/instance-cloud.js";
 import type { InstanceType } from "../model/instance-type.js";
 import { StaleEntryError } from "../model/stale-entry.js";
 import { errorCode } from "../observability/error-code.js";
-import { applyCapacityError, applyQuotaError, applyThrottle, isAtCapacity, isThrottled } from "../scheduler/capacity.js";
+import {
+  applyCapacityError,
+  applyQuotaError,
+  applyThrottle,
+  isAtCapacity,
+  isThrottled,
+} from "../scheduler/capacity.js";
 import type { LaunchDecision } from "../scheduler/plan-queue.js";
 import type { LaunchDeps } from "./ports.js";
 
@@ -66,7 +72,10 @@ const entryClaimMs = 60_000;
  * answered it with a capacity error. Returns "launched", undefined to go on with the next
  * container, or a Stop when the rest of the pass must wait.
  */
-export async function launchContainer(deps: LaunchDeps, launch: ContainerLaunch): Promise<"launched" | Stop | undefined> {
+export async function launchContainer(
+  deps: LaunchDeps,
+  launch: ContainerLaunch,
+): Promise<"launched" | Stop | undefined> {
   const now = deps.now ?? Date.now;
   const { entry, decision, record } = launch;
   const uuid = entry.container.uuid;
@@ -102,7 +111,14 @@ export async function launchContainer(deps: LaunchDeps, launch: ContainerLaunch)
     for (const instanceType of [decision.instanceType, ...decision.fallbackTypes]) {
       const s = await deps.state.read();
       if (isThrottled(s.value, now())) return "throttle";
-      if (isAtCapacity(s.value, instanceType, deps.config.Containers.CloudVMs.DriverParameters.InstanceTypeQuotaGroups, now())) {
+      if (
+        isAtCapacity(
+          s.value,
+          instanceType,
+          deps.config.Containers.CloudVMs.DriverParameters.InstanceTypeQuotaGroups,
+          now(),
+        )
+      ) {
         continue;
       }
       if (!(await deps.tokens.takeWithin(tokenWaitMs))) return "throttle";
@@ -173,7 +189,12 @@ async function repeatIntent(attempt: Attempt, intent: LaunchIntent): Promise<Try
  * that EC2 says started nothing, removes the intent and applies capacity, quota and throttle
  * state; on an unknown outcome keeps the intent for the next pass to repeat.
  */
-async function tryLaunch(attempt: Attempt, instanceType: InstanceType, state: DispatchState, repeat?: LaunchIntent): Promise<TryOutcome> {
+async function tryLaunch(
+  attempt: Attempt,
+  instanceType: InstanceType,
+  state: DispatchState,
+  repeat?: LaunchIntent,
+): Promise<TryOutcome> {
   const { deps, launch, lockCount, now } = attempt;
   const { entry, record } = launch;
   const uuid = entry.container.uuid;
@@ -206,7 +227,9 @@ async function tryLaunch(attempt: Attempt, instanceType: InstanceType, state: Di
       instanceType,
       subnetIndex: state.subnetIndex,
       throttleDelayMs: state.throttleDelayMs,
-      ...(repeat === undefined ? { beforeCall } : { repeat: { subnetId: repeat.subnetId, clientToken: repeat.clientToken } }),
+      ...(repeat === undefined
+        ? { beforeCall }
+        : { repeat: { subnetId: repeat.subnetId, clientToken: repeat.clientToken } }),
       onAttempt: (start) => record({ kind: "start", ...start }),
     });
   } catch (err) {
@@ -239,7 +262,10 @@ async function tryLaunch(attempt: Attempt, instanceType: InstanceType, state: Di
   }
   noteRepeat("launched");
   try {
-    await deps.state.modify((s) => ({ next: { ...s, subnetIndex: instance.nextSubnetIndex, throttleDelayMs: 0 }, result: undefined }));
+    await deps.state.modify((s) => ({
+      next: { ...s, subnetIndex: instance.nextSubnetIndex, throttleDelayMs: 0 },
+      result: undefined,
+    }));
     const launchedAt = new Date(now());
     // One write: the record replaces the intent.
     await deps.store.recordLaunch(uuid, {
@@ -249,7 +275,12 @@ async function tryLaunch(attempt: Attempt, instanceType: InstanceType, state: Di
       attempt: lockCount,
       launchedAt: launchedAt.toISOString(),
     });
-    record({ kind: "launched", uuid, instanceType: instanceType.Name, queuedMs: launchedAt.getTime() - Date.parse(entry.firstSeenAt) });
+    record({
+      kind: "launched",
+      uuid,
+      instanceType: instanceType.Name,
+      queuedMs: launchedAt.getTime() - Date.parse(entry.firstSeenAt),
+    });
     return "launched";
   } catch (err) {
     // The instance exists but is not recorded: the intent stays, and the next pass's repeat
@@ -272,12 +303,18 @@ async function applyLaunchError(attempt: Attempt, err: Ec2Error): Promise<TryOut
   const ended = (s: DispatchState): DispatchState => ({ ...s, subnetIndex: err.nextSubnetIndex ?? s.subnetIndex });
   if (err instanceof Ec2CapacityError) {
     launch.record({ kind: "cloud-refused", uuid, reason: "capacity" });
-    await deps.state.modify((s) => ({ next: ended({ ...s, ...applyCapacityError(s, err.capacityKey, t) }), result: undefined }));
+    await deps.state.modify((s) => ({
+      next: ended({ ...s, ...applyCapacityError(s, err.capacityKey, t) }),
+      result: undefined,
+    }));
     return "capacity";
   }
   if (err instanceof Ec2QuotaError) {
     launch.record({ kind: "cloud-refused", uuid, reason: "quota" });
-    await deps.state.modify((s) => ({ next: ended({ ...s, ...applyQuotaError(s, launch.liveInstances() + 1, t) }), result: undefined }));
+    await deps.state.modify((s) => ({
+      next: ended({ ...s, ...applyQuotaError(s, launch.liveInstances() + 1, t) }),
+      result: undefined,
+    }));
     return "quota";
   }
   if (err instanceof Ec2ThrottleError) {

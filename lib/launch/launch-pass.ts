@@ -102,7 +102,11 @@ const passLeaseRetryMs = 2_000;
  * entry's next eligible type; quota and throttle errors end the pass. Only one pass runs at a
  * time per deployment, so MaxInstances holds exactly. `remainingMs` bounds the work.
  */
-export async function runLaunchPass(deps: LaunchDeps, remainingMs: () => number, marginMs = 5_000): Promise<LaunchReport> {
+export async function runLaunchPass(
+  deps: LaunchDeps,
+  remainingMs: () => number,
+  marginMs = 5_000,
+): Promise<LaunchReport> {
   const now = deps.now ?? Date.now;
   const report: LaunchReport = {
     ran: false,
@@ -242,7 +246,13 @@ async function planAndWork(
   if (outcome === "done") {
     const leftOver = work.length > 0 && remainingMs() < marginMs;
     const { value } = await deps.state.read();
-    report.wake = wakeAfterPass({ stoppedBy, leftOver, capacityBlocked: plan.capacityBlocked, state: value, now: now() });
+    report.wake = wakeAfterPass({
+      stoppedBy,
+      leftOver,
+      capacityBlocked: plan.capacityBlocked,
+      state: value,
+      now: now(),
+    });
   }
   return outcome;
 }
@@ -271,14 +281,16 @@ export function wakeAfterPass(input: {
   }
   if (input.stoppedBy === "quota") {
     // A stop until instances go away ends with a change cleanup or the stream reports, not a time.
-    return state.atQuotaUntil !== undefined && state.atQuotaUntil > now ? { atMs: state.atQuotaUntil, reason: "quota" } : undefined;
+    return state.atQuotaUntil !== undefined && state.atQuotaUntil > now
+      ? { atMs: state.atQuotaUntil, reason: "quota" }
+      : undefined;
   }
   if (input.leftOver || input.stoppedBy === "budget") return { atMs: now, reason: "backlog" };
   const capacityEnds = Object.values(state.atCapacityUntil).filter((until) => until > now);
-  if (input.capacityBlocked > 0 && capacityEnds.length > 0) return { atMs: Math.min(...capacityEnds), reason: "capacity" };
+  if (input.capacityBlocked > 0 && capacityEnds.length > 0)
+    return { atMs: Math.min(...capacityEnds), reason: "capacity" };
   return undefined;
 }
-
 
 /** Folds one step of a container's launch into the pass's report. */
 function addToReport(report: LaunchReport, event: LaunchEvent): void {
@@ -302,7 +314,12 @@ function addToReport(report: LaunchReport, event: LaunchEvent): void {
       else report.throttleErrors++;
       return;
     case "repeated":
-      report.repeats.push({ uuid: event.uuid, instanceType: event.instanceType, outcome: event.outcome, typeConfigured: event.typeConfigured });
+      report.repeats.push({
+        uuid: event.uuid,
+        instanceType: event.instanceType,
+        outcome: event.outcome,
+        typeConfigured: event.typeConfigured,
+      });
       return;
     case "start":
       report.instanceStarts.push({ subnetId: event.subnetId, success: event.success });
@@ -314,7 +331,8 @@ function passLimits(state: DispatchState, nowMs: number): PassLimits {
   const left = (until: number | undefined) => (until === undefined ? 0 : Math.max(0, until - nowMs));
   return {
     maxContainers: state.maxContainers,
-    atQuotaForMs: (state.atQuotaUntilFewerInstances ?? 0) > 0 ? Math.max(1, left(state.atQuotaUntil)) : left(state.atQuotaUntil),
+    atQuotaForMs:
+      (state.atQuotaUntilFewerInstances ?? 0) > 0 ? Math.max(1, left(state.atQuotaUntil)) : left(state.atQuotaUntil),
     throttledForMs: left(state.throttledUntil),
     typesAtCapacity: Object.values(state.atCapacityUntil).filter((until) => until > nowMs).length,
   };
@@ -323,7 +341,9 @@ function passLimits(state: DispatchState, nowMs: number): PassLimits {
 function hasLiveInstance(entry: QueueEntry, instances: readonly InstanceView[]): boolean {
   const launch = currentLaunch(entry);
   return instances.some(
-    (i) => isLive(i) && (i.containerUuid === entry.container.uuid || (launch !== undefined && i.instanceId === launch.instanceId)),
+    (i) =>
+      isLive(i) &&
+      (i.containerUuid === entry.container.uuid || (launch !== undefined && i.instanceId === launch.instanceId)),
   );
 }
 
@@ -332,7 +352,11 @@ function hasLiveInstance(entry: QueueEntry, instances: readonly InstanceView[]):
  * not running. Upstream's "running" is a worker that started crunch-run; here, an instance EC2
  * says is `running`: a container whose instance is still pending is still waiting.
  */
-function oldestQueuedAgeSeconds(entries: readonly QueueEntry[], instances: readonly InstanceView[], nowMs: number): number {
+function oldestQueuedAgeSeconds(
+  entries: readonly QueueEntry[],
+  instances: readonly InstanceView[],
+  nowMs: number,
+): number {
   let oldest = nowMs;
   const booted = instances.filter((i) => i.state === "running");
   for (const e of entries) {
@@ -343,4 +367,3 @@ function oldestQueuedAgeSeconds(entries: readonly QueueEntry[], instances: reado
   }
   return Math.max(0, Math.round((nowMs - oldest) / 1000));
 }
-

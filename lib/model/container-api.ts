@@ -27,7 +27,11 @@ export interface ContainerApi {
   getContainer(uuid: string, select?: readonly string[]): Promise<Partial<Container>>;
   /** The container's mounts as Go decodes them (§1.8), or the decoding error Go would give. */
   getContainerMounts(uuid: string): Promise<DecodedMounts>;
-  updateContainer(uuid: string, attrs: Record<string, unknown>, select?: readonly string[]): Promise<Partial<Container>>;
+  updateContainer(
+    uuid: string,
+    attrs: Record<string, unknown>,
+    select?: readonly string[],
+  ): Promise<Partial<Container>>;
   lockContainer(uuid: string): Promise<ContainerStateChange>;
   unlockContainer(uuid: string): Promise<ContainerStateChange>;
   /** Time of the last 503 seen by this client, or undefined (§3.3 dynamic concurrency limit). */

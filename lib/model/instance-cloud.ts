@@ -1,7 +1,5 @@
-
 import type { InstanceType } from "./instance-type.js";
 import type { InstanceView } from "./instance.js";
-
 
 /** One launch for one container lock: the §4.3 subnet loop, or one earlier call repeated. */
 export interface LaunchRequest {

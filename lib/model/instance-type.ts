@@ -25,7 +25,10 @@ export interface InstanceType {
  * The definitions of the type `names` an entry holds, from `configured` (the config's
  * InstanceTypes), in the entry's order; a name the config no longer has is left out.
  */
-export function resolveInstanceTypes(names: readonly string[] | undefined, configured: Readonly<Record<string, InstanceType>>): InstanceType[] {
+export function resolveInstanceTypes(
+  names: readonly string[] | undefined,
+  configured: Readonly<Record<string, InstanceType>>,
+): InstanceType[] {
   const types: InstanceType[] = [];
   for (const name of names ?? []) {
     const it = Object.hasOwn(configured, name) ? configured[name] : undefined;

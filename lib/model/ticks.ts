@@ -27,7 +27,12 @@ export function parseTick(body: string): TickMessage | undefined {
   }
   if (typeof value !== "object" || value === null) return undefined;
   const m = value as Record<string, unknown>;
-  if (m.kind === "update-tick" && typeof m.generation === "number" && Number.isSafeInteger(m.generation) && m.generation >= 0) {
+  if (
+    m.kind === "update-tick" &&
+    typeof m.generation === "number" &&
+    Number.isSafeInteger(m.generation) &&
+    m.generation >= 0
+  ) {
     return { kind: "update-tick", generation: m.generation };
   }
   if (m.kind === "launch-wake" && typeof m.reason === "string" && wakeReasons.includes(m.reason)) {

@@ -21,7 +21,6 @@ export type AssignOutcome =
   | "stored-without-types"
   | "lock-refused";
 
-
 /**
  * Chooses instance types for one new entry (upstream addEnt, §1.8, done here after the insert):
  * fetch the container's mounts, compute resources and ranked types, and store them once. A
@@ -44,12 +43,24 @@ export async function assignInstanceTypes(uuid: string, deps: TypeChoiceDeps): P
   }
   const container = entry.container;
   if ("error" in decoded) {
-    return cancelUnsatisfiable(deps, uuid, container.state, `error getting mounts from container record: ${decoded.error}`);
+    return cancelUnsatisfiable(
+      deps,
+      uuid,
+      container.state,
+      `error getting mounts from container record: ${decoded.error}`,
+    );
   }
   const choice = chooseInstanceTypes(deps.config, { ...container, mounts: decoded.mounts });
   if (choice.ok) {
     const resources = instanceResourcesNeeded(deps.config, { ...container, mounts: decoded.mounts });
-    return (await deps.store.setInstanceTypes(uuid, choice.types.map((it) => it.Name), resources, choice.decision)) ? "assigned" : "already-assigned";
+    return (await deps.store.setInstanceTypes(
+      uuid,
+      choice.types.map((it) => it.Name),
+      resources,
+      choice.decision,
+    ))
+      ? "assigned"
+      : "already-assigned";
   }
   if (container.state === "Queued" || container.state === "Locked") {
     return cancelUnsatisfiable(deps, uuid, container.state, choice.error.message);

@@ -20,7 +20,8 @@ export interface CacheView {
 /** The view of scanned entries. */
 export function viewOfEntries(entries: Map<string, QueueEntry>): CacheView {
   const index: QueueIndex = new Map();
-  for (const [uuid, entry] of entries) index.set(uuid, { state: entry.container.state, fingerprint: fingerprint(entry.container) });
+  for (const [uuid, entry] of entries)
+    index.set(uuid, { state: entry.container.state, fingerprint: fingerprint(entry.container) });
   return { index, entries };
 }
 

@@ -24,5 +24,7 @@ export function countEntriesByStateAndType(entries: Iterable<QueueEntry>): Entry
     point.count++;
     counts.set(key, point);
   }
-  return [...counts.values()].sort((a, b) => a.state.localeCompare(b.state) || a.instanceType.localeCompare(b.instanceType));
+  return [...counts.values()].sort(
+    (a, b) => a.state.localeCompare(b.state) || a.instanceType.localeCompare(b.instanceType),
+  );
 }

@@ -85,7 +85,11 @@ export class OffsetPageCapError extends PagingError {
     /** The cap that was reached. */
     readonly maxPages: number,
   ) {
-    super(list, maxPages, `poll "${list}": offset paging still had items after ${maxPages} pages: the server may ignore offset; stopping`);
+    super(
+      list,
+      maxPages,
+      `poll "${list}": offset paging still had items after ${maxPages} pages: the server may ignore offset; stopping`,
+    );
   }
 }
 
@@ -153,12 +157,25 @@ export async function pollFilters(api: ContainerApi, tokenUuid: string): Promise
     result.requests++;
   };
   const common = { limit: 1000, count: "none" as const };
-  const mine = await fetchAll(api, "mine", { ...common, filters: [["locked_by_uuid", "=", tokenUuid]], order: "uuid" }, 0, countRequest);
+  const mine = await fetchAll(
+    api,
+    "mine",
+    { ...common, filters: [["locked_by_uuid", "=", tokenUuid]], order: "uuid" },
+    0,
+    countRequest,
+  );
   // The operand is the string "0", as upstream sends it (§1.6, §5.7).
   const avail = await fetchAll(
     api,
     "avail",
-    { ...common, filters: [["state", "=", "Queued"], ["priority", ">", "0"]], order: "priority desc" },
+    {
+      ...common,
+      filters: [
+        ["state", "=", "Queued"],
+        ["priority", ">", "0"],
+      ],
+      order: "priority desc",
+    },
     queuedContainersTarget,
     countRequest,
   );

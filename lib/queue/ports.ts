@@ -12,7 +12,11 @@ export interface QueueTable {
   insertNew(entry: QueueEntry): Promise<boolean>;
   replacePolled(container: QueuedContainer, updateStartedAt: string, nowMs: number): Promise<boolean>;
   /** replacePolled, telling a local change that won ("localChange") from an entry that is gone ("absent"). */
-  replacePolledOutcome(container: QueuedContainer, updateStartedAt: string, nowMs: number): Promise<"written" | "localChange" | "absent">;
+  replacePolledOutcome(
+    container: QueuedContainer,
+    updateStartedAt: string,
+    nowMs: number,
+  ): Promise<"written" | "localChange" | "absent">;
   /** The `#queue` item: whether the queue index is whole, and with how many shards. */
   meta(): Promise<{ indexShards?: number }>;
   deleteAbsent(uuid: string, updateStartedAt: string): Promise<boolean>;
@@ -28,5 +32,10 @@ export interface QueueTable {
 export interface TypeChoiceTable {
   get(uuid: string): Promise<QueueEntry | undefined>;
   /** False when the entry is gone or already has types (a redelivered record). */
-  setInstanceTypes(uuid: string, typeNames: readonly string[], resources: InstanceResources, decision: TypeDecision): Promise<boolean>;
+  setInstanceTypes(
+    uuid: string,
+    typeNames: readonly string[],
+    resources: InstanceResources,
+    decision: TypeDecision,
+  ): Promise<boolean>;
 }

@@ -149,13 +149,19 @@ export class Queue {
   async update(leaseMs = this.options.leaseMs, options: UpdateOptions = {}): Promise<UpdateReport> {
     const started = this.clock();
     const startedAt = started.toISOString();
-    if (options.leaseTaken !== true && !(await this.store.acquireUpdateLease(this.options.leaseOwner, started.getTime(), leaseMs))) {
+    if (
+      options.leaseTaken !== true &&
+      !(await this.store.acquireUpdateLease(this.options.leaseOwner, started.getTime(), leaseMs))
+    ) {
       throw new UpdateLeaseHeldError();
     }
     const tokenUuid = await this.tokenUuid();
     // The filtered lists do not need the cache, so they run while it is read; both finish (or
     // fail) before anything else happens, so no request of a failed update is left in flight.
-    const [cache, filtered] = await settleAll([this.readCache(options.indexShards), pollFilters(this.api, tokenUuid)] as const);
+    const [cache, filtered] = await settleAll([
+      this.readCache(options.indexShards),
+      pollFilters(this.api, tokenUuid),
+    ] as const);
     const poll: PollResult = await pollMissing(this.api, filtered, cachedStates(cache));
     const plan = cache.entries !== undefined ? planWrites(cache.entries, poll) : planWritesFromIndex(cache.index, poll);
     const report = await this.apply(plan, cache, startedAt);
@@ -191,7 +197,11 @@ export class Queue {
     await this.store.releaseUpdateLease(this.options.leaseOwner);
   }
 
-  private async apply(plan: WritePlan, cache: CacheView, startedAt: string): Promise<Omit<UpdateReport, "apiRequests">> {
+  private async apply(
+    plan: WritePlan,
+    cache: CacheView,
+    startedAt: string,
+  ): Promise<Omit<UpdateReport, "apiRequests">> {
     const nowMs = this.clock().getTime();
     const firstSeenAt = this.clock().toISOString();
     const cached = cache.entries ?? new Map<string, QueueEntry>();

@@ -15,7 +15,9 @@ import { requireEnv } from "./environment.js";
  * change), and the ManagementToken (DISPATCH_MANAGEMENT_TOKEN, or in AWS the SSM parameter
  * DISPATCH_MANAGEMENT_TOKEN_PARAMETER). It never calls Arvados, so it needs no Arvados token.
  */
-export async function dispatchApiFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<{ api: DispatchApi; config: ClusterConfig }> {
+export async function dispatchApiFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ api: DispatchApi; config: ClusterConfig }> {
   const { config } = configFromEnv(env);
   const store = new QueueStore(createDynamoDbClient(), requireEnv("QUEUE_TABLE_NAME", env));
   const ec2 = createEc2Client();
@@ -28,7 +30,12 @@ export async function dispatchApiFromEnv(env: NodeJS.ProcessEnv = process.env): 
     region: (await ec2.config.region()) ?? "us-east-1",
     apiHost: "",
   });
-  const api = new DispatchApi({ queue: tableQueueReader(store), instances: cloud, managementToken: managementTokenFromEnv(env), config });
+  const api = new DispatchApi({
+    queue: tableQueueReader(store),
+    instances: cloud,
+    managementToken: managementTokenFromEnv(env),
+    config,
+  });
   return { api, config };
 }
 

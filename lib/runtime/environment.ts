@@ -77,9 +77,16 @@ export async function dispatchRuntimeFromEnv(env: NodeJS.ProcessEnv = process.en
   const store = new QueueStore(ddb, tableName);
   // The token is read now, so a missing one fails the cold start, and then before each request.
   const tokens = tokenSourceFromEnv(env);
-  const api = new ArvadosClient({ ...arvadosClientOptionsFromEnv({ ...env, ARVADOS_API_TOKEN: await tokens.token() }), token: tokens });
+  const api = new ArvadosClient({
+    ...arvadosClientOptionsFromEnv({ ...env, ARVADOS_API_TOKEN: await tokens.token() }),
+    token: tokens,
+  });
   // update-queue bounds its lease by its remaining time; this default covers other callers.
-  const queue = new Queue(api, store, { leaseOwner: randomUUID(), leaseMs: 70_000, index: new QueueIndexStore(ddb, tableName) });
+  const queue = new Queue(api, store, {
+    leaseOwner: randomUUID(),
+    leaseMs: 70_000,
+    index: new QueueIndexStore(ddb, tableName),
+  });
   const state = dispatchState(ddb, tableName, initialMaxContainers(config));
   return { config, ignoredConfigKeys: ignored, store, api, queue, state, owner: () => randomUUID(), ddb };
 }

@@ -9,7 +9,10 @@ import { MissingArvadosTokenError, ssmTokenSource } from "../arvados/token-sourc
  * parameter, it resolves undefined: no token configured, and upstream then refuses every
  * request. A failure to read SSM rejects (never with the value).
  */
-export function managementTokenFromEnv(env: NodeJS.ProcessEnv = process.env, provider?: SSMProvider): () => Promise<string | undefined> {
+export function managementTokenFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+  provider?: SSMProvider,
+): () => Promise<string | undefined> {
   const direct = env.DISPATCH_MANAGEMENT_TOKEN;
   if (direct !== undefined && direct !== "") return async () => direct;
   const parameterName = env.DISPATCH_MANAGEMENT_TOKEN_PARAMETER;

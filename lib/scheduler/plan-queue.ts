@@ -150,7 +150,8 @@ export function planQueue(input: PlanQueueInput): QueuePlan {
   const unlisted = input.entries.filter(
     (e) =>
       e.container.state === ContainerState.Locked &&
-      (index.launchUnlisted(e) || (currentLaunch(e) === undefined && currentIntent(e) !== undefined && index.liveFor(e).length === 0)),
+      (index.launchUnlisted(e) ||
+        (currentLaunch(e) === undefined && currentIntent(e) !== undefined && index.liveFor(e).length === 0)),
   ).length;
   let planned = 0;
   const atQuota = () => isAtQuota(capacity, totalInstances + unlisted + planned, cloudVMs.MaxInstances, now);
@@ -158,7 +159,16 @@ export function planQueue(input: PlanQueueInput): QueuePlan {
   const maxSupervisors = maxSupervisorsFor(maxContainers, cloudVMs.SupervisorFraction);
   const underLimit = (trying: number) => maxContainers === 0 || trying < maxContainers;
 
-  const plan: QueuePlan = { lock: [], launch: [], unlock: [], statuses: {}, overQuota: 0, allocatedNotStarted: 0, atQuota: false, capacityBlocked: 0 };
+  const plan: QueuePlan = {
+    lock: [],
+    launch: [],
+    unlock: [],
+    statuses: {},
+    overQuota: 0,
+    allocatedNotStarted: 0,
+    atQuota: false,
+    capacityBlocked: 0,
+  };
   const isWaiting = (e: QueueEntry) =>
     e.container.state === ContainerState.Queued || e.container.state === ContainerState.Locked;
   let overquota: QueueEntry[] = [];

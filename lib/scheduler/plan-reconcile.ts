@@ -139,7 +139,8 @@ function lastInstanceEnd(entry: QueueEntry, index: InstanceIndex): number | unde
     end = Math.max(end, Date.parse(launch.launchedAt) + UNLISTED_GRACE_MS);
   }
   const intent = currentIntent(entry);
-  if (launch === undefined && intent !== undefined) end = Math.max(end, Date.parse(intent.writtenAt) + UNLISTED_GRACE_MS);
+  if (launch === undefined && intent !== undefined)
+    end = Math.max(end, Date.parse(intent.writtenAt) + UNLISTED_GRACE_MS);
   return end;
 }
 
@@ -272,7 +273,8 @@ function instanceRule(
   const entry = byUuid.get(uuid);
   if (entry === undefined) {
     if (onHold(inst)) out.stop(inst, ReconcileReason.notInQueue);
-    else out.verifyOrphan.push({ instanceId: inst.instanceId, containerUuid: uuid, reason: ReconcileReason.notInQueue });
+    else
+      out.verifyOrphan.push({ instanceId: inst.instanceId, containerUuid: uuid, reason: ReconcileReason.notInQueue });
     return;
   }
   const launch = currentLaunch(entry);

@@ -4,7 +4,11 @@ import { metaKey } from "./item-codec.js";
 import { SharedState } from "./shared-state.js";
 
 /** The shared `#capacity` item. */
-export function dispatchState(ddb: DynamoDBClient, tableName: string, maxContainers: number): SharedState<DispatchState> {
+export function dispatchState(
+  ddb: DynamoDBClient,
+  tableName: string,
+  maxContainers: number,
+): SharedState<DispatchState> {
   return new SharedState(ddb, tableName, metaKey.capacity, () => initialDispatchState(maxContainers));
 }
 

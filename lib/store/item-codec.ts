@@ -23,7 +23,11 @@ export function isMetaKey(uuid: string): boolean {
  * `allowImpreciseNumbers`: an int64 size past 2^53 (a value the API server may send) is written
  * as the double's digits rather than refused; priorities are bigints and written exactly.
  */
-export const marshallOptions = { removeUndefinedValues: true, convertClassInstanceToMap: false, allowImpreciseNumbers: true } as const;
+export const marshallOptions = {
+  removeUndefinedValues: true,
+  convertClassInstanceToMap: false,
+  allowImpreciseNumbers: true,
+} as const;
 
 /** Turns an entry into a DynamoDB item (nested maps, so stream filters can see container.state). */
 export function entryToItem(entry: QueueEntry): Record<string, AttributeValue> {
@@ -38,8 +42,15 @@ export function itemToEntry(item: Record<string, AttributeValue>): QueueEntry | 
   const priority = raw.container?.priority;
   const plain = bigintsToNumbers(raw) as Partial<QueueEntry> & { uuid?: string; expiresAt?: number };
   if (plain.uuid === undefined || isMetaKey(plain.uuid) || plain.container === undefined) return undefined;
-  plain.container.priority = typeof priority === "bigint" ? priority : BigInt(typeof priority === "number" ? priority : 0);
-  const { uuid: _uuid, expiresAt: _expiresAt, launchLease: _lease, statusOnly: _mark, ...entry } = plain as typeof plain & {
+  plain.container.priority =
+    typeof priority === "bigint" ? priority : BigInt(typeof priority === "number" ? priority : 0);
+  const {
+    uuid: _uuid,
+    expiresAt: _expiresAt,
+    launchLease: _lease,
+    statusOnly: _mark,
+    ...entry
+  } = plain as typeof plain & {
     launchLease?: unknown;
     statusOnly?: unknown;
   };

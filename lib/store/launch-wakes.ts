@@ -1,4 +1,9 @@
-import { ConditionalCheckFailedException, type DynamoDBClient, UpdateItemCommand, type UpdateItemCommandInput } from "@aws-sdk/client-dynamodb";
+import {
+  ConditionalCheckFailedException,
+  type DynamoDBClient,
+  UpdateItemCommand,
+  type UpdateItemCommandInput,
+} from "@aws-sdk/client-dynamodb";
 import type { WakeSchedule } from "../model/ticks.js";
 import { metaKey } from "./item-codec.js";
 
@@ -28,7 +33,9 @@ export class LaunchWakes implements WakeSchedule {
   /** True when this caller should send the wake-up (none pending at or before `atMs`). */
   async schedule(atMs: number, nowMs: number): Promise<boolean> {
     try {
-      await this.ddb.send(new UpdateItemCommand({ ...scheduleWakeRequest(this.tableName, atMs, nowMs), ReturnConsumedCapacity: "TOTAL" }));
+      await this.ddb.send(
+        new UpdateItemCommand({ ...scheduleWakeRequest(this.tableName, atMs, nowMs), ReturnConsumedCapacity: "TOTAL" }),
+      );
       return true;
     } catch (err) {
       if (err instanceof ConditionalCheckFailedException) return false;

@@ -1,4 +1,12 @@
-import { BatchGetItemCommand, ConditionalCheckFailedException, type DynamoDBClient, PutItemCommand, type PutItemCommandInput, UpdateItemCommand, type UpdateItemCommandInput } from "@aws-sdk/client-dynamodb";
+import {
+  BatchGetItemCommand,
+  ConditionalCheckFailedException,
+  type DynamoDBClient,
+  PutItemCommand,
+  type PutItemCommandInput,
+  UpdateItemCommand,
+  type UpdateItemCommandInput,
+} from "@aws-sdk/client-dynamodb";
 import type { ContainerState } from "../model/container.js";
 import type { IndexRecord, IndexSnapshot, QueueIndex, QueueIndexPort } from "../model/queue-index.js";
 import { metaKey } from "./item-codec.js";
@@ -18,7 +26,13 @@ import { metaKey } from "./item-codec.js";
  * scans and rebuilds it.
  */
 
-const stateCodes: Record<ContainerState, string> = { Queued: "Q", Locked: "L", Running: "R", Complete: "C", Cancelled: "X" };
+const stateCodes: Record<ContainerState, string> = {
+  Queued: "Q",
+  Locked: "L",
+  Running: "R",
+  Complete: "C",
+  Cancelled: "X",
+};
 const codeStates = new Map(Object.entries(stateCodes).map(([state, code]) => [code, state as ContainerState]));
 /** Bytes of packed records per shard before the index grows another shard (a shard rewrite costs its size in WCU). */
 export const shardTargetBytes = 48_000;
@@ -43,7 +57,9 @@ export function encodeShard(records: readonly (readonly [string, IndexRecord])[]
   const sorted = [...records].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   let prefix = sorted[0]?.[0] ?? "";
   for (const [uuid] of sorted) while (!uuid.startsWith(prefix)) prefix = prefix.slice(0, -1);
-  const body = sorted.map(([uuid, r]) => `${uuid.slice(prefix.length)} ${stateCodes[r.state]}${r.fingerprint}`).join("\n");
+  const body = sorted
+    .map(([uuid, r]) => `${uuid.slice(prefix.length)} ${stateCodes[r.state]}${r.fingerprint}`)
+    .join("\n");
   return { prefix, body };
 }
 
@@ -63,7 +79,13 @@ export function decodeShard(prefix: string, body: string): [string, IndexRecord]
 const shardKey = (shards: number, i: number) => `${metaKey.index}/${shards}/${i}`;
 
 /** Builds the write of one shard; never over a shard a later update wrote (`stamp`: that update's start time). */
-export function putShardRequest(table: string, shards: number, i: number, packed: { prefix: string; body: string }, stamp: string): PutItemCommandInput {
+export function putShardRequest(
+  table: string,
+  shards: number,
+  i: number,
+  packed: { prefix: string; body: string },
+  stamp: string,
+): PutItemCommandInput {
   return {
     TableName: table,
     Item: { uuid: { S: shardKey(shards, i) }, p: { S: packed.prefix }, e: { S: packed.body }, stamp: { S: stamp } },
@@ -81,7 +103,10 @@ export function markIndexRequest(table: string, owner: string, shards: number | 
     UpdateExpression: shards === undefined ? "REMOVE #indexShards" : "SET #indexShards = :shards",
     ConditionExpression: "#leaseOwner = :owner",
     ExpressionAttributeNames: { "#indexShards": "indexShards", "#leaseOwner": "leaseOwner" },
-    ExpressionAttributeValues: { ":owner": { S: owner }, ...(shards === undefined ? {} : { ":shards": { N: String(shards) } }) },
+    ExpressionAttributeValues: {
+      ":owner": { S: owner },
+      ...(shards === undefined ? {} : { ":shards": { N: String(shards) } }),
+    },
   };
 }
 
@@ -99,10 +124,15 @@ export class QueueIndexStore implements QueueIndexPort {
     // BatchGetItem takes 100 keys at most; UnprocessedKeys come back under throttling.
     for (let start = 0; start < keys.length; start += 100) {
       let request: Record<string, { Keys: { uuid: { S: string } }[]; ConsistentRead: boolean }> | undefined = {
-        [this.tableName]: { Keys: keys.slice(start, start + 100).map((k) => ({ uuid: { S: k } })), ConsistentRead: true },
+        [this.tableName]: {
+          Keys: keys.slice(start, start + 100).map((k) => ({ uuid: { S: k } })),
+          ConsistentRead: true,
+        },
       };
       while (request !== undefined && Object.keys(request).length > 0) {
-        const out = await this.ddb.send(new BatchGetItemCommand({ RequestItems: request, ReturnConsumedCapacity: "TOTAL" }));
+        const out = await this.ddb.send(
+          new BatchGetItemCommand({ RequestItems: request, ReturnConsumedCapacity: "TOTAL" }),
+        );
         for (const item of out.Responses?.[this.tableName] ?? []) {
           const key = item.uuid?.S;
           if (key !== undefined) found.set(key, { p: item.p?.S ?? "", e: item.e?.S ?? "" });
@@ -130,7 +160,8 @@ export class QueueIndexStore implements QueueIndexPort {
    */
   async write(index: QueueIndex, previous: IndexSnapshot | undefined, stamp: string): Promise<number | undefined> {
     const wanted = shardCountFor(index.size);
-    const shards = previous !== undefined && wanted <= previous.shards && wanted * 4 > previous.shards ? previous.shards : wanted;
+    const shards =
+      previous !== undefined && wanted <= previous.shards && wanted * 4 > previous.shards ? previous.shards : wanted;
     const groups: [string, IndexRecord][][] = Array.from({ length: shards }, () => []);
     for (const [uuid, record] of index) groups[shardOf(uuid, shards)]?.push([uuid, record]);
     const reuse = previous !== undefined && previous.shards === shards;
@@ -139,7 +170,12 @@ export class QueueIndexStore implements QueueIndexPort {
         groups.map(async (records, i) => {
           const packed = encodeShard(records);
           if (reuse && previous.bodies[i] === packed.body) return;
-          await this.ddb.send(new PutItemCommand({ ...putShardRequest(this.tableName, shards, i, packed, stamp), ReturnConsumedCapacity: "TOTAL" }));
+          await this.ddb.send(
+            new PutItemCommand({
+              ...putShardRequest(this.tableName, shards, i, packed, stamp),
+              ReturnConsumedCapacity: "TOTAL",
+            }),
+          );
         }),
       );
     } catch (err) {
@@ -152,7 +188,9 @@ export class QueueIndexStore implements QueueIndexPort {
   /** Marks the index whole with `shards` shards, or not whole (undefined); false if `owner` lost the lease. */
   async mark(owner: string, shards: number | undefined): Promise<boolean> {
     try {
-      await this.ddb.send(new UpdateItemCommand({ ...markIndexRequest(this.tableName, owner, shards), ReturnConsumedCapacity: "TOTAL" }));
+      await this.ddb.send(
+        new UpdateItemCommand({ ...markIndexRequest(this.tableName, owner, shards), ReturnConsumedCapacity: "TOTAL" }),
+      );
       return true;
     } catch (err) {
       if (err instanceof ConditionalCheckFailedException) return false;

@@ -80,7 +80,9 @@ export class QueueStore {
    * Every entry plus the queue meta item, read with a parallel consistent scan. The threshold
    * is read before the entries, so every entry is at least as fresh as the threshold says.
    */
-  async scan(segments = 4): Promise<{ entries: Map<string, QueueEntry>; meta: QueueMeta; metaItems: Map<string, Record<string, unknown>> }> {
+  async scan(
+    segments = 4,
+  ): Promise<{ entries: Map<string, QueueEntry>; meta: QueueMeta; metaItems: Map<string, Record<string, unknown>> }> {
     const meta = await this.meta();
     const entries = new Map<string, QueueEntry>();
     const metaItems = new Map<string, Record<string, unknown>>();
@@ -119,7 +121,12 @@ export class QueueStore {
   /** Any `#`-keyed meta item as plain data. */
   async getMetaItem(key: string): Promise<Record<string, unknown> | undefined> {
     const { Item } = await this.ddb.send(
-      new GetItemCommand({ TableName: this.tableName, Key: { uuid: { S: key } }, ConsistentRead: true, ReturnConsumedCapacity: "TOTAL" }),
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: { uuid: { S: key } },
+        ConsistentRead: true,
+        ReturnConsumedCapacity: "TOTAL",
+      }),
     );
     if (Item === undefined) return undefined;
     const { uuid: _uuid, ...rest } = unmarshall(Item);
@@ -134,7 +141,12 @@ export class QueueStore {
   /** Apply a polled record unless a local change since `updateStartedAt` wins; false if it did. */
   replacePolled(container: QueuedContainer, updateStartedAt: string, nowMs: number): Promise<WriteOutcome> {
     return this.update(
-      replacePolledContainerRequest(this.tableName, container, updateStartedAt, this.expiryIfFinished(container.state, nowMs)),
+      replacePolledContainerRequest(
+        this.tableName,
+        container,
+        updateStartedAt,
+        this.expiryIfFinished(container.state, nowMs),
+      ),
     );
   }
 
@@ -142,10 +154,25 @@ export class QueueStore {
    * replacePolled, telling apart the two reasons a replace does not happen: a local change won
    * ("localChange") or the entry is gone ("absent", e.g. forgotten), which the queue index needs.
    */
-  async replacePolledOutcome(container: QueuedContainer, updateStartedAt: string, nowMs: number): Promise<"written" | "localChange" | "absent"> {
-    const input = replacePolledContainerRequest(this.tableName, container, updateStartedAt, this.expiryIfFinished(container.state, nowMs));
+  async replacePolledOutcome(
+    container: QueuedContainer,
+    updateStartedAt: string,
+    nowMs: number,
+  ): Promise<"written" | "localChange" | "absent"> {
+    const input = replacePolledContainerRequest(
+      this.tableName,
+      container,
+      updateStartedAt,
+      this.expiryIfFinished(container.state, nowMs),
+    );
     try {
-      await this.ddb.send(new UpdateItemCommand({ ...input, ReturnValuesOnConditionCheckFailure: "ALL_OLD", ReturnConsumedCapacity: "TOTAL" }));
+      await this.ddb.send(
+        new UpdateItemCommand({
+          ...input,
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+          ReturnConsumedCapacity: "TOTAL",
+        }),
+      );
       return "written";
     } catch (err) {
       if (err instanceof ConditionalCheckFailedException) return err.Item === undefined ? "absent" : "localChange";

@@ -76,7 +76,9 @@ const clause = {
  * change. `update` is one of ours, with at most one REMOVE clause.
  */
 function entryUpdate(update: string): string {
-  return update.includes("REMOVE ") ? update.replace("REMOVE ", "REMOVE #statusOnly, ") : `${update} REMOVE #statusOnly`;
+  return update.includes("REMOVE ")
+    ? update.replace("REMOVE ", "REMOVE #statusOnly, ")
+    : `${update} REMOVE #statusOnly`;
 }
 
 /** Joins clauses with AND, each in parentheses (DynamoDB rejects doubled ones, so clauses carry none). */
@@ -132,11 +134,11 @@ export function replacePolledContainerRequest(
   const update = entryUpdate(`SET ${set.join(", ")}`);
   const condition = and(clause.exists, clause.noLocalChangeSince);
   return conditionalUpdate(table, container.uuid, update, condition, {
-      ":container": toAttr(container),
-      ":one": { N: "1" },
-      ":updateStartedAt": { S: updateStartedAt },
-      ...(finishedExpiresAt === undefined ? {} : { ":expiresAt": { N: String(finishedExpiresAt) } }),
-    });
+    ":container": toAttr(container),
+    ":one": { N: "1" },
+    ":updateStartedAt": { S: updateStartedAt },
+    ...(finishedExpiresAt === undefined ? {} : { ":expiresAt": { N: String(finishedExpiresAt) } }),
+  });
 }
 
 /** Remove an entry the poll no longer returns, unless it changed locally since the poll started. */
@@ -216,25 +218,34 @@ export function setInstanceTypesRequest(
   );
   const condition = and(clause.exists, clause.typesNotChosen);
   return conditionalUpdate(table, uuid, update, condition, {
-      ":types": toAttr([...typeNames]),
-      ":resources": toAttr(resources),
-      ":decision": toAttr(decision),
-      ":one": { N: "1" },
-    });
+    ":types": toAttr([...typeNames]),
+    ":resources": toAttr(resources),
+    ":decision": toAttr(decision),
+    ":one": { N: "1" },
+  });
 }
 
 /**
  * Claim an entry for one launch invocation: fails while another invocation's claim is live, so two
  * invocations never lock or launch the same container at once.
  */
-export function claimEntryRequest(table: string, uuid: string, owner: string, nowMs: number, leaseMs: number): UpdateItemCommandInput {
+export function claimEntryRequest(
+  table: string,
+  uuid: string,
+  owner: string,
+  nowMs: number,
+  leaseMs: number,
+): UpdateItemCommandInput {
   const update = entryUpdate("SET #launchLease = :lease");
-  const condition = and(clause.exists, "attribute_not_exists(#launchLease) OR #launchLease.#until < :now OR #launchLease.#owner = :owner");
+  const condition = and(
+    clause.exists,
+    "attribute_not_exists(#launchLease) OR #launchLease.#until < :now OR #launchLease.#owner = :owner",
+  );
   return conditionalUpdate(table, uuid, update, condition, {
-      ":lease": { M: { owner: { S: owner }, until: { N: String(nowMs + leaseMs) } } },
-      ":now": { N: String(nowMs) },
-      ":owner": { S: owner },
-    });
+    ":lease": { M: { owner: { S: owner }, until: { N: String(nowMs + leaseMs) } } },
+    ":now": { N: String(nowMs) },
+    ":owner": { S: owner },
+  });
 }
 
 /** Drop a claim (the launch is done or given up). */
@@ -260,7 +271,10 @@ export function writeLaunchIntentRequest(
   replaces?: string,
 ): UpdateItemCommandInput {
   const update = entryUpdate("SET #launchIntent = :intent, #version = #version + :one");
-  const sameCall = replaces === undefined ? "#launchIntent.#clientToken = :token" : "#launchIntent.#clientToken IN (:token, :replaces)";
+  const sameCall =
+    replaces === undefined
+      ? "#launchIntent.#clientToken = :token"
+      : "#launchIntent.#clientToken IN (:token, :replaces)";
   const noOtherIntent = `attribute_not_exists(#launchIntent) OR #launchIntent.#attempt < :attempt OR ${sameCall}`;
   const condition = and(clause.exists, clause.claimedByOwner, clause.noLaunchForAttempt, noOtherIntent);
   return conditionalUpdate(table, uuid, update, condition, {
@@ -277,10 +291,19 @@ export function writeLaunchIntentRequest(
  * Remove the launch intent of a call EC2 answered with a failure that proves it started nothing.
  * Only the claim holder removes it, and only the intent of that very call (`clientToken`).
  */
-export function clearLaunchIntentRequest(table: string, uuid: string, owner: string, clientToken: string): UpdateItemCommandInput {
+export function clearLaunchIntentRequest(
+  table: string,
+  uuid: string,
+  owner: string,
+  clientToken: string,
+): UpdateItemCommandInput {
   const update = entryUpdate("REMOVE #launchIntent SET #version = #version + :one");
   const condition = and(clause.exists, clause.claimedByOwner, "#launchIntent.#clientToken = :token");
-  return conditionalUpdate(table, uuid, update, condition, { ":one": { N: "1" }, ":owner": { S: owner }, ":token": { S: clientToken } });
+  return conditionalUpdate(table, uuid, update, condition, {
+    ":one": { N: "1" },
+    ":owner": { S: owner },
+    ":token": { S: clientToken },
+  });
 }
 
 /**
@@ -290,7 +313,11 @@ export function clearLaunchIntentRequest(table: string, uuid: string, owner: str
 export function recordLaunchRequest(table: string, uuid: string, launch: LaunchRecord): UpdateItemCommandInput {
   const update = entryUpdate("SET #launch = :launch, #version = #version + :one REMOVE #launchLease, #launchIntent");
   const condition = and(clause.exists, "attribute_not_exists(#launch) OR #launch.#attempt <> :attempt");
-  return conditionalUpdate(table, uuid, update, condition, { ":launch": toAttr(launch), ":one": { N: "1" }, ":attempt": { N: String(launch.attempt) } });
+  return conditionalUpdate(table, uuid, update, condition, {
+    ":launch": toAttr(launch),
+    ":one": { N: "1" },
+    ":attempt": { N: String(launch.attempt) },
+  });
 }
 
 /** Forget the launch record of an entry (its instance is gone and the container was requeued). */
@@ -334,10 +361,10 @@ export function acquireLeaseRequest(
   const update = "SET #leaseOwner = :owner, #leaseUntil = :until";
   const condition = "attribute_not_exists(#leaseUntil) OR #leaseUntil < :now OR #leaseOwner = :owner";
   return conditionalUpdate(table, leaseKey, update, condition, {
-      ":owner": { S: owner },
-      ":until": { N: String(nowMs + leaseMs) },
-      ":now": { N: String(nowMs) },
-    });
+    ":owner": { S: owner },
+    ":until": { N: String(nowMs + leaseMs) },
+    ":now": { N: String(nowMs) },
+  });
 }
 
 /** Give a lease back so the next invocation need not wait for it to expire. */
@@ -360,8 +387,8 @@ export function setThresholdRequest(
   const update = "SET #threshold = :started, #tokenUuid = :tokenUuid";
   const condition = and("#leaseOwner = :owner", "attribute_not_exists(#threshold) OR #threshold < :started");
   return conditionalUpdate(table, metaKey.queue, update, condition, {
-      ":started": { S: updateStartedAt },
-      ":owner": { S: owner },
-      ":tokenUuid": { S: tokenUuid },
-    });
+    ":started": { S: updateStartedAt },
+    ":owner": { S: owner },
+    ":tokenUuid": { S: tokenUuid },
+  });
 }

@@ -22,7 +22,9 @@ const names = {
 
 function namesUsedBy(...expressions: string[]): Record<string, string> {
   const text = expressions.join(" ");
-  return Object.fromEntries(Object.entries(names).filter(([placeholder]) => new RegExp(`${placeholder}\\b`).test(text)));
+  return Object.fromEntries(
+    Object.entries(names).filter(([placeholder]) => new RegExp(`${placeholder}\\b`).test(text)),
+  );
 }
 
 const clause = {
@@ -35,7 +37,12 @@ const clause = {
 
 const and = (...clauses: string[]) => clauses.map((c) => `(${c})`).join(" AND ");
 
-function onQueueMeta(table: string, update: string, condition: string, values: UpdateItemCommandInput["ExpressionAttributeValues"]): UpdateItemCommandInput {
+function onQueueMeta(
+  table: string,
+  update: string,
+  condition: string,
+  values: UpdateItemCommandInput["ExpressionAttributeValues"],
+): UpdateItemCommandInput {
   return {
     TableName: table,
     Key: { uuid: { S: metaKey.queue } },
@@ -47,7 +54,6 @@ function onQueueMeta(table: string, update: string, condition: string, values: U
     ReturnValuesOnConditionCheckFailure: "ALL_OLD",
   };
 }
-
 
 /**
  * Claim tick `generation` and take the update lease in one write: the chain moves to
@@ -70,7 +76,10 @@ export function claimTickRequest(table: string, input: TickClaimInput): UpdateIt
  * Claim tick `generation` without the lease (another update is still running, e.g. a slow
  * server): the chain goes on, this tick polls nothing.
  */
-export function claimTickOnlyRequest(table: string, input: Omit<TickClaimInput, "owner" | "leaseMs" | "nowMs">): UpdateItemCommandInput {
+export function claimTickOnlyRequest(
+  table: string,
+  input: Omit<TickClaimInput, "owner" | "leaseMs" | "nowMs">,
+): UpdateItemCommandInput {
   const update = "SET #tickGeneration = :next, #tickDueBy = :dueBy";
   return onQueueMeta(table, update, clause.generationMatches, {
     ":generation": { N: String(input.generation) },
@@ -85,11 +94,9 @@ export function claimTickOnlyRequest(table: string, input: Omit<TickClaimInput, 
  * by `dueByMs` (the next tick's delay plus slack), and `waitingEntries` says how many cached
  * containers are Queued or Locked (the launch sweep skips its pass at 0).
  */
-export function finishTickUpdateRequest(
-  table: string,
-  input: TickFinish,
-): UpdateItemCommandInput {
-  const update = "SET #threshold = :started, #tokenUuid = :tokenUuid, #tickDueBy = :dueBy, #waitingEntries = :waiting REMOVE #leaseOwner, #leaseUntil";
+export function finishTickUpdateRequest(table: string, input: TickFinish): UpdateItemCommandInput {
+  const update =
+    "SET #threshold = :started, #tokenUuid = :tokenUuid, #tickDueBy = :dueBy, #waitingEntries = :waiting REMOVE #leaseOwner, #leaseUntil";
   return onQueueMeta(table, update, and(clause.leaseOwned, clause.thresholdOlder), {
     ":started": { S: input.updateStartedAt },
     ":tokenUuid": { S: input.tokenUuid },

@@ -1,4 +1,10 @@
-import { ConditionalCheckFailedException, type DynamoDBClient, GetItemCommand, UpdateItemCommand, type UpdateItemCommandInput } from "@aws-sdk/client-dynamodb";
+import {
+  ConditionalCheckFailedException,
+  type DynamoDBClient,
+  GetItemCommand,
+  UpdateItemCommand,
+  type UpdateItemCommandInput,
+} from "@aws-sdk/client-dynamodb";
 import { metaKey } from "./item-codec.js";
 import type { TickChain, TickChainState, TickClaim, TickClaimInput, TickFinish } from "../model/ticks.js";
 import { claimTickOnlyRequest, claimTickRequest, finishTickUpdateRequest } from "./tick-requests.js";
@@ -55,15 +61,20 @@ export class TickStore implements TickChain {
    */
   async claim(input: TickClaimInput): Promise<TickClaim> {
     let attributes: Record<string, { N?: string }> | undefined;
-    const failed = await this.tryUpdate({ ...claimTickRequest(this.tableName, input), ReturnValues: "ALL_NEW" }, (a) => {
-      attributes = a;
-    });
+    const failed = await this.tryUpdate(
+      { ...claimTickRequest(this.tableName, input), ReturnValues: "ALL_NEW" },
+      (a) => {
+        attributes = a;
+      },
+    );
     if (failed === undefined) {
       const shards = attributes?.indexShards?.N;
       return { claim: "claimed", ...(shards === undefined ? {} : { indexShards: Number(shards) }) };
     }
     if (!generationMatches(failed, input.generation)) return { claim: "stale" };
-    return (await this.tryUpdate(claimTickOnlyRequest(this.tableName, input))) === undefined ? { claim: "claimedLeaseHeld" } : { claim: "stale" };
+    return (await this.tryUpdate(claimTickOnlyRequest(this.tableName, input))) === undefined
+      ? { claim: "claimedLeaseHeld" }
+      : { claim: "stale" };
   }
 
   /**
@@ -84,7 +95,8 @@ export class TickStore implements TickChain {
       onWritten(out.Attributes as Record<string, { N?: string; S?: string }> | undefined);
       return undefined;
     } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return (err.Item ?? {}) as Record<string, { N?: string; S?: string }>;
+      if (err instanceof ConditionalCheckFailedException)
+        return (err.Item ?? {}) as Record<string, { N?: string; S?: string }>;
       throw err;
     }
   }

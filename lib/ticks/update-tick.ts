@@ -47,7 +47,11 @@ export function chainGraceMs(pollIntervalMs: number): number {
  * current generation itself; the old chain's tick, should it still come, is then stale. The
  * next tick is sent even when the update fails, so one Arvados error never breaks the chain.
  */
-export async function runUpdateTick(deps: UpdateTickDeps, trigger: TickTrigger, remainingMs: () => number): Promise<TickOutcome> {
+export async function runUpdateTick(
+  deps: UpdateTickDeps,
+  trigger: TickTrigger,
+  remainingMs: () => number,
+): Promise<TickOutcome> {
   const now = deps.now ?? Date.now;
   const grace = chainGraceMs(deps.pollIntervalMs);
   let generation: number;
@@ -63,7 +67,13 @@ export async function runUpdateTick(deps: UpdateTickDeps, trigger: TickTrigger, 
   const leaseMs = remainingMs() + leaseSlackMs;
   const claimedAt = now();
   // Until the update ends and sends the next tick, the chain is covered for as long as this invocation can live.
-  const claim = await deps.chain.claim({ generation, owner, nowMs: claimedAt, leaseMs, dueByMs: claimedAt + leaseMs + deps.pollIntervalMs + grace });
+  const claim = await deps.chain.claim({
+    generation,
+    owner,
+    nowMs: claimedAt,
+    leaseMs,
+    dueByMs: claimedAt + leaseMs + deps.pollIntervalMs + grace,
+  });
   if (claim.claim === "stale") return { outcome: "stale" };
   const next = { kind: "update-tick", generation: generation + 1 } as const;
   if (claim.claim === "claimedLeaseHeld") {

@@ -32,7 +32,11 @@ export interface SimulatorControls {
   listTokens(): { uuid: string; token: string; admin: boolean }[];
   addContainer(
     fields?: Record<string, unknown>,
-    options?: { visibleTo?: readonly string[]; request?: { priority?: number; createdAtMs?: number }; requestingContainerUuid?: string },
+    options?: {
+      visibleTo?: readonly string[];
+      request?: { priority?: number; createdAtMs?: number };
+      requestingContainerUuid?: string;
+    },
   ): Container;
   getContainer(uuid: string): Container | undefined;
   deleteContainer(uuid: string): boolean;
@@ -44,7 +48,11 @@ export interface SimulatorControls {
   pendingFaults(): FaultRule[];
   clearFaults(): void;
   settings(): { shortPage: number | null; maxDispatchAttempts: number; maxItemsPerResponse: number };
-  updateSettings(settings: { shortPage?: number | null; maxDispatchAttempts?: number; maxItemsPerResponse?: number }): void;
+  updateSettings(settings: {
+    shortPage?: number | null;
+    maxDispatchAttempts?: number;
+    maxItemsPerResponse?: number;
+  }): void;
   requests(): RequestLogEntry[];
   clearRequests(): void;
   stats(): { containers: number; byState: Record<string, number> };
@@ -91,12 +99,18 @@ function parseBody<T>(schema: z.ZodType<T>, text: string): T {
     }
   }
   const result = schema.safeParse(json);
-  if (!result.success) throw new SimError(400, result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`));
+  if (!result.success)
+    throw new SimError(
+      400,
+      result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`),
+    );
   return result.data;
 }
 
 function found(container: Container | undefined): Reply {
-  return container === undefined ? { status: 404, body: { errors: ["no such container"] } } : { status: 200, body: container };
+  return container === undefined
+    ? { status: 404, body: { errors: ["no such container"] } }
+    : { status: 200, body: container };
 }
 
 function dispatch(sim: SimulatorControls, method: string, path: string, text: string): Reply {
@@ -125,7 +139,10 @@ function dispatch(sim: SimulatorControls, method: string, path: string, text: st
     case "POST containers/:id/start":
       return { status: 200, body: sim.startContainer(uuid) };
     case "POST containers/:id/finish": {
-      const body = parseBody(z.object({ state: z.enum(["Complete", "Cancelled"]), exitCode: z.number().int().optional() }), text);
+      const body = parseBody(
+        z.object({ state: z.enum(["Complete", "Cancelled"]), exitCode: z.number().int().optional() }),
+        text,
+      );
       return { status: 200, body: sim.finishContainer(uuid, body.state, body.exitCode) };
     }
     case "GET faults":

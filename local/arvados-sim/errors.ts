@@ -51,7 +51,10 @@ export function invalidStateTransition(message: string): SimError {
  * collected so far instead of the exception when there are any.
  */
 export function permissionDenied(message?: string, collected: readonly string[] = []): SimError {
-  return new SimError(403, collected.length > 0 ? collected : [rubyInspect("ArvadosModel::PermissionDeniedError", message)]);
+  return new SimError(
+    403,
+    collected.length > 0 ? collected : [rubyInspect("ArvadosModel::PermissionDeniedError", message)],
+  );
 }
 
 /** Validation failures (422) with their full messages. */

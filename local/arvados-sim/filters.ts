@@ -11,7 +11,15 @@ import { SimError, argumentError, rubyInspect } from "./errors.js";
 import { jsonbFilter } from "./jsonb-filters.js";
 import { parseRequestJson } from "./params.js";
 import { type Predicate, comparison } from "./predicate.js";
-import { type ColumnType, type SimContainer, columnsOf, containerColumns, isColumn, rubyClassName, rubyInspectValue } from "./record.js";
+import {
+  type ColumnType,
+  type SimContainer,
+  columnsOf,
+  containerColumns,
+  isColumn,
+  rubyClassName,
+  rubyInspectValue,
+} from "./record.js";
 
 export type { Predicate } from "./predicate.js";
 
@@ -82,13 +90,19 @@ function integerFromString(operand: string, type: "integer" | "bigint"): bigint 
   const text = operand.trim();
   if (!/^[+-]?\d+$/.test(text)) {
     throw new SimError(422, [
-      rubyInspect("ActiveRecord::StatementInvalid", `PG::InvalidTextRepresentation: ERROR:  invalid input syntax for type ${range.sql}: "${operand}"`),
+      rubyInspect(
+        "ActiveRecord::StatementInvalid",
+        `PG::InvalidTextRepresentation: ERROR:  invalid input syntax for type ${range.sql}: "${operand}"`,
+      ),
     ]);
   }
   const value = BigInt(text);
   if (value < range.min || value > range.max) {
     throw new SimError(422, [
-      rubyInspect("ActiveRecord::StatementInvalid", `PG::NumericValueOutOfRange: ERROR:  value "${operand}" is out of range for type ${range.sql}`),
+      rubyInspect(
+        "ActiveRecord::StatementInvalid",
+        `PG::NumericValueOutOfRange: ERROR:  value "${operand}" is out of range for type ${range.sql}`,
+      ),
     ]);
   }
   return value;
@@ -119,7 +133,8 @@ function likeToRegExp(pattern: string, caseInsensitive: boolean): RegExp {
 /** A string operand converted to the column's type, as the database would bind it. */
 function bindString(type: ColumnType, operator: string, operand: string, attr: string): unknown {
   if (type === "boolean") {
-    if (operator !== "=" && operator !== "<>") throw argumentError(`Invalid operator '${operator}' for boolean attribute '${attr}'`);
+    if (operator !== "=" && operator !== "<>")
+      throw argumentError(`Invalid operator '${operator}' for boolean attribute '${attr}'`);
     const lower = operand.toLowerCase();
     if (["1", "t", "true", "y", "yes"].includes(lower)) return true;
     if (["0", "f", "false", "n", "no"].includes(lower)) return false;
@@ -169,7 +184,9 @@ function scalarFilter(attr: string, type: ColumnType, rawOperator: string, opera
         // §5.7: an integer column takes an Integer (or String) operand; anything else is 422.
         const bound = integerOperand(operand);
         if (bound === undefined) {
-          throw argumentError(`Invalid operand '${operand === null ? "" : rubyInspectValue(operand).replace(/^"|"$/g, "")}' for integer attribute '${attr}'`);
+          throw argumentError(
+            `Invalid operand '${operand === null ? "" : rubyInspectValue(operand).replace(/^"|"$/g, "")}' for integer attribute '${attr}'`,
+          );
         }
         return comparison(operator, get, bound);
       }
@@ -183,17 +200,24 @@ function scalarFilter(attr: string, type: ColumnType, rawOperator: string, opera
       if (isIntegerType(type)) {
         for (const el of operand) {
           if (integerOperand(el) === undefined) {
-            throw argumentError(`Invalid element '${el === null ? "" : String(el)}' in array for integer attribute '${attr}'`);
+            throw argumentError(
+              `Invalid element '${el === null ? "" : String(el)}' in array for integer attribute '${attr}'`,
+            );
           }
         }
       }
       // Integer values are looked up as bigints, so a number column and an int64 one both match exactly.
-      const key = (v: unknown): unknown => (typeof v === "number" && Number.isInteger(v) && isIntegerType(type) ? BigInt(v) : v);
+      const key = (v: unknown): unknown =>
+        typeof v === "number" && Number.isInteger(v) && isIntegerType(type) ? BigInt(v) : v;
       const values = new Set<unknown>(
         operand
           .filter((el) => el !== null)
           .map((el) =>
-            type === "datetime" && typeof el === "string" ? (normalizeTimestamp(el) ?? el) : isIntegerType(type) ? integerOperand(el) : String(el),
+            type === "datetime" && typeof el === "string"
+              ? (normalizeTimestamp(el) ?? el)
+              : isIntegerType(type)
+                ? integerOperand(el)
+                : String(el),
           ),
       );
       const inSet = (r: SimContainer) => {
@@ -231,11 +255,14 @@ const kindPrefixes: Readonly<Record<string, string>> = {
 };
 
 function compileOne(filter: unknown): Predicate {
-  if (!Array.isArray(filter)) throw argumentError(`Invalid element in filters array: ${stringifyArvadosJson(filter)} is not an array`);
+  if (!Array.isArray(filter))
+    throw argumentError(`Invalid element in filters array: ${stringifyArvadosJson(filter)} is not an array`);
   const [attrsIn, operatorIn, operand] = filter as [unknown, unknown, unknown];
   if (operatorIn === "@@") throw argumentError("Full text search operator is no longer supported");
   if (typeof operatorIn !== "string") {
-    throw argumentError(`Invalid operator '${operatorIn === undefined ? "" : String(operatorIn)}' (${rubyClassName(operatorIn)}) in filter`);
+    throw argumentError(
+      `Invalid operator '${operatorIn === undefined ? "" : String(operatorIn)}' (${rubyClassName(operatorIn)}) in filter`,
+    );
   }
   const operator = operatorIn.toLowerCase();
   const attrs = Array.isArray(attrsIn) ? attrsIn : [attrsIn];
@@ -251,11 +278,14 @@ function compileOne(filter: unknown): Predicate {
       if (type !== "jsonb") throw argumentError(`Invalid attribute '${attr}' for operator '${operator}' in filter`);
       return jsonbFilter(attr, undefined, operator, operand);
     }
-    if (type === "jsonb" && ["contains", "=", "<>", "!="].includes(operator)) return jsonbFilter(attr, undefined, operator, operand);
+    if (type === "jsonb" && ["contains", "=", "<>", "!="].includes(operator))
+      return jsonbFilter(attr, undefined, operator, operand);
     if (type === undefined || !searchable(type, operator)) throw argumentError(`Invalid attribute '${attr}' in filter`);
     return scalarFilter(attr, type, operator, operand);
   });
-  return alternatives.length === 1 && alternatives[0] !== undefined ? alternatives[0] : (r) => alternatives.some((p) => p(r));
+  return alternatives.length === 1 && alternatives[0] !== undefined
+    ? alternatives[0]
+    : (r) => alternatives.some((p) => p(r));
 }
 
 /** The most selective index a filter set allows: uuid =/in, then locked_by_uuid =, then state =. */

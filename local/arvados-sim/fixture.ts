@@ -46,7 +46,9 @@ export function fixtureRecord(fields: Readonly<Record<string, unknown>>, ctx: Fi
   if (fields.priority !== undefined) {
     const given = exactPriority(fields.priority);
     if (given === undefined) {
-      throw new SimError(400, [`invalid priority ${String(fields.priority)}: an integer 0 … 2^63−1 as a bigint, a safe integer or a decimal string`]);
+      throw new SimError(400, [
+        `invalid priority ${String(fields.priority)}: an integer 0 … 2^63−1 as a bigint, a safe integer or a decimal string`,
+      ]);
     }
     priority = given;
   }

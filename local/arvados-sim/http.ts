@@ -86,7 +86,11 @@ function authorizationRecord(token: SimToken): Record<string, unknown> {
 }
 
 function sendJson(res: ServerResponse, status: number, requestId: string, body: string): void {
-  res.writeHead(status, { "Content-Type": "application/json", "X-Request-Id": requestId, "Content-Length": Buffer.byteLength(body) });
+  res.writeHead(status, {
+    "Content-Type": "application/json",
+    "X-Request-Id": requestId,
+    "Content-Length": Buffer.byteLength(body),
+  });
   res.end(body);
 }
 
@@ -96,7 +100,11 @@ function errorBody(messages: readonly string[], requestId: string): string {
 }
 
 function describeFault(effect: FaultEffect): string {
-  return effect.kind === "status" ? `status ${effect.status}` : effect.kind === "delay" ? `delay ${effect.ms}ms` : effect.kind;
+  return effect.kind === "status"
+    ? `status ${effect.status}`
+    : effect.kind === "delay"
+      ? `delay ${effect.ms}ms`
+      : effect.kind;
 }
 
 /** Creates the request listener for the simulator's HTTP server. */

@@ -14,10 +14,13 @@ export function jsonbFilter(attr: string, path: string | undefined, operator: st
   if (path === undefined) {
     if (operator === "exists") return (r) => hasKey(get(r), operand);
     if (operator === "contains") {
-      if (Array.isArray(operand) && operand.length === 0) throw argumentError(`Invalid operand '[]' for 'contains' operator`);
+      if (Array.isArray(operand) && operand.length === 0)
+        throw argumentError(`Invalid operand '[]' for 'contains' operator`);
       const keys = Array.isArray(operand) ? operand : [operand];
       if (!keys.every((k) => typeof k === "string")) {
-        throw argumentError(`Invalid element ${stringifyArvadosJson(keys)} in operand for "contains" operator (operand must be a string or array of strings)`);
+        throw argumentError(
+          `Invalid element ${stringifyArvadosJson(keys)} in operand for "contains" operator (operand must be a string or array of strings)`,
+        );
       }
       return (r) => keys.every((k) => hasKey(get(r), k));
     }
@@ -37,7 +40,8 @@ export function jsonbFilter(attr: string, path: string | undefined, operator: st
     case "!=":
       return (r) => !jsonEqual(sub(r), operand);
     case "in":
-      if (!Array.isArray(operand)) throw argumentError(`Invalid operand type '${rubyClassName(operand)}' for 'in' operator in filters`);
+      if (!Array.isArray(operand))
+        throw argumentError(`Invalid operand type '${rubyClassName(operand)}' for 'in' operator in filters`);
       return (r) => operand.some((o) => jsonEqual(sub(r), o));
     case "<":
     case "<=":
@@ -45,7 +49,8 @@ export function jsonbFilter(attr: string, path: string | undefined, operator: st
     case ">=":
       return comparison(operator, sub, operand);
     case "exists":
-      if (operand !== true && operand !== false) throw argumentError(`Invalid operand '${String(operand)}' for 'exists' must be true or false`);
+      if (operand !== true && operand !== false)
+        throw argumentError(`Invalid operand '${String(operand)}' for 'exists' must be true or false`);
       return (r) => hasKey(get(r), path) === operand;
     default:
       throw argumentError(`Invalid operator for subproperty search '${operator}'`);

@@ -47,7 +47,8 @@ export function parseSelect(param: unknown): string[] | undefined {
   if (!Array.isArray(select)) throw argumentError('Could not parse "select" param as an array');
   const names = select.map(String).filter((s) => s !== "modified_by_client_uuid");
   for (const name of names) {
-    if (!selectableAttributes.includes(name)) throw argumentError(`Invalid attribute '${name}' of Container in select parameter`);
+    if (!selectableAttributes.includes(name))
+      throw argumentError(`Invalid attribute '${name}' of Container in select parameter`);
   }
   // Upstream turns an empty select into an SQL error; either way the client gets a 422.
   if (names.length === 0) throw argumentError("Empty select list");
@@ -79,7 +80,12 @@ export function parseListQuery(params: Readonly<Record<string, unknown>>, maxIte
  * Runs a list query over the records `visible` allows. `shortPage` caps the rows returned
  * (never to zero), like upstream's response-size limit.
  */
-export function runList(store: ContainerStore, query: ListQuery, visible: (r: SimContainer) => boolean, shortPage?: number): ListPage {
+export function runList(
+  store: ContainerStore,
+  query: ListQuery,
+  visible: (r: SimContainer) => boolean,
+  shortPage?: number,
+): ListPage {
   const { predicate, anchor } = query.filters;
   const matches = (r: SimContainer) => predicate(r) && visible(r);
   let candidates: readonly SimContainer[];
@@ -93,7 +99,8 @@ export function runList(store: ContainerStore, query: ListQuery, visible: (r: Si
   } else {
     candidates = store.sorted(anchor, query.order);
   }
-  const limit = shortPage === undefined || query.limit === 0 ? query.limit : Math.max(1, Math.min(query.limit, shortPage));
+  const limit =
+    shortPage === undefined || query.limit === 0 ? query.limit : Math.max(1, Math.min(query.limit, shortPage));
   const items: SimContainer[] = [];
   let matched = 0;
   for (const record of candidates) {

@@ -16,7 +16,8 @@ async function main(): Promise<void> {
   });
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid --port ${values.port}`);
-  const maxDispatchAttempts = values["max-dispatch-attempts"] === undefined ? undefined : Number(values["max-dispatch-attempts"]);
+  const maxDispatchAttempts =
+    values["max-dispatch-attempts"] === undefined ? undefined : Number(values["max-dispatch-attempts"]);
 
   const sim = new ArvadosSimulator({ maxDispatchAttempts });
   const baseUrl = await sim.start(port);

@@ -72,7 +72,10 @@ function formToObject(form: URLSearchParams): Record<string, unknown> {
 export function decodeRequest(req: IncomingMessage, url: URL, body: string): DecodedRequest {
   const rawMethod = (req.method ?? "GET").toUpperCase();
   const override = req.headers["x-http-method-override"];
-  const method = rawMethod === "POST" && typeof override === "string" && override.trim() !== "" ? override.trim().toUpperCase() : rawMethod;
+  const method =
+    rawMethod === "POST" && typeof override === "string" && override.trim() !== ""
+      ? override.trim().toUpperCase()
+      : rawMethod;
   const query = formToObject(url.searchParams);
   const contentType = req.headers["content-type"];
   let bodyParams: Record<string, unknown> = {};
@@ -84,7 +87,8 @@ export function decodeRequest(req: IncomingMessage, url: URL, body: string): Dec
       } catch {
         throw argumentError("Could not parse JSON request body");
       }
-      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw argumentError("JSON request body must be an object");
+      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+        throw argumentError("JSON request body must be an object");
       bodyParams = parsed as Record<string, unknown>;
     } else {
       bodyParams = formToObject(new URLSearchParams(body));

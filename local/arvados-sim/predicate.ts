@@ -25,7 +25,8 @@ export function compare(a: unknown, b: unknown): number {
       const y = BigInt(b);
       return x < y ? -1 : x > y ? 1 : 0;
     }
-    if ((typeof a === "bigint" || typeof a === "number") && (typeof b === "bigint" || typeof b === "number")) return Number(a) - Number(b);
+    if ((typeof a === "bigint" || typeof a === "number") && (typeof b === "bigint" || typeof b === "number"))
+      return Number(a) - Number(b);
   }
   if (typeof a === "boolean" && typeof b === "boolean") return Number(a) - Number(b);
   const sa = String(a);

@@ -85,7 +85,11 @@ export interface ContainerOrigin {
  * container's priority, or 0 when the request's own priority is 0 or the parent has finished.
  * Throws SimError 400 on a request priority outside 0 … 1000 or a created_at that is not whole ms.
  */
-export function originPriority(origin: ContainerOrigin, parent: { state: ContainerState; priority: bigint } | undefined, now: string): bigint {
+export function originPriority(
+  origin: ContainerOrigin,
+  parent: { state: ContainerState; priority: bigint } | undefined,
+  now: string,
+): bigint {
   const requestPriority = origin.request?.priority ?? defaultRequestPriority;
   if (!Number.isInteger(requestPriority) || requestPriority < 0 || requestPriority > maxRequestPriority) {
     throw new SimError(400, [`invalid request priority ${requestPriority}: an integer 0 … ${maxRequestPriority}`]);

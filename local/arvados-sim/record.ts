@@ -199,7 +199,15 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 export function fillContainerDefaults(fields: Record<string, unknown>): void {
   const rc = fields.runtime_constraints;
   if (isPlainObject(rc)) {
-    const filled: Record<string, unknown> = { API: false, gpu: {}, keep_cache_disk: 0, keep_cache_ram: 0, ram: 0, vcpus: 0, ...rc };
+    const filled: Record<string, unknown> = {
+      API: false,
+      gpu: {},
+      keep_cache_disk: 0,
+      keep_cache_ram: 0,
+      ram: 0,
+      vcpus: 0,
+      ...rc,
+    };
     if (isPlainObject(filled.gpu)) {
       filled.gpu = { device_count: 0, driver_version: "", hardware_target: [], stack: "", vram: 0, ...filled.gpu };
     }

@@ -10,7 +10,14 @@
 import { ContainerState, isContainerState, isFinalState, stateTransitions } from "../../lib/model/container.js";
 import { createHash } from "node:crypto";
 import { normalizeTimestamp } from "./clock.js";
-import { SimError, invalidStateTransition, lockFailed, permissionDenied, rubyInspect, validationFailed } from "./errors.js";
+import {
+  SimError,
+  invalidStateTransition,
+  lockFailed,
+  permissionDenied,
+  rubyInspect,
+  validationFailed,
+} from "./errors.js";
 import {
   type SimContainer,
   asRecord,
@@ -38,10 +45,27 @@ export interface ChangeContext {
 }
 
 /** Request attributes upstream drops before assigning (`resource_attrs`, `update`). */
-const droppedAttributes = new Set(["created_at", "modified_by_client_uuid", "modified_by_user_uuid", "modified_at", "kind", "etag", "href"]);
+const droppedAttributes = new Set([
+  "created_at",
+  "modified_by_client_uuid",
+  "modified_by_user_uuid",
+  "modified_at",
+  "kind",
+  "etag",
+  "href",
+]);
 
 /** §5.5 progress attributes. */
-const progressAttrs = ["progress", "runtime_status", "subrequests_cost", "cost", "log", "output", "output_properties", "exit_code"];
+const progressAttrs = [
+  "progress",
+  "runtime_status",
+  "subrequests_cost",
+  "cost",
+  "log",
+  "output",
+  "output_properties",
+  "exit_code",
+];
 
 /** §5.5 attributes a create may set. */
 const createAttrs = [
@@ -98,7 +122,12 @@ function castAttribute(column: keyof typeof containerColumns, value: unknown): u
       return castBigint(human, value);
     case "integer":
     case "float": {
-      const n = typeof value === "string" && value.trim() !== "" ? Number(value) : typeof value === "bigint" ? Number(value) : value;
+      const n =
+        typeof value === "string" && value.trim() !== ""
+          ? Number(value)
+          : typeof value === "bigint"
+            ? Number(value)
+            : value;
       if (typeof n !== "number" || Number.isNaN(n)) throw validationFailed([`${human} is not a number`]);
       return n;
     }
@@ -148,7 +177,9 @@ function castBigint(human: string, value: unknown): unknown {
     else throw validationFailed([`${human} is not a number`]);
   }
   if (typeof n === "bigint" && (n < int64Min || n > int64Max)) {
-    throw new SimError(422, [rubyInspect("ActiveModel::RangeError", `${n} is out of range for ActiveModel::Type::Integer with limit 8 bytes`)]);
+    throw new SimError(422, [
+      rubyInspect("ActiveModel::RangeError", `${n} is out of range for ActiveModel::Type::Integer with limit 8 bytes`),
+    ]);
   }
   if (typeof n !== "bigint" && typeof n !== "number") throw validationFailed([`${human} is not a number`]);
   return n;
@@ -171,7 +202,12 @@ function reallyChanged(before: unknown, after: unknown): boolean {
 }
 
 /** §5.5 `validate_change`: the attributes this change may touch, or undefined for a state that has no rules. */
-function permittedAttributes(wasState: string | null, next: Record<string, unknown>, old: Record<string, unknown>, isNew: boolean): Set<string> | undefined {
+function permittedAttributes(
+  wasState: string | null,
+  next: Record<string, unknown>,
+  old: Record<string, unknown>,
+  isNew: boolean,
+): Set<string> | undefined {
   const permitted = new Set<string>(["state"]);
   if (isNew) for (const a of createAttrs) permitted.add(a);
   const add = (...names: string[]) => {
@@ -207,7 +243,9 @@ function permittedAttributes(wasState: string | null, next: Record<string, unkno
  * because the database changes priority without touching modified_at (§5.6 `update_priorities`).
  */
 export function etagOf(fields: Record<string, unknown>): string {
-  const digest = createHash("md5").update(`${String(fields.uuid)}:${String(fields.modified_at)}:${String(fields.priority)}`).digest("hex");
+  const digest = createHash("md5")
+    .update(`${String(fields.uuid)}:${String(fields.modified_at)}:${String(fields.priority)}`)
+    .digest("hex");
   return BigInt(`0x${digest}`).toString(36);
 }
 
@@ -215,13 +253,21 @@ export function etagOf(fields: Record<string, unknown>): string {
  * Applies `attrs` to `old` (undefined for a create) as upstream's save does, and returns the
  * record to store (`old` itself when nothing changed).
  */
-function save(old: SimContainer | undefined, attrs: Readonly<Record<string, unknown>>, ctx: ChangeContext, identity?: { uuid: string }): SimContainer {
+function save(
+  old: SimContainer | undefined,
+  attrs: Readonly<Record<string, unknown>>,
+  ctx: ChangeContext,
+  identity?: { uuid: string },
+): SimContainer {
   const isNew = old === undefined;
   const before: Record<string, unknown> = isNew ? newRow() : columnsOf(old);
   const next: Record<string, unknown> = { ...before };
   for (const [name, value] of Object.entries(attrs)) {
     if (droppedAttributes.has(name)) continue;
-    if (!isColumn(name)) throw new SimError(422, [rubyInspect("ActiveModel::UnknownAttributeError", `unknown attribute '${name}' for Container.`)]);
+    if (!isColumn(name))
+      throw new SimError(422, [
+        rubyInspect("ActiveModel::UnknownAttributeError", `unknown attribute '${name}' for Container.`),
+      ]);
     next[name] = castAttribute(name, value);
   }
   if (isNew) {
@@ -266,7 +312,8 @@ function save(old: SimContainer | undefined, attrs: Readonly<Record<string, unkn
   }
   // castBigint leaves a number only for a value that is not an integer.
   if (typeof next.priority === "number") errors.push("Priority must be an integer");
-  else if (typeof next.priority === "bigint" && next.priority < 0n) errors.push("Priority must be greater than or equal to 0");
+  else if (typeof next.priority === "bigint" && next.priority < 0n)
+    errors.push("Priority must be greater than or equal to 0");
   const status = next.runtime_status;
   for (const key of ["error", "errorDetail", "warning", "warningDetail", "activity", "preemptionNotice"]) {
     if (isPlainObject(status) && Object.hasOwn(status, key) && typeof status[key] !== "string") {
@@ -275,7 +322,10 @@ function save(old: SimContainer | undefined, attrs: Readonly<Record<string, unkn
   }
   // validate_state_change (§5.3)
   if (next.state !== wasState) {
-    const allowed = wasState === null ? next.state === "Queued" : (stateTransitions[wasState] as readonly unknown[]).includes(next.state);
+    const allowed =
+      wasState === null
+        ? next.state === "Queued"
+        : (stateTransitions[wasState] as readonly unknown[]).includes(next.state);
     if (!allowed) errors.push(`State cannot change from ${wasState ?? ""} to ${String(next.state)}`);
   }
   // validate_change (§5.5)
@@ -294,12 +344,17 @@ function save(old: SimContainer | undefined, attrs: Readonly<Record<string, unkn
     }
     for (const column of Object.keys(containerColumns)) {
       if (!permitted.has(column) && reallyChanged(before[column], next[column])) {
-        errors.push(`${humanize(column)} cannot be modified in state '${String(next.state)}' (${rubyInspectValue(before[column])}, ${rubyInspectValue(next[column])})`);
+        errors.push(
+          `${humanize(column)} cannot be modified in state '${String(next.state)}' (${rubyInspectValue(before[column])}, ${rubyInspectValue(next[column])})`,
+        );
       }
     }
   }
   // validate_lock (§5.4): locked_by_uuid is kept while Locked/Running, null otherwise.
-  const needLock = next.state === "Locked" || next.state === "Running" ? ((before.locked_by_uuid as string | null | undefined) ?? caller.tokenUuid) : null;
+  const needLock =
+    next.state === "Locked" || next.state === "Running"
+      ? ((before.locked_by_uuid as string | null | undefined) ?? caller.tokenUuid)
+      : null;
   if (!jsonEqual(before.locked_by_uuid ?? null, next.locked_by_uuid ?? null) && next.locked_by_uuid !== needLock) {
     errors.push(`Locked by uuid can only change to ${needLock ?? ""}`);
   }
@@ -345,12 +400,20 @@ export function setPriorityColumn(old: SimContainer, priority: bigint): SimConta
 }
 
 /** `POST /arvados/v1/containers` (§5.1, admin only): a new Queued container with upstream's defaults. */
-export function createContainer(uuid: string, attrs: Readonly<Record<string, unknown>>, ctx: ChangeContext): SimContainer {
+export function createContainer(
+  uuid: string,
+  attrs: Readonly<Record<string, unknown>>,
+  ctx: ChangeContext,
+): SimContainer {
   return save(undefined, attrs, ctx, { uuid });
 }
 
 /** `PUT`/`PATCH /arvados/v1/containers/{uuid}` (§5.3, §5.5). */
-export function updateContainer(old: SimContainer, attrs: Readonly<Record<string, unknown>>, ctx: ChangeContext): SimContainer {
+export function updateContainer(
+  old: SimContainer,
+  attrs: Readonly<Record<string, unknown>>,
+  ctx: ChangeContext,
+): SimContainer {
   return save(old, attrs, ctx);
 }
 

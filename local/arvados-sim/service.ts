@@ -13,7 +13,14 @@ import { argumentError, notFound, permissionDenied } from "./errors.js";
 import { parseListQuery, parseSelect, runList } from "./list.js";
 import { parseRequestJson } from "./params.js";
 import { type SimContainer, renderContainer } from "./record.js";
-import { type ChangeContext, createContainer, lockContainer, setPriorityColumn, unlockContainer, updateContainer } from "./rules.js";
+import {
+  type ChangeContext,
+  createContainer,
+  lockContainer,
+  setPriorityColumn,
+  unlockContainer,
+  updateContainer,
+} from "./rules.js";
 import type { ContainerStore } from "./store.js";
 import type { Caller, TokenRegistry } from "./tokens.js";
 import { uuidTail } from "./tokens.js";

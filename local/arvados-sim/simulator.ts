@@ -149,7 +149,11 @@ export class ArvadosSimulator implements SimulatorControls {
    * requesting container.
    */
   addContainer(fields: Record<string, unknown> = {}, options: AddContainerOptions = {}): Container {
-    const [uuid = ""] = this.addContainers(1, () => fields, () => options);
+    const [uuid = ""] = this.addContainers(
+      1,
+      () => fields,
+      () => options,
+    );
     for (const tokenUuid of options.visibleTo ?? []) this.#service.makeVisible(uuid, tokenUuid);
     return this.#render(uuid);
   }
@@ -169,7 +173,8 @@ export class ArvadosSimulator implements SimulatorControls {
       const fields = fieldsFor(i);
       const origin = originFor(i);
       const now = this.#clock.now();
-      const parent = origin.requestingContainerUuid === undefined ? undefined : this.#require(origin.requestingContainerUuid);
+      const parent =
+        origin.requestingContainerUuid === undefined ? undefined : this.#require(origin.requestingContainerUuid);
       const assignedPriority = originPriority(origin, parent, now);
       if (fields.priority !== undefined && (origin.request !== undefined || parent !== undefined)) {
         throw new SimError(400, ["give either a priority or an origin (request, requestingContainerUuid), not both"]);
@@ -253,7 +258,11 @@ export class ArvadosSimulator implements SimulatorControls {
   }
 
   /** Changes settings; `shortPage: null` turns short pages off. */
-  updateSettings(settings: { shortPage?: number | null; maxDispatchAttempts?: number; maxItemsPerResponse?: number }): void {
+  updateSettings(settings: {
+    shortPage?: number | null;
+    maxDispatchAttempts?: number;
+    maxItemsPerResponse?: number;
+  }): void {
     if (settings.shortPage !== undefined) this.#settings.shortPage = settings.shortPage ?? undefined;
     if (settings.maxDispatchAttempts !== undefined) this.#settings.maxDispatchAttempts = settings.maxDispatchAttempts;
     if (settings.maxItemsPerResponse !== undefined) this.#settings.maxItemsPerResponse = settings.maxItemsPerResponse;
@@ -304,5 +313,4 @@ export class ArvadosSimulator implements SimulatorControls {
     this.#service.commit(record, next);
     return renderContainer(next) as Container;
   }
-
 }

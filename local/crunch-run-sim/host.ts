@@ -160,10 +160,12 @@ export class CrunchRunSim {
   /** What crunch-run prints for one command; throws CrunchRunRefusal for what makes it exit 1. */
   private async answer(method: string, url: URL, body: string): Promise<string> {
     const [, node = "", verb = ""] = url.pathname.split("/");
-    if (node === "" || (this.options.nodeAlive !== undefined && !this.options.nodeAlive(node))) throw new CrunchRunRefusal(404, `no such node ${node}`);
+    if (node === "" || (this.options.nodeAlive !== undefined && !this.options.nodeAlive(node)))
+      throw new CrunchRunRefusal(404, `no such node ${node}`);
     if (verb === "list" && method === "GET") return this.list(node);
     const uuid = url.searchParams.get("uuid") ?? "";
-    if (!uuidPattern.test(uuid)) throw new CrunchRunRefusal(400, `missing required argument: container-uuid (got ${JSON.stringify(uuid)})`);
+    if (!uuidPattern.test(uuid))
+      throw new CrunchRunRefusal(400, `missing required argument: container-uuid (got ${JSON.stringify(uuid)})`);
     if (verb === "detach" && method === "POST") return this.detach(node, uuid, body);
     if (verb === "kill" && method === "POST") return this.kill(node, uuid);
     throw new CrunchRunRefusal(404, `unknown request ${method} ${verb}`);
@@ -185,7 +187,16 @@ export class CrunchRunSim {
     }
     const { apiBase, token } = parseStdinConfig(stdinConfig);
     let wake = () => {};
-    const proc: Proc = { uuid, pid: this.nextPid++, phase: "starting", apiBase, token, wake: () => wake(), killed: false, vanished: false };
+    const proc: Proc = {
+      uuid,
+      pid: this.nextPid++,
+      phase: "starting",
+      apiBase,
+      token,
+      wake: () => wake(),
+      killed: false,
+      vanished: false,
+    };
     const woken = new Promise<void>((resolve) => {
       wake = resolve;
     });
@@ -208,7 +219,11 @@ export class CrunchRunSim {
     // The process ends on its own time (its last API call): read its phase afresh after each wait.
     const alive = () => proc.phase !== ("exited" as Phase);
     while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    if (alive()) throw new CrunchRunRefusal(500, `${uuid}: pid ${proc.pid}: sent signal 15 (terminated) but process is still alive`);
+    if (alive())
+      throw new CrunchRunRefusal(
+        500,
+        `${uuid}: pid ${proc.pid}: sent signal 15 (terminated) but process is still alive`,
+      );
     return `${uuid}: pid ${proc.pid}: process already finished`;
   }
 
@@ -260,9 +275,12 @@ export class CrunchRunSim {
   }
 
   private async state(proc: Proc): Promise<string | undefined> {
-    const res = await fetch(`${proc.apiBase}/arvados/v1/containers/${proc.uuid}?select=${encodeURIComponent('["state"]')}`, {
-      headers: { authorization: `Bearer ${proc.token}` },
-    }).catch(() => undefined);
+    const res = await fetch(
+      `${proc.apiBase}/arvados/v1/containers/${proc.uuid}?select=${encodeURIComponent('["state"]')}`,
+      {
+        headers: { authorization: `Bearer ${proc.token}` },
+      },
+    ).catch(() => undefined);
     if (res?.ok !== true) return undefined;
     const body = (await res.json()) as { state?: unknown };
     return typeof body.state === "string" ? body.state : undefined;

@@ -62,8 +62,12 @@ function runInstances(s: SimState, q: QueryParams, requestId: string): string {
   // As many as the quota leaves room for, between MinCount and MaxCount (quotaFault checked MinCount).
   const count = Math.min(req.maxCount, s.instanceLimit === undefined ? req.maxCount : s.instanceLimit - liveCount(s));
   const instances: SimInstance[] = [];
-  for (let index = 0; index < count; index++) instances.push(launch(s, req, subnetId, index, instances[0]?.reservationId));
-  s.tokens.bind(req, instances.map((i) => i.instanceId));
+  for (let index = 0; index < count; index++)
+    instances.push(launch(s, req, subnetId, index, instances[0]?.reservationId));
+  s.tokens.bind(
+    req,
+    instances.map((i) => i.instanceId),
+  );
   return replyDocument("RunInstances", requestId, reservationXml(instances[0]?.reservationId ?? "", instances, s));
 }
 
@@ -82,7 +86,13 @@ function quotaFault(s: SimState, req: LaunchRequest): Ec2SimError | undefined {
 }
 
 /** One instance of a RunInstances call: the `amiLaunchIndex`-th, in the call's reservation. */
-function launch(s: SimState, req: LaunchRequest, subnetId: string, amiLaunchIndex: number, reservationId?: string): SimInstance {
+function launch(
+  s: SimState,
+  req: LaunchRequest,
+  subnetId: string,
+  amiLaunchIndex: number,
+  reservationId?: string,
+): SimInstance {
   const n = s.nextSeq();
   const hex = n.toString(16).padStart(17, "0");
   const now = s.now();

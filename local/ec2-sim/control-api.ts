@@ -107,7 +107,8 @@ function route(sim: ControlledSimulator, method: string, path: string, body: str
       return { status: 200, json: { ms: sim.listingLag() } };
     case "POST /_sim/listing-lag": {
       const ms = parseJson(body).ms;
-      if (typeof ms !== "number" || !(ms >= 0) || !Number.isFinite(ms)) throw new SyntaxError("listing-lag needs a number 'ms' >= 0");
+      if (typeof ms !== "number" || !(ms >= 0) || !Number.isFinite(ms))
+        throw new SyntaxError("listing-lag needs a number 'ms' >= 0");
       sim.setListingLag(ms);
       return { status: 200, json: { ms } };
     }

@@ -27,7 +27,10 @@ function fieldOf(name: string): (i: SimInstance) => string[] {
 function valueMatcher(pattern: string): (v: string) => boolean {
   if (!/[*?]/.test(pattern)) return (v) => v === pattern;
   const re = new RegExp(
-    `^${pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replaceAll("*", ".*").replaceAll("?", ".")}$`,
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+      .replaceAll("*", ".*")
+      .replaceAll("?", ".")}$`,
     "s",
   );
   return (v) => re.test(v);

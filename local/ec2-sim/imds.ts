@@ -88,7 +88,11 @@ export class ImdsServer {
     const [, instanceId = "", ...rest] = url.pathname.split("/");
     const path = rest.map(decodeURIComponent).join("/");
     const instance = this.lookup(instanceId);
-    if (instance === undefined || instance.state !== "running" || instance.metadataOptions.httpEndpoint === "disabled") {
+    if (
+      instance === undefined ||
+      instance.state !== "running" ||
+      instance.metadataOptions.httpEndpoint === "disabled"
+    ) {
       return [404, "Not Found"];
     }
     this.requests.set(instanceId, (this.requests.get(instanceId) ?? 0) + 1);
@@ -104,7 +108,8 @@ export class ImdsServer {
     const token = req.headers["x-aws-ec2-metadata-token"];
     if (typeof token === "string") {
       const session = this.sessions.get(token);
-      if (session === undefined || session.instanceId !== instanceId || session.expiresAt <= this.now()) return [401, "Unauthorized"];
+      if (session === undefined || session.instanceId !== instanceId || session.expiresAt <= this.now())
+        return [401, "Unauthorized"];
     } else if (instance.metadataOptions.httpTokens === "required") {
       return [401, "Unauthorized"];
     }

@@ -16,7 +16,10 @@ export interface LifecycleSettings {
 
 /** Why an instance changes state: EC2's stateReason codes and messages. */
 export const stateReasons = {
-  userTerminate: { code: "Client.UserInitiatedShutdown", message: "Client.UserInitiatedShutdown: User initiated shutdown" },
+  userTerminate: {
+    code: "Client.UserInitiatedShutdown",
+    message: "Client.UserInitiatedShutdown: User initiated shutdown",
+  },
   instanceShutdown: {
     code: "Client.InstanceInitiatedShutdown",
     message: "Client.InstanceInitiatedShutdown: Instance initiated shutdown",
@@ -92,7 +95,12 @@ export class InstanceLifecycle {
       const past = (this.history.get(i.instanceId) ?? []).filter((p) => p.at <= asOf).at(-1);
       if (past === undefined) continue;
       const { stateReason: _current, ...rest } = i;
-      out.push({ ...rest, state: past.state, stateChangedAt: past.at, ...(past.stateReason === undefined ? {} : { stateReason: past.stateReason }) });
+      out.push({
+        ...rest,
+        state: past.state,
+        stateChangedAt: past.at,
+        ...(past.stateReason === undefined ? {} : { stateReason: past.stateReason }),
+      });
     }
     return out;
   }
@@ -112,7 +120,8 @@ export class InstanceLifecycle {
     for (const i of this.all()) {
       const since = now - i.stateChangedAt;
       // A transition with a duration happened when it fell due, however late it is applied.
-      const dueAt = (durationMs: number | undefined) => (durationMs === undefined ? now : Math.min(now, i.stateChangedAt + durationMs));
+      const dueAt = (durationMs: number | undefined) =>
+        durationMs === undefined ? now : Math.min(now, i.stateChangedAt + durationMs);
       const { pendingMs, shuttingDownMs } = this.settings;
       if (i.state === "pending" && this.due(pendingMs, since, trigger)) this.move(i, "running", dueAt(pendingMs));
       else if (i.state === "shutting-down" && this.due(shuttingDownMs, since, trigger)) {

@@ -52,7 +52,8 @@ export function parseLaunchRequest(q: QueryParams): LaunchRequest {
     throw new Ec2SimError("MissingParameter", "The request must contain the parameters MinCount and MaxCount");
   }
   if (min < 1) throw invalid(`Value (${min}) for parameter minCount is invalid. Expected a value greater than 0`);
-  if (max < min) throw invalid(`Value (${max}) for parameter maxCount is invalid. Expected a value of at least minCount (${min})`);
+  if (max < min)
+    throw invalid(`Value (${max}) for parameter maxCount is invalid. Expected a value of at least minCount (${min})`);
   const clientToken = q.get("ClientToken");
   if (clientToken !== undefined && (clientToken.length > 64 || !/^[\x21-\x7e]*$/.test(clientToken))) {
     throw invalid(`Value (${clientToken}) for parameter clientToken is invalid. Up to 64 ASCII characters`);
@@ -87,7 +88,9 @@ export function parseLaunchRequest(q: QueryParams): LaunchRequest {
     metadataOptions: {
       httpEndpoint: metadata.get("HttpEndpoint") ?? "enabled",
       httpTokens: metadata.get("HttpTokens") ?? "optional",
-      ...(metadata.get("InstanceMetadataTags") === undefined ? {} : { instanceMetadataTags: metadata.get("InstanceMetadataTags") }),
+      ...(metadata.get("InstanceMetadataTags") === undefined
+        ? {}
+        : { instanceMetadataTags: metadata.get("InstanceMetadataTags") }),
     },
     iamInstanceProfile: q.get("IamInstanceProfile.Name") ?? q.get("IamInstanceProfile.Arn"),
     keyName: q.get("KeyName"),

@@ -58,7 +58,8 @@ export class CrunchRunEmulator extends InstanceWatcher {
     ec2.advance(0);
     const tagKey = `${this.options.tagKeyPrefix}ContainerUUID`;
     // Running instances, and those crunch-run is still on that have stopped running.
-    const watched = (i: Readonly<SimInstance>) => i.state === "running" || (this.phases.get(i.instanceId)?.name ?? "off") !== "off";
+    const watched = (i: Readonly<SimInstance>) =>
+      i.state === "running" || (this.phases.get(i.instanceId)?.name ?? "off") !== "off";
     for (const instance of ec2.instancesWhere(watched)) {
       const uuid = instance.tags[tagKey];
       if (uuid === undefined || this.options.skip?.(instance) === true) continue;

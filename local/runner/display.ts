@@ -24,7 +24,12 @@ export interface DisplayOutput {
 }
 
 function counts(record: Record<string, number>, order: readonly string[] = []): string {
-  const keys = [...order.filter((k) => k in record), ...Object.keys(record).filter((k) => !order.includes(k)).sort()];
+  const keys = [
+    ...order.filter((k) => k in record),
+    ...Object.keys(record)
+      .filter((k) => !order.includes(k))
+      .sort(),
+  ];
   return keys.map((k) => `${k} ${record[k]}`).join("  ") || "none";
 }
 
@@ -41,7 +46,10 @@ export function renderFrame(frame: DisplayFrame, top: number): string[] {
     `queue table ${s.queueEntries} entries    instances ${counts(s.instancesByState, instanceOrder)}`,
     `launches ${s.launches}    RunInstances errors ${errors}${errors > 0 ? ` (${counts(s.runInstancesErrors)})` : ""}`,
     `functions   ${frame.functions
-      .map((f) => `${f.name} ${f.stats.invocations}${f.stats.running > 0 ? "*" : ""}${f.stats.errors > 0 ? ` (${f.stats.errors} failed)` : ""}`)
+      .map(
+        (f) =>
+          `${f.name} ${f.stats.invocations}${f.stats.running > 0 ? "*" : ""}${f.stats.errors > 0 ? ` (${f.stats.errors} failed)` : ""}`,
+      )
       .join("  ")}`,
     `stream      ${frame.pump.recordsRead} records read, ${frame.pump.invocations} deliveries, ${frame.streamFailures} given up`,
     "",
@@ -49,7 +57,9 @@ export function renderFrame(frame: DisplayFrame, top: number): string[] {
   const shown = s.containers.slice(0, top);
   const labelWidth = Math.max(9, ...shown.map((c) => c.label.length));
   for (const c of shown) {
-    lines.push(`  ${c.label.padEnd(labelWidth)}  ${c.state.padEnd(9)}  ${(c.instanceType ?? "-").padEnd(15)}  ${c.note}`);
+    lines.push(
+      `  ${c.label.padEnd(labelWidth)}  ${c.state.padEnd(9)}  ${(c.instanceType ?? "-").padEnd(15)}  ${c.note}`,
+    );
   }
   if (s.containers.length > shown.length) lines.push(`  ... and ${s.containers.length - shown.length} more`);
   return lines;
@@ -78,7 +88,9 @@ export class LiveDisplay {
       // A pseudo-terminal may report 0 columns: then assume a usual width.
       const columns = this.out.columns !== undefined && this.out.columns > 0 ? this.out.columns : 120;
       const width = Math.max(40, columns - 1);
-      const lines = renderFrame(frame, this.options.top).map((l) => (l.length > width ? `${l.slice(0, width - 1)}…` : l));
+      const lines = renderFrame(frame, this.options.top).map((l) =>
+        l.length > width ? `${l.slice(0, width - 1)}…` : l,
+      );
       // Back to the top of the previous block, clear it, draw the new one.
       const rewind = this.drawn > 0 ? `\x1b[${this.drawn}F\x1b[0J` : "";
       this.out.write(`${rewind}${lines.join("\n")}\n`);

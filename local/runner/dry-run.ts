@@ -80,10 +80,14 @@ export async function dryRun(options: DryRunOptions): Promise<DryRunDecision[]> 
     const api = new ArvadosClient(arvadosClientOptionsFromEnv(options.env));
     const store = new QueueStore(services.ddb, services.tableName);
     const queue = new Queue(api, store, { leaseOwner: randomUUID(), leaseMs: 60_000 });
-    options.out.write(`Dry run against ${services.arvadosHost} with ${path}: nothing will be locked, launched or cancelled.\n`);
+    options.out.write(
+      `Dry run against ${services.arvadosHost} with ${path}: nothing will be locked, launched or cancelled.\n`,
+    );
     const report = await queue.update();
     await queue.releaseUpdateLease().catch(() => undefined);
-    options.out.write(`Queue update: ${report.entries.length} entries, ${report.apiRequests} API requests (reads only).\n`);
+    options.out.write(
+      `Queue update: ${report.entries.length} entries, ${report.apiRequests} API requests (reads only).\n`,
+    );
 
     const unsatisfiable = new Map<string, string>();
     const entries: QueueEntry[] = [];
@@ -96,7 +100,8 @@ export async function dryRun(options: DryRunOptions): Promise<DryRunDecision[]> 
         continue;
       }
       const choice = chooseInstanceTypes(config, { ...entry.container, mounts: decoded.mounts });
-      if (choice.ok) entries.push({ ...entry, instanceTypes: choice.types.map((it) => it.Name), typeDecision: choice.decision });
+      if (choice.ok)
+        entries.push({ ...entry, instanceTypes: choice.types.map((it) => it.Name), typeDecision: choice.decision });
       else unsatisfiable.set(entry.container.uuid, choice.error.message);
     }
 
@@ -113,7 +118,14 @@ export async function dryRun(options: DryRunOptions): Promise<DryRunDecision[]> 
       instances = await cloud.list(); // DescribeInstances only
     }
     const capacity = (await dispatchState(services.ddb, services.tableName, initialMaxContainers(config)).read()).value;
-    const plan = planQueue({ entries, instances, capacity, config, now: Date.now(), maxContainers: capacity.maxContainers });
+    const plan = planQueue({
+      entries,
+      instances,
+      capacity,
+      config,
+      now: Date.now(),
+      maxContainers: capacity.maxContainers,
+    });
 
     const decisions: DryRunDecision[] = report.entries
       .filter((e) => !isFinalState(e.container.state))
@@ -132,10 +144,14 @@ export async function dryRun(options: DryRunOptions): Promise<DryRunDecision[]> 
       // Exactly: int64 priorities one apart are one double.
       .sort((a, b) => (a.priority > b.priority ? -1 : a.priority < b.priority ? 1 : a.uuid.localeCompare(b.uuid)));
     for (const d of decisions) {
-      const types = d.unsatisfiable ?? (d.types.slice(0, 3).join(",") + (d.types.length > 3 ? ",…" : ""));
-      options.out.write(`${d.uuid}  ${d.state.padEnd(8)} p=${String(d.priority).padEnd(18)} ${types.padEnd(40)}  ${d.action}\n`);
+      const types = d.unsatisfiable ?? d.types.slice(0, 3).join(",") + (d.types.length > 3 ? ",…" : "");
+      options.out.write(
+        `${d.uuid}  ${d.state.padEnd(8)} p=${String(d.priority).padEnd(18)} ${types.padEnd(40)}  ${d.action}\n`,
+      );
     }
-    options.out.write(`${plan.lock.length} would be locked, ${plan.launch.length} launched, ${plan.unlock.length} unlocked, ${unsatisfiable.size} cancelled as unsatisfiable.\n`);
+    options.out.write(
+      `${plan.lock.length} would be locked, ${plan.launch.length} launched, ${plan.unlock.length} unlocked, ${unsatisfiable.size} cancelled as unsatisfiable.\n`,
+    );
     return decisions;
   } finally {
     await services.stop();

@@ -43,14 +43,17 @@ async function invoke(handler: Handler, functionName: string, message: InvokeMes
   } catch (err) {
     const error = serializeError(err);
     // What the Node.js runtime logs for an unhandled handler error.
-    console.error(JSON.stringify({ errorType: error.name, errorMessage: error.message, stack: error.stack?.split("\n") }));
+    console.error(
+      JSON.stringify({ errorType: error.name, errorMessage: error.message, stack: error.stack?.split("\n") }),
+    );
     send({ type: "result", id: message.id, ok: false, error, billedMs: report() });
   }
 }
 
 async function main(): Promise<void> {
   const [bundle, functionName] = process.argv.slice(2);
-  if (bundle === undefined || functionName === undefined) throw new Error("usage: function-host-child <bundle> <function name>");
+  if (bundle === undefined || functionName === undefined)
+    throw new Error("usage: function-host-child <bundle> <function name>");
   // Ctrl-C in the terminal reaches the whole process group: the runner decides when this ends.
   process.on("SIGINT", () => undefined);
   const started = Date.now();

@@ -48,7 +48,12 @@ export interface FunctionStats {
 
 /** The trigger of a Lambda event, from its shape. */
 export function triggerOf(event: unknown): TriggerKind {
-  const e = event as { Records?: { eventSource?: string }[]; source?: string; "detail-type"?: string; requestContext?: unknown };
+  const e = event as {
+    Records?: { eventSource?: string }[];
+    source?: string;
+    "detail-type"?: string;
+    requestContext?: unknown;
+  };
   const source = e?.Records?.[0]?.eventSource;
   if (source === "aws:sqs") return "sqs";
   if (source === "aws:dynamodb") return "stream";
@@ -132,7 +137,11 @@ class Environment {
       });
       this.child.once("exit", (code, signal) => {
         this.dead = true;
-        const why = new FunctionError(options.name, "Runtime.ExitError", `environment exited (${signal ?? `code ${code}`})`);
+        const why = new FunctionError(
+          options.name,
+          "Runtime.ExitError",
+          `environment exited (${signal ?? `code ${code}`})`,
+        );
         reject(why);
         for (const waiter of this.pending.values()) waiter.reject(why);
         this.pending.clear();
@@ -156,7 +165,9 @@ class Environment {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         this.retire();
-        reject(new FunctionError(name, "Sandbox.Timedout", `Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`));
+        reject(
+          new FunctionError(name, "Sandbox.Timedout", `Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`),
+        );
       }, timeoutMs + 500);
       this.pending.set(id, {
         resolve: (v) => {
@@ -189,7 +200,15 @@ class Environment {
 
 /** A LambdaFunction is one function's pool of execution environments. */
 export class LambdaFunction {
-  readonly stats: FunctionStats = { invocations: 0, errors: 0, coldStarts: 0, timeouts: 0, running: 0, billedMs: 0, byTrigger: {} };
+  readonly stats: FunctionStats = {
+    invocations: 0,
+    errors: 0,
+    coldStarts: 0,
+    timeouts: 0,
+    running: 0,
+    billedMs: 0,
+    byTrigger: {},
+  };
   private readonly environments: Environment[] = [];
   private readonly waiting: (() => void)[] = [];
   private readonly logFd: number;
@@ -266,7 +285,8 @@ export class LambdaFunction {
   private async acquire(): Promise<Environment> {
     for (;;) {
       // Forget environments that died (timeout, crash, init error): the next invocation starts a new one.
-      for (let i = this.environments.length - 1; i >= 0; i--) if (this.environments[i]?.dead) this.environments.splice(i, 1);
+      for (let i = this.environments.length - 1; i >= 0; i--)
+        if (this.environments[i]?.dead) this.environments.splice(i, 1);
       const idle = this.environments.find((e) => !e.busy);
       const env = idle ?? (this.environments.length < this.options.maxEnvironments ? this.spawn() : undefined);
       if (env !== undefined) {

@@ -31,7 +31,8 @@ export function functionUrlEvent(req: IncomingMessage, body: Buffer, now = new D
     else headers[name] = joined;
   }
   const query: Record<string, string> = {};
-  for (const [name, value] of url.searchParams) query[name] = query[name] === undefined ? value : `${query[name]},${value}`;
+  for (const [name, value] of url.searchParams)
+    query[name] = query[name] === undefined ? value : `${query[name]},${value}`;
   const text = body.length === 0 || textTypes.test(headers["content-type"] ?? "");
   const requestId = randomUUID();
   const event: LambdaFunctionURLEvent = {
@@ -75,10 +76,17 @@ interface StructuredResult {
 }
 
 function isStructured(result: unknown): result is StructuredResult {
-  return typeof result === "object" && result !== null && typeof (result as { statusCode?: unknown }).statusCode === "number";
+  return (
+    typeof result === "object" && result !== null && typeof (result as { statusCode?: unknown }).statusCode === "number"
+  );
 }
 
-function send(res: ServerResponse, status: number, headers: Record<string, string | number | boolean>, body: Buffer | string): void {
+function send(
+  res: ServerResponse,
+  status: number,
+  headers: Record<string, string | number | boolean>,
+  body: Buffer | string,
+): void {
   res.statusCode = status;
   for (const [name, value] of Object.entries(headers)) res.setHeader(name, String(value));
   res.end(body);
@@ -137,7 +145,12 @@ export class FunctionUrlServer {
       send(res, 200, { "content-type": "application/json" }, JSON.stringify(result ?? null));
       return;
     }
-    const body = result.body === undefined ? "" : result.isBase64Encoded === true ? Buffer.from(result.body, "base64") : result.body;
+    const body =
+      result.body === undefined
+        ? ""
+        : result.isBase64Encoded === true
+          ? Buffer.from(result.body, "base64")
+          : result.body;
     if (result.cookies !== undefined && result.cookies.length > 0) res.setHeader("set-cookie", result.cookies);
     send(res, result.statusCode, result.headers ?? {}, body);
   }

@@ -39,7 +39,11 @@ export function writeLocalConfig(source: string, stateDir: string, pollInterval:
  * The config for a run: `userConfig` when given (validated here so a bad file fails before
  * anything starts), else the default example with the short poll interval.
  */
-export function prepareLocalConfig(options: { userConfig?: string; stateDir: string; pollInterval: string }): LocalConfig {
+export function prepareLocalConfig(options: {
+  userConfig?: string;
+  stateDir: string;
+  pollInterval: string;
+}): LocalConfig {
   const path = options.userConfig ?? writeLocalConfig(defaultConfigPath, options.stateDir, options.pollInterval);
   return { path, config: loadClusterConfig(path).config };
 }

@@ -31,7 +31,8 @@ const usage = `usage: npm start -- [options]
 function duration(value: string | undefined, flag: string, fallback: number): number {
   if (value === undefined) return fallback;
   const parsed = durationResult(value);
-  if (!parsed.ok || parsed.value <= 0) throw new UsageError(`${flag}: ${parsed.ok ? "must be positive" : parsed.message} (e.g. 5s, 500ms, 2m)`);
+  if (!parsed.ok || parsed.value <= 0)
+    throw new UsageError(`${flag}: ${parsed.ok ? "must be positive" : parsed.message} (e.g. 5s, 500ms, 2m)`);
   return parsed.value;
 }
 
@@ -71,7 +72,8 @@ async function main(): Promise<number> {
     process.stdout.write(usage);
     return 0;
   }
-  if (values["allow-changes"] && !values.arvados) throw new UsageError("--allow-changes only makes sense with --arvados");
+  if (values["allow-changes"] && !values.arvados)
+    throw new UsageError("--allow-changes only makes sense with --arvados");
   const stateDir = join(repoRoot, ".local");
   const dynamodbPort = port(values["dynamodb-port"], "--dynamodb-port");
 
@@ -148,7 +150,10 @@ main().then(
   (err: unknown) => {
     // Start-up problems carry their own advice (Java, busy port, build, config); a usage error gets the usage.
     process.stderr.write(`npm start: ${err instanceof Error ? err.message : String(err)}\n`);
-    if (err instanceof UsageError || (err instanceof Error && err.name === "TypeError" && /parseArgs|option/i.test(err.message))) {
+    if (
+      err instanceof UsageError ||
+      (err instanceof Error && err.name === "TypeError" && /parseArgs|option/i.test(err.message))
+    ) {
       process.stderr.write(usage);
     }
     process.exit(1);

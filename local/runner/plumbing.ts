@@ -85,7 +85,12 @@ export function createPlumbing(options: PlumbingOptions & { hostScript: string }
         name: f.name,
         bundlePath: bundles.get(f.name) ?? "",
         hostScript: options.hostScript,
-        env: functionEnvironment(services, { ...options, functionName: f.name, queueUrls: f.queueUrls, memoryMb: f.memoryMb }),
+        env: functionEnvironment(services, {
+          ...options,
+          functionName: f.name,
+          queueUrls: f.queueUrls,
+          memoryMb: f.memoryMb,
+        }),
         timeoutMs: f.timeoutMs,
         logFile,
         // Reserved concurrency where set; otherwise room for a stream batch and a scheduled pass at once.
@@ -104,7 +109,11 @@ export function createPlumbing(options: PlumbingOptions & { hostScript: string }
     spec.functions.flatMap((f) => {
       const target = functions.get(f.name);
       if (target === undefined) return [];
-      return f.schedules.map((s) => ({ target, expression: s.expression, periodMs: Math.max(100, (s.rateMs * options.tickMs) / 60_000) }));
+      return f.schedules.map((s) => ({
+        target,
+        expression: s.expression,
+        periodMs: Math.max(100, (s.rateMs * options.tickMs) / 60_000),
+      }));
     }),
     services.region,
     options.onError,

@@ -119,9 +119,14 @@ export class ProgressTracker {
     const containers = this.containers(entries, byContainer, statuses);
     const containersByState: Record<string, number> = {};
     for (const c of containers) bump(containersByState, c.state);
-    const finishedEntries = containers.filter((c) => isContainerState(c.state) && isFinalState(c.state) && entries.has(c.uuid)).length;
+    const finishedEntries = containers.filter(
+      (c) => isContainerState(c.state) && isFinalState(c.state) && entries.has(c.uuid),
+    ).length;
     containers.sort(
-      (a, b) => (waitingFirst[a.state] ?? 9) - (waitingFirst[b.state] ?? 9) || priorityDescending(a.priority, b.priority) || a.label.localeCompare(b.label),
+      (a, b) =>
+        (waitingFirst[a.state] ?? 9) - (waitingFirst[b.state] ?? 9) ||
+        priorityDescending(a.priority, b.priority) ||
+        a.label.localeCompare(b.label),
     );
     const workload = this.sources.workload;
     return {
@@ -153,7 +158,11 @@ export class ProgressTracker {
       });
       if (!response.ok) return undefined;
       const { items } = (await response.json()) as { items?: ApiEntry[] };
-      return new Map((items ?? []).flatMap((e) => (e.container?.uuid === undefined ? [] : [[e.container.uuid, e.scheduling_status ?? ""]])));
+      return new Map(
+        (items ?? []).flatMap((e) =>
+          e.container?.uuid === undefined ? [] : [[e.container.uuid, e.scheduling_status ?? ""]],
+        ),
+      );
     } catch {
       return undefined;
     }
@@ -222,7 +231,9 @@ function noteFor(
   if (state === "Running") return last === undefined ? "running" : `running on ${last.instanceId}`;
   if (entry === undefined) return "not in the queue table yet";
   if (status !== undefined && status !== "") {
-    return entry.launch === undefined ? status : `${status} (${entry.launch.instanceId} ${last?.state ?? "not listed"})`;
+    return entry.launch === undefined
+      ? status
+      : `${status} (${entry.launch.instanceId} ${last?.state ?? "not listed"})`;
   }
   if (entry.instanceTypes === undefined) return "no types yet";
   if (entry.launch !== undefined) return `launched on ${entry.launch.instanceId} (${last?.state ?? "not listed"})`;

@@ -50,7 +50,11 @@ export interface RunLocalOptions {
   /** The ManagementToken the dispatch API accepts (default: DISPATCH_MANAGEMENT_TOKEN, else a random one per run). */
   managementToken?: string;
   /** Called once everything runs, with the dispatch API's address: a test can use it while the workload plays. */
-  onReady?: (ready: { services: Services; dispatchApi: DispatchApiAddress; submitted: () => string[] }) => Promise<void> | void;
+  onReady?: (ready: {
+    services: Services;
+    dispatchApi: DispatchApiAddress;
+    submitted: () => string[];
+  }) => Promise<void> | void;
   /** AWS's DynamoDB and EC2 (as the AWS_* environment says) instead of local ones. */
   aws?: boolean;
   /** The real Arvados cluster of ARVADOS_API_HOST/ARVADOS_API_TOKEN instead of the simulator (no workload). */
@@ -98,14 +102,26 @@ export async function runLocal(options: RunLocalOptions = {}): Promise<RunSummar
   const out = options.out ?? process.stdout;
   const realArvados = options.realArvados === true;
   if (options.aws === true && !realArvados) {
-    throw new RunnerSetupError("--aws launches real EC2 instances: use it with --arvados (a real cluster), never with the simulator");
+    throw new RunnerSetupError(
+      "--aws launches real EC2 instances: use it with --arvados (a real cluster), never with the simulator",
+    );
   }
 
-  const local = prepareLocalConfig({ ...(options.configPath ? { userConfig: options.configPath } : {}), stateDir, pollInterval: options.pollInterval ?? "2s" });
+  const local = prepareLocalConfig({
+    ...(options.configPath ? { userConfig: options.configPath } : {}),
+    stateDir,
+    pollInterval: options.pollInterval ?? "2s",
+  });
   const clusterId = local.config.ClusterID || "zzzzz";
-  const spec = readServerlessSpec({ overrides: { clusterId, tagKeyPrefix: local.config.Containers.CloudVMs.TagKeyPrefix } });
+  const spec = readServerlessSpec({
+    overrides: { clusterId, tagKeyPrefix: local.config.Containers.CloudVMs.TagKeyPrefix },
+  });
   requireBuild(spec, distDir);
-  const workload = realArvados ? undefined : typeof options.workload === "object" ? options.workload : loadWorkload(options.workload);
+  const workload = realArvados
+    ? undefined
+    : typeof options.workload === "object"
+      ? options.workload
+      : loadWorkload(options.workload);
 
   const services = await startServices({
     clusterId,
@@ -122,7 +138,8 @@ export async function runLocal(options: RunLocalOptions = {}): Promise<RunSummar
   });
   let plumbing: Plumbing | undefined;
   const urlServers: FunctionUrlServer[] = [];
-  const managementToken = options.managementToken ?? (env.DISPATCH_MANAGEMENT_TOKEN || randomBytes(24).toString("base64url"));
+  const managementToken =
+    options.managementToken ?? (env.DISPATCH_MANAGEMENT_TOKEN || randomBytes(24).toString("base64url"));
   try {
     plumbing = createPlumbing({
       hostScript: await buildFunctionHost(join(stateDir, "function-host.mjs")),
@@ -205,11 +222,18 @@ type PlayOptions = RunLocalOptions & {
   dispatchApi?: DispatchApiAddress;
 };
 
-async function play(options: PlayOptions, services: Services, plumbing: Plumbing, tagKeyPrefix: string): Promise<RunSummary> {
+async function play(
+  options: PlayOptions,
+  services: Services,
+  plumbing: Plumbing,
+  tagKeyPrefix: string,
+): Promise<RunSummary> {
   const startedAt = Date.now();
   const { arvadosSim, ec2Sim } = services;
   const player =
-    arvadosSim !== undefined && options.workload !== undefined ? new WorkloadPlayer(arvadosSim, planWorkload(options.workload), startedAt) : undefined;
+    arvadosSim !== undefined && options.workload !== undefined
+      ? new WorkloadPlayer(arvadosSim, planWorkload(options.workload), startedAt)
+      : undefined;
   for (const fault of options.workload?.ec2Faults ?? []) ec2Sim?.injectFault(fault);
   const crunchRun =
     arvadosSim !== undefined && ec2Sim !== undefined
@@ -217,15 +241,22 @@ async function play(options: PlayOptions, services: Services, plumbing: Plumbing
           ec2: ec2Sim,
           arvados: arvadosSim,
           tagKeyPrefix,
-          bootDelayMs: options.bootDelayMs ?? (options.workload?.bootSeconds === undefined ? 1_000 : options.workload.bootSeconds * 1000),
+          bootDelayMs:
+            options.bootDelayMs ??
+            (options.workload?.bootSeconds === undefined ? 1_000 : options.workload.bootSeconds * 1000),
           shutdownDelayMs: options.shutdownDelayMs ?? 500,
           plan: (uuid) => player?.get(uuid),
           defaultRuntimeMs: 5_000,
-          ...(options.workerAgents === true ? { skip: (i: { userData?: string }) => isWorkerUserData(i.userData) } : {}),
+          ...(options.workerAgents === true
+            ? { skip: (i: { userData?: string }) => isWorkerUserData(i.userData) }
+            : {}),
         })
       : undefined;
   const workers: LocalWorkers | undefined =
-    options.workerAgents === true && arvadosSim !== undefined && ec2Sim !== undefined && services.ec2Endpoint !== undefined
+    options.workerAgents === true &&
+    arvadosSim !== undefined &&
+    ec2Sim !== undefined &&
+    services.ec2Endpoint !== undefined
       ? await startLocalWorkers({
           ec2: ec2Sim,
           ec2Url: services.ec2Endpoint,
@@ -275,7 +306,11 @@ async function play(options: PlayOptions, services: Services, plumbing: Plumbing
   crunchRun?.start();
   reclaimer?.start();
   if (options.dispatchApi !== undefined) {
-    await options.onReady?.({ services, dispatchApi: options.dispatchApi, submitted: () => player?.submitted.map((s) => s.uuid) ?? [] });
+    await options.onReady?.({
+      services,
+      dispatchApi: options.dispatchApi,
+      submitted: () => player?.submitted.map((s) => s.uuid) ?? [],
+    });
   }
   const timeoutMs = options.timeoutMs ?? 5 * 60_000;
   // Once everything has ended, cleanup gets a few more ticks to forget the finished entries.
@@ -339,14 +374,17 @@ async function play(options: PlayOptions, services: Services, plumbing: Plumbing
     ...(stopReason === undefined ? {} : { stopReason }),
     elapsedMs: Date.now() - startedAt,
     containers: containerOutcomes(snapshot),
-    instancesLaunched: ec2Sim === undefined ? snapshot.launches : instances.filter((i) => i.tags[tagKey] !== undefined).length,
+    instancesLaunched:
+      ec2Sim === undefined ? snapshot.launches : instances.filter((i) => i.tags[tagKey] !== undefined).length,
     instancesByState: ec2Sim === undefined ? snapshot.instancesByState : instancesByState,
     finishedEntriesLeft: snapshot.finishedEntries,
     runInstancesErrors: snapshot.runInstancesErrors,
     spotInterruptions: { ...(reclaimer?.stats ?? { warned: 0, reclaimed: 0 }) },
     ...(latency === undefined ? {} : { latency }),
     streamFailures: plumbing.streamFailures.records,
-    functionErrors: Object.fromEntries([...plumbing.functions.values()].filter((f) => f.stats.errors > 0).map((f) => [f.name, f.stats.errors])),
+    functionErrors: Object.fromEntries(
+      [...plumbing.functions.values()].filter((f) => f.stats.errors > 0).map((f) => [f.name, f.stats.errors]),
+    ),
     logDir: options.logDir,
     functions: Object.fromEntries([...plumbing.functions.values()].map((f) => [f.name, structuredClone(f.stats)])),
     schedules: Object.fromEntries(plumbing.schedules.stats),

@@ -112,8 +112,16 @@ function cloudFormationTags(): Tags {
   const key = (name: string) => (name === "Ref" || name === "Condition" ? name : `Fn::${name}`);
   return cfnFunctions.flatMap((name) => [
     { tag: `!${name}`, resolve: (value: string) => ({ [key(name)]: value }) },
-    { tag: `!${name}`, collection: "seq" as const, resolve: (value: { toJSON(): unknown }) => ({ [key(name)]: value.toJSON() }) },
-    { tag: `!${name}`, collection: "map" as const, resolve: (value: { toJSON(): unknown }) => ({ [key(name)]: value.toJSON() }) },
+    {
+      tag: `!${name}`,
+      collection: "seq" as const,
+      resolve: (value: { toJSON(): unknown }) => ({ [key(name)]: value.toJSON() }),
+    },
+    {
+      tag: `!${name}`,
+      collection: "map" as const,
+      resolve: (value: { toJSON(): unknown }) => ({ [key(name)]: value.toJSON() }),
+    },
   ]);
 }
 
@@ -141,8 +149,12 @@ function variableResolver(params: Record<string, Plain>, stage: string): (text: 
     return value === undefined ? undefined : substitute(value, depth + 1);
   };
   const substitute = (text: string, depth: number): string => {
-    if (depth > 10) throw new ServerlessSpecError(`serverless.yml: variables nest too deeply in ${JSON.stringify(text)}`);
-    return text.replace(/\$\{([^{}]+)\}/g, (whole, expression: string) => resolveOne(expression.trim(), depth) ?? whole);
+    if (depth > 10)
+      throw new ServerlessSpecError(`serverless.yml: variables nest too deeply in ${JSON.stringify(text)}`);
+    return text.replace(
+      /\$\{([^{}]+)\}/g,
+      (whole, expression: string) => resolveOne(expression.trim(), depth) ?? whole,
+    );
   };
   return (text) => substitute(text, 0);
 }
@@ -177,7 +189,8 @@ export function rateToMs(expression: string): number | undefined {
 function numberOr(value: Plain | undefined, fallback: number, what: string): number {
   if (value === undefined || value === null) return fallback;
   const n = typeof value === "string" ? Number(value) : value;
-  if (typeof n !== "number" || !Number.isFinite(n)) throw new ServerlessSpecError(`serverless.yml: ${what} is not a number`);
+  if (typeof n !== "number" || !Number.isFinite(n))
+    throw new ServerlessSpecError(`serverless.yml: ${what} is not a number`);
   return n;
 }
 
@@ -188,7 +201,9 @@ function schedulesOf(event: Plain, functionName: string): ScheduleSpec[] {
   return expressions.flatMap((expression) => {
     const rateMs = rateToMs(expression);
     if (rateMs === undefined) {
-      throw new ServerlessSpecError(`serverless.yml: ${functionName}: schedule ${expression} is not a rate() the runner can emulate`);
+      throw new ServerlessSpecError(
+        `serverless.yml: ${functionName}: schedule ${expression} is not a rate() the runner can emulate`,
+      );
     }
     return [{ expression, rateMs }];
   });
@@ -198,11 +213,13 @@ function streamOf(event: Plain, functionName: string): StreamEventSpec {
   if (!isMap(event)) throw new ServerlessSpecError(`serverless.yml: ${functionName}: a stream event must be a map`);
   const retries = event.maximumRetryAttempts;
   const patterns = event.filterPatterns ?? [];
-  if (!Array.isArray(patterns)) throw new ServerlessSpecError(`serverless.yml: ${functionName}: filterPatterns must be a list`);
+  if (!Array.isArray(patterns))
+    throw new ServerlessSpecError(`serverless.yml: ${functionName}: filterPatterns must be a list`);
   return {
     filterPatterns: patterns as Json[],
     batchSize: numberOr(event.batchSize, defaultStreamBatchSize, `${functionName}.batchSize`),
-    maximumBatchingWindowMs: numberOr(event.batchWindow ?? event.maximumBatchingWindow, 0, `${functionName}.batchWindow`) * 1000,
+    maximumBatchingWindowMs:
+      numberOr(event.batchWindow ?? event.maximumBatchingWindow, 0, `${functionName}.batchWindow`) * 1000,
     bisectBatchOnFunctionError: event.bisectBatchOnFunctionError === true,
     maximumRetryAttempts:
       retries === undefined || retries === null || retries === -1
@@ -226,13 +243,16 @@ function sqsOf(event: Plain, functionName: string): SqsEventSpec {
   const raw: Plain = typeof event === "string" ? { arn: event } : event;
   if (!isMap(raw)) throw new ServerlessSpecError(`serverless.yml: ${functionName}: an sqs event must be a map`);
   const queue = getAttArnOf(raw.arn);
-  if (queue === undefined) throw new ServerlessSpecError(`serverless.yml: ${functionName}: sqs arn must be !GetAtt <Queue>.Arn`);
+  if (queue === undefined)
+    throw new ServerlessSpecError(`serverless.yml: ${functionName}: sqs arn must be !GetAtt <Queue>.Arn`);
   return {
     queue,
     // AWS's default batch size for SQS is 10.
     batchSize: numberOr(raw.batchSize, 10, `${functionName}.sqs.batchSize`),
     maximumBatchingWindowMs: numberOr(raw.maximumBatchingWindow, 0, `${functionName}.sqs.maximumBatchingWindow`) * 1000,
-    ...(raw.maximumConcurrency === undefined ? {} : { maximumConcurrency: numberOr(raw.maximumConcurrency, 2, `${functionName}.sqs.maximumConcurrency`) }),
+    ...(raw.maximumConcurrency === undefined
+      ? {}
+      : { maximumConcurrency: numberOr(raw.maximumConcurrency, 2, `${functionName}.sqs.maximumConcurrency`) }),
     reportBatchItemFailures: raw.functionResponseType === "ReportBatchItemFailures",
   };
 }
@@ -284,7 +304,10 @@ export function parseServerlessSpec(
   const functions = isMap(doc.functions) ? doc.functions : {};
 
   return {
-    queues: queuesOf(doc.resources, options.readFile ?? ((path) => readFileSync(new URL(path, serverlessYmlPath), "utf8"))),
+    queues: queuesOf(
+      doc.resources,
+      options.readFile ?? ((path) => readFileSync(new URL(path, serverlessYmlPath), "utf8")),
+    ),
     functions: Object.entries(functions).map(([name, raw]): FunctionSpec => {
       if (!isMap(raw)) throw new ServerlessSpecError(`serverless.yml: function ${name} is not a map`);
       const spec: FunctionSpec = {
@@ -301,7 +324,8 @@ export function parseServerlessSpec(
       for (const [variable, value] of Object.entries(isMap(raw.environment) ? raw.environment : {})) {
         if (isMap(value) && typeof value.Ref === "string") spec.queueUrls[variable] = value.Ref;
       }
-      if (raw.reservedConcurrency !== undefined) spec.reservedConcurrency = numberOr(raw.reservedConcurrency, 0, `${name}.reservedConcurrency`);
+      if (raw.reservedConcurrency !== undefined)
+        spec.reservedConcurrency = numberOr(raw.reservedConcurrency, 0, `${name}.reservedConcurrency`);
       for (const event of Array.isArray(raw.events) ? raw.events : []) {
         if (!isMap(event)) continue;
         const resolved = substituteDeep(event, resolve);
@@ -319,7 +343,9 @@ export function parseServerlessSpec(
 }
 
 /** Reads and parses the project's serverless.yml (see parseServerlessSpec). */
-export function readServerlessSpec(options: { stage?: string; overrides?: Record<string, string> } = {}): ServerlessSpec {
+export function readServerlessSpec(
+  options: { stage?: string; overrides?: Record<string, string> } = {},
+): ServerlessSpec {
   return parseServerlessSpec(readFileSync(serverlessYmlPath, "utf8"), options);
 }
 

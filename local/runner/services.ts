@@ -79,7 +79,11 @@ export interface Services {
 
 const localCredentials = { accessKeyId: "local", secretAccessKey: "local" };
 
-async function listen(service: string, port: number | undefined, start: (port: number) => Promise<string>): Promise<string> {
+async function listen(
+  service: string,
+  port: number | undefined,
+  start: (port: number) => Promise<string>,
+): Promise<string> {
   try {
     return await start(port ?? 0);
   } catch (err) {
@@ -99,23 +103,26 @@ export async function startServices(options: ServiceOptions): Promise<Services> 
     for (const stop of stops.splice(0).reverse()) await stop().catch(() => undefined);
   };
   try {
-    const region = options.aws ? (options.env.AWS_REGION ?? options.env.AWS_DEFAULT_REGION ?? "us-east-1") : "us-east-1";
+    const region = options.aws
+      ? (options.env.AWS_REGION ?? options.env.AWS_DEFAULT_REGION ?? "us-east-1")
+      : "us-east-1";
 
     let dynamodbEndpoint: string | undefined;
     if (!options.aws) {
       if (options.dynamodbEndpoint !== undefined) dynamodbEndpoint = options.dynamodbEndpoint;
       else {
-        const local: DynamoDbLocal = await startDynamoDbLocal(options.dynamodbPort === undefined ? {} : { port: options.dynamodbPort }).catch(
-          (err: unknown) => {
-            // Its messages (Java missing, port busy) say what to do; say which service they are about.
-            throw err instanceof DynamoDbLocalError ? new DynamoDbLocalError(`DynamoDB Local: ${err.message}`) : err;
-          },
-        );
+        const local: DynamoDbLocal = await startDynamoDbLocal(
+          options.dynamodbPort === undefined ? {} : { port: options.dynamodbPort },
+        ).catch((err: unknown) => {
+          // Its messages (Java missing, port busy) say what to do; say which service they are about.
+          throw err instanceof DynamoDbLocalError ? new DynamoDbLocalError(`DynamoDB Local: ${err.message}`) : err;
+        });
         stops.push(() => local.stop());
         dynamodbEndpoint = local.endpoint;
       }
     }
-    const clientConfig = dynamodbEndpoint === undefined ? {} : { endpoint: dynamodbEndpoint, region, credentials: localCredentials };
+    const clientConfig =
+      dynamodbEndpoint === undefined ? {} : { endpoint: dynamodbEndpoint, region, credentials: localCredentials };
     const ddb = new DynamoDBClient(clientConfig);
     const streams = new DynamoDBStreamsClient(clientConfig);
     stops.push(async () => {
@@ -127,7 +134,8 @@ export async function startServices(options: ServiceOptions): Promise<Services> 
     let streamArn: string | undefined;
     if (options.aws) {
       tableName = options.env.QUEUE_TABLE_NAME ?? "";
-      if (tableName === "") throw new RunnerSetupError("--aws needs QUEUE_TABLE_NAME: the deployed stack's queue table");
+      if (tableName === "")
+        throw new RunnerSetupError("--aws needs QUEUE_TABLE_NAME: the deployed stack's queue table");
       streamArn = (await ddb.send(new DescribeTableCommand({ TableName: tableName }))).Table?.LatestStreamArn;
     } else {
       // Unique per run, so runs sharing one DynamoDB Local (tests) never see each other's items.
@@ -236,7 +244,8 @@ export function functionEnvironment(
     if (value !== undefined) env[key] = value;
   }
   if (settings.aws) {
-    for (const [key, value] of Object.entries(settings.parentEnv)) if (key.startsWith("AWS_") && value !== undefined) env[key] = value;
+    for (const [key, value] of Object.entries(settings.parentEnv))
+      if (key.startsWith("AWS_") && value !== undefined) env[key] = value;
   } else {
     env.AWS_REGION = services.region;
     env.AWS_ACCESS_KEY_ID = localCredentials.accessKeyId;

@@ -67,7 +67,17 @@ export class LocalSqs {
     for (const q of queues) {
       this.specs.set(q.logicalId, q);
       this.messages.set(q.logicalId, []);
-      this.stats.set(q.logicalId, { sent: 0, delivered: 0, deleted: 0, failed: 0, expired: 0, lost: 0, duplicated: 0, late: 0, receives: 0 });
+      this.stats.set(q.logicalId, {
+        sent: 0,
+        delivered: 0,
+        deleted: 0,
+        failed: 0,
+        expired: 0,
+        lost: 0,
+        duplicated: 0,
+        late: 0,
+        receives: 0,
+      });
     }
   }
 
@@ -105,7 +115,10 @@ export class LocalSqs {
           return;
         }
         if (target !== "AmazonSQS.SendMessage") {
-          reply(400, { __type: "com.amazonaws.sqs#UnsupportedOperation", message: `${target} is not supported locally` });
+          reply(400, {
+            __type: "com.amazonaws.sqs#UnsupportedOperation",
+            message: `${target} is not supported locally`,
+          });
           return;
         }
         const queue = [...this.specs.keys()].find((id) => input.QueueUrl === this.url(id));
@@ -282,7 +295,9 @@ export class SqsMappings {
               (result) => {
                 const failed = new Set(
                   mapping.reportBatchItemFailures
-                    ? ((result as { batchItemFailures?: { itemIdentifier: string }[] } | null)?.batchItemFailures ?? []).map((f) => f.itemIdentifier)
+                    ? (
+                        (result as { batchItemFailures?: { itemIdentifier: string }[] } | null)?.batchItemFailures ?? []
+                      ).map((f) => f.itemIdentifier)
                     : [],
                 );
                 for (const m of batch) {

@@ -48,7 +48,8 @@ export function queuedToLaunchLatencies(
   const firstLaunch = new Map<string, number>();
   for (const i of instances) {
     const uuid = i.tags[tagKey];
-    if (uuid !== undefined && !(i.launchTime >= (firstLaunch.get(uuid) ?? Number.POSITIVE_INFINITY))) firstLaunch.set(uuid, i.launchTime);
+    if (uuid !== undefined && !(i.launchTime >= (firstLaunch.get(uuid) ?? Number.POSITIVE_INFINITY)))
+      firstLaunch.set(uuid, i.launchTime);
   }
   return containers.flatMap((c) => {
     const launched = firstLaunch.get(c.uuid);
@@ -109,7 +110,8 @@ export function formatBilling(functions: Record<string, FunctionStats>, wallMs: 
   const dispatcher = Object.entries(functions).filter(([name]) => !displayFunctions.has(name));
   const total = dispatcher.reduce((sum, [, f]) => sum + f.billedMs, 0);
   const parts = Object.entries(functions).map(
-    ([name, f]) => `${name} ${f.invocations} invocations, ${seconds(f.billedMs)} (${share(f.billedMs)})${displayFunctions.has(name) ? " [the display's requests]" : ""}`,
+    ([name, f]) =>
+      `${name} ${f.invocations} invocations, ${seconds(f.billedMs)} (${share(f.billedMs)})${displayFunctions.has(name) ? " [the display's requests]" : ""}`,
   );
   return `Billed Duration (REPORT lines) over ${seconds(wallMs)}: ${parts.join("; ")}. The dispatcher's functions together: ${seconds(total)}, ${share(total)} of the wall time.`;
 }
@@ -134,7 +136,14 @@ function seconds(ms: number): string {
 
 /** The summary as the terminal shows it: a table, then the totals. */
 export function formatSummary(s: RunSummary): string {
-  const rows = s.containers.map((c) => [c.label, c.uuid, c.state, c.instanceType ?? "-", String(c.instances), c.reason ?? ""]);
+  const rows = s.containers.map((c) => [
+    c.label,
+    c.uuid,
+    c.state,
+    c.instanceType ?? "-",
+    String(c.instances),
+    c.reason ?? "",
+  ]);
   const header = ["container", "uuid", "state", "type", "instances", "reason"];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) =>
@@ -156,7 +165,9 @@ export function formatSummary(s: RunSummary): string {
     `Instances launched: ${s.instancesLaunched} (now ${count(s.instancesByState)}); RunInstances errors: ${count(s.runInstancesErrors)}.`,
     ...(s.spotInterruptions.warned === 0
       ? []
-      : [`Spot interruption warnings: ${s.spotInterruptions.warned}; instances EC2 reclaimed itself: ${s.spotInterruptions.reclaimed}.`]),
+      : [
+          `Spot interruption warnings: ${s.spotInterruptions.warned}; instances EC2 reclaimed itself: ${s.spotInterruptions.reclaimed}.`,
+        ]),
     s.latency === undefined
       ? "Queued → RunInstances latency: no launches."
       : `Queued → RunInstances latency over ${s.latency.count} containers: p50 ${seconds(s.latency.p50Ms)}, p99 ${seconds(s.latency.p99Ms)}, max ${seconds(s.latency.maxMs)}.`,

@@ -49,7 +49,8 @@ export class WorkloadPlayer {
     while (this.remaining.length > 0 && (this.remaining[0]?.submitAfterMs ?? 0) <= now - this.startedAt) {
       const next = this.remaining.shift();
       if (next === undefined) break;
-      const createdAtMs = next.requestCreatedAtMs === undefined ? undefined : Math.round(this.startedAt) + next.requestCreatedAtMs;
+      const createdAtMs =
+        next.requestCreatedAtMs === undefined ? undefined : Math.round(this.startedAt) + next.requestCreatedAtMs;
       const container = this.sim.addContainer(next.fields, {
         request: { priority: next.requestPriority, ...(createdAtMs === undefined ? {} : { createdAtMs }) },
       });
@@ -58,7 +59,9 @@ export class WorkloadPlayer {
         label: next.label,
         runtimeMs: next.runtimeMs,
         exitCode: next.exitCode,
-        ...(next.spotInterruptionAfterMs === undefined ? {} : { spotInterruptionAfterMs: next.spotInterruptionAfterMs }),
+        ...(next.spotInterruptionAfterMs === undefined
+          ? {}
+          : { spotInterruptionAfterMs: next.spotInterruptionAfterMs }),
         createdAt: container.created_at,
         priority: container.priority,
       };

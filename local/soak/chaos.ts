@@ -184,7 +184,9 @@ export class ChaosDriver {
       this.stats.dynamodbBursts++;
     }
     const factor = intensity * (now < this.burstUntil ? 6 : 1);
-    this.targets.dynamodb.rates = Object.fromEntries(Object.entries(s.dynamodb).map(([kind, rate]) => [kind, rate * factor]));
+    this.targets.dynamodb.rates = Object.fromEntries(
+      Object.entries(s.dynamodb).map(([kind, rate]) => [kind, rate * factor]),
+    );
   }
 
   private mayKillLaunch(now: number): boolean {

@@ -69,7 +69,8 @@ export class CrashPointSet {
 
   /** The InterceptProxy decision for EC2 (Query protocol: the Action is in the body). */
   ec2 = (req: InterceptedRequest): InterceptPlan => {
-    const action = new URLSearchParams(req.body).get("Action") ?? new URL(req.path, "http://x").searchParams.get("Action");
+    const action =
+      new URLSearchParams(req.body).get("Action") ?? new URL(req.path, "http://x").searchParams.get("Action");
     return action === "RunInstances" ? this.take("run-instances", "launch") : { interception: "forward" };
   };
 

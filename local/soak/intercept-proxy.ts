@@ -6,7 +6,15 @@
  * or the reply is lost on the way back. Everything else is forwarded untouched (the simulator's
  * own faults, resets included, pass through as they are). Loopback only.
  */
-import { Agent, createServer, type IncomingHttpHeaders, type IncomingMessage, request, type Server, type ServerResponse } from "node:http";
+import {
+  Agent,
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  request,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import type { AddressInfo } from "node:net";
 
 /** What happens to one request. */
@@ -102,7 +110,8 @@ export class InterceptProxy {
       return;
     }
     const headers: Record<string, string | string[]> = {};
-    for (const [name, value] of Object.entries(reply.headers)) if (value !== undefined && !hopByHop.has(name)) headers[name] = value;
+    for (const [name, value] of Object.entries(reply.headers))
+      if (value !== undefined && !hopByHop.has(name)) headers[name] = value;
     headers["content-length"] = String(reply.body.length);
     res.writeHead(reply.status, headers);
     res.end(reply.body);
@@ -112,13 +121,26 @@ export class InterceptProxy {
     }
   }
 
-  private relay(req: IncomingMessage, body: Buffer): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> {
+  private relay(
+    req: IncomingMessage,
+    body: Buffer,
+  ): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> {
     const target = new URL(this.target);
     return new Promise((resolve, reject) => {
       const upstream = request(
-        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent: this.agent },
+        {
+          host: target.hostname,
+          port: target.port,
+          method: req.method,
+          path: req.url,
+          headers: req.headers,
+          agent: this.agent,
+        },
         (reply) => {
-          readBody(reply).then((buffer) => resolve({ status: reply.statusCode ?? 502, headers: reply.headers, body: buffer }), reject);
+          readBody(reply).then(
+            (buffer) => resolve({ status: reply.statusCode ?? 502, headers: reply.headers, body: buffer }),
+            reject,
+          );
         },
       );
       upstream.on("error", reject);

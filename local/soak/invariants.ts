@@ -91,9 +91,13 @@ function listCounts(counts: Record<string, number>): string {
 /** Every container ended: Complete, or Cancelled with upstream's unsatisfiable error, for MaxDispatchAttempts, or after a spot reclaim. */
 export function everyContainerEnded(o: SoakOutcome): InvariantResult {
   const outcome = (c: FinalContainer): string => {
-    if (c.unsatisfiable) return c.state === "Cancelled" && c.runtimeError === o.unsatisfiableError ? "Cancelled (unsatisfiable)" : `wrong: ${c.state}`;
+    if (c.unsatisfiable)
+      return c.state === "Cancelled" && c.runtimeError === o.unsatisfiableError
+        ? "Cancelled (unsatisfiable)"
+        : `wrong: ${c.state}`;
     if (c.state === "Complete") return "Complete";
-    if (c.state === "Cancelled" && maxDispatchAttemptsError.test(c.runtimeError ?? "")) return "Cancelled (MaxDispatchAttempts)";
+    if (c.state === "Cancelled" && maxDispatchAttemptsError.test(c.runtimeError ?? ""))
+      return "Cancelled (MaxDispatchAttempts)";
     if (c.state === "Cancelled" && c.spotReclaimed === true) return "Cancelled (spot instance reclaimed)";
     return c.state === "Cancelled" ? "wrong: Cancelled without an upstream reason" : `wrong: ${c.state}`;
   };
@@ -102,7 +106,9 @@ export function everyContainerEnded(o: SoakOutcome): InvariantResult {
     name: "every container Complete, or Cancelled for an upstream reason",
     pass: bad.length === 0,
     figures: `${o.containers.length} containers: ${listCounts(count(o.containers, outcome))}`,
-    examples: bad.slice(0, exampleLimit).map((c) => `${c.label} ${c.uuid} ${c.state}${c.runtimeError === undefined ? "" : ` (${c.runtimeError})`}`),
+    examples: bad
+      .slice(0, exampleLimit)
+      .map((c) => `${c.label} ${c.uuid} ${c.state}${c.runtimeError === undefined ? "" : ` (${c.runtimeError})`}`),
   };
 }
 
@@ -160,7 +166,9 @@ export function lockCountBelowMax(o: SoakOutcome): InvariantResult {
   const satisfiable = o.containers.filter((c) => !c.unsatisfiable);
   const max = Math.max(0, ...satisfiable.map((c) => c.lockCount));
   const reached = satisfiable.filter((c) => c.lockCount >= o.maxDispatchAttempts);
-  const histogram = Object.entries(count(satisfiable, (c) => String(c.lockCount))).sort(([a], [b]) => Number(a) - Number(b));
+  const histogram = Object.entries(count(satisfiable, (c) => String(c.lockCount))).sort(
+    ([a], [b]) => Number(a) - Number(b),
+  );
   return {
     name: `lock_count below MaxDispatchAttempts (${o.maxDispatchAttempts})`,
     pass: reached.length === 0,
@@ -177,11 +185,21 @@ export function tokenNowhere(o: SoakOutcome): InvariantResult {
     name: "the Arvados token in no log line or request but its Authorization header",
     pass: leaks.length === 0 && unchecked.length === 0,
     figures: `${leaks.length} found in ${tokenScanPlaces.map((place) => `${checked[place] ?? 0} ${place}s`).join(", ")}`,
-    examples: [...unchecked.map((place) => `${place}: none checked`), ...leaks.map((l) => `${l.place}: ${l.form}`)].slice(0, exampleLimit),
+    examples: [
+      ...unchecked.map((place) => `${place}: none checked`),
+      ...leaks.map((l) => `${l.place}: ${l.form}`),
+    ].slice(0, exampleLimit),
   };
 }
 
 /** Every invariant, in report order. */
 export function checkInvariants(o: SoakOutcome): InvariantResult[] {
-  return [everyContainerEnded(o), oneInstancePerLock(o), noInstanceLeft(o), noEntryForFinished(o), lockCountBelowMax(o), tokenNowhere(o)];
+  return [
+    everyContainerEnded(o),
+    oneInstancePerLock(o),
+    noInstanceLeft(o),
+    noEntryForFinished(o),
+    lockCountBelowMax(o),
+    tokenNowhere(o),
+  ];
 }

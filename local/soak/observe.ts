@@ -32,7 +32,8 @@ export function intentRepeats(launchLog: string): Record<string, number> {
     if (!line.includes('"launch intent repeated"')) continue;
     try {
       const { message, outcome } = JSON.parse(line) as { message?: unknown; outcome?: unknown };
-      if (message === "launch intent repeated" && typeof outcome === "string") counts[outcome] = (counts[outcome] ?? 0) + 1;
+      if (message === "launch intent repeated" && typeof outcome === "string")
+        counts[outcome] = (counts[outcome] ?? 0) + 1;
     } catch {
       // Not a log record (a line cut by a kill): not counted.
     }
@@ -41,7 +42,13 @@ export function intentRepeats(launchLog: string): Record<string, number> {
 }
 
 /** One progress line. */
-export function progressLine(elapsedMs: number, calm: boolean, player: WorkloadPlayer, states: Record<string, number>, ledger: InstanceLedger): string {
+export function progressLine(
+  elapsedMs: number,
+  calm: boolean,
+  player: WorkloadPlayer,
+  states: Record<string, number>,
+  ledger: InstanceLedger,
+): string {
   const byState = Object.entries(states)
     .filter(([state]) => isContainerState(state))
     .map(([state, n]) => `${state} ${n}`)
@@ -66,6 +73,8 @@ export function writeFinalState(
     .requests()
     .filter((r) => [...odd].some((uuid) => r.path.includes(uuid)))
     .map((r) => ({ seq: r.seq, method: r.method, path: r.path, status: r.status, fault: r.fault }));
-  const instances = ledger.all().map((i) => ({ ...i, launchTime: i.launchTime - startedAt, stateChangedAt: i.stateChangedAt - startedAt }));
+  const instances = ledger
+    .all()
+    .map((i) => ({ ...i, launchTime: i.launchTime - startedAt, stateChangedAt: i.stateChangedAt - startedAt }));
   writeFileSync(path, `${JSON.stringify({ containers, instances, requests }, null, 1)}\n`);
 }

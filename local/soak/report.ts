@@ -17,13 +17,17 @@ export function formatSoakReport(r: SoakResult): string {
   const o = f.overlaps;
   const fn = (name: string) => {
     const s = r.functions[name];
-    return s === undefined ? "-" : `${s.invocations} invocations, ${s.errors} failed, ${s.timeouts} timed out, ${s.coldStarts} cold starts`;
+    return s === undefined
+      ? "-"
+      : `${s.invocations} invocations, ${s.errors} failed, ${s.timeouts} timed out, ${s.coldStarts} cold starts`;
   };
   const lines = [
     "",
     `Soak seed ${r.seed}: ${r.containers} containers (${r.unsatisfiable} unsatisfiable)`,
     `Duration: ${seconds(r.durationMs)} (faults for ${seconds(r.calmAtMs)}, then calm; ${
-      r.convergedAfterCalmMs === undefined ? "did NOT converge before the time limit" : `converged ${seconds(r.convergedAfterCalmMs)} into the calm`
+      r.convergedAfterCalmMs === undefined
+        ? "did NOT converge before the time limit"
+        : `converged ${seconds(r.convergedAfterCalmMs)} into the calm`
     })`,
     "Faults injected (and taken by a request):",
     `  Arvados:            ${counts(f.arvados)}`,
@@ -40,7 +44,10 @@ export function formatSoakReport(r: SoakResult): string {
     ...Object.keys(r.functions).map((name) => `  ${name.padEnd(34)} ${fn(name)}`),
     `Stream: ${r.pump.recordsRead} records read (${r.pump.readErrors} failed reads), ${r.pump.invocations} deliveries (${r.pump.failedInvocations} failed), ${r.streamRecordsGivenUp} records given up on`,
     "Invariants:",
-    ...r.invariants.flatMap((i) => [`  ${i.pass ? "PASS" : "FAIL"}  ${i.name}: ${i.figures}`, ...i.examples.map((e) => `          e.g. ${e}`)]),
+    ...r.invariants.flatMap((i) => [
+      `  ${i.pass ? "PASS" : "FAIL"}  ${i.name}: ${i.figures}`,
+      ...i.examples.map((e) => `          e.g. ${e}`),
+    ]),
     `Logs: ${r.logDir}`,
     "",
   ];

@@ -11,8 +11,13 @@ import type { Ec2Simulator, FaultSpec } from "../ec2-sim/index.js";
 import { between, chance, pick, type Random } from "./random.js";
 
 /** The EC2 errors the driver can inject. */
-export type Ec2FaultKind = "type-capacity" | "subnet-capacity" | "subnet-addresses" | "instance-limit" | "vcpu-limit" | "request-limit";
-
+export type Ec2FaultKind =
+  | "type-capacity"
+  | "subnet-capacity"
+  | "subnet-addresses"
+  | "instance-limit"
+  | "vcpu-limit"
+  | "request-limit";
 
 /** Which service faults, and how. */
 export interface ServiceFaultSettings {
@@ -101,7 +106,8 @@ export class ServiceFaults {
   /** Removes the pending Arvados faults; what they would still have failed is not counted. */
   withdrawArvados(): void {
     const arvados = this.targets.arvados;
-    for (const rule of arvados.pendingFaults()) add(this.arvados, arvadosFaultKind(rule, this.settings.clientTimeoutMs), -(rule.count ?? 1));
+    for (const rule of arvados.pendingFaults())
+      add(this.arvados, arvadosFaultKind(rule, this.settings.clientTimeoutMs), -(rule.count ?? 1));
     arvados.clearFaults();
   }
 
@@ -123,15 +129,26 @@ export class ServiceFaults {
     const r = this.random;
     const roll = r();
     if (roll < 0.3) {
-      this.injectArvados({ route: pick(r, anyRoute), count: between(r, 1, 2), effect: { kind: "status", status: pick(r, this.settings.statuses) } });
+      this.injectArvados({
+        route: pick(r, anyRoute),
+        count: between(r, 1, 2),
+        effect: { kind: "status", status: pick(r, this.settings.statuses) },
+      });
     } else if (roll < 0.4 && this.settings.poll503Bursts) {
-      this.injectArvados({ route: routes.list, count: between(r, 3, 8), effect: { kind: "status", status: 503, message: burstMessage } });
+      this.injectArvados({
+        route: routes.list,
+        count: between(r, 3, 8),
+        effect: { kind: "status", status: 503, message: burstMessage },
+      });
     } else if (roll < 0.55) {
       this.injectArvados({ route: pick(r, anyRoute), effect: { kind: "delay", ms: between(r, 500, 4_000) } });
     } else if (roll < 0.62 && this.settings.timeouts && now - this.lastTimeoutAt > timeoutSpacingMs) {
       // One at a time: a reply slower than the timeout costs the caller the whole timeout.
       this.lastTimeoutAt = now;
-      this.injectArvados({ route: pick(r, [routes.get, routes.list, routes.lock]), effect: { kind: "delay", ms: this.settings.clientTimeoutMs + 1_000 } });
+      this.injectArvados({
+        route: pick(r, [routes.get, routes.list, routes.lock]),
+        effect: { kind: "delay", ms: this.settings.clientTimeoutMs + 1_000 },
+      });
     } else if (roll < 0.72) {
       this.injectArvados({ route: pick(r, anyRoute), effect: { kind: "malformed" } });
     } else if (roll < 0.87) {

@@ -125,7 +125,16 @@ export function defaultChaosSettings(chaosMs: number): ChaosSettings {
     crashCallers: ["launch", "choose-instance-types"],
     killTargets: ["launch", "choose-instance-types", "cleanup"],
     launchKillSpacingMs: 65_000,
-    ec2Faults: ["type-capacity", "type-capacity", "subnet-capacity", "subnet-addresses", "instance-limit", "vcpu-limit", "request-limit", "request-limit"],
+    ec2Faults: [
+      "type-capacity",
+      "type-capacity",
+      "subnet-capacity",
+      "subnet-addresses",
+      "instance-limit",
+      "vcpu-limit",
+      "request-limit",
+      "request-limit",
+    ],
     statuses: [500, 502, 503, 504],
     poll503Bursts: true,
     timeouts: true,
@@ -164,7 +173,13 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const ec2ListingLagMs = options.ec2ListingLagMs ?? Math.round(1.5 * tickMs);
 
   // Read live by the local SQS: the chaos driver sets the rates for the fault phase only.
-  const sqsChaos: SqsChaos = { loseRate: 0, duplicateRate: 0, lateRate: 0, maxLateMs: 0, random: forkRandom(options.seed, "sqs") };
+  const sqsChaos: SqsChaos = {
+    loseRate: 0,
+    duplicateRate: 0,
+    lateRate: 0,
+    maxLateMs: 0,
+    random: forkRandom(options.seed, "sqs"),
+  };
   const services = await startServices({
     clusterId,
     aws: false,
@@ -181,7 +196,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const stops: (() => Promise<void>)[] = [() => services.stop()];
   try {
     const { arvadosSim, ec2Sim } = services;
-    if (arvadosSim === undefined || ec2Sim === undefined || services.dynamodbEndpoint === undefined || services.ec2Endpoint === undefined) {
+    if (
+      arvadosSim === undefined ||
+      ec2Sim === undefined ||
+      services.dynamodbEndpoint === undefined ||
+      services.ec2Endpoint === undefined
+    ) {
       throw new Error("the soak needs DynamoDB Local and both simulators");
     }
     let player: WorkloadPlayer | undefined;
@@ -194,10 +214,24 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const tokenScan = new SecretScan(services.arvadosToken);
     const dynamodbProxy = new DynamoDbFaultProxy(services.dynamodbEndpoint, {}, forkRandom(options.seed, "dynamodb"));
     dynamodbProxy.observe = checkingDynamoDbRequests(tokenScan);
-    const arvadosProxy = new InterceptProxy(services.arvadosHost, checkingRequests(tokenScan, "Arvados request", crashPoints.arvados));
-    const ec2Proxy = new InterceptProxy(services.ec2Endpoint, checkingRequests(tokenScan, "EC2 request", crashPoints.ec2));
-    const [dynamodbUrl, arvadosUrl, ec2Url] = await Promise.all([dynamodbProxy.start(), arvadosProxy.start(), ec2Proxy.start()]);
-    stops.push(() => dynamodbProxy.stop(), () => arvadosProxy.stop(), () => ec2Proxy.stop());
+    const arvadosProxy = new InterceptProxy(
+      services.arvadosHost,
+      checkingRequests(tokenScan, "Arvados request", crashPoints.arvados),
+    );
+    const ec2Proxy = new InterceptProxy(
+      services.ec2Endpoint,
+      checkingRequests(tokenScan, "EC2 request", crashPoints.ec2),
+    );
+    const [dynamodbUrl, arvadosUrl, ec2Url] = await Promise.all([
+      dynamodbProxy.start(),
+      arvadosProxy.start(),
+      ec2Proxy.start(),
+    ]);
+    stops.push(
+      () => dynamodbProxy.stop(),
+      () => arvadosProxy.stop(),
+      () => ec2Proxy.stop(),
+    );
 
     const pumpChaos: PumpChaos = { redeliverRate: 0, reorderRate: 0, random: forkRandom(options.seed, "pump") };
     plumbing = createPlumbing({
@@ -295,7 +329,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         const ended = (states.Complete ?? 0) + (states.Cancelled ?? 0) === workloadPlayer.total;
         if (driver.calm && workloadPlayer.done && ended && ledger.live() === 0) {
           const { entries } = await store.scan(1);
-          if (![...entries.values()].some((e) => isFinalState(e.container.state) || workloadPlayer.get(e.container.uuid) !== undefined)) {
+          if (
+            ![...entries.values()].some(
+              (e) => isFinalState(e.container.state) || workloadPlayer.get(e.container.uuid) !== undefined,
+            )
+          ) {
             converged = true;
             break;
           }

@@ -78,5 +78,8 @@ export function soakWorkload(options: SoakWorkloadOptions): Workload {
       runtimeSeconds: between(random, options.runtimeSeconds.min, options.runtimeSeconds.max),
     };
   });
-  return parseWorkload({ description: `fault soak, ${count} containers`, runtimeSeconds: 1, containers }, "soak workload");
+  return parseWorkload(
+    { description: `fault soak, ${count} containers`, runtimeSeconds: 1, containers },
+    "soak workload",
+  );
 }

@@ -104,7 +104,8 @@ export class WorkerAgents extends InstanceWatcher {
         this.agents.set(id, { proc: undefined, runningSince: now });
         continue;
       }
-      if (agent.proc === undefined && now - agent.runningSince >= this.options.bootDelayMs) agent.proc = this.boot(instance);
+      if (agent.proc === undefined && now - agent.runningSince >= this.options.bootDelayMs)
+        agent.proc = this.boot(instance);
     }
   }
 

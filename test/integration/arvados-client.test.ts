@@ -18,7 +18,10 @@ let client: ArvadosClient;
 const clients: ArvadosClient[] = [];
 
 /** A client of the running simulator; fast retries so tests stay quick. */
-function clientFor(token: string, options: { timeoutMs?: number; attempts?: number; transport?: Transport } = {}): ArvadosClient {
+function clientFor(
+  token: string,
+  options: { timeoutMs?: number; attempts?: number; transport?: Transport } = {},
+): ArvadosClient {
   const c = new ArvadosClient({
     apiHost: sim.baseUrl,
     token,
@@ -94,7 +97,12 @@ describe("listContainers sends §1.6 queries in the §1.11 wire format", () => {
     expect(page.items.map((c) => c.uuid)).toEqual([high.uuid, low.uuid]);
     expect(page.items_available).toBeUndefined();
     const [logged] = requestsTo("/arvados/v1/containers");
-    expect(logged).toMatchObject({ method: "GET", rawMethod: "GET", contentType: "application/x-www-form-urlencoded", tokenUuid: sim.rootTokenUuid });
+    expect(logged).toMatchObject({
+      method: "GET",
+      rawMethod: "GET",
+      contentType: "application/x-www-form-urlencoded",
+      tokenUuid: sim.rootTokenUuid,
+    });
     expect(logged?.params).toEqual({
       filters: '[["state","=","Queued"],["priority",">","0"]]',
       order: "priority desc",
@@ -122,20 +130,37 @@ describe("getContainer, updateContainer, lock and unlock", () => {
   it("gets a container, with select when given", async () => {
     const c = sim.addContainer({ mounts: { "/tmp": { kind: "tmp", capacity: 1000 } } });
     expect(await client.getContainer(c.uuid)).toMatchObject({ uuid: c.uuid, state: "Queued", priority: c.priority });
-    expect(await client.getContainer(c.uuid, ["mounts"])).toEqual({ kind: "arvados#container", mounts: { "/tmp": { kind: "tmp", capacity: 1000 } } });
+    expect(await client.getContainer(c.uuid, ["mounts"])).toEqual({
+      kind: "arvados#container",
+      mounts: { "/tmp": { kind: "tmp", capacity: 1000 } },
+    });
   });
   it("updates with PUT and a container=<json> form body", async () => {
     const c = sim.addContainer();
     const updated = await client.updateContainer(c.uuid, { state: "Cancelled" }, ["uuid", "state"]);
     expect(updated).toEqual({ kind: "arvados#container", uuid: c.uuid, state: "Cancelled" });
     const [logged] = requestsTo(`/arvados/v1/containers/${c.uuid}`);
-    expect(logged).toMatchObject({ method: "PUT", rawMethod: "PUT", params: { container: '{"state":"Cancelled"}', select: '["uuid","state"]' } });
+    expect(logged).toMatchObject({
+      method: "PUT",
+      rawMethod: "PUT",
+      params: { container: '{"state":"Cancelled"}', select: '["uuid","state"]' },
+    });
     expect(logged?.sources.body).toEqual(["container", "select"]);
   });
   it("locks and unlocks, returning state, priority and locked_by_uuid", async () => {
     const c = sim.addContainer({ priority: 3 });
-    expect(await client.lockContainer(c.uuid)).toEqual({ uuid: c.uuid, state: "Locked", priority: 3n, locked_by_uuid: sim.rootTokenUuid });
-    expect(await client.unlockContainer(c.uuid)).toEqual({ uuid: c.uuid, state: "Queued", priority: 3n, locked_by_uuid: null });
+    expect(await client.lockContainer(c.uuid)).toEqual({
+      uuid: c.uuid,
+      state: "Locked",
+      priority: 3n,
+      locked_by_uuid: sim.rootTokenUuid,
+    });
+    expect(await client.unlockContainer(c.uuid)).toEqual({
+      uuid: c.uuid,
+      state: "Queued",
+      priority: 3n,
+      locked_by_uuid: null,
+    });
   });
 });
 
@@ -143,7 +168,12 @@ describe("non-2xx replies are ArvadosApiError with the server's messages", () =>
   it("401 for an unknown token", async () => {
     const error = await rejection(clientFor("v2/zzzzz-gj3su-000000000000000/wrong").currentAuthorization());
     expect(error).toBeInstanceOf(ArvadosApiError);
-    expect(error).toMatchObject({ status: 401, isUnauthorized: true, method: "GET", path: "/arvados/v1/api_client_authorizations/current" });
+    expect(error).toMatchObject({
+      status: 401,
+      isUnauthorized: true,
+      method: "GET",
+      path: "/arvados/v1/api_client_authorizations/current",
+    });
     expect((error as ArvadosApiError).messages[0]).toMatch(/^Not logged in \(req-[0-9a-z]{20}\)$/);
   });
   it("403 'locked by a different token' when another dispatcher unlocks", async () => {
@@ -151,7 +181,12 @@ describe("non-2xx replies are ArvadosApiError with the server's messages", () =>
     await client.lockContainer(c.uuid);
     const other = clientFor(sim.addToken({ admin: true }).token);
     const error = await rejection(other.unlockContainer(c.uuid));
-    expect(error).toMatchObject({ status: 403, isForbidden: true, method: "POST", path: `/arvados/v1/containers/${c.uuid}/unlock` });
+    expect(error).toMatchObject({
+      status: 403,
+      isForbidden: true,
+      method: "POST",
+      path: `/arvados/v1/containers/${c.uuid}/unlock`,
+    });
     expect((error as ArvadosApiError).messages[0]).toContain("locked by a different token");
   });
   it("404 for an unknown container", async () => {
@@ -164,7 +199,9 @@ describe("non-2xx replies are ArvadosApiError with the server's messages", () =>
     const error = await rejection(client.lockContainer(c.uuid));
     expect(error).toMatchObject({ status: 422, isUnprocessable: true });
     expect((error as ArvadosApiError).messages[0]).toContain("cannot lock when Locked");
-    expect((error as ArvadosApiError).requestId).toBe(requestsTo(`/arvados/v1/containers/${c.uuid}/lock`)[0]?.requestId);
+    expect((error as ArvadosApiError).requestId).toBe(
+      requestsTo(`/arvados/v1/containers/${c.uuid}/lock`)[0]?.requestId,
+    );
   });
 });
 
@@ -245,7 +282,11 @@ describe("writes are never repeated once they may have reached the server", () =
     expect(requestsTo(`/arvados/v1/containers/${c.uuid}/lock`)).toHaveLength(1);
   });
   it("reports a refused connection as requestSent false after the last attempt", async () => {
-    const refused = new ArvadosClient({ apiHost: `http://127.0.0.1:${await deadPort()}`, token: sim.rootToken, retry: { baseDelayMs: 1, maxDelayMs: 2 } });
+    const refused = new ArvadosClient({
+      apiHost: `http://127.0.0.1:${await deadPort()}`,
+      token: sim.rootToken,
+      retry: { baseDelayMs: 1, maxDelayMs: 2 },
+    });
     clients.push(refused);
     expect(await rejection(refused.lockContainer("zzzzz-dz642-000000000000001"))).toMatchObject({
       name: "ArvadosNetworkError",
@@ -273,14 +314,20 @@ describe("malformed 2xx replies are ArvadosResponseError", () => {
     expect(await rejection(client.listContainers({}))).toMatchObject({ name: "ArvadosResponseError", field: "items" });
   });
   it("a body that is JSON but not an object", async () => {
-    sim.injectFault({ route: "GET /arvados/v1/api_client_authorizations/current", effect: { kind: "replace", body: "[1,2]" } });
+    sim.injectFault({
+      route: "GET /arvados/v1/api_client_authorizations/current",
+      effect: { kind: "replace", body: "[1,2]" },
+    });
     expect(await rejection(client.currentAuthorization())).toMatchObject({ reason: "body is not a JSON object" });
   });
   it("a lock reply without locked_by_uuid", async () => {
     const c = sim.addContainer();
     const body = JSON.stringify({ uuid: c.uuid, state: "Locked", priority: 1 });
     sim.injectFault({ route: "POST /arvados/v1/containers/*/lock", effect: { kind: "replace", body } });
-    expect(await rejection(client.lockContainer(c.uuid))).toMatchObject({ name: "ArvadosResponseError", field: "locked_by_uuid" });
+    expect(await rejection(client.lockContainer(c.uuid))).toMatchObject({
+      name: "ArvadosResponseError",
+      field: "locked_by_uuid",
+    });
   });
   it("passes mounts through undecoded: the caller turns a bad mount into upstream's cancel (§1.8)", async () => {
     const c = sim.addContainer({ mounts: { "/tmp": { kind: 7 } } });
@@ -320,7 +367,11 @@ describe("a reply past the body cap is ArvadosResponseTooLargeError, never retri
 
   it("a large error reply (a 503 body past the cap) is not retried either", async () => {
     const c = sim.addContainer();
-    sim.injectFault({ route: "GET /arvados/v1/containers/*", count: 3, effect: { kind: "replace", status: 503, body: bigList() } });
+    sim.injectFault({
+      route: "GET /arvados/v1/containers/*",
+      count: 3,
+      effect: { kind: "replace", status: 503, body: bigList() },
+    });
     const error = await rejection(cappedClient().getContainer(c.uuid));
     expect(error).toMatchObject({ name: "ArvadosResponseTooLargeError", status: 503 });
     expect(requestsTo(`/arvados/v1/containers/${c.uuid}`)).toHaveLength(1);
@@ -358,7 +409,13 @@ describe("the token never appears in errors or the request log", () => {
     for (const error of errors) {
       expect(error).toBeInstanceOf(ArvadosError);
       const e = error as Error;
-      for (const text of [e.message, String(e.stack), String(e), JSON.stringify(e), inspect(e, { depth: 5, showHidden: true })]) {
+      for (const text of [
+        e.message,
+        String(e.stack),
+        String(e),
+        JSON.stringify(e),
+        inspect(e, { depth: 5, showHidden: true }),
+      ]) {
         expect(text).not.toContain(secret);
       }
     }

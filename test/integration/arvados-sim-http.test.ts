@@ -12,7 +12,11 @@ interface RawReply {
 }
 
 /** One request with plain node:http, independent of our client. */
-function raw(method: string, path: string, options: { token?: string; headers?: Record<string, string>; body?: string } = {}): Promise<RawReply> {
+function raw(
+  method: string,
+  path: string,
+  options: { token?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<RawReply> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...options.headers };
     if (options.token !== undefined) headers.Authorization = `Bearer ${options.token}`;
@@ -21,7 +25,12 @@ function raw(method: string, path: string, options: { token?: string; headers?: 
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => {
         const text = Buffer.concat(chunks).toString("utf8");
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: () => JSON.parse(text) as Record<string, unknown> });
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          text,
+          json: () => JSON.parse(text) as Record<string, unknown>,
+        });
       });
     });
     req.on("error", reject);
@@ -60,21 +69,37 @@ describe("§1.11 the simulator decodes the wire format itself", () => {
   it("treats a POST with X-Http-Method-Override: GET and a form body as a list", async () => {
     const c = sim.addContainer();
     const body = enc({ filters: JSON.stringify([["uuid", "in", [c.uuid]]]), select: '["uuid"]' });
-    const reply = await raw("POST", "/arvados/v1/containers", { token: sim.rootToken, headers: { ...form, "X-Http-Method-Override": "GET" }, body });
+    const reply = await raw("POST", "/arvados/v1/containers", {
+      token: sim.rootToken,
+      headers: { ...form, "X-Http-Method-Override": "GET" },
+      body,
+    });
     expect(reply.status).toBe(200);
-    expect(reply.json()).toMatchObject({ kind: "arvados#containerList", items: [{ uuid: c.uuid }], items_available: 1 });
+    expect(reply.json()).toMatchObject({
+      kind: "arvados#containerList",
+      items: [{ uuid: c.uuid }],
+      items_available: 1,
+    });
     expect(sim.stats().containers).toBe(1);
   });
   it("decodes container=<json> from a form body on PUT", async () => {
     const c = sim.addContainer();
-    const reply = await raw("PUT", `/arvados/v1/containers/${c.uuid}`, { token: sim.rootToken, headers: form, body: enc({ container: '{"priority":3}' }) });
+    const reply = await raw("PUT", `/arvados/v1/containers/${c.uuid}`, {
+      token: sim.rootToken,
+      headers: form,
+      body: enc({ container: '{"priority":3}' }),
+    });
     expect(reply.status).toBe(200);
     expect(reply.json()).toMatchObject({ uuid: c.uuid, priority: 3 });
   });
   it("accepts a JSON body on PATCH", async () => {
     const c = sim.addContainer();
     const body = JSON.stringify({ container: { state: "Cancelled" } });
-    const reply = await raw("PATCH", `/arvados/v1/containers/${c.uuid}`, { token: sim.rootToken, headers: { "Content-Type": "application/json" }, body });
+    const reply = await raw("PATCH", `/arvados/v1/containers/${c.uuid}`, {
+      token: sim.rootToken,
+      headers: { "Content-Type": "application/json" },
+      body,
+    });
     expect(reply.json()).toMatchObject({ state: "Cancelled", finished_at: expect.any(String) });
   });
   it("renders only uuid, state, priority, auth_uuid, locked_by_uuid and kind from lock", async () => {
@@ -93,17 +118,27 @@ describe("§5.7 errors: {errors:[msg (request id)], error_token} and X-Request-I
     const requestId = reply.headers["x-request-id"];
     expect(reply.status).toBe(404);
     expect(requestId).toMatch(/^req-[0-9a-z]{20}$/);
-    expect(reply.json()).toEqual({ errors: [`Path not found (${requestId})`], error_token: expect.stringMatching(/^\d+\+[0-9a-f]{8}$/) });
+    expect(reply.json()).toEqual({
+      errors: [`Path not found (${requestId})`],
+      error_token: expect.stringMatching(/^\d+\+[0-9a-f]{8}$/),
+    });
   });
   it("uses the request id the client sent", async () => {
-    const reply = await raw("GET", "/arvados/v1/containers/zzzzz-dz642-zzzzzzzzzzzzzzz", { token: sim.rootToken, headers: { "X-Request-Id": "req-abcdefghij0123456789" } });
+    const reply = await raw("GET", "/arvados/v1/containers/zzzzz-dz642-zzzzzzzzzzzzzzz", {
+      token: sim.rootToken,
+      headers: { "X-Request-Id": "req-abcdefghij0123456789" },
+    });
     expect(reply.headers["x-request-id"]).toBe("req-abcdefghij0123456789");
     expect(reply.json().errors).toEqual(["Path not found (req-abcdefghij0123456789)"]);
   });
   it("renders 422 for a bad filter", async () => {
-    const reply = await raw("GET", `/arvados/v1/containers?${enc({ filters: '[["priority",">",1.5]]' })}`, { token: sim.rootToken });
+    const reply = await raw("GET", `/arvados/v1/containers?${enc({ filters: '[["priority",">",1.5]]' })}`, {
+      token: sim.rootToken,
+    });
     expect(reply.status).toBe(422);
-    expect(String((reply.json().errors as string[])[0])).toContain("Invalid operand '1.5' for integer attribute 'priority'");
+    expect(String((reply.json().errors as string[])[0])).toContain(
+      "Invalid operand '1.5' for integer attribute 'priority'",
+    );
   });
 });
 
@@ -129,14 +164,21 @@ describe("tokens: v2 or bare secret; unknown or missing → 401", () => {
     const shown = sim.addContainer({}, { visibleTo: [user.uuid] });
     const reply = await raw("GET", "/arvados/v1/containers", { token: user.token });
     expect((reply.json().items as { uuid: string }[]).map((i) => i.uuid)).toEqual([shown.uuid]);
-    const update = await raw("PUT", `/arvados/v1/containers/${shown.uuid}`, { token: user.token, headers: form, body: enc({ container: '{"priority":2}' }) });
+    const update = await raw("PUT", `/arvados/v1/containers/${shown.uuid}`, {
+      token: user.token,
+      headers: form,
+      body: enc({ container: '{"priority":2}' }),
+    });
     expect(update.status).toBe(403);
   });
 });
 
 describe("test controls over HTTP under /_sim/", () => {
   const control = async (method: string, path: string, body?: unknown) => {
-    const reply = await raw(method, `/_sim/${path}`, { body: body === undefined ? undefined : JSON.stringify(body), headers: { "Content-Type": "application/json" } });
+    const reply = await raw(method, `/_sim/${path}`, {
+      body: body === undefined ? undefined : JSON.stringify(body),
+      headers: { "Content-Type": "application/json" },
+    });
     return { status: reply.status, body: reply.json() as unknown };
   };
   it("adds tokens and containers, and drives a container through its life", async () => {
@@ -144,13 +186,20 @@ describe("test controls over HTTP under /_sim/", () => {
     expect(token.token).toMatch(/^v2\/zzzzz-gj3su-[0-9a-z]{15}\/[0-9a-z]+$/);
     const added = (await control("POST", "containers", { fields: { priority: 2 } })).body as { uuid: string };
     await raw("POST", `/arvados/v1/containers/${added.uuid}/lock`, { token: token.token });
-    expect((await control("POST", `containers/${added.uuid}/start`)).body).toMatchObject({ state: "Running", locked_by_uuid: token.uuid });
-    expect((await control("POST", `containers/${added.uuid}/finish`, { state: "Complete", exitCode: 3 })).body).toMatchObject({
+    expect((await control("POST", `containers/${added.uuid}/start`)).body).toMatchObject({
+      state: "Running",
+      locked_by_uuid: token.uuid,
+    });
+    expect(
+      (await control("POST", `containers/${added.uuid}/finish`, { state: "Complete", exitCode: 3 })).body,
+    ).toMatchObject({
       state: "Complete",
       exit_code: 3,
       locked_by_uuid: null,
     });
-    expect((await control("POST", `containers/${added.uuid}/priority`, { priority: 0 })).body).toMatchObject({ priority: 0 });
+    expect((await control("POST", `containers/${added.uuid}/priority`, { priority: 0 })).body).toMatchObject({
+      priority: 0,
+    });
     expect((await control("GET", "stats")).body).toEqual({ containers: 1, byState: { Complete: 1 } });
     expect((await control("DELETE", `containers/${added.uuid}`)).status).toBe(200);
     expect((await control("GET", `containers/${added.uuid}`)).status).toBe(404);
@@ -162,7 +211,11 @@ describe("test controls over HTTP under /_sim/", () => {
     expect((reply.body as { errors: string[] }).errors).toContain("State cannot change from Queued to Complete");
   });
   it("injects faults, sets short pages and exposes the request log", async () => {
-    await control("POST", "faults", { route: "GET /arvados/v1/containers", count: 1, effect: { kind: "status", status: 503 } });
+    await control("POST", "faults", {
+      route: "GET /arvados/v1/containers",
+      count: 1,
+      effect: { kind: "status", status: 503 },
+    });
     expect((await raw("GET", "/arvados/v1/containers", { token: sim.rootToken })).status).toBe(503);
     expect((await raw("GET", "/arvados/v1/containers", { token: sim.rootToken })).status).toBe(200);
     for (let i = 0; i < 3; i++) await control("POST", "containers", {});
@@ -186,34 +239,62 @@ describe("§5.6 int64 priorities on the wire: the exact digits, both ways", () =
   it("writes each priority as its exact digits in list, get and lock replies", async () => {
     const { high, low } = twoApart();
     expect(high.priority).toBe(562948156794360877n);
-    const listed = await raw("GET", `/arvados/v1/containers?${enc({ order: "priority desc", select: '["uuid","priority"]' })}`, { token: sim.rootToken });
+    const listed = await raw(
+      "GET",
+      `/arvados/v1/containers?${enc({ order: "priority desc", select: '["uuid","priority"]' })}`,
+      { token: sim.rootToken },
+    );
     expect(listed.text).toContain(`{"kind":"arvados#container","uuid":"${high.uuid}","priority":562948156794360877}`);
     expect(listed.text).toContain(`{"kind":"arvados#container","uuid":"${low.uuid}","priority":562948156794360876}`);
     expect(listed.text.indexOf(high.uuid)).toBeLessThan(listed.text.indexOf(low.uuid));
-    expect((await raw("GET", `/arvados/v1/containers/${low.uuid}`, { token: sim.rootToken })).text).toContain('"priority":562948156794360876,');
-    expect((await raw("POST", `/arvados/v1/containers/${high.uuid}/lock`, { token: sim.rootToken })).text).toContain('"priority":562948156794360877,');
+    expect((await raw("GET", `/arvados/v1/containers/${low.uuid}`, { token: sim.rootToken })).text).toContain(
+      '"priority":562948156794360876,',
+    );
+    expect((await raw("POST", `/arvados/v1/containers/${high.uuid}/lock`, { token: sim.rootToken })).text).toContain(
+      '"priority":562948156794360877,',
+    );
   });
   it("filters on an operand past 2^53 exactly, as a string and as a JSON integer", async () => {
     const { high, low } = twoApart();
     for (const operand of ['"562948156794360876"', "562948156794360876"]) {
-      const reply = await raw("GET", `/arvados/v1/containers?${enc({ filters: `[["priority",">",${operand}]]`, select: '["uuid"]' })}`, { token: sim.rootToken });
+      const reply = await raw(
+        "GET",
+        `/arvados/v1/containers?${enc({ filters: `[["priority",">",${operand}]]`, select: '["uuid"]' })}`,
+        { token: sim.rootToken },
+      );
       expect((reply.json().items as { uuid: string }[]).map((i) => i.uuid)).toEqual([high.uuid]);
     }
-    const eq = await raw("GET", `/arvados/v1/containers?${enc({ filters: '[["priority","=",562948156794360876]]', select: '["uuid"]' })}`, { token: sim.rootToken });
+    const eq = await raw(
+      "GET",
+      `/arvados/v1/containers?${enc({ filters: '[["priority","=",562948156794360876]]', select: '["uuid"]' })}`,
+      { token: sim.rootToken },
+    );
     expect((eq.json().items as { uuid: string }[]).map((i) => i.uuid)).toEqual([low.uuid]);
   });
   it("reads an admin's update from a form body and from a JSON body exactly", async () => {
     const c = sim.addContainer();
-    const form1 = await raw("PUT", `/arvados/v1/containers/${c.uuid}`, { token: sim.rootToken, headers: form, body: enc({ container: '{"priority":9223372036854775807}' }) });
+    const form1 = await raw("PUT", `/arvados/v1/containers/${c.uuid}`, {
+      token: sim.rootToken,
+      headers: form,
+      body: enc({ container: '{"priority":9223372036854775807}' }),
+    });
     expect(form1.text).toContain('"priority":9223372036854775807,');
-    const json = JSON.stringify({ container: { priority: 1 } }).replace('"priority":1', '"priority":562949953421311999');
-    const viaJson = await raw("PATCH", `/arvados/v1/containers/${c.uuid}`, { token: sim.rootToken, headers: { "Content-Type": "application/json" }, body: json });
+    const json = JSON.stringify({ container: { priority: 1 } }).replace(
+      '"priority":1',
+      '"priority":562949953421311999',
+    );
+    const viaJson = await raw("PATCH", `/arvados/v1/containers/${c.uuid}`, {
+      token: sim.rootToken,
+      headers: { "Content-Type": "application/json" },
+      body: json,
+    });
     expect(viaJson.text).toContain('"priority":562949953421311999,');
     expect(sim.getContainer(c.uuid)?.priority).toBe(562949953421311999n);
   });
   it("sets priority through /_sim/ from a JSON integer or a decimal string, exactly", async () => {
     const c = sim.addContainer();
-    const post = (body: string) => raw("POST", `/_sim/containers/${c.uuid}/priority`, { headers: { "Content-Type": "application/json" }, body });
+    const post = (body: string) =>
+      raw("POST", `/_sim/containers/${c.uuid}/priority`, { headers: { "Content-Type": "application/json" }, body });
     expect((await post('{"priority":562949953421311999}')).text).toContain('"priority":562949953421311999,');
     expect((await post('{"priority":"9223372036854775807"}')).text).toContain('"priority":9223372036854775807,');
     expect((await post('{"priority":1.5}')).status).toBe(400);
@@ -221,8 +302,11 @@ describe("§5.6 int64 priorities on the wire: the exact digits, both ways", () =
     expect(sim.getContainer(c.uuid)?.priority).toBe(9223372036854775807n);
   });
   it("adds containers through /_sim/ for a request or for a requesting container", async () => {
-    const post = (body: unknown) => raw("POST", "/_sim/containers", { headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-    const parent = (await post({ fields: { state: "Running" }, request: { priority: 600, createdAtMs: 1796626951123 } })).json() as { uuid: string };
+    const post = (body: unknown) =>
+      raw("POST", "/_sim/containers", { headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    const parent = (
+      await post({ fields: { state: "Running" }, request: { priority: 600, createdAtMs: 1796626951123 } })
+    ).json() as { uuid: string };
     expect(sim.getContainer(parent.uuid)?.priority).toBe(600n * 2n ** 50n - 1796626951123n);
     const child = (await post({ requestingContainerUuid: parent.uuid })).json() as { uuid: string };
     expect(sim.getContainer(child.uuid)?.priority).toBe(600n * 2n ** 50n - 1796626951123n);
@@ -235,30 +319,53 @@ describe("§5.2 timestamps: RFC 3339 UTC, microseconds padded to nine digits", (
     const c = sim.addContainer();
     const reply = await raw("GET", `/arvados/v1/containers/${c.uuid}`, { token: sim.rootToken });
     const body = reply.json();
-    for (const field of ["created_at", "modified_at"]) expect(body[field]).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}000Z$/);
+    for (const field of ["created_at", "modified_at"])
+      expect(body[field]).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}000Z$/);
   });
 });
 
 describe("§5.2 large records: int64 sizes and hundreds of mounts", () => {
   const attrs = { command: ["true"], container_image: "d41d8cd98f00b204e9800998ecf8427e+0", output_path: "/out" };
   it("accepts ram, keep_cache_ram and keep_cache_disk of 2^63 − 1 bytes", async () => {
-    const container = JSON.stringify({ ...attrs, runtime_constraints: { vcpus: 1, ram: 1, keep_cache_ram: 2, keep_cache_disk: 3 } })
+    const container = JSON.stringify({
+      ...attrs,
+      runtime_constraints: { vcpus: 1, ram: 1, keep_cache_ram: 2, keep_cache_disk: 3 },
+    })
       .replace('"ram":1', '"ram":9223372036854775807')
       .replace('"keep_cache_ram":2', '"keep_cache_ram":9223372036854775807')
       .replace('"keep_cache_disk":3', '"keep_cache_disk":9223372036854775807');
-    const reply = await raw("POST", "/arvados/v1/containers", { token: sim.rootToken, headers: form, body: enc({ container }) });
+    const reply = await raw("POST", "/arvados/v1/containers", {
+      token: sim.rootToken,
+      headers: form,
+      body: enc({ container }),
+    });
     expect(reply.status).toBe(200);
     // Sizes stay JavaScript numbers: past 2^53 bytes they are rounded, never refused.
-    expect(reply.json().runtime_constraints).toMatchObject({ ram: 2 ** 63, keep_cache_ram: 2 ** 63, keep_cache_disk: 2 ** 63 });
+    expect(reply.json().runtime_constraints).toMatchObject({
+      ram: 2 ** 63,
+      keep_cache_ram: 2 ** 63,
+      keep_cache_disk: 2 ** 63,
+    });
   });
   it("stores and renders a mounts map of 500 entries", async () => {
     const mounts: Record<string, unknown> = {};
-    for (let i = 0; i < 500; i++) mounts[`/keep/input-${i}`] = { kind: "collection", portable_data_hash: `${i.toString(16).padStart(32, "0")}+${i}`, capacity: 2 ** 40 + i };
+    for (let i = 0; i < 500; i++)
+      mounts[`/keep/input-${i}`] = {
+        kind: "collection",
+        portable_data_hash: `${i.toString(16).padStart(32, "0")}+${i}`,
+        capacity: 2 ** 40 + i,
+      };
     mounts["/tmp"] = { kind: "tmp", capacity: 2 ** 36 };
-    const created = await raw("POST", "/arvados/v1/containers", { token: sim.rootToken, headers: form, body: enc({ container: JSON.stringify({ ...attrs, mounts }) }) });
+    const created = await raw("POST", "/arvados/v1/containers", {
+      token: sim.rootToken,
+      headers: form,
+      body: enc({ container: JSON.stringify({ ...attrs, mounts }) }),
+    });
     expect(created.status).toBe(200);
     const uuid = String(created.json().uuid);
-    const got = await raw("GET", `/arvados/v1/containers/${uuid}?${enc({ select: '["uuid","mounts"]' })}`, { token: sim.rootToken });
+    const got = await raw("GET", `/arvados/v1/containers/${uuid}?${enc({ select: '["uuid","mounts"]' })}`, {
+      token: sim.rootToken,
+    });
     expect(got.json().mounts).toEqual(mounts);
     const listed = await raw("POST", "/arvados/v1/containers", {
       token: sim.rootToken,

@@ -24,11 +24,15 @@ function buildTree(): string {
 /** Runs `tsx scripts/build.ts` in `root` with CLUSTER_CONFIG; returns its exit code and output. */
 async function build(root: string, configFile: string): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(join(root, "node_modules", ".bin", "tsx"), ["scripts/build.ts"], {
-      cwd: root,
-      env: { ...process.env, CLUSTER_CONFIG: configFile, CLUSTER_ID: "zzzzz" },
-      timeout: 120_000,
-    });
+    const { stdout, stderr } = await promisify(execFile)(
+      join(root, "node_modules", ".bin", "tsx"),
+      ["scripts/build.ts"],
+      {
+        cwd: root,
+        env: { ...process.env, CLUSTER_CONFIG: configFile, CLUSTER_ID: "zzzzz" },
+        timeout: 120_000,
+      },
+    );
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };

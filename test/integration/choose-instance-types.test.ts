@@ -72,7 +72,12 @@ async function startPump(): Promise<void> {
 }
 
 function container(fields: Record<string, unknown>): Container {
-  return h.sim.addContainer({ state: "Queued", priority: 1, runtime_constraints: { ram: 2 ** 30, vcpus: 1 }, ...fields });
+  return h.sim.addContainer({
+    state: "Queued",
+    priority: 1,
+    runtime_constraints: { ram: 2 ** 30, vcpus: 1 },
+    ...fields,
+  });
 }
 
 describe("choose-instance-types", () => {
@@ -83,7 +88,10 @@ describe("choose-instance-types", () => {
   let running: Container;
 
   beforeAll(async () => {
-    fits = container({ runtime_constraints: { ram: 7.5 * 2 ** 30, vcpus: 2 }, mounts: { "/tmp": { kind: "tmp", capacity: 10 * 2 ** 30 } } });
+    fits = container({
+      runtime_constraints: { ram: 7.5 * 2 ** 30, vcpus: 2 },
+      mounts: { "/tmp": { kind: "tmp", capacity: 10 * 2 ** 30 } },
+    });
     huge = container({ runtime_constraints: { ram: 2 ** 41, vcpus: 1 } });
     badMounts = container({ mounts: { "/tmp": { kind: "tmp", capacity: "lots" } } });
     badGpu = container({ runtime_constraints: { ram: 2 ** 30, vcpus: 1, gpu: { stack: "opencl", device_count: 1 } } });
@@ -135,7 +143,10 @@ describe("choose-instance-types", () => {
     const requestsBefore = h.sim.requests().length;
     const insert = delivered.flat().find((r) => r.dynamodb?.Keys?.uuid?.S === fits.uuid);
     expect(insert).toBeDefined();
-    const response = await handler({ Records: [insert as DynamoDBRecord] }, lambdaContext("choose-instance-types", 30_000));
+    const response = await handler(
+      { Records: [insert as DynamoDBRecord] },
+      lambdaContext("choose-instance-types", 30_000),
+    );
     expect(response.batchItemFailures).toEqual([]);
     expect(await h.store.get(fits.uuid)).toEqual(before);
     expect(h.sim.requests().length).toBe(requestsBefore);
@@ -144,8 +155,16 @@ describe("choose-instance-types", () => {
   it("reports only the failed record of a batch, which is retried and succeeds", async () => {
     const flaky = container({});
     const steady = container({});
-    h.sim.injectFault({ route: `GET /arvados/v1/containers/${flaky.uuid}`, count: 1, effect: { kind: "status", status: 500 } });
-    h.sim.injectFault({ route: `GET /arvados/v1/containers/${flaky.uuid}`, count: 1, effect: { kind: "status", status: 500 } });
+    h.sim.injectFault({
+      route: `GET /arvados/v1/containers/${flaky.uuid}`,
+      count: 1,
+      effect: { kind: "status", status: 500 },
+    });
+    h.sim.injectFault({
+      route: `GET /arvados/v1/containers/${flaky.uuid}`,
+      count: 1,
+      effect: { kind: "status", status: 500 },
+    });
     const seen = responses.length;
     const discardedBefore = pump.stats.recordsDiscarded;
     await h.queue.update();

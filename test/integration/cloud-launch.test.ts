@@ -14,7 +14,11 @@ const instanceSetId = "zzzzz-gj3su-000000000000000";
 /** The i-th type on an m5 size, so the provider type is one EC2 (and the simulator) knows. */
 const m5 = (i: number, over: Partial<InstanceType> = {}) => instanceType(i, { ProviderType: `m5.${i}xlarge`, ...over });
 
-function launchArgs(i: number, subnets: string[] = [], over: Partial<RunInstancesArgs> = {}): Omit<RunInstancesArgs, "subnetId"> {
+function launchArgs(
+  i: number,
+  subnets: string[] = [],
+  over: Partial<RunInstancesArgs> = {},
+): Omit<RunInstancesArgs, "subnetId"> {
   return runInstancesArgs({
     instanceType: m5(1),
     config: {
@@ -84,9 +88,14 @@ describe("the subnet loop tries the next subnet only after a subnet-specific err
     sim.injectFault({ code: "InsufficientInstanceCapacity", subnetId: "subnet-b" });
     sim.injectFault({ code: "InsufficientFreeAddressesInSubnet", subnetId: "subnet-c" });
     const seen: { subnetId: string; success: boolean }[] = [];
-    const r = await launchInstance(ec2, launchArgs(1, subnets), { subnetIndex: 1, throttleDelayMs: 0 }, {
-      onAttempt: (a) => seen.push(a),
-    });
+    const r = await launchInstance(
+      ec2,
+      launchArgs(1, subnets),
+      { subnetIndex: 1, throttleDelayMs: 0 },
+      {
+        onAttempt: (a) => seen.push(a),
+      },
+    );
     expect(triedSubnets()).toEqual(["subnet-b", "subnet-c", "subnet-a"]);
     expect(r).toMatchObject({ subnetId: "subnet-a", nextSubnetIndex: 0 });
     expect(sim.instance(r.instanceId)?.subnetId).toBe("subnet-a");
@@ -119,7 +128,12 @@ describe("the subnet loop tries the next subnet only after a subnet-specific err
     sim.injectFault({ code: "InsufficientFreeAddressesInSubnet", subnetId: "subnet-c" });
     const err = await rejection(launchInstance(ec2, launchArgs(1, subnets), fresh));
     expect(err).toBeInstanceOf(Ec2CapacityError);
-    expect(err).toMatchObject({ scope: "instanceType", capacityKey: "m5.1xlarge", subnetId: "subnet-a", nextSubnetIndex: 2 });
+    expect(err).toMatchObject({
+      scope: "instanceType",
+      capacityKey: "m5.1xlarge",
+      subnetId: "subnet-a",
+      nextSubnetIndex: 2,
+    });
   });
 
   it("reports a final InsufficientFreeAddressesInSubnet as a quota error", async () => {
@@ -144,7 +158,11 @@ describe("a launch intent can be written before each call, and a call of unknown
     const seen: { call: string; follows: string | undefined; callsSoFar: number }[] = [];
     const r = await launchInstance(ec2, launchArgs(1, subnets), fresh, {
       beforeCall: async (call, follows) => {
-        seen.push({ call: `${call.subnetId}:${call.clientToken}`, follows: follows?.clientToken, callsSoFar: sim.runInstancesCalls() });
+        seen.push({
+          call: `${call.subnetId}:${call.clientToken}`,
+          follows: follows?.clientToken,
+          callsSoFar: sim.runInstancesCalls(),
+        });
       },
     });
     const tokens = sim.requests().map((q) => q.params.ClientToken);
@@ -157,7 +175,9 @@ describe("a launch intent can be written before each call, and a call of unknown
 
   it("sends nothing once beforeCall rejects", async () => {
     const refused = new Error("intent refused");
-    const err = await rejection(launchInstance(ec2, launchArgs(1, subnets), fresh, { beforeCall: () => Promise.reject(refused) }));
+    const err = await rejection(
+      launchInstance(ec2, launchArgs(1, subnets), fresh, { beforeCall: () => Promise.reject(refused) }),
+    );
     expect(err).toBe(refused);
     expect(sim.runInstancesCalls()).toBe(0);
   });
@@ -187,7 +207,9 @@ describe("a launch intent can be written before each call, and a call of unknown
     const err = await rejection(launchInstance(ec2, launchArgs(1, subnets), fresh, { repeat }));
     expect(err).toMatchObject({ outcome: "failed" });
     expect(err).toBeInstanceOf(Ec2CapacityError);
-    expect(sim.requests().map((q) => [q.params["NetworkInterface.1.SubnetId"], q.params.ClientToken])).toEqual([["subnet-a", repeat.clientToken]]);
+    expect(sim.requests().map((q) => [q.params["NetworkInterface.1.SubnetId"], q.params.ClientToken])).toEqual([
+      ["subnet-a", repeat.clientToken],
+    ]);
   });
 });
 
@@ -201,7 +223,9 @@ describe("each EC2 failure surfaces as its classified error (§4.3 wrapError)", 
     ["InvalidAMIID.NotFound", Ec2Error, { code: "InvalidAMIID.NotFound", fault: "client", throttleDelayMs: 0 }],
   ] as const)("%s → %s", async (code, cls, facts) => {
     sim.injectFault({ code });
-    const err = await rejection(launchInstance(ec2, launchArgs(1, ["subnet-a"]), { subnetIndex: 0, throttleDelayMs: 2500 }));
+    const err = await rejection(
+      launchInstance(ec2, launchArgs(1, ["subnet-a"]), { subnetIndex: 0, throttleDelayMs: 2500 }),
+    );
     expect(err).toBeInstanceOf(cls);
     expect(err).toMatchObject(facts);
   });
@@ -247,7 +271,11 @@ describe("listInstances returns the live instances of this instance set, all pag
   });
 
   it("maps each instance to plain data with our type name and container uuid from the tags", async () => {
-    const r = await launchInstance(ec2, launchArgs(3, ["subnet-a"], { instanceType: m5(2, { Preemptible: true }) }), fresh);
+    const r = await launchInstance(
+      ec2,
+      launchArgs(3, ["subnet-a"], { instanceType: m5(2, { Preemptible: true }) }),
+      fresh,
+    );
     const [c] = await listInstances(ec2, { tagKeyPrefix: "Arvados", instanceSetId });
     expect(c).toMatchObject({
       instanceId: r.instanceId,

@@ -45,7 +45,12 @@ function remove(item: Image): StreamRecord {
 const typed: Partial<QueueEntry> = { instanceTypes: ["m5.large", "m5.xlarge"] };
 const launched: Partial<QueueEntry> = {
   ...typed,
-  launch: { instanceId: "i-0123456789abcdef0", instanceType: "m5.large", attempt: 1, launchedAt: "2026-01-01T00:01:00.000Z" },
+  launch: {
+    instanceId: "i-0123456789abcdef0",
+    instanceType: "m5.large",
+    attempt: 1,
+    launchedAt: "2026-01-01T00:01:00.000Z",
+  },
 };
 /** A container entry as the store writes it. */
 const item = (container: Parameters<typeof queueEntry>[1] = {}, entry: Partial<QueueEntry> = {}): Image =>
@@ -72,9 +77,9 @@ describe("the filter matcher follows Lambda's rules where they differ from intui
   it("exists looks at leaves only: a map attribute is not a leaf", () => {
     const record = JSON.parse(JSON.stringify(insert(item({}, launched)))) as Json;
     expect(patternMatches({ dynamodb: { NewImage: { launch: [{ exists: true }] } } }, record)).toBe(false);
-    expect(patternMatches({ dynamodb: { NewImage: { launch: { M: { instanceId: { S: [{ exists: true }] } } } } } }, record)).toBe(
-      true,
-    );
+    expect(
+      patternMatches({ dynamodb: { NewImage: { launch: { M: { instanceId: { S: [{ exists: true }] } } } } } }, record),
+    ).toBe(true);
   });
 
   it("a field inside a list matches when any element's does", () => {
@@ -103,14 +108,24 @@ describe("choose-instance-types is invoked for each new container entry, and onl
     expect(chooses(remove(item()))).toBe(false);
   });
 
-  it.each(["#queue", "#capacity/m5.large", "#quota", "#launch-tokens", "#launch-pass"])("ignores the meta item %s", (uuid) => {
-    expect(chooses(insert(metaItem(uuid, { version: 1 })))).toBe(false);
-  });
+  it.each(["#queue", "#capacity/m5.large", "#quota", "#launch-tokens", "#launch-pass"])(
+    "ignores the meta item %s",
+    (uuid) => {
+      expect(chooses(insert(metaItem(uuid, { version: 1 })))).toBe(false);
+    },
+  );
 
   it("ignores a container of another cluster", () => {
-    expect(chooses(insert(entryToItem({ ...queueEntry(1), container: { ...queueEntry(1).container, uuid: "xyzzy-dz642-000000000000001" } })))).toBe(
-      false,
-    );
+    expect(
+      chooses(
+        insert(
+          entryToItem({
+            ...queueEntry(1),
+            container: { ...queueEntry(1).container, uuid: "xyzzy-dz642-000000000000001" },
+          }),
+        ),
+      ),
+    ).toBe(false);
   });
 });
 
@@ -166,14 +181,23 @@ describe("launch is invoked for each launchable change: Queued or Locked, priori
 describe("launch is not woken by the scheduling statuses it writes itself", () => {
   const launches = (record: StreamRecord) => delivered(filtersOf("launch"), record);
   /** The image after setSchedulingStatusRequest: the status and the status-only mark. */
-  const withStatus = (image: Image, status: string): Image => ({ ...image, schedulingStatus: { S: status }, statusOnly: { BOOL: true } });
-  const waiting = "Waiting in queue at position 2.  Cluster is at capacity and cannot start any new instances right now.";
+  const withStatus = (image: Image, status: string): Image => ({
+    ...image,
+    schedulingStatus: { S: status },
+    statusOnly: { BOOL: true },
+  });
+  const waiting =
+    "Waiting in queue at position 2.  Cluster is at capacity and cannot start any new instances right now.";
 
   it("rejects a change of a launchable entry's scheduling status alone", () => {
     const before = item({}, typed);
     expect(launches(modify(before, withStatus(before, waiting)))).toBe(false);
     const locked = item({ state: "Locked" }, typed);
-    expect(launches(modify(withStatus(locked, waiting), withStatus(locked, "Waiting for previous container attempt to exit.")))).toBe(false);
+    expect(
+      launches(
+        modify(withStatus(locked, waiting), withStatus(locked, "Waiting for previous container attempt to exit.")),
+      ),
+    ).toBe(false);
   });
 
   it("accepts the next change that may make it launchable: that write removes the mark, the status stays", () => {

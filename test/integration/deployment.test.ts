@@ -27,8 +27,12 @@ const functionNames = ["update-queue", "choose-instance-types", "launch", "clean
 const sub = (s: string) => ({ "Fn::Sub": s });
 const getAtt = (logicalId: string, attribute: string) => ({ "Fn::GetAtt": [logicalId, attribute] });
 const ec2Arn = (resource: string) => sub(`arn:\${AWS::Partition}:ec2:\${AWS::Region}:\${AWS::AccountId}:${resource}`);
-const tokenParameterArn = sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/arvados/xyzzy/dispatch-token`);
-const managementTokenParameterArn = sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/arvados/xyzzy/management-token`);
+const tokenParameterArn = sub(
+  `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/arvados/xyzzy/dispatch-token`,
+);
+const managementTokenParameterArn = sub(
+  `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/arvados/xyzzy/management-token`,
+);
 
 const alarmTopicArn = "arn:aws:sns:us-east-1:111122223333:on-call";
 
@@ -45,7 +49,9 @@ beforeAll(async () => {
 describe("packaging runs offline for any stage that has its params", () => {
   it("packages the dev stage from the placeholder params in serverless.yml, as `npm run package` does", async () => {
     const dev = await packageTemplate({ stage: "dev" });
-    expect(dev.lambdaFunction("launch").properties.Environment.Variables.ARVADOS_API_HOST).toBe("zzzzz.example.invalid");
+    expect(dev.lambdaFunction("launch").properties.Environment.Variables.ARVADOS_API_HOST).toBe(
+      "zzzzz.example.invalid",
+    );
     expect(dev.statementsFor("launch", "ec2:RunInstances").flatMap((s) => [s.Resource].flat())).toContainEqual(
       ec2Arn("subnet/subnet-0f1e2d3c4b5a69788"),
     );
@@ -67,15 +73,22 @@ describe("the packaged template passes cfn-lint, AWS's CloudFormation linter", (
   const lintable = cfnLintOnPath();
   const title = (what: string) => (lintable ? what : `${what} (NOT CHECKED: cfn-lint is not on PATH)`);
 
-  it.skipIf(!lintable)(title("has no cfn-lint error, without and with every optional notification param"), async () => {
-    for (const template of [t, notifying]) {
-      const matches = await cfnLint(template.template);
-      const errors = matches.filter((m) => m.Level === "Error").map((m) => `${m.Rule.Id} ${m.Location.Path.join("/")}: ${m.Message}`);
-      expect(errors).toEqual([]);
-      const warnings = matches.filter((m) => m.Level !== "Error");
-      if (warnings.length > 0) console.warn(`cfn-lint warnings:\n${warnings.map((m) => `${m.Rule.Id} ${m.Message}`).join("\n")}`);
-    }
-  }, 240_000);
+  it.skipIf(!lintable)(
+    title("has no cfn-lint error, without and with every optional notification param"),
+    async () => {
+      for (const template of [t, notifying]) {
+        const matches = await cfnLint(template.template);
+        const errors = matches
+          .filter((m) => m.Level === "Error")
+          .map((m) => `${m.Rule.Id} ${m.Location.Path.join("/")}: ${m.Message}`);
+        expect(errors).toEqual([]);
+        const warnings = matches.filter((m) => m.Level !== "Error");
+        if (warnings.length > 0)
+          console.warn(`cfn-lint warnings:\n${warnings.map((m) => `${m.Rule.Id} ${m.Message}`).join("\n")}`);
+      }
+    },
+    240_000,
+  );
 });
 
 describe("every function is a prebuilt ESM bundle on nodejs22.x, arm64", () => {
@@ -114,7 +127,10 @@ describe("schedules", () => {
   });
 
   it("a watchdog run that fails is dropped, not retried for hours", () => {
-    expect(t.eventInvokeConfig("update-queue")).toMatchObject({ MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 });
+    expect(t.eventInvokeConfig("update-queue")).toMatchObject({
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 60,
+    });
   });
 
   it("launch sweeps the backlog every minute besides its stream", () => {
@@ -153,13 +169,18 @@ describe("tick event source mappings (DESIGN: pay for work, not for waiting)", (
   });
 
   it("launch takes its wake-ups from its own queue", () => {
-    const wakes = t.eventSourceMappings("launch").filter((m) => JSON.stringify(m.EventSourceArn) === JSON.stringify(getAtt("LaunchWakeQueue", "Arn")));
+    const wakes = t
+      .eventSourceMappings("launch")
+      .filter((m) => JSON.stringify(m.EventSourceArn) === JSON.stringify(getAtt("LaunchWakeQueue", "Arn")));
     expect(wakes).toEqual([expect.objectContaining({ BatchSize: 10, ScalingConfig: { MaximumConcurrency: 2 } })]);
   });
 
   it("a tick outlives no more than SQS's minimum retention, and comes back after a failure no sooner than the function's timeout", () => {
     for (const queue of ["TickQueue", "LaunchWakeQueue"]) {
-      const { Properties } = t.resource<{ VisibilityTimeout: number; MessageRetentionPeriod: number }>(queue, "AWS::SQS::Queue");
+      const { Properties } = t.resource<{ VisibilityTimeout: number; MessageRetentionPeriod: number }>(
+        queue,
+        "AWS::SQS::Queue",
+      );
       expect(Properties.MessageRetentionPeriod).toBe(60);
       expect(Properties.VisibilityTimeout).toBeGreaterThanOrEqual(60);
     }
@@ -168,7 +189,9 @@ describe("tick event source mappings (DESIGN: pay for work, not for waiting)", (
 
 describe("stream event source mappings", () => {
   const streamMappings = (name: string) =>
-    t.eventSourceMappings(name).filter((m) => JSON.stringify(m.EventSourceArn) === JSON.stringify(getAtt("QueueTable", "StreamArn")));
+    t
+      .eventSourceMappings(name)
+      .filter((m) => JSON.stringify(m.EventSourceArn) === JSON.stringify(getAtt("QueueTable", "StreamArn")));
   it.each(["choose-instance-types", "launch"])(
     "%s reads the queue table's stream in small batches, reports failed items, bisects, retries 5 times, then parks the records' positions in the failure queue",
     (name) => {
@@ -189,7 +212,9 @@ describe("stream event source mappings", () => {
 
   it("choose-instance-types sees only inserted container entries (key <clusterId>-dz642-…)", () => {
     const [mapping] = streamMappings("choose-instance-types");
-    expect(mapping?.FilterCriteria?.Filters.map((f) => JSON.parse(f.Pattern))).toEqual([chooseInstanceTypesFilter("xyzzy")]);
+    expect(mapping?.FilterCriteria?.Filters.map((f) => JSON.parse(f.Pattern))).toEqual([
+      chooseInstanceTypesFilter("xyzzy"),
+    ]);
   });
 
   it("launch sees only launchable entries: Queued/Locked, priority not 0, types chosen, no instance", () => {
@@ -206,7 +231,12 @@ describe("stream event source mappings", () => {
 const table = ["GetItem", "Scan", "PutItem", "UpdateItem", "DeleteItem"].map((a) => `dynamodb:${a}`);
 /** The event source mapping's calls on a tick queue, and the function's own sends of the next message. */
 const tickQueue = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:SendMessage"];
-const streamReads = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"];
+const streamReads = [
+  "dynamodb:DescribeStream",
+  "dynamodb:GetRecords",
+  "dynamodb:GetShardIterator",
+  "dynamodb:ListStreams",
+];
 /** What every function does: write its log, read the token. */
 const everyFunction = ["logs:CreateLogStream", "logs:PutLogEvents", "ssm:GetParameter", "kms:Decrypt"];
 
@@ -246,7 +276,8 @@ const grantedActions: Record<(typeof functionNames)[number], string[]> = {
   ],
 };
 
-const allowed = (statements: PolicyStatement[]) => [...new Set(statements.filter((s) => s.Effect === "Allow").flatMap((s) => s.Action))].sort();
+const allowed = (statements: PolicyStatement[]) =>
+  [...new Set(statements.filter((s) => s.Effect === "Allow").flatMap((s) => s.Action))].sort();
 
 describe("each function has its own role, granting only the calls it makes", () => {
   it("every function runs with a role of its own, and osls creates no shared one", () => {
@@ -276,14 +307,19 @@ describe("each function has its own role, granting only the calls it makes", () 
       for (const s of statements) for (const action of s.Action) expect(action).not.toMatch(/\*/);
       const anyResource = statements.filter((s) => JSON.stringify(s.Resource).includes('"*"'));
       const lists = name === "launch" || name === "cleanup" || name === "dispatch-api";
-      expect(anyResource.map((s) => s.Action), name).toEqual(lists ? [["ec2:DescribeInstances"]] : []);
+      expect(
+        anyResource.map((s) => s.Action),
+        name,
+      ).toEqual(lists ? [["ec2:DescribeInstances"]] : []);
     }
   });
 
   it("each function writes only its own log group", () => {
     for (const name of functionNames) {
       expect(t.statementsFor(name, "logs:PutLogEvents").map((s) => s.Resource)).toEqual([
-        sub(`arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/lambda/arvados-dispatch-xyzzy-${name}:*`),
+        sub(
+          `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/lambda/arvados-dispatch-xyzzy-${name}:*`,
+        ),
       ]);
     }
   });
@@ -291,9 +327,15 @@ describe("each function has its own role, granting only the calls it makes", () 
   it("DynamoDB item actions apply to the queue table alone; stream reads to its stream alone", () => {
     for (const name of functionNames) {
       const statements = t.functionStatements(name);
-      const items = statements.filter((s) => s.Action.some((a) => a.startsWith("dynamodb:") && !streamReads.includes(a)));
-      expect(items.map((s) => s.Resource), name).toEqual([getAtt("QueueTable", "Arn")]);
-      for (const s of t.statementsFor(name, "dynamodb:GetRecords")) expect(s.Resource).toEqual(getAtt("QueueTable", "StreamArn"));
+      const items = statements.filter((s) =>
+        s.Action.some((a) => a.startsWith("dynamodb:") && !streamReads.includes(a)),
+      );
+      expect(
+        items.map((s) => s.Resource),
+        name,
+      ).toEqual([getAtt("QueueTable", "Arn")]);
+      for (const s of t.statementsFor(name, "dynamodb:GetRecords"))
+        expect(s.Resource).toEqual(getAtt("QueueTable", "StreamArn"));
     }
   });
 
@@ -301,16 +343,30 @@ describe("each function has its own role, granting only the calls it makes", () 
     for (const name of functionNames) {
       const consumer = name === "choose-instance-types" || name === "launch";
       expect(t.statementsFor(name, "dynamodb:GetRecords").length, name).toBe(consumer ? 1 : 0);
-      const tickQueue = name === "update-queue" ? [getAtt("TickQueue", "Arn")] : name === "launch" ? [getAtt("LaunchWakeQueue", "Arn")] : [];
-      expect(t.statementsFor(name, "sqs:SendMessage").map((s) => s.Resource), name).toEqual([...(consumer ? [getAtt("FailureQueue", "Arn")] : []), ...tickQueue]);
+      const tickQueue =
+        name === "update-queue"
+          ? [getAtt("TickQueue", "Arn")]
+          : name === "launch"
+            ? [getAtt("LaunchWakeQueue", "Arn")]
+            : [];
+      expect(
+        t.statementsFor(name, "sqs:SendMessage").map((s) => s.Resource),
+        name,
+      ).toEqual([...(consumer ? [getAtt("FailureQueue", "Arn")] : []), ...tickQueue]);
     }
   });
 
   it("every function reads only its one secret's parameter, decrypting it only through SSM: the token, or for dispatch-api the ManagementToken", () => {
     for (const name of functionNames) {
       const parameter = name === "dispatch-api" ? managementTokenParameterArn : tokenParameterArn;
-      expect(t.statementsFor(name, "ssm:GetParameter").map((s) => [s.Resource, s.Condition]), name).toEqual([[parameter, undefined]]);
-      expect(t.statementsFor(name, "kms:Decrypt").map((s) => s.Condition), name).toEqual([
+      expect(
+        t.statementsFor(name, "ssm:GetParameter").map((s) => [s.Resource, s.Condition]),
+        name,
+      ).toEqual([[parameter, undefined]]);
+      expect(
+        t.statementsFor(name, "kms:Decrypt").map((s) => s.Condition),
+        name,
+      ).toEqual([
         {
           StringEquals: {
             "kms:ViaService": sub(`ssm.\${AWS::Region}.amazonaws.com`),
@@ -324,7 +380,9 @@ describe("each function has its own role, granting only the calls it makes", () 
 
 describe("launch may start only this dispatcher's instances, of the configured image, with IMDSv2 and hop limit 1", () => {
   it("RunInstances may create only instances tagged with this dispatcher's instance set id", () => {
-    const onInstances = t.statementsFor("launch", "ec2:RunInstances").filter((s) => s.Effect === "Allow" && JSON.stringify(s.Resource).includes(":instance/"));
+    const onInstances = t
+      .statementsFor("launch", "ec2:RunInstances")
+      .filter((s) => s.Effect === "Allow" && JSON.stringify(s.Resource).includes(":instance/"));
     expect(onInstances).toEqual([
       {
         Effect: "Allow",
@@ -385,7 +443,8 @@ describe("launch may start only this dispatcher's instances, of the configured i
         Condition: { StringEquals: { "ec2:CreateAction": "RunInstances" } },
       },
     ]);
-    for (const name of functionNames.filter((n) => n !== "launch" && n !== "dispatch-api")) expect(t.statementsFor(name, "ec2:CreateTags")).toEqual([]);
+    for (const name of functionNames.filter((n) => n !== "launch" && n !== "dispatch-api"))
+      expect(t.statementsFor(name, "ec2:CreateTags")).toEqual([]);
   });
 
   it("PassRole only for the compute role, only to EC2", () => {
@@ -443,10 +502,15 @@ describe("cleanup and the dispatch API may terminate only this dispatcher's inst
       StringEquals: { "aws:RequestTag/CrunchInstanceSetID": params.instanceSetId },
     });
     expect(crunch.statementsFor("dispatch-api", "ec2:CreateTags")[0]?.Condition).toEqual({
-      StringEquals: { "aws:ResourceTag/CrunchInstanceSetID": params.instanceSetId, "aws:RequestTag/CrunchIdleBehavior": ["run", "hold", "drain"] },
+      StringEquals: {
+        "aws:ResourceTag/CrunchInstanceSetID": params.instanceSetId,
+        "aws:RequestTag/CrunchIdleBehavior": ["run", "hold", "drain"],
+      },
       "ForAllValues:StringEquals": { "aws:TagKeys": ["CrunchIdleBehavior"] },
     });
-    expect(JSON.stringify(functionNames.map((n) => crunch.functionStatements(n)))).not.toContain("ArvadosInstanceSetID");
+    expect(JSON.stringify(functionNames.map((n) => crunch.functionStatements(n)))).not.toContain(
+      "ArvadosInstanceSetID",
+    );
   }, 120_000);
 });
 
@@ -454,27 +518,50 @@ describe("the dispatch API is a Lambda Function URL guarded by upstream's own to
   const urlLogicalId = "DispatchDashapiLambdaFunctionUrl";
 
   it("has a URL with no IAM auth (the ManagementToken is checked by the function), invocable through that URL", () => {
-    const url = t.resource<{ AuthType: string; TargetFunctionArn: unknown; Cors?: unknown }>(urlLogicalId, "AWS::Lambda::Url");
+    const url = t.resource<{ AuthType: string; TargetFunctionArn: unknown; Cors?: unknown }>(
+      urlLogicalId,
+      "AWS::Lambda::Url",
+    );
     expect(url.Properties).toEqual({ AuthType: "NONE", TargetFunctionArn: t.functionArn("dispatch-api") });
     const permissions = t
-      .resourcesOfType<{ FunctionName: unknown; Action: string; Principal: string; FunctionUrlAuthType?: string; InvokedViaFunctionUrl?: boolean }>(
-        "AWS::Lambda::Permission",
-      )
+      .resourcesOfType<{
+        FunctionName: unknown;
+        Action: string;
+        Principal: string;
+        FunctionUrlAuthType?: string;
+        InvokedViaFunctionUrl?: boolean;
+      }>("AWS::Lambda::Permission")
       .map(([, r]) => r.Properties)
       .filter((p) => JSON.stringify(p.FunctionName) === JSON.stringify(t.functionArn("dispatch-api")));
     expect(permissions).toEqual([
-      { FunctionName: t.functionArn("dispatch-api"), Action: "lambda:InvokeFunctionUrl", Principal: "*", FunctionUrlAuthType: "NONE" },
-      { FunctionName: t.functionArn("dispatch-api"), Action: "lambda:InvokeFunction", Principal: "*", InvokedViaFunctionUrl: true },
+      {
+        FunctionName: t.functionArn("dispatch-api"),
+        Action: "lambda:InvokeFunctionUrl",
+        Principal: "*",
+        FunctionUrlAuthType: "NONE",
+      },
+      {
+        FunctionName: t.functionArn("dispatch-api"),
+        Action: "lambda:InvokeFunction",
+        Principal: "*",
+        InvokedViaFunctionUrl: true,
+      },
     ]);
   });
 
   it("no other function has a URL", () => {
-    const targets = t.resourcesOfType<{ TargetFunctionArn: unknown }>("AWS::Lambda::Url").map(([, r]) => JSON.stringify(r.Properties.TargetFunctionArn));
+    const targets = t
+      .resourcesOfType<{ TargetFunctionArn: unknown }>("AWS::Lambda::Url")
+      .map(([, r]) => JSON.stringify(r.Properties.TargetFunctionArn));
     expect(targets).toEqual([JSON.stringify(t.functionArn("dispatch-api"))]);
   });
 
   it("its reserved concurrency caps what anyone can make it cost; short timeout, small memory", () => {
-    expect(t.lambdaFunction("dispatch-api").properties).toMatchObject({ ReservedConcurrentExecutions: 4, Timeout: 10, MemorySize: 256 });
+    expect(t.lambdaFunction("dispatch-api").properties).toMatchObject({
+      ReservedConcurrentExecutions: 4,
+      Timeout: 10,
+      MemorySize: 256,
+    });
   });
 
   it("the stack outputs the URL to put in Services.DispatchCloud.InternalURLs", () => {
@@ -482,14 +569,20 @@ describe("the dispatch API is a Lambda Function URL guarded by upstream's own to
   });
 
   it("reads the queue table but never writes it", () => {
-    const actions = t.functionStatements("dispatch-api").flatMap((s) => s.Action).filter((a) => a.startsWith("dynamodb:"));
+    const actions = t
+      .functionStatements("dispatch-api")
+      .flatMap((s) => s.Action)
+      .filter((a) => a.startsWith("dynamodb:"));
     expect(actions.sort()).toEqual(["dynamodb:GetItem", "dynamodb:Scan"]);
   });
 });
 
 describe("the compute instances' role", () => {
   it("is assumable by EC2 and may only read (and decrypt) the token parameter", () => {
-    const role = t.resource<{ AssumeRolePolicyDocument: { Statement: unknown[] } }>("ComputeInstanceRole", "AWS::IAM::Role");
+    const role = t.resource<{ AssumeRolePolicyDocument: { Statement: unknown[] } }>(
+      "ComputeInstanceRole",
+      "AWS::IAM::Role",
+    );
     expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
       { Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" },
     ]);
@@ -555,13 +648,18 @@ describe("alarms", () => {
   });
 
   it("each alarm on a dispatcher metric queries it with a dimension set it is emitted with, for the stage's cluster", () => {
-    const onDispatcherMetrics = t.resourcesOfType<AlarmProperties>("AWS::CloudWatch::Alarm").filter(([, a]) => a.Properties.Namespace === metricNamespace);
+    const onDispatcherMetrics = t
+      .resourcesOfType<AlarmProperties>("AWS::CloudWatch::Alarm")
+      .filter(([, a]) => a.Properties.Namespace === metricNamespace);
     expect(onDispatcherMetrics.length).toBe(4);
     for (const [id, { Properties: a }] of onDispatcherMetrics) {
       const dimensions = a.Dimensions ?? [];
       const service = String(dimensions.find((d) => d.Name === "service")?.Value);
       const emitted = emittedMetrics[service]?.[a.MetricName ?? ""] ?? [];
-      expect(emitted.map((d) => d.join()), id).toContain(dimensions.map((d) => d.Name).join());
+      expect(
+        emitted.map((d) => d.join()),
+        id,
+      ).toContain(dimensions.map((d) => d.Name).join());
       expect(dimensions, id).toContainEqual({ Name: "ClusterID", Value: "xyzzy" });
     }
   });
@@ -602,23 +700,26 @@ describe("alarms", () => {
       expect(a.Properties.AlarmActions, id).toEqual([{ Ref: "AlarmTopic" }]);
       expect(a.Properties.OKActions, id).toEqual([{ Ref: "AlarmTopic" }]);
     }
-    expect(t.resource<{ Subscription: unknown[] }>("AlarmTopic", "AWS::SNS::Topic").Properties.Subscription).toEqual([]);
+    expect(t.resource<{ Subscription: unknown[] }>("AlarmTopic", "AWS::SNS::Topic").Properties.Subscription).toEqual(
+      [],
+    );
   });
 
   it("alarmTopicArn is notified too and alarmEmail subscribed, when given", () => {
     for (const [id, a] of notifying.resourcesOfType<AlarmProperties>("AWS::CloudWatch::Alarm")) {
       expect(a.Properties.AlarmActions, id).toEqual([{ Ref: "AlarmTopic" }, alarmTopicArn]);
     }
-    expect(notifying.resource<{ Subscription: unknown[] }>("AlarmTopic", "AWS::SNS::Topic").Properties.Subscription).toEqual([
-      { Protocol: "email", Endpoint: "ops@example.org" },
-    ]);
+    expect(
+      notifying.resource<{ Subscription: unknown[] }>("AlarmTopic", "AWS::SNS::Topic").Properties.Subscription,
+    ).toEqual([{ Protocol: "email", Endpoint: "ops@example.org" }]);
   });
 });
 
 describe("alarms for silence: what stops happening alarms too", () => {
   const alarm = (logicalId: string) => t.resource<AlarmProperties>(logicalId, "AWS::CloudWatch::Alarm").Properties;
   const functionName = (name: string) => `arvados-dispatch-xyzzy-${name}`;
-  const metricStats = (a: AlarmProperties) => (a.Metrics ?? []).flatMap((m) => (m.MetricStat === undefined ? [] : [m.MetricStat.Metric]));
+  const metricStats = (a: AlarmProperties) =>
+    (a.Metrics ?? []).flatMap((m) => (m.MetricStat === undefined ? [] : [m.MetricStat.Metric]));
 
   it("update-queue not invoked in two 5-minute periods alarms, no datapoint being the silence itself", () => {
     expect(alarm("UpdateQueueSilentAlarm")).toMatchObject({
@@ -672,7 +773,9 @@ describe("alarms for silence: what stops happening alarms too", () => {
   });
 
   it("EventBridge failing to invoke the target of any of the dispatcher's rules alarms; each rule is named so the alarm can name it", () => {
-    const rules = t.resourcesOfType<EventRuleProperties & { Name?: string }>("AWS::Events::Rule").map(([, r]) => r.Properties.Name);
+    const rules = t
+      .resourcesOfType<EventRuleProperties & { Name?: string }>("AWS::Events::Rule")
+      .map(([, r]) => r.Properties.Name);
     expect(rules).toHaveLength(4);
     const watched = metricStats(alarm("ScheduleFailingAlarm")).map((m) => {
       expect(m.MetricName).toBe("FailedInvocations");
@@ -680,13 +783,17 @@ describe("alarms for silence: what stops happening alarms too", () => {
     });
     expect(watched.sort()).toEqual([...rules].sort());
     expect(rules.sort()).toEqual(
-      ["update-queue-tick", "launch-sweep", "cleanup-tick", "spot-interruption"].map((r) => `arvados-dispatch-xyzzy-${r}`).sort(),
+      ["update-queue-tick", "launch-sweep", "cleanup-tick", "spot-interruption"]
+        .map((r) => `arvados-dispatch-xyzzy-${r}`)
+        .sort(),
     );
   });
 
   it("every alarm treats a missing datapoint as what it means for its metric", () => {
     const treatMissing = Object.fromEntries(
-      t.resourcesOfType<AlarmProperties>("AWS::CloudWatch::Alarm").map(([id, a]) => [id, a.Properties.TreatMissingData]),
+      t
+        .resourcesOfType<AlarmProperties>("AWS::CloudWatch::Alarm")
+        .map(([id, a]) => [id, a.Properties.TreatMissingData]),
     );
     expect(treatMissing).toEqual({
       // Emitted only when something goes wrong, or counted only when the function runs.
@@ -712,8 +819,8 @@ describe("the dashboard", () => {
     properties: { metrics?: unknown[][]; alarms?: string[] };
   }
   const widgets = (): Widget[] => {
-    const body = t.resource<{ DashboardBody: { "Fn::Sub": string } }>("Dashboard", "AWS::CloudWatch::Dashboard").Properties
-      .DashboardBody["Fn::Sub"];
+    const body = t.resource<{ DashboardBody: { "Fn::Sub": string } }>("Dashboard", "AWS::CloudWatch::Dashboard")
+      .Properties.DashboardBody["Fn::Sub"];
     return (JSON.parse(body) as { widgets: Widget[] }).widgets;
   };
 
@@ -721,10 +828,19 @@ describe("the dashboard", () => {
     const all = widgets().flatMap((w) => w.properties.metrics ?? []);
     const graphed = new Set(
       all
-        .filter((m) => m[0] === metricNamespace && m[2] === "service" && m[4] === "ClusterID" && m[5] === "xyzzy" && typeof m[6] === "object")
+        .filter(
+          (m) =>
+            m[0] === metricNamespace &&
+            m[2] === "service" &&
+            m[4] === "ClusterID" &&
+            m[5] === "xyzzy" &&
+            typeof m[6] === "object",
+        )
         .map((m) => `${m[3]}/${m[1]}`),
     );
-    const searches = all.flatMap((m) => m.flatMap((x) => (typeof x === "object" && x !== null && "expression" in x ? [String(x.expression)] : [])));
+    const searches = all.flatMap((m) =>
+      m.flatMap((x) => (typeof x === "object" && x !== null && "expression" in x ? [String(x.expression)] : [])),
+    );
     for (const [fn, metrics] of Object.entries(emittedMetrics)) {
       for (const [metric, dimensionSets] of Object.entries(metrics)) {
         for (const dimensions of dimensionSets) {

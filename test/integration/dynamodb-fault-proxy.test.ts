@@ -32,7 +32,8 @@ afterAll(async () => {
 
 const put = (uuid: string) => ddb.send(new PutItemCommand({ TableName: table.tableName, Item: { uuid: { S: uuid } } }));
 const stored = async (uuid: string) =>
-  (await ddb.send(new GetItemCommand({ TableName: table.tableName, Key: { uuid: { S: uuid } }, ConsistentRead: true }))).Item !== undefined;
+  (await ddb.send(new GetItemCommand({ TableName: table.tableName, Key: { uuid: { S: uuid } }, ConsistentRead: true })))
+    .Item !== undefined;
 
 describe("the DynamoDB fault proxy", () => {
   it.each([
@@ -60,7 +61,9 @@ describe("the DynamoDB fault proxy", () => {
     proxy.observe = (body) => bodies.push(body);
     try {
       proxy.rates = { throttle: 1 };
-      await expect(put("zzzzz-dz642-observed-failed")).rejects.toMatchObject({ name: "ProvisionedThroughputExceededException" });
+      await expect(put("zzzzz-dz642-observed-failed")).rejects.toMatchObject({
+        name: "ProvisionedThroughputExceededException",
+      });
       proxy.rates = {};
       await put("zzzzz-dz642-observed-stored");
     } finally {
@@ -91,22 +94,27 @@ describe("the functions' DynamoDB client (createDynamoDbClient)", () => {
     return { proxy: p, client };
   }
 
-  it.each(["throttle", "throttling", "internal"] as const)("retries %s with backoff until the write goes through", async (kind) => {
-    const { proxy: p, client } = await failingFirst(kind, 2);
-    try {
-      const uuid = `zzzzz-dz642-retried-${kind}`;
-      await client.send(new PutItemCommand({ TableName: table.tableName, Item: { uuid: { S: uuid } } }));
-      expect(p.injected[kind]).toBe(2);
-      expect(await stored(uuid)).toBe(true);
-    } finally {
-      await p.stop();
-    }
-  });
+  it.each(["throttle", "throttling", "internal"] as const)(
+    "retries %s with backoff until the write goes through",
+    async (kind) => {
+      const { proxy: p, client } = await failingFirst(kind, 2);
+      try {
+        const uuid = `zzzzz-dz642-retried-${kind}`;
+        await client.send(new PutItemCommand({ TableName: table.tableName, Item: { uuid: { S: uuid } } }));
+        expect(p.injected[kind]).toBe(2);
+        expect(await stored(uuid)).toBe(true);
+      } finally {
+        await p.stop();
+      }
+    },
+  );
 
   it("gives up after its attempts and reports the throttle", async () => {
     const { proxy: p, client } = await failingFirst("throttling", 100, 3);
     try {
-      await expect(client.send(new PutItemCommand({ TableName: table.tableName, Item: { uuid: { S: "zzzzz-dz642-never" } } }))).rejects.toMatchObject({
+      await expect(
+        client.send(new PutItemCommand({ TableName: table.tableName, Item: { uuid: { S: "zzzzz-dz642-never" } } })),
+      ).rejects.toMatchObject({
         name: "ThrottlingException",
         $metadata: { attempts: 3 },
       });

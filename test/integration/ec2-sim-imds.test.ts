@@ -1,4 +1,10 @@
-import { CreateTagsCommand, DeleteTagsCommand, type EC2Client, RunInstancesCommand, type RunInstancesCommandInput } from "@aws-sdk/client-ec2";
+import {
+  CreateTagsCommand,
+  DeleteTagsCommand,
+  type EC2Client,
+  RunInstancesCommand,
+  type RunInstancesCommandInput,
+} from "@aws-sdk/client-ec2";
 import { afterEach, describe, expect, it } from "vitest";
 import { ImdsServer } from "../../local/ec2-sim/imds.js";
 import { Ec2Simulator } from "../../local/ec2-sim/simulator.js";
@@ -13,7 +19,10 @@ async function start(options: { instanceLimit?: number } = {}): Promise<void> {
   sim = new Ec2Simulator(options);
   ec2 = localEc2Client(await sim.start());
   wallClock = Date.UTC(2026, 0, 1);
-  imds = new ImdsServer((id) => sim.instance(id), () => wallClock);
+  imds = new ImdsServer(
+    (id) => sim.instance(id),
+    () => wallClock,
+  );
   await imds.start();
 }
 
@@ -31,8 +40,15 @@ function workerLaunch(over: Partial<RunInstancesCommandInput> = {}): RunInstance
     MinCount: 1,
     MaxCount: 1,
     UserData: Buffer.from("#!/bin/sh\n#arvados-run 0 x\n").toString("base64"),
-    MetadataOptions: { HttpEndpoint: "enabled", HttpTokens: "required", HttpPutResponseHopLimit: 1, InstanceMetadataTags: "enabled" },
-    TagSpecifications: [{ ResourceType: "instance", Tags: [{ Key: "ArvadosInstanceSetID", Value: "zzzzz-gj3su-000000000000000" }] }],
+    MetadataOptions: {
+      HttpEndpoint: "enabled",
+      HttpTokens: "required",
+      HttpPutResponseHopLimit: 1,
+      InstanceMetadataTags: "enabled",
+    },
+    TagSpecifications: [
+      { ResourceType: "instance", Tags: [{ Key: "ArvadosInstanceSetID", Value: "zzzzz-gj3su-000000000000000" }] },
+    ],
     ...over,
   };
 }
@@ -61,7 +77,10 @@ async function sessionToken(instanceId: string, ttlSeconds = 60): Promise<string
 }
 
 async function get(instanceId: string, path: string, token?: string): Promise<{ status: number; body: string }> {
-  const r = await fetch(`${imds.endpointFor(instanceId)}/latest/${path}`, token === undefined ? {} : { headers: { "X-aws-ec2-metadata-token": token } });
+  const r = await fetch(
+    `${imds.endpointFor(instanceId)}/latest/${path}`,
+    token === undefined ? {} : { headers: { "X-aws-ec2-metadata-token": token } },
+  );
   return { status: r.status, body: await r.text() };
 }
 
@@ -107,7 +126,11 @@ describe("with tags in IMDS enabled, tag keys hold only letters, digits and + - 
       const tags = [{ ResourceType: "instance" as const, Tags: [{ Key, Value: "x" }] }];
       expect(await errorCode(launch({ TagSpecifications: tags })), Key).toBe("InvalidParameterValue");
     }
-    expect(await launch({ TagSpecifications: [{ ResourceType: "instance", Tags: [{ Key: "a+b-c=d.e,f_g:h@i", Value: "v w/x" }] }] })).toHaveLength(1);
+    expect(
+      await launch({
+        TagSpecifications: [{ ResourceType: "instance", Tags: [{ Key: "a+b-c=d.e,f_g:h@i", Value: "v w/x" }] }],
+      }),
+    ).toHaveLength(1);
   });
 
   it("refuses such a key in CreateTags too, and accepts it on an instance without tags in IMDS", async () => {
@@ -115,7 +138,9 @@ describe("with tags in IMDS enabled, tag keys hold only letters, digits and + - 
     const [withTags = ""] = await launch();
     const [without = ""] = await launch({ MetadataOptions: { HttpTokens: "required" } });
     const tag = { Key: "Cost Centre", Value: "1" };
-    expect(await errorCode(ec2.send(new CreateTagsCommand({ Resources: [withTags], Tags: [tag] })))).toBe("InvalidParameterValue");
+    expect(await errorCode(ec2.send(new CreateTagsCommand({ Resources: [withTags], Tags: [tag] })))).toBe(
+      "InvalidParameterValue",
+    );
     await ec2.send(new CreateTagsCommand({ Resources: [without], Tags: [tag] }));
     expect(sim.instance(without)?.tags["Cost Centre"]).toBe("1");
   });
@@ -125,9 +150,21 @@ describe("DeleteTags deletes a tag given with a value only while it holds that v
   it("keeps a tag whose value changed, deletes a matching one, and a key given alone whatever its value", async () => {
     await start();
     const [id = ""] = await launch();
-    await ec2.send(new CreateTagsCommand({ Resources: [id], Tags: [{ Key: "a", Value: "run:1" }, { Key: "b", Value: "kill:1" }, { Key: "c", Value: "x" }] }));
     await ec2.send(
-      new DeleteTagsCommand({ Resources: [id], Tags: [{ Key: "a", Value: "run:1" }, { Key: "b", Value: "run:1" }, { Key: "c" }] }),
+      new CreateTagsCommand({
+        Resources: [id],
+        Tags: [
+          { Key: "a", Value: "run:1" },
+          { Key: "b", Value: "kill:1" },
+          { Key: "c", Value: "x" },
+        ],
+      }),
+    );
+    await ec2.send(
+      new DeleteTagsCommand({
+        Resources: [id],
+        Tags: [{ Key: "a", Value: "run:1" }, { Key: "b", Value: "run:1" }, { Key: "c" }],
+      }),
     );
     expect(sim.instance(id)?.tags).toEqual({ ArvadosInstanceSetID: "zzzzz-gj3su-000000000000000", b: "kill:1" });
   });
@@ -162,7 +199,10 @@ describe("IMDS serves each running instance its own metadata, with IMDSv2 sessio
     await start();
     const [id = ""] = await launch();
     for (const ttl of [undefined, "0", "21601", "x"]) {
-      const r = await fetch(`${imds.endpointFor(id)}/latest/api/token`, { method: "PUT", headers: ttl === undefined ? {} : { "X-aws-ec2-metadata-token-ttl-seconds": ttl } });
+      const r = await fetch(`${imds.endpointFor(id)}/latest/api/token`, {
+        method: "PUT",
+        headers: ttl === undefined ? {} : { "X-aws-ec2-metadata-token-ttl-seconds": ttl },
+      });
       expect(r.status, String(ttl)).toBe(400);
     }
   });
@@ -187,11 +227,26 @@ describe("IMDS serves an instance's tags when its metadata options enable them, 
     await start();
     const [id = ""] = await launch();
     const token = await sessionToken(id);
-    await ec2.send(new CreateTagsCommand({ Resources: [id], Tags: [{ Key: "ArvadosContainer:zzzzz-dz642-000000000000001", Value: "run:1" }] }));
-    expect((await get(id, "meta-data/tags/instance", token)).body.split("\n")).toEqual(["ArvadosInstanceSetID", "ArvadosContainer:zzzzz-dz642-000000000000001"]);
-    expect(await get(id, "meta-data/tags/instance/ArvadosContainer:zzzzz-dz642-000000000000001", token)).toEqual({ status: 200, body: "run:1" });
-    await ec2.send(new DeleteTagsCommand({ Resources: [id], Tags: [{ Key: "ArvadosContainer:zzzzz-dz642-000000000000001" }] }));
-    expect((await get(id, "meta-data/tags/instance/ArvadosContainer:zzzzz-dz642-000000000000001", token)).status).toBe(404);
+    await ec2.send(
+      new CreateTagsCommand({
+        Resources: [id],
+        Tags: [{ Key: "ArvadosContainer:zzzzz-dz642-000000000000001", Value: "run:1" }],
+      }),
+    );
+    expect((await get(id, "meta-data/tags/instance", token)).body.split("\n")).toEqual([
+      "ArvadosInstanceSetID",
+      "ArvadosContainer:zzzzz-dz642-000000000000001",
+    ]);
+    expect(await get(id, "meta-data/tags/instance/ArvadosContainer:zzzzz-dz642-000000000000001", token)).toEqual({
+      status: 200,
+      body: "run:1",
+    });
+    await ec2.send(
+      new DeleteTagsCommand({ Resources: [id], Tags: [{ Key: "ArvadosContainer:zzzzz-dz642-000000000000001" }] }),
+    );
+    expect((await get(id, "meta-data/tags/instance/ArvadosContainer:zzzzz-dz642-000000000000001", token)).status).toBe(
+      404,
+    );
     expect((await get(id, "meta-data/tags/instance", token)).body).toBe("ArvadosInstanceSetID");
   });
 

@@ -39,7 +39,9 @@ function runInput(i: number, over: Partial<RunInstancesCommandInput> = {}): RunI
     MinCount: 1,
     MaxCount: 1,
     ClientToken: `token-${i}`,
-    NetworkInterfaces: [{ AssociatePublicIpAddress: false, DeleteOnTermination: true, DeviceIndex: 0, SubnetId: "subnet-a" }],
+    NetworkInterfaces: [
+      { AssociatePublicIpAddress: false, DeleteOnTermination: true, DeviceIndex: 0, SubnetId: "subnet-a" },
+    ],
     TagSpecifications: [
       {
         ResourceType: "instance",
@@ -95,7 +97,9 @@ describe("RunInstances starts one pending instance with what was asked", () => {
     await startSim();
     const inst = await run(1, {
       MetadataOptions: { HttpEndpoint: "enabled", HttpTokens: "required" },
-      BlockDeviceMappings: [{ DeviceName: "/dev/xvdt", Ebs: { VolumeSize: 51, VolumeType: "gp3", DeleteOnTermination: true } }],
+      BlockDeviceMappings: [
+        { DeviceName: "/dev/xvdt", Ebs: { VolumeSize: 51, VolumeType: "gp3", DeleteOnTermination: true } },
+      ],
       IamInstanceProfile: { Name: "compute" },
       InstanceInitiatedShutdownBehavior: "terminate",
     });
@@ -185,7 +189,9 @@ describe("DescribeInstances filters and pages like EC2", () => {
     expect(c5even.map((i) => i.ClientToken)).toEqual(["token-4"]);
     expect(await describeAll({ Filters: [{ Name: "tag-key", Values: ["ArvadosInstanceSecret"] }] })).toHaveLength(4);
     expect(await describeAll({ Filters: [{ Name: "tag-key", Values: ["Nope"] }] })).toHaveLength(0);
-    expect(await describeAll({ Filters: [{ Name: "instance-state-name", Values: ["pending", "running"] }] })).toHaveLength(4);
+    expect(
+      await describeAll({ Filters: [{ Name: "instance-state-name", Values: ["pending", "running"] }] }),
+    ).toHaveLength(4);
   });
 
   it("describes listed ids, and refuses unknown ids and ids combined with MaxResults", async () => {
@@ -282,7 +288,10 @@ describe("DescribeInstances lists eventually when a listing lag is set (EC2's ev
     expect(sim.instance(a.InstanceId ?? "")?.state).toBe("terminated");
     clock += 2_999;
     const [stillRunning] = await describeAll();
-    expect({ state: stillRunning?.State?.Name, reason: stillRunning?.StateReason?.Code }).toEqual({ state: "running", reason: undefined });
+    expect({ state: stillRunning?.State?.Name, reason: stillRunning?.StateReason?.Code }).toEqual({
+      state: "running",
+      reason: undefined,
+    });
     clock += 1;
     const [terminated] = await describeAll();
     expect({ state: terminated?.State?.Name, reason: terminated?.StateReason?.Code }).toEqual({
@@ -302,7 +311,9 @@ describe("DescribeInstances lists eventually when a listing lag is set (EC2's ev
     expect(await describeAll()).toHaveLength(0);
     sim.setListingLag(0);
     expect(await describeAll()).toHaveLength(2);
-    expect((await fetch(`${url}/_sim/listing-lag`, { method: "POST", body: JSON.stringify({ ms: -1 }) })).status).toBe(400);
+    expect((await fetch(`${url}/_sim/listing-lag`, { method: "POST", body: JSON.stringify({ ms: -1 }) })).status).toBe(
+      400,
+    );
   });
 });
 
@@ -374,7 +385,9 @@ describe("CreateTags and unknown actions", () => {
   it("adds tags to an instance", async () => {
     await startSim();
     const a = await run(1);
-    await ec2.send(new CreateTagsCommand({ Resources: [a.InstanceId ?? ""], Tags: [{ Key: "ArvadosIdleBehavior", Value: "hold" }] }));
+    await ec2.send(
+      new CreateTagsCommand({ Resources: [a.InstanceId ?? ""], Tags: [{ Key: "ArvadosIdleBehavior", Value: "hold" }] }),
+    );
     expect(sim.instance(a.InstanceId ?? "")?.tags.ArvadosIdleBehavior).toBe("hold");
   });
 
@@ -382,7 +395,9 @@ describe("CreateTags and unknown actions", () => {
     const url = await startSim();
     const res = await fetch(url, { method: "POST", body: "Action=RebootInstances&Version=2016-11-15" });
     expect(res.status).toBe(400);
-    expect(await res.text()).toMatch(/<Response><Errors><Error><Code>InvalidAction<\/Code><Message>.*<\/Message><\/Error><\/Errors><RequestID>/);
+    expect(await res.text()).toMatch(
+      /<Response><Errors><Error><Code>InvalidAction<\/Code><Message>.*<\/Message><\/Error><\/Errors><RequestID>/,
+    );
   });
 });
 
@@ -427,7 +442,10 @@ describe("the /_sim JSON control API offers the same controls over HTTP", () => 
     expect(listed.map((i) => i.instanceId)).toEqual([a.InstanceId]);
     const killed = (await (await post(`/_sim/instances/${a.InstanceId}/kill`)).json()) as { state: string };
     expect(killed.state).toBe("terminated");
-    expect(await (await fetch(`${url}/_sim/stats`)).json()).toMatchObject({ runInstancesCalls: 2, instancesLaunched: 1 });
+    expect(await (await fetch(`${url}/_sim/stats`)).json()).toMatchObject({
+      runInstancesCalls: 2,
+      instancesLaunched: 1,
+    });
     expect((await post("/_sim/instances/i-nope/kill")).status).toBe(404);
     expect((await fetch(`${url}/_sim/nothing`)).status).toBe(404);
   });

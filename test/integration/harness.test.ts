@@ -4,11 +4,7 @@ import {
   DescribeTimeToLiveCommand,
   PutItemCommand,
 } from "@aws-sdk/client-dynamodb";
-import {
-  DescribeStreamCommand,
-  GetRecordsCommand,
-  GetShardIteratorCommand,
-} from "@aws-sdk/client-dynamodb-streams";
+import { DescribeStreamCommand, GetRecordsCommand, GetShardIteratorCommand } from "@aws-sdk/client-dynamodb-streams";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { localDynamoDb, localDynamoDbStreams, freshQueueTable } from "../support/dynamodb.js";
 

@@ -53,7 +53,10 @@ describe("without the ManagementToken nothing is answered: 401 without a token, 
     const before = ec2Changes();
     const query = `?instance_id=${instanceId}&container_uuid=${uuid}`;
     expect(await send(method, `${path}${query}`)).toMatchObject({ status: 401, body: "Unauthorized\n" });
-    expect(await send(method, `${path}${query}`, { token: "v2/zzzzz-gj3su-000000000000000/wrong" })).toMatchObject({ status: 403, body: "Forbidden\n" });
+    expect(await send(method, `${path}${query}`, { token: "v2/zzzzz-gj3su-000000000000000/wrong" })).toMatchObject({
+      status: 403,
+      body: "Forbidden\n",
+    });
     expect(ec2Changes()).toBe(before);
   });
 
@@ -64,9 +67,16 @@ describe("without the ManagementToken nothing is answered: 401 without a token, 
       { authorization: `Bearer ${managementToken.toUpperCase()}` },
       { authorization: `Bearer ${"x".repeat(8000)}` },
     ];
-    for (const headers of wrong) expect((await send("GET", "arvados/v1/dispatch/containers", { headers })).status).toBe(403);
-    const unread = [{ authorization: "Bearer " }, { authorization: `Token ${managementToken}` }, { authorization: `bearer ${managementToken}` }, { authorization: "" }];
-    for (const headers of unread) expect((await send("GET", "arvados/v1/dispatch/containers", { headers })).status).toBe(401);
+    for (const headers of wrong)
+      expect((await send("GET", "arvados/v1/dispatch/containers", { headers })).status).toBe(403);
+    const unread = [
+      { authorization: "Bearer " },
+      { authorization: `Token ${managementToken}` },
+      { authorization: `bearer ${managementToken}` },
+      { authorization: "" },
+    ];
+    for (const headers of unread)
+      expect((await send("GET", "arvados/v1/dispatch/containers", { headers })).status).toBe(401);
   });
 
   it("refuses unknown paths and wrong methods the same way, before routing", async () => {
@@ -85,7 +95,9 @@ describe("without the ManagementToken nothing is answered: 401 without a token, 
       { headers: { cookie: `arvados_api_token=${padded}` } },
     ];
     for (const way of ways) expect((await send("GET", "arvados/v1/dispatch/instances", way)).status).toBe(200);
-    expect((await send("GET", `arvados/v1/dispatch/instances?api_token=${encodeURIComponent(managementToken)}`)).status).toBe(200);
+    expect(
+      (await send("GET", `arvados/v1/dispatch/instances?api_token=${encodeURIComponent(managementToken)}`)).status,
+    ).toBe(200);
   });
 });
 
@@ -105,32 +117,54 @@ const notUuids = [
 
 describe("a container_uuid that is not a container uuid is 'not found': never a table key, never an error", () => {
   it.each(notUuids.map((u) => [JSON.stringify(u).slice(0, 60), u]))("GET container %s → 404", async (_name, bad) => {
-    const res = await send("GET", `arvados/v1/dispatch/container?container_uuid=${encodeURIComponent(bad)}`, { token: managementToken });
+    const res = await send("GET", `arvados/v1/dispatch/container?container_uuid=${encodeURIComponent(bad)}`, {
+      token: managementToken,
+    });
     expect(res).toMatchObject({ status: 404, body: '{"errors":["container not found"]}\n' });
   });
 
   it("POST containers/kill with any of them → 404, and nothing is terminated", async () => {
     const before = ec2Changes();
     for (const bad of notUuids) {
-      const res = await send("POST", `arvados/v1/dispatch/containers/kill?container_uuid=${encodeURIComponent(bad)}`, { token: managementToken });
+      const res = await send("POST", `arvados/v1/dispatch/containers/kill?container_uuid=${encodeURIComponent(bad)}`, {
+        token: managementToken,
+      });
       expect(res.status, bad.slice(0, 40)).toBe(404);
     }
     expect(ec2Changes()).toBe(before);
   });
 
   it("another cluster's container, well formed, is simply unknown here", async () => {
-    expect((await send("GET", "arvados/v1/dispatch/container?container_uuid=xyzzy-dz642-000000000000001", { token: managementToken })).status).toBe(404);
+    expect(
+      (
+        await send("GET", "arvados/v1/dispatch/container?container_uuid=xyzzy-dz642-000000000000001", {
+          token: managementToken,
+        })
+      ).status,
+    ).toBe(404);
   });
 });
 
 describe("an instance_id that is not one of our instances is 'not found', and nothing is tagged or terminated", () => {
   it.each(["hold", "drain", "run", "kill"])("POST instances/%s", async (action) => {
-    const notOurs = ["i-", "i-xyz", "sg-0123456789abcdef0", "i-0123456789abcdef0", `${instanceId} x`, `${instanceId.toUpperCase()}`, "i-".padEnd(10_000, "0")];
+    const notOurs = [
+      "i-",
+      "i-xyz",
+      "sg-0123456789abcdef0",
+      "i-0123456789abcdef0",
+      `${instanceId} x`,
+      `${instanceId.toUpperCase()}`,
+      "i-".padEnd(10_000, "0"),
+    ];
     const before = ec2Changes();
     for (const bad of notOurs) {
-      const res = await send("POST", `arvados/v1/dispatch/instances/${action}?instance_id=${encodeURIComponent(bad)}`, { token: managementToken });
+      const res = await send("POST", `arvados/v1/dispatch/instances/${action}?instance_id=${encodeURIComponent(bad)}`, {
+        token: managementToken,
+      });
       expect(res.status, bad.slice(0, 40)).toBe(404);
-      expect(JSON.parse(res.body)).toEqual({ errors: [action === "kill" ? "instance not found" : "requested instance does not exist"] });
+      expect(JSON.parse(res.body)).toEqual({
+        errors: [action === "kill" ? "instance not found" : "requested instance does not exist"],
+      });
     }
     expect(ec2Changes()).toBe(before);
     expect(h.ec2sim.instance(instanceId)?.tags.ArvadosIdleBehavior).toBe("run");
@@ -147,7 +181,10 @@ describe("a missing parameter is 400 with upstream's message; an empty one count
   ])("POST %s", async (path, param) => {
     for (const query of ["", `?${param}=`, `?${param}`, "?other=1"]) {
       const res = await send("POST", `arvados/v1/dispatch/${path}${query}`, { token: managementToken });
-      expect({ status: res.status, body: JSON.parse(res.body) }).toEqual({ status: 400, body: { errors: [`${param} parameter not provided`] } });
+      expect({ status: res.status, body: JSON.parse(res.body) }).toEqual({
+        status: 400,
+        body: { errors: [`${param} parameter not provided`] },
+      });
     }
   });
 
@@ -171,7 +208,14 @@ describe("wrong methods and odd paths get the router's answers", () => {
     expect([options.status, options.headers.get("allow")]).toEqual([200, "OPTIONS, POST"]);
     const slash = await send("GET", "arvados/v1/dispatch/containers/?x=1", { token: managementToken });
     expect([slash.status, slash.headers.get("location")]).toEqual([301, "/arvados/v1/dispatch/containers?x=1"]);
-    for (const path of ["", "arvados/v1/dispatch", "arvados/v1/dispatch/containers/kill/x", "_health/ping", "metrics", "arvados/v1/dispatch/..%2Fcontainers"]) {
+    for (const path of [
+      "",
+      "arvados/v1/dispatch",
+      "arvados/v1/dispatch/containers/kill/x",
+      "_health/ping",
+      "metrics",
+      "arvados/v1/dispatch/..%2Fcontainers",
+    ]) {
       expect((await send("GET", path, { token: managementToken })).status, path).toBe(404);
     }
   });
@@ -184,16 +228,27 @@ describe("wrong methods and odd paths get the router's answers", () => {
 describe("bodies past the limits are refused, unread", () => {
   const form = { "content-type": "application/x-www-form-urlencoded" };
 
-  it("a form body over 64 KiB → 413 {\"errors\":[\"request body too large\"]}, and nothing changes", async () => {
+  it('a form body over 64 KiB → 413 {"errors":["request body too large"]}, and nothing changes', async () => {
     const before = ec2Changes();
     const body = `instance_id=${instanceId}&reason=${"x".repeat(64 * 1024)}`;
-    const res = await send("POST", "arvados/v1/dispatch/instances/kill", { token: managementToken, body, headers: form });
-    expect({ status: res.status, body: res.body }).toEqual({ status: 413, body: '{"errors":["request body too large"]}\n' });
+    const res = await send("POST", "arvados/v1/dispatch/instances/kill", {
+      token: managementToken,
+      body,
+      headers: form,
+    });
+    expect({ status: res.status, body: res.body }).toEqual({
+      status: 413,
+      body: '{"errors":["request body too large"]}\n',
+    });
     expect(ec2Changes()).toBe(before);
   });
 
   it("a body over Lambda's 6 MB payload limit never reaches the function (413 from the URL)", async () => {
-    const res = await send("POST", "arvados/v1/dispatch/instances/hold", { token: managementToken, body: Buffer.alloc(7 * 1024 * 1024, 0x61), headers: form });
+    const res = await send("POST", "arvados/v1/dispatch/instances/hold", {
+      token: managementToken,
+      body: Buffer.alloc(7 * 1024 * 1024, 0x61),
+      headers: form,
+    });
     expect(res.status).toBe(413);
   });
 

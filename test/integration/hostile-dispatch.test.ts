@@ -35,11 +35,18 @@ beforeEach(async () => {
 const plenty = () => 60_000;
 
 function queued(fields: Record<string, unknown> = {}): Container {
-  return h.sim.addContainer({ state: "Queued", priority: 5, runtime_constraints: { ram: 2 ** 30, vcpus: 1 }, ...fields });
+  return h.sim.addContainer({
+    state: "Queued",
+    priority: 5,
+    runtime_constraints: { ram: 2 ** 30, vcpus: 1 },
+    ...fields,
+  });
 }
 
 function liveInstancesFor(uuid: string) {
-  return h.ec2sim.instances().filter((i) => i.tags.ArvadosContainerUUID === uuid && (i.state === "pending" || i.state === "running"));
+  return h.ec2sim
+    .instances()
+    .filter((i) => i.tags.ArvadosContainerUUID === uuid && (i.state === "pending" || i.state === "running"));
 }
 
 describe("mounts Go cannot decode: locked, upstream's runtime_status.error, cancelled, forgotten (§1.8, #21314)", () => {
@@ -65,8 +72,16 @@ describe("mounts Go cannot decode: locked, upstream's runtime_status.error, canc
       [{ kind: "tmp", capacity: 1 }],
       `${prefix} array into Go struct field Container.mounts of type map[string]arvados.Mount`,
     ],
-    ["mounts as a string", "/tmp", `${prefix} string into Go struct field Container.mounts of type map[string]arvados.Mount`],
-    ["a mount that is a list", { "/tmp": ["tmp"] }, `${prefix} array into Go struct field Container.mounts of type arvados.Mount`],
+    [
+      "mounts as a string",
+      "/tmp",
+      `${prefix} string into Go struct field Container.mounts of type map[string]arvados.Mount`,
+    ],
+    [
+      "a mount that is a list",
+      { "/tmp": ["tmp"] },
+      `${prefix} array into Go struct field Container.mounts of type arvados.Mount`,
+    ],
   ])("%s", async (_name, mounts, error) => {
     const c = queued({ mounts });
     await h.update();
@@ -94,7 +109,11 @@ describe("mounts Go cannot decode: locked, upstream's runtime_status.error, canc
   it("a failing mounts fetch is an error for the stream to retry; the entry keeps waiting for types", async () => {
     const c = queued();
     await h.update();
-    h.sim.injectFault({ route: `GET /arvados/v1/containers/${c.uuid}`, count: 5, effect: { kind: "status", status: 500 } });
+    h.sim.injectFault({
+      route: `GET /arvados/v1/containers/${c.uuid}`,
+      count: 5,
+      effect: { kind: "status", status: 500 },
+    });
     const err = await rejectionOf(assignInstanceTypes(c.uuid, h));
     expect(err).toBeInstanceOf(ArvadosApiError);
     expect((await h.store.get(c.uuid))?.instanceTypes).toBeUndefined();
@@ -202,7 +221,10 @@ describe("a lock whose reply is lost", () => {
     expect((await h.store.get(c.uuid))?.container.state).toBe("Queued");
     await vi.waitFor(() => expect(h.sim.getContainer(c.uuid)?.state).toBe("Locked"), { timeout: 5_000 });
     await h.refresh();
-    expect((await h.store.get(c.uuid))?.container).toMatchObject({ state: "Locked", locked_by_uuid: h.sim.rootTokenUuid });
+    expect((await h.store.get(c.uuid))?.container).toMatchObject({
+      state: "Locked",
+      locked_by_uuid: h.sim.rootTokenUuid,
+    });
     const report = await runLaunchPass(h.launchDeps(), plenty);
     expect(report).toMatchObject({ locked: 0, launched: [{ uuid: c.uuid }] });
     expect(liveInstancesFor(c.uuid)).toHaveLength(1);
@@ -212,25 +234,34 @@ describe("a lock whose reply is lost", () => {
 describe("EC2 answers RunInstances with something that is not its XML", () => {
   it.each([
     ["not XML at all", "<<<this is not xml"],
-    ["truncated XML", '<?xml version="1.0" encoding="UTF-8"?>\n<RunInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>x</requestId><instancesSet><item><instanceId>i-'],
-    ["well-formed XML without an instance", '<?xml version="1.0" encoding="UTF-8"?>\n<RunInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>x</requestId></RunInstancesResponse>'],
-  ])("%s: the pass counts a failure; the instance EC2 did start is the container's, and no second one starts", async (_name, junk) => {
-    const c = queued();
-    await h.refresh();
-    h.ec2proxy.corruptReplies("RunInstances", junk);
-    const first = await runLaunchPass(h.launchDeps(), plenty);
-    expect(first).toMatchObject({ locked: 1, launched: [], failures: 1 });
-    // EC2 did act on the request: the instance exists, but the dispatcher could not learn its id.
-    expect(liveInstancesFor(c.uuid)).toHaveLength(1);
-    expect((await h.store.get(c.uuid))?.launch).toBeUndefined();
-    await h.refresh();
-    const calls = h.ec2sim.runInstancesCalls();
-    const second = await runLaunchPass(h.launchDeps(), plenty);
-    // The listing shows an instance tagged with the container: it holds that instance (§3.3).
-    expect(second.launched).toEqual([]);
-    expect(h.ec2sim.runInstancesCalls()).toBe(calls);
-    expect(liveInstancesFor(c.uuid)).toHaveLength(1);
-  });
+    [
+      "truncated XML",
+      '<?xml version="1.0" encoding="UTF-8"?>\n<RunInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>x</requestId><instancesSet><item><instanceId>i-',
+    ],
+    [
+      "well-formed XML without an instance",
+      '<?xml version="1.0" encoding="UTF-8"?>\n<RunInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>x</requestId></RunInstancesResponse>',
+    ],
+  ])(
+    "%s: the pass counts a failure; the instance EC2 did start is the container's, and no second one starts",
+    async (_name, junk) => {
+      const c = queued();
+      await h.refresh();
+      h.ec2proxy.corruptReplies("RunInstances", junk);
+      const first = await runLaunchPass(h.launchDeps(), plenty);
+      expect(first).toMatchObject({ locked: 1, launched: [], failures: 1 });
+      // EC2 did act on the request: the instance exists, but the dispatcher could not learn its id.
+      expect(liveInstancesFor(c.uuid)).toHaveLength(1);
+      expect((await h.store.get(c.uuid))?.launch).toBeUndefined();
+      await h.refresh();
+      const calls = h.ec2sim.runInstancesCalls();
+      const second = await runLaunchPass(h.launchDeps(), plenty);
+      // The listing shows an instance tagged with the container: it holds that instance (§3.3).
+      expect(second.launched).toEqual([]);
+      expect(h.ec2sim.runInstancesCalls()).toBe(calls);
+      expect(liveInstancesFor(c.uuid)).toHaveLength(1);
+    },
+  );
 
   it("if the listing does not show that instance yet, the retry's ClientToken gets EC2's instance back, not a second one", async () => {
     const c = queued();

@@ -115,13 +115,15 @@ function listBody(items: unknown[]): string {
  */
 function replaceLists(items: unknown[]): void {
   h.sim.injectFault({ route: listRoute, count: 1, effect: { kind: "replace", body: listBody(items) } });
-  if (items.length > 0) h.sim.injectFault({ route: listRoute, count: 1, effect: { kind: "replace", body: listBody([]) } });
+  if (items.length > 0)
+    h.sim.injectFault({ route: listRoute, count: 1, effect: { kind: "replace", body: listBody([]) } });
   h.sim.injectFault({ route: listRoute, count: 1, effect: { kind: "replace", body: listBody(items) } });
 }
 
 /** The next `pages` list requests get these pages, one each, in order. */
 function replacePages(...pages: unknown[][]): void {
-  for (const items of pages) h.sim.injectFault({ route: listRoute, count: 1, effect: { kind: "replace", body: listBody(items) } });
+  for (const items of pages)
+    h.sim.injectFault({ route: listRoute, count: 1, effect: { kind: "replace", body: listBody(items) } });
 }
 
 /** A ContainerApi over the harness client whose uuid batches ("missing") go through `batch` first. */
@@ -161,7 +163,11 @@ describe("a malformed container record fails the update, names the field, and wr
     ['priority "5" (a string)', () => record({ priority: "5" }), "priority"],
     ["priority 1e300", () => record({ priority: 1e300 }), "priority"],
     ["runtime_constraints null", () => record({ runtime_constraints: null }), "runtime_constraints"],
-    ["runtime_constraints.ram a string", () => record({ runtime_constraints: rc({ ram: "1GiB" }) }), "runtime_constraints"],
+    [
+      "runtime_constraints.ram a string",
+      () => record({ runtime_constraints: rc({ ram: "1GiB" }) }),
+      "runtime_constraints",
+    ],
     ["runtime_constraints.vcpus 1.5", () => record({ runtime_constraints: rc({ vcpus: 1.5 }) }), "runtime_constraints"],
     [
       "gpu.hardware_target not a list",
@@ -233,11 +239,19 @@ describe("a malformed list reply fails the update with ArvadosResponseError and 
   it.each<[string, () => void]>([
     ["a body that is not JSON", () => h.sim.injectFault({ route: listRoute, count: 2, effect: { kind: "malformed" } })],
     ["a truncated JSON body", () => h.sim.injectFault({ route: listRoute, count: 2, effect: { kind: "truncated" } })],
-    ["an empty body with 200", () => h.sim.injectFault({ route: listRoute, count: 2, effect: { kind: "replace", body: "", status: 200 } })],
+    [
+      "an empty body with 200",
+      () => h.sim.injectFault({ route: listRoute, count: 2, effect: { kind: "replace", body: "", status: 200 } }),
+    ],
     ["JSON null", () => h.sim.injectFault({ route: listRoute, count: 2, effect: { kind: "replace", body: "null" } })],
     [
       "items that is not an array",
-      () => h.sim.injectFault({ route: listRoute, count: 2, effect: { kind: "replace", body: JSON.stringify({ items: { 0: record() } }) } }),
+      () =>
+        h.sim.injectFault({
+          route: listRoute,
+          count: 2,
+          effect: { kind: "replace", body: JSON.stringify({ items: { 0: record() } }) },
+        }),
     ],
     ["a 1000-item page of junk", () => replaceLists(junk())],
   ])("%s", async (_name, inject) => {
@@ -295,7 +309,12 @@ describe("keyset paging that makes no progress fails the update with KeysetPagin
     const [early, late] = [record(), record()];
     replacePages([late], [early]);
     const err = await failsCleanlyThenConverges(() => h.update());
-    expect(err).toMatchObject({ name: "KeysetPagingError", list: "mine", lastUuid: early.uuid, previousLastUuid: late.uuid });
+    expect(err).toMatchObject({
+      name: "KeysetPagingError",
+      list: "mine",
+      lastUuid: early.uuid,
+      previousLastUuid: late.uuid,
+    });
   });
 
   it('"missing": a uuid batch whose next page repeats the container', async () => {
@@ -303,7 +322,9 @@ describe("keyset paging that makes no progress fails the update with KeysetPagin
     h.sim.setPriority(a ?? "", 0);
     // Both lists pass; every page of the batch that re-fetches `a` is `a` again.
     const again = listBody([record({ uuid: a, priority: 0 })]);
-    const api = apiWithBatchHook(() => h.sim.injectFault({ route: listRoute, effect: { kind: "replace", body: again } }));
+    const api = apiWithBatchHook(() =>
+      h.sim.injectFault({ route: listRoute, effect: { kind: "replace", body: again } }),
+    );
     const err = await failsCleanlyThenConverges(() => h.update(h.queueFor(api)));
     expect(err).toMatchObject({ name: "KeysetPagingError", list: "missing", pages: 2, lastUuid: a });
     expect(err.message).toContain('poll "missing"');
@@ -313,9 +334,14 @@ describe("keyset paging that makes no progress fails the update with KeysetPagin
 describe(`offset paging past ${maxOffsetPages} pages fails the update with OffsetPageCapError naming the list`, () => {
   it('"avail": a server that ignores offset and repeats a page of supervisors', async () => {
     // "mine" ends at once; every "avail" page is the same supervisors, so the 100 non-supervisor stop never comes.
-    const supervisor = () => record({ scheduling_parameters: { partitions: [], preemptible: false, max_run_time: 0, supervisor: true } });
+    const supervisor = () =>
+      record({ scheduling_parameters: { partitions: [], preemptible: false, max_run_time: 0, supervisor: true } });
     replacePages([]);
-    h.sim.injectFault({ route: listRoute, count: maxOffsetPages + 1, effect: { kind: "replace", body: listBody([supervisor(), supervisor()]) } });
+    h.sim.injectFault({
+      route: listRoute,
+      count: maxOffsetPages + 1,
+      effect: { kind: "replace", body: listBody([supervisor(), supervisor()]) },
+    });
     const err = await failsCleanlyThenConverges(() => h.update());
     expect(err).toBeInstanceOf(OffsetPageCapError);
     expect(err).toMatchObject({ list: "avail", pages: maxOffsetPages, maxPages: maxOffsetPages });
@@ -363,7 +389,10 @@ describe("API errors during an update fail it cleanly; the next update converges
 
   it("a 401 on the token lookup is not remembered: the same Queue succeeds once the server accepts it", async () => {
     const q = h.queueFor(h.client());
-    h.sim.injectFault({ route: "GET /arvados/v1/api_client_authorizations/current", effect: { kind: "status", status: 401 } });
+    h.sim.injectFault({
+      route: "GET /arvados/v1/api_client_authorizations/current",
+      effect: { kind: "status", status: 401 },
+    });
     await failsCleanlyThenConverges(() => h.update(q));
     await h.update(q);
     expect(await cachedUuids()).toEqual(expected);
@@ -442,7 +471,7 @@ describe("a failed update has stopped all its work when it returns", () => {
       await vi.waitFor(() => expect(inFlight).toBe(0));
       await queue.releaseUpdateLease();
       expect(returnedWhileWriting).toBe(false);
-  }));
+    }));
 
   it("no request of its poll is still in flight", () =>
     isolated(async () => {
@@ -474,7 +503,7 @@ describe("a failed update has stopped all its work when it returns", () => {
         }),
       );
       expect(inFlightAtReturn).toBe(0);
-  }));
+    }));
 });
 
 describe("a container the simulator stores with odd but legal values", () => {
@@ -488,7 +517,13 @@ describe("a container the simulator stores with odd but legal values", () => {
     });
     await h.update();
     expect(await h.queue.get(c.uuid)).toMatchObject({
-      runtime_constraints: { ram: 0, vcpus: 0, keep_cache_ram: 0, keep_cache_disk: 0, gpu: { hardware_target: [], device_count: 0 } },
+      runtime_constraints: {
+        ram: 0,
+        vcpus: 0,
+        keep_cache_ram: 0,
+        keep_cache_disk: 0,
+        gpu: { hardware_target: [], device_count: 0 },
+      },
       scheduling_parameters: { partitions: [], preemptible: false, max_run_time: 0, supervisor: false },
       container_image: "",
     });

@@ -26,7 +26,11 @@ async function cloudWith(...interceptions: Interception[]) {
 }
 
 /** The ClientTokens of the RunInstances calls EC2 received, in order. */
-const runInstancesTokens = () => h.ec2sim.requests().filter((r) => r.action === "RunInstances").map((r) => r.params.ClientToken);
+const runInstancesTokens = () =>
+  h.ec2sim
+    .requests()
+    .filter((r) => r.action === "RunInstances")
+    .map((r) => r.params.ClientToken);
 
 const plenty = () => 60_000;
 const containerTag = "ArvadosContainerUUID";
@@ -114,7 +118,10 @@ describe("lock then launch (§3.3)", () => {
     h = await dispatchHarness();
     const [c] = queued(1, { runtime_constraints: { ram: 20 * 2 ** 30, vcpus: 1 } });
     await h.refresh();
-    await h.state.modify((s) => ({ next: { ...s, atCapacityUntil: { "m5.2xlarge": Date.now() + 60_000 } }, result: undefined }));
+    await h.state.modify((s) => ({
+      next: { ...s, atCapacityUntil: { "m5.2xlarge": Date.now() + 60_000 } },
+      result: undefined,
+    }));
     const report = await runLaunchPass(h.launchDeps(), plenty);
     expect(report.locked).toBe(0);
     expect(h.sim.getContainer(c?.uuid ?? "")?.state).toBe("Queued");
@@ -140,7 +147,10 @@ describe("a long pass plans again", () => {
       }
       return instance;
     };
-    const report = await runLaunchPass({ ...deps, cloud: { ...cloud, list: () => cloud.list(), launch: launchThenSubmit }, replanMs: 0 }, plenty);
+    const report = await runLaunchPass(
+      { ...deps, cloud: { ...cloud, list: () => cloud.list(), launch: launchThenSubmit }, replanMs: 0 },
+      plenty,
+    );
     const order = report.launched.map((l) => l.uuid);
     // Priority order (§3.3): low3 (12) first; then the urgent one (1000), which the first plan never saw.
     expect(order).toEqual([low3?.uuid, urgent?.uuid, low2?.uuid, low1?.uuid]);
@@ -248,7 +258,8 @@ describe("each waiting container's scheduling status is stored when it changes (
     const [low, mid, high, top] = queued(4);
     await h.refresh();
     const first = await runLaunchPass(h.launchDeps(), plenty);
-    const stored = async () => Promise.all([top, high, mid, low].map(async (c) => (await h.store.get(c?.uuid ?? ""))?.schedulingStatus));
+    const stored = async () =>
+      Promise.all([top, high, mid, low].map(async (c) => (await h.store.get(c?.uuid ?? ""))?.schedulingStatus));
     expect(await stored()).toEqual([booting, booting, atLimits(1), atLimits(2)]);
     expect(first.statusesWritten).toBe(4);
 
@@ -273,7 +284,10 @@ describe("each waiting container's scheduling status is stored when it changes (
     };
     const report = await runLaunchPass({ ...deps, store }, plenty);
     expect(report.launched).toHaveLength(2);
-    expect(report.statusWriteErrors).toEqual(["ProvisionedThroughputExceededException", "ProvisionedThroughputExceededException"]);
+    expect(report.statusWriteErrors).toEqual([
+      "ProvisionedThroughputExceededException",
+      "ProvisionedThroughputExceededException",
+    ]);
     expect(report.failures).toBe(0);
   });
 });
@@ -283,7 +297,13 @@ describe("the RunInstances ClientToken", () => {
     h = await dispatchHarness();
     const config = h.config.InstanceTypes.small;
     if (config === undefined) throw new Error("fixture lacks type small");
-    const request = { containerUuid: "zzzzz-dz642-000000000000042", lockCount: 3, instanceType: config, subnetIndex: 0, throttleDelayMs: 0 };
+    const request = {
+      containerUuid: "zzzzz-dz642-000000000000042",
+      lockCount: 3,
+      instanceType: config,
+      subnetIndex: 0,
+      throttleDelayMs: 0,
+    };
     const first = await h.cloud.launch(request);
     const second = await h.cloud.launch(request);
     expect(second.instanceId).toBe(first.instanceId);
@@ -326,7 +346,10 @@ describe("one lock, one instance, even with a lost RunInstances reply (the launc
     // Now EC2 lacks m5.large (small), and the launcher knows it from another launch: planning
     // afresh would take the next type, with another ClientToken, and start a second instance.
     h.ec2sim.injectFault({ code: "InsufficientInstanceCapacity", instanceType: "m5.large" });
-    await h.state.modify((s) => ({ next: { ...s, ...applyCapacityError(s, "m5.large", Date.now()) }, result: undefined }));
+    await h.state.modify((s) => ({
+      next: { ...s, ...applyCapacityError(s, "m5.large", Date.now()) },
+      result: undefined,
+    }));
     await h.refresh();
 
     const next = await runLaunchPass(h.launchDeps(), plenty);
@@ -350,25 +373,31 @@ describe("one lock, one instance, even with a lost RunInstances reply (the launc
     ["EC2 answers ServiceUnavailable", { code: "ServiceUnavailable", status: 503, times: 1 }, undefined],
     ["the call gets no reply", undefined, "crash-before"],
   ];
-  it.each(unknownOutcomes)("keeps the intent when the outcome is unknown (%s), and the next pass's repeat starts the one instance", async (_what, fault, interception) => {
-    h = await dispatchHarness();
-    const [c] = queued(1);
-    const uuid = c?.uuid ?? "";
-    await h.refresh();
-    if (fault !== undefined) h.ec2sim.injectFault(fault);
-    const deps = h.launchDeps();
-    const first = await runLaunchPass(interception === undefined ? deps : { ...deps, cloud: await cloudWith(interception) }, plenty);
-    expect(first.failures).toBe(1);
-    expect(h.ec2sim.instances()).toEqual([]);
-    const intent = (await h.store.get(uuid))?.launchIntent;
-    expect(intent).toMatchObject({ attempt: 1, instanceType: "small" });
+  it.each(unknownOutcomes)(
+    "keeps the intent when the outcome is unknown (%s), and the next pass's repeat starts the one instance",
+    async (_what, fault, interception) => {
+      h = await dispatchHarness();
+      const [c] = queued(1);
+      const uuid = c?.uuid ?? "";
+      await h.refresh();
+      if (fault !== undefined) h.ec2sim.injectFault(fault);
+      const deps = h.launchDeps();
+      const first = await runLaunchPass(
+        interception === undefined ? deps : { ...deps, cloud: await cloudWith(interception) },
+        plenty,
+      );
+      expect(first.failures).toBe(1);
+      expect(h.ec2sim.instances()).toEqual([]);
+      const intent = (await h.store.get(uuid))?.launchIntent;
+      expect(intent).toMatchObject({ attempt: 1, instanceType: "small" });
 
-    await h.refresh();
-    const next = await runLaunchPass(h.launchDeps(), plenty);
-    expect(next.repeats).toEqual([expect.objectContaining({ uuid, outcome: "launched" })]);
-    expect(instancesFor(uuid).map((i) => i.clientToken)).toEqual([intent?.clientToken]);
-    expect((await h.store.get(uuid))?.launchIntent).toBeUndefined();
-  });
+      await h.refresh();
+      const next = await runLaunchPass(h.launchDeps(), plenty);
+      expect(next.repeats).toEqual([expect.objectContaining({ uuid, outcome: "launched" })]);
+      expect(instancesFor(uuid).map((i) => i.clientToken)).toEqual([intent?.clientToken]);
+      expect((await h.store.get(uuid))?.launchIntent).toBeUndefined();
+    },
+  );
 
   it.each([
     ["a capacity error on every type and subnet", { code: "InsufficientInstanceCapacity" }],

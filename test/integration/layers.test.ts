@@ -42,13 +42,34 @@ async function check(files: Record<string, string>): Promise<{ ok: boolean; outp
 
 describe("the layer rules (README layout) fail a tree that breaks them", () => {
   it.each<[string, Record<string, string>]>([
-    ["model-is-a-leaf", { "lib/model/entry.ts": 'import "../store/codec.js";\n', "lib/store/codec.ts": "export {};\n" }],
+    [
+      "model-is-a-leaf",
+      { "lib/model/entry.ts": 'import "../store/codec.js";\n', "lib/store/codec.ts": "export {};\n" },
+    ],
     ["no-cycles", { "lib/queue/a.ts": 'import "./b.js";\n', "lib/queue/b.ts": 'import "./a.js";\n' }],
-    ["use-cases-depend-on-ports", { "lib/launch/pass.ts": 'import "../store/queue-store.js";\n', "lib/store/queue-store.ts": "export {};\n" }],
-    ["adapters-serve-not-decide", { "lib/cloud/launch.ts": 'import "../scheduler/plan.js";\n', "lib/scheduler/plan.ts": "export {};\n" }],
-    ["decisions-are-pure", { "lib/scheduler/plan.ts": 'import "../arvados/client.js";\n', "lib/arvados/client.ts": "export {};\n" }],
-    ["lib-never-imports-dev-code", { "lib/queue/queue.ts": 'import "../../local/sim.js";\n', "local/sim.ts": "export {};\n" }],
-    ["functions-are-thin", { "functions/launch/handler.ts": 'import "../../lib/store/queue-store.js";\n', "lib/store/queue-store.ts": "export {};\n" }],
+    [
+      "use-cases-depend-on-ports",
+      { "lib/launch/pass.ts": 'import "../store/queue-store.js";\n', "lib/store/queue-store.ts": "export {};\n" },
+    ],
+    [
+      "adapters-serve-not-decide",
+      { "lib/cloud/launch.ts": 'import "../scheduler/plan.js";\n', "lib/scheduler/plan.ts": "export {};\n" },
+    ],
+    [
+      "decisions-are-pure",
+      { "lib/scheduler/plan.ts": 'import "../arvados/client.js";\n', "lib/arvados/client.ts": "export {};\n" },
+    ],
+    [
+      "lib-never-imports-dev-code",
+      { "lib/queue/queue.ts": 'import "../../local/sim.js";\n', "local/sim.ts": "export {};\n" },
+    ],
+    [
+      "functions-are-thin",
+      {
+        "functions/launch/handler.ts": 'import "../../lib/store/queue-store.js";\n',
+        "lib/store/queue-store.ts": "export {};\n",
+      },
+    ],
   ])("%s", async (rule, files) => {
     const { ok, output } = await check(files);
     expect(ok).toBe(false);

@@ -21,30 +21,56 @@ const spec = (reportBatchItemFailures: boolean): FunctionSpec => ({
   streams: [],
   eventBridgePatterns: [],
   url: false,
-  sqs: [{ queue: "TickQueue", batchSize: 1, maximumBatchingWindowMs: 0, maximumConcurrency: 2, reportBatchItemFailures }],
+  sqs: [
+    { queue: "TickQueue", batchSize: 1, maximumBatchingWindowMs: 0, maximumConcurrency: 2, reportBatchItemFailures },
+  ],
   queueUrls: {},
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function started(chaos?: ConstructorParameters<typeof LocalSqs>[1]): Promise<{ sqs: LocalSqs; client: SQSClient }> {
+async function started(
+  chaos?: ConstructorParameters<typeof LocalSqs>[1],
+): Promise<{ sqs: LocalSqs; client: SQSClient }> {
   sqs = new LocalSqs(queues, chaos);
   const endpoint = await sqs.start();
-  return { sqs, client: new SQSClient({ endpoint, region: "us-east-1", credentials: { accessKeyId: "local", secretAccessKey: "local" } }) };
+  return {
+    sqs,
+    client: new SQSClient({
+      endpoint,
+      region: "us-east-1",
+      credentials: { accessKeyId: "local", secretAccessKey: "local" },
+    }),
+  };
 }
 
 describe("the local SQS speaks SQS's JSON protocol to the real client, and plays the event source mapping as Lambda does", () => {
   it("delivers a message no sooner than its DelaySeconds, as an aws:sqs record, and deletes it once handled", async () => {
     const { sqs: local, client } = await started();
     const delivered: { at: number; body: string; source: string }[] = [];
-    mappings = new SqsMappings(local, [spec(true)], new Map([["update-queue", { name: "update-queue", invoke: async (e: unknown) => {
-      const r = (e as { Records: { body: string; eventSource: string }[] }).Records[0];
-      delivered.push({ at: Date.now(), body: r?.body ?? "", source: r?.eventSource ?? "" });
-      return { batchItemFailures: [] };
-    } }]]), 20);
+    mappings = new SqsMappings(
+      local,
+      [spec(true)],
+      new Map([
+        [
+          "update-queue",
+          {
+            name: "update-queue",
+            invoke: async (e: unknown) => {
+              const r = (e as { Records: { body: string; eventSource: string }[] }).Records[0];
+              delivered.push({ at: Date.now(), body: r?.body ?? "", source: r?.eventSource ?? "" });
+              return { batchItemFailures: [] };
+            },
+          },
+        ],
+      ]),
+      20,
+    );
     mappings.start();
     const sentAt = Date.now();
-    const out = await client.send(new SendMessageCommand({ QueueUrl: local.url("TickQueue"), MessageBody: "hello", DelaySeconds: 1 }));
+    const out = await client.send(
+      new SendMessageCommand({ QueueUrl: local.url("TickQueue"), MessageBody: "hello", DelaySeconds: 1 }),
+    );
     expect(out.MessageId).toBeDefined();
     await sleep(1_300);
     expect(delivered.map((d) => [d.body, d.source])).toEqual([["hello", "aws:sqs"]]);
@@ -55,11 +81,24 @@ describe("the local SQS speaks SQS's JSON protocol to the real client, and plays
   it("delivers a reported item failure again after the queue's visibility timeout", async () => {
     const { sqs: local } = await started();
     let calls = 0;
-    mappings = new SqsMappings(local, [spec(true)], new Map([["update-queue", { name: "update-queue", invoke: async (e: unknown) => {
-      calls++;
-      const id = (e as { Records: { messageId: string }[] }).Records[0]?.messageId ?? "";
-      return { batchItemFailures: calls === 1 ? [{ itemIdentifier: id }] : [] };
-    } }]]), 20);
+    mappings = new SqsMappings(
+      local,
+      [spec(true)],
+      new Map([
+        [
+          "update-queue",
+          {
+            name: "update-queue",
+            invoke: async (e: unknown) => {
+              calls++;
+              const id = (e as { Records: { messageId: string }[] }).Records[0]?.messageId ?? "";
+              return { batchItemFailures: calls === 1 ? [{ itemIdentifier: id }] : [] };
+            },
+          },
+        ],
+      ]),
+      20,
+    );
     mappings.start();
     local.send("TickQueue", "again", 0);
     await sleep(150);
@@ -71,8 +110,12 @@ describe("the local SQS speaks SQS's JSON protocol to the real client, and plays
 
   it("refuses a queue it does not have and a delay SQS would refuse", async () => {
     const { sqs: local, client } = await started();
-    await expect(client.send(new SendMessageCommand({ QueueUrl: `${local.url("TickQueue")}x`, MessageBody: "x" }))).rejects.toThrow();
-    await expect(client.send(new SendMessageCommand({ QueueUrl: local.url("TickQueue"), MessageBody: "x", DelaySeconds: 901 }))).rejects.toThrow();
+    await expect(
+      client.send(new SendMessageCommand({ QueueUrl: `${local.url("TickQueue")}x`, MessageBody: "x" })),
+    ).rejects.toThrow();
+    await expect(
+      client.send(new SendMessageCommand({ QueueUrl: local.url("TickQueue"), MessageBody: "x", DelaySeconds: 901 })),
+    ).rejects.toThrow();
   });
 
   it("breaks at-least-once delivery on purpose for the soak: lost, duplicated, late", async () => {

@@ -17,7 +17,8 @@ const params = {
   computeVpcId: "vpc-0fff6666",
   imageId: compute.imageId,
 };
-const paramArgs = (values: Record<string, string>) => Object.entries(values).flatMap(([k, v]) => ["--param", `${k}=${v}`]);
+const paramArgs = (values: Record<string, string>) =>
+  Object.entries(values).flatMap(([k, v]) => ["--param", `${k}=${v}`]);
 const functionNames = ["choose-instance-types", "cleanup", "dispatch-api", "launch", "update-queue"];
 
 let project: Project;
@@ -46,7 +47,10 @@ describe("a config full of secrets packages without any of them", () => {
   it("the packed cluster-config.json loads to the same config as the file it came from", () => {
     const original = parseClusterConfig(configText, { clusterId: stage }).config;
     for (const name of functionNames) {
-      const packed = zipEntries(project.read(`dist/${name}.zip`)).get("cluster-config.json")?.toString("utf8") ?? "";
+      const packed =
+        zipEntries(project.read(`dist/${name}.zip`))
+          .get("cluster-config.json")
+          ?.toString("utf8") ?? "";
       // As the functions load it: DISPATCH_CONFIG, ARVADOS_CLUSTER_ID.
       expect(parseClusterConfig(packed, { clusterId: stage }).config, name).toEqual(original);
     }
@@ -57,7 +61,8 @@ describe("a config full of secrets packages without any of them", () => {
     const leaks: string[] = [];
     const check = (place: string, text: string) => {
       const found = findSecret(text, secrets);
-      if (found !== undefined) leaks.push(`${place}: ${Object.entries(dummySecrets).find(([, v]) => found.startsWith(v))?.[0]}`);
+      if (found !== undefined)
+        leaks.push(`${place}: ${Object.entries(dummySecrets).find(([, v]) => found.startsWith(v))?.[0]}`);
     };
     let checked = 0;
     for (const file of [...project.files("dist"), ...project.files(".serverless")]) {

@@ -16,7 +16,8 @@ afterEach(async () => {
 
 const listRequests = () => h.sim.requests().filter((r) => r.method === "GET" && r.path === "/arvados/v1/containers");
 /** The filters a logged list request carried (form values arrive as JSON text). */
-const filtersOf = (r: { params: Record<string, unknown> }): [string, string, unknown][] => JSON.parse(String(r.params.filters));
+const filtersOf = (r: { params: Record<string, unknown> }): [string, string, unknown][] =>
+  JSON.parse(String(r.params.filters));
 const isMine = (r: { params: Record<string, unknown> }) => filtersOf(r)[0]?.[0] === "locked_by_uuid";
 const isAvail = (r: { params: Record<string, unknown> }) => filtersOf(r)[0]?.[2] === "Queued";
 const isBatch = (r: { params: Record<string, unknown> }) => filtersOf(r)[0]?.[1] === "in";
@@ -25,7 +26,7 @@ function addQueued(n: number, fields: Record<string, unknown> = {}): Container[]
 }
 
 describe("update polls exactly as upstream (§1.6–1.7)", () => {
-  it("asks for mine by uuid keyset and avail by priority desc with the string operand \"0\"", async () => {
+  it('asks for mine by uuid keyset and avail by priority desc with the string operand "0"', async () => {
     addQueued(3);
     await h.queue.update();
     const lists = listRequests();
@@ -34,8 +35,19 @@ describe("update polls exactly as upstream (§1.6–1.7)", () => {
     expect(mine?.params).toMatchObject({ order: "uuid", limit: "1000", count: "none" });
     expect(mine && filtersOf(mine)).toEqual([["locked_by_uuid", "=", h.sim.rootTokenUuid]]);
     expect(avail?.params).toMatchObject({ order: "priority desc", limit: "1000", count: "none" });
-    expect(avail && filtersOf(avail)).toEqual([["state", "=", "Queued"], ["priority", ">", "0"]]);
-    expect(JSON.parse(String(mine?.params.select))).toEqual(["uuid", "state", "priority", "runtime_constraints", "container_image", "scheduling_parameters", "created_at"]);
+    expect(avail && filtersOf(avail)).toEqual([
+      ["state", "=", "Queued"],
+      ["priority", ">", "0"],
+    ]);
+    expect(JSON.parse(String(mine?.params.select))).toEqual([
+      "uuid",
+      "state",
+      "priority",
+      "runtime_constraints",
+      "container_image",
+      "scheduling_parameters",
+      "created_at",
+    ]);
   });
 
   it("pages mine through exactly 1000 entries with one more keyset request", async () => {
@@ -44,7 +56,10 @@ describe("update polls exactly as upstream (§1.6–1.7)", () => {
     expect(report.entries).toHaveLength(1000);
     const mine = listRequests().filter(isMine);
     expect(mine).toHaveLength(2);
-    const last = report.entries.map((e) => e.container.uuid).sort().at(-1);
+    const last = report.entries
+      .map((e) => e.container.uuid)
+      .sort()
+      .at(-1);
     expect(mine[1] && filtersOf(mine[1])[1]).toEqual(["uuid", ">", last]);
   });
 

@@ -49,7 +49,8 @@ describe("real int64 priorities are carried and ordered exactly from poll to lau
     for (let pass = 0; pass < 4 && launched.length < 6; pass++) {
       const report = await runLaunchPass(d.launchDeps(), plenty);
       launched.push(...report.launched.map((l) => l.uuid));
-      if (report.wake !== undefined) await new Promise((resolve) => setTimeout(resolve, Math.max(0, (report.wake?.atMs ?? 0) - Date.now()) + 20));
+      if (report.wake !== undefined)
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, (report.wake?.atMs ?? 0) - Date.now()) + 20));
     }
     const expected = [top, high, highNeighbour, older, younger, later].map((c) => c.uuid);
     expect(launched).toEqual(expected);

@@ -59,7 +59,9 @@ beforeAll(async () => {
   const configPath = join(stateDir, "two-instances.yml");
   writeFileSync(
     configPath,
-    readFileSync(defaultConfigPath, "utf8").replace("MaxInstances: 64", "MaxInstances: 2").replace("PollInterval: 10s", "PollInterval: 1s"),
+    readFileSync(defaultConfigPath, "utf8")
+      .replace("MaxInstances: 64", "MaxInstances: 2")
+      .replace("PollInterval: 10s", "PollInterval: 1s"),
   );
   let running = true;
   let poller: Promise<void> | undefined;
@@ -81,15 +83,25 @@ beforeAll(async () => {
       const ec2 = services.ec2Sim;
       if (sim === undefined || ec2 === undefined) throw new Error("the simulators must run");
       const auth = { Authorization: `Bearer ${token}` };
-      const instanceOf = (uuid: string) => ec2.instances().find((i) => i.tags.ArvadosContainerUUID === uuid && i.state === "running");
+      const instanceOf = (uuid: string) =>
+        ec2.instances().find((i) => i.tags.ArvadosContainerUUID === uuid && i.state === "running");
       const act = async (action: string, uuid: string) => {
         const instance = instanceOf(uuid);
         if (instance === undefined) return false;
-        const res = await fetch(new URL(`arvados/v1/dispatch/instances/${action}?instance_id=${instance.instanceId}&reason=test`, apiUrl), {
-          method: "POST",
-          headers: auth,
+        const res = await fetch(
+          new URL(`arvados/v1/dispatch/instances/${action}?instance_id=${instance.instanceId}&reason=test`, apiUrl),
+          {
+            method: "POST",
+            headers: auth,
+          },
+        );
+        actions.push({
+          action,
+          instanceId: instance.instanceId,
+          uuid,
+          status: res.status,
+          tag: ec2.instance(instance.instanceId)?.tags.ArvadosIdleBehavior,
         });
-        actions.push({ action, instanceId: instance.instanceId, uuid, status: res.status, tag: ec2.instance(instance.instanceId)?.tags.ArvadosIdleBehavior });
         return true;
       };
       poller = (async () => {
@@ -99,7 +111,9 @@ beforeAll(async () => {
           for (const record of submitted().flatMap((uuid) => sim.getContainer(uuid) ?? [])) {
             if (record.state === "Queued" || record.state === "Locked") {
               // Exactly the controller's request (localdb/container_request.go).
-              const res = await fetch(new URL(`/arvados/v1/dispatch/container?container_uuid=${record.uuid}`, apiUrl), { headers: auth });
+              const res = await fetch(new URL(`/arvados/v1/dispatch/container?container_uuid=${record.uuid}`, apiUrl), {
+                headers: auth,
+              });
               const answer: Answer = { uuid: record.uuid, arvadosState: record.state, status: res.status };
               if (res.status === 200) {
                 const ent = (await res.json()) as { container: { state: string }; scheduling_status: string };
@@ -108,7 +122,12 @@ beforeAll(async () => {
               answers.push(answer);
             } else if (record.state === "Running" && !drained && record.priority > 0n) {
               drained = await act("drain", record.uuid);
-            } else if (record.state === "Running" && drained && !killed && !actions.some((a) => a.uuid === record.uuid)) {
+            } else if (
+              record.state === "Running" &&
+              drained &&
+              !killed &&
+              !actions.some((a) => a.uuid === record.uuid)
+            ) {
               killed = await act("kill", record.uuid);
             }
           }
@@ -150,23 +169,49 @@ describe("the API answers the controller for every Queued and Locked container w
       const mine = answers.filter((a) => a.uuid === uuid);
       const first = mine.findIndex((a) => a.status === 200);
       expect(first, uuid).toBeGreaterThanOrEqual(0);
-      expect(mine.slice(first).filter((a) => a.status !== 200), uuid).toEqual([]);
-      expect(mine.slice(0, first).every((a) => a.status === 404), uuid).toBe(true);
+      expect(
+        mine.slice(first).filter((a) => a.status !== 200),
+        uuid,
+      ).toEqual([]);
+      expect(
+        mine.slice(0, first).every((a) => a.status === 404),
+        uuid,
+      ).toBe(true);
     }
   });
 
   it("gives each waiting container one of upstream's texts, word for word", () => {
-    const statuses = answers.filter((a) => a.status === 200 && a.scheduling !== "" && (a.state === "Queued" || a.state === "Locked"));
+    const statuses = answers.filter(
+      (a) => a.status === 200 && a.scheduling !== "" && (a.state === "Queued" || a.state === "Locked"),
+    );
     expect(statuses.length).toBeGreaterThan(0);
-    for (const a of statuses) expect(upstreamTexts.some((re) => re.test(a.scheduling ?? "")), a.scheduling).toBe(true);
-    for (const uuid of containers.keys()) expect(statuses.some((a) => a.uuid === uuid), uuid).toBe(true);
+    for (const a of statuses)
+      expect(
+        upstreamTexts.some((re) => re.test(a.scheduling ?? "")),
+        a.scheduling,
+      ).toBe(true);
+    for (const uuid of containers.keys())
+      expect(
+        statuses.some((a) => a.uuid === uuid),
+        uuid,
+      ).toBe(true);
   });
 
   it("says what upstream says at MaxInstances: the two beyond it wait 'at cloud account limits', in queue order", () => {
     const seen = new Set(answers.map((a) => a.scheduling));
-    expect(seen).toContain("Waiting in queue at position 1.  Cluster is at cloud account limits and cannot start any new instances right now.");
-    expect(seen).toContain("Waiting in queue at position 2.  Cluster is at cloud account limits and cannot start any new instances right now.");
-    expect([...seen].some((s) => s === "Container is allocated to an instance and preparing to run." || /^Waiting for a \S+ instance to boot/.test(s ?? ""))).toBe(true);
+    expect(seen).toContain(
+      "Waiting in queue at position 1.  Cluster is at cloud account limits and cannot start any new instances right now.",
+    );
+    expect(seen).toContain(
+      "Waiting in queue at position 2.  Cluster is at cloud account limits and cannot start any new instances right now.",
+    );
+    expect(
+      [...seen].some(
+        (s) =>
+          s === "Container is allocated to an instance and preparing to run." ||
+          /^Waiting for a \S+ instance to boot/.test(s ?? ""),
+      ),
+    ).toBe(true);
   });
 });
 

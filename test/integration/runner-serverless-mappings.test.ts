@@ -44,15 +44,27 @@ describe("the runner reads the stream mappings from serverless.yml", () => {
 
   it("reads update-queue's tick queue and launch's wake queue, with their visibility and retention", () => {
     expect(functionSpec(spec, "update-queue").sqs).toEqual([
-      { queue: "TickQueue", batchSize: 1, maximumBatchingWindowMs: 0, maximumConcurrency: 2, reportBatchItemFailures: true },
+      {
+        queue: "TickQueue",
+        batchSize: 1,
+        maximumBatchingWindowMs: 0,
+        maximumConcurrency: 2,
+        reportBatchItemFailures: true,
+      },
     ]);
     expect(functionSpec(spec, "update-queue").queueUrls).toEqual({ TICK_QUEUE_URL: "TickQueue" });
     expect(functionSpec(spec, "launch").sqs.map((m) => m.queue)).toEqual(["LaunchWakeQueue"]);
-    expect(spec.queues.find((q) => q.logicalId === "TickQueue")).toEqual({ logicalId: "TickQueue", visibilityTimeoutMs: 90_000, retentionMs: 60_000 });
+    expect(spec.queues.find((q) => q.logicalId === "TickQueue")).toEqual({
+      logicalId: "TickQueue",
+      visibilityTimeoutMs: 90_000,
+      retentionMs: 60_000,
+    });
   });
 
   it("schedules update-queue, launch and cleanup every minute, and nothing else", () => {
-    const scheduled = spec.functions.filter((f) => f.schedules.length > 0).map((f) => [f.name, f.schedules.map((s) => s.rateMs)]);
+    const scheduled = spec.functions
+      .filter((f) => f.schedules.length > 0)
+      .map((f) => [f.name, f.schedules.map((s) => s.rateMs)]);
     expect(scheduled).toEqual([
       ["update-queue", [60_000]],
       ["launch", [60_000]],
@@ -77,29 +89,34 @@ describe("the runner's view of serverless.yml matches the template osls deploys"
 
   it.each(spec.functions.map((f) => f.name))("%s: same stream mappings", (name) => {
     const streamArn = JSON.stringify({ "Fn::GetAtt": ["QueueTable", "StreamArn"] });
-    const deployed = template.eventSourceMappings(name).filter((m) => JSON.stringify(m.EventSourceArn) === streamArn).map((m) => ({
-      filterPatterns: (m.FilterCriteria?.Filters ?? []).map((f) => JSON.parse(f.Pattern) as unknown),
-      batchSize: m.BatchSize,
-      maximumBatchingWindowMs: (m.MaximumBatchingWindowInSeconds ?? 0) * 1000,
-      bisectBatchOnFunctionError: m.BisectBatchOnFunctionError ?? false,
-      maximumRetryAttempts: m.MaximumRetryAttempts ?? Number.POSITIVE_INFINITY,
-      reportBatchItemFailures: (m.FunctionResponseTypes ?? []).includes("ReportBatchItemFailures"),
-      startingPosition: m.StartingPosition,
-    }));
+    const deployed = template
+      .eventSourceMappings(name)
+      .filter((m) => JSON.stringify(m.EventSourceArn) === streamArn)
+      .map((m) => ({
+        filterPatterns: (m.FilterCriteria?.Filters ?? []).map((f) => JSON.parse(f.Pattern) as unknown),
+        batchSize: m.BatchSize,
+        maximumBatchingWindowMs: (m.MaximumBatchingWindowInSeconds ?? 0) * 1000,
+        bisectBatchOnFunctionError: m.BisectBatchOnFunctionError ?? false,
+        maximumRetryAttempts: m.MaximumRetryAttempts ?? Number.POSITIVE_INFINITY,
+        reportBatchItemFailures: (m.FunctionResponseTypes ?? []).includes("ReportBatchItemFailures"),
+        startingPosition: m.StartingPosition,
+      }));
     expect(functionSpec(spec, name).streams).toEqual(deployed);
   });
 
   it.each(spec.functions.map((f) => f.name))("%s: same SQS mappings (tick and wake-up queues)", (name) => {
     const deployed = template
       .eventSourceMappings(name)
-      .filter((m) => JSON.stringify(m.EventSourceArn).includes("Queue\",\"Arn"))
+      .filter((m) => JSON.stringify(m.EventSourceArn).includes('Queue","Arn'))
       .map((m) => {
         const sqs = m as typeof m & { ScalingConfig?: { MaximumConcurrency?: number } };
         return {
           queue: (m.EventSourceArn as { "Fn::GetAtt": [string, string] })["Fn::GetAtt"][0],
           batchSize: m.BatchSize,
           maximumBatchingWindowMs: (m.MaximumBatchingWindowInSeconds ?? 0) * 1000,
-          ...(sqs.ScalingConfig?.MaximumConcurrency === undefined ? {} : { maximumConcurrency: sqs.ScalingConfig.MaximumConcurrency }),
+          ...(sqs.ScalingConfig?.MaximumConcurrency === undefined
+            ? {}
+            : { maximumConcurrency: sqs.ScalingConfig.MaximumConcurrency }),
           reportBatchItemFailures: (m.FunctionResponseTypes ?? []).includes("ReportBatchItemFailures"),
         };
       });
@@ -108,7 +125,9 @@ describe("the runner's view of serverless.yml matches the template osls deploys"
 
   it.each(spec.functions.map((f) => f.name))("%s: same schedules, timeout and reserved concurrency", (name) => {
     const local = functionSpec(spec, name);
-    const schedules = template.rulesTargeting(name).flatMap((r) => (r.ScheduleExpression === undefined ? [] : [r.ScheduleExpression]));
+    const schedules = template
+      .rulesTargeting(name)
+      .flatMap((r) => (r.ScheduleExpression === undefined ? [] : [r.ScheduleExpression]));
     expect(local.schedules.map((s) => s.expression)).toEqual(schedules);
     const fn = template.lambdaFunction(name).properties;
     expect(local.timeoutMs).toBe(fn.Timeout * 1000);
@@ -117,7 +136,9 @@ describe("the runner's view of serverless.yml matches the template osls deploys"
 
   it.each(spec.functions.map((f) => f.name))("%s: a Function URL locally exactly when it has one deployed", (name) => {
     const target = JSON.stringify(template.functionArn(name));
-    const deployed = template.resourcesOfType<{ TargetFunctionArn: unknown }>("AWS::Lambda::Url").some(([, r]) => JSON.stringify(r.Properties.TargetFunctionArn) === target);
+    const deployed = template
+      .resourcesOfType<{ TargetFunctionArn: unknown }>("AWS::Lambda::Url")
+      .some(([, r]) => JSON.stringify(r.Properties.TargetFunctionArn) === target);
     expect(functionSpec(spec, name).url).toBe(deployed);
     expect(functionSpec(spec, name).url).toBe(name === "dispatch-api");
   });
@@ -152,7 +173,10 @@ functions:
   it("substitutes params (stage block over default, overrides over both) and leaves other sources as written", () => {
     const spec = parseServerlessSpec(yml, { stage: "xyzzy" });
     expect(functionSpec(spec, "plain").streams[0]?.filterPatterns).toEqual([
-      { dynamodb: { Keys: { uuid: { S: [{ prefix: "xyzzy-dz642-" }] } } }, extra: ["stage-only", "us-east-1", `\${file(x.js):y}`] },
+      {
+        dynamodb: { Keys: { uuid: { S: [{ prefix: "xyzzy-dz642-" }] } } },
+        extra: ["stage-only", "us-east-1", `\${file(x.js):y}`],
+      },
     ]);
     const overridden = parseServerlessSpec(yml, { stage: "xyzzy", overrides: { clusterId: "qr1hi" } });
     expect(functionSpec(overridden, "plain").streams[0]?.filterPatterns[0]).toMatchObject({
@@ -174,7 +198,9 @@ functions:
   });
 
   it("reads rate() expressions and refuses a schedule it cannot emulate", () => {
-    expect([rateToMs("rate(1 minute)"), rateToMs("rate(3 minutes)"), rateToMs("rate(1 day)")]).toEqual([60_000, 180_000, 86_400_000]);
+    expect([rateToMs("rate(1 minute)"), rateToMs("rate(3 minutes)"), rateToMs("rate(1 day)")]).toEqual([
+      60_000, 180_000, 86_400_000,
+    ]);
     expect(rateToMs("cron(0 12 * * ? *)")).toBeUndefined();
     const cron = "functions:\n  f:\n    events:\n      - schedule: cron(0 12 * * ? *)\n";
     expect(() => parseServerlessSpec(cron)).toThrow(ServerlessSpecError);

@@ -41,7 +41,11 @@ describe("queued → RunInstances latency is measured from created_at to the fir
   const created = "2026-01-01T00:00:00.000Z";
   const t0 = Date.parse(created);
   const instance = (id: string, uuid: string | undefined, launchTime: number) =>
-    ({ instanceId: id, launchTime, tags: uuid === undefined ? {} : { ArvadosContainerUUID: uuid } }) as unknown as SimInstance;
+    ({
+      instanceId: id,
+      launchTime,
+      tags: uuid === undefined ? {} : { ArvadosContainerUUID: uuid },
+    }) as unknown as SimInstance;
 
   it("takes the earliest instance of a container launched twice, and skips containers never launched", () => {
     const containers = [
@@ -49,7 +53,12 @@ describe("queued → RunInstances latency is measured from created_at to the fir
       { uuid: "b", createdAt: created },
       { uuid: "never", createdAt: created },
     ];
-    const instances = [instance("i-2", "a", t0 + 9_000), instance("i-1", "a", t0 + 3_000), instance("i-3", "b", t0 + 5_000), instance("i-4", undefined, t0)];
+    const instances = [
+      instance("i-2", "a", t0 + 9_000),
+      instance("i-1", "a", t0 + 3_000),
+      instance("i-3", "b", t0 + 5_000),
+      instance("i-4", undefined, t0),
+    ];
     expect(queuedToLaunchLatencies(containers, instances, "ArvadosContainerUUID")).toEqual([3_000, 5_000]);
   });
 });

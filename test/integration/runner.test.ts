@@ -33,7 +33,15 @@ const workload = parseWorkload({
     { name: "spot", priority: 200, ram: "2GiB", vcpus: 1, preemptible: true },
     // EC2 reclaims its spot instance a second into the run: cleanup, woken by the EventBridge
     // rule, must terminate the instance and cancel the container (upstream: "not running on any worker").
-    { name: "spot-reclaimed", priority: 150, ram: "2GiB", vcpus: 1, preemptible: true, runtimeSeconds: 60, spotInterruptionAfterSeconds: 1 },
+    {
+      name: "spot-reclaimed",
+      priority: 150,
+      ram: "2GiB",
+      vcpus: 1,
+      preemptible: true,
+      runtimeSeconds: 60,
+      spotInterruptionAfterSeconds: 1,
+    },
     { name: "unsatisfiable", priority: 100, ram: "2TiB", vcpus: 4 },
     // Two requests 1 ms apart: container priorities ~6.8e17 (§5.6), exactly 1 apart.
     { name: "exact", count: 2, priority: 600, requestCreatedAtOffsetMs: 0, ram: "1GiB", vcpus: 1 },
@@ -103,7 +111,16 @@ describe("npm start runs a workload to the end with the same handlers Lambda run
   });
 
   it("starts exactly one instance per launched container", () => {
-    for (const label of ["supervisor", "small-1", "small-2", "highmem", "spot", "spot-reclaimed", "exact-1", "exact-2"]) {
+    for (const label of [
+      "supervisor",
+      "small-1",
+      "small-2",
+      "highmem",
+      "spot",
+      "spot-reclaimed",
+      "exact-1",
+      "exact-2",
+    ]) {
       expect({ label, instances: tagged(uuidOf(label)).length }).toEqual({ label, instances: 1 });
     }
     expect(instances.filter((i) => i.tags.ArvadosContainerUUID !== undefined)).toHaveLength(8);
@@ -160,15 +177,21 @@ describe("npm start runs a workload to the end with the same handlers Lambda run
   });
 
   it("emits only the metrics the dashboard and alarms query, each with their dimensions and the cluster's id", () => {
-    const emitted = Object.keys(emittedMetrics).flatMap((fn) => emfMetrics(readFileSync(join(stateDir, "logs", `${fn}.log`), "utf8")));
-    const unknown = emitted.filter((m) => !emittedMetrics[m.service]?.[m.name]?.some((d) => d.join() === m.dimensions.join()));
+    const emitted = Object.keys(emittedMetrics).flatMap((fn) =>
+      emfMetrics(readFileSync(join(stateDir, "logs", `${fn}.log`), "utf8")),
+    );
+    const unknown = emitted.filter(
+      (m) => !emittedMetrics[m.service]?.[m.name]?.some((d) => d.join() === m.dimensions.join()),
+    );
     expect(unknown).toEqual([]);
     expect(new Set(emitted.map((m) => m.values.ClusterID))).toEqual(new Set(["zzzzz"]));
     // The run exercises every metric (each with its first, aggregate, dimension set) but the
     // failure count of an update, which is only emitted when one fails.
     const seen = new Set(emitted.map((m) => `${m.service}/${m.name}/${m.dimensions.join()}`));
     const unseen = Object.entries(emittedMetrics).flatMap(([fn, metrics]) =>
-      Object.entries(metrics).flatMap(([name, sets]) => (seen.has(`${fn}/${name}/${sets[0]?.join()}`) ? [] : [`${fn}/${name}`])),
+      Object.entries(metrics).flatMap(([name, sets]) =>
+        seen.has(`${fn}/${name}/${sets[0]?.join()}`) ? [] : [`${fn}/${name}`],
+      ),
     );
     expect(unseen).toEqual(["update-queue/UpdateFailures"]);
   });

@@ -17,7 +17,8 @@ describe("§3.3 a 503 from the Arvados API holds the dynamic limit low, whicheve
   it("a launch pass whose own client saw no 503 still drops maxContainers after one another function shared", async () => {
     const d = await dispatchHarness("MaxInstances: 8");
     h = d;
-    for (let i = 0; i < 3; i++) d.sim.addContainer({ state: "Queued", runtime_constraints: { ram: 2 ** 30, vcpus: 1 } });
+    for (let i = 0; i < 3; i++)
+      d.sim.addContainer({ state: "Queued", runtime_constraints: { ram: 2 ** 30, vcpus: 1 } });
     await d.refresh();
     await runLaunchPass(d.launchDeps(), plenty);
     expect((await d.state.read()).value.maxContainers).toBe(8);
@@ -43,7 +44,11 @@ describe("§3.3 a 503 from the Arvados API holds the dynamic limit low, whicheve
   it("update-queue, choose-instance-types and cleanup share their client's 503 after each invocation, failed ones too", async () => {
     const d = await dispatchHarness();
     h = d;
-    d.sim.injectFault({ route: "GET /arvados/v1/api_client_authorizations/current", count: 3, effect: { kind: "status", status: 503 } });
+    d.sim.injectFault({
+      route: "GET /arvados/v1/api_client_authorizations/current",
+      count: 3,
+      effect: { kind: "status", status: 503 },
+    });
     await d.api.currentAuthorization().catch(() => undefined);
     const at = d.api.last503();
     expect(at).toBeDefined();
@@ -57,7 +62,8 @@ describe("§3.3 the quota clamp: at quota, the workload becomes the limit and th
   it("after a quota error with 4 instances, maxContainers is 4, not MaxInstances", async () => {
     const d = await dispatchHarness("MaxInstances: 64", { instanceLimit: 4 });
     h = d;
-    for (let i = 0; i < 6; i++) d.sim.addContainer({ state: "Queued", runtime_constraints: { ram: 2 ** 30, vcpus: 1 } });
+    for (let i = 0; i < 6; i++)
+      d.sim.addContainer({ state: "Queued", runtime_constraints: { ram: 2 ** 30, vcpus: 1 } });
     await d.refresh();
     // RunInstances is paced at 2 a second (burst 4): a pass that runs out of tokens asks to be
     // woken when the next is back, and the passes below are those wake-ups.
@@ -65,7 +71,8 @@ describe("§3.3 the quota clamp: at quota, the workload becomes the limit and th
     for (let pass = 0; pass < 6 && quotaErrors === 0; pass++) {
       const report = await runLaunchPass(d.launchDeps(), plenty);
       quotaErrors += report.quotaErrors;
-      if (report.wake?.reason === "throttle") await new Promise((resolve) => setTimeout(resolve, Math.max(0, (report.wake?.atMs ?? 0) - Date.now()) + 20));
+      if (report.wake?.reason === "throttle")
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, (report.wake?.atMs ?? 0) - Date.now()) + 20));
     }
     expect(quotaErrors).toBe(1);
     await runLaunchPass(d.launchDeps(), plenty);
@@ -84,7 +91,10 @@ describe("§3.2 a config change starts the dynamic limit over (upstream: a resta
     await d.refresh();
     await runLaunchPass(d.launchDeps(), plenty);
     expect((await d.state.read()).value.maxContainers).toBe(8);
-    const redeployed = { ...d.config, Containers: { ...d.config.Containers, CloudVMs: { ...d.config.Containers.CloudVMs, MaxInstances: 2 } } };
+    const redeployed = {
+      ...d.config,
+      Containers: { ...d.config.Containers, CloudVMs: { ...d.config.Containers.CloudVMs, MaxInstances: 2 } },
+    };
     await runLaunchPass({ ...d.launchDeps(), config: redeployed }, plenty);
     expect((await d.state.read()).value.maxContainers).toBe(2);
   });
@@ -106,7 +116,11 @@ describe("§4.3 launch state persists whatever the error", () => {
     expect(second.launched).toHaveLength(1);
     const calls = d.ec2sim.requests().filter((r) => r.action === "RunInstances");
     // The second pass went straight to subnet-b: no third call into the missing subnet.
-    expect(calls.map((r) => r.params.SubnetId ?? r.params["NetworkInterface.1.SubnetId"])).toEqual(["subnet-a", "subnet-b", "subnet-b"]);
+    expect(calls.map((r) => r.params.SubnetId ?? r.params["NetworkInterface.1.SubnetId"])).toEqual([
+      "subnet-a",
+      "subnet-b",
+      "subnet-b",
+    ]);
   });
 
   it("resets the throttle backoff after an error that is not a throttle (wrapError)", async () => {
@@ -180,18 +194,34 @@ describe("§4.1 a throttle, quota or capacity window that expires wakes the sche
   });
 
   it("a container waiting only for capacity is woken when the first capacity window ends (§3.3 8.4)", () => {
-    const state = { ...initialDispatchState(10), atCapacityUntil: { "m5.large": 70_000, "m5.xlarge": 65_000, "r5.large": 1_000 } };
-    expect(wakeAfterPass({ stoppedBy: undefined, leftOver: false, capacityBlocked: 1, state, now: 5_000 })).toEqual({ atMs: 65_000, reason: "capacity" });
+    const state = {
+      ...initialDispatchState(10),
+      atCapacityUntil: { "m5.large": 70_000, "m5.xlarge": 65_000, "r5.large": 1_000 },
+    };
+    expect(wakeAfterPass({ stoppedBy: undefined, leftOver: false, capacityBlocked: 1, state, now: 5_000 })).toEqual({
+      atMs: 65_000,
+      reason: "capacity",
+    });
     // Nothing waits for capacity: no wake-up.
-    expect(wakeAfterPass({ stoppedBy: undefined, leftOver: false, capacityBlocked: 0, state, now: 5_000 })).toBeUndefined();
+    expect(
+      wakeAfterPass({ stoppedBy: undefined, leftOver: false, capacityBlocked: 0, state, now: 5_000 }),
+    ).toBeUndefined();
   });
 
   it("a backlog the pass had no time for goes on at once; a pass with nothing left asks for nothing", () => {
     const state = initialDispatchState(10);
-    expect(wakeAfterPass({ stoppedBy: undefined, leftOver: true, capacityBlocked: 0, state, now: 5_000 })).toEqual({ atMs: 5_000, reason: "backlog" });
-    expect(wakeAfterPass({ stoppedBy: undefined, leftOver: false, capacityBlocked: 0, state, now: 5_000 })).toBeUndefined();
+    expect(wakeAfterPass({ stoppedBy: undefined, leftOver: true, capacityBlocked: 0, state, now: 5_000 })).toEqual({
+      atMs: 5_000,
+      reason: "backlog",
+    });
+    expect(
+      wakeAfterPass({ stoppedBy: undefined, leftOver: false, capacityBlocked: 0, state, now: 5_000 }),
+    ).toBeUndefined();
     // Our own RunInstances bucket empty (no EC2 throttle): woken when it is full again (burst 4 at 2 a second).
-    expect(wakeAfterPass({ stoppedBy: "throttle", leftOver: false, capacityBlocked: 0, state, now: 5_000 })).toEqual({ atMs: 7_000, reason: "throttle" });
+    expect(wakeAfterPass({ stoppedBy: "throttle", leftOver: false, capacityBlocked: 0, state, now: 5_000 })).toEqual({
+      atMs: 7_000,
+      reason: "throttle",
+    });
   });
 
   it("a pass that finds another planning asks to run again shortly instead of waiting for its lease", async () => {

@@ -57,9 +57,11 @@ function ec2Leaks(h: HostileHarness): string[] {
     out.push(...leaksIn(`EC2 request ${i} ${r.action} body`, r.body), ...leaksIn(`EC2 request ${i} url`, r.url));
     out.push(...leaksIn(`EC2 request ${i} headers`, JSON.stringify(r.headers)));
     const userData = new URLSearchParams(r.body).get("UserData");
-    if (userData !== null) out.push(...leaksIn(`EC2 request ${i} user data`, Buffer.from(userData, "base64").toString("utf8")));
+    if (userData !== null)
+      out.push(...leaksIn(`EC2 request ${i} user data`, Buffer.from(userData, "base64").toString("utf8")));
   }
-  for (const instance of h.ec2sim.instances()) out.push(...leaksIn(`instance ${instance.instanceId}`, JSON.stringify(instance)));
+  for (const instance of h.ec2sim.instances())
+    out.push(...leaksIn(`instance ${instance.instanceId}`, JSON.stringify(instance)));
   out.push(...leaksIn("EC2 simulator log", JSON.stringify(h.ec2sim.requests())));
   return out;
 }
@@ -72,7 +74,12 @@ function arvadosRequestLeaks(h: HostileHarness): string[] {
   const out = leaksIn("Arvados simulator log", JSON.stringify(h.sim.requests()));
   for (const [i, r] of h.arvadosWire.entries()) {
     const { Authorization: _auth, ...headers } = r.headers;
-    out.push(...leaksIn(`Arvados request ${i} ${r.method} ${new URL(r.url).pathname}`, `${r.url}\n${r.body ?? ""}\n${JSON.stringify(headers)}`));
+    out.push(
+      ...leaksIn(
+        `Arvados request ${i} ${r.method} ${new URL(r.url).pathname}`,
+        `${r.url}\n${r.body ?? ""}\n${JSON.stringify(headers)}`,
+      ),
+    );
   }
   return out;
 }
@@ -120,7 +127,10 @@ describe("a library-level run with faults everywhere leaks the token nowhere", (
     await attempt("update malformed", () => h.update());
     h.sim.injectFault({ route, effect: { kind: "truncated" } });
     await attempt("update truncated", () => h.update());
-    h.sim.injectFault({ route, effect: { kind: "replace", body: JSON.stringify({ items: [{ uuid: 1, state: "Paused" }] }) } });
+    h.sim.injectFault({
+      route,
+      effect: { kind: "replace", body: JSON.stringify({ items: [{ uuid: 1, state: "Paused" }] }) },
+    });
     await attempt("update bad record", () => h.update());
     await attempt("update bad token", () => h.update(h.queueFor(h.client({ token: badToken }))));
     h.sim.injectFault({ route, effect: { kind: "delay", ms: 1_500 } });
@@ -169,7 +179,15 @@ describe("a library-level run with faults everywhere leaks the token nowhere", (
 
   it("the run did go through failures and launches (so the scan below is not of nothing)", () => {
     expect(errors.map((e) => e.where)).toEqual(
-      expect.arrayContaining(["update 500", "update malformed", "update bad token", "update timeout", "lock 422", "unlock 403", "lock reset"]),
+      expect.arrayContaining([
+        "update 500",
+        "update malformed",
+        "update bad token",
+        "update timeout",
+        "lock 422",
+        "unlock 403",
+        "lock reset",
+      ]),
     );
     expect(launches).toBeGreaterThanOrEqual(2);
     expect(h.arvadosWire.some((r) => r.headers.Authorization?.includes(canarySecret))).toBe(true);
@@ -212,7 +230,9 @@ describe("a library-level run with faults everywhere leaks the token nowhere", (
   it("nothing the dispatcher wrote to Arvados holds the token", () => {
     const written = h.sim.requests().filter((r) => r.method !== "GET");
     expect(written.length).toBeGreaterThan(0);
-    const containers = [...new Set(written.map((r) => r.path.split("/")[4] ?? ""))].map((uuid) => h.sim.getContainer(uuid));
+    const containers = [...new Set(written.map((r) => r.path.split("/")[4] ?? ""))].map((uuid) =>
+      h.sim.getContainer(uuid),
+    );
     expect(leaksIn("containers", stringifyArvadosJson(containers))).toEqual([]);
   });
 });
@@ -350,7 +370,11 @@ describe("the real handlers, with faults, log no token", () => {
         runtime_constraints: { ram: 2 ** 30, vcpus: 1 },
         scheduling_parameters: { preemptible: true },
       });
-      const doomed = h.sim.addContainer({ state: "Queued", priority: 7, runtime_constraints: { ram: 2 ** 41, vcpus: 1 } });
+      const doomed = h.sim.addContainer({
+        state: "Queued",
+        priority: 7,
+        runtime_constraints: { ram: 2 ** 41, vcpus: 1 },
+      });
 
       h.sim.injectFault({ route, effect: { kind: "status", status: 500 } });
       // The watchdog starts the tick chain; then each tick polls once.
@@ -359,7 +383,11 @@ describe("the real handlers, with faults, log no token", () => {
       await invoke("update-queue malformed", update, tick(), 5_500);
       await invoke("update-queue", update, tick(), 5_500);
       const uuids = [...(await h.queue.entries()).entries.keys()];
-      h.sim.injectFault({ route: `GET /arvados/v1/containers/${uuids[0] ?? ""}`, count: 6, effect: { kind: "status", status: 500 } });
+      h.sim.injectFault({
+        route: `GET /arvados/v1/containers/${uuids[0] ?? ""}`,
+        count: 6,
+        effect: { kind: "status", status: 500 },
+      });
       await invoke("choose-instance-types", choose, insertEvent(uuids));
       h.sim.clearFaults();
       await invoke("choose-instance-types again", choose, insertEvent(uuids));
@@ -379,10 +407,18 @@ describe("the real handlers, with faults, log no token", () => {
       h.ec2proxy.corruptReplies("DescribeInstances", "<<<not xml");
       await invoke("cleanup junk", cleanup, scheduled);
       // A launch that fails for a reason an operator must fix (README: the launch-failing alarm).
-      const late = h.sim.addContainer({ state: "Queued", priority: 9, runtime_constraints: { ram: 2 ** 30, vcpus: 1 } });
+      const late = h.sim.addContainer({
+        state: "Queued",
+        priority: 9,
+        runtime_constraints: { ram: 2 ** 30, vcpus: 1 },
+      });
       await invoke("update-queue late", update, tick(), 5_500);
       await invoke("choose-instance-types late", choose, insertEvent([late.uuid]));
-      h.ec2sim.injectFault({ code: "UnauthorizedOperation", message: "You are not authorized to perform this operation.", times: 2 });
+      h.ec2sim.injectFault({
+        code: "UnauthorizedOperation",
+        message: "You are not authorized to perform this operation.",
+        times: 2,
+      });
       await invoke("launch unauthorized", launch, scheduled);
       expect(h.sim.getContainer(doomed.uuid)?.state).toBe("Cancelled");
 
@@ -416,11 +452,17 @@ describe("the real handlers, with faults, log no token", () => {
   });
 
   it("no error a handler threw holds the token", () => {
-    expect(handlerErrors.flatMap(({ where, error }) => errorTexts(error).flatMap((t) => leaksIn(where, t)))).toEqual([]);
+    expect(handlerErrors.flatMap(({ where, error }) => errorTexts(error).flatMap((t) => leaksIn(where, t)))).toEqual(
+      [],
+    );
   });
 
   it("no stored item or EC2 request holds the token", async () => {
-    expect([...(await tableLeaks(h)), ...ec2Leaks(h), ...leaksIn("Arvados simulator log", JSON.stringify(h.sim.requests()))]).toEqual([]);
+    expect([
+      ...(await tableLeaks(h)),
+      ...ec2Leaks(h),
+      ...leaksIn("Arvados simulator log", JSON.stringify(h.sim.requests())),
+    ]).toEqual([]);
   });
 
   it("the launch log names the EC2 error code of a launch that failed for another reason than capacity", () => {

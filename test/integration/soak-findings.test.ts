@@ -42,7 +42,11 @@ describe("a crash must not stop dispatching for longer than the crashed invocati
       const c = h.sim.addContainer({ state: "Queued", priority: 5, runtime_constraints: { ram: 2 ** 30, vcpus: 1 } });
       await h.refresh();
       // The invocation locks the container, then dies in RunInstances: its `finally` never runs.
-      const dying: InstanceCloud = { list: () => h.cloud.list(), terminate: (ids) => h.cloud.terminate(ids), launch: () => new Promise(() => undefined) };
+      const dying: InstanceCloud = {
+        list: () => h.cloud.list(),
+        terminate: (ids) => h.cloud.terminate(ids),
+        launch: () => new Promise(() => undefined),
+      };
       void runLaunchPass({ ...h.launchDeps(), cloud: dying }, () => 60_000);
       await until(() => h.sim.getContainer(c.uuid)?.state === "Locked");
       // Lambda has killed it by now (launch's timeout is 60 s), and its entry claim and its pass
@@ -85,7 +89,14 @@ describe("a crash must not stop dispatching for longer than the crashed invocati
           name: "update-queue",
           bundlePath: join(repoRoot, "dist", "update-queue", "index.mjs"),
           hostScript,
-          env: functionEnvironment(services, { configPath: local.path, logLevel: "INFO", aws: false, parentEnv: process.env, functionName: "update-queue", queueUrls: functionSpec(readServerlessSpec(), "update-queue").queueUrls }),
+          env: functionEnvironment(services, {
+            configPath: local.path,
+            logLevel: "INFO",
+            aws: false,
+            parentEnv: process.env,
+            functionName: "update-queue",
+            queueUrls: functionSpec(readServerlessSpec(), "update-queue").queueUrls,
+          }),
           timeoutMs,
           logFile,
           maxEnvironments: 1,
@@ -121,7 +132,11 @@ describe("choose-instance-types retried after a lost lock reply still cancels an
   it("cancels it with upstream's error on the retry, rather than leaving it Locked for cleanup's 2-minute retry", async () => {
     const h = await dispatchHarness();
     try {
-      const c = h.sim.addContainer({ state: "Queued", priority: 5, runtime_constraints: { ram: 2 * 2 ** 40, vcpus: 4 } });
+      const c = h.sim.addContainer({
+        state: "Queued",
+        priority: 5,
+        runtime_constraints: { ram: 2 * 2 ** 40, vcpus: 4 },
+      });
       await h.queue.update();
       // The lock is applied, its reply is cut short: the first attempt fails after the lock.
       h.sim.injectFault({ route: "POST /arvados/v1/containers/*/lock", effect: { kind: "truncated" } });
@@ -224,7 +239,10 @@ describe("the local stream pump keeps delivering after a failed read (Lambda's p
     try {
       // Both pumps have read their (still empty) streams once.
       await new Promise((resolve) => setTimeout(resolve, 1_000));
-      for (const table of tables) await ddb.send(new PutItemCommand({ TableName: table.tableName, Item: { uuid: { S: "zzzzz-dz642-000000000000001" } } }));
+      for (const table of tables)
+        await ddb.send(
+          new PutItemCommand({ TableName: table.tableName, Item: { uuid: { S: "zzzzz-dz642-000000000000001" } } }),
+        );
       await until(() => delivered.every((d) => d.length > 0), 5_000).catch(() => undefined);
       // A failed read may happen (DynamoDB Local's doing); what matters is that it is recovered from.
       expect(delivered).toEqual([["zzzzz-dz642-000000000000001"], ["zzzzz-dz642-000000000000001"]]);

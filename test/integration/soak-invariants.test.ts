@@ -28,13 +28,33 @@ function container(i: number, fields: Partial<FinalContainer> = {}): FinalContai
   return { uuid: uuid(i), label: `small-${i}`, state: "Complete", lockCount: 1, unsatisfiable: false, ...fields };
 }
 
-function instance(id: number, containerIndex: number, attempt: number, fields: Partial<CreatedInstance> = {}): CreatedInstance {
-  return { instanceId: `i-${id}`, containerUuid: uuid(containerIndex), clientToken: token(containerIndex, attempt), state: "terminated", ...fields };
+function instance(
+  id: number,
+  containerIndex: number,
+  attempt: number,
+  fields: Partial<CreatedInstance> = {},
+): CreatedInstance {
+  return {
+    instanceId: `i-${id}`,
+    containerUuid: uuid(containerIndex),
+    clientToken: token(containerIndex, attempt),
+    state: "terminated",
+    ...fields,
+  };
 }
 
 function outcome(fields: Partial<SoakOutcome> = {}): SoakOutcome {
   return {
-    containers: [container(1), container(2, { label: "unsatisfiable-2", unsatisfiable: true, state: "Cancelled", runtimeError: unsatisfiableError, lockCount: 1 })],
+    containers: [
+      container(1),
+      container(2, {
+        label: "unsatisfiable-2",
+        unsatisfiable: true,
+        state: "Cancelled",
+        runtimeError: unsatisfiableError,
+        lockCount: 1,
+      }),
+    ],
     instances: [instance(1, 1, 1)],
     queueEntries: new Set(),
     maxDispatchAttempts: 10,
@@ -61,19 +81,28 @@ describe("nothing lost: every container ends, and only upstream may cancel", () 
   it("fails for a container still Queued, Locked or Running", () => {
     for (const state of ["Queued", "Locked", "Running"]) {
       const r = everyContainerEnded(outcome({ containers: [container(1, { state })] }));
-      expect({ state, pass: r.pass, example: r.examples[0] }).toEqual({ state, pass: false, example: `small-1 ${uuid(1)} ${state}` });
+      expect({ state, pass: r.pass, example: r.examples[0] }).toEqual({
+        state,
+        pass: false,
+        example: `small-1 ${uuid(1)} ${state}`,
+      });
     }
   });
 
   it("fails for a satisfiable container Cancelled without an upstream reason", () => {
-    const r = everyContainerEnded(outcome({ containers: [container(1, { state: "Cancelled", runtimeError: "not running on any instance" })] }));
+    const r = everyContainerEnded(
+      outcome({ containers: [container(1, { state: "Cancelled", runtimeError: "not running on any instance" })] }),
+    );
     expect(r.pass).toBe(false);
     expect(r.figures).toContain("wrong: Cancelled without an upstream reason 1");
   });
 
   it("accepts a Cancelled container upstream gave up on after MaxDispatchAttempts", () => {
-    const runtimeError = "Failed to start container.  Cancelled after exceeding 'Containers.MaxDispatchAttempts' (lock_count=10)";
-    const r = everyContainerEnded(outcome({ containers: [container(1, { state: "Cancelled", runtimeError, lockCount: 10 })] }));
+    const runtimeError =
+      "Failed to start container.  Cancelled after exceeding 'Containers.MaxDispatchAttempts' (lock_count=10)";
+    const r = everyContainerEnded(
+      outcome({ containers: [container(1, { state: "Cancelled", runtimeError, lockCount: 10 })] }),
+    );
     expect(r.pass).toBe(true);
     expect(r.figures).toBe("1 containers: Cancelled (MaxDispatchAttempts) 1");
   });
@@ -82,7 +111,9 @@ describe("nothing lost: every container ends, and only upstream may cancel", () 
     const reclaimed = container(1, { label: "spot-1", state: "Cancelled", spotReclaimed: true });
     const r = everyContainerEnded(outcome({ containers: [reclaimed, container(3, { state: "Cancelled" })] }));
     expect(r.pass).toBe(false);
-    expect(r.figures).toBe("2 containers: Cancelled (spot instance reclaimed) 1, wrong: Cancelled without an upstream reason 1");
+    expect(r.figures).toBe(
+      "2 containers: Cancelled (spot instance reclaimed) 1, wrong: Cancelled without an upstream reason 1",
+    );
     expect(r.examples).toEqual([`small-3 ${uuid(3)} Cancelled`]);
   });
 
@@ -121,7 +152,10 @@ describe("nothing duplicated: at most one instance per container lock", () => {
 describe("nothing leaked", () => {
   it("fails for an instance still pending, running or stopped; accepts shutting-down", () => {
     for (const state of ["pending", "running", "stopped"]) {
-      expect({ state, pass: noInstanceLeft(outcome({ instances: [instance(1, 1, 1, { state })] })).pass }).toEqual({ state, pass: false });
+      expect({ state, pass: noInstanceLeft(outcome({ instances: [instance(1, 1, 1, { state })] })).pass }).toEqual({
+        state,
+        pass: false,
+      });
     }
     expect(noInstanceLeft(outcome({ instances: [instance(1, 1, 1, { state: "shutting-down" })] })).pass).toBe(true);
   });
@@ -135,7 +169,9 @@ describe("nothing leaked", () => {
 
 describe("no churn: lock_count stays below MaxDispatchAttempts", () => {
   it("reports the highest lock_count and fails once one reaches the limit", () => {
-    const ok = lockCountBelowMax(outcome({ containers: [container(1, { lockCount: 9 }), container(3, { lockCount: 2 })] }));
+    const ok = lockCountBelowMax(
+      outcome({ containers: [container(1, { lockCount: 9 }), container(3, { lockCount: 2 })] }),
+    );
     expect(ok.pass).toBe(true);
     expect(ok.figures).toBe("max lock_count 9; containers by lock_count: 2: 1, 9: 1");
     expect(lockCountBelowMax(outcome({ containers: [container(1, { lockCount: 10 })] })).pass).toBe(false);
@@ -160,11 +196,16 @@ describe("no secret out: the token in no log line or request", () => {
   });
 
   it("fails, naming the place and the form but never the token, for a leak in a log line, a request URL or user data", () => {
-    const userData = encodeURIComponent(Buffer.from(`#!/bin/sh\nexport ARVADOS_API_TOKEN=${rootToken}\n`).toString("base64"));
+    const userData = encodeURIComponent(
+      Buffer.from(`#!/bin/sh\nexport ARVADOS_API_TOKEN=${rootToken}\n`).toString("base64"),
+    );
     const r = tokenNowhere(
       outcome({
         tokenScan: scanOf([
-          ["log line", JSON.stringify({ level: "ERROR", message: "lock failed", error: { message: `bad token ${rootToken}` } })],
+          [
+            "log line",
+            JSON.stringify({ level: "ERROR", message: "lock failed", error: { message: `bad token ${rootToken}` } }),
+          ],
           ["Arvados request", `GET /arvados/v1/containers?api_token=${rootToken.split("/")[2]}`],
           ["EC2 request", `POST /\nAction=RunInstances&UserData=${userData}`],
         ]),
@@ -172,7 +213,11 @@ describe("no secret out: the token in no log line or request", () => {
     );
     expect({ pass: r.pass, examples: r.examples }).toEqual({
       pass: false,
-      examples: ["log line: the whole token", "Arvados request: the token's secret", "EC2 request: the whole token, base64-encoded"],
+      examples: [
+        "log line: the whole token",
+        "Arvados request: the token's secret",
+        "EC2 request: the whole token, base64-encoded",
+      ],
     });
     expect(r.examples.join(" ") + r.figures).not.toContain(rootToken.split("/")[2]);
   });

@@ -79,16 +79,23 @@ describe("the soak injects every kind of fault during its fault phase", () => {
   });
 
   it("fails RunInstances with capacity, subnet, quota or throttling errors", () => {
-    expect(Object.values(result.launches.runInstancesErrors).reduce((a, b) => a + b, 0), output).toBeGreaterThan(0);
+    expect(
+      Object.values(result.launches.runInstancesErrors).reduce((a, b) => a + b, 0),
+      output,
+    ).toBeGreaterThan(0);
   });
 
   it("throttles and fails DynamoDB requests through the fault proxy", () => {
-    expect(Object.values(result.faults.dynamodb).reduce((a, b) => a + b, 0), output).toBeGreaterThan(0);
+    expect(
+      Object.values(result.faults.dynamodb).reduce((a, b) => a + b, 0),
+      output,
+    ).toBeGreaterThan(0);
   });
 
   it("loses RunInstances replies and kills function environments mid-invocation", () => {
     expect(result.faults.crashPoints["run-instances-reply-lost (launch)"] ?? 0, output).toBeGreaterThan(0);
-    const kills = Object.values(result.faults.randomKills).reduce((a, b) => a + b, 0) + result.faults.environmentsKilled;
+    const kills =
+      Object.values(result.faults.randomKills).reduce((a, b) => a + b, 0) + result.faults.environmentsKilled;
     expect(kills, output).toBeGreaterThan(0);
   });
 
@@ -124,11 +131,13 @@ describe("after the faults stop, the dispatcher converges and nothing is lost or
 
   it("leaves no queue entry for a finished container", () => passed("no queue entry left"));
 
-  it("never lets its own retries use up a container's MaxDispatchAttempts", () => passed("lock_count below MaxDispatchAttempts"));
+  it("never lets its own retries use up a container's MaxDispatchAttempts", () =>
+    passed("lock_count below MaxDispatchAttempts"));
 });
 
 describe("under all of it, the Arvados token stays in the Authorization header", () => {
-  it("appears in no log line and in no URL or body of any request to Arvados, EC2 or DynamoDB", () => passed("the Arvados token"));
+  it("appears in no log line and in no URL or body of any request to Arvados, EC2 or DynamoDB", () =>
+    passed("the Arvados token"));
 });
 
 describe("two overlapping update-queue invocations", () => {

@@ -6,7 +6,14 @@ import { marshallOptions } from "../../lib/store/item-codec.js";
 import { QueueStore } from "../../lib/store/queue-store.js";
 import { maxPriority } from "../../lib/model/container.js";
 import { freshQueueTable, localDynamoDb, streamNewImages } from "../support/dynamodb.js";
-import { containerPriority, containerUuid, createdAt, instanceType, queueEntry, queuedContainer } from "../support/fixtures.js";
+import {
+  containerPriority,
+  containerUuid,
+  createdAt,
+  instanceType,
+  queueEntry,
+  queuedContainer,
+} from "../support/fixtures.js";
 
 const ddb = localDynamoDb();
 const usage = meterConsumedCapacity(ddb);
@@ -38,9 +45,21 @@ describe("forget (§1.4)", () => {
   const cases = [
     { name: "deletes a Complete entry", container: { state: "Complete" as const }, deleted: true },
     { name: "deletes a Cancelled entry", container: { state: "Cancelled" as const }, deleted: true },
-    { name: "deletes a Queued entry with priority 0", container: { state: "Queued" as const, priority: 0n }, deleted: true },
-    { name: "keeps a Queued entry with priority > 0", container: { state: "Queued" as const, priority: 5n }, deleted: false },
-    { name: "keeps a Locked entry with priority 0", container: { state: "Locked" as const, priority: 0n }, deleted: false },
+    {
+      name: "deletes a Queued entry with priority 0",
+      container: { state: "Queued" as const, priority: 0n },
+      deleted: true,
+    },
+    {
+      name: "keeps a Queued entry with priority > 0",
+      container: { state: "Queued" as const, priority: 5n },
+      deleted: false,
+    },
+    {
+      name: "keeps a Locked entry with priority 0",
+      container: { state: "Locked" as const, priority: 0n },
+      deleted: false,
+    },
     { name: "keeps a Running entry", container: { state: "Running" as const }, deleted: false },
   ];
   cases.forEach((c, i) => {
@@ -111,7 +130,12 @@ describe("lock/unlock/cancel replies (§1.9)", () => {
 });
 
 describe("instance types are chosen once (§1.8)", () => {
-  const decision = { needed: { VCPUs: 1, RAM: 1, Scratch: 1, GPUs: 0, GPUVRAM: 0 }, maxPrice: 1, chosen: [], rejected: [] };
+  const decision = {
+    needed: { VCPUs: 1, RAM: 1, Scratch: 1, GPUs: 0, GPUVRAM: 0 },
+    maxPrice: 1,
+    chosen: [],
+    rejected: [],
+  };
   it("records types on an entry without them, and refuses a second write", async () => {
     await store.insertNew(queueEntry(400));
     const resources = decision.needed;
@@ -128,13 +152,23 @@ describe("instance types are chosen once (§1.8)", () => {
   it("stores the types by name, cheapest first", async () => {
     await store.insertNew(queueEntry(402));
     await store.setInstanceTypes(containerUuid(402), ["m5.large", "m5.xlarge"], decision.needed, decision);
-    const { Item } = await ddb.send(new GetItemCommand({ TableName: table.tableName, Key: { uuid: { S: containerUuid(402) } } }));
+    const { Item } = await ddb.send(
+      new GetItemCommand({ TableName: table.tableName, Key: { uuid: { S: containerUuid(402) } } }),
+    );
     expect(Item?.instanceTypes).toEqual({ L: [{ S: "m5.large" }, { S: "m5.xlarge" }] });
   });
 
   it("reads an entry written with whole type objects (before names) as their names", async () => {
-    const old = { ...queueEntry(403), instanceTypes: [instanceType(2, { Name: "m5.large" }), instanceType(3, { Name: "m5.xlarge" })] };
-    await ddb.send(new PutItemCommand({ TableName: table.tableName, Item: marshall({ uuid: containerUuid(403), ...old }, marshallOptions) }));
+    const old = {
+      ...queueEntry(403),
+      instanceTypes: [instanceType(2, { Name: "m5.large" }), instanceType(3, { Name: "m5.xlarge" })],
+    };
+    await ddb.send(
+      new PutItemCommand({
+        TableName: table.tableName,
+        Item: marshall({ uuid: containerUuid(403), ...old }, marshallOptions),
+      }),
+    );
     expect((await store.get(containerUuid(403)))?.instanceTypes).toEqual(["m5.large", "m5.xlarge"]);
   });
 });
@@ -172,7 +206,8 @@ describe("a launch intent: one lock has one RunInstances call in flight", () => 
     expect(await store.claimEntry(containerUuid(n), owner, 1_000, 60_000)).toBe(true);
     return containerUuid(n);
   }
-  const refused = (p: Promise<void>) => expect(p).rejects.toMatchObject({ name: "StaleEntryError", operation: "writeLaunchIntent" });
+  const refused = (p: Promise<void>) =>
+    expect(p).rejects.toMatchObject({ name: "StaleEntryError", operation: "writeLaunchIntent" });
 
   it("is written by the claim holder and read back with the entry", async () => {
     const uuid = await claimed(600);
@@ -188,7 +223,12 @@ describe("a launch intent: one lock has one RunInstances call in flight", () => 
 
   it("is refused once an instance is recorded for the lock", async () => {
     const uuid = await claimed(602);
-    await store.recordLaunch(uuid, { instanceId: "i-1", instanceType: "small", attempt: 2, launchedAt: "2026-01-01T00:00:00.000Z" });
+    await store.recordLaunch(uuid, {
+      instanceId: "i-1",
+      instanceType: "small",
+      attempt: 2,
+      launchedAt: "2026-01-01T00:00:00.000Z",
+    });
     await store.claimEntry(uuid, "me", 2_000, 60_000);
     await refused(store.writeLaunchIntent(uuid, "me", intent(2, "tok-a")));
     await store.writeLaunchIntent(uuid, "me", intent(3, "tok-next-lock"));
@@ -273,7 +313,10 @@ describe("priorities are stored exactly: DynamoDB numbers hold 38 digits (§5.6)
   it("applies a lock reply's exact priority", async () => {
     const uuid = containerUuid(960);
     await store.insertNew(queueEntry(960, { uuid }));
-    await store.applyStateChange({ uuid, state: "Locked", priority: maxPriority - 1n, locked_by_uuid: null }, new Date());
+    await store.applyStateChange(
+      { uuid, state: "Locked", priority: maxPriority - 1n, locked_by_uuid: null },
+      new Date(),
+    );
     expect((await store.get(uuid))?.container.priority).toBe(maxPriority - 1n);
   });
 
@@ -289,7 +332,8 @@ describe("priorities are stored exactly: DynamoDB numbers hold 38 digits (§5.6)
 });
 
 describe("a scheduling status is stored only when it changes, and changes nothing else (§3.3)", () => {
-  const waiting = "Waiting in queue at position 3.  Cluster is at capacity and cannot start any new instances right now.";
+  const waiting =
+    "Waiting in queue at position 3.  Cluster is at capacity and cannot start any new instances right now.";
   const booting = "Waiting for a m5.large instance to boot and be ready to accept work.";
 
   it("is written once, and a second write of the same status is a no-op that costs nothing but the condition", async () => {
@@ -304,8 +348,17 @@ describe("a scheduling status is stored only when it changes, and changes nothin
 
   it("leaves every other field of the entry as it was, version included", async () => {
     const uuid = containerUuid(1001);
-    const launchIntent = { attempt: 1, instanceType: "small", clientToken: "tok", writtenAt: "2026-01-01T00:00:00.000Z" };
-    const entry = queueEntry(1001, { state: "Locked" }, { launchIntent, localChangeAt: "2026-01-01T00:00:00.000Z", version: 7 });
+    const launchIntent = {
+      attempt: 1,
+      instanceType: "small",
+      clientToken: "tok",
+      writtenAt: "2026-01-01T00:00:00.000Z",
+    };
+    const entry = queueEntry(
+      1001,
+      { state: "Locked" },
+      { launchIntent, localChangeAt: "2026-01-01T00:00:00.000Z", version: 7 },
+    );
     await store.insertNew(entry);
     await store.setSchedulingStatus(uuid, booting);
     expect(await store.get(uuid)).toEqual({ ...entry, schedulingStatus: booting });

@@ -26,12 +26,27 @@ class RecordingSender implements TickSender {
 }
 
 /** update-queue's tick deps on a fresh table and simulator, with the queue index, as the handler builds them. */
-async function ticking(): Promise<{ h: QueueHarness; deps: UpdateTickDeps & { sender: RecordingSender }; queue: Queue; now: { t: number } }> {
+async function ticking(): Promise<{
+  h: QueueHarness;
+  deps: UpdateTickDeps & { sender: RecordingSender };
+  queue: Queue;
+  now: { t: number };
+}> {
   h = await queueHarness();
   const ddb = localDynamoDb();
-  const queue = new Queue(h.api, h.store, { leaseOwner: randomUUID(), leaseMs: 60_000, index: new QueueIndexStore(ddb, h.tableName) });
+  const queue = new Queue(h.api, h.store, {
+    leaseOwner: randomUUID(),
+    leaseMs: 60_000,
+    index: new QueueIndexStore(ddb, h.tableName),
+  });
   const now = { t: Date.now() };
-  const deps = { queue, chain: new TickStore(ddb, h.tableName), sender: new RecordingSender(), pollIntervalMs, now: () => now.t };
+  const deps = {
+    queue,
+    chain: new TickStore(ddb, h.tableName),
+    sender: new RecordingSender(),
+    pollIntervalMs,
+    now: () => now.t,
+  };
   return { h, deps, queue, now };
 }
 

@@ -20,7 +20,13 @@ describe("the agent starts the containers user data assigns to its ami-launch-in
   it("runs <CrunchRunCommand> --detach --stdin-config <runner args> -- <uuid> for its own index only", async () => {
     const run = await world.runAgent({
       args: { crunchRunArgs: ["--cgroup-parent-subsystem=cpuset"] },
-      assignments: [[{ containerUuid: c1, attempt: 1 }, { containerUuid: c2, attempt: 1 }], [{ containerUuid: c3, attempt: 1 }]],
+      assignments: [
+        [
+          { containerUuid: c1, attempt: 1 },
+          { containerUuid: c2, attempt: 1 },
+        ],
+        [{ containerUuid: c3, attempt: 1 }],
+      ],
     });
     await run.until(() => run.running().length === 2, "two containers running");
     await new Promise((r) => setTimeout(r, 400));
@@ -33,7 +39,13 @@ describe("the agent starts the containers user data assigns to its ami-launch-in
 
   it("the second instance of a MaxCount 2 launch starts the containers of launch index 1", async () => {
     const run = await world.runAgent({
-      assignments: [[{ containerUuid: c1, attempt: 1 }], [{ containerUuid: c2, attempt: 3 }, { containerUuid: c3, attempt: 3 }]],
+      assignments: [
+        [{ containerUuid: c1, attempt: 1 }],
+        [
+          { containerUuid: c2, attempt: 3 },
+          { containerUuid: c3, attempt: 3 },
+        ],
+      ],
       launch: { MaxCount: 2 },
       runIndex: 1,
     });
@@ -44,7 +56,10 @@ describe("the agent starts the containers user data assigns to its ami-launch-in
   });
 
   it("hands crunch-run §4.1's stdin JSON: token, API host, InstanceType, GatewayAddress <private ip>:0", async () => {
-    const run = await world.runAgent({ assignments: [[{ containerUuid: c1, attempt: 1 }]], args: { spotCheck: true, apiHostInsecure: true } });
+    const run = await world.runAgent({
+      assignments: [[{ containerUuid: c1, attempt: 1 }]],
+      args: { spotCheck: true, apiHostInsecure: true },
+    });
     await run.until(() => run.stdinOf(c1) !== undefined, "crunch-run started");
     const privateIp = world.sim.instance(run.instanceId)?.privateIp;
     expect(JSON.parse(run.stdinOf(c1) ?? "")).toEqual({
@@ -61,7 +76,10 @@ describe("the agent starts the containers user data assigns to its ami-launch-in
   });
 
   it("does not start a container again after it ends, however often it reads the same order", async () => {
-    const run = await world.runAgent({ assignments: [[{ containerUuid: c1, attempt: 1 }]], args: { timeoutIdleSeconds: 30 } });
+    const run = await world.runAgent({
+      assignments: [[{ containerUuid: c1, attempt: 1 }]],
+      args: { timeoutIdleSeconds: 30 },
+    });
     await run.until(() => run.running().length === 1, "container running");
     run.finish(c1);
     await run.until(() => run.calls().filter((c) => c === "--list").length > 10, "ten polls after it ended");
@@ -85,7 +103,15 @@ describe("tags assign later containers and kill them: key <prefix>Container:<uui
   });
 
   it("kills a running container with crunch-run --kill 15 -- <uuid>, and leaves its neighbour alone", async () => {
-    const run = await world.runAgent({ assignments: [[{ containerUuid: c1, attempt: 1 }, { containerUuid: c2, attempt: 1 }]], args: { timeoutIdleSeconds: 30 } });
+    const run = await world.runAgent({
+      assignments: [
+        [
+          { containerUuid: c1, attempt: 1 },
+          { containerUuid: c2, attempt: 1 },
+        ],
+      ],
+      args: { timeoutIdleSeconds: 30 },
+    });
     await run.until(() => run.running().length === 2, "two containers running");
     await order(run.instanceId, { containerUuid: c1, attempt: 1, action: "kill" });
     await run.until(() => !run.running().includes(c1), "killed container gone");
@@ -98,14 +124,19 @@ describe("tags assign later containers and kill them: key <prefix>Container:<uui
   it("never starts a user data container that a kill tag reached first", async () => {
     const userDataRun = await world.runAgent({
       assignments: [[{ containerUuid: c3, attempt: 4 }]],
-      launch: { TagSpecifications: [{ ResourceType: "instance", Tags: [{ Key: `ArvadosContainer:${c3}`, Value: "kill:4" }] }] },
+      launch: {
+        TagSpecifications: [{ ResourceType: "instance", Tags: [{ Key: `ArvadosContainer:${c3}`, Value: "kill:4" }] }],
+      },
     });
     await userDataRun.until(() => userDataRun.poweredOff(), "power-off when idle");
     expect(userDataRun.starts()).toEqual([]);
   });
 
   it("stops signalling after TimeoutTERM, and the unkillable process no longer keeps the worker busy", async () => {
-    const run = await world.runAgent({ assignments: [[{ containerUuid: c1, attempt: 1 }]], args: { timeoutTermSeconds: 2, timeoutIdleSeconds: 1 } });
+    const run = await world.runAgent({
+      assignments: [[{ containerUuid: c1, attempt: 1 }]],
+      args: { timeoutTermSeconds: 2, timeoutIdleSeconds: 1 },
+    });
     await run.until(() => run.running().length === 1, "container running");
     run.mark(`unkillable-${c1}`);
     await order(run.instanceId, { containerUuid: c1, attempt: 1, action: "kill" });
@@ -131,7 +162,10 @@ describe("tags assign later containers and kill them: key <prefix>Container:<uui
 
 describe("the agent powers the instance off after TimeoutIdle with nothing running and nothing assigned", () => {
   it("powers off once the last container ended and TimeoutIdle passed, not before", async () => {
-    const run = await world.runAgent({ assignments: [[{ containerUuid: c1, attempt: 1 }]], args: { timeoutIdleSeconds: 2 } });
+    const run = await world.runAgent({
+      assignments: [[{ containerUuid: c1, attempt: 1 }]],
+      args: { timeoutIdleSeconds: 2 },
+    });
     await run.until(() => run.running().length === 1, "container running");
     await new Promise((r) => setTimeout(r, 2500));
     expect(run.poweredOff()).toBe(false);
@@ -148,7 +182,10 @@ describe("the agent powers the instance off after TimeoutIdle with nothing runni
     await world.ec2.send(
       new CreateTagsCommand({
         Resources: [run.instanceId],
-        Tags: [{ Key: "ArvadosIdleBehavior", Value: "hold" }, { Key: `ArvadosContainer:${c2}`, Value: "run:1" }],
+        Tags: [
+          { Key: "ArvadosIdleBehavior", Value: "hold" },
+          { Key: `ArvadosContainer:${c2}`, Value: "run:1" },
+        ],
       }),
     );
     await new Promise((r) => setTimeout(r, 2500));
@@ -157,7 +194,10 @@ describe("the agent powers the instance off after TimeoutIdle with nothing runni
     await world.ec2.send(
       new CreateTagsCommand({
         Resources: [run.instanceId],
-        Tags: [{ Key: "ArvadosIdleBehavior", Value: "drain" }, { Key: `ArvadosContainer:${c1}`, Value: "run:1" }],
+        Tags: [
+          { Key: "ArvadosIdleBehavior", Value: "drain" },
+          { Key: `ArvadosContainer:${c1}`, Value: "run:1" },
+        ],
       }),
     );
     await run.until(() => run.poweredOff(), "power-off when draining");
@@ -170,18 +210,26 @@ describe("the agent powers the instance off after TimeoutIdle with nothing runni
     await world.ec2.send(
       new CreateTagsCommand({
         Resources: [run.instanceId],
-        Tags: [{ Key: "ArvadosIdleBehavior", Value: "hold" }, { Key: `ArvadosContainer:${c2}`, Value: "run:1" }],
+        Tags: [
+          { Key: "ArvadosIdleBehavior", Value: "hold" },
+          { Key: `ArvadosContainer:${c2}`, Value: "run:1" },
+        ],
       }),
     );
     await run.until(() => run.calls().filter((c) => c === "--list").length > 5, "polls while held");
     expect(run.starts()).toEqual([]);
-    await world.ec2.send(new CreateTagsCommand({ Resources: [run.instanceId], Tags: [{ Key: "ArvadosIdleBehavior", Value: "run" }] }));
+    await world.ec2.send(
+      new CreateTagsCommand({ Resources: [run.instanceId], Tags: [{ Key: "ArvadosIdleBehavior", Value: "run" }] }),
+    );
     await run.until(() => run.running().includes(c2), "started after hold");
     run.kill();
   });
 
   it("starts nothing new on a node crunch-run reports broken, and powers it off when idle", async () => {
-    const run = await world.runAgent({ assignments: [[{ containerUuid: c1, attempt: 1 }]], args: { timeoutIdleSeconds: 30 } });
+    const run = await world.runAgent({
+      assignments: [[{ containerUuid: c1, attempt: 1 }]],
+      args: { timeoutIdleSeconds: 30 },
+    });
     await run.until(() => run.running().length === 1, "container running");
     run.mark("broken");
     await order(run.instanceId, { containerUuid: c2, attempt: 1, action: "run" });
@@ -206,7 +254,17 @@ describe("the token is read once from SSM on the instance and reaches crunch-run
     const run = await world.runAgent({ assignments: [[{ containerUuid: c1, attempt: 1 }]] });
     await run.until(() => run.awsArgs() !== undefined, "aws called");
     expect(run.awsArgs()?.split("\n").slice(0, -1)).toEqual([
-      "ssm", "get-parameter", "--region", "us-east-1", "--name", "/arvados/zzzzz/dispatch-token", "--with-decryption", "--query", "Parameter.Value", "--output", "text",
+      "ssm",
+      "get-parameter",
+      "--region",
+      "us-east-1",
+      "--name",
+      "/arvados/zzzzz/dispatch-token",
+      "--with-decryption",
+      "--query",
+      "Parameter.Value",
+      "--output",
+      "text",
     ]);
     run.kill();
   });
@@ -247,7 +305,10 @@ describe("the token is read once from SSM on the instance and reaches crunch-run
   });
 
   it("powers off rather than start crunch-run with a token JSON could not carry as it is", async () => {
-    const run = await world.runAgent({ assignments: [[{ containerUuid: c1, attempt: 1 }]], ssmToken: 'v2/x/"},"Env":{"evil":"1' });
+    const run = await world.runAgent({
+      assignments: [[{ containerUuid: c1, attempt: 1 }]],
+      ssmToken: 'v2/x/"},"Env":{"evil":"1',
+    });
     expect(await run.exited).toBe(1);
     expect(run.calls()).toEqual([]);
   });
@@ -266,7 +327,9 @@ describe("the agent reads IMDS with IMDSv2 session tokens only", () => {
   it("powers off at boot when its tags are not in IMDS, where every later order comes from", async () => {
     const run = await world.runAgent({
       assignments: [[{ containerUuid: c1, attempt: 1 }]],
-      launch: { MetadataOptions: { HttpEndpoint: "enabled", HttpTokens: "required", InstanceMetadataTags: "disabled" } },
+      launch: {
+        MetadataOptions: { HttpEndpoint: "enabled", HttpTokens: "required", InstanceMetadataTags: "disabled" },
+      },
     });
     expect(await run.exited).toBe(1);
     expect(run.calls()).toEqual([]);

@@ -58,7 +58,16 @@ afterAll(async () => {
 });
 
 function startAgents(bootDelayMs = 200): WorkerAgents {
-  agents = new WorkerAgents({ ec2: ec2Sim, ec2Url, imds, crunchRun, tokenFile: join(dir, "token"), stateRoot: join(dir, "instances"), bootDelayMs, pollMs: 50 });
+  agents = new WorkerAgents({
+    ec2: ec2Sim,
+    ec2Url,
+    imds,
+    crunchRun,
+    tokenFile: join(dir, "token"),
+    stateRoot: join(dir, "instances"),
+    bootDelayMs,
+    pollMs: 50,
+  });
   agents.start();
   return agents;
 }
@@ -77,8 +86,15 @@ async function launch(userData: string, maxCount = 1): Promise<string[]> {
       MaxCount: maxCount,
       UserData: Buffer.from(userData).toString("base64"),
       InstanceInitiatedShutdownBehavior: "terminate",
-      MetadataOptions: { HttpEndpoint: "enabled", HttpTokens: "required", HttpPutResponseHopLimit: 1, InstanceMetadataTags: "enabled" },
-      TagSpecifications: [{ ResourceType: "instance", Tags: [{ Key: "ArvadosInstanceSetID", Value: "zzzzz-gj3su-000000000000000" }] }],
+      MetadataOptions: {
+        HttpEndpoint: "enabled",
+        HttpTokens: "required",
+        HttpPutResponseHopLimit: 1,
+        InstanceMetadataTags: "enabled",
+      },
+      TagSpecifications: [
+        { ResourceType: "instance", Tags: [{ Key: "ArvadosInstanceSetID", Value: "zzzzz-gj3su-000000000000000" }] },
+      ],
     }),
   );
   ec2Sim.tick();
@@ -87,7 +103,11 @@ async function launch(userData: string, maxCount = 1): Promise<string[]> {
 
 function workerUserData(assignments: string[][], over: Parameters<typeof agentArgs>[0] = {}): string {
   return buildWorkerUserData(
-    agentArgs({ apiHost: arvados.baseUrl, assignments: assignments.map((uuids) => uuids.map((containerUuid) => ({ containerUuid, attempt: 1 }))), ...over }),
+    agentArgs({
+      apiHost: arvados.baseUrl,
+      assignments: assignments.map((uuids) => uuids.map((containerUuid) => ({ containerUuid, attempt: 1 }))),
+      ...over,
+    }),
   );
 }
 
@@ -102,8 +122,14 @@ async function until(check: () => boolean, what: string, timeoutMs = 15_000): Pr
 const stateOf = (uuid: string) => arvados.getContainer(uuid)?.state;
 
 /** Runs the simulated crunch-run script as the agent would, on node `node` (asynchronously: its server is in this process). */
-function crunchRunCli(node: string, args: string[], stdin = ""): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const proc = spawn(join(crunchRunSimBinDir, "crunch-run"), args, { env: { PATH: "/usr/bin:/bin", CRUNCH_RUN_SIM_URL: crunchRun.urlFor(node) } });
+function crunchRunCli(
+  node: string,
+  args: string[],
+  stdin = "",
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const proc = spawn(join(crunchRunSimBinDir, "crunch-run"), args, {
+    env: { PATH: "/usr/bin:/bin", CRUNCH_RUN_SIM_URL: crunchRun.urlFor(node) },
+  });
   let stdout = "";
   let stderr = "";
   proc.stdout.on("data", (d: Buffer) => {
@@ -117,13 +143,18 @@ function crunchRunCli(node: string, args: string[], stdin = ""): Promise<{ statu
 }
 
 describe("the simulated crunch-run keeps upstream's command line and drives the container over the Arvados API", () => {
-  const config = () => JSON.stringify({ Env: { ARVADOS_API_HOST: arvados.baseUrl, ARVADOS_API_TOKEN: arvados.rootToken } });
+  const config = () =>
+    JSON.stringify({ Env: { ARVADOS_API_HOST: arvados.baseUrl, ARVADOS_API_TOKEN: arvados.rootToken } });
 
   it("--detach prints {UUID, PID}, moves the container to Running, and --list shows it until it completes", async () => {
     const [node = ""] = await launch("#!/bin/sh\n");
     const uuid = lockedContainer();
     plans.set(uuid, { runtimeMs: 500, exitCode: 3 });
-    const started = await crunchRunCli(node, ["--detach", "--stdin-config", "--runtime-engine=docker", "--", uuid], config());
+    const started = await crunchRunCli(
+      node,
+      ["--detach", "--stdin-config", "--runtime-engine=docker", "--", uuid],
+      config(),
+    );
     expect(started.status).toBe(0);
     expect(JSON.parse(started.stdout)).toMatchObject({ UUID: uuid, PID: expect.any(Number) });
     await until(() => stateOf(uuid) === "Running", "Running");
@@ -185,7 +216,11 @@ describe("locally, each worker instance runs the real agent against its IMDS, cr
     await until(() => stateOf(a) === "Running" && stateOf(b) === "Running", "both Running");
     expect(crunchRun.running(ids[0] ?? "")).toEqual([a]);
     expect(crunchRun.running(ids[1] ?? "")).toEqual([b]);
-    await ec2.send(new CreateTagsCommand(buildOrderTagsInput("Arvados", ids[1] ?? "", [{ containerUuid: later, attempt: 1, action: "run" }])));
+    await ec2.send(
+      new CreateTagsCommand(
+        buildOrderTagsInput("Arvados", ids[1] ?? "", [{ containerUuid: later, attempt: 1, action: "run" }]),
+      ),
+    );
     await until(() => stateOf(later) === "Running", "tag-assigned Running");
     expect(crunchRun.running(ids[1] ?? "").sort()).toEqual([b, later].sort());
     expect(crunchRun.running(ids[0] ?? "")).toEqual([a]);
@@ -197,7 +232,11 @@ describe("locally, each worker instance runs the real agent against its IMDS, cr
     const [victim, neighbour] = [lockedContainer(), lockedContainer()];
     const [id = ""] = await launch(workerUserData([[victim, neighbour]], { timeoutIdleSeconds: 30 }));
     await until(() => stateOf(victim) === "Running" && stateOf(neighbour) === "Running", "both Running");
-    await ec2.send(new CreateTagsCommand(buildOrderTagsInput("Arvados", id, [{ containerUuid: victim, attempt: 1, action: "kill" }])));
+    await ec2.send(
+      new CreateTagsCommand(
+        buildOrderTagsInput("Arvados", id, [{ containerUuid: victim, attempt: 1, action: "kill" }]),
+      ),
+    );
     await until(() => stateOf(victim) === "Cancelled", "Cancelled");
     expect(stateOf(neighbour)).toBe("Running");
     expect(crunchRun.running(id)).toEqual([neighbour]);

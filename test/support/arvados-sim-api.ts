@@ -38,7 +38,8 @@ export function simApi(settings: Partial<SimSettings> = {}) {
   /** A list as the wire delivers it: JSON values as text, int64 priorities as their digits. */
   const list = (params: Record<string, unknown>, caller = root) => {
     const wire: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(params)) wire[k] = typeof v === "string" || typeof v === "number" ? String(v) : stringifyArvadosJson(v);
+    for (const [k, v] of Object.entries(params))
+      wire[k] = typeof v === "string" || typeof v === "number" ? String(v) : stringifyArvadosJson(v);
     const body = service.index(caller, wire);
     return body as { items: Record<string, unknown>[]; items_available?: number; limit: number; offset: number };
   };

@@ -21,12 +21,20 @@ export interface DispatchApiServer {
   call(
     method: string,
     pathAndQuery: string,
-    options?: { token?: string; body?: string | Buffer; headers?: Record<string, string>; redirect?: "follow" | "manual" | "error" },
+    options?: {
+      token?: string;
+      body?: string | Buffer;
+      headers?: Record<string, string>;
+      redirect?: "follow" | "manual" | "error";
+    },
   ): Promise<Response>;
   stop(): Promise<void>;
 }
 
-export async function dispatchApiServer(h: DispatchHarness, deps: Partial<DispatchApiDeps> = {}): Promise<DispatchApiServer> {
+export async function dispatchApiServer(
+  h: DispatchHarness,
+  deps: Partial<DispatchApiDeps> = {},
+): Promise<DispatchApiServer> {
   const api = new DispatchApi({
     queue: tableQueueReader(h.store),
     instances: h.cloud,
@@ -34,12 +42,17 @@ export async function dispatchApiServer(h: DispatchHarness, deps: Partial<Dispat
     config: h.config,
     ...deps,
   });
-  const server = new FunctionUrlServer(async (event) => functionUrlResult((await api.handle(requestFromFunctionUrlEvent(event))).response));
+  const server = new FunctionUrlServer(async (event) =>
+    functionUrlResult((await api.handle(requestFromFunctionUrlEvent(event))).response),
+  );
   const url = await server.start(0);
   const call: DispatchApiServer["call"] = (method, pathAndQuery, options = {}) =>
     fetch(new URL(pathAndQuery, url), {
       method,
-      headers: { ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }), ...options.headers },
+      headers: {
+        ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }),
+        ...options.headers,
+      },
       ...(options.body === undefined ? {} : { body: options.body }),
       ...(options.redirect === undefined ? {} : { redirect: options.redirect }),
     });
@@ -47,7 +60,10 @@ export async function dispatchApiServer(h: DispatchHarness, deps: Partial<Dispat
     url,
     api,
     // The controller resolves the path against each InternalURL with url.URL.Parse (an absolute path).
-    controllerGet: (uuid) => fetch(new URL(`/arvados/v1/dispatch/container?container_uuid=${uuid}`, url), { headers: { Authorization: `Bearer ${managementToken}` } }),
+    controllerGet: (uuid) =>
+      fetch(new URL(`/arvados/v1/dispatch/container?container_uuid=${uuid}`, url), {
+        headers: { Authorization: `Bearer ${managementToken}` },
+      }),
     call,
     stop: () => server.stop(),
   };

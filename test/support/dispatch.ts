@@ -39,11 +39,19 @@ export async function queueHarness(options: { clock?: () => Date } = {}): Promis
   const table = await freshQueueTable(ddb);
   const sim = new ArvadosSimulator();
   const url = await sim.start(0);
-  const api = new ArvadosClient({ apiHost: url, token: sim.rootToken, retry: { attempts: 2, baseDelayMs: 5, maxDelayMs: 20 } });
+  const api = new ArvadosClient({
+    apiHost: url,
+    token: sim.rootToken,
+    retry: { attempts: 2, baseDelayMs: 5, maxDelayMs: 20 },
+  });
   const usage = meterConsumedCapacity(ddb);
   const store = new QueueStore(ddb, table.tableName);
   const makeQueue = () =>
-    new Queue(api, store, { leaseOwner: randomUUID(), leaseMs: 60_000, ...(options.clock ? { clock: options.clock } : {}) });
+    new Queue(api, store, {
+      leaseOwner: randomUUID(),
+      leaseMs: 60_000,
+      ...(options.clock ? { clock: options.clock } : {}),
+    });
   return {
     sim,
     api,

@@ -36,7 +36,11 @@ export async function freshQueueTable(ddb: DynamoDBClient = localDynamoDb()): Pr
 }> {
   const tableName = `queue-${randomUUID()}`;
   const streamArn = await ensureQueueTable(ddb, tableName);
-  return { tableName, streamArn, drop: async () => void (await ddb.send(new DeleteTableCommand({ TableName: tableName }))) };
+  return {
+    tableName,
+    streamArn,
+    drop: async () => void (await ddb.send(new DeleteTableCommand({ TableName: tableName }))),
+  };
 }
 
 /** Every NewImage on a table's stream so far, all shards from their start (DynamoDB JSON, as Lambda gets it). */
@@ -49,7 +53,8 @@ export async function streamNewImages(streamArn: string | undefined): Promise<Re
       new GetShardIteratorCommand({ StreamArn: streamArn, ShardId: shard.ShardId, ShardIteratorType: "TRIM_HORIZON" }),
     );
     const { Records } = await streams.send(new GetRecordsCommand({ ShardIterator }));
-    for (const record of Records ?? []) if (record.dynamodb?.NewImage !== undefined) images.push(record.dynamodb.NewImage);
+    for (const record of Records ?? [])
+      if (record.dynamodb?.NewImage !== undefined) images.push(record.dynamodb.NewImage);
   }
   return images;
 }

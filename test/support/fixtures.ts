@@ -46,7 +46,11 @@ export function queuedContainer(i: number, overrides: Partial<QueuedContainer> =
 }
 
 /** A cache entry for `queuedContainer(i)`. */
-export function queueEntry(i: number, container: Partial<QueuedContainer> = {}, overrides: Partial<QueueEntry> = {}): QueueEntry {
+export function queueEntry(
+  i: number,
+  container: Partial<QueuedContainer> = {},
+  overrides: Partial<QueueEntry> = {},
+): QueueEntry {
   return {
     container: queuedContainer(i, container),
     firstSeenAt: "2026-01-01T00:00:00.000Z",

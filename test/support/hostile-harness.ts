@@ -34,7 +34,6 @@ export { canarySecret, errorTexts, findSecret, rejectionOf, secretForms } from "
  * request and can replace a reply with junk (the simulator itself only answers well-formed XML).
  */
 
-
 /** One Arvados request as the client sent it. */
 export interface WireRecord {
   method: string;
@@ -48,7 +47,12 @@ export function recordingTransport(log: WireRecord[]): { send: Transport; close(
   const inner = createNodeTransport();
   return {
     send: (request) => {
-      log.push({ method: request.method, url: request.url.toString(), headers: { ...request.headers }, body: request.body });
+      log.push({
+        method: request.method,
+        url: request.url.toString(),
+        headers: { ...request.headers },
+        body: request.body,
+      });
       return inner.send(request);
     },
     close: inner.close,
@@ -108,7 +112,8 @@ export class Ec2Proxy {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks).toString("utf8");
-    const action = new URLSearchParams(body).get("Action") ?? new URL(req.url ?? "/", "http://x").searchParams.get("Action") ?? "";
+    const action =
+      new URLSearchParams(body).get("Action") ?? new URL(req.url ?? "/", "http://x").searchParams.get("Action") ?? "";
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers[k] = v;
     const upstream = await fetch(this.target + (req.url ?? "/"), {
@@ -217,7 +222,9 @@ export async function hostileHarness(options: HostileHarnessOptions = {}): Promi
     const items = new Map<string, Record<string, unknown>>();
     let startKey: Record<string, AttributeValue> | undefined;
     do {
-      const page = await ddb.send(new ScanCommand({ TableName: table.tableName, ConsistentRead: true, ExclusiveStartKey: startKey }));
+      const page = await ddb.send(
+        new ScanCommand({ TableName: table.tableName, ConsistentRead: true, ExclusiveStartKey: startKey }),
+      );
       for (const item of page.Items ?? []) {
         const plain = unmarshall(item);
         items.set(String(plain.uuid), plain);

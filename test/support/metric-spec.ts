@@ -78,7 +78,8 @@ export function emfMetrics(log: string): EmittedMetric[] {
       if (directive.Namespace !== metricNamespace) continue;
       for (const dimensions of directive.Dimensions) {
         const values = Object.fromEntries(dimensions.map((d) => [d, String(record[d])]));
-        for (const { Name } of directive.Metrics) found.push({ service: String(record.service), name: Name, dimensions, values });
+        for (const { Name } of directive.Metrics)
+          found.push({ service: String(record.service), name: Name, dimensions, values });
       }
     }
   }

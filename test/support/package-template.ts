@@ -129,7 +129,8 @@ export class PackagedTemplate {
       ([, r]) => r.Properties.FunctionName === fullName,
     );
     const [only] = found;
-    if (found.length !== 1 || only === undefined) throw new Error(`expected one function ${fullName}, found ${found.length}`);
+    if (found.length !== 1 || only === undefined)
+      throw new Error(`expected one function ${fullName}, found ${found.length}`);
     return { logicalId: only[0], properties: only[1].Properties };
   }
 

@@ -130,7 +130,9 @@ export class PortFakes {
         list: async () => this.instances,
         terminate: async (ids) => {
           this.log.push(`terminate ${ids.join(",")}`);
-          this.instances = this.instances.map((i) => (ids.includes(i.instanceId) ? { ...i, state: "shutting-down" } : i));
+          this.instances = this.instances.map((i) =>
+            ids.includes(i.instanceId) ? { ...i, state: "shutting-down" } : i,
+          );
         },
       },
       state: this.state,
@@ -159,9 +161,14 @@ export class PortFakes {
   /** As lib/cloud does: the intent is written before each call (a repeat sends its own token again). */
   private async launch(request: LaunchRequest): Promise<LaunchedInstance> {
     this.launches.push(request);
-    const call: LaunchCall = request.repeat ?? { subnetId: "subnet-a", clientToken: `token-${request.containerUuid}-${request.lockCount}` };
+    const call: LaunchCall = request.repeat ?? {
+      subnetId: "subnet-a",
+      clientToken: `token-${request.containerUuid}-${request.lockCount}`,
+    };
     if (request.repeat === undefined) await request.beforeCall?.(call, undefined);
-    this.log.push(`${request.repeat === undefined ? "run" : "repeat"} ${request.containerUuid} ${request.instanceType.Name}`);
+    this.log.push(
+      `${request.repeat === undefined ? "run" : "repeat"} ${request.containerUuid} ${request.instanceType.Name}`,
+    );
     const answer = this.cloudAnswers.shift();
     request.onAttempt?.({ subnetId: call.subnetId ?? "", success: answer === undefined });
     if (answer !== undefined) throw answer;

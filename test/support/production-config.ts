@@ -81,17 +81,30 @@ function opensshPrivateKey(clusterId: string): string {
 }
 
 /** One cluster's section, with its secrets appended to `secrets`. */
-function clusterSection(clusterId: string, index: number, all: readonly string[], secrets: ProductionSecret[]): {
+function clusterSection(
+  clusterId: string,
+  index: number,
+  all: readonly string[],
+  secrets: ProductionSecret[],
+): {
   section: Record<string, unknown>;
   facts: ProductionClusterFacts;
 } {
   const secret = <T extends string>(path: string, value: T): T => {
-    secrets.push({ clusterId, path, value, needles: value.split("\n").filter((line) => line !== "" && !line.startsWith("-----")) });
+    secrets.push({
+      clusterId,
+      path,
+      value,
+      needles: value.split("\n").filter((line) => line !== "" && !line.startsWith("-----")),
+    });
     return value;
   };
   const domain = `${clusterId}.example.org`;
   const internal = (host: string, port: number) => ({ [`http://${host}.${clusterId}.internal:${port}`]: {} });
-  const service = (host: string, port: number, external = "") => ({ InternalURLs: internal(host, port), ExternalURL: external });
+  const service = (host: string, port: number, external = "") => ({
+    InternalURLs: internal(host, port),
+    ExternalURL: external,
+  });
   const dispatchAws = awsKeyPair(clusterId, "dispatch");
   const keepAws = [awsKeyPair(clusterId, "keep0"), awsKeyPair(clusterId, "keep1")];
   const imageId = `ami-0${hex(`${clusterId}:ami`, 16)}`;
@@ -101,7 +114,14 @@ function clusterSection(clusterId: string, index: number, all: readonly string[]
     "m5.2xlarge": { ProviderType: "m5.2xlarge", VCPUs: 8, RAM: "32GiB", AddedScratch: "200GB", Price: 0.384 },
     "c5d.4xlarge": { ProviderType: "c5d.4xlarge", VCPUs: 16, RAM: "32GiB", IncludedScratch: "400GB", Price: 0.768 },
     "r5.8xlarge": { ProviderType: "r5.8xlarge", VCPUs: 32, RAM: "256GiB", AddedScratch: "1TB", Price: 2.016 },
-    "m5.large.spot": { ProviderType: "m5.large", VCPUs: 2, RAM: "8GiB", AddedScratch: "100GB", Price: 0.05, Preemptible: true },
+    "m5.large.spot": {
+      ProviderType: "m5.large",
+      VCPUs: 2,
+      RAM: "8GiB",
+      AddedScratch: "100GB",
+      Price: 0.05,
+      Preemptible: true,
+    },
     "g4dn.xlarge": {
       ProviderType: "g4dn.xlarge",
       VCPUs: 4,
@@ -201,12 +221,21 @@ function clusterSection(clusterId: string, index: number, all: readonly string[]
       PAM: { Enable: false },
       Test: {
         Enable: false,
-        Users: { alice: { Email: `alice@${domain}`, Password: secret("Login.Test.Users.alice.Password", alnumSecret(clusterId, "TestAlice", 32)) } },
+        Users: {
+          alice: {
+            Email: `alice@${domain}`,
+            Password: secret("Login.Test.Users.alice.Password", alnumSecret(clusterId, "TestAlice", 32)),
+          },
+        },
       },
       LoginCluster: all[0] ?? "",
       TrustedClients: { [`https://workbench.${domain}`]: {} },
     },
-    TLS: { Certificate: `file:///etc/arvados/tls/${domain}.crt`, Key: `file:///etc/arvados/tls/${domain}.key`, Insecure: false },
+    TLS: {
+      Certificate: `file:///etc/arvados/tls/${domain}.crt`,
+      Key: `file:///etc/arvados/tls/${domain}.key`,
+      Insecure: false,
+    },
     Containers: {
       DefaultKeepCacheRAM: "256MiB",
       MaxDispatchAttempts: 5,
@@ -261,8 +290,14 @@ function clusterSection(clusterId: string, index: number, all: readonly string[]
           StorageClasses: i === 0 ? { default: true } : { archival: true },
           Driver: "S3",
           DriverParameters: {
-            AccessKeyID: secret(`Volumes.${clusterId}-nyw5e-${String(i).padStart(15, "0")}.DriverParameters.AccessKeyID`, pair.id),
-            SecretAccessKey: secret(`Volumes.${clusterId}-nyw5e-${String(i).padStart(15, "0")}.DriverParameters.SecretAccessKey`, pair.secret),
+            AccessKeyID: secret(
+              `Volumes.${clusterId}-nyw5e-${String(i).padStart(15, "0")}.DriverParameters.AccessKeyID`,
+              pair.id,
+            ),
+            SecretAccessKey: secret(
+              `Volumes.${clusterId}-nyw5e-${String(i).padStart(15, "0")}.DriverParameters.SecretAccessKey`,
+              pair.secret,
+            ),
             Region: "us-east-1",
             Bucket: `${clusterId}-keep-${i}`,
             IndexPageSize: 1000,
@@ -274,7 +309,9 @@ function clusterSection(clusterId: string, index: number, all: readonly string[]
     RemoteClusters: {
       "*": { Proxy: true, ActivateUsers: false },
       ...Object.fromEntries(
-        all.filter((other) => other !== clusterId).map((other) => [other, { Host: `${other}.example.org`, Proxy: true, Scheme: "https" }]),
+        all
+          .filter((other) => other !== clusterId)
+          .map((other) => [other, { Host: `${other}.example.org`, Proxy: true, Scheme: "https" }]),
       ),
     },
     Workbench: {
@@ -299,10 +336,16 @@ export function productionConfig(clusterIds: readonly string[] = productionClust
     sections[id] = section;
     clusters[id] = facts;
   });
-  const body = stringify({ Clusters: sections, AutoReloadConfig: false }, { version: "1.1", lineWidth: 0, aliasDuplicateObjects: false });
+  const body = stringify(
+    { Clusters: sections, AutoReloadConfig: false },
+    { version: "1.1", lineWidth: 0, aliasDuplicateObjects: false },
+  );
   // What config-dump appends: when the source file changed and its digest.
   const dumped = stringify(
-    { SourceTimestamp: "2026-11-30T14:03:27.123456789Z", SourceSHA256: createHash("sha256").update(body).digest("hex") },
+    {
+      SourceTimestamp: "2026-11-30T14:03:27.123456789Z",
+      SourceSHA256: createHash("sha256").update(body).digest("hex"),
+    },
     { version: "1.1" },
   );
   const text = `# Arvados configuration: ${clusterIds.join(", ")}. Managed by config management; do not edit by hand.\n${body}${dumped}`;

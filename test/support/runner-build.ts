@@ -24,13 +24,16 @@ function newestSource(): number {
   };
   visit(join(root, "functions"));
   visit(join(root, "lib"));
-  for (const file of ["scripts/build.ts", "package-lock.json"]) newest = Math.max(newest, statSync(join(root, file)).mtimeMs);
+  for (const file of ["scripts/build.ts", "package-lock.json"])
+    newest = Math.max(newest, statSync(join(root, file)).mtimeMs);
   return newest;
 }
 
 /** Whether every function's bundle exists and is newer than its sources. */
 export function bundlesAreFresh(): boolean {
-  const names = readdirSync(join(root, "functions")).filter((n) => existsSync(join(root, "functions", n, "handler.ts")));
+  const names = readdirSync(join(root, "functions")).filter((n) =>
+    existsSync(join(root, "functions", n, "handler.ts")),
+  );
   const bundles = names.map((n) => join(root, "dist", n, "index.mjs"));
   if (bundles.some((b) => !existsSync(b))) return false;
   const oldestBundle = Math.min(...bundles.map((b) => statSync(b).mtimeMs));

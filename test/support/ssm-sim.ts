@@ -43,10 +43,16 @@ export class SsmSim {
 
   /** An SSM client for this server. */
   client(): SSMClient {
-    return new SSMClient({ endpoint: this.#endpoint, region: "us-east-1", credentials: { accessKeyId: "local", secretAccessKey: "local" } });
+    return new SSMClient({
+      endpoint: this.#endpoint,
+      region: "us-east-1",
+      credentials: { accessKeyId: "local", secretAccessKey: "local" },
+    });
   }
 
   async stop(): Promise<void> {
-    await new Promise<void>((resolve) => (this.#server === undefined ? resolve() : this.#server.close(() => resolve())));
+    await new Promise<void>((resolve) =>
+      this.#server === undefined ? resolve() : this.#server.close(() => resolve()),
+    );
   }
 }

@@ -26,7 +26,9 @@ export const agentTestToken = "v2/zzzzz-gj3su-000000000000000/s3cr3tTok+en=x_y.z
  * The POSIX shell the agent runs under: dash where installed (Debian's /bin/sh), else sh;
  * `AGENT_TEST_SHELL` picks another (e.g. bash, /bin/sh on RHEL-like images).
  */
-export const posixShell = process.env.AGENT_TEST_SHELL ?? (existsSync("/usr/bin/dash") ? "/usr/bin/dash" : existsSync("/bin/dash") ? "/bin/dash" : "sh");
+export const posixShell =
+  process.env.AGENT_TEST_SHELL ??
+  (existsSync("/usr/bin/dash") ? "/usr/bin/dash" : existsSync("/bin/dash") ? "/bin/dash" : "sh");
 
 /** The agent settings of a test: fast polls and short timeouts (whole seconds, as the agent counts). */
 export function agentArgs(over: Partial<WorkerAgentArgs> = {}): WorkerAgentArgs {
@@ -139,8 +141,14 @@ function writeFakeTools(dir: string, ssmToken: string | undefined): string {
   const bin = join(dir, "bin");
   mkdirSync(bin);
   mkdirSync(join(dir, "running"));
-  const fake = (name: string, body: string) => writeFileSync(join(bin, name), `#!/bin/sh\nd='${dir}'\n${body}\n`, { mode: 0o755 });
-  fake("aws", ssmToken === undefined ? `echo 'An error occurred (AccessDeniedException)' >&2; exit 254` : `printf '%s\\n' "$@" >"$d/aws-args"; printf '%s\\n' '${ssmToken}'`);
+  const fake = (name: string, body: string) =>
+    writeFileSync(join(bin, name), `#!/bin/sh\nd='${dir}'\n${body}\n`, { mode: 0o755 });
+  fake(
+    "aws",
+    ssmToken === undefined
+      ? `echo 'An error occurred (AccessDeniedException)' >&2; exit 254`
+      : `printf '%s\\n' "$@" >"$d/aws-args"; printf '%s\\n' '${ssmToken}'`,
+  );
   fake(
     "crunch-run",
     `printf '%s\\n' "$*" >>"$d/calls"
@@ -197,7 +205,12 @@ export class AgentWorld {
         MaxCount: 1,
         UserData: Buffer.from(userData).toString("base64"),
         InstanceInitiatedShutdownBehavior: "terminate",
-        MetadataOptions: { HttpEndpoint: "enabled", HttpTokens: "required", HttpPutResponseHopLimit: 1, InstanceMetadataTags: "enabled" },
+        MetadataOptions: {
+          HttpEndpoint: "enabled",
+          HttpTokens: "required",
+          HttpPutResponseHopLimit: 1,
+          InstanceMetadataTags: "enabled",
+        },
         TagSpecifications: [
           {
             ResourceType: "instance",
@@ -218,18 +231,25 @@ export class AgentWorld {
    * Launch an instance with the agent's user data for `assignments` and run the agent for it
    * (the instance with launch index `runIndex` of the call).
    */
-  async runAgent(opts: {
-    args?: Partial<WorkerAgentArgs>;
-    assignments?: readonly (readonly Assignment[])[];
-    ssmToken?: string | undefined;
-    launch?: Partial<RunInstancesCommandInput>;
-    runIndex?: number;
-  } = {}): Promise<AgentRun> {
+  async runAgent(
+    opts: {
+      args?: Partial<WorkerAgentArgs>;
+      assignments?: readonly (readonly Assignment[])[];
+      ssmToken?: string | undefined;
+      launch?: Partial<RunInstancesCommandInput>;
+      runIndex?: number;
+    } = {},
+  ): Promise<AgentRun> {
     const dir = mkdtempSync(join(tmpdir(), "agent-"));
     this.dirs.push(dir);
     const bin = writeFakeTools(dir, "ssmToken" in opts ? opts.ssmToken : agentTestToken);
     const userData = buildWorkerUserData(
-      agentArgs({ assignments: opts.assignments ?? [], secretPath: join(dir, "secret"), stateDir: join(dir, "state"), ...opts.args }),
+      agentArgs({
+        assignments: opts.assignments ?? [],
+        secretPath: join(dir, "secret"),
+        stateDir: join(dir, "state"),
+        ...opts.args,
+      }),
     );
     const ids = await this.launch(userData, opts.launch);
     const instanceId = ids[opts.runIndex ?? 0] ?? "";

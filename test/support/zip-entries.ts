@@ -12,7 +12,8 @@ const localFileHeader = 0x04034b50;
 /** Each file of the archive by name, its content decompressed. */
 export function zipEntries(zip: Buffer): Map<string, Buffer> {
   const eocd = zip.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
-  if (eocd < 0 || zip.readUInt32LE(eocd) !== endOfCentralDirectory) throw new Error("not a zip: no end of central directory");
+  if (eocd < 0 || zip.readUInt32LE(eocd) !== endOfCentralDirectory)
+    throw new Error("not a zip: no end of central directory");
   const count = zip.readUInt16LE(eocd + 10);
   let at = zip.readUInt32LE(eocd + 16);
   const entries = new Map<string, Buffer>();

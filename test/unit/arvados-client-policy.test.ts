@@ -34,10 +34,14 @@ describe("reads are retried on network failures and 502/503/504", () => {
     expect(isRetryable(networkError(true), true)).toBe(true);
   });
   it("does not retry a malformed reply", () => {
-    expect(isRetryable(new ArvadosResponseError({ method: "GET", path: "/p", status: 200, reason: "x" }), true)).toBe(false);
+    expect(isRetryable(new ArvadosResponseError({ method: "GET", path: "/p", status: 200, reason: "x" }), true)).toBe(
+      false,
+    );
   });
   it("does not retry a reply past the body cap, even a 503 one", () => {
-    expect(isRetryable(new ArvadosResponseTooLargeError({ method: "GET", path: "/p", status: 503, limitBytes: 1 }), true)).toBe(false);
+    expect(
+      isRetryable(new ArvadosResponseTooLargeError({ method: "GET", path: "/p", status: 503, limitBytes: 1 }), true),
+    ).toBe(false);
   });
 });
 
@@ -97,12 +101,16 @@ describe("options come from ARVADOS_API_HOST, ARVADOS_API_TOKEN and ARVADOS_API_
 describe("a plain http:// ARVADOS_API_HOST is refused unless it is a loopback address", () => {
   const withHost = (host: string) => ({ ARVADOS_API_HOST: host, ARVADOS_API_TOKEN: token });
 
-  it.each(["http://127.0.0.1:9999", "http://127.42.0.9", "http://localhost:8000", "http://[::1]:8000", "HTTP://LOCALHOST:1", "http://127.1:80"])(
-    "allows %s (the simulators listen there)",
-    (host) => {
-      expect(arvadosClientOptionsFromEnv(withHost(host)).apiHost).toBe(host);
-    },
-  );
+  it.each([
+    "http://127.0.0.1:9999",
+    "http://127.42.0.9",
+    "http://localhost:8000",
+    "http://[::1]:8000",
+    "HTTP://LOCALHOST:1",
+    "http://127.1:80",
+  ])("allows %s (the simulators listen there)", (host) => {
+    expect(arvadosClientOptionsFromEnv(withHost(host)).apiHost).toBe(host);
+  });
 
   it.each([
     ["http://zzzzz.example.org", "zzzzz.example.org"],
@@ -127,7 +135,9 @@ describe("a plain http:// ARVADOS_API_HOST is refused unless it is a loopback ad
   });
 
   it("keeps https and a bare host:port (https implied) for any host", () => {
-    expect(arvadosClientOptionsFromEnv(withHost("https://zzzzz.example.org")).apiHost).toBe("https://zzzzz.example.org");
+    expect(arvadosClientOptionsFromEnv(withHost("https://zzzzz.example.org")).apiHost).toBe(
+      "https://zzzzz.example.org",
+    );
     expect(arvadosClientOptionsFromEnv(withHost("zzzzz.example.org:443")).apiHost).toBe("zzzzz.example.org:443");
   });
 
@@ -156,7 +166,12 @@ describe("the token never appears in anything the client or its errors print", (
   });
   it("logging the client shows no token", () => {
     const client = new ArvadosClient({ apiHost: "http://127.0.0.1:1", token });
-    const printed = [inspect(client), JSON.stringify(client), String(client), inspect(client, { showHidden: true, depth: 5 })];
+    const printed = [
+      inspect(client),
+      JSON.stringify(client),
+      String(client),
+      inspect(client, { showHidden: true, depth: 5 }),
+    ];
     for (const text of printed) expect(text).not.toContain(secret);
     expect(JSON.stringify(client)).toContain("127.0.0.1:1");
     client.close();

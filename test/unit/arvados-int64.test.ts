@@ -1,6 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { parseArvadosJson, stringifyArvadosJson } from "../../lib/model/exact-json.js";
-import { DecodeFailure, decodeContainerList, decodeQueuedContainerList, decodeStateChange } from "../../lib/arvados/response.js";
+import {
+  DecodeFailure,
+  decodeContainerList,
+  decodeQueuedContainerList,
+  decodeStateChange,
+} from "../../lib/arvados/response.js";
 import { maxPriority } from "../../lib/model/container.js";
 import { containerUuid } from "../support/fixtures.js";
 
@@ -11,7 +16,8 @@ const past2to53 = "9007199254740993";
 
 function listBody(...priorities: string[]): string {
   const items = priorities.map(
-    (p, i) => `{"uuid":"${containerUuid(i)}","state":"Queued","priority":${p},"created_at":"2026-01-01T00:00:01.123456000Z"}`,
+    (p, i) =>
+      `{"uuid":"${containerUuid(i)}","state":"Queued","priority":${p},"created_at":"2026-01-01T00:00:01.123456000Z"}`,
   );
   return `{"items":[${items.join(",")}]}`;
 }

@@ -47,7 +47,10 @@ describe("§5.7 filter operators", () => {
   it("'in' needs an array operand", () => {
     const { list } = api();
     const error = failure(() => list({ filters: [["uuid", "in", "zzzzz-dz642-000000000000001"]] }));
-    expect(error).toMatchObject({ status: 422, messages: ["#<ArgumentError: Invalid operand type 'String' for 'in' operator in filters>"] });
+    expect(error).toMatchObject({
+      status: 422,
+      messages: ["#<ArgumentError: Invalid operand type 'String' for 'in' operator in filters>"],
+    });
   });
   it("'in' selects the listed uuids", () => {
     const { add, list } = api();
@@ -59,7 +62,10 @@ describe("§5.7 filter operators", () => {
     const queued = add();
     const mine = add({ state: "Locked" });
     add({ state: "Locked", locked_by_uuid: other.tokenUuid });
-    expect(uuids(list({ filters: [["locked_by_uuid", "!=", other.tokenUuid]], order: "uuid" }))).toEqual([queued.uuid, mine.uuid]);
+    expect(uuids(list({ filters: [["locked_by_uuid", "!=", other.tokenUuid]], order: "uuid" }))).toEqual([
+      queued.uuid,
+      mine.uuid,
+    ]);
   });
   it("'not in' also matches NULL, unless the operand holds null", () => {
     const { add, list, otherDispatcher: other } = api();
@@ -89,8 +95,12 @@ describe("§5.7 filter operators", () => {
   });
   it("rejects unknown attributes and operators with 422", () => {
     const { list } = api();
-    expect(failure(() => list({ filters: [["bogus", "=", "x"]] })).messages).toEqual(["#<ArgumentError: Invalid attribute 'bogus' in filter>"]);
-    expect(failure(() => list({ filters: [["uuid", "~", "x"]] })).messages).toEqual(["#<ArgumentError: Invalid operator '~'>"]);
+    expect(failure(() => list({ filters: [["bogus", "=", "x"]] })).messages).toEqual([
+      "#<ArgumentError: Invalid attribute 'bogus' in filter>",
+    ]);
+    expect(failure(() => list({ filters: [["uuid", "~", "x"]] })).messages).toEqual([
+      "#<ArgumentError: Invalid operator '~'>",
+    ]);
   });
   it("rejects filters that are not a JSON array with 422", () => {
     const { service, root } = api();
@@ -110,7 +120,11 @@ describe("§5.7 order: defaults appended, cut after uuid, unselected columns dro
     expect(effectiveOrder(parseOrder("uuid"), [...queueSelect])).toEqual([{ column: "uuid", descending: false }]);
   });
   it("without select, modified_at desc sits between the given order and uuid", () => {
-    expect(effectiveOrder(parseOrder("priority desc"), undefined).map((t) => t.column)).toEqual(["priority", "modified_at", "uuid"]);
+    expect(effectiveOrder(parseOrder("priority desc"), undefined).map((t) => t.column)).toEqual([
+      "priority",
+      "modified_at",
+      "uuid",
+    ]);
   });
   it("drops unknown columns and bad directions, and reads comma lists and JSON arrays", () => {
     expect(parseOrder("bogus desc, priority sideways, state desc")).toEqual([{ column: "state", descending: true }]);
@@ -147,7 +161,9 @@ describe("§5.7 limit, offset, count and select", () => {
   });
   it("rejects a limit that is not a non-negative integer", () => {
     const { list } = api();
-    expect(failure(() => list({ limit: "-1" })).messages).toEqual(["#<ArgumentError: Invalid value for limit parameter>"]);
+    expect(failure(() => list({ limit: "-1" })).messages).toEqual([
+      "#<ArgumentError: Invalid value for limit parameter>",
+    ]);
   });
   it("returns short pages, never empty, when a response-size limit applies", () => {
     const { add, list, service } = api();
@@ -168,7 +184,9 @@ describe("§5.7 limit, offset, count and select", () => {
     expect(list({ limit: 1 }).items_available).toBe(4);
     expect(list({ limit: 1, count: "exact" }).items_available).toBe(4);
     expect("items_available" in list({ limit: 1, count: "none" })).toBe(false);
-    expect(failure(() => list({ count: "estimated" })).messages).toEqual(["#<ArgumentError: count parameter must be 'exact' or 'none'>"]);
+    expect(failure(() => list({ count: "estimated" })).messages).toEqual([
+      "#<ArgumentError: count parameter must be 'exact' or 'none'>",
+    ]);
   });
   it("renders only the selected attributes plus kind", () => {
     const { add, list } = api();
@@ -197,7 +215,9 @@ describe("§1.6 keyset paging by uuid sees every locked container exactly once",
     for (;;) {
       const filters: unknown[] = [["locked_by_uuid", "=", other.tokenUuid]];
       if (last !== undefined) filters.push(["uuid", ">", last]);
-      const page = uuids(list({ filters, order: "uuid", limit: 10, count: "none", select: [...queueSelect] })) as string[];
+      const page = uuids(
+        list({ filters, order: "uuid", limit: 10, count: "none", select: [...queueSelect] }),
+      ) as string[];
       if (page.length === 0) break;
       seen.push(...page);
       last = page.at(-1);

@@ -19,7 +19,6 @@ function simAt(ms = t): ArvadosSimulator {
   return new ArvadosSimulator({ clock: () => new Date(ms) });
 }
 
-
 describe("§5.6 a container created for a request gets request priority × 2^50 − the request's created_at ms", () => {
   it("gives a request of priority 500 made at created_at 500 × 2^50 − created_at ms", () => {
     const c = simAt().addContainer({}, { request: { priority: 500 } });
@@ -111,7 +110,9 @@ describe("§5.6 a container requested by another container inherits its priority
     expect(sim.addContainer({}, { requestingContainerUuid: parent.uuid, request: { priority: 0 } }).priority).toBe(0n);
   });
   it("refuses an unknown requesting container with 404", () => {
-    expect(simFailure(() => simAt().addContainer({}, { requestingContainerUuid: "zzzzz-dz642-zzzzzzzzzzzzzzz" })).status).toBe(404);
+    expect(
+      simFailure(() => simAt().addContainer({}, { requestingContainerUuid: "zzzzz-dz642-zzzzzzzzzzzzzzz" })).status,
+    ).toBe(404);
   });
 });
 
@@ -139,20 +140,30 @@ describe("§5.6 admins set priority directly, exactly", () => {
   it("reads an admin's update from JSON text exactly, up to 2^63 − 1", () => {
     const { service, add, root } = api();
     const c = add();
-    expect(service.update(root, c.uuid, { container: '{"priority":9223372036854775807}' }).priority).toBe(9223372036854775807n);
-    expect(service.update(root, c.uuid, { container: '{"priority":562949953421311999}' }).priority).toBe(562949953421311999n);
+    expect(service.update(root, c.uuid, { container: '{"priority":9223372036854775807}' }).priority).toBe(
+      9223372036854775807n,
+    );
+    expect(service.update(root, c.uuid, { container: '{"priority":562949953421311999}' }).priority).toBe(
+      562949953421311999n,
+    );
   });
   it("refuses priorities past int64, below 0 and not integers with 422", () => {
     const { service, add, root } = api();
     const c = add();
-    expect(failure(() => service.update(root, c.uuid, { container: '{"priority":9223372036854775808}' }))).toMatchObject({
+    expect(
+      failure(() => service.update(root, c.uuid, { container: '{"priority":9223372036854775808}' })),
+    ).toMatchObject({
       status: 422,
-      messages: ["#<ActiveModel::RangeError: 9223372036854775808 is out of range for ActiveModel::Type::Integer with limit 8 bytes>"],
+      messages: [
+        "#<ActiveModel::RangeError: 9223372036854775808 is out of range for ActiveModel::Type::Integer with limit 8 bytes>",
+      ],
     });
     expect(failure(() => service.update(root, c.uuid, { container: '{"priority":-1}' })).messages).toContain(
       "Priority must be greater than or equal to 0",
     );
-    expect(failure(() => service.update(root, c.uuid, { container: '{"priority":1.5}' })).messages).toContain("Priority must be an integer");
+    expect(failure(() => service.update(root, c.uuid, { container: '{"priority":1.5}' })).messages).toContain(
+      "Priority must be an integer",
+    );
   });
 });
 
@@ -164,7 +175,9 @@ describe("§5.4 lock refuses priority <= 0, exactly", () => {
   });
   it("refuses priority 0", () => {
     const { service, add, root } = api();
-    expect(failure(() => service.lock(root, add({ priority: 0n }).uuid)).messages).toEqual(["#<ArvadosModel::LockFailedError: cannot lock when priority<=0>"]);
+    expect(failure(() => service.lock(root, add({ priority: 0n }).uuid)).messages).toEqual([
+      "#<ArvadosModel::LockFailedError: cannot lock when priority<=0>",
+    ]);
   });
 });
 
@@ -232,9 +245,14 @@ describe("timestamps: RFC 3339 UTC with the microseconds PostgreSQL stores, padd
 describe("runtime_constraints sizes are int64 bytes", () => {
   it("accepts and renders ram, keep_cache_ram and keep_cache_disk up to 2^63 − 1", () => {
     const { service, root } = api();
-    const body = '{"command":["true"],"container_image":"d41d8cd98f00b204e9800998ecf8427e+0","output_path":"/out","runtime_constraints":{"ram":9223372036854775807,"vcpus":1,"keep_cache_ram":9223372036854775807,"keep_cache_disk":9223372036854775807}}';
+    const body =
+      '{"command":["true"],"container_image":"d41d8cd98f00b204e9800998ecf8427e+0","output_path":"/out","runtime_constraints":{"ram":9223372036854775807,"vcpus":1,"keep_cache_ram":9223372036854775807,"keep_cache_disk":9223372036854775807}}';
     const created = service.create(root, { container: body });
     // Numbers here: past 2^53 bytes they are rounded, never refused.
-    expect(created.runtime_constraints).toMatchObject({ ram: 2 ** 63, keep_cache_ram: 2 ** 63, keep_cache_disk: 2 ** 63 });
+    expect(created.runtime_constraints).toMatchObject({
+      ram: 2 ** 63,
+      keep_cache_ram: 2 ** 63,
+      keep_cache_disk: 2 ** 63,
+    });
   });
 });

@@ -51,7 +51,9 @@ describe("§5.4 locked_by_uuid and auth_uuid are kept only while Locked or Runni
   it("rejects setting locked_by_uuid to another token", () => {
     const { service, add, root, otherDispatcher } = api();
     const c = add({ state: "Locked" });
-    const error = failure(() => service.update(root, c.uuid, { container: { locked_by_uuid: otherDispatcher.tokenUuid } }));
+    const error = failure(() =>
+      service.update(root, c.uuid, { container: { locked_by_uuid: otherDispatcher.tokenUuid } }),
+    );
     expect(error.status).toBe(422);
     expect(error.messages).toContain(`Locked by uuid can only change to ${root.tokenUuid}`);
   });
@@ -63,17 +65,25 @@ describe("§5.4 lock takes a Queued container with priority > 0 for the calling 
     const c = add({ priority: 7, lock_count: 2 });
     const reply = service.lock(otherDispatcher, c.uuid);
     expect(Object.keys(reply).sort()).toEqual(["auth_uuid", "kind", "locked_by_uuid", "priority", "state", "uuid"]);
-    expect(reply).toMatchObject({ state: "Locked", priority: 7n, locked_by_uuid: otherDispatcher.tokenUuid, kind: "arvados#container" });
+    expect(reply).toMatchObject({
+      state: "Locked",
+      priority: 7n,
+      locked_by_uuid: otherDispatcher.tokenUuid,
+      kind: "arvados#container",
+    });
     expect(reply.auth_uuid).toEqual(expect.stringMatching(/^zzzzz-gj3su-[0-9a-z]{15}$/));
     expect(store.get(c.uuid)?.lock_count).toBe(3);
   });
-  it.each(["Locked", "Running", "Complete", "Cancelled"] as const)("refuses with 422 'cannot lock when %s'", (state) => {
-    const { service, add, root } = api();
-    const c = add({ state });
-    const error = failure(() => service.lock(root, c.uuid));
-    expect(error.status).toBe(422);
-    expect(error.messages).toEqual([`#<ArvadosModel::LockFailedError: cannot lock when ${state}>`]);
-  });
+  it.each(["Locked", "Running", "Complete", "Cancelled"] as const)(
+    "refuses with 422 'cannot lock when %s'",
+    (state) => {
+      const { service, add, root } = api();
+      const c = add({ state });
+      const error = failure(() => service.lock(root, c.uuid));
+      expect(error.status).toBe(422);
+      expect(error.messages).toEqual([`#<ArvadosModel::LockFailedError: cannot lock when ${state}>`]);
+    },
+  );
   it("refuses with 422 'cannot lock when priority<=0' and leaves the container Queued", () => {
     const { service, store, add, root } = api();
     const c = add({ priority: 0 });
@@ -103,13 +113,16 @@ describe("§5.4 unlock returns a container to the queue for the token that locke
     expect(reply).toMatchObject({ state: "Queued", locked_by_uuid: null, auth_uuid: null });
     expect(store.get(c.uuid)?.runtime_status).toEqual({});
   });
-  it.each(["Queued", "Running", "Complete", "Cancelled"] as const)("refuses with 422 'cannot unlock when %s'", (state) => {
-    const { service, add, root } = api();
-    const c = add({ state });
-    const error = failure(() => service.unlock(root, c.uuid));
-    expect(error.status).toBe(422);
-    expect(error.messages).toEqual([`#<ArvadosModel::InvalidStateTransitionError: cannot unlock when ${state}>`]);
-  });
+  it.each(["Queued", "Running", "Complete", "Cancelled"] as const)(
+    "refuses with 422 'cannot unlock when %s'",
+    (state) => {
+      const { service, add, root } = api();
+      const c = add({ state });
+      const error = failure(() => service.unlock(root, c.uuid));
+      expect(error.status).toBe(422);
+      expect(error.messages).toEqual([`#<ArvadosModel::InvalidStateTransitionError: cannot unlock when ${state}>`]);
+    },
+  );
   it("refuses another token with 403 'locked by a different token'", () => {
     const { service, store, add, otherDispatcher } = api();
     const c = add({ state: "Locked" });
@@ -180,13 +193,17 @@ describe("§5.5 who may change what", () => {
   it("accepts runtime_status with Queued → Cancelled", () => {
     const { service, add, root } = api();
     const c = add();
-    const updated = service.update(root, c.uuid, { container: { state: "Cancelled", runtime_status: { error: "no fit" } } });
+    const updated = service.update(root, c.uuid, {
+      container: { state: "Cancelled", runtime_status: { error: "no fit" } },
+    });
     expect(updated).toMatchObject({ state: "Cancelled", runtime_status: { error: "no fit" } });
   });
   it("strips progress attributes from an admin whose token does not hold the lock", () => {
     const { service, add, otherDispatcher } = api();
     const c = add({ state: "Locked" });
-    const error = failure(() => service.update(otherDispatcher, c.uuid, { container: { runtime_status: { error: "x" } } }));
+    const error = failure(() =>
+      service.update(otherDispatcher, c.uuid, { container: { runtime_status: { error: "x" } } }),
+    );
     expect(error.status).toBe(422);
     expect(error.messages[0]).toMatch(/^Runtime status cannot be modified in state 'Locked'/);
   });
@@ -194,7 +211,10 @@ describe("§5.5 who may change what", () => {
     const { service, add, root } = api();
     const c = add();
     const error = failure(() => service.update(root, c.uuid, { container: { bogus: 1 } }));
-    expect(error).toMatchObject({ status: 422, messages: ["#<ActiveModel::UnknownAttributeError: unknown attribute 'bogus' for Container.>"] });
+    expect(error).toMatchObject({
+      status: 422,
+      messages: ["#<ActiveModel::UnknownAttributeError: unknown attribute 'bogus' for Container.>"],
+    });
   });
   it("rejects a runtime_status error that is not a string", () => {
     const { service, add, root } = api();
@@ -213,10 +233,17 @@ describe("§5.5 who may change what", () => {
 });
 
 describe("§5.1 create is admin only and fills upstream's defaults", () => {
-  const attrs = { command: ["true"], container_image: "d41d8cd98f00b204e9800998ecf8427e+0", output_path: "/out", priority: 1 };
+  const attrs = {
+    command: ["true"],
+    container_image: "d41d8cd98f00b204e9800998ecf8427e+0",
+    output_path: "/out",
+    priority: 1,
+  };
   it("creates a Queued container with fill_container_defaults applied", () => {
     const { service, root } = api();
-    const created = service.create(root, { container: JSON.stringify({ ...attrs, runtime_constraints: { ram: 1024, vcpus: 2 } }) });
+    const created = service.create(root, {
+      container: JSON.stringify({ ...attrs, runtime_constraints: { ram: 1024, vcpus: 2 } }),
+    });
     expect(created).toMatchObject({
       uuid: expect.stringMatching(/^zzzzz-dz642-[0-9a-z]{15}$/),
       state: "Queued",
@@ -237,7 +264,9 @@ describe("§5.1 create is admin only and fills upstream's defaults", () => {
   it("stores unset columns as NULL, so '=' null filters find the new container", () => {
     const { service, root } = api();
     const created = service.create(root, { container: attrs });
-    const listed = service.index(root, { filters: '[["exit_code","=",null],["finished_at","=",null]]' }) as { items: { uuid: string }[] };
+    const listed = service.index(root, { filters: '[["exit_code","=",null],["finished_at","=",null]]' }) as {
+      items: { uuid: string }[];
+    };
     expect(listed.items.map((i) => i.uuid)).toEqual([created.uuid]);
   });
   it("refuses a non-admin token with 403", () => {
@@ -248,7 +277,13 @@ describe("§5.1 create is admin only and fills upstream's defaults", () => {
     const { service, root } = api();
     const error = failure(() => service.create(root, { container: {} }));
     expect(error.status).toBe(422);
-    expect(error.messages).toEqual(expect.arrayContaining(["Command can't be blank", "Container image can't be blank", "Output path can't be blank"]));
+    expect(error.messages).toEqual(
+      expect.arrayContaining([
+        "Command can't be blank",
+        "Container image can't be blank",
+        "Output path can't be blank",
+      ]),
+    );
   });
   it("refuses to create in any state but Queued", () => {
     const { service, root } = api();

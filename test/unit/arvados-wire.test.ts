@@ -86,7 +86,9 @@ describe("§1.11 a GET goes in the query string unless its parameters are 1000 b
   });
   it("always sends Content-Type application/x-www-form-urlencoded", () => {
     expect(buildRequest("GET", "/p").headers["Content-Type"]).toBe("application/x-www-form-urlencoded");
-    expect(buildRequest("PUT", "/p", { container: {} }).headers["Content-Type"]).toBe("application/x-www-form-urlencoded");
+    expect(buildRequest("PUT", "/p", { container: {} }).headers["Content-Type"]).toBe(
+      "application/x-www-form-urlencoded",
+    );
   });
 });
 

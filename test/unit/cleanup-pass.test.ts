@@ -1,7 +1,17 @@
 import { describe, expect, it } from "vitest";
 import { runCleanupPass } from "../../lib/cleanup/cleanup-pass.js";
 import { PortFakes } from "../support/port-fakes.js";
-import { at, clusterConfig, containerUuid, entry, instance, instanceId, launchRecord, MINUTE, NOW } from "./scheduler-fixtures.js";
+import {
+  at,
+  clusterConfig,
+  containerUuid,
+  entry,
+  instance,
+  instanceId,
+  launchRecord,
+  MINUTE,
+  NOW,
+} from "./scheduler-fixtures.js";
 
 // One cleanup pass at a time against recording fakes of its ports (lib/cleanup/ports.ts);
 // test/integration/cleanup.test.ts runs the same pass against DynamoDB Local and both simulators.
@@ -50,7 +60,11 @@ describe("a cleanup pass reconciles one listing with the queue (§3.4)", () => {
 
   it("derives the shared state from the listing: a stop until fewer instances lifts once fewer run, expired windows go (§4.1)", async () => {
     const f = fakes();
-    f.state.value = { ...f.state.value, atCapacityUntil: { gone: NOW - 1, kept: NOW + MINUTE }, atQuotaUntilFewerInstances: 2 };
+    f.state.value = {
+      ...f.state.value,
+      atCapacityUntil: { gone: NOW - 1, kept: NOW + MINUTE },
+      atQuotaUntilFewerInstances: 2,
+    };
     f.add(entry(1, { state: "Running", launch: launchRecord(1) }));
     f.instances = [instance(1, { container: 1 })];
     await run(f);

@@ -144,7 +144,10 @@ describe("classifyEc2Error checks throttle, then quota, then capacity (§4.3 wra
   });
 
   it("turns Unsupported 'requested instance type' into type capacity", () => {
-    const e = classifyEc2Error(ec2Error("Unsupported", "Your requested instance type (m5.large) is not supported"), ctx);
+    const e = classifyEc2Error(
+      ec2Error("Unsupported", "Your requested instance type (m5.large) is not supported"),
+      ctx,
+    );
     expect(e).toMatchObject({ scope: "instanceType", capacityKey: "m5.large" });
   });
 
@@ -157,19 +160,31 @@ describe("classifyEc2Error checks throttle, then quota, then capacity (§4.3 wra
   it("returns any other EC2 error as a plain Ec2Error with its code and resets the throttle delay", () => {
     const e = classifyEc2Error(ec2Error("InvalidAMIID.NotFound", "no such image"), ctx);
     expect(e.constructor).toBe(Ec2Error);
-    expect(e).toMatchObject({ code: "InvalidAMIID.NotFound", fault: "client", httpStatusCode: 400, throttleDelayMs: 0 });
+    expect(e).toMatchObject({
+      code: "InvalidAMIID.NotFound",
+      fault: "client",
+      httpStatusCode: 400,
+      throttleDelayMs: 0,
+    });
   });
 
   it("marks an error without an EC2 reply as a transport fault", () => {
     const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" });
-    expect(classifyEc2Error(refused, ctx)).toMatchObject({ code: "ECONNREFUSED", fault: "transport", throttleDelayMs: 0 });
+    expect(classifyEc2Error(refused, ctx)).toMatchObject({
+      code: "ECONNREFUSED",
+      fault: "transport",
+      throttleDelayMs: 0,
+    });
   });
 });
 
 describe("callOutcome: only an EC2 refusal proves a RunInstances started nothing", () => {
   it.each([
     ["a client error", ec2Error("InvalidAMIID.NotFound", "no such image", 400)],
-    ["InsufficientInstanceCapacity, although EC2 sends it with HTTP 500", ec2Error("InsufficientInstanceCapacity", "", 500)],
+    [
+      "InsufficientInstanceCapacity, although EC2 sends it with HTTP 500",
+      ec2Error("InsufficientInstanceCapacity", "", 500),
+    ],
     ["a throttle, although EC2 sends RequestLimitExceeded with HTTP 503", ec2Error("RequestLimitExceeded", "", 503)],
     ["a quota code", ec2Error("InstanceLimitExceeded")],
     ["a quota-group capacity code", ec2Error("VcpuLimitExceeded")],
@@ -195,9 +210,17 @@ describe("callOutcome: only an EC2 refusal proves a RunInstances started nothing
 
   it("every classified error carries the outcome", () => {
     const ctx = { throttleDelayMs: 0, now, instanceType: m5, quotaGroups };
-    expect(classifyEc2Error(ec2Error("InsufficientInstanceCapacity", "", 500), ctx)).toMatchObject({ outcome: "failed" });
-    expect(classifyEc2Error(ec2Error("InternalError", "", 500), ctx)).toMatchObject({ outcome: "unknown", fault: "server" });
-    expect(classifyEc2Error(new Error("socket hang up"), ctx)).toMatchObject({ outcome: "unknown", fault: "transport" });
+    expect(classifyEc2Error(ec2Error("InsufficientInstanceCapacity", "", 500), ctx)).toMatchObject({
+      outcome: "failed",
+    });
+    expect(classifyEc2Error(ec2Error("InternalError", "", 500), ctx)).toMatchObject({
+      outcome: "unknown",
+      fault: "server",
+    });
+    expect(classifyEc2Error(new Error("socket hang up"), ctx)).toMatchObject({
+      outcome: "unknown",
+      fault: "transport",
+    });
   });
 });
 

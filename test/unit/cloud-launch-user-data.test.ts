@@ -26,7 +26,11 @@ const deployment: BootDeployment = {
 };
 
 /** The test cluster's config with some `Containers` (and CloudVMs) settings replaced. */
-function configWith(patch: { initCommand?: string; crunchRunArgs?: string[]; crunchRunCommand?: string }): ClusterConfig {
+function configWith(patch: {
+  initCommand?: string;
+  crunchRunArgs?: string[];
+  crunchRunCommand?: string;
+}): ClusterConfig {
   const config = testClusterConfig();
   const { Containers } = config;
   return {
@@ -35,7 +39,10 @@ function configWith(patch: { initCommand?: string; crunchRunArgs?: string[]; cru
       ...Containers,
       ...(patch.crunchRunArgs === undefined ? {} : { CrunchRunArgumentsList: patch.crunchRunArgs }),
       ...(patch.crunchRunCommand === undefined ? {} : { CrunchRunCommand: patch.crunchRunCommand }),
-      CloudVMs: { ...Containers.CloudVMs, InstanceInitCommand: patch.initCommand ?? Containers.CloudVMs.InstanceInitCommand },
+      CloudVMs: {
+        ...Containers.CloudVMs,
+        InstanceInitCommand: patch.initCommand ?? Containers.CloudVMs.InstanceInitCommand,
+      },
     },
   };
 }
@@ -54,7 +61,14 @@ describe("the largest user data is what a launch of the type with the longest JS
   it("equals, byte for byte, the largest of every type's real launch", () => {
     const config = testClusterConfig();
     const sizes = Object.values(config.InstanceTypes).map((instanceType) => {
-      const launch = { containerUuid: containerUuid(7), instanceType, instanceSecret: instanceSecretFor("zzzzz-gj3su-000000000000000", { containerUuid: containerUuid(7), lockCount: 1 }) };
+      const launch = {
+        containerUuid: containerUuid(7),
+        instanceType,
+        instanceSecret: instanceSecretFor("zzzzz-gj3su-000000000000000", {
+          containerUuid: containerUuid(7),
+          lockCount: 1,
+        }),
+      };
       return Buffer.byteLength(launchUserData(config, deployment, launch));
     });
     expect(largestUserData(config, deployment)?.bytes).toBe(Math.max(...sizes));
@@ -91,7 +105,9 @@ describe(`user data over EC2's ${maxUserDataBytes} bytes is refused with a Confi
     const err = refusal(configWith({ initCommand: `# ${"setup ".repeat(2800)}` }));
     expect(err).toBeInstanceOf(ConfigError);
     expect(err.name).toBe("UserDataTooLargeError");
-    expect(err.issues[0]?.message).toMatch(/EC2 user data of a launch would be up to \d+ bytes, over EC2's limit of 16384 bytes \(counted before base64\)/);
+    expect(err.issues[0]?.message).toMatch(
+      /EC2 user data of a launch would be up to \d+ bytes, over EC2's limit of 16384 bytes \(counted before base64\)/,
+    );
     expect(err.issues[1]).toEqual({ path: "Containers.CloudVMs.InstanceInitCommand", message: "16802 bytes" });
     expect(err.message).toContain("(config.yml)");
     expect(err.message).toContain("Containers.CloudVMs.InstanceInitCommand: 16802 bytes");
@@ -99,10 +115,14 @@ describe(`user data over EC2's ${maxUserDataBytes} bytes is refused with a Confi
 
   it("a long CrunchRunArgumentsList and CrunchRunCommand are named with the instance type's JSON", () => {
     const args = Array.from({ length: 400 }, (_, i) => `--cgroup-parent-subsystem=cpuset-${i}`);
-    const err = refusal(configWith({ crunchRunArgs: args, crunchRunCommand: `/opt/arvados/${"bin/".repeat(100)}crunch-run` }));
+    const err = refusal(
+      configWith({ crunchRunArgs: args, crunchRunCommand: `/opt/arvados/${"bin/".repeat(100)}crunch-run` }),
+    );
     const keys = err.issues.slice(1).map((i) => i.path);
     expect(keys[0]).toBe("Containers.CrunchRunArgumentsList");
-    expect(keys).toEqual(expect.arrayContaining(["Containers.CrunchRunCommand", "InstanceTypes.gpu", "ARVADOS_API_HOST"]));
+    expect(keys).toEqual(
+      expect.arrayContaining(["Containers.CrunchRunCommand", "InstanceTypes.gpu", "ARVADOS_API_HOST"]),
+    );
     expect(keys).not.toContain("Containers.CloudVMs.InstanceInitCommand");
   });
 
@@ -112,12 +132,18 @@ describe(`user data over EC2's ${maxUserDataBytes} bytes is refused with a Confi
     const config = configWith({ initCommand: "x".repeat(maxUserDataBytes - base) });
     expect(() => checkUserDataFits(config, deployment)).not.toThrow();
     const err = refusal(config, {});
-    expect(err.issues).toContainEqual({ path: "ARVADOS_API_TOKEN_PARAMETER", message: "1013 bytes (not known yet: counted at its longest)" });
+    expect(err.issues).toContainEqual({
+      path: "ARVADOS_API_TOKEN_PARAMETER",
+      message: "1013 bytes (not known yet: counted at its longest)",
+    });
   });
 
   it("a NUL byte, which no boot script can carry, is a ConfigError naming the key", () => {
     expect(() => checkUserDataFits(configWith({ crunchRunArgs: ["a\0b"] }), deployment)).toThrow(
-      expect.objectContaining({ name: "ConfigError", issues: [expect.objectContaining({ path: "Containers.CrunchRunArgumentsList" })] }),
+      expect.objectContaining({
+        name: "ConfigError",
+        issues: [expect.objectContaining({ path: "Containers.CrunchRunArgumentsList" })],
+      }),
     );
   });
 });
@@ -127,7 +153,12 @@ describe("the functions refuse such a config at cold start, before any client is
     const dir = mkdtempSync(join(tmpdir(), "user-data-limit-"));
     const file = join(dir, "config.yml");
     writeFileSync(file, testClusterConfigYaml(`InstanceInitCommand: "${"x".repeat(maxUserDataBytes)}"`));
-    const env = { DISPATCH_CONFIG: file, ARVADOS_API_HOST: "zzzzz.example.org", QUEUE_TABLE_NAME: "unused", AWS_REGION: "eu-west-1" };
+    const env = {
+      DISPATCH_CONFIG: file,
+      ARVADOS_API_HOST: "zzzzz.example.org",
+      QUEUE_TABLE_NAME: "unused",
+      AWS_REGION: "eu-west-1",
+    };
     const err = await dispatchRuntimeFromEnv(env).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserDataTooLargeError);
     expect((err as Error).message).toContain(file);

@@ -9,6 +9,8 @@ describe("DriverParameters.Region is honoured: the functions launch in their own
 
   it("refuses another region at cold start, naming both", () => {
     expect(() => checkDriverRegion("us-west-2", "eu-west-1")).toThrow(RegionMismatchError);
-    expect(() => checkDriverRegion("us-west-2", "eu-west-1")).toThrow(/Region is us-west-2 but this deployment runs in eu-west-1/);
+    expect(() => checkDriverRegion("us-west-2", "eu-west-1")).toThrow(
+      /Region is us-west-2 but this deployment runs in eu-west-1/,
+    );
   });
 });

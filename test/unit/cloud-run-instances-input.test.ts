@@ -90,7 +90,10 @@ describe("instance tags are ResourceTags first, then the pool's tags, which win 
 
 describe("the instance metadata service requires IMDSv2 tokens and answers the instance alone (§4.3)", () => {
   it("enables the endpoint with HttpTokens required", () => {
-    expect(buildRunInstancesInput(args()).MetadataOptions).toMatchObject({ HttpEndpoint: "enabled", HttpTokens: "required" });
+    expect(buildRunInstancesInput(args()).MetadataOptions).toMatchObject({
+      HttpEndpoint: "enabled",
+      HttpTokens: "required",
+    });
   });
 
   it("sets the PUT response hop limit to 1, so a token request from a container one hop further gets no reply", () => {
@@ -192,7 +195,12 @@ describe("the ClientToken identifies one request of one launch attempt", () => {
       [Number.MAX_SAFE_INTEGER, "ünïcode"],
       [1, "a b\tc"],
     ] as const) {
-      const token = clientToken({ containerUuid: "zzzzz-dz642-000000000000001", attempt, instanceTypeName, subnetId: "s" });
+      const token = clientToken({
+        containerUuid: "zzzzz-dz642-000000000000001",
+        attempt,
+        instanceTypeName,
+        subnetId: "s",
+      });
       expect(token.length).toBeLessThanOrEqual(maxClientTokenLength);
       expect(token).toMatch(/^[\x21-\x7e]+$/);
     }
@@ -200,7 +208,13 @@ describe("the ClientToken identifies one request of one launch attempt", () => {
 });
 
 describe("the container uuid is checked before it becomes a ClientToken or a tag", () => {
-  const bad = ["x".repeat(100), "zzzzz-dz642-ünïcode00000001", "zzzzz-j7d0g-000000000000001", "", " zzzzz-dz642-000000000000001"];
+  const bad = [
+    "x".repeat(100),
+    "zzzzz-dz642-ünïcode00000001",
+    "zzzzz-j7d0g-000000000000001",
+    "",
+    " zzzzz-dz642-000000000000001",
+  ];
 
   it.each(bad)("clientToken refuses %j with InvalidContainerUuidError", (containerUuid) => {
     expect(() => clientToken({ containerUuid, attempt: 1, instanceTypeName: "a" })).toThrow(
@@ -213,8 +227,19 @@ describe("the container uuid is checked before it becomes a ClientToken or a tag
   });
 
   it.each(bad)("instance and volume tags refuse %j", (containerUuid) => {
-    const values = { tagKeyPrefix: "Arvados", resourceTags: {}, instanceSetId: "s", instanceTypeName: "t", instanceSecret: "x", containerUuid };
-    expect(() => instanceTags(values)).toThrow(expect.objectContaining({ name: "InvalidContainerUuidError", use: "EC2 instance tag" }));
-    expect(() => volumeTags(values)).toThrow(expect.objectContaining({ name: "InvalidContainerUuidError", use: "EC2 volume tag" }));
+    const values = {
+      tagKeyPrefix: "Arvados",
+      resourceTags: {},
+      instanceSetId: "s",
+      instanceTypeName: "t",
+      instanceSecret: "x",
+      containerUuid,
+    };
+    expect(() => instanceTags(values)).toThrow(
+      expect.objectContaining({ name: "InvalidContainerUuidError", use: "EC2 instance tag" }),
+    );
+    expect(() => volumeTags(values)).toThrow(
+      expect.objectContaining({ name: "InvalidContainerUuidError", use: "EC2 volume tag" }),
+    );
   });
 });

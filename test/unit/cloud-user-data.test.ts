@@ -63,14 +63,21 @@ describe("crunch-run is started for the container with upstream's arguments and 
     const dir = mkdtempSync(join(tmpdir(), "boot-"));
     const bin = join(dir, "bin");
     mkdirSync(bin);
-    const fake = (name: string, body: string) => writeFileSync(join(bin, name), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+    const fake = (name: string, body: string) =>
+      writeFileSync(join(bin, name), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
     fake("aws", `printf '%s\\n' "$@" >"${dir}/aws-args"; printf '%s\\n' '${ssmToken}'`);
     fake("crunch-run", `printf '%s\\n' "$@" >"${dir}/args"; env >"${dir}/env"; cat >"${dir}/stdin"`);
     fake("shutdown", `echo shutdown >"${dir}/shutdown"`);
     const script = buildUserData({ ...args, initCommand: "true", secretPath: join(dir, "secret") });
     const stderr = spawnSync("sh", ["-c", script], { env: { PATH: `${bin}:/usr/bin:/bin` }, encoding: "utf8" }).stderr;
     const read = (name: string) => (existsSync(join(dir, name)) ? readFileSync(join(dir, name), "utf8") : undefined);
-    const out = { args: read("args")?.split("\n").slice(0, -1), env: read("env"), stdin: read("stdin"), shutdown: read("shutdown"), stderr };
+    const out = {
+      args: read("args")?.split("\n").slice(0, -1),
+      env: read("env"),
+      stdin: read("stdin"),
+      shutdown: read("shutdown"),
+      stderr,
+    };
     rmSync(dir, { recursive: true });
     return out;
   }
@@ -90,14 +97,21 @@ describe("crunch-run is started for the container with upstream's arguments and 
   it("hands crunch-run the token, the API host and the type in its stdin JSON, never in its environment", () => {
     const ran = boot(userDataArgs({ env: { InstanceType: '{"Name":"m5.large","Preemptible":false}' } }));
     expect(JSON.parse(ran.stdin ?? "")).toEqual({
-      Env: { ARVADOS_API_HOST: "zzzzz.example.org", InstanceType: '{"Name":"m5.large","Preemptible":false}', ARVADOS_API_TOKEN: token },
+      Env: {
+        ARVADOS_API_HOST: "zzzzz.example.org",
+        InstanceType: '{"Name":"m5.large","Preemptible":false}',
+        ARVADOS_API_TOKEN: token,
+      },
     });
     expect(ran.env).not.toContain("s3cr3t");
     expect(ran.env).not.toContain("ARVADOS_API_TOKEN");
   });
 
   it("sets ARVADOS_API_HOST_INSECURE=1 only when asked, and EC2SpotCheck for a preemptible type", () => {
-    const plain = JSON.parse(boot(userDataArgs()).stdin ?? "") as { Env: Record<string, string>; EC2SpotCheck?: boolean };
+    const plain = JSON.parse(boot(userDataArgs()).stdin ?? "") as {
+      Env: Record<string, string>;
+      EC2SpotCheck?: boolean;
+    };
     expect(plain.Env.ARVADOS_API_HOST_INSECURE).toBeUndefined();
     expect(plain.EC2SpotCheck).toBeUndefined();
     const spot = JSON.parse(boot(userDataArgs({ apiHostInsecure: true, spotCheck: true })).stdin ?? "") as typeof plain;
@@ -113,7 +127,9 @@ describe("crunch-run is started for the container with upstream's arguments and 
   });
 
   it("says crunch-run runs without a local keepstore (the Cluster config is never in user data)", () => {
-    expect(boot(userDataArgs()).stderr).toBe("arvados: starting crunch-run without a local keepstore (no Cluster config delivered)\n");
+    expect(boot(userDataArgs()).stderr).toBe(
+      "arvados: starting crunch-run without a local keepstore (no Cluster config delivered)\n",
+    );
   });
 
   it("rejects an env name that is not a shell variable name", () => {
@@ -140,18 +156,21 @@ describe("every interpolated value is shell-quoted", () => {
 });
 
 describe("the container uuid is checked before it becomes crunch-run's argument", () => {
-  it.each(["--list", "zzzzz-dz642-00000000000001", "zzzzz-dz642-000000000000001'; reboot; '", "ZZZZZ-dz642-000000000000001", "a\0b"])(
-    "refuses %j with InvalidContainerUuidError naming the crunch-run argument",
-    (containerUuid) => {
-      let thrown: unknown;
-      try {
-        buildUserData(userDataArgs({ containerUuid }));
-      } catch (err) {
-        thrown = err;
-      }
-      expect(thrown).toBeInstanceOf(InvalidContainerUuidError);
-      expect(thrown).toMatchObject({ value: containerUuid, use: "crunch-run argument" });
-      expect((thrown as Error).message).toMatch(/^crunch-run argument: ".*" is not an Arvados container uuid/);
-    },
-  );
+  it.each([
+    "--list",
+    "zzzzz-dz642-00000000000001",
+    "zzzzz-dz642-000000000000001'; reboot; '",
+    "ZZZZZ-dz642-000000000000001",
+    "a\0b",
+  ])("refuses %j with InvalidContainerUuidError naming the crunch-run argument", (containerUuid) => {
+    let thrown: unknown;
+    try {
+      buildUserData(userDataArgs({ containerUuid }));
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(InvalidContainerUuidError);
+    expect(thrown).toMatchObject({ value: containerUuid, use: "crunch-run argument" });
+    expect((thrown as Error).message).toMatch(/^crunch-run argument: ".*" is not an Arvados container uuid/);
+  });
 });

@@ -24,7 +24,14 @@ const [c1, c2, c3] = [containerUuid(1), containerUuid(2), containerUuid(3)];
 
 describe("user data assigns containers by ami-launch-index, one comment line per index", () => {
   it("writes `#arvados-run <index> <uuid>:<attempt> …` for each index with containers", () => {
-    const text = userDataAssignments([[{ containerUuid: c1, attempt: 1 }, { containerUuid: c2, attempt: 2 }], [], [{ containerUuid: c3, attempt: 1 }]]);
+    const text = userDataAssignments([
+      [
+        { containerUuid: c1, attempt: 1 },
+        { containerUuid: c2, attempt: 2 },
+      ],
+      [],
+      [{ containerUuid: c3, attempt: 1 }],
+    ]);
     expect(text).toBe(`#arvados-run 0 ${c1}:1 ${c2}:2\n#arvados-run 2 ${c3}:1\n`);
   });
 
@@ -37,7 +44,9 @@ describe("user data assigns containers by ami-launch-index, one comment line per
   });
 
   it("refuses a value that is not a container uuid, or an attempt that is not an integer >= 0", () => {
-    expect(() => userDataAssignments([[{ containerUuid: "zzzzz-dz642-x; reboot", attempt: 1 }]])).toThrow(InvalidContainerUuidError);
+    expect(() => userDataAssignments([[{ containerUuid: "zzzzz-dz642-x; reboot", attempt: 1 }]])).toThrow(
+      InvalidContainerUuidError,
+    );
     for (const attempt of [-1, 1.5, Number.NaN]) {
       expect(() => userDataAssignments([[{ containerUuid: c1, attempt }]])).toThrow(WorkerChannelError);
     }
@@ -63,7 +72,10 @@ describe("a tag per container carries later orders: <prefix>Container:<uuid> = r
   });
 
   it("assigns with CreateTags and removes with DeleteTags naming the value, so a newer order survives", () => {
-    const orders = [{ containerUuid: c1, attempt: 2, action: "run" as const }, { containerUuid: c2, attempt: 1, action: "kill" as const }];
+    const orders = [
+      { containerUuid: c1, attempt: 2, action: "run" as const },
+      { containerUuid: c2, attempt: 1, action: "kill" as const },
+    ];
     const expected = {
       Resources: ["i-0123"],
       Tags: [
@@ -91,7 +103,12 @@ describe("a tag per container carries later orders: <prefix>Container:<uuid> = r
   });
 
   it("a tag replaces the user data order of the same container (a kill reaches a user data container)", () => {
-    const userData = userDataAssignments([[{ containerUuid: c1, attempt: 1 }, { containerUuid: c2, attempt: 1 }]]);
+    const userData = userDataAssignments([
+      [
+        { containerUuid: c1, attempt: 1 },
+        { containerUuid: c2, attempt: 1 },
+      ],
+    ]);
     const tags = { [`ArvadosContainer:${c2}`]: "kill:1", [`ArvadosContainer:${c3}`]: "run:5" };
     expect(effectiveOrders("Arvados", userData, 0, tags)).toEqual([
       { containerUuid: c1, attempt: 1, action: "run" },
@@ -108,7 +125,11 @@ describe("a tag per container carries later orders: <prefix>Container:<uuid> = r
 
 describe(`the worker's user data fits EC2's ${maxUserDataBytes} bytes, checked when it is built`, () => {
   it("leaves room for over 250 assignments at the longest deployment values", () => {
-    const { assignments: _none, ...args } = agentArgs({ apiHost: longestBootDeployment.apiHost, tokenParameterName: longestBootDeployment.tokenParameterName, region: longestBootDeployment.region });
+    const { assignments: _none, ...args } = agentArgs({
+      apiHost: longestBootDeployment.apiHost,
+      tokenParameterName: longestBootDeployment.tokenParameterName,
+      region: longestBootDeployment.region,
+    });
     const perContainer = `${c1}:1 `.length;
     expect(Math.floor(workerUserDataRoom(args) / perContainer)).toBeGreaterThan(250);
   });
@@ -116,9 +137,13 @@ describe(`the worker's user data fits EC2's ${maxUserDataBytes} bytes, checked w
   it("is exactly as large as the room says, and refused one byte past it", () => {
     const { assignments: _none, ...args } = agentArgs();
     const room = workerUserDataRoom(args);
-    const line = (n: number) => [Array.from({ length: n }, (_, i) => ({ containerUuid: containerUuid(i), attempt: 1 }))];
+    const line = (n: number) => [
+      Array.from({ length: n }, (_, i) => ({ containerUuid: containerUuid(i), attempt: 1 })),
+    ];
     const fits = Math.floor((room - "#arvados-run 0\n".length) / (c1.length + 3));
-    expect(Buffer.byteLength(buildWorkerUserData({ ...args, assignments: line(fits) }))).toBeLessThanOrEqual(maxUserDataBytes);
+    expect(Buffer.byteLength(buildWorkerUserData({ ...args, assignments: line(fits) }))).toBeLessThanOrEqual(
+      maxUserDataBytes,
+    );
     let thrown: unknown;
     try {
       buildWorkerUserData({ ...args, assignments: line(fits + 1) });
@@ -130,7 +155,13 @@ describe(`the worker's user data fits EC2's ${maxUserDataBytes} bytes, checked w
   });
 
   it("is a valid POSIX shell program for the shell instances run (sh -n)", () => {
-    const script = buildWorkerUserData(agentArgs({ instanceSecret: "x'; reboot; '", crunchRunArgs: ["$(id)", "a b"], assignments: [[{ containerUuid: c1, attempt: 1 }]] }));
+    const script = buildWorkerUserData(
+      agentArgs({
+        instanceSecret: "x'; reboot; '",
+        crunchRunArgs: ["$(id)", "a b"],
+        assignments: [[{ containerUuid: c1, attempt: 1 }]],
+      }),
+    );
     expect(() => execFileSync(posixShell, ["-n", "-c", script])).not.toThrow();
   });
 

@@ -3,7 +3,11 @@ import { describe, expect, it } from "vitest";
 import type { BootDeployment } from "../../lib/cloud/launch-user-data.js";
 import { WorkerUserDataTooLargeError } from "../../lib/cloud/worker-agent.js";
 import { parseUserDataAssignments } from "../../lib/cloud/worker-channel.js";
-import { checkWorkerLaunchConfig, workerAssignmentRoom, workerLaunchUserData } from "../../lib/cloud/worker-launch-user-data.js";
+import {
+  checkWorkerLaunchConfig,
+  workerAssignmentRoom,
+  workerLaunchUserData,
+} from "../../lib/cloud/worker-launch-user-data.js";
 import { ConfigError } from "../../lib/config/errors.js";
 import type { ClusterConfig } from "../../lib/config/types.js";
 import { testClusterConfig } from "../support/cluster-config.js";
@@ -35,9 +39,14 @@ describe("a worker launch's user data is the agent with the config's crunch-run 
     const script = workerLaunchUserData(config, deployment, {
       instanceType: typeOf(config, false),
       instanceSecret: "f".repeat(40),
-      assignments: [[{ containerUuid: containerUuid(1), attempt: 1 }], [{ containerUuid: containerUuid(2), attempt: 2 }]],
+      assignments: [
+        [{ containerUuid: containerUuid(1), attempt: 1 }],
+        [{ containerUuid: containerUuid(2), attempt: 2 }],
+      ],
     });
-    expect(script).toContain(`crunch_run_start() { '${config.Containers.CrunchRunCommand}' --detach --stdin-config '--runtime-engine=${config.Containers.RuntimeEngine}'`);
+    expect(script).toContain(
+      `crunch_run_start() { '${config.Containers.CrunchRunCommand}' --detach --stdin-config '--runtime-engine=${config.Containers.RuntimeEngine}'`,
+    );
     expect(assigned(script, "tag_prefix")).toBe(`${config.Containers.CloudVMs.TagKeyPrefix}Container:`);
     expect(assigned(script, "ssm_name")).toBe("/arvados/zzzzz/dispatch-token");
     expect(parseUserDataAssignments(script, 1)).toEqual([{ containerUuid: containerUuid(2), attempt: 2 }]);
@@ -47,7 +56,14 @@ describe("a worker launch's user data is the agent with the config's crunch-run 
   it("asks for EC2SpotCheck on a preemptible type only", () => {
     const config = testClusterConfig();
     const tail = (preemptible: boolean) =>
-      assigned(workerLaunchUserData(config, deployment, { instanceType: typeOf(config, preemptible), instanceSecret: "f".repeat(40), assignments: [] }), "env_json_2");
+      assigned(
+        workerLaunchUserData(config, deployment, {
+          instanceType: typeOf(config, preemptible),
+          instanceSecret: "f".repeat(40),
+          assignments: [],
+        }),
+        "env_json_2",
+      );
     expect(tail(true)).toBe('"},"EC2SpotCheck":true}');
     expect(tail(false)).toBe('"}}');
   });
@@ -56,7 +72,8 @@ describe("a worker launch's user data is the agent with the config's crunch-run 
     const config = testClusterConfig();
     const type = typeOf(config, false);
     const reordered = Object.fromEntries(Object.entries(type).reverse()) as typeof type;
-    const launch = (instanceType: typeof type) => workerLaunchUserData(config, deployment, { instanceType, instanceSecret: "f".repeat(40), assignments: [] });
+    const launch = (instanceType: typeof type) =>
+      workerLaunchUserData(config, deployment, { instanceType, instanceSecret: "f".repeat(40), assignments: [] });
     expect(launch(reordered)).toBe(launch(type));
   });
 });
@@ -66,13 +83,25 @@ describe("a config leaves a known room for assignments in every worker launch", 
     const config = testClusterConfig();
     const room = workerAssignmentRoom(config, deployment) ?? 0;
     const fits = Math.floor((room - "#arvados-run 0\n".length) / ` ${containerUuid(0)}:1`.length);
-    const line = (n: number) => [Array.from({ length: n }, (_, i) => ({ containerUuid: containerUuid(i), attempt: 1 }))];
+    const line = (n: number) => [
+      Array.from({ length: n }, (_, i) => ({ containerUuid: containerUuid(i), attempt: 1 })),
+    ];
     for (const instanceType of Object.values(config.InstanceTypes)) {
-      expect(() => workerLaunchUserData(config, deployment, { instanceType, instanceSecret: "f".repeat(40), assignments: line(fits) })).not.toThrow();
+      expect(() =>
+        workerLaunchUserData(config, deployment, {
+          instanceType,
+          instanceSecret: "f".repeat(40),
+          assignments: line(fits),
+        }),
+      ).not.toThrow();
     }
     const tightest = Object.values(config.InstanceTypes).some((instanceType) => {
       try {
-        workerLaunchUserData(config, deployment, { instanceType, instanceSecret: "f".repeat(40), assignments: line(fits + 1) });
+        workerLaunchUserData(config, deployment, {
+          instanceType,
+          instanceSecret: "f".repeat(40),
+          assignments: line(fits + 1),
+        });
         return false;
       } catch (err) {
         return err instanceof WorkerUserDataTooLargeError;
@@ -84,7 +113,13 @@ describe("a config leaves a known room for assignments in every worker launch", 
   it("counts deployment values not known yet at their longest, and goes negative when the agent alone cannot fit", () => {
     const config = testClusterConfig();
     expect(workerAssignmentRoom(config) ?? 0).toBeLessThan((workerAssignmentRoom(config, deployment) ?? 0) - 1000);
-    const huge = { ...config, Containers: { ...config.Containers, CloudVMs: { ...config.Containers.CloudVMs, InstanceInitCommand: `: ${"x".repeat(16_000)}` } } };
+    const huge = {
+      ...config,
+      Containers: {
+        ...config.Containers,
+        CloudVMs: { ...config.Containers.CloudVMs, InstanceInitCommand: `: ${"x".repeat(16_000)}` },
+      },
+    };
     expect(workerAssignmentRoom(huge, deployment) ?? 0).toBeLessThan(0);
     expect(workerAssignmentRoom({ ...config, InstanceTypes: {} })).toBeUndefined();
   });
@@ -100,7 +135,10 @@ describe("a config is checked for what worker launches need: IMDS-safe tag keys 
     }
     throw new Error("the config was accepted");
   }
-  const withCloudVMs = (config: ClusterConfig, patch: Partial<ClusterConfig["Containers"]["CloudVMs"]>): ClusterConfig => ({
+  const withCloudVMs = (
+    config: ClusterConfig,
+    patch: Partial<ClusterConfig["Containers"]["CloudVMs"]>,
+  ): ClusterConfig => ({
     ...config,
     Containers: { ...config.Containers, CloudVMs: { ...config.Containers.CloudVMs, ...patch } },
   });
@@ -110,7 +148,10 @@ describe("a config is checked for what worker launches need: IMDS-safe tag keys 
   });
 
   it("names each ResourceTags key with a space or a slash, and a TagKeyPrefix that makes such keys", () => {
-    const config = withCloudVMs(testClusterConfig(), { ResourceTags: { "Cost Centre": "1", "team/owner": "x", ok: "y" }, TagKeyPrefix: "Arvados Dev" });
+    const config = withCloudVMs(testClusterConfig(), {
+      ResourceTags: { "Cost Centre": "1", "team/owner": "x", ok: "y" },
+      TagKeyPrefix: "Arvados Dev",
+    });
     expect(refusal(config).issues.map((i) => i.path)).toEqual([
       "Containers.CloudVMs.ResourceTags[Cost Centre]",
       "Containers.CloudVMs.ResourceTags.team/owner",

@@ -94,7 +94,9 @@ describe("defaults are upstream's (§6)", () => {
   });
 
   it("a site's InstanceTypeQuotaGroups adds to and overrides the default entries (upstream merges maps)", () => {
-    const { config: c } = parse("Containers:\n  CloudVMs:\n    DriverParameters:\n      InstanceTypeQuotaGroups: {g: gpu, m: general}\n");
+    const { config: c } = parse(
+      "Containers:\n  CloudVMs:\n    DriverParameters:\n      InstanceTypeQuotaGroups: {g: gpu, m: general}\n",
+    );
     const groups = c.Containers.CloudVMs.DriverParameters.InstanceTypeQuotaGroups;
     expect(groups.g).toBe("gpu");
     expect(groups.m).toBe("general");
@@ -110,8 +112,18 @@ InstanceTypes:
 `);
 
   it("Name = key; ProviderType = key unless set", () => {
-    expect(config.InstanceTypes["m5.large"]).toMatchObject({ Name: "m5.large", ProviderType: "m5.large", VCPUs: 2, RAM: 8 * GiB, Price: 0.096 });
-    expect(config.InstanceTypes["m5.xlarge.spot"]).toMatchObject({ Name: "m5.xlarge.spot", ProviderType: "m5.xlarge", Preemptible: true });
+    expect(config.InstanceTypes["m5.large"]).toMatchObject({
+      Name: "m5.large",
+      ProviderType: "m5.large",
+      VCPUs: 2,
+      RAM: 8 * GiB,
+      Price: 0.096,
+    });
+    expect(config.InstanceTypes["m5.xlarge.spot"]).toMatchObject({
+      Name: "m5.xlarge.spot",
+      ProviderType: "m5.xlarge",
+      Preemptible: true,
+    });
   });
 
   it("Scratch = IncludedScratch + AddedScratch", () => {
@@ -142,7 +154,10 @@ InstanceTypes:
   it("InstanceTypes given as a list is rejected with upstream's message", () => {
     const err = configError("InstanceTypes:\n  - {Name: m5.large, VCPUs: 2}\n");
     expect(err.issues).toEqual([
-      { path: "InstanceTypes", message: expect.stringContaining("InstanceTypes must be specified as a map, not an array") },
+      {
+        path: "InstanceTypes",
+        message: expect.stringContaining("InstanceTypes must be specified as a map, not an array"),
+      },
     ]);
   });
 });
@@ -177,7 +192,9 @@ ${extra}`;
   });
 
   it("a configured type with the variant's name is kept, with a warning when it differs", () => {
-    const { config, warnings } = parse(yaml(0.5, "  m5.large.preemptible: {VCPUs: 2, RAM: 8GiB, Price: 0.07, Preemptible: true}\n"));
+    const { config, warnings } = parse(
+      yaml(0.5, "  m5.large.preemptible: {VCPUs: 2, RAM: 8GiB, Price: 0.07, Preemptible: true}\n"),
+    );
     expect(config.InstanceTypes["m5.large.preemptible"]?.Price).toBe(0.07);
     expect(warnings).toEqual([
       "InstanceTypes[m5.large.preemptible]: already exists, so not automatically adding a preemptible variant of m5.large",
@@ -185,7 +202,8 @@ ${extra}`;
   });
 
   it("a configured type identical to the variant is kept silently", () => {
-    const same = "  m5.large.preemptible: {ProviderType: m5.large, VCPUs: 2, RAM: 8GiB, Price: 0.05, Preemptible: true}\n";
+    const same =
+      "  m5.large.preemptible: {ProviderType: m5.large, VCPUs: 2, RAM: 8GiB, Price: 0.05, Preemptible: true}\n";
     expect(parse(yaml(0.5, same)).warnings).toEqual([]);
   });
 });
@@ -275,7 +293,12 @@ describe("loading from a file and from DISPATCH_CONFIG", () => {
     expect(ignored).toEqual([]);
     expect(warnings).toEqual([]);
     expect(config.ClusterID).toBe("zzzzz");
-    expect(config.Containers.CloudVMs).toMatchObject({ PollInterval: 10_000, MaxInstances: 64, TagKeyPrefix: "Arvados", Driver: "ec2" });
+    expect(config.Containers.CloudVMs).toMatchObject({
+      PollInterval: 10_000,
+      MaxInstances: 64,
+      TagKeyPrefix: "Arvados",
+      Driver: "ec2",
+    });
     expect(config.Containers.CloudVMs.ImageID).toMatch(/^ami-/);
     expect(config.Containers.CloudVMs.DriverParameters.SubnetID).toHaveLength(2);
     expect(config.Containers.CloudVMs.DriverParameters.SecurityGroupIDs).toHaveLength(1);
@@ -325,7 +348,9 @@ describe("loading from a file and from DISPATCH_CONFIG", () => {
 
   it("configFromEnv fails naming DISPATCH_CONFIG when the file cannot be read", () => {
     const dir = mkdtempSync(join(tmpdir(), "dispatch-config-"));
-    expect(() => configFromEnv({ DISPATCH_CONFIG: join(dir, "missing.yml") })).toThrow(/DISPATCH_CONFIG: cannot read .*missing\.yml.*ENOENT/);
+    expect(() => configFromEnv({ DISPATCH_CONFIG: join(dir, "missing.yml") })).toThrow(
+      /DISPATCH_CONFIG: cannot read .*missing\.yml.*ENOENT/,
+    );
   });
 
   it("errors from a file name the file", () => {

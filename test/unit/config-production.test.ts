@@ -123,14 +123,18 @@ describe("the fixture is fit for a secret scan: every secret distinct and findab
   });
 
   it("tokens and signing keys have the shape upstream's loader accepts (32+ letters and digits)", () => {
-    const tokens = fixture.secrets.filter((s) => /^(SystemRootToken|ManagementToken|Users\.AnonymousUserToken|Collections\.BlobSigningKey)$/.test(s.path));
+    const tokens = fixture.secrets.filter((s) =>
+      /^(SystemRootToken|ManagementToken|Users\.AnonymousUserToken|Collections\.BlobSigningKey)$/.test(s.path),
+    );
     expect(tokens).toHaveLength(4 * productionClusterIds.length);
     for (const { value } of tokens) expect(value).toMatch(/^[a-zA-Z0-9]{32,}$/);
   });
 
   it("the dispatch key is an OpenSSH private key in PEM, written as a multi-line block", () => {
     const key = fixture.secrets.find((s) => s.path === "Containers.DispatchPrivateKey");
-    expect(key?.value).toMatch(/^-----BEGIN OPENSSH PRIVATE KEY-----\n([A-Za-z0-9+/=]{1,70}\n)+-----END OPENSSH PRIVATE KEY-----\n$/);
+    expect(key?.value).toMatch(
+      /^-----BEGIN OPENSSH PRIVATE KEY-----\n([A-Za-z0-9+/=]{1,70}\n)+-----END OPENSSH PRIVATE KEY-----\n$/,
+    );
     expect(key?.needles.length).toBeGreaterThan(3);
   });
 

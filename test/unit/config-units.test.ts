@@ -100,11 +100,14 @@ describe("byte sizes: decimals and exponents as upstream's JSON-number reading, 
 });
 
 describe("byte sizes: invalid values fail with the key path and the kind of problem", () => {
-  it.each([["GiB"], [""], ["abc"], ["1.2.3GiB"], ["+5GiB"], [".5GiB"], ["1 0GiB"], ["2e"]])("%j is invalid", (input) => {
-    const err = byteSizeError(input, "InstanceTypes[m5.large].RAM");
-    expect(err.issues[0]?.path).toBe("InstanceTypes[m5.large].RAM");
-    expect(err.message).toContain("InstanceTypes[m5.large].RAM: invalid");
-  });
+  it.each([["GiB"], [""], ["abc"], ["1.2.3GiB"], ["+5GiB"], [".5GiB"], ["1 0GiB"], ["2e"]])(
+    "%j is invalid",
+    (input) => {
+      const err = byteSizeError(input, "InstanceTypes[m5.large].RAM");
+      expect(err.issues[0]?.path).toBe("InstanceTypes[m5.large].RAM");
+      expect(err.message).toContain("InstanceTypes[m5.large].RAM: invalid");
+    },
+  );
 
   it("a fractional number (not a string) is rejected: upstream reads it as an int64", () => {
     expect(byteSizeError(1.5).issues[0]?.message).toMatch(/must be whole/);
@@ -209,12 +212,24 @@ describe("parseGoFloat accepts exactly what Go's strconv.ParseFloat accepts", ()
     expect(r.ok && Number.isNaN(r.value)).toBe(true);
   });
 
-  it.each([[""], ["12.0.12"], ["11.0 "], [" 11.0"], ["v11"], ["11a"], ["1_.5"], ["_1"], ["1__0"], ["0x10"], ["1e"], ["+nan"], ["."], ["gfx1100"]])(
-    "%j is a syntax error where JS parseFloat would read a prefix",
-    (input) => {
-      expect(parseGoFloat(input)).toEqual({ ok: false, error: "invalid syntax" });
-    },
-  );
+  it.each([
+    [""],
+    ["12.0.12"],
+    ["11.0 "],
+    [" 11.0"],
+    ["v11"],
+    ["11a"],
+    ["1_.5"],
+    ["_1"],
+    ["1__0"],
+    ["0x10"],
+    ["1e"],
+    ["+nan"],
+    ["."],
+    ["gfx1100"],
+  ])("%j is a syntax error where JS parseFloat would read a prefix", (input) => {
+    expect(parseGoFloat(input)).toEqual({ ok: false, error: "invalid syntax" });
+  });
 
   it("values past float64 are range errors", () => {
     expect(parseGoFloat("1e400")).toEqual({ ok: false, error: "value out of range" });

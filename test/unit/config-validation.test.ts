@@ -8,7 +8,10 @@ describe("unknown keys in the sections we read are errors naming the key path", 
   it.each([
     ["Containers:\n  MaxDispatchAttemps: 3\n", "Containers.MaxDispatchAttemps"],
     ["Containers:\n  CloudVMs:\n    PolInterval: 10s\n", "Containers.CloudVMs.PolInterval"],
-    ["Containers:\n  CloudVMs:\n    DriverParameters:\n      SubnetIDs: [a]\n", "Containers.CloudVMs.DriverParameters.SubnetIDs"],
+    [
+      "Containers:\n  CloudVMs:\n    DriverParameters:\n      SubnetIDs: [a]\n",
+      "Containers.CloudVMs.DriverParameters.SubnetIDs",
+    ],
     ["InstanceTypes:\n  m5.large: {VCPU: 2}\n", "InstanceTypes[m5.large].VCPU"],
     ["InstanceTypes:\n  g4dn.xlarge: {GPU: {Cuda: 1}}\n", "InstanceTypes[g4dn.xlarge].GPU.Cuda"],
     ["Contianers: {}\n", "Contianers"],
@@ -26,7 +29,11 @@ describe("unknown keys in the sections we read are errors naming the key path", 
 
   it("every problem is reported at once", () => {
     const err = configError("Containers:\n  Bogus: 1\n  CloudVMs: {PollInterval: 10x, MaxInstances: -1}\n");
-    expect(issuePaths(err).sort()).toEqual(["Containers.Bogus", "Containers.CloudVMs.MaxInstances", "Containers.CloudVMs.PollInterval"]);
+    expect(issuePaths(err).sort()).toEqual([
+      "Containers.Bogus",
+      "Containers.CloudVMs.MaxInstances",
+      "Containers.CloudVMs.PollInterval",
+    ]);
   });
 });
 
@@ -92,7 +99,11 @@ describe("values are checked for sanity", () => {
     ["Containers: {MaximumPriceFactor: -1}\n", "Containers.MaximumPriceFactor", /must not be negative/],
     ["Containers: {ReserveExtraRAM: lots}\n", "Containers.ReserveExtraRAM", /invalid byte size "lots"/],
     ["Containers: {CloudVMs: {SupervisorFraction: 1.5}}\n", "Containers.CloudVMs.SupervisorFraction", /at most 1/],
-    ["Containers: {CloudVMs: {SupervisorFraction: -0.1}}\n", "Containers.CloudVMs.SupervisorFraction", /must not be negative/],
+    [
+      "Containers: {CloudVMs: {SupervisorFraction: -0.1}}\n",
+      "Containers.CloudVMs.SupervisorFraction",
+      /must not be negative/,
+    ],
     ["Containers: {CloudVMs: {TagKeyPrefix: ''}}\n", "Containers.CloudVMs.TagKeyPrefix", /must not be empty/],
     ["Containers: {CloudVMs: {Enable: maybe}}\n", "Containers.CloudVMs.Enable", /true or false/],
     ["Containers: {CloudVMs: {MaxInstances: ten}}\n", "Containers.CloudVMs.MaxInstances", /whole number/],
@@ -105,15 +116,22 @@ describe("values are checked for sanity", () => {
     expect(err.issues).toEqual([{ path, message: expect.stringMatching(message) }]);
   });
 
-  it('SupervisorFraction 0 and 1 are both allowed', () => {
-    expect(parse("Containers: {CloudVMs: {SupervisorFraction: 0}}").config.Containers.CloudVMs.SupervisorFraction).toBe(0);
-    expect(parse("Containers: {CloudVMs: {SupervisorFraction: 1}}").config.Containers.CloudVMs.SupervisorFraction).toBe(1);
+  it("SupervisorFraction 0 and 1 are both allowed", () => {
+    expect(parse("Containers: {CloudVMs: {SupervisorFraction: 0}}").config.Containers.CloudVMs.SupervisorFraction).toBe(
+      0,
+    );
+    expect(parse("Containers: {CloudVMs: {SupervisorFraction: 1}}").config.Containers.CloudVMs.SupervisorFraction).toBe(
+      1,
+    );
   });
 
   it("a GPU type needs a DriverVersion that Go's ParseFloat reads (upstream checkGPUVersions)", () => {
     const err = configError("InstanceTypes:\n  g: {GPU: {Stack: cuda, DriverVersion: 12.0.12, DeviceCount: 1}}\n");
     expect(err.issues).toEqual([
-      { path: "InstanceTypes.g.GPU.DriverVersion", message: 'invalid GPU.DriverVersion "12.0.12", expected format X.Y (invalid syntax)' },
+      {
+        path: "InstanceTypes.g.GPU.DriverVersion",
+        message: 'invalid GPU.DriverVersion "12.0.12", expected format X.Y (invalid syntax)',
+      },
     ]);
     expect(() => parse("InstanceTypes:\n  g: {GPU: {DriverVersion: '', DeviceCount: 0}}\n")).not.toThrow();
   });
@@ -121,7 +139,9 @@ describe("values are checked for sanity", () => {
 
 describe("the driver must be ec2", () => {
   it("loopback is refused with an explanation", () => {
-    expect(configError("Containers: {CloudVMs: {Driver: loopback}}").issues[0]?.message).toMatch(/loopback.*only "ec2"/);
+    expect(configError("Containers: {CloudVMs: {Driver: loopback}}").issues[0]?.message).toMatch(
+      /loopback.*only "ec2"/,
+    );
   });
 
   it("any other driver is refused", () => {
@@ -132,7 +152,8 @@ describe("the driver must be ec2", () => {
 });
 
 describe("DriverParameters: SubnetID and SecurityGroupIDs in upstream's forms", () => {
-  const dp = (yaml: string) => parse(`Containers: {CloudVMs: {DriverParameters: ${yaml}}}`).config.Containers.CloudVMs.DriverParameters;
+  const dp = (yaml: string) =>
+    parse(`Containers: {CloudVMs: {DriverParameters: ${yaml}}}`).config.Containers.CloudVMs.DriverParameters;
 
   it.each([
     ["{SubnetID: ''}", []],
@@ -162,23 +183,31 @@ describe("DriverParameters: SubnetID and SecurityGroupIDs in upstream's forms", 
 
 describe("YAML as upstream reads it (1.1), keeping the written text of string settings", () => {
   it("unquoted numbers in string settings keep their text: HardwareTarget 9.0 stays 9.0", () => {
-    const { config } = parse("InstanceTypes:\n  g: {GPU: {Stack: cuda, DriverVersion: 12.0, HardwareTarget: 9.0, DeviceCount: 1}}\n");
+    const { config } = parse(
+      "InstanceTypes:\n  g: {GPU: {Stack: cuda, DriverVersion: 12.0, HardwareTarget: 9.0, DeviceCount: 1}}\n",
+    );
     expect(config.InstanceTypes.g?.GPU).toMatchObject({ DriverVersion: "12.0", HardwareTarget: "9.0" });
   });
 
   it("yes/no are booleans", () => {
     expect(parse("Containers: {CloudVMs: {Enable: yes}}").config.Containers.CloudVMs.Enable).toBe(true);
-    expect(parse("Containers: {AlwaysUsePreemptibleInstances: no}").config.Containers.AlwaysUsePreemptibleInstances).toBe(false);
+    expect(
+      parse("Containers: {AlwaysUsePreemptibleInstances: no}").config.Containers.AlwaysUsePreemptibleInstances,
+    ).toBe(false);
   });
 
   it("JSON is accepted", () => {
-    const { config } = parse(JSON.stringify({ Containers: { CloudVMs: { PollInterval: "20s" } }, InstanceTypes: { a: { RAM: 1024 } } }));
+    const { config } = parse(
+      JSON.stringify({ Containers: { CloudVMs: { PollInterval: "20s" } }, InstanceTypes: { a: { RAM: 1024 } } }),
+    );
     expect(config.Containers.CloudVMs.PollInterval).toBe(20_000);
     expect(config.InstanceTypes.a?.RAM).toBe(1024);
   });
 
   it("duplicate keys and syntax errors are errors with a line number", () => {
-    expect(configError("Containers: {}\nContainers: {}\n").message).toMatch(/line 2, column 1: Map keys must be unique/);
+    expect(configError("Containers: {}\nContainers: {}\n").message).toMatch(
+      /line 2, column 1: Map keys must be unique/,
+    );
     expect(configError("Containers: [\n").message).toMatch(/YAML error/);
   });
 });
@@ -199,7 +228,9 @@ describe("secrets are never echoed in errors or warnings", () => {
   });
 
   it("values under keys named *Token*, *Secret*, *Key* are not shown even in messages that quote values", () => {
-    const err = new ConfigError([{ path: "Containers.CloudVMs.DriverParameters.SecretAccessKey", message: 'invalid value "hunter2"' }]);
+    const err = new ConfigError([
+      { path: "Containers.CloudVMs.DriverParameters.SecretAccessKey", message: 'invalid value "hunter2"' },
+    ]);
     expect(err.message).not.toContain("hunter2");
     expect(err.issues[0]?.message).toBe("invalid value (value not shown)");
   });

@@ -4,7 +4,14 @@ import type { ApiRequest } from "../../lib/dispatch-api/http.js";
 
 /** A GET with the given headers, query and cookies. */
 function request(parts: { headers?: Record<string, string>; query?: string; cookies?: string[] } = {}): ApiRequest {
-  return { method: "GET", rawPath: "/", rawQuery: parts.query ?? "", headers: parts.headers ?? {}, cookies: parts.cookies ?? [], body: Buffer.alloc(0) };
+  return {
+    method: "GET",
+    rawPath: "/",
+    rawQuery: parts.query ?? "",
+    headers: parts.headers ?? {},
+    cookies: parts.cookies ?? [],
+    body: Buffer.alloc(0),
+  };
 }
 
 const token = "v2/zzzzz-gj3su-000000000000000/managementtokensecret";
@@ -31,11 +38,16 @@ describe("a token is read wherever upstream's LoadTokensFromHTTPRequest looks", 
   });
 
   it("reads every api_token query parameter", () => {
-    expect(requestTokens(request({ query: `api_token=a&x=1&api_token=${encodeURIComponent(token)}` }))).toEqual(["a", token]);
+    expect(requestTokens(request({ query: `api_token=a&x=1&api_token=${encodeURIComponent(token)}` }))).toEqual([
+      "a",
+      token,
+    ]);
   });
 
   it("reads the arvados_api_token cookie, base64url-encoded", () => {
-    const cookie = `arvados_api_token=${Buffer.from(token).toString("base64url").padEnd(Math.ceil(token.length / 3) * 4, "=")}`;
+    const cookie = `arvados_api_token=${Buffer.from(token)
+      .toString("base64url")
+      .padEnd(Math.ceil(token.length / 3) * 4, "=")}`;
     expect(requestTokens(request({ cookies: ["other=1", cookie] }))).toEqual([token]);
     expect(requestTokens(request({ cookies: ["arvados_api_token=%%%"] }))).toEqual([]);
   });

@@ -31,12 +31,27 @@ describe("the router's answers for the rest, as httprouter's defaults", () => {
   });
 
   it("a trailing slash too many or too few redirects: 301 for GET, 308 otherwise", () => {
-    expect(matchRoute("GET", `${base}/containers/`)).toEqual({ kind: "redirect", status: 301, path: `${base}/containers` });
-    expect(matchRoute("POST", `${base}/instances/kill/`)).toEqual({ kind: "redirect", status: 308, path: `${base}/instances/kill` });
+    expect(matchRoute("GET", `${base}/containers/`)).toEqual({
+      kind: "redirect",
+      status: 301,
+      path: `${base}/containers`,
+    });
+    expect(matchRoute("POST", `${base}/instances/kill/`)).toEqual({
+      kind: "redirect",
+      status: 308,
+      path: `${base}/instances/kill`,
+    });
   });
 
   it("anything else is 404", () => {
-    for (const path of ["/", `${base}`, `${base}/containers/kill/now`, "/arvados/v1/dispatch/CONTAINERS", "/_health/ping", "/metrics"]) {
+    for (const path of [
+      "/",
+      `${base}`,
+      `${base}/containers/kill/now`,
+      "/arvados/v1/dispatch/CONTAINERS",
+      "/_health/ping",
+      "/metrics",
+    ]) {
       expect(matchRoute("GET", path), path).toEqual({ kind: "notFound" });
     }
     expect(matchRoute("PUT", "/nowhere")).toEqual({ kind: "notFound" });

@@ -3,21 +3,70 @@ import { stringifyArvadosJson } from "../../lib/model/exact-json.js";
 import { instanceViews } from "../../lib/dispatch-api/instance-view.js";
 import { goTime, queueEntView } from "../../lib/dispatch-api/queue-view.js";
 import { containerPriority, createdAt } from "../support/fixtures.js";
-import { at, clusterConfig, containerUuid, entry, instance, instanceId, launchIntent, launchRecord, MINUTE, NOW } from "./scheduler-fixtures.js";
+import {
+  at,
+  clusterConfig,
+  containerUuid,
+  entry,
+  instance,
+  instanceId,
+  launchIntent,
+  launchRecord,
+  MINUTE,
+  NOW,
+} from "./scheduler-fixtures.js";
 
 // Field names and order of upstream's structs (json tags), from sdk/go/arvados/container.go,
 // lib/dispatchcloud/container/queue.go, scheduler/run_queue.go and worker/pool.go.
 const containerFields = [
-  "uuid", "etag", "created_at", "modified_by_user_uuid", "modified_at", "command", "container_image", "cwd",
-  "environment", "locked_by_uuid", "lock_count", "mounts", "output", "output_path", "output_glob", "priority",
-  "runtime_constraints", "state", "scheduling_parameters", "exit_code", "runtime_status", "started_at", "finished_at",
-  "gateway_address", "interactive_session_started", "output_storage_classes", "runtime_user_uuid", "runtime_auth_scopes",
-  "runtime_token", "auth_uuid", "log", "cost", "subrequests_cost", "service", "published_ports",
+  "uuid",
+  "etag",
+  "created_at",
+  "modified_by_user_uuid",
+  "modified_at",
+  "command",
+  "container_image",
+  "cwd",
+  "environment",
+  "locked_by_uuid",
+  "lock_count",
+  "mounts",
+  "output",
+  "output_path",
+  "output_glob",
+  "priority",
+  "runtime_constraints",
+  "state",
+  "scheduling_parameters",
+  "exit_code",
+  "runtime_status",
+  "started_at",
+  "finished_at",
+  "gateway_address",
+  "interactive_session_started",
+  "output_storage_classes",
+  "runtime_user_uuid",
+  "runtime_auth_scopes",
+  "runtime_token",
+  "auth_uuid",
+  "log",
+  "cost",
+  "subrequests_cost",
+  "service",
+  "published_ports",
 ];
 const queueEntFields = ["container", "instance_resources", "instance_types", "first_seen_at", "scheduling_status"];
 const instanceViewFields = [
-  "instance", "address", "price", "arvados_instance_type", "provider_instance_type", "last_container_uuid", "last_busy",
-  "running_container_uuids", "worker_state", "idle_behavior",
+  "instance",
+  "address",
+  "price",
+  "arvados_instance_type",
+  "provider_instance_type",
+  "last_container_uuid",
+  "last_busy",
+  "running_container_uuids",
+  "worker_state",
+  "idle_behavior",
 ];
 const types = clusterConfig().InstanceTypes;
 const waiting = "Waiting in queue at position 1.  Cluster is at capacity and cannot start any new instances right now.";
@@ -30,14 +79,30 @@ describe("a queue entry is upstream's scheduler.QueueEnt, field for field", () =
     expect(Object.keys(view.container as object)).toEqual(containerFields);
   });
 
-  it("writes instance types as Go's encoding/json does: no Name, no Scratch (json:\"-\")", () => {
+  it('writes instance types as Go\'s encoding/json does: no Name, no Scratch (json:"-")', () => {
     const [type] = view.instance_types as Record<string, unknown>[];
-    expect(Object.keys(type ?? {})).toEqual(["ProviderType", "VCPUs", "RAM", "IncludedScratch", "AddedScratch", "Price", "Preemptible", "GPU"]);
+    expect(Object.keys(type ?? {})).toEqual([
+      "ProviderType",
+      "VCPUs",
+      "RAM",
+      "IncludedScratch",
+      "AddedScratch",
+      "Price",
+      "Preemptible",
+      "GPU",
+    ]);
     expect(Object.keys(view.instance_resources as object)).toEqual(["VCPUs", "RAM", "Scratch", "GPUs", "GPUVRAM"]);
   });
 
   it("gives what the queue does not keep Go's zero value, as upstream's own partial container does", () => {
-    expect(view.container).toMatchObject({ etag: "", modified_at: "0001-01-01T00:00:00Z", command: null, lock_count: 0, started_at: null, runtime_token: "" });
+    expect(view.container).toMatchObject({
+      etag: "",
+      modified_at: "0001-01-01T00:00:00Z",
+      command: null,
+      lock_count: 0,
+      started_at: null,
+      runtime_token: "",
+    });
   });
 
   it("writes the int64 priority as its exact digits", () => {
@@ -48,9 +113,13 @@ describe("a queue entry is upstream's scheduler.QueueEnt, field for field", () =
 
   it("shows the stored scheduling status only while the container is Queued or Locked", () => {
     for (const state of ["Queued", "Locked"] as const) {
-      expect(queueEntView({ ...entry(1, { state }), schedulingStatus: waiting }, types).scheduling_status).toBe(waiting);
+      expect(queueEntView({ ...entry(1, { state }), schedulingStatus: waiting }, types).scheduling_status).toBe(
+        waiting,
+      );
     }
-    expect(queueEntView({ ...entry(1, { state: "Running" }), schedulingStatus: waiting }, types).scheduling_status).toBe("");
+    expect(
+      queueEntView({ ...entry(1, { state: "Running" }), schedulingStatus: waiting }, types).scheduling_status,
+    ).toBe("");
     expect(queueEntView(entry(1), types).scheduling_status).toBe("");
   });
 
@@ -62,7 +131,10 @@ describe("a queue entry is upstream's scheduler.QueueEnt, field for field", () =
 
   it("gives an entry without chosen types `instance_types: null` and zero resources", () => {
     const untyped = queueEntView(entry(1, { types: [] }), types);
-    expect(untyped).toMatchObject({ instance_types: null, instance_resources: { VCPUs: 0, RAM: 0, Scratch: 0, GPUs: 0, GPUVRAM: 0 } });
+    expect(untyped).toMatchObject({
+      instance_types: null,
+      instance_resources: { VCPUs: 0, RAM: 0, Scratch: 0, GPUs: 0, GPUVRAM: 0 },
+    });
   });
 });
 
@@ -81,8 +153,10 @@ describe("times are written as Go's time.Time (RFC 3339, no trailing zeros in th
 describe("an instance is upstream's worker.InstanceView, its state read off EC2's and its container's", () => {
   const config = clusterConfig();
   const now = new Date(NOW).toISOString();
-  const views = (instances: Parameters<typeof instanceViews>[0], entries = [entry(1, { state: "Locked", launch: launchRecord(1) })]) =>
-    instanceViews(instances, new Map(entries.map((e) => [e.container.uuid, e])), config, now);
+  const views = (
+    instances: Parameters<typeof instanceViews>[0],
+    entries = [entry(1, { state: "Locked", launch: launchRecord(1) })],
+  ) => instanceViews(instances, new Map(entries.map((e) => [e.container.uuid, e])), config, now);
 
   it("has InstanceView's fields, in order, with the configured price and provider type", () => {
     const [view] = views([instance(1, { container: 1, address: "10.0.0.11", idleBehavior: "drain" })]);
@@ -121,7 +195,10 @@ describe("an instance is upstream's worker.InstanceView, its state read off EC2'
 
   it("a RunInstances call of unknown outcome shows as upstream's create in flight: no id, booting, null containers", () => {
     const pending = entry(2, { state: "Locked", localChangeAt: at(-2 * MINUTE), launchIntent: launchIntent("type2") });
-    const list = views([instance(1, { container: 1 })], [entry(1, { state: "Running", launch: launchRecord(1) }), pending]);
+    const list = views(
+      [instance(1, { container: 1 })],
+      [entry(1, { state: "Running", launch: launchRecord(1) }), pending],
+    );
     expect(list.map((v) => [v.instance, v.worker_state, v.arvados_instance_type, v.running_container_uuids])).toEqual([
       ["", "booting", "type2", null],
       [instanceId(1), "running", "type1", [containerUuid(1)]],
@@ -129,6 +206,11 @@ describe("an instance is upstream's worker.InstanceView, its state read off EC2'
   });
 
   it("leaves out instances already on their way out", () => {
-    expect(views([instance(1, { container: 1, state: "shutting-down" }), instance(2, { container: 1, state: "terminated" })])).toEqual([]);
+    expect(
+      views([
+        instance(1, { container: 1, state: "shutting-down" }),
+        instance(2, { container: 1, state: "terminated" }),
+      ]),
+    ).toEqual([]);
   });
 });

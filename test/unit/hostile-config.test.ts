@@ -17,7 +17,9 @@ import { errorTexts } from "../support/hostile-text.js";
 const secret = "SECRET-canary-config-0123456789abcdefghij";
 
 /** A whole config.yml for cluster zzzzz, with secrets in the sections the dispatcher ignores. */
-function configYml(parts: { containers?: string; cloudVMs?: string; instanceTypes?: string; extraClusters?: string } = {}): string {
+function configYml(
+  parts: { containers?: string; cloudVMs?: string; instanceTypes?: string; extraClusters?: string } = {},
+): string {
   const indent = (text: string, n: number) =>
     text
       .split("\n")
@@ -79,16 +81,56 @@ it("the unmodified file loads (so every failure below is the mutation's)", () =>
 
 describe("wrong units and impossible sizes name the key path", () => {
   it.each<[string, { instanceTypes?: string; containers?: string; cloudVMs?: string }, string, RegExp]>([
-    ['"10 GiBs"', { instanceTypes: "m5.large: {VCPUs: 2, RAM: 10 GiBs}" }, "InstanceTypes[m5.large].RAM", /invalid unit "GiBs"/],
-    ['"1.5.3GB"', { instanceTypes: "m5.large: {VCPUs: 2, RAM: 1.5.3GB}" }, "InstanceTypes[m5.large].RAM", /invalid byte size "1.5.3GB"/],
-    ["a negative RAM", { instanceTypes: "m5.large: {VCPUs: 2, RAM: -8GiB}" }, "InstanceTypes[m5.large].RAM", /must not be negative/],
-    ["a negative byte count", { containers: "ReserveExtraRAM: -1" }, "Containers.ReserveExtraRAM", /must not be negative/],
+    [
+      '"10 GiBs"',
+      { instanceTypes: "m5.large: {VCPUs: 2, RAM: 10 GiBs}" },
+      "InstanceTypes[m5.large].RAM",
+      /invalid unit "GiBs"/,
+    ],
+    [
+      '"1.5.3GB"',
+      { instanceTypes: "m5.large: {VCPUs: 2, RAM: 1.5.3GB}" },
+      "InstanceTypes[m5.large].RAM",
+      /invalid byte size "1.5.3GB"/,
+    ],
+    [
+      "a negative RAM",
+      { instanceTypes: "m5.large: {VCPUs: 2, RAM: -8GiB}" },
+      "InstanceTypes[m5.large].RAM",
+      /must not be negative/,
+    ],
+    [
+      "a negative byte count",
+      { containers: "ReserveExtraRAM: -1" },
+      "Containers.ReserveExtraRAM",
+      /must not be negative/,
+    ],
     ["a negative count", { cloudVMs: "MaxInstances: -3" }, "Containers.CloudVMs.MaxInstances", /must not be negative/],
-    ["a negative price", { instanceTypes: "m5.large: {VCPUs: 2, Price: -0.1}" }, "InstanceTypes[m5.large].Price", /must not be negative/],
+    [
+      "a negative price",
+      { instanceTypes: "m5.large: {VCPUs: 2, Price: -0.1}" },
+      "InstanceTypes[m5.large].Price",
+      /must not be negative/,
+    ],
     ["an overflowing count", { cloudVMs: "MaxInstances: 1e999" }, "Containers.CloudVMs.MaxInstances", /whole number/],
-    ["VCPUs past 2^53", { instanceTypes: "m5.large: {VCPUs: 99999999999999999999}" }, "InstanceTypes[m5.large].VCPUs", /whole number/],
-    ["a duration without a unit", { cloudVMs: "TimeoutBooting: 600" }, "Containers.CloudVMs.TimeoutBooting", /missing unit/],
-    ["a fractional VCPUs", { instanceTypes: "m5.large: {VCPUs: 1.5}" }, "InstanceTypes[m5.large].VCPUs", /whole number/],
+    [
+      "VCPUs past 2^53",
+      { instanceTypes: "m5.large: {VCPUs: 99999999999999999999}" },
+      "InstanceTypes[m5.large].VCPUs",
+      /whole number/,
+    ],
+    [
+      "a duration without a unit",
+      { cloudVMs: "TimeoutBooting: 600" },
+      "Containers.CloudVMs.TimeoutBooting",
+      /missing unit/,
+    ],
+    [
+      "a fractional VCPUs",
+      { instanceTypes: "m5.large: {VCPUs: 1.5}" },
+      "InstanceTypes[m5.large].VCPUs",
+      /whole number/,
+    ],
   ])("%s", (_name, parts, path, message) => {
     const err = loadError(configYml(parts));
     expect(err.issues).toEqual([{ path, message: expect.stringMatching(message) }]);
@@ -99,19 +141,26 @@ describe("the file's shape", () => {
   it("a typo in a key (MaxInstaces) is an error with a hint, not a silent default", () => {
     const err = loadError(configYml({ cloudVMs: "MaxInstaces: 10" }));
     expect(err.issues).toEqual([
-      { path: "Containers.CloudVMs.MaxInstaces", message: "unknown configuration key (perhaps you meant MaxInstances?)" },
+      {
+        path: "Containers.CloudVMs.MaxInstaces",
+        message: "unknown configuration key (perhaps you meant MaxInstances?)",
+      },
     ]);
   });
 
   it("InstanceTypes as a list gets upstream's message", () => {
     const err = loadError(configYml({ instanceTypes: "- {Name: m5.large, VCPUs: 2}" }));
-    expect(err.issues).toEqual([{ path: "InstanceTypes", message: expect.stringContaining("must be specified as a map, not an array") }]);
+    expect(err.issues).toEqual([
+      { path: "InstanceTypes", message: expect.stringContaining("must be specified as a map, not an array") },
+    ]);
   });
 
   it("a whole config.yml with two clusters must say which; naming one loads it", () => {
     const text = configYml({ extraClusters: "  yyyyy:\n    Containers: {MaxDispatchAttempts: 2}\n" });
     const err = loadError(text);
-    expect(err.issues).toEqual([{ path: "Clusters", message: expect.stringContaining("several clusters (zzzzz, yyyyy)") }]);
+    expect(err.issues).toEqual([
+      { path: "Clusters", message: expect.stringContaining("several clusters (zzzzz, yyyyy)") },
+    ]);
     expect(loadClusterConfig(fileWith(text), { clusterId: "yyyyy" }).config.Containers.MaxDispatchAttempts).toBe(2);
   });
 
@@ -137,7 +186,11 @@ describe("the file's shape", () => {
 describe("YAML that is not a config", () => {
   it.each<[string, string, RegExp]>([
     ["a syntax error", `${configYml()}\n  : [unclosed\n`, /YAML error at line \d+/],
-    ["tabs for indentation", configYml().replace("    InstanceTypes:", "\tInstanceTypes:"), /YAML error at line \d+, column \d+: Tabs/],
+    [
+      "tabs for indentation",
+      configYml().replace("    InstanceTypes:", "\tInstanceTypes:"),
+      /YAML error at line \d+, column \d+: Tabs/,
+    ],
     ["a duplicate key", `${configYml()}\nClusters: {}\n`, /Map keys must be unique/],
     ["two documents", `${configYml()}\n---\nClusters: {}\n`, /multiple documents/],
     ["an empty file", "", /empty/],
@@ -161,7 +214,12 @@ describe(`YAML aliases that expand a config past ${maxAliasExpansion} characters
   /** A billion-laughs document: `levels` anchors, each a list of `width` aliases of the one before. */
   function laughs(levels: number, width: number, leaf = "lol"): string {
     const lines = [`l0: &l0 [${Array(width).fill(leaf).join(",")}]`];
-    for (let i = 1; i < levels; i++) lines.push(`l${i}: &l${i} [${Array(width).fill(`*l${i - 1}`).join(",")}]`);
+    for (let i = 1; i < levels; i++)
+      lines.push(
+        `l${i}: &l${i} [${Array(width)
+          .fill(`*l${i - 1}`)
+          .join(",")}]`,
+      );
     return `${lines.join("\n")}\n`;
   }
   const aliasMessage = /YAML aliases expand the configuration too far .*"billion laughs"/;
@@ -179,7 +237,9 @@ describe(`YAML aliases that expand a config past ${maxAliasExpansion} characters
 
   it("few aliases of a large value (a 64 KiB string used 20 times) are refused by size", () => {
     const big = "x".repeat(64 * 1024);
-    const err = loadError(`${configYml()}\n    API:\n      Big: &big "${big}"\n      Copies: [${Array(20).fill("*big").join(", ")}]\n`);
+    const err = loadError(
+      `${configYml()}\n    API:\n      Big: &big "${big}"\n      Copies: [${Array(20).fill("*big").join(", ")}]\n`,
+    );
     expect(err.message).toMatch(aliasMessage);
   });
 
@@ -200,7 +260,9 @@ describe(`YAML aliases that expand a config past ${maxAliasExpansion} characters
 describe("keys that are JavaScript's own names are keys like any other", () => {
   it("Containers.__proto__ is an unknown key, not a way to set Containers' settings", () => {
     const err = loadError(configYml({ containers: "__proto__: {MaxDispatchAttempts: 1}" }));
-    expect(err.issues).toEqual([{ path: "Containers.__proto__", message: expect.stringContaining("unknown configuration key") }]);
+    expect(err.issues).toEqual([
+      { path: "Containers.__proto__", message: expect.stringContaining("unknown configuration key") },
+    ]);
   });
 
   it("an instance type named __proto__ is not silently dropped", () => {
@@ -218,7 +280,9 @@ describe("keys that are JavaScript's own names are keys like any other", () => {
   });
 
   it("instance types named constructor and toString load as types", () => {
-    const { config } = loadClusterConfig(fileWith(configYml({ instanceTypes: "constructor: {VCPUs: 1}\ntoString: {VCPUs: 2}" })));
+    const { config } = loadClusterConfig(
+      fileWith(configYml({ instanceTypes: "constructor: {VCPUs: 1}\ntoString: {VCPUs: 2}" })),
+    );
     expect(Object.keys(config.InstanceTypes).sort()).toEqual(["constructor", "toString"]);
     expect(new Map(Object.entries(config.InstanceTypes)).get("toString")?.VCPUs).toBe(2);
   });

@@ -91,9 +91,24 @@ describe("each rule rejects a type that falls short, and the decision says which
     ["scratch", { Scratch: GiB - 1 }, container({ keep_cache_disk: GiB }), `scratch ${GiB - 1} < needed ${GiB}`],
     ["RAM", { RAM: 4 * GiB }, container({ ram: 5 * GiB }), "RAM 4294967296 < needed 5651272757"],
     ["VCPUs", { VCPUs: 1 }, container({ vcpus: 2 }), "VCPUs 1 < needed 2"],
-    ["preemptible type, on-demand container", { Preemptible: true }, container(), "preemptible mismatch (type true, container false)"],
-    ["on-demand type, preemptible container", {}, container({}, true), "preemptible mismatch (type false, container true)"],
-    ["GPU stack", { GPU: { ...noGPU, Stack: "cuda", DeviceCount: 1 } }, container(gpu({ stack: "rocm" })), "GPU stack cuda != rocm"],
+    [
+      "preemptible type, on-demand container",
+      { Preemptible: true },
+      container(),
+      "preemptible mismatch (type true, container false)",
+    ],
+    [
+      "on-demand type, preemptible container",
+      {},
+      container({}, true),
+      "preemptible mismatch (type false, container true)",
+    ],
+    [
+      "GPU stack",
+      { GPU: { ...noGPU, Stack: "cuda", DeviceCount: 1 } },
+      container(gpu({ stack: "rocm" })),
+      "GPU stack cuda != rocm",
+    ],
     ["no GPU", {}, container(gpu({})), 'GPU stack "" != cuda'],
     [
       "GPU count",
@@ -111,7 +126,11 @@ describe("each rule rejects a type that falls short, and the decision says which
 
   it.each(cases)("%s", (_rule, override, ctr, reason) => {
     const short = instanceType(8, { Name: "short", Price: 1, ...override });
-    const fitting = { ...ok, Preemptible: ctr.scheduling_parameters.preemptible, GPU: { ...short.GPU, DeviceCount: 4, VRAM: 64 * GiB } };
+    const fitting = {
+      ...ok,
+      Preemptible: ctr.scheduling_parameters.preemptible,
+      GPU: { ...short.GPU, DeviceCount: 4, VRAM: 64 * GiB },
+    };
     const result = chooseInstanceTypes(cluster([short, fitting], 100), ctr);
     expect(rejection(result, "short")).toBe(reason);
     expect(result.decision.chosen).not.toContain("short");
@@ -165,7 +184,11 @@ describe("order: price ascending, then RAM, VCPUs, scratch descending, then name
 
   it("the result does not depend on the order types are configured in", () => {
     const expected = chooseInstanceTypes(cluster(types, 1.5), zeroVCPU);
-    for (const order of [[...types].reverse(), [...types.slice(3), ...types.slice(0, 3)], [types[6], types[5], ...types.slice(0, 5)]]) {
+    for (const order of [
+      [...types].reverse(),
+      [...types.slice(3), ...types.slice(0, 3)],
+      [types[6], types[5], ...types.slice(0, 5)],
+    ]) {
       const result = chooseInstanceTypes(cluster(order as InstanceType[], 1.5), zeroVCPU);
       expect(result).toEqual(expected);
     }

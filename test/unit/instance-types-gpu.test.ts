@@ -78,7 +78,11 @@ describe("versionLess compares as Go's ParseFloat reads the strings", () => {
 });
 
 describe("driver version: a type's GPU driver must be at least the container's", () => {
-  const types = [gpuType("old", { DriverVersion: "11.0" }), gpuType("new", { DriverVersion: "12.4" }), gpuType("bad", { DriverVersion: "12.0.12" })];
+  const types = [
+    gpuType("old", { DriverVersion: "11.0" }),
+    gpuType("new", { DriverVersion: "12.4" }),
+    gpuType("bad", { DriverVersion: "12.0.12" }),
+  ];
 
   it("older drivers are rejected; unparseable type versions are rejected", () => {
     expect(outcome(types, gpuContainer({ driver_version: "12.0" }))).toEqual({
@@ -89,7 +93,9 @@ describe("driver version: a type's GPU driver must be at least the container's",
   });
 
   it("an equal driver version is enough", () => {
-    expect(outcome([gpuType("same", { DriverVersion: "12.0" })], gpuContainer({ driver_version: "12.0" }))).toEqual({ same: "chosen" });
+    expect(outcome([gpuType("same", { DriverVersion: "12.0" })], gpuContainer({ driver_version: "12.0" }))).toEqual({
+      same: "chosen",
+    });
   });
 
   it("an unparseable container version rejects every type", () => {
@@ -103,14 +109,21 @@ describe("driver version: a type's GPU driver must be at least the container's",
   });
 
   it("versions are not checked for containers that ask for no GPU", () => {
-    const noGpuType = { ...gpuType("cpu", {}), GPU: { Stack: "", DriverVersion: "", HardwareTarget: "", DeviceCount: 0, VRAM: 0 } };
+    const noGpuType = {
+      ...gpuType("cpu", {}),
+      GPU: { Stack: "", DriverVersion: "", HardwareTarget: "", DeviceCount: 0, VRAM: 0 },
+    };
     const ctr = gpuContainer({ stack: "", driver_version: "", hardware_target: [], device_count: 0 });
     expect(outcome([noGpuType], ctr)).toEqual({ cpu: "chosen" });
   });
 });
 
 describe("CUDA hardware target", () => {
-  const types = [gpuType("t4", { HardwareTarget: "7.5" }), gpuType("a100", { HardwareTarget: "8.0" }), gpuType("l4", { HardwareTarget: "8.9" })];
+  const types = [
+    gpuType("t4", { HardwareTarget: "7.5" }),
+    gpuType("a100", { HardwareTarget: "8.0" }),
+    gpuType("l4", { HardwareTarget: "8.9" }),
+  ];
 
   it("one target is a minimum compute capability", () => {
     expect(outcome(types, gpuContainer({ hardware_target: ["8.0"] }))).toEqual({
@@ -129,7 +142,9 @@ describe("CUDA hardware target", () => {
   });
 
   it("exact matching compares strings: 8.0 is not 8", () => {
-    expect(outcome([gpuType("a100", { HardwareTarget: "8.0" })], gpuContainer({ hardware_target: ["8", "9"] }))).toEqual({
+    expect(
+      outcome([gpuType("a100", { HardwareTarget: "8.0" })], gpuContainer({ hardware_target: ["8", "9"] })),
+    ).toEqual({
       a100: "GPU hardware target 8.0 not in [8, 9]",
     });
   });
@@ -148,7 +163,10 @@ describe("CUDA hardware target", () => {
 });
 
 describe("ROCm hardware target: an LLVM target that must match exactly", () => {
-  const types = [gpuType("mi300", { Stack: "rocm", HardwareTarget: "gfx942" }), gpuType("w7900", { Stack: "rocm", HardwareTarget: "gfx1100" })];
+  const types = [
+    gpuType("mi300", { Stack: "rocm", HardwareTarget: "gfx942" }),
+    gpuType("w7900", { Stack: "rocm", HardwareTarget: "gfx1100" }),
+  ];
 
   it("a type whose target is listed is chosen, others are rejected", () => {
     expect(outcome(types, gpuContainer({ stack: "rocm", hardware_target: ["gfx1100"] }))).toEqual({

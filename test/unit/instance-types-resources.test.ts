@@ -62,7 +62,10 @@ describe("§2.3 scratch = tmp mounts (at least the image size) + image size + ke
   });
 
   it("image +342, a 1GiB tmp mount, 1GiB keep_cache_disk", () => {
-    const ctr = container({ keep_cache_disk: GiB }, { image: pdh(342), mounts: { "/tmp": { kind: "tmp", capacity: GiB } } });
+    const ctr = container(
+      { keep_cache_disk: GiB },
+      { image: pdh(342), mounts: { "/tmp": { kind: "tmp", capacity: GiB } } },
+    );
     expect(estimateScratchSpace(ctr)).toBe(2550136832);
   });
 
@@ -98,48 +101,85 @@ describe("§2.4 RAM needed, with upstream's int64 truncating arithmetic (verifie
     ["ram 3GiB, no extras", config(), { ram: 3 * GiB, keep_cache_ram: 0, vcpus: 1 }, 3390763654],
     ["ram 4GiB, no extras", config(), { ram: 4 * GiB, keep_cache_ram: 0, vcpus: 1 }, 4521018206],
     ["ram 5GiB, no extras", config(), { ram: 5 * GiB, keep_cache_ram: 0, vcpus: 1 }, 5651272757],
-    ["cluster defaults (550MiB, 1 buffer), ram 1GiB, 1 VCPU", config(550 * MiB, 1), { ram: GiB, keep_cache_ram: 0, vcpus: 1 }, 2057857993],
+    [
+      "cluster defaults (550MiB, 1 buffer), ram 1GiB, 1 VCPU",
+      config(550 * MiB, 1),
+      { ram: GiB, keep_cache_ram: 0, vcpus: 1 },
+      2057857993,
+    ],
   ])("%s → %d", (_name, cfg, constraints, needRAM) => {
     expect(instanceResourcesNeeded(cfg, container(constraints)).RAM).toBe(needRAM);
   });
 
   it("products past 2^53 stay exact where floating point would round up", () => {
     // ram × 100 passes 2^53 here; Math.trunc(ram * 100 / 95) gives 1185157878560778.
-    expect(instanceResourcesNeeded(config(), container({ ram: 1125899984632739, keep_cache_ram: 0 })).RAM).toBe(1185157878560777);
+    expect(instanceResourcesNeeded(config(), container({ ram: 1125899984632739, keep_cache_ram: 0 })).RAM).toBe(
+      1185157878560777,
+    );
   });
 });
 
 describe("§2.4 the other resources are copied from the constraints", () => {
   it("VCPUs, scratch, GPU count and per-GPU VRAM", () => {
     const ctr = container(
-      { vcpus: 8, gpu: { stack: "cuda", driver_version: "11.0", hardware_target: ["8.0"], device_count: 2, vram: 8 * GiB } },
+      {
+        vcpus: 8,
+        gpu: { stack: "cuda", driver_version: "11.0", hardware_target: ["8.0"], device_count: 2, vram: 8 * GiB },
+      },
       { image: pdh(342) },
     );
-    expect(instanceResourcesNeeded(config(), ctr)).toMatchObject({ VCPUs: 8, Scratch: 805306368, GPUs: 2, GPUVRAM: 8 * GiB });
+    expect(instanceResourcesNeeded(config(), ctr)).toMatchObject({
+      VCPUs: 8,
+      Scratch: 805306368,
+      GPUs: 2,
+      GPUVRAM: 8 * GiB,
+    });
   });
 
   it("a container without gpu constraints (older API servers) needs no GPU", () => {
     const ctr = container();
     const { gpu: _gpu, ...rcWithoutGpu } = ctr.runtime_constraints;
-    const resources = instanceResourcesNeeded(config(), { ...ctr, runtime_constraints: rcWithoutGpu as RuntimeConstraints });
+    const resources = instanceResourcesNeeded(config(), {
+      ...ctr,
+      runtime_constraints: rcWithoutGpu as RuntimeConstraints,
+    });
     expect(resources).toMatchObject({ GPUs: 0, GPUVRAM: 0 });
   });
 });
 
 describe("§2.6 accommodates and subtractResources pack containers onto an instance", () => {
-  const need = (r: Partial<InstanceResources>): InstanceResources => ({ VCPUs: 1, RAM: GiB, Scratch: GiB, GPUs: 0, GPUVRAM: 0, ...r });
-  const instance: RemainingResources = { VCPUs: 4, RAM: 16 * GiB, Scratch: 100 * GiB, GPUs: 1, GPUVRAM: 16 * GiB, sharedVCPUUsed: false };
+  const need = (r: Partial<InstanceResources>): InstanceResources => ({
+    VCPUs: 1,
+    RAM: GiB,
+    Scratch: GiB,
+    GPUs: 0,
+    GPUVRAM: 0,
+    ...r,
+  });
+  const instance: RemainingResources = {
+    VCPUs: 4,
+    RAM: 16 * GiB,
+    Scratch: 100 * GiB,
+    GPUs: 1,
+    GPUVRAM: 16 * GiB,
+    sharedVCPUUsed: false,
+  };
 
   it("fits when every resource suffices", () => {
-    expect(accommodates(instance, need({ VCPUs: 4, RAM: 16 * GiB, Scratch: 100 * GiB, GPUs: 1, GPUVRAM: 16 * GiB }))).toBe(true);
+    expect(
+      accommodates(instance, need({ VCPUs: 4, RAM: 16 * GiB, Scratch: 100 * GiB, GPUs: 1, GPUVRAM: 16 * GiB })),
+    ).toBe(true);
   });
 
-  it.each([["VCPUs", { VCPUs: 5 }], ["RAM", { RAM: 16 * GiB + 1 }], ["Scratch", { Scratch: 100 * GiB + 1 }], ["GPUs", { GPUs: 2 }], ["GPUVRAM", { GPUVRAM: 16 * GiB + 1 }]])(
-    "does not fit when %s falls short",
-    (_name, r) => {
-      expect(accommodates(instance, need(r))).toBe(false);
-    },
-  );
+  it.each([
+    ["VCPUs", { VCPUs: 5 }],
+    ["RAM", { RAM: 16 * GiB + 1 }],
+    ["Scratch", { Scratch: 100 * GiB + 1 }],
+    ["GPUs", { GPUs: 2 }],
+    ["GPUVRAM", { GPUVRAM: 16 * GiB + 1 }],
+  ])("does not fit when %s falls short", (_name, r) => {
+    expect(accommodates(instance, need(r))).toBe(false);
+  });
 
   it("an instance with no VCPUs left takes nothing, not even a 0-VCPU container", () => {
     expect(accommodates({ ...instance, VCPUs: 0 }, need({ VCPUs: 0 }))).toBe(false);

@@ -10,9 +10,19 @@ import { clusterConfig, containerUuid, entry, instanceType, launchIntent, MINUTE
 // against DynamoDB Local and both simulators.
 
 const c = containerUuid;
-const refused = (code: string): Ec2ErrorFacts => ({ code, message: code, fault: "server", outcome: "failed", throttleDelayMs: 0 });
+const refused = (code: string): Ec2ErrorFacts => ({
+  code,
+  message: code,
+  fault: "server",
+  outcome: "failed",
+  throttleDelayMs: 0,
+});
 const capacityError = (typeIndex: number) =>
-  new Ec2CapacityError(refused("InsufficientInstanceCapacity"), "instanceType", capacityKey(instanceType(typeIndex), "instanceType", {}));
+  new Ec2CapacityError(
+    refused("InsufficientInstanceCapacity"),
+    "instanceType",
+    capacityKey(instanceType(typeIndex), "instanceType", {}),
+  );
 
 function fakes(config = clusterConfig()): PortFakes {
   return new PortFakes(config, () => NOW);

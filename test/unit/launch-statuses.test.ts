@@ -9,7 +9,9 @@ describe("a scheduling status is stored when it tells the user something new", (
     expect(statusChanged(undefined, atPosition(500))).toBe(true);
     expect(statusChanged(atPosition(5), newInstanceStatus("m5.large"))).toBe(true);
     expect(statusChanged(atPosition(500), queuePositionStatus(500, true))).toBe(true);
-    expect(statusChanged(instanceTypeAtCapacityStatus(40, ["a"]), instanceTypeAtCapacityStatus(40, ["a", "b"]))).toBe(true);
+    expect(statusChanged(instanceTypeAtCapacityStatus(40, ["a"]), instanceTypeAtCapacityStatus(40, ["a", "b"]))).toBe(
+      true,
+    );
   });
 
   it("stores nothing when the status is the same", () => {

@@ -15,7 +15,10 @@ function rulesFromServerlessYml() {
       received.push({ name, event });
     },
   });
-  return { rules: new EventRules(spec.functions.map((f) => ({ target: target(f.name), patterns: f.eventBridgePatterns }))), received };
+  return {
+    rules: new EventRules(spec.functions.map((f) => ({ target: target(f.name), patterns: f.eventBridgePatterns }))),
+    received,
+  };
 }
 
 describe("serverless.yml's EventBridge rules, run locally", () => {
@@ -32,13 +35,17 @@ describe("serverless.yml's EventBridge rules, run locally", () => {
     const { rules } = rulesFromServerlessYml();
     const tick = JSON.parse(JSON.stringify(scheduledEvent("cleanup-schedule", "us-east-1"))) as Json;
     expect(rules.publish(tick)).toEqual([]);
-    expect(rules.publish({ source: "aws.ec2", "detail-type": "EC2 Instance State-change Notification", detail: {} })).toEqual([]);
+    expect(
+      rules.publish({ source: "aws.ec2", "detail-type": "EC2 Instance State-change Notification", detail: {} }),
+    ).toEqual([]);
   });
 
   it("count a failed invocation and tell the runner", async () => {
     const errors: string[] = [];
     const failing: RuleTarget = { name: "cleanup", invoke: () => Promise.reject(new Error("boom")) };
-    const rules = new EventRules([{ target: failing, patterns: [{ source: ["aws.ec2"] }] }], (name, err) => errors.push(`${name}: ${(err as Error).message}`));
+    const rules = new EventRules([{ target: failing, patterns: [{ source: ["aws.ec2"] }] }], (name, err) =>
+      errors.push(`${name}: ${(err as Error).message}`),
+    );
     rules.publish({ source: "aws.ec2" });
     await new Promise((resolve) => setImmediate(resolve));
     expect(rules.stats.get("cleanup")).toEqual({ delivered: 1, failed: 1 });

@@ -15,7 +15,9 @@ describe("a local worker boots for bootSeconds, by default a realistic 90 s of E
   it("takes a workload's bootSeconds as local seconds", () => {
     const workload = parseWorkload({ bootSeconds: 2.5, containers: [{ name: "a", ram: "1GiB", vcpus: 1 }] });
     expect(localBootDelayMs(workload.bootSeconds, 5_000)).toBe(2_500);
-    expect(() => parseWorkload({ bootSeconds: -1, containers: [{ name: "a", ram: "1GiB", vcpus: 1 }] })).toThrow(/bootSeconds/);
+    expect(() => parseWorkload({ bootSeconds: -1, containers: [{ name: "a", ram: "1GiB", vcpus: 1 }] })).toThrow(
+      /bootSeconds/,
+    );
   });
 });
 

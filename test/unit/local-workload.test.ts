@@ -13,7 +13,10 @@ describe("local workloads", () => {
 
   it("takes Arvados units and plans the container fields the simulator stores", () => {
     const [planned] = planWorkload(
-      parseWorkload({ runtimeSeconds: 2, containers: [{ name: "a", ram: "3GiB", vcpus: 2, scratch: "10GB", preemptible: true }] }),
+      parseWorkload({
+        runtimeSeconds: 2,
+        containers: [{ name: "a", ram: "3GiB", vcpus: 2, scratch: "10GB", preemptible: true }],
+      }),
     );
     expect(planned).toMatchObject({
       label: "a",
@@ -30,17 +33,28 @@ describe("local workloads", () => {
 
   it("takes `priority` as the container request's priority (default 500, the CWL runner's), 0 … 1000", () => {
     const [given, defaulted] = planWorkload(
-      parseWorkload({ containers: [{ name: "a", priority: 1000, ram: "1GiB", vcpus: 1 }, { name: "b", ram: "1GiB", vcpus: 1 }] }),
+      parseWorkload({
+        containers: [
+          { name: "a", priority: 1000, ram: "1GiB", vcpus: 1 },
+          { name: "b", ram: "1GiB", vcpus: 1 },
+        ],
+      }),
     );
     expect(given?.requestPriority).toBe(1000);
     expect(defaulted?.requestPriority).toBe(500);
     expect(given).not.toHaveProperty("requestCreatedAtMs");
-    expect(() => parseWorkload({ containers: [{ name: "x", priority: 1001, ram: "1GiB", vcpus: 1 }] })).toThrow(/containers\.0\.priority/);
+    expect(() => parseWorkload({ containers: [{ name: "x", priority: 1001, ram: "1GiB", vcpus: 1 }] })).toThrow(
+      /containers\.0\.priority/,
+    );
   });
 
   it("pins requestCreatedAtOffsetMs after the submission time, each further copy 1 ms later", () => {
     const planned = planWorkload(
-      parseWorkload({ containers: [{ name: "o", count: 3, submitAfterSeconds: 1.1, requestCreatedAtOffsetMs: 5, ram: "1GiB", vcpus: 1 }] }),
+      parseWorkload({
+        containers: [
+          { name: "o", count: 3, submitAfterSeconds: 1.1, requestCreatedAtOffsetMs: 5, ram: "1GiB", vcpus: 1 },
+        ],
+      }),
     );
     expect(planned.map((p) => p.requestCreatedAtMs)).toEqual([1_105, 1_106, 1_107]);
   });
@@ -50,7 +64,11 @@ describe("local workloads", () => {
     const startedAt = Date.UTC(2026, 11, 7, 7, 2, 31, 123);
     const player = new WorkloadPlayer(
       sim,
-      planWorkload(parseWorkload({ containers: [{ name: "p", priority: 700, requestCreatedAtOffsetMs: 0, ram: "1GiB", vcpus: 1 }] })),
+      planWorkload(
+        parseWorkload({
+          containers: [{ name: "p", priority: 700, requestCreatedAtOffsetMs: 0, ram: "1GiB", vcpus: 1 }],
+        }),
+      ),
       startedAt,
     );
     player.submitDue(startedAt);
@@ -75,13 +93,18 @@ describe("local workloads", () => {
 
   it("plans a spot interruption for a preemptible container that asks for one", () => {
     const [planned] = planWorkload(
-      parseWorkload({ containers: [{ name: "s", ram: "1GiB", vcpus: 1, preemptible: true, spotInterruptionAfterSeconds: 1.5 }] }),
+      parseWorkload({
+        containers: [{ name: "s", ram: "1GiB", vcpus: 1, preemptible: true, spotInterruptionAfterSeconds: 1.5 }],
+      }),
     );
     expect(planned?.spotInterruptionAfterMs).toBe(1_500);
   });
 
   it.each([
-    [{ containers: [{ name: "s", ram: "1GiB", vcpus: 1, spotInterruptionAfterSeconds: 1 }] }, /spotInterruptionAfterSeconds: .*needs preemptible: true/],
+    [
+      { containers: [{ name: "s", ram: "1GiB", vcpus: 1, spotInterruptionAfterSeconds: 1 }] },
+      /spotInterruptionAfterSeconds: .*needs preemptible: true/,
+    ],
     [{ containers: [{ name: "x", ram: "12 apples", vcpus: 1 }] }, /containers\.0\.ram/],
     [{ containers: [{ name: "x", ram: "1GiB", vcpus: 1, colour: "red" }] }, /colour/],
     [{ containers: [] }, /containers/],

@@ -52,14 +52,19 @@ describe("the packed config loads to exactly the config the original file gives"
     })();
     expect(failure).toBeInstanceOf(ConfigError);
     expect((failure as ConfigError).issues).toEqual([
-      { path: "Containers.CloudVMs.TagKeyPrefix", message: "this value would change when packed as JSON: quote it in the file" },
+      {
+        path: "Containers.CloudVMs.TagKeyPrefix",
+        message: "this value would change when packed as JSON: quote it in the file",
+      },
     ]);
   });
 });
 
 describe("only the keys the functions read are packed, of the one cluster they load", () => {
   it("holds Clusters.<id> alone, with no key outside Containers and InstanceTypes' used keys", () => {
-    const packed = JSON.parse(packConfig(secretConfigYaml(), { clusterId: "xyzzy" }).json) as { Clusters: Record<string, unknown> };
+    const packed = JSON.parse(packConfig(secretConfigYaml(), { clusterId: "xyzzy" }).json) as {
+      Clusters: Record<string, unknown>;
+    };
     expect(Object.keys(packed.Clusters)).toEqual(["xyzzy"]);
     expect(unreadKeys(packed.Clusters.xyzzy, clusterKeySpec)).toEqual([]);
   });

@@ -1,5 +1,16 @@
 import { describe, expect, test } from "vitest";
-import { applyCapacityError, applyQuotaError, applyThrottle, CAPACITY_ERROR_TTL_MS, clearQuotaIfFewer, expire, isAtCapacity, isAtQuota, isThrottled, QUOTA_ERROR_TTL_MS } from "../../lib/scheduler/capacity.js";
+import {
+  applyCapacityError,
+  applyQuotaError,
+  applyThrottle,
+  CAPACITY_ERROR_TTL_MS,
+  clearQuotaIfFewer,
+  expire,
+  isAtCapacity,
+  isAtQuota,
+  isThrottled,
+  QUOTA_ERROR_TTL_MS,
+} from "../../lib/scheduler/capacity.js";
 import { capacityKeysFor } from "../../lib/model/capacity-key.js";
 import { type CapacityState, emptyCapacityState } from "../../lib/model/dispatch-state.js";
 import { instanceType, NOW } from "./scheduler-fixtures.js";

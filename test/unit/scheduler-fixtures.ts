@@ -79,7 +79,12 @@ export function entry(i: number, spec: EntrySpec = {}): QueueEntry {
     {
       state: spec.state ?? "Queued",
       ...(spec.priority === undefined ? {} : { priority: spec.priority }),
-      scheduling_parameters: { partitions: [], preemptible: false, max_run_time: 0, supervisor: spec.supervisor ?? false },
+      scheduling_parameters: {
+        partitions: [],
+        preemptible: false,
+        max_run_time: 0,
+        supervisor: spec.supervisor ?? false,
+      },
     },
     { firstSeenAt: spec.firstSeenAt ?? at(-60 * MINUTE) },
   );

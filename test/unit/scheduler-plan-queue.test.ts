@@ -51,10 +51,11 @@ describe("a Queued container with types and priority is locked, with the type to
   test("lock carries the cheapest type and the others as fallbacks", () => {
     const p = plan([entry(1, { types: [1, 2, 3] })]);
     expect(p.lock).toEqual([
-      { uuid: containerUuid(1), instanceType: expect.objectContaining({ Name: "type1" }), fallbackTypes: [
-        expect.objectContaining({ Name: "type2" }),
-        expect.objectContaining({ Name: "type3" }),
-      ] },
+      {
+        uuid: containerUuid(1),
+        instanceType: expect.objectContaining({ Name: "type1" }),
+        fallbackTypes: [expect.objectContaining({ Name: "type2" }), expect.objectContaining({ Name: "type3" })],
+      },
     ]);
     expect(p.launch).toEqual([]);
   });
@@ -106,36 +107,50 @@ describe("containers holding an instance are counted first and left alone (§3.3
 
 describe("order: holding first, then Locked, priority desc, first seen asc, uuid asc (§3.3)", () => {
   test("a Locked container goes before a higher-priority Queued one", () => {
-    const p = plan([entry(1, { priority: P + 9n }), entry(2, { state: "Locked", priority: P + 1n })], { maxContainers: 1 });
+    const p = plan([entry(1, { priority: P + 9n }), entry(2, { state: "Locked", priority: P + 1n })], {
+      maxContainers: 1,
+    });
     expect(launched(p)).toEqual(uuids(2));
     expect(p.lock).toEqual([]);
   });
   test("higher priority first", () => {
-    expect(locked(plan([entry(1, { priority: P + 1n }), entry(2, { priority: P + 2n })], { maxContainers: 1 }))).toEqual(uuids(2));
+    expect(
+      locked(plan([entry(1, { priority: P + 1n }), entry(2, { priority: P + 2n })], { maxContainers: 1 })),
+    ).toEqual(uuids(2));
   });
   test("int64 priorities past 2^53 that differ by 1 are ordered exactly (§5.6)", () => {
     const high = (1n << 62n) + 1n; // as a double, equal to its neighbour below
     expect(Number(high) === Number(high - 1n)).toBe(true);
-    const p = plan([entry(1, { priority: high - 1n }), entry(2, { priority: high }), entry(3, { priority: high - 2n })], {
-      maxContainers: 3,
-    });
+    const p = plan(
+      [entry(1, { priority: high - 1n }), entry(2, { priority: high }), entry(3, { priority: high - 2n })],
+      {
+        maxContainers: 3,
+      },
+    );
     expect(locked(p)).toEqual(uuids(2, 1, 3));
   });
   test("the largest int64 priority is ordered above its neighbour", () => {
-    const p = plan([entry(1, { priority: maxPriority - 1n }), entry(2, { priority: maxPriority })], { maxContainers: 1 });
+    const p = plan([entry(1, { priority: maxPriority - 1n }), entry(2, { priority: maxPriority })], {
+      maxContainers: 1,
+    });
     expect(locked(p)).toEqual(uuids(2));
   });
   test("a container created later under the same request priority comes after (request × 2^50 − ms)", () => {
     expect(locked(plan([entry(2), entry(1)], { maxContainers: 1 }))).toEqual(uuids(1));
   });
   test("equal priority: first seen first", () => {
-    const p = plan([entry(1, { priority: P, firstSeenAt: at(-MINUTE) }), entry(2, { priority: P, firstSeenAt: at(-2 * MINUTE) })], {
-      maxContainers: 1,
-    });
+    const p = plan(
+      [entry(1, { priority: P, firstSeenAt: at(-MINUTE) }), entry(2, { priority: P, firstSeenAt: at(-2 * MINUTE) })],
+      {
+        maxContainers: 1,
+      },
+    );
     expect(locked(p)).toEqual(uuids(2));
   });
   test("equal priority and first seen: lower uuid first", () => {
-    expect(locked(plan([entry(2, { priority: P }), entry(1, { priority: P })], { maxContainers: 1 }))).toEqual(uuids(1));
+    expect(locked(plan([entry(2, { priority: P }), entry(1, { priority: P })], { maxContainers: 1 }))).toEqual(
+      uuids(1),
+    );
   });
 });
 
@@ -160,7 +175,10 @@ describe("priority 0 is never scheduled (§3.3 step 3)", () => {
 
 describe("supervisors may take only SupervisorFraction of maxContainers (§3.3 step 4)", () => {
   test("the supervisor past the limit waits in the workflow queue", () => {
-    const p = plan([1, 2, 3].map((i) => entry(i, { supervisor: true })), { maxContainers: 4 });
+    const p = plan(
+      [1, 2, 3].map((i) => entry(i, { supervisor: true })),
+      { maxContainers: 4 },
+    );
     expect(locked(p)).toEqual(uuids(1, 2));
     expect(p.statuses[containerUuid(3)]).toBe(
       "Waiting in workflow queue at position 1.  Cluster is at capacity and cannot start any new workflows right now.",
@@ -168,10 +186,17 @@ describe("supervisors may take only SupervisorFraction of maxContainers (§3.3 s
     expect(p.overQuota).toBe(1);
   });
   test("running supervisors count toward the limit", () => {
-    const p = plan([entry(1, { state: "Running", supervisor: true }), entry(2, { supervisor: true }), entry(3, { supervisor: true })], {
-      instances: [instance(1, { container: 1 })],
-      maxContainers: 4,
-    });
+    const p = plan(
+      [
+        entry(1, { state: "Running", supervisor: true }),
+        entry(2, { supervisor: true }),
+        entry(3, { supervisor: true }),
+      ],
+      {
+        instances: [instance(1, { container: 1 })],
+        maxContainers: 4,
+      },
+    );
     expect(locked(p)).toEqual(uuids(2));
   });
   test("other containers are not limited by it", () => {
@@ -223,7 +248,12 @@ describe("maxContainers caps containers with or getting an instance (§3.3 7.1, 
     expect(locked(plan([entry(1), entry(2), entry(3)], { maxContainers: 2 }))).toEqual(uuids(1, 2));
   });
   test("0 means unlimited", () => {
-    expect(plan([1, 2, 3, 4, 5].map((i) => entry(i)), { maxContainers: 0 }).lock).toHaveLength(5);
+    expect(
+      plan(
+        [1, 2, 3, 4, 5].map((i) => entry(i)),
+        { maxContainers: 0 },
+      ).lock,
+    ).toHaveLength(5);
   });
   test("a container left out waits at the next queue position", () => {
     const p = plan([entry(1), entry(2)], { maxContainers: 1 });
@@ -244,7 +274,9 @@ describe("at quota, the rest of the queue waits (§3.3 7.2, 8.3)", () => {
     );
   });
   test("a Locked container at quota stops the pass so lower-priority ones cannot starve it", () => {
-    const p = plan([entry(1, { state: "Locked", priority: P + 2n }), entry(2, { state: "Locked" })], { capacity: atQuota });
+    const p = plan([entry(1, { state: "Locked", priority: P + 2n }), entry(2, { state: "Locked" })], {
+      capacity: atQuota,
+    });
     expect(p.launch).toEqual([]);
   });
   test("MaxInstances counts listed instances plus this pass's launches", () => {
@@ -263,7 +295,9 @@ describe("at quota, the rest of the queue waits (§3.3 7.2, 8.3)", () => {
     expect(locked(p)).toEqual(uuids(1));
   });
   test("a launch the listing does not show yet counts", () => {
-    const p = plan([entry(1, { state: "Locked", launch: launchRecord(1) }), entry(2)], { cloudVMs: { MaxInstances: 1 } });
+    const p = plan([entry(1, { state: "Locked", launch: launchRecord(1) }), entry(2)], {
+      cloudVMs: { MaxInstances: 1 },
+    });
     expect(p.lock).toEqual([]);
   });
 });
@@ -294,15 +328,22 @@ describe("over-quota Locked containers are unlocked, except the head of the line
 
 describe("a call of unknown outcome (an open launch intent) is repeated, never re-planned", () => {
   const open = (spec: Parameters<typeof entry>[1] = {}) =>
-    entry(1, { state: "Locked", types: [1, 2, 3], localChangeAt: at(-2 * MINUTE), launchIntent: launchIntent("type2"), ...spec });
+    entry(1, {
+      state: "Locked",
+      types: [1, 2, 3],
+      localChangeAt: at(-2 * MINUTE),
+      launchIntent: launchIntent("type2"),
+      ...spec,
+    });
 
   test("the intent's type is launched again, the entry's other types follow as fallbacks", () => {
     const p = plan([open()]);
     expect(p.launch).toEqual([
-      { uuid: containerUuid(1), instanceType: expect.objectContaining({ Name: "type2" }), fallbackTypes: [
-        expect.objectContaining({ Name: "type1" }),
-        expect.objectContaining({ Name: "type3" }),
-      ] },
+      {
+        uuid: containerUuid(1),
+        instanceType: expect.objectContaining({ Name: "type2" }),
+        fallbackTypes: [expect.objectContaining({ Name: "type1" }), expect.objectContaining({ Name: "type3" })],
+      },
     ]);
     expect(p.statuses[containerUuid(1)]).toBe("Waiting for a type2 instance to boot and be ready to accept work.");
   });
@@ -367,9 +408,12 @@ describe("statuses and metrics after the pass (§3.3)", () => {
     );
   });
   test("allocated-not-started counts Locked containers with an instance plus this pass's locks and launches", () => {
-    const p = plan([entry(1, { state: "Locked" }), entry(2, { state: "Locked" }), entry(3), entry(4, { state: "Running" })], {
-      instances: [instance(1, { container: 1, state: "pending" }), instance(4, { container: 4 })],
-    });
+    const p = plan(
+      [entry(1, { state: "Locked" }), entry(2, { state: "Locked" }), entry(3), entry(4, { state: "Running" })],
+      {
+        instances: [instance(1, { container: 1, state: "pending" }), instance(4, { container: 4 })],
+      },
+    );
     expect(p.allocatedNotStarted).toBe(3);
   });
   test("only Queued and Locked containers get a queue position", () => {

@@ -34,7 +34,15 @@ function reconcile(entries: QueueEntry[], instances: InstanceView[] = [], option
   });
 }
 
-const nothing: ReconcilePlan = { forget: [], cancel: [], unlock: [], terminate: [], verifyOrphan: [], foreign: [], held: [] };
+const nothing: ReconcilePlan = {
+  forget: [],
+  cancel: [],
+  unlock: [],
+  terminate: [],
+  verifyOrphan: [],
+  foreign: [],
+  held: [],
+};
 const terminate = (i: number, reason: string) => ({ instanceId: instanceId(i), reason });
 const byUuid = (i: number, reason: string) => ({ uuid: containerUuid(i), reason });
 
@@ -74,7 +82,8 @@ describe("Queued: on hold is forgotten; an instance running it is terminated (§
 });
 
 describe("Running with no instance is cancelled once the queue saw it Running after the instance ended (§3.4)", () => {
-  const running = (launchedAt = at(-20 * MINUTE)) => entry(1, { state: "Running", launch: launchRecord(1, launchedAt) });
+  const running = (launchedAt = at(-20 * MINUTE)) =>
+    entry(1, { state: "Running", launch: launchRecord(1, launchedAt) });
   test("instance terminated before the threshold → cancel", () => {
     const p = reconcile([running()], [instance(1, { state: "terminated", terminatedAt: at(-MINUTE) })]);
     expect(p).toEqual({ ...nothing, cancel: [byUuid(1, "not running on any instance")] });
@@ -86,7 +95,9 @@ describe("Running with no instance is cancelled once the queue saw it Running af
   test("with no termination time, the instance's launch time stands in", () => {
     const inst = instance(1, { state: "terminated", launchTime: at(-10_000) });
     expect(reconcile([running()], [inst])).toEqual(nothing);
-    expect(reconcile([running()], [inst], { threshold: NOW - 5_000 }).cancel).toEqual([byUuid(1, "not running on any instance")]);
+    expect(reconcile([running()], [inst], { threshold: NOW - 5_000 }).cancel).toEqual([
+      byUuid(1, "not running on any instance"),
+    ]);
   });
   test("an instance missing from the listing counts as ended a grace period after its launch", () => {
     expect(reconcile([running(at(-20 * MINUTE))]).cancel).toHaveLength(1);
@@ -96,7 +107,8 @@ describe("Running with no instance is cancelled once the queue saw it Running af
     expect(reconcile([running()], [instance(1, { state: "shutting-down" })])).toEqual(nothing);
   });
   test("a call of unknown outcome (an open launch intent) may have started an instance not listed yet: not before its grace", () => {
-    const lostReply = (writtenAt: string) => entry(1, { state: "Running", firstSeenAt: at(-20 * MINUTE), launchIntent: launchIntent("type1", writtenAt) });
+    const lostReply = (writtenAt: string) =>
+      entry(1, { state: "Running", firstSeenAt: at(-20 * MINUTE), launchIntent: launchIntent("type1", writtenAt) });
     expect(reconcile([lostReply(new Date(THRESHOLD - UNLISTED_GRACE_MS + 1).toISOString())]).cancel).toEqual([]);
     expect(reconcile([lostReply(at(-20 * MINUTE))]).cancel).toEqual([byUuid(1, "not running on any instance")]);
   });
@@ -145,7 +157,8 @@ describe("Locked: requeue when its instance is gone, never booted, or priority i
     expect(reconcile([locked({ launch: undefined })])).toEqual(nothing);
   });
   test("a launch whose outcome stayed unknown past TimeoutBooting → unlock: the next lock gets another ClientToken", () => {
-    const unknown = (writtenAt: string) => locked({ launch: undefined, launchIntent: launchIntent("type1", writtenAt) });
+    const unknown = (writtenAt: string) =>
+      locked({ launch: undefined, launchIntent: launchIntent("type1", writtenAt) });
     expect(reconcile([unknown(at(-11 * MINUTE))])).toEqual({ ...nothing, unlock: [byUuid(1, "TimeoutBooting")] });
     expect(reconcile([unknown(at(-9 * MINUTE))])).toEqual(nothing);
     expect(reconcile([unknown(new Date(THRESHOLD - 10 * MINUTE + 1).toISOString())])).toEqual(nothing);
@@ -156,7 +169,11 @@ describe("Locked: requeue when its instance is gone, never booted, or priority i
   });
   test("instance pending longer than TimeoutBooting → terminate and unlock", () => {
     const p = reconcile([locked()], [instance(1, { container: 1, state: "pending", launchTime: at(-11 * MINUTE) })]);
-    expect(p).toEqual({ ...nothing, unlock: [byUuid(1, "TimeoutBooting")], terminate: [terminate(1, "TimeoutBooting")] });
+    expect(p).toEqual({
+      ...nothing,
+      unlock: [byUuid(1, "TimeoutBooting")],
+      terminate: [terminate(1, "TimeoutBooting")],
+    });
   });
   test("instance running past TimeoutBooting with the container Locked → still loading its image: left alone (§4.1)", () => {
     expect(reconcile([locked()], [instance(1, { container: 1, launchTime: at(-11 * MINUTE) })])).toEqual(nothing);
@@ -184,7 +201,10 @@ describe("Locked: requeue when its instance is gone, never booted, or priority i
 describe("instances nobody accounts for (§3.4 'not in queue')", () => {
   test("an instance with no container tag was not launched here: reported, never terminated (upgrade from upstream)", () => {
     expect(reconcile([], [instance(1)])).toEqual({ ...nothing, foreign: [instanceId(1)] });
-    expect(reconcile([entry(1, { state: "Running" })], [instance(1), instance(2)])).toMatchObject({ terminate: [], foreign: [instanceId(1), instanceId(2)] });
+    expect(reconcile([entry(1, { state: "Running" })], [instance(1), instance(2)])).toMatchObject({
+      terminate: [],
+      foreign: [instanceId(1), instanceId(2)],
+    });
   });
   test("an untagged instance named by a launch record belongs to that container", () => {
     expect(reconcile([entry(1, { state: "Running", launch: launchRecord(1) })], [instance(1)])).toEqual(nothing);
@@ -231,16 +251,34 @@ describe("an instance on hold is never terminated automatically, and keeps its c
     expect(p).toEqual({ ...nothing, held: [heldFor(1, "finished")] });
   });
   test("past TimeoutBooting: neither terminated nor its container requeued, since it may still start it", () => {
-    const locked = entry(1, { state: "Locked", localChangeAt: at(-30 * MINUTE), launch: launchRecord(1, at(-20 * MINUTE)) });
+    const locked = entry(1, {
+      state: "Locked",
+      localChangeAt: at(-30 * MINUTE),
+      launch: launchRecord(1, at(-20 * MINUTE)),
+    });
     const p = reconcile([locked], [held(1, { container: 1, state: "pending", launchTime: at(-11 * MINUTE) })]);
     expect(p).toEqual({ ...nothing, held: [] });
   });
   test("with its container at priority 0, a duplicate, stopped, or tagged for a container not in the queue: left alone", () => {
-    const lockedZero = entry(1, { state: "Locked", priority: 0n, localChangeAt: at(-30 * MINUTE), launch: launchRecord(1, at(-20 * MINUTE)) });
-    expect(reconcile([lockedZero], [held(1, { container: 1 })])).toEqual({ ...nothing, held: [heldFor(1, "priority=0")] });
+    const lockedZero = entry(1, {
+      state: "Locked",
+      priority: 0n,
+      localChangeAt: at(-30 * MINUTE),
+      launch: launchRecord(1, at(-20 * MINUTE)),
+    });
+    expect(reconcile([lockedZero], [held(1, { container: 1 })])).toEqual({
+      ...nothing,
+      held: [heldFor(1, "priority=0")],
+    });
     const running = entry(2, { state: "Running", launch: launchRecord(2) });
-    expect(reconcile([running], [instance(2, { container: 2 }), held(3, { container: 2 })])).toEqual({ ...nothing, held: [heldFor(3, "duplicate")] });
-    expect(reconcile([running], [held(2, { container: 2, state: "stopped" })])).toEqual({ ...nothing, held: [heldFor(2, "stopped")] });
+    expect(reconcile([running], [instance(2, { container: 2 }), held(3, { container: 2 })])).toEqual({
+      ...nothing,
+      held: [heldFor(3, "duplicate")],
+    });
+    expect(reconcile([running], [held(2, { container: 2, state: "stopped" })])).toEqual({
+      ...nothing,
+      held: [heldFor(2, "stopped")],
+    });
     expect(reconcile([], [held(4, { container: 7 })])).toEqual({ ...nothing, held: [heldFor(4, "not in queue")] });
   });
   test("an unrecognised or run tag changes nothing", () => {
@@ -252,7 +290,8 @@ describe("an instance on hold is never terminated automatically, and keeps its c
 describe("a drained instance is terminated as soon as it is idle (upstream IdleBehavior drain)", () => {
   const lockedAt = at(-3 * MINUTE);
   const locked = () => entry(1, { state: "Locked", localChangeAt: lockedAt, launch: launchRecord(1, at(-2 * MINUTE)) });
-  const drained = (spec: Parameters<typeof instance>[1] = {}) => instance(1, { container: 1, idleBehavior: "drain", ...spec });
+  const drained = (spec: Parameters<typeof instance>[1] = {}) =>
+    instance(1, { container: 1, idleBehavior: "drain", ...spec });
 
   test("still booting: terminated now and its container requeued for another instance", () => {
     const p = reconcile([locked()], [drained({ state: "pending", launchTime: at(-2 * MINUTE) })]);
@@ -267,6 +306,9 @@ describe("a drained instance is terminated as soon as it is idle (upstream IdleB
     expect(reconcile([], [drained({ state: "pending" })])).toEqual({ ...nothing, terminate: [terminate(1, "drain")] });
   });
   test("an instance this dispatcher did not launch is left alone, drained or not", () => {
-    expect(reconcile([], [instance(1, { idleBehavior: "drain", state: "pending" })])).toEqual({ ...nothing, foreign: [instanceId(1)] });
+    expect(reconcile([], [instance(1, { idleBehavior: "drain", state: "pending" })])).toEqual({
+      ...nothing,
+      foreign: [instanceId(1)],
+    });
   });
 });

@@ -40,22 +40,40 @@ function placeholdersBalanced(input: {
 
 describe("every write is conditional and its placeholders are exactly declared", () => {
   const started = "2026-01-01T00:00:00.000Z";
-  const decision = { needed: { VCPUs: 1, RAM: 1, Scratch: 1, GPUs: 0, GPUVRAM: 0 }, maxPrice: 1, chosen: [], rejected: [] };
+  const decision = {
+    needed: { VCPUs: 1, RAM: 1, Scratch: 1, GPUs: 0, GPUVRAM: 0 },
+    maxPrice: 1,
+    chosen: [],
+    rejected: [],
+  };
   const cases = {
     putNewEntry: putNewEntryRequest(table, queueEntry(1)),
     replacePolled: replacePolledContainerRequest(table, queuedContainer(1), started),
     replacePolledFinished: replacePolledContainerRequest(table, queuedContainer(1, { state: "Complete" }), started, 99),
     deleteAbsent: deleteAbsentEntryRequest(table, containerUuid(1), started),
     forget: forgetRequest(table, containerUuid(1)),
-    applyStateChange: applyStateChangeRequest(table, { uuid: containerUuid(1), state: "Locked", priority: 1n, locked_by_uuid: "x" }, started),
+    applyStateChange: applyStateChangeRequest(
+      table,
+      { uuid: containerUuid(1), state: "Locked", priority: 1n, locked_by_uuid: "x" },
+      started,
+    ),
     setInstanceTypes: setInstanceTypesRequest(table, containerUuid(1), [], decision.needed, decision),
-    recordLaunch: recordLaunchRequest(table, containerUuid(1), { instanceId: "i-1", instanceType: "t", attempt: 1, launchedAt: started }),
+    recordLaunch: recordLaunchRequest(table, containerUuid(1), {
+      instanceId: "i-1",
+      instanceType: "t",
+      attempt: 1,
+      launchedAt: started,
+    }),
     claimEntry: claimEntryRequest(table, containerUuid(1), "me", 0, 1),
     writeLaunchIntent: writeLaunchIntentRequest(table, containerUuid(1), "me", intent(2, "tok-a")),
     writeLaunchIntentFollowing: writeLaunchIntentRequest(table, containerUuid(1), "me", intent(2, "tok-b"), "tok-a"),
     clearLaunchIntent: clearLaunchIntentRequest(table, containerUuid(1), "me", "tok-a"),
     setThreshold: setThresholdRequest(table, "me", started, "tok"),
-    setSchedulingStatus: setSchedulingStatusRequest(table, containerUuid(1), "Waiting for previous container attempt to exit."),
+    setSchedulingStatus: setSchedulingStatusRequest(
+      table,
+      containerUuid(1),
+      "Waiting for previous container attempt to exit.",
+    ),
   };
   for (const [name, input] of Object.entries(cases)) {
     it(`${name} has a condition`, () => {
@@ -80,7 +98,11 @@ describe("the rules the conditions encode", () => {
   });
 
   it("lock/unlock/cancel replies copy only state, priority and locked_by_uuid (§1.9)", () => {
-    const input = applyStateChangeRequest(table, { uuid: containerUuid(1), state: "Queued", priority: 3n, locked_by_uuid: null }, "t");
+    const input = applyStateChangeRequest(
+      table,
+      { uuid: containerUuid(1), state: "Queued", priority: 3n, locked_by_uuid: null },
+      "t",
+    );
     expect(input.UpdateExpression).toBe(
       "SET #container.#state = :state, #container.#priority = :priority, #container.#lockedBy = :lockedBy, #localChangeAt = :changedAt, #version = #version + :one REMOVE #statusOnly",
     );
@@ -138,8 +160,15 @@ describe("a launch intent is written before each RunInstances call, and one lock
   });
 
   it("is replaced by the launch record in the same write", () => {
-    const input = recordLaunchRequest(table, containerUuid(1), { instanceId: "i-1", instanceType: "small", attempt: 2, launchedAt: "t" });
-    expect(input.UpdateExpression).toBe("SET #launch = :launch, #version = #version + :one REMOVE #statusOnly, #launchLease, #launchIntent");
+    const input = recordLaunchRequest(table, containerUuid(1), {
+      instanceId: "i-1",
+      instanceType: "small",
+      attempt: 2,
+      launchedAt: "t",
+    });
+    expect(input.UpdateExpression).toBe(
+      "SET #launch = :launch, #version = #version + :one REMOVE #statusOnly, #launchLease, #launchIntent",
+    );
   });
 });
 
@@ -151,7 +180,11 @@ describe("a scheduling status is stored only when it changes, and alone (§3.3)"
     expect(input.ConditionExpression).toBe(
       "(attribute_exists(#uuid)) AND (#container.#state IN (:queued, :locked)) AND (attribute_not_exists(#schedulingStatus) OR #schedulingStatus <> :status)",
     );
-    expect(input.ExpressionAttributeValues).toMatchObject({ ":status": { S: status }, ":queued": { S: "Queued" }, ":locked": { S: "Locked" } });
+    expect(input.ExpressionAttributeValues).toMatchObject({
+      ":status": { S: status },
+      ":queued": { S: "Queued" },
+      ":locked": { S: "Locked" },
+    });
   });
 
   it("sets the status and the status-only mark and nothing else, not even version", () => {
@@ -165,13 +198,27 @@ describe("a scheduling status is stored only when it changes, and alone (§3.3)"
     const needed = { VCPUs: 1, RAM: 1, Scratch: 1, GPUs: 0, GPUVRAM: 0 };
     const entryWrites = {
       replacePolled: replacePolledContainerRequest(table, queuedContainer(1), started),
-      applyStateChange: applyStateChangeRequest(table, { uuid: containerUuid(1), state: "Locked", priority: 1n, locked_by_uuid: "x" }, started),
-      setInstanceTypes: setInstanceTypesRequest(table, containerUuid(1), [], needed, { needed, maxPrice: 1, chosen: [], rejected: [] }),
+      applyStateChange: applyStateChangeRequest(
+        table,
+        { uuid: containerUuid(1), state: "Locked", priority: 1n, locked_by_uuid: "x" },
+        started,
+      ),
+      setInstanceTypes: setInstanceTypesRequest(table, containerUuid(1), [], needed, {
+        needed,
+        maxPrice: 1,
+        chosen: [],
+        rejected: [],
+      }),
       claimEntry: claimEntryRequest(table, containerUuid(1), "me", 0, 1),
       releaseEntry: releaseEntryRequest(table, containerUuid(1), "me"),
       writeLaunchIntent: writeLaunchIntentRequest(table, containerUuid(1), "me", intent(2, "tok-a")),
       clearLaunchIntent: clearLaunchIntentRequest(table, containerUuid(1), "me", "tok-a"),
-      recordLaunch: recordLaunchRequest(table, containerUuid(1), { instanceId: "i-1", instanceType: "t", attempt: 1, launchedAt: started }),
+      recordLaunch: recordLaunchRequest(table, containerUuid(1), {
+        instanceId: "i-1",
+        instanceType: "t",
+        attempt: 1,
+        launchedAt: started,
+      }),
       clearLaunch: clearLaunchRequest(table, containerUuid(1), "i-1"),
     };
     for (const [name, input] of Object.entries(entryWrites)) {

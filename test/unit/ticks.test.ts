@@ -5,15 +5,27 @@ import { scheduleWakeRequest } from "../../lib/store/launch-wakes.js";
 import { claimTickOnlyRequest, claimTickRequest, finishTickUpdateRequest } from "../../lib/store/tick-requests.js";
 
 describe("a tick claims its generation with one conditional write on #queue (duplicates and late ticks die there)", () => {
-  const claim = claimTickRequest("queue", { generation: 7, owner: "me", nowMs: 1_000, leaseMs: 60_000, dueByMs: 75_000 });
+  const claim = claimTickRequest("queue", {
+    generation: 7,
+    owner: "me",
+    nowMs: 1_000,
+    leaseMs: 60_000,
+    dueByMs: 75_000,
+  });
 
   it("moves the chain to the next generation only if it still expects this one, and takes the update lease in the same write", () => {
     expect(claim.Key).toEqual({ uuid: { S: "#queue" } });
     expect(claim.ConditionExpression).toBe(
       "(attribute_not_exists(#tickGeneration) OR #tickGeneration = :generation) AND (attribute_not_exists(#leaseUntil) OR #leaseUntil < :now OR #leaseOwner = :owner)",
     );
-    expect(claim.UpdateExpression).toBe("SET #tickGeneration = :next, #tickDueBy = :dueBy, #leaseOwner = :owner, #leaseUntil = :until");
-    expect(claim.ExpressionAttributeValues).toMatchObject({ ":generation": { N: "7" }, ":next": { N: "8" }, ":until": { N: "61000" } });
+    expect(claim.UpdateExpression).toBe(
+      "SET #tickGeneration = :next, #tickDueBy = :dueBy, #leaseOwner = :owner, #leaseUntil = :until",
+    );
+    expect(claim.ExpressionAttributeValues).toMatchObject({
+      ":generation": { N: "7" },
+      ":next": { N: "8" },
+      ":until": { N: "61000" },
+    });
     // A failed condition says why (stale generation, or a held lease) without another read.
     expect(claim.ReturnValuesOnConditionCheckFailure).toBe("ALL_OLD");
   });
@@ -25,8 +37,16 @@ describe("a tick claims its generation with one conditional write on #queue (dup
   });
 
   it("closes the update in one write: threshold forward only, lease holder only, lease released, next due time, waiting count (§1.5 step 5)", () => {
-    const finish = finishTickUpdateRequest("queue", { owner: "me", updateStartedAt: "2026-12-07T10:00:00.000Z", tokenUuid: "t", dueByMs: 20_000, waiting: 3 });
-    expect(finish.ConditionExpression).toBe("(#leaseOwner = :owner) AND (attribute_not_exists(#threshold) OR #threshold < :started)");
+    const finish = finishTickUpdateRequest("queue", {
+      owner: "me",
+      updateStartedAt: "2026-12-07T10:00:00.000Z",
+      tokenUuid: "t",
+      dueByMs: 20_000,
+      waiting: 3,
+    });
+    expect(finish.ConditionExpression).toBe(
+      "(#leaseOwner = :owner) AND (attribute_not_exists(#threshold) OR #threshold < :started)",
+    );
     expect(finish.UpdateExpression).toBe(
       "SET #threshold = :started, #tokenUuid = :tokenUuid, #tickDueBy = :dueBy, #waitingEntries = :waiting REMOVE #leaseOwner, #leaseUntil",
     );
@@ -43,9 +63,22 @@ describe("launch keeps one wake-up pending (§4.1: the window's end wakes the sc
 
 describe("tick messages", () => {
   it("round-trip, and anything else is not a tick", () => {
-    expect(parseTick(tickBody({ kind: "update-tick", generation: 12 }))).toEqual({ kind: "update-tick", generation: 12 });
-    expect(parseTick(tickBody({ kind: "launch-wake", reason: "quota" }))).toEqual({ kind: "launch-wake", reason: "quota" });
-    for (const body of ["", "{", "null", '{"kind":"update-tick","generation":-1}', '{"kind":"update-tick","generation":1.5}', '{"kind":"launch-wake","reason":"bored"}']) {
+    expect(parseTick(tickBody({ kind: "update-tick", generation: 12 }))).toEqual({
+      kind: "update-tick",
+      generation: 12,
+    });
+    expect(parseTick(tickBody({ kind: "launch-wake", reason: "quota" }))).toEqual({
+      kind: "launch-wake",
+      reason: "quota",
+    });
+    for (const body of [
+      "",
+      "{",
+      "null",
+      '{"kind":"update-tick","generation":-1}',
+      '{"kind":"update-tick","generation":1.5}',
+      '{"kind":"launch-wake","reason":"bored"}',
+    ]) {
       expect(parseTick(body), body).toBeUndefined();
     }
   });
