@@ -16,10 +16,9 @@ function newestSource(): number {
   const visit = (dir: string) => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const path = join(dir, entry.name);
-      // The runner and simulators are not part of any bundle.
-      if (entry.isDirectory()) {
-        if (path !== join(root, "lib", "local")) visit(path);
-      } else if (entry.name.endsWith(".ts")) newest = Math.max(newest, statSync(path).mtimeMs);
+      // The runner and simulators (local/) are part of no bundle: functions/ and lib/ are.
+      if (entry.isDirectory()) visit(path);
+      else if (entry.name.endsWith(".ts")) newest = Math.max(newest, statSync(path).mtimeMs);
     }
   };
   visit(join(root, "functions"));
