@@ -84,7 +84,10 @@ const containerFields = {
 /** A container record in a reply: only what was selected is there; unknown fields pass through. */
 export const containerReply = z.looseObject(containerFields).partial();
 
-/** The attributes the queue selects on every poll (§1.6); `mounts` is deliberately absent. */
+/**
+ * The attributes the queue selects on every poll (§1.6); `mounts` is deliberately absent.
+ * `lock_count` is ours, not upstream's: see QueuedContainer.lock_count.
+ */
 export const queueSelect = [
   "uuid",
   "state",
@@ -93,6 +96,7 @@ export const queueSelect = [
   "container_image",
   "scheduling_parameters",
   "created_at",
+  "lock_count",
 ] as const;
 
 /**
@@ -117,6 +121,7 @@ export const queuedContainer = z
     container_image: orZero(z.string(), ""),
     scheduling_parameters: schedulingParameters.optional().transform((sp) => sp ?? schedulingParameters.parse({})),
     created_at: orZero(z.string(), ""),
+    lock_count: size.optional(),
   })
   .transform((c): QueuedContainer => c as QueuedContainer)
   .superRefine((container, ctx) => {

@@ -114,6 +114,13 @@ export interface QueuedContainer {
   scheduling_parameters: SchedulingParameters;
   created_at: string;
   locked_by_uuid?: string | null;
+  /**
+   * How many times the container was locked, as of the last poll. Not in upstream's select:
+   * every lock increments it, so a poll sees an unlock and a re-lock that happened between two
+   * polls even when state, priority and locked_by_uuid came back to what the queue index holds
+   * (an entry written by the unlock in between would otherwise never be corrected).
+   */
+  lock_count?: number;
 }
 
 /** What lock/unlock/cancel return that the cache applies (§1.9): state, priority, locked_by_uuid. */

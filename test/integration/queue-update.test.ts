@@ -47,6 +47,8 @@ describe("update polls exactly as upstream (§1.6–1.7)", () => {
       "container_image",
       "scheduling_parameters",
       "created_at",
+      // Ours, not upstream's: a lock cycle between two polls must show (QueuedContainer.lock_count).
+      "lock_count",
     ]);
   });
 

@@ -139,6 +139,21 @@ describe("a steady update reads the queue index, not the table (§1.5: reads gro
     expect(await queue.update()).toMatchObject({ readIndex: true, replaced: 0 });
   });
 
+  it("a lock cycle between two polls (unlock applied, the next lock's reply lost) is seen: lock_count moved (soak, seed 4242)", async () => {
+    const { h, queue } = await ticking();
+    const c = h.sim.addContainer({ state: "Queued" });
+    await queue.update();
+    await queue.lock(c.uuid);
+    await queue.update();
+    // Requeued (cleanup's unlock, applied to the entry), then locked again by a call whose reply
+    // was lost: Arvados says Locked by us, as the index does, but the entry says Queued.
+    await queue.unlock(c.uuid);
+    await h.api.lockContainer(c.uuid);
+    expect((await h.store.get(c.uuid))?.container.state).toBe("Queued");
+    await queue.update();
+    expect((await h.store.get(c.uuid))?.container).toMatchObject({ state: "Locked", lock_count: 2 });
+  });
+
   it("an entry forgotten while Arvados still lists it (§1.4: Queued on hold, then given a priority) is cached again", async () => {
     const { h, queue } = await ticking();
     const c = h.sim.addContainer({ state: "Queued" });
