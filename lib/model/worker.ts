@@ -1,0 +1,67 @@
+import type { IdleBehavior } from "./instance.js";
+
+/**
+ * Upstream's worker states (§3.1 `worker.State`), inferred here rather than probed: the agent on
+ * an instance reports nothing (lib/cloud/worker-channel.ts explains why), so a worker's state is
+ * derived from EC2's instance state, the states of the containers this dispatcher assigned to it,
+ * and how they were assigned (lib/scheduler/workers.ts).
+ */
+export const WorkerState = {
+  booting: "booting",
+  idle: "idle",
+  running: "running",
+  shutdown: "shutdown",
+} as const;
+export type WorkerState = (typeof WorkerState)[keyof typeof WorkerState];
+
+/**
+ * Which dispatcher version launched an instance: a `pool` worker runs the agent and takes orders
+ * through the channel; a `perContainer` instance runs the one-shot boot script of the one
+ * container it was launched for, and is managed to its end but never given another container.
+ */
+export type WorkerKind = "pool" | "perContainer";
+
+/**
+ * Resources still free on a worker while packing containers onto it (§2.6, upstream
+ * InstanceResources with `sharedVCPUUsed`). Bytes for sizes. Structurally the same as
+ * lib/instance-types' RemainingResources, so Accommodates/Sub apply to it unchanged.
+ */
+export interface WorkerResources {
+  VCPUs: number;
+  RAM: number;
+  Scratch: number;
+  GPUs: number;
+  GPUVRAM: number;
+  sharedVCPUUsed: boolean;
+}
+
+/**
+ * A WorkerView is one instance of our instance set seen as upstream's scheduler sees a worker
+ * (§3.3 "Preparation"): its state and IdleBehavior, the non-final containers assigned to it, and
+ * the configured type's resources minus what those containers need. Derived fresh by every pass
+ * from plain data (a listing, the entries, the clock); never stored.
+ */
+export interface WorkerView {
+  instanceId: string;
+  /** The configured instance type Name (the InstanceType tag). */
+  instanceType: string;
+  /** The configured type's Price, for upstream's instanceSort; 0 when the type left the config. */
+  price: number;
+  kind: WorkerKind;
+  state: WorkerState;
+  idleBehavior: IdleBehavior;
+  /** ISO time EC2 launched the instance. */
+  launchTime: string;
+  /** Uuids of the non-final containers assigned to it (upstream RunningContainerUUIDs plus reservations). */
+  containers: string[];
+  /** How many of `containers` crunch-run has started (Arvados state Running). */
+  runningCount: number;
+  /** The configured type minus InstanceResourcesNeeded of `containers` (§3.3); all zero when unknown. */
+  remaining: WorkerResources;
+  /**
+   * ISO time the worker was last known busy: when its last container was assigned, or, for an
+   * idle worker, when cleanup first saw it idle (the `#worker` item); the launch time at least.
+   * TimeoutIdle counts from here.
+   */
+  lastBusyAt: string;
+}
