@@ -51,6 +51,8 @@ export interface PlanPoolInput {
 export interface AssignDecision {
   uuid: string;
   instanceId: string;
+  /** The worker's configured type Name (recorded with the assignment). */
+  instanceType: string;
 }
 
 /**
@@ -197,7 +199,11 @@ export function planPool(input: PlanPoolInput): PoolPlan {
     if (entry.instanceResources !== undefined)
       slot.remaining = subtractResources(slot.remaining, entry.instanceResources);
     slot.containers++;
-    plan.assign.push({ uuid: entry.container.uuid, instanceId: slot.view.instanceId });
+    plan.assign.push({
+      uuid: entry.container.uuid,
+      instanceId: slot.view.instanceId,
+      instanceType: slot.view.instanceType,
+    });
     // §3.3 8.2: a worker not up yet means waiting for it to boot; an up one, preparing.
     if (slot.view.state === WorkerState.booting) {
       plan.statuses[entry.container.uuid] = newInstanceStatus(slot.view.instanceType);
