@@ -3,7 +3,7 @@ import type { HeldLock } from "../model/container.js";
 import type { DispatchState } from "../model/dispatch-state.js";
 import type { LaunchIntent, LaunchRecord, QueueEntry } from "../model/entry.js";
 import type { InstanceCloud, WorkerCloud } from "../model/instance-cloud.js";
-import type { PoolSettings } from "../scheduler/plan-pool.js";
+import type { PoolSettings } from "../model/worker.js";
 import type { SharedValue } from "../model/shared-value.js";
 
 /**

@@ -65,3 +65,16 @@ export interface WorkerView {
    */
   lastBusyAt: string;
 }
+
+/** The pool's own settings (§6.2), in milliseconds where they are durations. */
+export interface PoolSettings {
+  /** `CloudVMs.MaxRunningContainersPerInstance`: 0 = unlimited. */
+  maxRunningContainersPerInstance: number;
+  /** `CloudVMs.TimeoutIdle`: the agent powers an idle worker off after this. */
+  timeoutIdleMs: number;
+  /**
+   * An idle worker this close to TimeoutIdle is not given a container: its agent may power off
+   * before it reads the order (lib/cloud/worker-channel.ts). A few agent polls.
+   */
+  assignMarginMs: number;
+}

@@ -5,7 +5,9 @@ import type { CapacityState } from "../model/dispatch-state.js";
 import type { QueueEntry } from "../model/entry.js";
 import { IdleBehavior, type InstanceView } from "../model/instance.js";
 import { type InstanceType, resolveInstanceTypes } from "../model/instance-type.js";
-import { WorkerState, type WorkerView } from "../model/worker.js";
+import { type PoolSettings, WorkerState, type WorkerView } from "../model/worker.js";
+
+export type { PoolSettings } from "../model/worker.js";
 import { isAtCapacity, isAtQuota, isThrottled } from "./capacity.js";
 import { countsTowardQuota, currentIntent, currentLaunch, InstanceIndex } from "./instances.js";
 import { maxSupervisorsFor } from "./max-containers.js";
@@ -18,19 +20,6 @@ import {
   SchedulingStatus,
   supervisorLimitStatus,
 } from "./status.js";
-
-/** The pool's own settings (§6.2), in milliseconds where they are durations. */
-export interface PoolSettings {
-  /** `CloudVMs.MaxRunningContainersPerInstance`: 0 = unlimited. */
-  maxRunningContainersPerInstance: number;
-  /** `CloudVMs.TimeoutIdle`: the agent powers an idle worker off after this. */
-  timeoutIdleMs: number;
-  /**
-   * An idle worker this close to TimeoutIdle is not given a container: its agent may power off
-   * before it reads the order (lib/cloud/worker-channel.ts). A few agent polls.
-   */
-  assignMarginMs: number;
-}
 
 /** Everything one pool scheduling pass looks at. Plain data; `now` is epoch ms. */
 export interface PlanPoolInput {
