@@ -22,7 +22,14 @@ import { createPlumbing, type Plumbing, requireBuild } from "./plumbing.js";
 import { emptySnapshot, type ProgressSnapshot, ProgressTracker } from "./progress.js";
 import { readServerlessSpec } from "./serverless-mappings.js";
 import { PortBusyError, RunnerSetupError, type Services, startServices } from "./services.js";
-import { containerOutcomes, formatSummary, latencyStats, queuedToLaunchLatencies, type RunSummary } from "./summary.js";
+import {
+  containerOutcomes,
+  formatSummary,
+  latencyStats,
+  queuedToLaunchLatencies,
+  workerAssignmentTimes,
+  type RunSummary,
+} from "./summary.js";
 import { WorkloadPlayer } from "./workload-player.js";
 
 /** The repository root (dist/, .local/ and serverless.yml live here). */
@@ -380,7 +387,13 @@ async function play(
   const tagKey = `${tagKeyPrefix}ContainerUUID`;
   const instancesByState: Record<string, number> = {};
   for (const i of instances) instancesByState[i.state] = (instancesByState[i.state] ?? 0) + 1;
-  const latencies = queuedToLaunchLatencies(player?.submitted ?? [], instances, tagKey);
+  const workerTag = `${tagKeyPrefix}Worker`;
+  const assignments = workerAssignmentTimes(
+    instances,
+    (ec2Sim?.requests() ?? []).filter((r) => r.action === "CreateTags"),
+    tagKeyPrefix,
+  );
+  const latencies = queuedToLaunchLatencies(player?.submitted ?? [], instances, tagKey, assignments);
   const latency = latencyStats(latencies);
   const summary: RunSummary = {
     finished: stopReason === undefined,
@@ -388,7 +401,9 @@ async function play(
     elapsedMs: Date.now() - startedAt,
     containers: containerOutcomes(snapshot),
     instancesLaunched:
-      ec2Sim === undefined ? snapshot.launches : instances.filter((i) => i.tags[tagKey] !== undefined).length,
+      ec2Sim === undefined
+        ? snapshot.launches
+        : instances.filter((i) => i.tags[tagKey] !== undefined || i.tags[workerTag] === "pool").length,
     instancesByState: ec2Sim === undefined ? snapshot.instancesByState : instancesByState,
     finishedEntriesLeft: snapshot.finishedEntries,
     runInstancesErrors: snapshot.runInstancesErrors,
