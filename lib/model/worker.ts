@@ -77,4 +77,9 @@ export interface PoolSettings {
    * before it reads the order (lib/cloud/worker-channel.ts). A few agent polls.
    */
   assignMarginMs: number;
+  /**
+   * Containers per batched RunInstances at most: what the agent's user data leaves room for
+   * (EC2's 16 KB), and never past EC2's instance bucket (1,000). Undefined: 1,000.
+   */
+  maxBatchSize?: number;
 }

@@ -5,7 +5,7 @@
  * in either mode are managed to their end in the other: the scheduler tells them apart by their
  * tags (ContainerUUID for one container, Worker=pool for a worker).
  */
-import { checkWorkerLaunchConfig } from "../cloud/worker-launch-user-data.js";
+import { checkWorkerLaunchConfig, workerAssignmentRoom } from "../cloud/worker-launch-user-data.js";
 import type { ClusterConfig } from "../config/types.js";
 import type { PoolDeps } from "../launch/ports.js";
 import type { WorkerCloud } from "../model/instance-cloud.js";
@@ -59,6 +59,19 @@ export function poolDepsFromEnv(
       maxRunningContainersPerInstance: cloudVMs.MaxRunningContainersPerInstance ?? 0,
       timeoutIdleMs: cloudVMs.TimeoutIdle ?? 60_000,
       assignMarginMs,
+      maxBatchSize: maxBatchFor(workerAssignmentRoom(config, bootDeploymentFromEnv(env))),
     },
   };
+}
+
+/**
+ * Bytes of one instance's user data line at most: `#arvados-run <index> <uuid>:<attempt>\n` with
+ * a 3-digit index and a 2-digit attempt (`lock_count` stops at MaxDispatchAttempts, 10 by default).
+ */
+const assignmentLineBytes = "#arvados-run 999 zzzzz-dz642-zzzzzzzzzzzzzzz:99\n".length;
+
+/** How many containers one batched call's user data can carry (at least 1), given the room left. */
+export function maxBatchFor(room: number | undefined): number {
+  if (room === undefined) return 1;
+  return Math.max(1, Math.min(1000, Math.floor(room / assignmentLineBytes)));
 }

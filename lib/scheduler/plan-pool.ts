@@ -21,6 +21,9 @@ import {
   supervisorLimitStatus,
 } from "./status.js";
 
+/** EC2's instance launch bucket allows a burst of 1,000 instances (DESIGN "EC2's own limits"). */
+const maxInstancesPerCall = 1000;
+
 /** Everything one pool scheduling pass looks at. Plain data; `now` is epoch ms. */
 export interface PlanPoolInput {
   entries: readonly QueueEntry[];
@@ -175,9 +178,16 @@ export function planPool(input: PlanPoolInput): PoolPlan {
     newInstances: 0,
   };
   const groups = new Map<string, CreateGroup>();
+  const full: CreateGroup[] = [];
   const repeats = new Map<string, RepeatGroup>();
+  const maxBatch = Math.max(1, Math.min(settings.maxBatchSize ?? maxInstancesPerCall, maxInstancesPerCall));
   const create = (uuid: string, it: InstanceType) => {
-    const group = groups.get(it.Name) ?? { instanceType: it, uuids: [] };
+    let group = groups.get(it.Name);
+    // A full batch goes out as is; the next containers of the type start another call.
+    if (group === undefined || group.uuids.length >= maxBatch) {
+      if (group !== undefined) full.push(group);
+      group = { instanceType: it, uuids: [] };
+    }
     group.uuids.push(uuid);
     groups.set(it.Name, group);
     planned++;
@@ -293,7 +303,7 @@ export function planPool(input: PlanPoolInput): PoolPlan {
     }
   }
 
-  plan.create = [...groups.values()];
+  plan.create = [...full, ...groups.values()];
   plan.repeat = [...repeats.values()];
   plan.newInstances = planned;
   plan.atQuota = atQuota();

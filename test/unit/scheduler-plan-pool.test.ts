@@ -216,6 +216,18 @@ describe("new instances: one batched create per type, counted in instances", () 
     expect(p.newInstances).toBe(3);
   });
 
+  test("a batch holds at most maxBatchSize containers (what the user data has room for); the rest start another call", () => {
+    const p = plan(
+      [1, 2, 3, 4, 5].map((i) => ent(i, { types: [1] })),
+      { settings: { maxBatchSize: 2 } },
+    );
+    expect(creates(p)).toEqual([
+      ["type1", [containerUuid(1), containerUuid(2)]],
+      ["type1", [containerUuid(3), containerUuid(4)]],
+      ["type1", [containerUuid(5)]],
+    ]);
+  });
+
   test("MaxInstances counts instances, not containers: a full pool still packs onto its workers", () => {
     const p = plan([ent(1, { types: [2] }), ent(2, { types: [2] }), ent(3, { types: [2] })], {
       instances: [worker(1, { launchTime: at(-MINUTE) })],
