@@ -177,10 +177,23 @@ export class Ec2InstanceCloud implements InstanceCloud, WorkerCloud {
 
   /** Orders containers on an existing worker: one CreateTags with one order tag each (the channel). */
   async assign(instanceId: string, orders: readonly { containerUuid: string; attempt: number }[]): Promise<void> {
+    await this.order(instanceId, orders, "run");
+  }
+
+  /** Stops containers on a worker: one CreateTags with a kill order each (the channel). */
+  async kill(instanceId: string, orders: readonly { containerUuid: string; attempt: number }[]): Promise<void> {
+    await this.order(instanceId, orders, "kill");
+  }
+
+  private async order(
+    instanceId: string,
+    orders: readonly { containerUuid: string; attempt: number }[],
+    action: "run" | "kill",
+  ): Promise<void> {
     const input = buildOrderTagsInput(
       this.options.config.Containers.CloudVMs.TagKeyPrefix,
       instanceId,
-      orders.map((o) => ({ ...o, action: "run" as const })),
+      orders.map((o) => ({ ...o, action })),
     );
     try {
       await this.options.ec2.send(new CreateTagsCommand(input));

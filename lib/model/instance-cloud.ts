@@ -78,4 +78,6 @@ export interface WorkerCloud {
   launchWorkers(request: WorkerLaunchRequest): Promise<LaunchedWorkers>;
   /** Orders containers on an existing worker (`<prefix>Container:<uuid>` = `run:<attempt>`, one CreateTags). */
   assign(instanceId: string, orders: readonly { containerUuid: string; attempt: number }[]): Promise<void>;
+  /** Stops containers on a worker (`<prefix>Container:<uuid>` = `kill:<attempt>`, one CreateTags); its others run on. */
+  kill(instanceId: string, orders: readonly { containerUuid: string; attempt: number }[]): Promise<void>;
 }

@@ -134,6 +134,7 @@ export class PortFakes {
         },
         getContainerMounts: async () => ({ mounts: {} }),
       },
+      channel: { kill: async (instanceId, orders) => this.kill(instanceId, orders) },
       cloud: {
         list: async () => this.instances,
         terminate: async (ids) => {
@@ -161,6 +162,7 @@ export class PortFakes {
       assign: async (instanceId, orders) => {
         this.log.push(`assign ${instanceId} ${orders.map((o) => `${o.containerUuid}:${o.attempt}`).join(",")}`);
       },
+      kill: async (instanceId, orders) => this.kill(instanceId, orders),
     };
     return {
       ...this.launchDeps(),
@@ -169,6 +171,10 @@ export class PortFakes {
         settings: { maxRunningContainersPerInstance: 0, timeoutIdleMs: 60_000, assignMarginMs: 20_000, ...settings },
       },
     };
+  }
+
+  private async kill(instanceId: string, orders: readonly { containerUuid: string; attempt: number }[]): Promise<void> {
+    this.log.push(`kill ${instanceId} ${orders.map((o) => `${o.containerUuid}:${o.attempt}`).join(",")}`);
   }
 
   private async launchWorkers(request: WorkerLaunchRequest): Promise<LaunchedWorkers> {
