@@ -64,6 +64,13 @@ export interface WorkerView {
    * TimeoutIdle counts from here.
    */
   lastBusyAt: string;
+  /**
+   * When cleanup first saw this worker idle, if known (the `#worker` item, when kept). Only a known
+   * idle-since keeps the scheduler off a worker about to power off: without it, the idle time is
+   * unknown, and an order that reaches a worker just as its agent powers off is repaired by
+   * cleanup (the container is requeued as for any worker that dies).
+   */
+  idleSince?: string;
 }
 
 /** The pool's own settings (§6.2), in milliseconds where they are durations. */

@@ -93,7 +93,7 @@ interface Slot {
  * §3.3 step 5: the existing worker for `entry`, if one qualifies: live (booting, idle or
  * running), a pool worker (a per-container instance has no agent to take orders), IdleBehavior
  * run, under MaxRunningContainersPerInstance, of one of the entry's types, with room (§2.6
- * Accommodates), and, when idle, not about to power off. Among those: the first in instanceSort,
+ * Accommodates), and, when idle, not known to be about to power off (WorkerView.idleSince). Among those: the first in instanceSort,
  * replaced by one with more containers (pack busy workers), and a booting choice by an idle or
  * running one.
  */
@@ -111,6 +111,7 @@ function bestWorker(entry: QueueEntry, slots: readonly Slot[], settings: PoolSet
     if (
       w.state === WorkerState.idle &&
       slot.containers === 0 &&
+      w.idleSince !== undefined &&
       now - Date.parse(w.lastBusyAt) > settings.timeoutIdleMs - settings.assignMarginMs
     )
       continue;

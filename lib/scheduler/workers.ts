@@ -126,7 +126,8 @@ export function deriveWorkers(input: DeriveWorkersInput): WorkerView[] {
     }
     const state = workerState(instance, assigned);
     let lastBusyAt = maxIso(instance.launchTime, latestAssignment.get(instance.instanceId));
-    if (state === WorkerState.idle) lastBusyAt = maxIso(lastBusyAt, input.idleSince?.[instance.instanceId]);
+    const idleSince = state === WorkerState.idle ? input.idleSince?.[instance.instanceId] : undefined;
+    if (idleSince !== undefined) lastBusyAt = maxIso(lastBusyAt, idleSince);
     workers.push({
       instanceId: instance.instanceId,
       instanceType: instance.instanceType,
@@ -139,6 +140,7 @@ export function deriveWorkers(input: DeriveWorkersInput): WorkerView[] {
       runningCount: assigned.filter((e) => e.container.state === ContainerState.Running).length,
       remaining,
       lastBusyAt,
+      ...(idleSince === undefined ? {} : { idleSince }),
     });
   }
   return workers.sort(compareWorkers(input.instanceTypes));
