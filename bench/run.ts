@@ -8,8 +8,9 @@ import { cost } from "./cost.js";
 import { launchRate } from "./launch-rate.js";
 import { queueUpdate } from "./queue-update.js";
 import { typeChoice } from "./type-choice.js";
+import { workers } from "./workers.js";
 
-const benchmarks: Benchmark[] = [queueUpdate, launchRate, typeChoice, cost];
+const benchmarks: Benchmark[] = [queueUpdate, launchRate, typeChoice, cost, workers];
 
 async function main(): Promise<number> {
   const filter = process.argv[2] ?? "";

@@ -38,7 +38,7 @@ function emitByReason(name: string, counts: Record<string, number>): void {
 
 /** cleanup: every minute, and on spot interruption warnings (§3.4 with instances for workers). */
 async function cleanup(event: CleanupEvent, _context: Context) {
-  const report = await runCleanupPass({ ...runtime, cloud }, interruptedInstances(event));
+  const report = await runCleanupPass({ ...runtime, cloud, channel: cloud }, interruptedInstances(event));
   metrics.addMetric("EntriesForgotten", MetricUnit.Count, report.forgotten);
   metrics.addMetric("OrphanInstances", MetricUnit.Count, report.orphans);
   // Never terminated here: an operator drains them (README "Migrating from arvados-dispatch-cloud").

@@ -7,6 +7,7 @@ import { runLaunchPass } from "../../lib/launch/launch-pass.js";
 import { createLogger, createMetrics } from "../../lib/observability/powertools.js";
 import { dispatchRuntimeFromEnv, instanceCloudFromEnv } from "../../lib/runtime/environment.js";
 import { launchWakesFromEnv } from "../../lib/runtime/ticks.js";
+import { poolDepsFromEnv } from "../../lib/runtime/worker-mode.js";
 import { requestLaunchWake } from "../../lib/ticks/launch-wake.js";
 import { isSqsEvent } from "../../lib/ticks/trigger.js";
 
@@ -15,6 +16,8 @@ const runtime = await dispatchRuntimeFromEnv();
 const metrics = createMetrics("launch", runtime.config.ClusterID);
 const { cloud, tokens } = await instanceCloudFromEnv(runtime);
 const wakeDeps = launchWakesFromEnv(runtime);
+// WORKER_MODE (lib/runtime/worker-mode.ts): pool mode keeps workers and batches creates.
+const pool = poolDepsFromEnv(runtime.config, cloud);
 
 /**
  * launch: a stream change made an entry launchable, a wake-up a pass asked for came (lib/ticks/),
@@ -33,8 +36,9 @@ async function launch(
     logger.debug("sweep: nothing waits");
     return { batchItemFailures: [] };
   }
-  const report = await runLaunchPass({ ...runtime, cloud, tokens, owner: runtime.owner() }, () =>
-    context.getRemainingTimeInMillis(),
+  const report = await runLaunchPass(
+    { ...runtime, cloud, tokens, owner: runtime.owner(), ...(pool === undefined ? {} : { pool }) },
+    () => context.getRemainingTimeInMillis(),
   );
   metrics.addMetric("ContainersLocked", MetricUnit.Count, report.locked);
   metrics.addMetric("InstancesLaunched", MetricUnit.Count, report.launched.length);

@@ -5,7 +5,7 @@ import { assignInstanceTypes } from "../queue/assign-types.js";
 import { countEntriesByStateAndType, type EntryCount } from "../queue/entry-counts.js";
 import { refreshCapacity } from "../scheduler/capacity.js";
 import { countsTowardQuota, currentLaunch } from "../scheduler/instances.js";
-import { planReconcile } from "../scheduler/plan-reconcile.js";
+import { planReconcile, type ReconcilePlan } from "../scheduler/plan-reconcile.js";
 import type { CleanupDeps } from "./ports.js";
 
 /** What one cleanup pass did, counted by reason (low-cardinality metric dimensions). */
@@ -16,6 +16,8 @@ export interface CleanupReport {
   cancelled: Record<string, number>;
   requeued: Record<string, number>;
   terminated: Record<string, number>;
+  /** Containers stopped on pool workers through the channel, by reason (issue #18). */
+  killed: Record<string, number>;
   orphans: number;
   /** Instances of our instance set that this dispatcher did not launch: left alone (ReconcilePlan.foreign). */
   foreign: string[];
@@ -62,6 +64,7 @@ export async function runCleanupPass(deps: CleanupDeps, interrupted: readonly st
     cancelled: {},
     requeued: {},
     terminated: {},
+    killed: {},
     orphans: 0,
     foreign: [],
     instancesBySubnet: {},
@@ -112,6 +115,18 @@ export async function runCleanupPass(deps: CleanupDeps, interrupted: readonly st
   const doomed = [...terminate.keys()];
   if (doomed.length > 0 && (await attempt("terminate", doomed.join(","), () => deps.cloud.terminate(doomed)))) {
     for (const reason of terminate.values()) bump(report.terminated, reason);
+  }
+  // Pool workers: one kill order per worker for its containers to stop; its others run on.
+  const kills = new Map<string, ReconcilePlan["kill"]>();
+  for (const k of plan.kill) kills.set(k.instanceId, [...(kills.get(k.instanceId) ?? []), k]);
+  for (const [instanceId, orders] of kills) {
+    const channel = deps.channel;
+    if (channel === undefined) {
+      recordFailure(report, "kill", instanceId, new Error("no worker channel"));
+      continue;
+    }
+    if (await attempt("kill", instanceId, () => channel.kill(instanceId, orders)))
+      for (const o of orders) bump(report.killed, o.reason);
   }
   for (const uuid of plan.forget) if (await attempt("forget", uuid, () => deps.queue.forget(uuid))) report.forgotten++;
   for (const { uuid, reason } of plan.cancel) {

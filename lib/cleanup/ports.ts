@@ -3,7 +3,7 @@ import type { ContainerApi } from "../model/container-api.js";
 import type { HeldLock } from "../model/container.js";
 import type { DispatchState } from "../model/dispatch-state.js";
 import type { QueueEntry } from "../model/entry.js";
-import type { InstanceCloud } from "../model/instance-cloud.js";
+import type { InstanceCloud, WorkerCloud } from "../model/instance-cloud.js";
 import type { SharedValue } from "../model/shared-value.js";
 import type { TypeChoiceDeps } from "../queue/assign-types.js";
 import type { TypeChoiceTable } from "../queue/ports.js";
@@ -27,6 +27,8 @@ export interface CleanupDeps {
   store: CleanupTable;
   api: Pick<ContainerApi, "getContainer" | "getContainerMounts">;
   cloud: Pick<InstanceCloud, "list" | "terminate">;
+  /** The worker channel, to stop one container on a pool worker without ending its neighbours (issue #18). */
+  channel?: Pick<WorkerCloud, "kill">;
   state: SharedValue<DispatchState>;
   config: ClusterConfig;
   now?: () => number;

@@ -7,7 +7,19 @@ import { terminateInstances } from "./instances.js";
 import { instanceTagKeys } from "./tags.js";
 import type { ClusterConfig } from "../config/types.js";
 import { IdleBehavior, type InstanceState, type InstanceView, isIdleBehavior } from "../model/instance.js";
-import type { InstanceCloud, LaunchRequest, LaunchedInstance } from "../model/instance-cloud.js";
+import type {
+  InstanceCloud,
+  LaunchedInstance,
+  LaunchedWorkers,
+  LaunchRequest,
+  WorkerCloud,
+  WorkerLaunchRequest,
+} from "../model/instance-cloud.js";
+import { buildOrderTagsInput } from "./worker-channel.js";
+import { workerLaunchUserData } from "./worker-launch-user-data.js";
+import { batchKey, launchWorkers } from "./worker-run-instances.js";
+import { CreateTagsCommand } from "@aws-sdk/client-ec2";
+import { classifyEc2Error } from "./classify.js";
 
 /** How the launcher reaches EC2 and what each instance needs to boot its container. */
 export interface Ec2InstanceCloudOptions {
@@ -49,6 +61,7 @@ function toView(instance: CloudInstance, idleBehaviorTag: string): InstanceView 
     launchTime: instance.launchTime ?? new Date(0).toISOString(),
     ...(instance.containerUuid === undefined ? {} : { containerUuid: instance.containerUuid }),
     ...(instance.subnetId === undefined ? {} : { subnetId: instance.subnetId }),
+    ...(instance.worker ? { worker: true } : {}),
     // Upstream: an unrecognised IdleBehavior tag counts as "run".
     idleBehavior: isIdleBehavior(tagged) ? tagged : IdleBehavior.run,
     providerType: instance.providerType,
@@ -57,7 +70,7 @@ function toView(instance: CloudInstance, idleBehaviorTag: string): InstanceView 
 }
 
 /** The InstanceCloud the launch and cleanup functions use in AWS (and against the EC2 simulator). */
-export class Ec2InstanceCloud implements InstanceCloud {
+export class Ec2InstanceCloud implements InstanceCloud, WorkerCloud {
   constructor(private readonly options: Ec2InstanceCloudOptions) {}
 
   async launch(request: LaunchRequest): Promise<LaunchedInstance> {
@@ -105,6 +118,88 @@ export class Ec2InstanceCloud implements InstanceCloud {
       ...(result.subnetId === undefined ? {} : { subnetId: result.subnetId }),
       nextSubnetIndex: result.nextSubnetIndex,
     };
+  }
+
+  /**
+   * Starts the workers of one batch with one RunInstances (lib/cloud/worker-run-instances.ts):
+   * the agent as user data, each container's line at its launch index. The instance secret is
+   * derived from the batch (shared by its instances), so a repeat sends identical parameters.
+   */
+  async launchWorkers(request: WorkerLaunchRequest): Promise<LaunchedWorkers> {
+    const { config, instanceSetId } = this.options;
+    const cloudVMs = config.Containers.CloudVMs;
+    const instanceSecret = createHash("sha256")
+      .update(`${instanceSetId}\u0000worker\u0000${batchKey(request.batch).join(" ")}`)
+      .digest("hex")
+      .slice(0, instanceSecretLength);
+    const userData = workerLaunchUserData(
+      config,
+      {
+        apiHost: this.options.apiHost,
+        apiHostInsecure: this.options.apiHostInsecure === true,
+        tokenParameterName: this.options.tokenParameterName,
+        region: this.options.region,
+      },
+      { instanceType: request.instanceType, instanceSecret, assignments: request.batch.map((m) => [m]) },
+    );
+    const profile = this.options.instanceProfile;
+    const launchConfig = {
+      ...cloudVMs,
+      DriverParameters: {
+        ...cloudVMs.DriverParameters,
+        ...(profile === undefined || profile === "" ? {} : { IAMInstanceProfile: profile }),
+      },
+    };
+    const result = await launchWorkers(
+      this.options.ec2,
+      {
+        instanceType: request.instanceType,
+        config: launchConfig,
+        instanceSetId,
+        batch: request.batch,
+        userData,
+        instanceSecret,
+      },
+      { subnetIndex: request.subnetIndex, throttleDelayMs: request.throttleDelayMs },
+      {
+        ...(request.repeat === undefined ? {} : { repeat: request.repeat }),
+        ...(request.beforeCall === undefined ? {} : { beforeCall: request.beforeCall }),
+        ...(request.onAttempt === undefined ? {} : { onAttempt: request.onAttempt }),
+      },
+    );
+    return {
+      instances: result.instances,
+      ...(result.subnetId === undefined ? {} : { subnetId: result.subnetId }),
+      clientToken: result.clientToken,
+      nextSubnetIndex: result.nextSubnetIndex,
+    };
+  }
+
+  /** Orders containers on an existing worker: one CreateTags with one order tag each (the channel). */
+  async assign(instanceId: string, orders: readonly { containerUuid: string; attempt: number }[]): Promise<void> {
+    await this.order(instanceId, orders, "run");
+  }
+
+  /** Stops containers on a worker: one CreateTags with a kill order each (the channel). */
+  async kill(instanceId: string, orders: readonly { containerUuid: string; attempt: number }[]): Promise<void> {
+    await this.order(instanceId, orders, "kill");
+  }
+
+  private async order(
+    instanceId: string,
+    orders: readonly { containerUuid: string; attempt: number }[],
+    action: "run" | "kill",
+  ): Promise<void> {
+    const input = buildOrderTagsInput(
+      this.options.config.Containers.CloudVMs.TagKeyPrefix,
+      instanceId,
+      orders.map((o) => ({ ...o, action })),
+    );
+    try {
+      await this.options.ec2.send(new CreateTagsCommand(input));
+    } catch (err) {
+      throw classifyEc2Error(err, { throttleDelayMs: 0, now: new Date() });
+    }
   }
 
   async list(): Promise<InstanceView[]> {

@@ -25,6 +25,8 @@ export interface CloudInstance {
   /** From the `<prefix>ContainerUUID` tag. */
   containerUuid?: string;
   spot: boolean;
+  /** True when the `<prefix>Worker` tag marks a pool worker of ours. */
+  worker: boolean;
   tags: Record<string, string>;
   subnetId?: string;
   privateIp?: string;
@@ -96,6 +98,7 @@ function toCloudInstance(inst: Instance, keys: ReturnType<typeof instanceTagKeys
     providerType: inst.InstanceType ?? "",
     state: inst.State?.Name ?? "",
     spot: inst.InstanceLifecycle === "spot",
+    worker: tags[keys.worker] === "pool",
     tags,
   };
   if (tags[keys.instanceType] !== undefined) c.instanceType = tags[keys.instanceType];

@@ -115,8 +115,8 @@ export async function launchInstance(
   });
 }
 
-/** The subnets to try, in order, each with the index to store if the launch ends there. */
-function subnetTries(
+/** The subnets to try, in order, each with the index to store if the launch ends there (§4.3). */
+export function subnetTries(
   subnets: readonly string[],
   subnetIndex: number,
   repeat: LaunchCall | undefined,

@@ -10,6 +10,8 @@ export interface InstanceTagKeys {
   instanceSecret: string;
   /** Ours, not upstream's: lets cleanup map an instance to its container without a table read. */
   containerUuid: string;
+  /** Ours: marks a pool worker this dispatcher launched (value `pool`); its containers are in its user data and order tags. */
+  worker: string;
 }
 
 /** The tag keys for `prefix` (§4.1: `<TagKeyPrefix>InstanceSetID`, ... ; default prefix "Arvados"). */
@@ -20,6 +22,7 @@ export function instanceTagKeys(prefix: string): InstanceTagKeys {
     idleBehavior: `${prefix}IdleBehavior`,
     instanceSecret: `${prefix}InstanceSecret`,
     containerUuid: `${prefix}ContainerUUID`,
+    worker: `${prefix}Worker`,
   };
 }
 

@@ -112,8 +112,8 @@ const driver = z
  * - CloudVMs.MaxCloudOpsPerSecond: RunInstances is paced by the table's token bucket at EC2's
  *   own rate (2/s), and the other calls are a few a minute;
  * - CloudVMs.SyncInterval: cleanup lists instances on its one-minute schedule;
- * - CloudVMs.TimeoutIdle, TimeoutShutdown: an instance runs one container and powers off
- *   (terminate on shutdown) when it ends, so it is never idle and never shut down by us;
+ * - CloudVMs.TimeoutShutdown: an instance powers itself off (terminate on shutdown), so it is
+ *   never shut down by us (TimeoutIdle and MaxRunningContainersPerInstance are read: pool mode);
  * - Containers.StaleLockTimeout: no worker reports to wait for at startup (§3.5); cleanup
  *   requeues a lock whose instance is gone, judged against the queue's threshold;
  * - DriverParameters.EBSPrice, SpotPriceUpdateInterval: used upstream for cost reports only.
@@ -135,6 +135,10 @@ const cloudVMsShape = {
   InitialQuotaEstimate: count(0),
   SupervisorFraction: nonNegative(0.5, 1),
   TimeoutBooting: duration("10m"),
+  // Pool mode (WORKER_MODE=pool, issue #18): an idle worker powers off after TimeoutIdle, and
+  // one worker runs at most MaxRunningContainersPerInstance containers (0 = unlimited).
+  TimeoutIdle: duration("1m"),
+  MaxRunningContainersPerInstance: count(0),
   ImageID: str(""),
   InstanceInitCommand: str(""),
   ResourceTags: stringMap(),

@@ -26,6 +26,10 @@ export interface CloudVMsConfig {
   InitialQuotaEstimate: number;
   SupervisorFraction: number;
   TimeoutBooting: number;
+  /** Pool mode: ms an idle worker lives (§6.2 default 1m). Optional for configs built in code. */
+  TimeoutIdle?: number;
+  /** Pool mode: containers per worker at most; 0 = unlimited (§6.2). */
+  MaxRunningContainersPerInstance?: number;
   ImageID: string;
   InstanceInitCommand: string;
   ResourceTags: Record<string, string>;

@@ -10,6 +10,10 @@ import type { LaunchDeps } from "./ports.js";
 import { runInstancesBucket } from "../model/launch-bucket.js";
 import type { WakeReason } from "../model/ticks.js";
 import { storeStatuses } from "./statuses.js";
+import type { PoolDeps } from "./ports.js";
+import { planPool } from "../scheduler/plan-pool.js";
+import { deriveWorkers } from "../scheduler/workers.js";
+import { workPoolPlan } from "./pool-work.js";
 
 /**
  * A pass that still has work after this long plans again from fresh entries: during a backlog
@@ -181,6 +185,9 @@ async function planAndWork(
     const next: DispatchState = { ...capacity, ...max };
     return { next, result: next };
   });
+  if (deps.pool !== undefined) {
+    return poolPass(deps, deps.pool, report, entries, entryList, instances, state, remainingMs, marginMs, now);
+  }
   const plan = planQueue({
     entries: entryList,
     instances,
@@ -255,6 +262,75 @@ async function planAndWork(
     });
   }
   return outcome;
+}
+
+/**
+ * One pool-mode plan and its work (issue #18): workers derived from the listing and the entries,
+ * planPool (§3.3 with workers), then workPoolPlan. A pool pass does its whole plan (one
+ * RunInstances per batch, so a burst takes a few calls) and never re-plans within itself.
+ */
+async function poolPass(
+  deps: LaunchDeps,
+  pool: PoolDeps,
+  report: LaunchReport,
+  entries: Map<string, QueueEntry>,
+  entryList: QueueEntry[],
+  instances: InstanceView[],
+  state: DispatchState,
+  remainingMs: () => number,
+  marginMs: number,
+  now: () => number,
+): Promise<"done"> {
+  const workers = deriveWorkers({ instances, entries: entryList, instanceTypes: deps.config.InstanceTypes });
+  const plan = planPool({
+    entries: entryList,
+    instances,
+    workers,
+    capacity: state,
+    config: deps.config,
+    settings: pool.settings,
+    now: now(),
+    maxContainers: state.maxContainers,
+  });
+  report.plans++;
+  report.allocatedNotStarted = plan.allocatedNotStarted;
+  report.overQuota = plan.overQuota;
+  report.atQuota = plan.atQuota;
+  report.oldestQueuedAgeSeconds = oldestQueuedAgeSeconds(entryList, instances, now());
+  report.limits = passLimits(state, now());
+  report.planned = plan.lock.length + plan.assign.length + plan.newInstances + plan.repeat.length;
+  const statusWrites = storeStatuses(deps.store, entries, plan.statuses, () => remainingMs() >= marginMs);
+  let live = instances.filter(countsTowardQuota).length;
+  const { stop, started } = await workPoolPlan(
+    deps,
+    pool,
+    plan,
+    entries,
+    (event) => addToReport(report, event),
+    () => live,
+    () => remainingMs() >= marginMs,
+  );
+  live += started;
+  for (const uuid of plan.unlock) {
+    try {
+      await deps.queue.unlock(uuid);
+      report.unlocked++;
+    } catch (err) {
+      addToReport(report, failure(uuid, "unlock", err));
+    }
+  }
+  const writes = await statusWrites;
+  report.statusesWritten += writes.written;
+  report.statusWriteErrors.push(...writes.errorCodes);
+  const { value } = await deps.state.read();
+  report.wake = wakeAfterPass({
+    stoppedBy: stop,
+    leftOver: stop === "budget",
+    capacityBlocked: plan.capacityBlocked,
+    state: value,
+    now: now(),
+  });
+  return "done";
 }
 
 /**

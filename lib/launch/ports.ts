@@ -2,7 +2,8 @@ import type { ClusterConfig } from "../config/types.js";
 import type { HeldLock } from "../model/container.js";
 import type { DispatchState } from "../model/dispatch-state.js";
 import type { LaunchIntent, LaunchRecord, QueueEntry } from "../model/entry.js";
-import type { InstanceCloud } from "../model/instance-cloud.js";
+import type { InstanceCloud, WorkerCloud } from "../model/instance-cloud.js";
+import type { PoolSettings } from "../model/worker.js";
 import type { SharedValue } from "../model/shared-value.js";
 
 /**
@@ -63,4 +64,15 @@ export interface LaunchDeps {
   now?: () => number;
   /** How long a pass works from one plan before planning again (default replanAfterMs). */
   replanMs?: number;
+  /**
+   * Pool mode (issue #18, `WORKER_MODE=pool`): workers that outlive containers, batched creates.
+   * Absent: one instance per container.
+   */
+  pool?: PoolDeps;
+}
+
+/** What a pool-mode launch pass needs besides the rest: the worker channel and the pool's settings. */
+export interface PoolDeps {
+  cloud: WorkerCloud;
+  settings: PoolSettings;
 }

@@ -27,6 +27,13 @@ export interface LaunchRecord {
   /** The container's lock_count when launched: with the uuid it makes the RunInstances ClientToken. */
   attempt: number;
   launchedAt: string;
+  /**
+   * How a pool worker got this container: in the user data of the call that launched it
+   * (`userData`), or by an order tag on a worker that already existed (`tag`). Absent for the
+   * one-instance-per-container mode. A worker whose containers all came in its user data and
+   * none has started yet is still booting (lib/scheduler/workers.ts).
+   */
+  assignedBy?: "userData" | "tag";
 }
 
 /**
@@ -55,6 +62,14 @@ export interface LaunchIntent {
   clientToken: string;
   /** ISO time the intent was written (just before the call). */
   writtenAt: string;
+  /**
+   * A batched call (pool mode, MaxCount k): the containers of the call as `uuid:attempt`, in
+   * launch-index order, the same list on every entry of the batch. A repeat rebuilds the call
+   * from it (user data lines by ami-launch-index, MaxCount = its length), so the repeat sends the
+   * very parameters the first call did; this entry's instance is the one whose AmiLaunchIndex is
+   * its position here. Absent for a one-container call.
+   */
+  batch?: string[];
 }
 
 /**

@@ -46,3 +46,38 @@ export interface LaunchCall {
   subnetId: string | undefined;
   clientToken: string;
 }
+
+/**
+ * One batched worker launch (pool mode): one RunInstances with MinCount 1 and MaxCount =
+ * `batch.length`, the container at position i going to the instance whose AmiLaunchIndex is i
+ * (through the call's user data). Each container's attempt is its lock_count.
+ */
+export interface WorkerLaunchRequest {
+  batch: readonly { containerUuid: string; attempt: number }[];
+  instanceType: InstanceType;
+  subnetIndex: number;
+  throttleDelayMs: number;
+  /** Repeat this earlier call exactly (its subnet and ClientToken) instead of the subnet loop. */
+  repeat?: LaunchCall;
+  /** Awaited before each RunInstances call is sent (the launcher writes the batch's intents here). */
+  beforeCall?: (call: LaunchCall, follows: LaunchCall | undefined) => Promise<void>;
+  onAttempt?: (attempt: { subnetId: string; success: boolean }) => void;
+}
+
+/** What a batched launch started: possibly fewer instances than asked (EC2 starts between MinCount and MaxCount). */
+export interface LaunchedWorkers {
+  /** The started instances with their AmiLaunchIndex: batch position `launchIndex` is on `instanceId`. */
+  instances: { instanceId: string; launchIndex: number }[];
+  subnetId?: string;
+  clientToken: string;
+  nextSubnetIndex: number;
+}
+
+/** The cloud of a pool-mode launcher: batched worker launches and order tags (the channel). */
+export interface WorkerCloud {
+  launchWorkers(request: WorkerLaunchRequest): Promise<LaunchedWorkers>;
+  /** Orders containers on an existing worker (`<prefix>Container:<uuid>` = `run:<attempt>`, one CreateTags). */
+  assign(instanceId: string, orders: readonly { containerUuid: string; attempt: number }[]): Promise<void>;
+  /** Stops containers on a worker (`<prefix>Container:<uuid>` = `kill:<attempt>`, one CreateTags); its others run on. */
+  kill(instanceId: string, orders: readonly { containerUuid: string; attempt: number }[]): Promise<void>;
+}

@@ -36,6 +36,11 @@ export interface InstanceView {
   idleBehavior?: IdleBehavior;
   /** The EC2 instance type, as EC2 reports it. */
   providerType?: string;
+  /**
+   * True when the `<TagKeyPrefix>Worker` tag marks a pool worker this dispatcher launched (its
+   * containers are in its user data and order tags, not in a ContainerUUID tag).
+   */
+  worker?: boolean;
   /** The private IP address (upstream's InstanceView.address), once EC2 assigned one. */
   address?: string;
 }

@@ -8,7 +8,6 @@ import { type BootDeployment, checkUserDataFits } from "../cloud/launch-user-dat
 import { configFromEnv } from "../config/load.js";
 import type { ClusterConfig } from "../config/types.js";
 import { Ec2InstanceCloud } from "../cloud/ec2-instance-cloud.js";
-import type { InstanceCloud } from "../model/instance-cloud.js";
 import { Queue } from "../queue/queue.js";
 import { initialMaxContainers } from "../scheduler/max-containers.js";
 import { dispatchState } from "../store/dispatch-state.js";
@@ -95,7 +94,7 @@ export async function dispatchRuntimeFromEnv(env: NodeJS.ProcessEnv = process.en
 export async function instanceCloudFromEnv(
   runtime: DispatchRuntime,
   env: NodeJS.ProcessEnv = process.env,
-): Promise<{ cloud: InstanceCloud; tokens: LaunchTokens }> {
+): Promise<{ cloud: Ec2InstanceCloud; tokens: LaunchTokens }> {
   const ec2 = createEc2Client();
   const region = (await ec2.config.region()) ?? "us-east-1";
   checkDriverRegion(runtime.config.Containers.CloudVMs.DriverParameters.Region, region);

@@ -71,7 +71,7 @@ export interface QueuePlan {
  * (ClientToken = f(uuid, lock_count)), and an open intent's call is repeated instead
  * (repeatDecision); if that instance is gone, planReconcile unlocks the container.
  */
-function holdsInstance(entry: QueueEntry, index: InstanceIndex): boolean {
+export function holdsInstance(entry: QueueEntry, index: InstanceIndex): boolean {
   if (index.liveFor(entry).length > 0) return true;
   if (entry.container.state !== ContainerState.Locked) return false;
   return currentLaunch(entry) !== undefined || currentIntent(entry) !== undefined;
@@ -111,7 +111,7 @@ function repeatDecision(
 }
 
 /** §3.3 sort: holding an instance first, then Locked, then priority desc, first seen asc, uuid asc. */
-function compareEntries(held: ReadonlySet<string>): (a: QueueEntry, b: QueueEntry) => number {
+export function compareEntries(held: ReadonlySet<string>): (a: QueueEntry, b: QueueEntry) => number {
   const rank = (e: QueueEntry) =>
     (held.has(e.container.uuid) ? 0 : 2) + (e.container.state === ContainerState.Locked ? 0 : 1);
   return (a, b) =>

@@ -62,6 +62,12 @@ export interface ReconcilePlan {
   foreign: string[];
   /** Instances on hold that a rule would have terminated (or verified as orphans): left alone, with that rule's reason. */
   held: { instanceId: string; reason: ReconcileReason }[];
+  /**
+   * Pool workers (issue #18): one container to stop through the channel (a `kill:<attempt>`
+   * order tag), where a one-container instance would be terminated, so its neighbours on the
+   * worker run on.
+   */
+  kill: { instanceId: string; containerUuid: string; attempt: number; reason: ReconcileReason }[];
 }
 
 /** An instance on hold is terminated by nothing automatic (upstream eligibleForShutdown, shutdownIfBroken). */
@@ -83,6 +89,31 @@ class Decisions {
   readonly verifyOrphan: ReconcilePlan["verifyOrphan"] = [];
   readonly foreign: string[] = [];
   readonly held = new Map<string, ReconcileReason>();
+  readonly kill: ReconcilePlan["kill"] = [];
+
+  /**
+   * Stops `entry`'s container on each of `instances` for `reason`. A one-container instance is
+   * terminated (stop); on a pool worker only that container is stopped, through the channel: a
+   * finished container needs nothing (crunch-run is done; the agent powers an idle worker off), a
+   * worker still pending past TimeoutBooting runs nothing and is terminated, anything else gets
+   * a kill order for the container's current attempt.
+   */
+  stopContainer(entry: QueueEntry, instances: readonly InstanceView[], reason: ReconcileReason): void {
+    for (const inst of instances) {
+      if (inst.worker !== true) {
+        this.stop(inst, reason);
+        continue;
+      }
+      if (reason === ReconcileReason.finished) continue;
+      if (reason === ReconcileReason.timeoutBooting && inst.state === "pending") {
+        this.stop(inst, reason);
+        continue;
+      }
+      const attempt = currentLaunch(entry)?.attempt;
+      if (attempt !== undefined)
+        this.kill.push({ instanceId: inst.instanceId, containerUuid: entry.container.uuid, attempt, reason });
+    }
+  }
 
   /** Terminate `inst` for `reason`, unless another rule already did, or it is on hold. */
   stop(inst: InstanceView, reason: ReconcileReason): void {
@@ -107,6 +138,7 @@ class Decisions {
       verifyOrphan: this.verifyOrphan,
       foreign: this.foreign,
       held: [...this.held].map(([instanceId, reason]) => ({ instanceId, reason })),
+      kill: this.kill,
     };
   }
 }
@@ -146,8 +178,9 @@ function lastInstanceEnd(entry: QueueEntry, index: InstanceIndex): number | unde
 
 /** Complete/Cancelled (§3.4): stop whatever still runs it; forget it once nothing runs it. */
 function finishedRule({ entry, index, live, out }: EntryContext): void {
-  out.terminateAll(index.allFor(entry).filter(isPresent), ReconcileReason.finished);
-  if (live.length === 0) out.forget.add(entry.container.uuid);
+  out.stopContainer(entry, index.allFor(entry).filter(isPresent), ReconcileReason.finished);
+  // A pool worker outlives its finished containers: only a one-container instance holds the entry.
+  if (live.every((inst) => inst.worker === true)) out.forget.add(entry.container.uuid);
 }
 
 /**
@@ -157,7 +190,8 @@ function finishedRule({ entry, index, live, out }: EntryContext): void {
  */
 function queuedRule({ entry, live, threshold, out }: EntryContext): void {
   if (live.length > 0) {
-    out.terminateAll(
+    out.stopContainer(
+      entry,
       live.filter((inst) => threshold > Date.parse(inst.launchTime)),
       ReconcileReason.queuedWithInstance,
     );
@@ -173,7 +207,7 @@ function queuedRule({ entry, live, threshold, out }: EntryContext): void {
  */
 function runningRule({ entry, index, live, threshold, out }: EntryContext): void {
   if (live.length > 0) {
-    if (entry.container.priority === 0n) out.terminateAll(live, ReconcileReason.priorityZero);
+    if (entry.container.priority === 0n) out.stopContainer(entry, live, ReconcileReason.priorityZero);
     return;
   }
   let end = lastInstanceEnd(entry, index);
@@ -197,8 +231,11 @@ function runningRule({ entry, index, live, threshold, out }: EntryContext): void
 function lockedRule({ entry, index, live, threshold, now, timeoutBooting, out }: EntryContext): void {
   const uuid = entry.container.uuid;
   if (entry.container.priority === 0n) {
-    if (live.length > 0) out.terminateAll(live, ReconcileReason.priorityZero);
-    else out.unlock.set(uuid, ReconcileReason.priorityZero);
+    if (live.length > 0) out.stopContainer(entry, live, ReconcileReason.priorityZero);
+    // A pool worker keeps running: the kill order keeps it from starting the container, which
+    // goes back to the queue at once, as with no instance.
+    if (live.length === 0 || live.every((inst) => inst.worker === true))
+      out.unlock.set(uuid, ReconcileReason.priorityZero);
     return;
   }
   const launch = currentLaunch(entry);
@@ -206,18 +243,20 @@ function lockedRule({ entry, index, live, threshold, now, timeoutBooting, out }:
     const own = launch === undefined ? live : live.filter((inst) => inst.instanceId === launch.instanceId);
     // Drained while booting: it will never run the container, which goes back to the queue.
     if (own.length > 0 && own.every(drainedBooting)) {
-      out.terminateAll(own, ReconcileReason.drain);
+      out.stopContainer(entry, own, ReconcileReason.drain);
       out.unlock.set(uuid, ReconcileReason.drain);
       return;
     }
     // On hold, an instance keeps its container's lock: it may still start it.
     const overdue = own.filter((inst) => {
-      const launched = Date.parse(inst.launchTime);
+      // A pool worker got this container when it was assigned, maybe long after its launch.
+      const assignedAt = inst.worker === true && launch !== undefined ? Date.parse(launch.launchedAt) : Number.NaN;
+      const launched = Math.max(Date.parse(inst.launchTime), Number.isFinite(assignedAt) ? assignedAt : 0);
       const limit = inst.state === "pending" ? timeoutBooting : timeoutBooting + IMAGE_LOAD_ALLOWANCE_MS;
       return !onHold(inst) && now - launched > limit && threshold - launched > limit;
     });
     if (overdue.length > 0) {
-      out.terminateAll(overdue, ReconcileReason.timeoutBooting);
+      out.stopContainer(entry, overdue, ReconcileReason.timeoutBooting);
       out.unlock.set(uuid, ReconcileReason.timeoutBooting);
     }
     return;

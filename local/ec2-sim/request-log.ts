@@ -7,6 +7,8 @@ export interface LoggedRequest {
   params: Record<string, string>;
   /** The EC2 error code answered, if the call failed. */
   error?: string;
+  /** Epoch ms the call arrived (a pool worker's later assignments are CreateTags calls: their times). */
+  at?: number;
 }
 
 // Tag values under keys like these, and all user data, never reach the log.
@@ -36,7 +38,7 @@ export class RequestLog {
   constructor(private readonly limit = 10_000) {}
 
   add(action: string, q: QueryParams): LoggedRequest {
-    const e: LoggedRequest = { seq: ++this.seq, action, params: redactParams(q) };
+    const e: LoggedRequest = { seq: ++this.seq, action, params: redactParams(q), at: Date.now() };
     this.entries.push(e);
     if (this.entries.length > this.limit) this.entries.splice(0, this.entries.length - this.limit);
     return e;

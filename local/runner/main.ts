@@ -20,6 +20,7 @@ const usage = `usage: npm start -- [options]
   --tick <duration>       local length of EventBridge's 1-minute schedule (default 5s)
   --timeout <duration>    give up (exit 1) if the workload has not finished (default 5m)
   --headless              plain progress lines instead of a live display
+  --worker-mode <m>       per-container (default) or pool: the functions' WORKER_MODE; pool implies --worker-agents
   --worker-agents         run the real worker agent (user data under sh, IMDS, simulated crunch-run) on worker instances
   --arvados               a real cluster (ARVADOS_API_HOST, ARVADOS_API_TOKEN), DRY RUN: decisions are printed, nothing changes
   --allow-changes         with --arvados: run the real handlers against it (locks, launches, cancels)
@@ -58,6 +59,7 @@ async function main(): Promise<number> {
       timeout: { type: "string" },
       headless: { type: "boolean", default: false },
       "worker-agents": { type: "boolean", default: false },
+      "worker-mode": { type: "string" },
       arvados: { type: "boolean", default: false },
       "allow-changes": { type: "boolean", default: false },
       aws: { type: "boolean", default: false },
@@ -128,6 +130,9 @@ async function main(): Promise<number> {
     timeoutMs: duration(values.timeout, "--timeout", values.arvados ? Number.POSITIVE_INFINITY : 5 * 60_000),
     headless: values.headless || process.stdout.isTTY !== true,
     workerAgents: values["worker-agents"],
+    ...(values["worker-mode"] === "pool" || values["worker-mode"] === "per-container"
+      ? { workerMode: values["worker-mode"] }
+      : {}),
     aws: values.aws,
     realArvados: values.arvados,
     ports: {

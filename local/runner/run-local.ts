@@ -22,7 +22,14 @@ import { createPlumbing, type Plumbing, requireBuild } from "./plumbing.js";
 import { emptySnapshot, type ProgressSnapshot, ProgressTracker } from "./progress.js";
 import { readServerlessSpec } from "./serverless-mappings.js";
 import { PortBusyError, RunnerSetupError, type Services, startServices } from "./services.js";
-import { containerOutcomes, formatSummary, latencyStats, queuedToLaunchLatencies, type RunSummary } from "./summary.js";
+import {
+  containerOutcomes,
+  formatSummary,
+  latencyStats,
+  queuedToLaunchLatencies,
+  workerAssignmentTimes,
+  type RunSummary,
+} from "./summary.js";
 import { WorkloadPlayer } from "./workload-player.js";
 
 /** The repository root (dist/, .local/ and serverless.yml live here). */
@@ -68,6 +75,11 @@ export interface RunLocalOptions {
    * Off until the launch side builds worker user data (issue #18).
    */
   workerAgents?: boolean;
+  /**
+   * The functions' WORKER_MODE (lib/runtime/worker-mode.ts); `pool` also runs the worker agents.
+   * Unset: the parent environment's.
+   */
+  workerMode?: "per-container" | "pool";
   shutdownDelayMs?: number;
   out?: DisplayOutput;
   signal?: AbortSignal;
@@ -94,7 +106,11 @@ export interface DispatchApiAddress {
 
 /** Runs the dispatcher locally until the workload is done (see RunLocalOptions); never throws after start-up. */
 export async function runLocal(options: RunLocalOptions = {}): Promise<RunSummary> {
-  const env = options.env ?? process.env;
+  const parentEnv = options.env ?? process.env;
+  const env: NodeJS.ProcessEnv =
+    options.workerMode === undefined ? parentEnv : { ...parentEnv, WORKER_MODE: options.workerMode };
+  // Pool workers run the agent: without it nothing would start their containers.
+  const workerAgents = options.workerAgents === true || env.WORKER_MODE === "pool";
   const tickMs = options.tickMs ?? 5_000;
   const stateDir = options.stateDir ?? join(repoRoot, ".local");
   const logDir = join(stateDir, "logs");
@@ -173,7 +189,15 @@ export async function runLocal(options: RunLocalOptions = {}): Promise<RunSummar
       throw new RunnerSetupError(`${err instanceof Error ? err.message : String(err)} (see ${logDir})`);
     });
     const summary = await play(
-      { ...options, tickMs, logDir, out, workload, ...(dispatchApi === undefined ? {} : { dispatchApi }) },
+      {
+        ...options,
+        workerAgents,
+        tickMs,
+        logDir,
+        out,
+        workload,
+        ...(dispatchApi === undefined ? {} : { dispatchApi }),
+      },
       services,
       plumbing,
       local.config.Containers.CloudVMs.TagKeyPrefix,
@@ -230,6 +254,7 @@ async function play(
 ): Promise<RunSummary> {
   const startedAt = Date.now();
   const { arvadosSim, ec2Sim } = services;
+  const workerAgents = options.workerAgents === true;
   const player =
     arvadosSim !== undefined && options.workload !== undefined
       ? new WorkloadPlayer(arvadosSim, planWorkload(options.workload), startedAt)
@@ -247,16 +272,11 @@ async function play(
           shutdownDelayMs: options.shutdownDelayMs ?? 500,
           plan: (uuid) => player?.get(uuid),
           defaultRuntimeMs: 5_000,
-          ...(options.workerAgents === true
-            ? { skip: (i: { userData?: string }) => isWorkerUserData(i.userData) }
-            : {}),
+          ...(workerAgents ? { skip: (i: { userData?: string }) => isWorkerUserData(i.userData) } : {}),
         })
       : undefined;
   const workers: LocalWorkers | undefined =
-    options.workerAgents === true &&
-    arvadosSim !== undefined &&
-    ec2Sim !== undefined &&
-    services.ec2Endpoint !== undefined
+    workerAgents && arvadosSim !== undefined && ec2Sim !== undefined && services.ec2Endpoint !== undefined
       ? await startLocalWorkers({
           ec2: ec2Sim,
           ec2Url: services.ec2Endpoint,
@@ -367,7 +387,13 @@ async function play(
   const tagKey = `${tagKeyPrefix}ContainerUUID`;
   const instancesByState: Record<string, number> = {};
   for (const i of instances) instancesByState[i.state] = (instancesByState[i.state] ?? 0) + 1;
-  const latencies = queuedToLaunchLatencies(player?.submitted ?? [], instances, tagKey);
+  const workerTag = `${tagKeyPrefix}Worker`;
+  const assignments = workerAssignmentTimes(
+    instances,
+    (ec2Sim?.requests() ?? []).filter((r) => r.action === "CreateTags"),
+    tagKeyPrefix,
+  );
+  const latencies = queuedToLaunchLatencies(player?.submitted ?? [], instances, tagKey, assignments);
   const latency = latencyStats(latencies);
   const summary: RunSummary = {
     finished: stopReason === undefined,
@@ -375,7 +401,9 @@ async function play(
     elapsedMs: Date.now() - startedAt,
     containers: containerOutcomes(snapshot),
     instancesLaunched:
-      ec2Sim === undefined ? snapshot.launches : instances.filter((i) => i.tags[tagKey] !== undefined).length,
+      ec2Sim === undefined
+        ? snapshot.launches
+        : instances.filter((i) => i.tags[tagKey] !== undefined || i.tags[workerTag] === "pool").length,
     instancesByState: ec2Sim === undefined ? snapshot.instancesByState : instancesByState,
     finishedEntriesLeft: snapshot.finishedEntries,
     runInstancesErrors: snapshot.runInstancesErrors,

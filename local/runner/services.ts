@@ -239,7 +239,8 @@ export function functionEnvironment(
   },
 ): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const key of ["PATH", "HOME", "TMPDIR", "LANG", "TZ"]) {
+  // WORKER_MODE: the deployment's worker mode (lib/runtime/worker-mode.ts), as serverless.yml sets it.
+  for (const key of ["PATH", "HOME", "TMPDIR", "LANG", "TZ", "WORKER_MODE"]) {
     const value = settings.parentEnv[key];
     if (value !== undefined) env[key] = value;
   }

@@ -3,6 +3,7 @@
  * from the outside (the container's created_at in the Arvados simulator to the launch time of
  * its first instance in the EC2 simulator), as p50/p99.
  */
+import { orderTagInfix, parseUserDataAssignments, userDataAssignmentMarker } from "../../lib/cloud/worker-channel.js";
 import type { SimInstance } from "../ec2-sim/index.js";
 import type { FunctionStats } from "./function-host.js";
 import type { ProgressSnapshot } from "./progress.js";
@@ -44,8 +45,10 @@ export function queuedToLaunchLatencies(
   containers: readonly { uuid: string; createdAt: string }[],
   instances: readonly SimInstance[],
   tagKey: string,
+  /** Pool mode: when each container was first given to a worker (user data or order tag). */
+  workerAssignments: ReadonlyMap<string, number> = new Map(),
 ): number[] {
-  const firstLaunch = new Map<string, number>();
+  const firstLaunch = new Map<string, number>(workerAssignments);
   for (const i of instances) {
     const uuid = i.tags[tagKey];
     if (uuid !== undefined && !(i.launchTime >= (firstLaunch.get(uuid) ?? Number.POSITIVE_INFINITY)))
@@ -55,6 +58,36 @@ export function queuedToLaunchLatencies(
     const launched = firstLaunch.get(c.uuid);
     return launched === undefined ? [] : [launched - Date.parse(c.createdAt)];
   });
+}
+
+/**
+ * When each container was first given to a pool worker: the launch time of the instance whose
+ * user data line (by its launch index) names it, or the time of the CreateTags call that ordered
+ * it (`<prefix>Container:<uuid>` = `run:…`) on a worker that already existed.
+ */
+export function workerAssignmentTimes(
+  instances: readonly SimInstance[],
+  tagCalls: readonly { params: Record<string, string>; at?: number }[],
+  tagKeyPrefix: string,
+): Map<string, number> {
+  const first = new Map<string, number>();
+  const note = (uuid: string, at: number) => {
+    if (!(at >= (first.get(uuid) ?? Number.POSITIVE_INFINITY))) first.set(uuid, at);
+  };
+  for (const i of instances) {
+    if (i.userData === undefined || !i.userData.includes(userDataAssignmentMarker)) continue;
+    for (const a of parseUserDataAssignments(i.userData, i.amiLaunchIndex ?? 0)) note(a.containerUuid, i.launchTime);
+  }
+  const orderKey = `${tagKeyPrefix}${orderTagInfix}`;
+  for (const call of tagCalls) {
+    if (call.at === undefined) continue;
+    for (const [key, value] of Object.entries(call.params))
+      if (/^Tag\.\d+\.Key$/.test(key) && value.startsWith(orderKey)) {
+        const valueKey = key.replace(/Key$/, "Value");
+        if ((call.params[valueKey] ?? "").startsWith("run:")) note(value.slice(orderKey.length), call.at);
+      }
+  }
+  return first;
 }
 
 /** One container's outcome. */

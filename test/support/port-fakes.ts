@@ -5,7 +5,15 @@ import type { ContainerStateChange, HeldLock } from "../../lib/model/container.j
 import { type DispatchState, initialDispatchState } from "../../lib/model/dispatch-state.js";
 import type { LaunchIntent, LaunchRecord, QueueEntry } from "../../lib/model/entry.js";
 import type { InstanceView } from "../../lib/model/instance.js";
-import type { LaunchCall, LaunchedInstance, LaunchRequest } from "../../lib/model/instance-cloud.js";
+import type {
+  LaunchCall,
+  LaunchedInstance,
+  LaunchedWorkers,
+  LaunchRequest,
+  WorkerCloud,
+  WorkerLaunchRequest,
+} from "../../lib/model/instance-cloud.js";
+import type { PoolSettings } from "../../lib/scheduler/plan-pool.js";
 import type { SharedValue } from "../../lib/model/shared-value.js";
 
 /**
@@ -126,6 +134,7 @@ export class PortFakes {
         },
         getContainerMounts: async () => ({ mounts: {} }),
       },
+      channel: { kill: async (instanceId, orders) => this.kill(instanceId, orders) },
       cloud: {
         list: async () => this.instances,
         terminate: async (ids) => {
@@ -138,6 +147,59 @@ export class PortFakes {
       state: this.state,
       config: this.config,
       now: this.now,
+    };
+  }
+
+  /** What the next batched RunInstances calls answer: an error, a number of instances (a partial answer), or undefined for all. */
+  readonly workerAnswers: (Error | number | undefined)[] = [];
+  /** Every batched launch request. */
+  readonly workerLaunches: WorkerLaunchRequest[] = [];
+
+  /** Launch deps in pool mode: batched creates ("create type uuid,uuid") and order tags ("assign instance uuid:attempt"). */
+  poolLaunchDeps(settings: Partial<PoolSettings> = {}): LaunchDeps {
+    const cloud: WorkerCloud = {
+      launchWorkers: (request) => this.launchWorkers(request),
+      assign: async (instanceId, orders) => {
+        this.log.push(`assign ${instanceId} ${orders.map((o) => `${o.containerUuid}:${o.attempt}`).join(",")}`);
+      },
+      kill: async (instanceId, orders) => this.kill(instanceId, orders),
+    };
+    return {
+      ...this.launchDeps(),
+      pool: {
+        cloud,
+        settings: { maxRunningContainersPerInstance: 0, timeoutIdleMs: 60_000, assignMarginMs: 20_000, ...settings },
+      },
+    };
+  }
+
+  private async kill(instanceId: string, orders: readonly { containerUuid: string; attempt: number }[]): Promise<void> {
+    this.log.push(`kill ${instanceId} ${orders.map((o) => `${o.containerUuid}:${o.attempt}`).join(",")}`);
+  }
+
+  private async launchWorkers(request: WorkerLaunchRequest): Promise<LaunchedWorkers> {
+    this.workerLaunches.push(request);
+    const call: LaunchCall = request.repeat ?? {
+      subnetId: "subnet-a",
+      clientToken: `batch-${request.batch.map((b) => b.containerUuid).join("+")}`,
+    };
+    if (request.repeat === undefined) await request.beforeCall?.(call, undefined);
+    this.log.push(
+      `${request.repeat === undefined ? "create" : "repeat"} ${request.instanceType.Name} ${request.batch.map((b) => b.containerUuid).join(",")}`,
+    );
+    const answer = this.workerAnswers.shift();
+    request.onAttempt?.({ subnetId: call.subnetId ?? "", success: !(answer instanceof Error) });
+    if (answer instanceof Error) throw answer;
+    const count = answer ?? request.batch.length;
+    const instances = request.batch.slice(0, count).map((_, launchIndex) => ({
+      instanceId: `i-${String(this.nextInstance++).padStart(17, "0")}`,
+      launchIndex,
+    }));
+    return {
+      instances,
+      ...(call.subnetId === undefined ? {} : { subnetId: call.subnetId }),
+      clientToken: call.clientToken,
+      nextSubnetIndex: 0,
     };
   }
 

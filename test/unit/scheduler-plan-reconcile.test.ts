@@ -42,6 +42,7 @@ const nothing: ReconcilePlan = {
   verifyOrphan: [],
   foreign: [],
   held: [],
+  kill: [],
 };
 const terminate = (i: number, reason: string) => ({ instanceId: instanceId(i), reason });
 const byUuid = (i: number, reason: string) => ({ uuid: containerUuid(i), reason });
