@@ -55,7 +55,7 @@ export class SharedState<T extends object> {
    * Applies `change` atomically: reads, computes, writes if nobody wrote in between, and retries
    * otherwise. `change` must be pure (it may run several times). Returns what `change` returned.
    */
-  async modify<R>(change: (current: T) => { next: T; result: R; expiresAt?: number }, attempts = 8): Promise<R> {
+  async modify<R>(change: (current: T) => { next: T; result: R; expiresAt?: number }, attempts = 24): Promise<R> {
     for (let attempt = 1; ; attempt++) {
       const { value, version } = await this.read();
       const { next, result, expiresAt } = change(value);
@@ -64,7 +64,10 @@ export class SharedState<T extends object> {
         return result;
       } catch (err) {
         if (!(err instanceof ConditionalCheckFailedException) || attempt >= attempts) throw err;
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
+        // Each round lets one writer through: n contenders need up to n rounds. Full jitter,
+        // doubling up to 320 ms, spreads them (12 takers at one instant needed more than 8 rounds
+        // of the old linear backoff on a loaded machine).
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(10 * 2 ** attempt, 320)));
       }
     }
   }
