@@ -1,17 +1,16 @@
 import type { ClusterConfig } from "../config/types.js";
 import { accommodates, subtractResources } from "../instance-types/resources.js";
-import { ContainerState, isFinalState } from "../model/container.js";
+import { ContainerState } from "../model/container.js";
 import type { CapacityState } from "../model/dispatch-state.js";
 import type { QueueEntry } from "../model/entry.js";
 import { IdleBehavior, type InstanceView } from "../model/instance.js";
-import { type InstanceType, resolveInstanceTypes } from "../model/instance-type.js";
+import type { InstanceType } from "../model/instance-type.js";
 import { type PoolSettings, WorkerState, type WorkerView } from "../model/worker.js";
 
 export type { PoolSettings } from "../model/worker.js";
-import { isAtCapacity, isAtQuota, isThrottled } from "./capacity.js";
-import { countsTowardQuota, currentIntent, currentLaunch, InstanceIndex } from "./instances.js";
-import { maxSupervisorsFor } from "./max-containers.js";
-import { compareEntries, holdsInstance } from "./plan-queue.js";
+import { isAtCapacity, isAtQuota } from "./capacity.js";
+import { currentIntent, currentLaunch } from "./instances.js";
+import { prepareRunQueue } from "./plan-queue.js";
 import {
   instanceTypeAtCapacityStatus,
   newInstanceStatus,
@@ -129,41 +128,20 @@ function bestWorker(entry: QueueEntry, slots: readonly Slot[], settings: PoolSet
  * Pure: no I/O, `now` is an input.
  */
 export function planPool(input: PlanPoolInput): PoolPlan {
-  const { config, capacity, now, maxContainers, settings } = input;
+  const { config, capacity, now, settings } = input;
   const cloudVMs = config.Containers.CloudVMs;
   const quotaGroups = cloudVMs.DriverParameters.InstanceTypeQuotaGroups;
-  const index = new InstanceIndex(input.instances);
-  const typesOf = (entry: QueueEntry) => resolveInstanceTypes(entry.instanceTypes, config.InstanceTypes);
+  const { index, typesOf, held, sorted, totalInstances, unlisted, throttled, maxSupervisors, underLimit } =
+    prepareRunQueue(input);
+  // A batch shares one call, so its in-flight entries count as the one instance each that call may have started.
   const slots: Slot[] = input.workers.map((view) => ({
     view,
     remaining: { ...view.remaining },
     containers: view.containers.length,
   }));
   const slotOf = new Map(slots.map((s) => [s.view.instanceId, s]));
-
-  const held = new Set<string>();
-  const considered: QueueEntry[] = [];
-  for (const entry of input.entries) {
-    if (holdsInstance(entry, index)) held.add(entry.container.uuid);
-    else if (isFinalState(entry.container.state) || typesOf(entry).length === 0) continue;
-    considered.push(entry);
-  }
-  const sorted = considered.sort(compareEntries(held));
-
-  const totalInstances = input.instances.filter(countsTowardQuota).length;
-  // Instances in flight: launched but not listed yet, or a call whose outcome is unknown. A batch
-  // shares one call, so its entries count as the one instance each that call may have started.
-  const unlisted = input.entries.filter(
-    (e) =>
-      e.container.state === ContainerState.Locked &&
-      (index.launchUnlisted(e) ||
-        (currentLaunch(e) === undefined && currentIntent(e) !== undefined && index.liveFor(e).length === 0)),
-  ).length;
   let planned = 0;
   const atQuota = () => isAtQuota(capacity, totalInstances + unlisted + planned, cloudVMs.MaxInstances, now);
-  const throttled = isThrottled(capacity, now);
-  const maxSupervisors = maxSupervisorsFor(maxContainers, cloudVMs.SupervisorFraction);
-  const underLimit = (trying: number) => maxContainers === 0 || trying < maxContainers;
 
   const plan: PoolPlan = {
     lock: [],

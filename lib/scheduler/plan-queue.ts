@@ -121,19 +121,42 @@ export function compareEntries(held: ReadonlySet<string>): (a: QueueEntry, b: Qu
     (a.container.uuid < b.container.uuid ? -1 : a.container.uuid > b.container.uuid ? 1 : 0);
 }
 
+/** What both planners (one instance per container, and workers) derive before their §3.3 pass. */
+export interface RunQueuePreparation {
+  index: InstanceIndex;
+  /** An entry's types as the current config defines them. */
+  typesOf: (entry: QueueEntry) => InstanceType[];
+  /** Entries holding an instance (upstream: in `pool.Running()`). */
+  held: Set<string>;
+  /** The entries the pass considers, in §3.3 order. */
+  sorted: QueueEntry[];
+  /** Instances counting toward quota, as listed. */
+  totalInstances: number;
+  /** Creates in flight the listing does not show: launched but unlisted, or a call whose outcome is unknown. */
+  unlisted: number;
+  throttled: boolean;
+  maxSupervisors: number;
+  underLimit: (trying: number) => boolean;
+}
+
 /**
- * Plans one runQueue pass (§3.3), adapted to one instance per container: picks which Queued
- * containers to lock and which Locked ones get an instance, in priority order, under the
- * dynamic limit, MaxInstances, the cloud quota, the supervisor share and per-type capacity.
- * Entries without chosen instance types are left alone. Pure: no I/O, `now` is an input.
+ * §3.3 preparation shared by planQueue and planPool: which entries hold an instance, the
+ * considered entries in order (no types, none still configured, or final: not considered), and
+ * the counts §4.1 AtQuota and the limits need (AtQuota counts instances including creates in
+ * flight: listed ones, launched ones the listing does not show yet, calls whose outcome is
+ * unknown; each planner adds the ones its pass plans).
  */
-export function planQueue(input: PlanQueueInput): QueuePlan {
+export function prepareRunQueue(input: {
+  entries: readonly QueueEntry[];
+  instances: readonly InstanceView[];
+  capacity: CapacityState;
+  config: ClusterConfig;
+  now: number;
+  maxContainers: number;
+}): RunQueuePreparation {
   const { config, capacity, now, maxContainers } = input;
-  const cloudVMs = config.Containers.CloudVMs;
-  const quotaGroups = cloudVMs.DriverParameters.InstanceTypeQuotaGroups;
   const index = new InstanceIndex(input.instances);
   const typesOf = (entry: QueueEntry) => resolveInstanceTypes(entry.instanceTypes, config.InstanceTypes);
-
   const held = new Set<string>();
   const considered: QueueEntry[] = [];
   for (const entry of input.entries) {
@@ -142,22 +165,39 @@ export function planQueue(input: PlanQueueInput): QueuePlan {
     else if (isFinalState(entry.container.state) || typesOf(entry).length === 0) continue;
     considered.push(entry);
   }
-  const sorted = considered.sort(compareEntries(held));
-
-  // §4.1 AtQuota counts instances including creates in flight: listed ones, launched ones the
-  // listing does not show yet, calls whose outcome is unknown, and the ones this pass plans.
-  const totalInstances = input.instances.filter(countsTowardQuota).length;
   const unlisted = input.entries.filter(
     (e) =>
       e.container.state === ContainerState.Locked &&
       (index.launchUnlisted(e) ||
         (currentLaunch(e) === undefined && currentIntent(e) !== undefined && index.liveFor(e).length === 0)),
   ).length;
+  return {
+    index,
+    typesOf,
+    held,
+    sorted: considered.sort(compareEntries(held)),
+    totalInstances: input.instances.filter(countsTowardQuota).length,
+    unlisted,
+    throttled: isThrottled(capacity, now),
+    maxSupervisors: maxSupervisorsFor(maxContainers, config.Containers.CloudVMs.SupervisorFraction),
+    underLimit: (trying: number) => maxContainers === 0 || trying < maxContainers,
+  };
+}
+
+/**
+ * Plans one runQueue pass (§3.3), adapted to one instance per container: picks which Queued
+ * containers to lock and which Locked ones get an instance, in priority order, under the
+ * dynamic limit, MaxInstances, the cloud quota, the supervisor share and per-type capacity.
+ * Entries without chosen instance types are left alone. Pure: no I/O, `now` is an input.
+ */
+export function planQueue(input: PlanQueueInput): QueuePlan {
+  const { config, capacity, now } = input;
+  const cloudVMs = config.Containers.CloudVMs;
+  const quotaGroups = cloudVMs.DriverParameters.InstanceTypeQuotaGroups;
+  const { index, typesOf, held, sorted, totalInstances, unlisted, throttled, maxSupervisors, underLimit } =
+    prepareRunQueue(input);
   let planned = 0;
   const atQuota = () => isAtQuota(capacity, totalInstances + unlisted + planned, cloudVMs.MaxInstances, now);
-  const throttled = isThrottled(capacity, now);
-  const maxSupervisors = maxSupervisorsFor(maxContainers, cloudVMs.SupervisorFraction);
-  const underLimit = (trying: number) => maxContainers === 0 || trying < maxContainers;
 
   const plan: QueuePlan = {
     lock: [],
