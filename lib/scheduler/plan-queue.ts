@@ -1,7 +1,8 @@
 import { ContainerState, comparePriorityDesc, isFinalState } from "../model/container.js";
 import type { ClusterConfig } from "../config/types.js";
 import { type InstanceType, resolveInstanceTypes } from "../model/instance-type.js";
-import type { QueueEntry } from "../model/entry.js";
+import type { LaunchIntent, QueueEntry } from "../model/entry.js";
+import { parseBatchKey } from "../model/worker-batch.js";
 import { isAtCapacity, isAtQuota, isThrottled } from "./capacity.js";
 import type { CapacityState } from "../model/dispatch-state.js";
 import { countsTowardQuota, currentIntent, currentLaunch, InstanceIndex } from "./instances.js";
@@ -140,6 +141,16 @@ export interface RunQueuePreparation {
 }
 
 /**
+ * The instance an open intent may have started for this container: its call's token and, for a
+ * batched call, the launch index of the item naming it (a one-container call starts one).
+ */
+function intentInstanceKey(uuid: string, intent: LaunchIntent): string {
+  const batch = intent.batch === undefined ? [] : parseBatchKey(intent.batch);
+  const index = batch.findIndex((members) => members.some((m) => m.containerUuid === uuid));
+  return `${intent.clientToken}#${Math.max(0, index)}`;
+}
+
+/**
  * §3.3 preparation shared by planQueue and planPool: which entries hold an instance, the
  * considered entries in order (no types, none still configured, or final: not considered), and
  * the counts §4.1 AtQuota and the limits need (AtQuota counts instances including creates in
@@ -165,12 +176,18 @@ export function prepareRunQueue(input: {
     else if (isFinalState(entry.container.state) || typesOf(entry).length === 0) continue;
     considered.push(entry);
   }
-  const unlisted = input.entries.filter(
-    (e) =>
-      e.container.state === ContainerState.Locked &&
-      (index.launchUnlisted(e) ||
-        (currentLaunch(e) === undefined && currentIntent(e) !== undefined && index.liveFor(e).length === 0)),
-  ).length;
+  // Instances, not entries: containers packed onto one instance (pool mode) share its record or
+  // its intent's launch index, and count once.
+  const unlistedInstances = new Set<string>();
+  for (const e of input.entries) {
+    if (e.container.state !== ContainerState.Locked) continue;
+    const launch = currentLaunch(e);
+    const intent = currentIntent(e);
+    if (launch !== undefined && index.launchUnlisted(e)) unlistedInstances.add(launch.instanceId);
+    else if (launch === undefined && intent !== undefined && index.liveFor(e).length === 0)
+      unlistedInstances.add(intentInstanceKey(e.container.uuid, intent));
+  }
+  const unlisted = unlistedInstances.size;
   return {
     index,
     typesOf,
