@@ -1,11 +1,10 @@
 import { ContainerState, comparePriorityDesc, isFinalState } from "../model/container.js";
 import type { ClusterConfig } from "../config/types.js";
 import { type InstanceType, resolveInstanceTypes } from "../model/instance-type.js";
-import type { LaunchIntent, QueueEntry } from "../model/entry.js";
-import { parseBatchKey } from "../model/worker-batch.js";
+import type { QueueEntry } from "../model/entry.js";
 import { isAtCapacity, isAtQuota, isThrottled } from "./capacity.js";
 import type { CapacityState } from "../model/dispatch-state.js";
-import { countsTowardQuota, currentIntent, currentLaunch, InstanceIndex } from "./instances.js";
+import { countsTowardQuota, currentIntent, currentLaunch, InstanceIndex, intentInstanceKey } from "./instances.js";
 import type { InstanceView } from "../model/instance.js";
 import { maxSupervisorsFor } from "./max-containers.js";
 import {
@@ -138,16 +137,6 @@ export interface RunQueuePreparation {
   throttled: boolean;
   maxSupervisors: number;
   underLimit: (trying: number) => boolean;
-}
-
-/**
- * The instance an open intent may have started for this container: its call's token and, for a
- * batched call, the launch index of the item naming it (a one-container call starts one).
- */
-function intentInstanceKey(uuid: string, intent: LaunchIntent): string {
-  const batch = intent.batch === undefined ? [] : parseBatchKey(intent.batch);
-  const index = batch.findIndex((members) => members.some((m) => m.containerUuid === uuid));
-  return `${intent.clientToken}#${Math.max(0, index)}`;
 }
 
 /**
