@@ -3,35 +3,18 @@
  * throttle model on (burst 5, refill 2/s, RequestLimitExceeded beyond), with our shared token
  * bucket (LaunchTokens) and without it. The goal is zero throttling errors with the bucket.
  */
+import { startLaunchRig } from "./launch-rig.js";
 import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { ArvadosClient } from "../lib/arvados/client.js";
-import { createEc2Client } from "../lib/cloud/client.js";
 import { loadClusterConfig } from "../lib/config/load.js";
 import type { ClusterConfig } from "../lib/config/types.js";
-import { Ec2InstanceCloud } from "../lib/cloud/ec2-instance-cloud.js";
 import { runLaunchPass } from "../lib/launch/launch-pass.js";
 import type { LaunchDeps } from "../lib/launch/ports.js";
 import type { InstanceCloud } from "../lib/model/instance-cloud.js";
-import { ArvadosSimulator } from "../local/arvados-sim/simulator.js";
-import { Ec2Simulator } from "../local/ec2-sim/simulator.js";
-import { assignInstanceTypes } from "../lib/queue/assign-types.js";
-import { Queue } from "../lib/queue/queue.js";
 import { initialMaxContainers } from "../lib/scheduler/max-containers.js";
 import { dispatchState } from "../lib/store/dispatch-state.js";
 import { LaunchTokens, runInstancesBucket } from "../lib/store/launch-tokens.js";
-import { QueueStore } from "../lib/store/queue-store.js";
-import {
-  type Benchmark,
-  fixed,
-  freshQueueTable,
-  localDynamoDbClient,
-  note,
-  printTable,
-  type Services,
-  sleep,
-  timed,
-} from "./harness.js";
+import { type Benchmark, fixed, note, printTable, type Services, sleep, timed } from "./harness.js";
 
 /** Containers to launch: half Locked by us, half Queued (locked by the pass). At most MaxInstances (64). */
 const containers = Number(process.env.BENCH_LAUNCH_CONTAINERS ?? 60);
@@ -62,39 +45,18 @@ interface Outcome {
 }
 
 async function runVariant(endpoint: string, config: ClusterConfig, variant: Variant): Promise<Outcome> {
-  const sim = new ArvadosSimulator();
-  const api = new ArvadosClient({ apiHost: await sim.start(0), token: sim.rootToken });
-  const ec2sim = new Ec2Simulator({ throttle: true });
-  const ec2 = createEc2Client({
-    endpoint: await ec2sim.start(0),
-    region: "us-east-1",
-    credentials: { accessKeyId: "local", secretAccessKey: "local" },
-  });
-  const ddb = localDynamoDbClient(endpoint);
-  const table = await freshQueueTable(ddb, "bench-launch");
-  try {
-    // Requests of the CWL runner's default priority, 1 ms apart: distinct int64 priorities (§5.6), oldest first.
-    const requestedAtMs = Date.now() - containers;
+  // Requests of the CWL runner's default priority, 1 ms apart: distinct int64 priorities (§5.6), oldest first.
+  const requestedAtMs = Date.now() - containers;
+  const rig = await startLaunchRig(endpoint, config, "bench-launch", (sim) => {
     for (let i = 0; i < containers; i++) {
       sim.addContainer(
         { state: i % 2 === 0 ? "Locked" : "Queued" },
         { request: { priority: 500, createdAtMs: requestedAtMs + i } },
       );
     }
-    const store = new QueueStore(ddb, table.tableName);
-    const queue = new Queue(api, store, { leaseOwner: randomUUID(), leaseMs: 60_000 });
-    // The real path to launchable entries: update-queue inserts, choose-instance-types fills types.
-    const update = await queue.update();
-    for (const entry of update.entries) await assignInstanceTypes(entry.container.uuid, { api, store, queue, config });
-
-    const cloud = new Ec2InstanceCloud({
-      ec2,
-      config,
-      instanceSetId: sim.rootTokenUuid,
-      tokenParameterName: "/arvados/bench/dispatch-token",
-      region: "us-east-1",
-      apiHost: "127.0.0.1:1",
-    });
+  });
+  const { ec2sim, ddb, tableName, store, queue, cloud } = rig;
+  try {
     // Records when each launch succeeded, without changing what the pass does.
     const launchTimes: number[] = [];
     const recordingCloud: InstanceCloud = {
@@ -110,8 +72,8 @@ async function runVariant(endpoint: string, config: ClusterConfig, variant: Vari
       queue,
       store,
       cloud: recordingCloud,
-      state: dispatchState(ddb, table.tableName, initialMaxContainers(config)),
-      tokens: new LaunchTokens(ddb, table.tableName, variant.bucket),
+      state: dispatchState(ddb, tableName, initialMaxContainers(config)),
+      tokens: new LaunchTokens(ddb, tableName, variant.bucket),
       config,
       owner: randomUUID(),
     };
@@ -146,11 +108,7 @@ async function runVariant(endpoint: string, config: ClusterConfig, variant: Vari
       finished: launchTimes.length >= containers,
     };
   } finally {
-    await table.drop().catch(() => undefined);
-    ddb.destroy();
-    ec2.destroy();
-    await ec2sim.stop();
-    await sim.stop();
+    await rig.stop();
   }
 }
 

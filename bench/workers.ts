@@ -8,36 +8,20 @@
  *
  * `BENCH_WORKERS_PARTS` picks some of `burst,runs` (default both).
  */
+import { startLaunchRig } from "./launch-rig.js";
 import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { ArvadosClient } from "../lib/arvados/client.js";
-import { createEc2Client } from "../lib/cloud/client.js";
-import { Ec2InstanceCloud } from "../lib/cloud/ec2-instance-cloud.js";
 import { loadClusterConfig } from "../lib/config/load.js";
 import type { ClusterConfig } from "../lib/config/types.js";
 import { runLaunchPass } from "../lib/launch/launch-pass.js";
 import type { LaunchDeps } from "../lib/launch/ports.js";
-import { assignInstanceTypes } from "../lib/queue/assign-types.js";
-import { Queue } from "../lib/queue/queue.js";
 import { maxBatchFor } from "../lib/runtime/worker-mode.js";
 import { workerAssignmentRoom } from "../lib/cloud/worker-launch-user-data.js";
 import { initialMaxContainers } from "../lib/scheduler/max-containers.js";
 import { dispatchState } from "../lib/store/dispatch-state.js";
 import { LaunchTokens } from "../lib/store/launch-tokens.js";
-import { QueueStore } from "../lib/store/queue-store.js";
-import { ArvadosSimulator } from "../local/arvados-sim/simulator.js";
-import { Ec2Simulator } from "../local/ec2-sim/simulator.js";
 import { runWorkerComparisons } from "./worker-runs.js";
-import {
-  type Benchmark,
-  fixed,
-  freshQueueTable,
-  localDynamoDbClient,
-  note,
-  printTable,
-  type Services,
-  sleep,
-} from "./harness.js";
+import { type Benchmark, fixed, note, printTable, type Services, sleep } from "./harness.js";
 
 /** The burst: same-shape containers (1 VCPU, 1 GiB), all Queued at once. */
 const burst = Number(process.env.BENCH_WORKERS_BURST ?? 500);
@@ -49,6 +33,8 @@ const configPath = fileURLToPath(new URL("../local/default-config.yml", import.m
 
 interface BurstOutcome {
   mode: string;
+  /** Containers whose instance was requested (pool mode packs two one-VCPU containers per m5.large). */
+  placed: number;
   requested: number;
   firstToLastSeconds: number;
   wallSeconds: number;
@@ -63,42 +49,23 @@ async function burstRun(
   config: ClusterConfig,
   mode: "pool" | "per-container",
 ): Promise<BurstOutcome> {
-  const sim = new ArvadosSimulator();
-  const api = new ArvadosClient({ apiHost: await sim.start(0), token: sim.rootToken });
-  const ec2sim = new Ec2Simulator({ throttle: true });
-  const ec2 = createEc2Client({
-    endpoint: await ec2sim.start(0),
-    region: "us-east-1",
-    credentials: { accessKeyId: "local", secretAccessKey: "local" },
-  });
-  const ddb = localDynamoDbClient(endpoint);
-  const table = await freshQueueTable(ddb, "bench-workers");
-  try {
-    const requestedAtMs = Date.now() - burst;
+  const requestedAtMs = Date.now() - burst;
+  const rig = await startLaunchRig(endpoint, config, "bench-workers", (sim) => {
     for (let i = 0; i < burst; i++) {
       sim.addContainer(
         { runtime_constraints: { ram: 2 ** 30, vcpus: 1, keep_cache_ram: 0, keep_cache_disk: 0 } },
         { request: { priority: 500, createdAtMs: requestedAtMs + i } },
       );
     }
-    const store = new QueueStore(ddb, table.tableName);
-    const queue = new Queue(api, store, { leaseOwner: randomUUID(), leaseMs: 60_000 });
-    const update = await queue.update();
-    for (const entry of update.entries) await assignInstanceTypes(entry.container.uuid, { api, store, queue, config });
-    const cloud = new Ec2InstanceCloud({
-      ec2,
-      config,
-      instanceSetId: sim.rootTokenUuid,
-      tokenParameterName: "/arvados/bench/dispatch-token",
-      region: "us-east-1",
-      apiHost: "127.0.0.1:1",
-    });
+  });
+  const { ec2sim, ddb, tableName, store, queue, cloud } = rig;
+  try {
     const deps: LaunchDeps = {
       queue,
       store,
       cloud,
-      state: dispatchState(ddb, table.tableName, initialMaxContainers(config)),
-      tokens: new LaunchTokens(ddb, table.tableName),
+      state: dispatchState(ddb, tableName, initialMaxContainers(config)),
+      tokens: new LaunchTokens(ddb, tableName),
       config,
       owner: randomUUID(),
       ...(mode === "pool"
@@ -120,9 +87,11 @@ async function burstRun(
     let passes = 0;
     const callTimes: number[] = [];
     let seen = 0;
-    while (ec2sim.instances().length < burst && Date.now() - start < limit) {
+    let placed = 0;
+    while (placed < burst && Date.now() - start < limit) {
       const report = await runLaunchPass(deps, () => 10 * 60_000);
       passes++;
+      placed += report.launched.length;
       const calls = ec2sim.requests().filter((r) => r.action === "RunInstances" && r.error === undefined);
       for (const r of calls.slice(seen)) callTimes.push(r.at ?? Date.now());
       seen = calls.length;
@@ -131,20 +100,17 @@ async function burstRun(
     const stats = ec2sim.stats();
     return {
       mode,
+      placed,
       requested: ec2sim.instances().length,
       firstToLastSeconds: callTimes.length > 1 ? ((callTimes.at(-1) ?? 0) - (callTimes[0] ?? 0)) / 1000 : 0,
       wallSeconds: (Date.now() - start) / 1000,
       passes,
       runInstancesCalls: stats.runInstancesCalls,
       throttled: stats.throttled,
-      finished: ec2sim.instances().length >= burst,
+      finished: placed >= burst,
     };
   } finally {
-    await table.drop().catch(() => undefined);
-    ddb.destroy();
-    ec2.destroy();
-    await ec2sim.stop();
-    await sim.stop();
+    await rig.stop();
   }
 }
 
@@ -169,6 +135,7 @@ async function burstBench(services: Services): Promise<void> {
     `workers burst: ${burst} same-shape Queued containers, EC2 simulator throttle on (burst 5, 2/s), MaxInstances ${2 * burst}`,
     [
       "mode",
+      "containers placed",
       "instances requested",
       "first→last RunInstances s",
       "wall s",
@@ -179,6 +146,7 @@ async function burstBench(services: Services): Promise<void> {
     outcomes.map((o) => [
       o.mode +
         (o.finished ? "" : ` (stopped after ${(o.mode === "pool" ? poolLimitMs : perContainerLimitMs) / 1000} s)`),
+      o.placed,
       o.requested,
       fixed(o.firstToLastSeconds),
       fixed(o.wallSeconds),
