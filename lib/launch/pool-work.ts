@@ -11,6 +11,7 @@ import { Ec2CapacityError, Ec2Error, Ec2QuotaError, Ec2ThrottleError } from "../
 import type { LaunchIntent, LaunchRecord, QueueEntry } from "../model/entry.js";
 import type { LaunchCall, LaunchedWorkers } from "../model/instance-cloud.js";
 import type { InstanceType } from "../model/instance-type.js";
+import { type Batch, batchKey, parseBatchKey } from "../model/worker-batch.js";
 import { StaleEntryError } from "../model/stale-entry.js";
 import { applyCapacityError, applyQuotaError, applyThrottle, isThrottled } from "../scheduler/capacity.js";
 import type { PoolPlan } from "../scheduler/plan-pool.js";
@@ -26,14 +27,12 @@ interface Member {
   lockCount: number;
 }
 
-/** The batch list of an intent: `uuid:attempt` in launch-index order (worker-run-instances.ts batchKey). */
-const batchOf = (members: readonly Member[]) => members.map((m) => `${m.entry.container.uuid}:${m.lockCount}`);
+/** The members of each new instance of a batch, by launch index; undefined where a repeat found an entry no longer ours. */
+type Instances = readonly (readonly (Member | undefined)[])[];
 
-/** Parses `uuid:attempt`. */
-function parseMember(text: string): { uuid: string; attempt: number } {
-  const at = text.lastIndexOf(":");
-  return { uuid: text.slice(0, at), attempt: Number(text.slice(at + 1)) };
-}
+/** A batch's containers as the cloud port takes them. */
+const batchOfMembers = (instances: readonly (readonly Member[])[]): Batch =>
+  instances.map((ms) => ms.map((m) => ({ containerUuid: m.entry.container.uuid, attempt: m.lockCount })));
 
 /**
  * Does the work `plan` asks for, in order: repeats of open batched intents, locks, assignments
@@ -139,13 +138,18 @@ export async function workPoolPlan(
       }
     }
 
-    // 3. New workers: one RunInstances (one bucket token) per group.
+    // 3. New workers: one RunInstances (one bucket token) per group; an instance whose
+    // containers all failed their lock or claim drops out, the others move up a launch index.
     for (const group of plan.create) {
       if (!timeLeft()) return { stop: "budget", started };
-      const members: Member[] = [];
-      for (const uuid of group.uuids) {
-        const m = await member(uuid, locks.has(uuid));
-        if (m !== undefined) members.push(m);
+      const members: Member[][] = [];
+      for (const uuids of group.instances) {
+        const onInstance: Member[] = [];
+        for (const uuid of uuids) {
+          const m = await member(uuid, locks.has(uuid));
+          if (m !== undefined) onInstance.push(m);
+        }
+        if (onInstance.length > 0) members.push(onInstance);
       }
       if (members.length === 0) continue;
       const s = await deps.state.read();
@@ -177,34 +181,35 @@ type Recorder = (m: Member, launch: Omit<LaunchRecord, "attempt" | "launchedAt">
 async function settle(
   deps: LaunchDeps,
   instanceType: InstanceType,
-  members: readonly (Member | undefined)[],
+  instances: Instances,
   result: LaunchedWorkers,
   recordLaunch: Recorder,
   record: (event: LaunchEvent) => void,
 ): Promise<number> {
   const byIndex = new Map(result.instances.map((i) => [i.launchIndex, i.instanceId]));
   let started = 0;
-  for (const [index, m] of members.entries()) {
-    if (m === undefined) continue;
-    const instanceId = byIndex.get(index);
-    if (instanceId === undefined) {
-      // A partial answer (MinCount 1): this container waits, Locked, for the next pass.
-      await deps.store.clearLaunchIntent(m.entry.container.uuid, deps.owner, result.clientToken).catch(() => false);
-      continue;
+  for (const [index, members] of instances.entries())
+    for (const m of members) {
+      if (m === undefined) continue;
+      const instanceId = byIndex.get(index);
+      if (instanceId === undefined) {
+        // A partial answer (MinCount 1): this container waits, Locked, for the next pass.
+        await deps.store.clearLaunchIntent(m.entry.container.uuid, deps.owner, result.clientToken).catch(() => false);
+        continue;
+      }
+      try {
+        await recordLaunch(m, {
+          instanceId,
+          instanceType: instanceType.Name,
+          ...(result.subnetId === undefined ? {} : { subnetId: result.subnetId }),
+          assignedBy: "userData",
+        });
+        started++;
+      } catch (err) {
+        // The intent stays: the next pass's repeat gets this instance back from EC2 and records it.
+        record(failure(m.entry.container.uuid, "launch", err));
+      }
     }
-    try {
-      await recordLaunch(m, {
-        instanceId,
-        instanceType: instanceType.Name,
-        ...(result.subnetId === undefined ? {} : { subnetId: result.subnetId }),
-        assignedBy: "userData",
-      });
-      started++;
-    } catch (err) {
-      // The intent stays: the next pass's repeat gets this instance back from EC2 and records it.
-      record(failure(m.entry.container.uuid, "launch", err));
-    }
-  }
   return started;
 }
 
@@ -213,14 +218,15 @@ async function createBatch(
   deps: LaunchDeps,
   pool: PoolDeps,
   instanceType: InstanceType,
-  members: Member[],
+  instances: readonly (readonly Member[])[],
   state: { subnetIndex: number; throttleDelayMs: number },
   recordLaunch: Recorder,
   record: (event: LaunchEvent) => void,
   liveInstances: () => number,
 ): Promise<number | Stop | "capacity" | undefined> {
   const now = deps.now ?? Date.now;
-  const batch = batchOf(members);
+  const members = instances.flat();
+  const batch = batchKey(batchOfMembers(instances));
   let inFlight: string | undefined;
   const written: Member[] = [];
   const beforeCall = async (call: LaunchCall, follows: LaunchCall | undefined) => {
@@ -248,7 +254,7 @@ async function createBatch(
   };
   try {
     const result = await pool.cloud.launchWorkers({
-      batch: members.map((m) => ({ containerUuid: m.entry.container.uuid, attempt: m.lockCount })),
+      batch: batchOfMembers(instances),
       instanceType,
       subnetIndex: state.subnetIndex,
       throttleDelayMs: state.throttleDelayMs,
@@ -259,7 +265,7 @@ async function createBatch(
       next: { ...s, subnetIndex: result.nextSubnetIndex, throttleDelayMs: 0 },
       result: undefined,
     }));
-    return settle(deps, instanceType, members, result, recordLaunch, record);
+    return settle(deps, instanceType, instances, result, recordLaunch, record);
   } catch (err) {
     const first = members[0]?.entry.container.uuid ?? "";
     if (err instanceof StaleEntryError) {
@@ -339,20 +345,27 @@ async function repeatGroup(
 ): Promise<Stop | undefined> {
   const intent = entries.get(uuids[0] ?? "")?.launchIntent;
   if (intent?.batch === undefined || intent.definition === undefined) return undefined;
-  const batch = intent.batch.map(parseMember);
-  const members: (Member | undefined)[] = [];
-  for (const b of batch) {
-    const entry = entries.get(b.uuid);
-    const ours = entry?.launchIntent?.clientToken === intent.clientToken && uuids.includes(b.uuid);
-    members.push(ours && entry !== undefined && (await claim(b.uuid)) ? { entry, lockCount: b.attempt } : undefined);
+  const batch = parseBatchKey(intent.batch);
+  const instances: (Member | undefined)[][] = [];
+  for (const onInstance of batch) {
+    const members: (Member | undefined)[] = [];
+    for (const b of onInstance) {
+      const entry = entries.get(b.containerUuid);
+      const ours = entry?.launchIntent?.clientToken === intent.clientToken && uuids.includes(b.containerUuid);
+      members.push(
+        ours && entry !== undefined && (await claim(b.containerUuid)) ? { entry, lockCount: b.attempt } : undefined,
+      );
+    }
+    instances.push(members);
   }
+  const members = instances.flat();
   const now = deps.now ?? Date.now;
   const s = await deps.state.read();
   if (isThrottled(s.value, now())) return "throttle";
   if (!(await deps.tokens.takeWithin(0))) return "throttle";
   try {
     const result = await pool.cloud.launchWorkers({
-      batch: batch.map((b) => ({ containerUuid: b.uuid, attempt: b.attempt })),
+      batch,
       instanceType: intent.definition,
       subnetIndex: s.value.subnetIndex,
       throttleDelayMs: s.value.throttleDelayMs,
@@ -368,7 +381,7 @@ async function repeatGroup(
           outcome: "launched",
           typeConfigured: true,
         });
-    await settle(deps, intent.definition, members, result, recordLaunch, record);
+    await settle(deps, intent.definition, instances, result, recordLaunch, record);
     return undefined;
   } catch (err) {
     if (err instanceof Ec2Error && err.outcome !== "unknown") {

@@ -41,7 +41,7 @@ describe("a worker's tag room bounds what it is given by tag", () => {
   test("room for one order: one container goes to the worker, the other to a new instance", () => {
     const p = plan([ent(1), ent(2)], [worker(1)]);
     expect(p.assign.map((a) => [a.uuid, a.instanceId])).toEqual([[containerUuid(1), instanceId(1)]]);
-    expect(p.create.flatMap((g) => g.uuids)).toEqual([containerUuid(2)]);
+    expect(p.create.flatMap((g) => g.instances.flat())).toEqual([containerUuid(2)]);
   });
 
   test("no room: nothing is given to it", () => {
