@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import type { EC2Client } from "@aws-sdk/client-ec2";
 import { type CloudInstance, createTags, listInstances } from "./instances.js";
 import { instanceSecretLength, launchUserData } from "./launch-user-data.js";
-import { launchInstance } from "./launch.js";
+import { type LaunchOptions, launchInstance } from "./launch.js";
 import { terminateInstances } from "./instances.js";
 import { instanceTagKeys } from "./tags.js";
 import type { ClusterConfig } from "../config/types.js";
@@ -85,32 +85,51 @@ function toView(instance: CloudInstance, tagKeyPrefix: string): InstanceView {
   };
 }
 
+/** The subnet-loop options a launch request carries. */
+function callOptions(request: Pick<LaunchRequest, "repeat" | "beforeCall" | "onAttempt">): LaunchOptions {
+  return {
+    ...(request.repeat === undefined ? {} : { repeat: request.repeat }),
+    ...(request.beforeCall === undefined ? {} : { beforeCall: request.beforeCall }),
+    ...(request.onAttempt === undefined ? {} : { onAttempt: request.onAttempt }),
+  };
+}
+
 /** The InstanceCloud the launch and cleanup functions use in AWS (and against the EC2 simulator). */
 export class Ec2InstanceCloud implements InstanceCloud, WorkerCloud {
   constructor(private readonly options: Ec2InstanceCloudOptions) {}
 
-  async launch(request: LaunchRequest): Promise<LaunchedInstance> {
-    const { config, instanceSetId } = this.options;
-    const cloudVMs = config.Containers.CloudVMs;
-    const instanceSecret = instanceSecretFor(instanceSetId, request);
-    const userData = launchUserData(
-      config,
-      {
-        apiHost: this.options.apiHost,
-        apiHostInsecure: this.options.apiHostInsecure === true,
-        tokenParameterName: this.options.tokenParameterName,
-        region: this.options.region,
-      },
-      { containerUuid: request.containerUuid, instanceType: request.instanceType, instanceSecret },
-    );
+  /** Where the boot script finds the API and its token. */
+  private bootDeployment() {
+    return {
+      apiHost: this.options.apiHost,
+      apiHostInsecure: this.options.apiHostInsecure === true,
+      tokenParameterName: this.options.tokenParameterName,
+      region: this.options.region,
+    };
+  }
+
+  /** CloudVMs with the deployment's instance profile, as RunInstances is built from it. */
+  private launchConfig(): ClusterConfig["Containers"]["CloudVMs"] {
+    const cloudVMs = this.options.config.Containers.CloudVMs;
     const profile = this.options.instanceProfile;
-    const launchConfig = {
+    return {
       ...cloudVMs,
       DriverParameters: {
         ...cloudVMs.DriverParameters,
         ...(profile === undefined || profile === "" ? {} : { IAMInstanceProfile: profile }),
       },
     };
+  }
+
+  async launch(request: LaunchRequest): Promise<LaunchedInstance> {
+    const { config, instanceSetId } = this.options;
+    const instanceSecret = instanceSecretFor(instanceSetId, request);
+    const userData = launchUserData(config, this.bootDeployment(), {
+      containerUuid: request.containerUuid,
+      instanceType: request.instanceType,
+      instanceSecret,
+    });
+    const launchConfig = this.launchConfig();
     const result = await launchInstance(
       this.options.ec2,
       {
@@ -123,11 +142,7 @@ export class Ec2InstanceCloud implements InstanceCloud, WorkerCloud {
         instanceSecret,
       },
       { subnetIndex: request.subnetIndex, throttleDelayMs: request.throttleDelayMs },
-      {
-        ...(request.repeat === undefined ? {} : { repeat: request.repeat }),
-        ...(request.beforeCall === undefined ? {} : { beforeCall: request.beforeCall }),
-        ...(request.onAttempt === undefined ? {} : { onAttempt: request.onAttempt }),
-      },
+      callOptions(request),
     );
     return {
       instanceId: result.instanceId,
@@ -143,29 +158,16 @@ export class Ec2InstanceCloud implements InstanceCloud, WorkerCloud {
    */
   async launchWorkers(request: WorkerLaunchRequest): Promise<LaunchedWorkers> {
     const { config, instanceSetId } = this.options;
-    const cloudVMs = config.Containers.CloudVMs;
     const instanceSecret = createHash("sha256")
       .update(`${instanceSetId}\u0000worker\u0000${batchKey(request.batch).join(" ")}`)
       .digest("hex")
       .slice(0, instanceSecretLength);
-    const userData = workerLaunchUserData(
-      config,
-      {
-        apiHost: this.options.apiHost,
-        apiHostInsecure: this.options.apiHostInsecure === true,
-        tokenParameterName: this.options.tokenParameterName,
-        region: this.options.region,
-      },
-      { instanceType: request.instanceType, instanceSecret, assignments: request.batch },
-    );
-    const profile = this.options.instanceProfile;
-    const launchConfig = {
-      ...cloudVMs,
-      DriverParameters: {
-        ...cloudVMs.DriverParameters,
-        ...(profile === undefined || profile === "" ? {} : { IAMInstanceProfile: profile }),
-      },
-    };
+    const userData = workerLaunchUserData(config, this.bootDeployment(), {
+      instanceType: request.instanceType,
+      instanceSecret,
+      assignments: request.batch,
+    });
+    const launchConfig = this.launchConfig();
     const result = await launchWorkers(
       this.options.ec2,
       {
@@ -177,11 +179,7 @@ export class Ec2InstanceCloud implements InstanceCloud, WorkerCloud {
         instanceSecret,
       },
       { subnetIndex: request.subnetIndex, throttleDelayMs: request.throttleDelayMs },
-      {
-        ...(request.repeat === undefined ? {} : { repeat: request.repeat }),
-        ...(request.beforeCall === undefined ? {} : { beforeCall: request.beforeCall }),
-        ...(request.onAttempt === undefined ? {} : { onAttempt: request.onAttempt }),
-      },
+      callOptions(request),
     );
     return {
       instances: result.instances,

@@ -1,4 +1,9 @@
-import { type EC2Client, RunInstancesCommand } from "@aws-sdk/client-ec2";
+import {
+  type EC2Client,
+  RunInstancesCommand,
+  type RunInstancesCommandInput,
+  type RunInstancesCommandOutput,
+} from "@aws-sdk/client-ec2";
 import {
   callOutcome,
   classifyEc2Error,
@@ -67,23 +72,52 @@ export async function launchInstance(
   state: LaunchState,
   options: LaunchOptions = {},
 ): Promise<LaunchResult> {
+  const { value: instanceId, ...call } = await runInstancesInSubnets(
+    ec2,
+    args,
+    state,
+    options,
+    (subnetId, clientToken) =>
+      buildRunInstancesInput({
+        ...args,
+        subnetId,
+        ...(clientToken === undefined ? {} : { clientToken }),
+      }),
+    (reply) => {
+      const id = reply.Instances?.[0]?.InstanceId;
+      if (id === undefined) throw new Error("BUG: RunInstances succeeded without an instance id");
+      return id;
+    },
+  );
+  return { instanceId, ...call, throttleDelayMs: 0 };
+}
+
+/**
+ * The §4.3 subnet loop shared by one-container and batched launches: one RunInstances per subnet
+ * tried (`inputFor` builds it; a repeat passes its ClientToken), `options.beforeCall` awaited
+ * before each is sent, moving on only after a subnet-specific error; `read` takes what the caller
+ * needs from the reply. Rejects as launchInstance documents.
+ */
+export async function runInstancesInSubnets<T>(
+  ec2: EC2Client,
+  args: Pick<RunInstancesArgs, "config" | "instanceType">,
+  state: LaunchState,
+  options: LaunchOptions,
+  inputFor: (subnetId: string | undefined, clientToken: string | undefined) => RunInstancesCommandInput,
+  read: (reply: RunInstancesCommandOutput) => T,
+): Promise<{ value: T; subnetId: string | undefined; clientToken: string; nextSubnetIndex: number }> {
   const tries = subnetTries(args.config.DriverParameters.SubnetID, state.subnetIndex, options.repeat);
   let stored: { err: unknown; capacity: boolean; subnetId: string | undefined } | undefined;
   let tryIndex = tries[0]?.index ?? 0;
   let follows: LaunchCall | undefined;
   for (const [n, { subnetId, index }] of tries.entries()) {
     tryIndex = index;
-    const input = buildRunInstancesInput({
-      ...args,
-      subnetId,
-      ...(options.repeat === undefined ? {} : { clientToken: options.repeat.clientToken }),
-    });
+    const input = inputFor(subnetId, options.repeat?.clientToken);
     const call: LaunchCall = { subnetId, clientToken: input.ClientToken ?? "" };
     await options.beforeCall?.(call, follows);
-    let instanceId: string | undefined;
+    let reply: RunInstancesCommandOutput;
     try {
-      const reply = await ec2.send(new RunInstancesCommand(input));
-      instanceId = reply.Instances?.[0]?.InstanceId;
+      reply = await ec2.send(new RunInstancesCommand(input));
     } catch (err) {
       options.onAttempt?.({ subnetId: subnetId ?? "", success: false });
       if (callOutcome(err) !== "failed") {
@@ -101,8 +135,7 @@ export async function launchInstance(
       break;
     }
     options.onAttempt?.({ subnetId: subnetId ?? "", success: true });
-    if (instanceId === undefined) throw new Error("BUG: RunInstances succeeded without an instance id");
-    return { instanceId, subnetId, clientToken: call.clientToken, nextSubnetIndex: tryIndex, throttleDelayMs: 0 };
+    return { value: read(reply), subnetId, clientToken: call.clientToken, nextSubnetIndex: tryIndex };
   }
   throw classifyEc2Error(stored?.err, {
     throttleDelayMs: state.throttleDelayMs,

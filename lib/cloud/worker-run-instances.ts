@@ -6,18 +6,9 @@
  * burst of 1,000 instances (DESIGN "Workers that outlive containers").
  */
 import { createHash } from "node:crypto";
-import { type EC2Client, RunInstancesCommand, type RunInstancesCommandInput, type Tag } from "@aws-sdk/client-ec2";
-import type { LaunchCall } from "../model/instance-cloud.js";
+import type { EC2Client, RunInstancesCommandInput, Tag } from "@aws-sdk/client-ec2";
 import { type Batch, batchKey } from "../model/worker-batch.js";
-import {
-  callOutcome,
-  classifyEc2Error,
-  ec2ApiFault,
-  hasCapacityScope,
-  isErrorCapacity,
-  isErrorSubnetSpecific,
-} from "./classify.js";
-import { type LaunchState, subnetTries } from "./launch.js";
+import { type LaunchOptions, type LaunchState, runInstancesInSubnets } from "./launch.js";
 import { buildRunInstancesInput, type RunInstancesArgs } from "./run-instances-input.js";
 import { instanceTagKeys } from "./tags.js";
 
@@ -100,57 +91,26 @@ export async function launchWorkers(
   ec2: EC2Client,
   args: Omit<WorkerRunInstancesArgs, "subnetId" | "clientToken">,
   state: LaunchState,
-  options: {
-    repeat?: LaunchCall;
-    beforeCall?: (call: LaunchCall, follows: LaunchCall | undefined) => Promise<void>;
-    onAttempt?: (attempt: { subnetId: string; success: boolean }) => void;
-    now?: () => Date;
-  } = {},
+  options: LaunchOptions = {},
 ): Promise<WorkerLaunchResult> {
-  const tries = subnetTries(args.config.DriverParameters.SubnetID, state.subnetIndex, options.repeat);
-  let stored: { err: unknown; capacity: boolean; subnetId: string | undefined } | undefined;
-  let tryIndex = tries[0]?.index ?? 0;
-  let follows: LaunchCall | undefined;
-  for (const [n, { subnetId, index }] of tries.entries()) {
-    tryIndex = index;
-    const input = buildWorkerRunInstancesInput({
-      ...args,
-      ...(subnetId === undefined ? {} : { subnetId }),
-      ...(options.repeat === undefined ? {} : { clientToken: options.repeat.clientToken }),
-    });
-    const call: LaunchCall = { subnetId, clientToken: input.ClientToken ?? "" };
-    await options.beforeCall?.(call, follows);
-    try {
-      const reply = await ec2.send(new RunInstancesCommand(input));
-      options.onAttempt?.({ subnetId: subnetId ?? "", success: true });
-      const instances = (reply.Instances ?? []).flatMap((i) =>
+  const { value: instances, ...call } = await runInstancesInSubnets(
+    ec2,
+    args,
+    state,
+    options,
+    (subnetId, clientToken) =>
+      buildWorkerRunInstancesInput({
+        ...args,
+        ...(subnetId === undefined ? {} : { subnetId }),
+        ...(clientToken === undefined ? {} : { clientToken }),
+      }),
+    (reply) => {
+      const started = (reply.Instances ?? []).flatMap((i) =>
         i.InstanceId === undefined ? [] : [{ instanceId: i.InstanceId, launchIndex: i.AmiLaunchIndex ?? 0 }],
       );
-      if (instances.length === 0) throw new Error("BUG: RunInstances succeeded without an instance");
-      return { instances, subnetId, clientToken: call.clientToken, nextSubnetIndex: tryIndex };
-    } catch (err) {
-      if (err instanceof Error && err.message.startsWith("BUG:")) throw err;
-      options.onAttempt?.({ subnetId: subnetId ?? "", success: false });
-      if (callOutcome(err) !== "failed") {
-        stored = { err, capacity: false, subnetId };
-        break;
-      }
-      const api = ec2ApiFault(err);
-      const capacity = api !== undefined && hasCapacityScope(isErrorCapacity(api));
-      if (!(stored?.capacity && !capacity)) stored = { err, capacity, subnetId };
-      if (api !== undefined && isErrorSubnetSpecific(api) && n < tries.length - 1) {
-        follows = call;
-        continue;
-      }
-      break;
-    }
-  }
-  throw classifyEc2Error(stored?.err, {
-    throttleDelayMs: state.throttleDelayMs,
-    now: options.now?.() ?? new Date(),
-    instanceType: args.instanceType,
-    quotaGroups: args.config.DriverParameters.InstanceTypeQuotaGroups,
-    subnetId: stored?.subnetId,
-    nextSubnetIndex: tryIndex,
-  });
+      if (started.length === 0) throw new Error("BUG: RunInstances succeeded without an instance");
+      return started;
+    },
+  );
+  return { instances, ...call };
 }

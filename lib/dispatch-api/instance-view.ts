@@ -55,6 +55,21 @@ function workerState(inst: InstanceView, uuid: string | undefined, entry: QueueE
   return "idle";
 }
 
+/** The fields of a listed instance's view that come from the listing and the config, in upstream's order. */
+function instanceFields(
+  inst: InstanceView,
+  config: ClusterConfig,
+): Pick<InstanceViewJson, "instance" | "address" | "price" | "arvados_instance_type" | "provider_instance_type"> {
+  const type = config.InstanceTypes[inst.instanceType];
+  return {
+    instance: inst.instanceId,
+    address: inst.address ?? "",
+    price: type?.Price ?? 0,
+    arvados_instance_type: inst.instanceType,
+    provider_instance_type: type?.ProviderType ?? inst.providerType ?? "",
+  };
+}
+
 /**
  * The InstanceViews of `instances` (our instance set, as listed) and of the open launch intents
  * of `entries`, sorted by instance id, then type (upstream Pool.Instances). `now` is an ISO time.
@@ -88,13 +103,8 @@ export function instanceViews(
     if (!isLive(inst) && inst.state !== "stopping" && inst.state !== "stopped") continue;
     const worker = pool.get(inst.instanceId);
     if (worker !== undefined) {
-      const type = config.InstanceTypes[inst.instanceType];
       views.push({
-        instance: inst.instanceId,
-        address: inst.address ?? "",
-        price: type?.Price ?? 0,
-        arvados_instance_type: inst.instanceType,
-        provider_instance_type: type?.ProviderType ?? inst.providerType ?? "",
+        ...instanceFields(inst, config),
         last_container_uuid: launchedBy.get(inst.instanceId) ?? "",
         last_busy: goTime(worker.state === "running" ? now : worker.lastBusyAt),
         running_container_uuids: worker.containers,
@@ -105,14 +115,9 @@ export function instanceViews(
     }
     const uuid = inst.containerUuid || launchedBy.get(inst.instanceId);
     const entry = uuid === undefined ? undefined : entries.get(uuid);
-    const type = config.InstanceTypes[inst.instanceType];
     const state = workerState(inst, uuid, entry);
     views.push({
-      instance: inst.instanceId,
-      address: inst.address ?? "",
-      price: type?.Price ?? 0,
-      arvados_instance_type: inst.instanceType,
-      provider_instance_type: type?.ProviderType ?? inst.providerType ?? "",
+      ...instanceFields(inst, config),
       last_container_uuid: uuid ?? "",
       last_busy: state === "running" ? goTime(now) : goTime(inst.launchTime),
       running_container_uuids: state === "running" && uuid !== undefined ? [uuid] : [],

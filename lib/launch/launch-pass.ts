@@ -246,17 +246,7 @@ async function planAndWork(
       break;
     }
   }
-  for (const uuid of plan.unlock) {
-    try {
-      await deps.queue.unlock(uuid);
-      report.unlocked++;
-    } catch (err) {
-      addToReport(report, failure(uuid, "unlock", err));
-    }
-  }
-  const writes = await statusWrites;
-  report.statusesWritten += writes.written;
-  report.statusWriteErrors.push(...writes.errorCodes);
+  await finishPlan(deps, report, plan.unlock, statusWrites);
   if (outcome === "done") {
     const leftOver = work.length > 0 && remainingMs() < marginMs;
     const { value } = await deps.state.read();
@@ -329,7 +319,26 @@ async function poolPass(
     () => remainingMs() >= marginMs,
   );
   live += started;
-  for (const uuid of plan.unlock) {
+  await finishPlan(deps, report, plan.unlock, statusWrites);
+  const { value } = await deps.state.read();
+  report.wake = wakeAfterPass({
+    stoppedBy: stop,
+    leftOver: stop === "budget",
+    capacityBlocked: plan.capacityBlocked,
+    state: value,
+    now: now(),
+  });
+  return "done";
+}
+
+/** The end of every plan's work: §3.3's unlocks, then the scheduling statuses written meanwhile. */
+async function finishPlan(
+  deps: LaunchDeps,
+  report: LaunchReport,
+  unlock: readonly string[],
+  statusWrites: ReturnType<typeof storeStatuses>,
+): Promise<void> {
+  for (const uuid of unlock) {
     try {
       await deps.queue.unlock(uuid);
       report.unlocked++;
@@ -340,15 +349,6 @@ async function poolPass(
   const writes = await statusWrites;
   report.statusesWritten += writes.written;
   report.statusWriteErrors.push(...writes.errorCodes);
-  const { value } = await deps.state.read();
-  report.wake = wakeAfterPass({
-    stoppedBy: stop,
-    leftOver: stop === "budget",
-    capacityBlocked: plan.capacityBlocked,
-    state: value,
-    now: now(),
-  });
-  return "done";
 }
 
 /**

@@ -12,6 +12,7 @@ import type { LaunchIntent, LaunchRecord, QueueEntry } from "../model/entry.js";
 import type { LaunchCall, LaunchedWorkers } from "../model/instance-cloud.js";
 import type { InstanceType } from "../model/instance-type.js";
 import { type Batch, batchKey, parseBatchKey } from "../model/worker-batch.js";
+import { runBounded } from "../model/run-bounded.js";
 import { StaleEntryError } from "../model/stale-entry.js";
 import { applyCapacityError, applyQuotaError, applyThrottle, isThrottled } from "../scheduler/capacity.js";
 import type { PoolPlan } from "../scheduler/plan-pool.js";
@@ -20,6 +21,13 @@ import type { LaunchDeps, PoolDeps } from "./ports.js";
 
 /** How long one invocation's claim on an entry lasts (as launch-container.ts). */
 const entryClaimMs = 60_000;
+
+/**
+ * Containers claimed and locked at once (upstream locks each in its own goroutine): a batch's
+ * one RunInstances waits for all of its locks, which one after another would cost a burst's
+ * size in round trips.
+ */
+const memberConcurrency = 8;
 
 /** A container of this pass, claimed, Locked by us, with its lock_count. */
 interface Member {
@@ -91,6 +99,12 @@ export async function workPoolPlan(
     });
   };
   const locks = new Set(plan.lock);
+  // Members in the order given; a container this invocation has no time left for is skipped, unlocked.
+  const members = (uuids: readonly string[]) =>
+    runBounded(
+      uuids.map((uuid) => async () => (timeLeft() ? member(uuid, locks.has(uuid)) : undefined)),
+      memberConcurrency,
+    );
 
   try {
     // 1. Open batched intents: the same call again, whatever the plan would choose now.
@@ -103,28 +117,28 @@ export async function workPoolPlan(
     // 2. Existing workers: lock (Queued), record, then one CreateTags per worker.
     const byWorker = new Map<string, Member[]>();
     const typeOfWorker = new Map(plan.assign.map((a) => [a.instanceId, a.instanceType]));
-    for (const a of plan.assign) {
-      if (!timeLeft()) return { stop: "budget", started };
-      const m = await member(a.uuid, locks.has(a.uuid));
+    const assigned = await members(plan.assign.map((a) => a.uuid));
+    for (const [i, a] of plan.assign.entries()) {
+      const m = assigned[i];
       if (m === undefined) continue;
       const list = byWorker.get(a.instanceId) ?? [];
       list.push(m);
       byWorker.set(a.instanceId, list);
     }
-    for (const [instanceId, members] of byWorker) {
-      const recorded: Member[] = [];
-      for (const m of members) {
-        try {
-          await recordLaunch(m, {
-            instanceId,
-            instanceType: typeOfWorker.get(instanceId) ?? "",
-            assignedBy: "tag",
-          });
-          recorded.push(m);
-        } catch (err) {
-          record(failure(m.entry.container.uuid, "launch", err));
-        }
-      }
+    for (const [instanceId, onWorker] of byWorker) {
+      const outcomes = await runBounded(
+        onWorker.map((m) => async () => {
+          try {
+            await recordLaunch(m, { instanceId, instanceType: typeOfWorker.get(instanceId) ?? "", assignedBy: "tag" });
+            return m;
+          } catch (err) {
+            record(failure(m.entry.container.uuid, "launch", err));
+            return undefined;
+          }
+        }),
+        memberConcurrency,
+      );
+      const recorded = outcomes.filter((m) => m !== undefined);
       if (recorded.length === 0) continue;
       try {
         await pool.cloud.assign(
@@ -142,16 +156,15 @@ export async function workPoolPlan(
     // containers all failed their lock or claim drops out, the others move up a launch index.
     for (const group of plan.create) {
       if (!timeLeft()) return { stop: "budget", started };
-      const members: Member[][] = [];
+      const resolved = await members(group.instances.flat());
+      let next = 0;
+      const onInstances: Member[][] = [];
       for (const uuids of group.instances) {
-        const onInstance: Member[] = [];
-        for (const uuid of uuids) {
-          const m = await member(uuid, locks.has(uuid));
-          if (m !== undefined) onInstance.push(m);
-        }
-        if (onInstance.length > 0) members.push(onInstance);
+        const onInstance = resolved.slice(next, next + uuids.length).filter((m) => m !== undefined);
+        next += uuids.length;
+        if (onInstance.length > 0) onInstances.push(onInstance);
       }
-      if (members.length === 0) continue;
+      if (onInstances.length === 0) continue;
       const s = await deps.state.read();
       if (isThrottled(s.value, now())) return { stop: "throttle", started };
       if (!(await deps.tokens.takeWithin(0))) return { stop: "throttle", started };
@@ -159,7 +172,7 @@ export async function workPoolPlan(
         deps,
         pool,
         group.instanceType,
-        members,
+        onInstances,
         s.value,
         recordLaunch,
         record,
@@ -187,30 +200,31 @@ async function settle(
   record: (event: LaunchEvent) => void,
 ): Promise<number> {
   const byIndex = new Map(result.instances.map((i) => [i.launchIndex, i.instanceId]));
-  let started = 0;
-  for (const [index, members] of instances.entries())
-    for (const m of members) {
-      if (m === undefined) continue;
-      const instanceId = byIndex.get(index);
-      if (instanceId === undefined) {
-        // A partial answer (MinCount 1): this container waits, Locked, for the next pass.
-        await deps.store.clearLaunchIntent(m.entry.container.uuid, deps.owner, result.clientToken).catch(() => false);
-        continue;
-      }
-      try {
-        await recordLaunch(m, {
-          instanceId,
-          instanceType: instanceType.Name,
-          ...(result.subnetId === undefined ? {} : { subnetId: result.subnetId }),
-          assignedBy: "userData",
-        });
-        started++;
-      } catch (err) {
-        // The intent stays: the next pass's repeat gets this instance back from EC2 and records it.
-        record(failure(m.entry.container.uuid, "launch", err));
-      }
+  const settleOne = async (m: Member, instanceId: string | undefined): Promise<number> => {
+    if (instanceId === undefined) {
+      // A partial answer (MinCount 1): this container waits, Locked, for the next pass.
+      await deps.store.clearLaunchIntent(m.entry.container.uuid, deps.owner, result.clientToken).catch(() => false);
+      return 0;
     }
-  return started;
+    try {
+      await recordLaunch(m, {
+        instanceId,
+        instanceType: instanceType.Name,
+        ...(result.subnetId === undefined ? {} : { subnetId: result.subnetId }),
+        assignedBy: "userData",
+      });
+      return 1;
+    } catch (err) {
+      // The intent stays: the next pass's repeat gets this instance back from EC2 and records it.
+      record(failure(m.entry.container.uuid, "launch", err));
+      return 0;
+    }
+  };
+  const tasks = [...instances.entries()].flatMap(([index, members]) =>
+    members.flatMap((m) => (m === undefined ? [] : [() => settleOne(m, byIndex.get(index))])),
+  );
+  const counts = await runBounded(tasks, memberConcurrency);
+  return counts.reduce((a, b) => a + b, 0);
 }
 
 /** One batched create: intents on every member before the call, then the call, then the records. */
@@ -240,16 +254,19 @@ async function createBatch(
       batch,
     };
     written.length = 0;
-    for (const m of members) {
-      // Throws StaleEntryError when an entry is no longer ours: nothing is sent then.
-      await deps.store.writeLaunchIntent(
-        m.entry.container.uuid,
-        deps.owner,
-        { ...intent, attempt: m.lockCount },
-        follows?.clientToken,
-      );
-      written.push(m);
-    }
+    // Throws StaleEntryError when an entry is no longer ours (once every write has settled): nothing is sent then.
+    await runBounded(
+      members.map((m) => async () => {
+        await deps.store.writeLaunchIntent(
+          m.entry.container.uuid,
+          deps.owner,
+          { ...intent, attempt: m.lockCount },
+          follows?.clientToken,
+        );
+        written.push(m);
+      }),
+      memberConcurrency,
+    );
     inFlight = call.clientToken;
   };
   try {

@@ -11,12 +11,11 @@ export type { PoolSettings } from "../model/worker.js";
 import { isAtCapacity, isAtQuota } from "./capacity.js";
 import { currentIntent, currentLaunch } from "./instances.js";
 import { compareWorkers, typeResources } from "./workers.js";
-import { prepareRunQueue } from "./plan-queue.js";
+import { finishRunQueue, prepareRunQueue } from "./plan-queue.js";
 import {
   instanceTypeAtCapacityStatus,
   newInstanceStatus,
   priorityZeroStatus,
-  queuePositionStatus,
   SchedulingStatus,
   supervisorLimitStatus,
 } from "./status.js";
@@ -324,18 +323,19 @@ export function planPool(input: PlanPoolInput): PoolPlan {
   plan.repeat = [...repeats.values()];
   plan.newInstances = planned;
   plan.atQuota = atQuota();
-  plan.overQuota = overquota.length + overmaxsuper.length;
-  for (const entry of sorted) {
-    if (isWaiting(entry) && plan.statuses[entry.container.uuid] === undefined) {
-      qpos++;
-      plan.statuses[entry.container.uuid] = queuePositionStatus(qpos, plan.atQuota);
-    }
-  }
-  // §3.3 unlocks, as planQueue: the head of the over-quota line keeps its lock while instances exist.
-  const giveBack = [...overmaxsuper, ...(totalInstances > 0 && overquota.length > 1 ? overquota.slice(1) : overquota)];
-  plan.unlock = giveBack
-    .filter((e) => e.container.state === ContainerState.Locked && !held.has(e.container.uuid))
-    .map((e) => e.container.uuid);
+  Object.assign(
+    plan,
+    finishRunQueue({
+      sorted,
+      statuses: plan.statuses,
+      atQuota: plan.atQuota,
+      qpos,
+      overquota,
+      overmaxsuper,
+      totalInstances,
+      held,
+    }),
+  );
   return plan;
 }
 

@@ -297,20 +297,57 @@ export function planQueue(input: PlanQueueInput): QueuePlan {
   }
 
   plan.atQuota = atQuota();
-  plan.overQuota = overquota.length + overmaxsuper.length;
-  for (const entry of sorted) {
-    if (isWaiting(entry) && plan.statuses[entry.container.uuid] === undefined) {
+  Object.assign(
+    plan,
+    finishRunQueue({
+      sorted,
+      statuses: plan.statuses,
+      atQuota: plan.atQuota,
+      qpos,
+      overquota,
+      overmaxsuper,
+      totalInstances,
+      held,
+    }),
+  );
+  return plan;
+}
+
+/**
+ * §3.3 after the main pass, shared by planQueue and planPool: every waiting container without a
+ * status gets its queue position (continuing from `qpos`), and the unlocks: with instances up,
+ * the head of the over-quota line keeps its lock so a briefly lifted quota does not burn its
+ * lock/unlock cycles; with none, it may exhaust MaxDispatchAttempts and be cancelled rather
+ * than starve everything behind it. Writes into `statuses`.
+ */
+export function finishRunQueue(pass: {
+  sorted: readonly QueueEntry[];
+  statuses: Record<string, string>;
+  atQuota: boolean;
+  qpos: number;
+  overquota: readonly QueueEntry[];
+  overmaxsuper: readonly QueueEntry[];
+  totalInstances: number;
+  held: ReadonlySet<string>;
+}): { overQuota: number; unlock: string[] } {
+  let qpos = pass.qpos;
+  for (const entry of pass.sorted) {
+    const { state, uuid } = entry.container;
+    const waiting = state === ContainerState.Queued || state === ContainerState.Locked;
+    if (waiting && pass.statuses[uuid] === undefined) {
       qpos++;
-      plan.statuses[entry.container.uuid] = queuePositionStatus(qpos, plan.atQuota);
+      pass.statuses[uuid] = queuePositionStatus(qpos, pass.atQuota);
     }
   }
-
-  // §3.3 unlocks: with instances up, the head of the over-quota line keeps its lock so a
-  // briefly lifted quota does not burn its lock/unlock cycles; with none, it may exhaust
-  // MaxDispatchAttempts and be cancelled rather than starve everything behind it.
-  const giveBack = [...overmaxsuper, ...(totalInstances > 0 && overquota.length > 1 ? overquota.slice(1) : overquota)];
-  plan.unlock = giveBack
-    .filter((e) => e.container.state === ContainerState.Locked && !held.has(e.container.uuid))
-    .map((e) => e.container.uuid);
-  return plan;
+  const { overquota, overmaxsuper } = pass;
+  const giveBack = [
+    ...overmaxsuper,
+    ...(pass.totalInstances > 0 && overquota.length > 1 ? overquota.slice(1) : overquota),
+  ];
+  return {
+    overQuota: overquota.length + overmaxsuper.length,
+    unlock: giveBack
+      .filter((e) => e.container.state === ContainerState.Locked && !pass.held.has(e.container.uuid))
+      .map((e) => e.container.uuid),
+  };
 }

@@ -34,6 +34,21 @@ function fakes(): PortFakes {
 const run = (f: PortFakes) => runLaunchPass(f.poolLaunchDeps(), () => 10 * MINUTE);
 const actions = (f: PortFakes) => f.log.filter((line) => !line.startsWith("intent") && !line.startsWith("record"));
 
+/** A pass whose RunInstances outcome is unknown, then the next pass, which sees `uuids` Locked with their intents. */
+async function passOfUnknownOutcomeThenNext(f: PortFakes, uuids: readonly string[]): Promise<void> {
+  f.workerAnswers.push(
+    new Ec2Error({ code: "InternalError", message: "x", fault: "server", outcome: "unknown", throttleDelayMs: 0 }),
+  );
+  await run(f);
+  for (const uuid of uuids) {
+    const e = f.entries.get(uuid);
+    const intent = f.intents.get(uuid);
+    if (e !== undefined && intent !== undefined) f.entries.set(uuid, { ...e, launchIntent: intent });
+  }
+  f.log.length = 0;
+  await run(f);
+}
+
 describe("new workers start in one batched call per type", () => {
   it("locks three Queued containers, then one RunInstances for all three, mapped by launch index", async () => {
     const f = fakes();
@@ -67,18 +82,7 @@ describe("new workers start in one batched call per type", () => {
   it("repeats exactly the call of an open batched intent, and records what it started", async () => {
     const f = fakes();
     f.add(ent(1, { types: [1] }), ent(2, { types: [1] }));
-    f.workerAnswers.push(
-      new Ec2Error({ code: "InternalError", message: "x", fault: "server", outcome: "unknown", throttleDelayMs: 0 }),
-    );
-    await run(f);
-    // The next pass sees the entries Locked with their intents.
-    for (const uuid of [c(1), c(2)]) {
-      const e = f.entries.get(uuid);
-      const intent = f.intents.get(uuid);
-      if (e !== undefined && intent !== undefined) f.entries.set(uuid, { ...e, launchIntent: intent });
-    }
-    f.log.length = 0;
-    await run(f);
+    await passOfUnknownOutcomeThenNext(f, [c(1), c(2)]);
     expect(actions(f)).toEqual([`repeat type1 ${c(1)},${c(2)}`]);
     expect(f.workerLaunches[1]?.repeat?.clientToken).toBe(f.workerLaunches[0] && `batch-${c(1)},${c(2)}`);
     expect(f.launchRecords.size).toBe(2);
@@ -117,17 +121,7 @@ describe("containers pack onto the new instances of their pass (§3.3 8.5)", () 
   it("a packed batch whose outcome is unknown is repeated as the same call, packing and all", async () => {
     const f = fakes();
     f.add(ent(1, { types: [2] }), ent(2, { types: [2] }));
-    f.workerAnswers.push(
-      new Ec2Error({ code: "InternalError", message: "x", fault: "server", outcome: "unknown", throttleDelayMs: 0 }),
-    );
-    await run(f);
-    for (const uuid of [c(1), c(2)]) {
-      const e = f.entries.get(uuid);
-      const intent = f.intents.get(uuid);
-      if (e !== undefined && intent !== undefined) f.entries.set(uuid, { ...e, launchIntent: intent });
-    }
-    f.log.length = 0;
-    await run(f);
+    await passOfUnknownOutcomeThenNext(f, [c(1), c(2)]);
     expect(actions(f)).toEqual([`repeat type2 ${c(1)}+${c(2)}`]);
     expect(f.entries.get(c(2))?.launchIntent?.batch).toEqual([`${c(1)}:1+${c(2)}:1`]);
     expect(f.workerLaunches[1]?.batch).toEqual(f.workerLaunches[0]?.batch);
