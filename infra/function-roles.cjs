@@ -20,11 +20,15 @@
  *                    Arvados 503 it saw, shared in the capacity state (GetItem, PutItem).
  *   launch           pass lease, entry claims, lock/unlock, recorded launch (UpdateItem); queue
  *                    read (GetItem, Scan); capacity state and launch tokens (GetItem, PutItem);
- *                    EC2 DescribeInstances, RunInstances (tagged at creation), PassRole; SQS: its
- *                    wake queue (the event source mapping's receive/delete/attributes, SendMessage).
+ *                    workers' idle-since records (GetItem of #workers); EC2 DescribeInstances,
+ *                    RunInstances (tagged at creation), PassRole; order tags of workers
+ *                    (CreateTags, DeleteTags of <prefix>Container:* keys); SQS: its wake queue
+ *                    (the event source mapping's receive/delete/attributes, SendMessage).
  *   cleanup          queue read (GetItem, Scan); forget (DeleteItem); cancel, unlock, clear a
  *                    launch, retried type choice (UpdateItem, DeleteItem); capacity state
- *                    (GetItem, PutItem); EC2 DescribeInstances, TerminateInstances.
+ *                    (GetItem, PutItem); workers' idle-since records (GetItem, UpdateItem of
+ *                    #workers); EC2 DescribeInstances, TerminateInstances, kill orders (CreateTags
+ *                    of <prefix>Container:* keys).
  *   dispatch-api     queue read (GetItem, Scan); EC2 DescribeInstances; CreateTags of the
  *                    IdleBehavior tag alone (hold, drain, run) and TerminateInstances (kill), on
  *                    this dispatcher's instances only.
@@ -173,6 +177,8 @@ async function launchStatements(resolveVariable) {
       Resource: [instances, ec2Arn("volume/*")],
       Condition: { StringEquals: { "ec2:CreateAction": "RunInstances" } },
     },
+    // Assigning containers to workers and removing stale orders (the worker channel).
+    ...(await orderTagStatements(["ec2:CreateTags", "ec2:DeleteTags"], resolveVariable)),
     // Launching with the compute instance profile passes its role, to EC2 only.
     {
       Effect: "Allow",
@@ -184,9 +190,34 @@ async function launchStatements(resolveVariable) {
   ];
 }
 
+/**
+ * The worker channel (issue #18): order tags `<prefix>Container:<uuid>` on this dispatcher's
+ * instances and no other key. An order tag makes a worker's agent start crunch-run with the
+ * dispatcher's token (lib/cloud/worker-channel.ts), so only launch (run orders, removing stale
+ * ones) and cleanup (kill orders) may, each only with the calls it makes, in either WORKER_MODE
+ * (cleanup manages pool workers left from a pool-mode run). `Null` refuses a request without
+ * tag keys: ForAllValues holds for an empty set, and a DeleteTags naming no tag deletes them all.
+ */
+async function orderTagStatements(actions, resolveVariable) {
+  const context = { resolveVariable };
+  return [
+    {
+      Effect: "Allow",
+      Action: actions,
+      Resource: ec2Arn("instance/*"),
+      Condition: {
+        StringEquals: await stageValues.instanceSetResourceTag(context),
+        "ForAllValues:StringLike": { "aws:TagKeys": [await stageValues.orderTagKeyPattern(context)] },
+        Null: { "aws:TagKeys": "false" },
+      },
+    },
+  ];
+}
+
 /** Terminate only this dispatcher's instances. */
 async function cleanupStatements(resolveVariable) {
   return [
+    ...(await orderTagStatements(["ec2:CreateTags"], resolveVariable)),
     {
       Effect: "Allow",
       Action: ["ec2:TerminateInstances"],

@@ -129,6 +129,9 @@ module.exports = {
   managementTokenParameterArn: async ({ resolveVariable }) =>
     parameterArn(await param(resolveVariable, "managementTokenParameterName")),
 
+  /** The worker channel's order tag keys (lib/cloud/worker-channel.ts), as an IAM StringLike pattern. */
+  orderTagKeyPattern: async ({ resolveVariable }) => `${await param(resolveVariable, "tagKeyPrefix")}Container:*`,
+
   /** The IdleBehavior tag key: the only tag the dispatch API may set. */
   idleBehaviorTagKey: async ({ resolveVariable }) => `${await param(resolveVariable, "tagKeyPrefix")}IdleBehavior`,
 

@@ -5,7 +5,7 @@ import middy from "@middy/core";
 import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent, ScheduledEvent, SQSEvent } from "aws-lambda";
 import { runLaunchPass } from "../../lib/launch/launch-pass.js";
 import { createLogger, createMetrics } from "../../lib/observability/powertools.js";
-import { dispatchRuntimeFromEnv, instanceCloudFromEnv } from "../../lib/runtime/environment.js";
+import { dispatchRuntimeFromEnv, instanceCloudFromEnv, workerIdleStore } from "../../lib/runtime/environment.js";
 import { launchWakesFromEnv } from "../../lib/runtime/ticks.js";
 import { poolDepsFromEnv } from "../../lib/runtime/worker-mode.js";
 import { requestLaunchWake } from "../../lib/ticks/launch-wake.js";
@@ -17,7 +17,7 @@ const metrics = createMetrics("launch", runtime.config.ClusterID);
 const { cloud, tokens } = await instanceCloudFromEnv(runtime);
 const wakeDeps = launchWakesFromEnv(runtime);
 // WORKER_MODE (lib/runtime/worker-mode.ts): pool mode keeps workers and batches creates.
-const pool = poolDepsFromEnv(runtime.config, cloud);
+const pool = poolDepsFromEnv(runtime.config, cloud, workerIdleStore(runtime));
 
 /**
  * launch: a stream change made an entry launchable, a wake-up a pass asked for came (lib/ticks/),
@@ -92,6 +92,7 @@ async function launch(
   }
   if (report.statusWriteErrors.length > 0)
     logger.warn("scheduling status writes failed", { errors: report.statusWriteErrors });
+  if (report.unassignErrors.length > 0) logger.warn("order tag removals failed", { errors: report.unassignErrors });
   logger.info("launch pass", {
     ran: report.ran,
     plans: report.plans,
@@ -101,6 +102,7 @@ async function launch(
     unlocked: report.unlocked,
     failures: report.failures,
     statusesWritten: report.statusesWritten,
+    ordersRemoved: report.ordersRemoved,
     ...(report.ran ? report.limits : {}),
   });
   return { batchItemFailures: [] };

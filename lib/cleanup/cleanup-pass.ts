@@ -7,6 +7,9 @@ import { refreshCapacity } from "../scheduler/capacity.js";
 import { countsTowardQuota, currentLaunch } from "../scheduler/instances.js";
 import { planReconcile, type ReconcilePlan } from "../scheduler/plan-reconcile.js";
 import type { CleanupDeps } from "./ports.js";
+import { planIdleWorkers } from "./idle-workers.js";
+import { poolTimeouts } from "../config/pool-timeouts.js";
+import type { WorkerIdlePlan } from "../scheduler/worker-idle.js";
 
 /** What one cleanup pass did, counted by reason (low-cardinality metric dimensions). */
 export interface CleanupReport {
@@ -112,6 +115,9 @@ export async function runCleanupPass(deps: CleanupDeps, interrupted: readonly st
       }
     });
   }
+  // The TimeoutIdle backstop: pool workers whose agent should have powered them off by now.
+  const idle = await backstop(deps, entryList, instances, now(), report, attempt);
+  for (const t of idle?.terminate ?? []) if (!terminate.has(t.instanceId)) terminate.set(t.instanceId, t.reason);
   const doomed = [...terminate.keys()];
   if (doomed.length > 0 && (await attempt("terminate", doomed.join(","), () => deps.cloud.terminate(doomed)))) {
     for (const reason of terminate.values()) bump(report.terminated, reason);
@@ -127,6 +133,10 @@ export async function runCleanupPass(deps: CleanupDeps, interrupted: readonly st
     }
     if (await attempt("kill", instanceId, () => channel.kill(instanceId, orders)))
       for (const o of orders) bump(report.killed, o.reason);
+  }
+  if (idle !== undefined && idle.changes.set.length + idle.changes.remove.length > 0) {
+    const table = deps.workerIdle;
+    if (table !== undefined) await attempt("idle records", "#workers", () => table.updateIdleSince(idle.changes));
   }
   for (const uuid of plan.forget) if (await attempt("forget", uuid, () => deps.queue.forget(uuid))) report.forgotten++;
   for (const { uuid, reason } of plan.cancel) {
@@ -147,6 +157,32 @@ export async function runCleanupPass(deps: CleanupDeps, interrupted: readonly st
   const count = instances.filter(countsTowardQuota).length;
   await deps.state.modify((s) => ({ next: refreshCapacity(s, count, now()), result: undefined }));
   return report;
+}
+
+/** The backstop's plan, its held workers reported; undefined without records or pool workers, or when they could not be read. */
+async function backstop(
+  deps: CleanupDeps,
+  entries: readonly QueueEntry[],
+  instances: readonly InstanceView[],
+  nowMs: number,
+  report: CleanupReport,
+  attempt: (action: string, target: string, run: () => Promise<unknown>) => Promise<boolean>,
+): Promise<WorkerIdlePlan | undefined> {
+  const table = deps.workerIdle;
+  if (table === undefined) return undefined;
+  let plan: WorkerIdlePlan | undefined;
+  await attempt("idle records", "#workers", async () => {
+    plan = await planIdleWorkers({
+      table,
+      entries,
+      instances,
+      instanceTypes: deps.config.InstanceTypes,
+      now: nowMs,
+      timeoutIdleMs: poolTimeouts(deps.config).timeoutIdleMs,
+    });
+  });
+  for (const h of plan?.held ?? []) report.held.push(h);
+  return plan;
 }
 
 /** How long choose-instance-types has to handle a new entry before cleanup retries it. */

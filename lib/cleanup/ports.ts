@@ -5,6 +5,7 @@ import type { DispatchState } from "../model/dispatch-state.js";
 import type { QueueEntry } from "../model/entry.js";
 import type { InstanceCloud, WorkerCloud } from "../model/instance-cloud.js";
 import type { SharedValue } from "../model/shared-value.js";
+import type { WorkerIdleTable } from "../model/worker.js";
 import type { TypeChoiceDeps } from "../queue/assign-types.js";
 import type { TypeChoiceTable } from "../queue/ports.js";
 
@@ -29,6 +30,8 @@ export interface CleanupDeps {
   cloud: Pick<InstanceCloud, "list" | "terminate">;
   /** The worker channel, to stop one container on a pool worker without ending its neighbours (issue #18). */
   channel?: Pick<WorkerCloud, "kill">;
+  /** When each pool worker was first seen idle (the TimeoutIdle backstop); absent: no backstop. */
+  workerIdle?: WorkerIdleTable;
   state: SharedValue<DispatchState>;
   config: ClusterConfig;
   now?: () => number;

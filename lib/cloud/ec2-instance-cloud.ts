@@ -6,7 +6,13 @@ import { type LaunchOptions, launchInstance } from "./launch.js";
 import { terminateInstances } from "./instances.js";
 import { instanceTagKeys } from "./tags.js";
 import type { ClusterConfig } from "../config/types.js";
-import { IdleBehavior, type InstanceState, type InstanceView, isIdleBehavior } from "../model/instance.js";
+import {
+  IdleBehavior,
+  type InstanceState,
+  type InstanceView,
+  isIdleBehavior,
+  type ListedOrder,
+} from "../model/instance.js";
 import type {
   InstanceCloud,
   LaunchedInstance,
@@ -15,11 +21,11 @@ import type {
   WorkerCloud,
   WorkerLaunchRequest,
 } from "../model/instance-cloud.js";
-import { buildOrderTagsInput } from "./worker-channel.js";
+import { assignmentTagBudget, buildOrderTagsInput, buildUnassignTagsInput, parseOrderTags } from "./worker-channel.js";
 import { workerLaunchUserData } from "./worker-launch-user-data.js";
 import { batchKey } from "../model/worker-batch.js";
 import { launchWorkers } from "./worker-run-instances.js";
-import { CreateTagsCommand } from "@aws-sdk/client-ec2";
+import { CreateTagsCommand, DeleteTagsCommand } from "@aws-sdk/client-ec2";
 import { classifyEc2Error } from "./classify.js";
 
 /** How the launcher reaches EC2 and what each instance needs to boot its container. */
@@ -53,8 +59,16 @@ export function instanceSecretFor(
     .slice(0, instanceSecretLength);
 }
 
-function toView(instance: CloudInstance, idleBehaviorTag: string): InstanceView {
-  const tagged = instance.tags[idleBehaviorTag];
+/** A pool worker's orders and the room its tags leave (lib/cloud owns EC2's tag limit). */
+function workerTags(instance: CloudInstance, tagKeyPrefix: string): Pick<InstanceView, "orders" | "orderTagRoom"> {
+  if (!instance.worker) return {};
+  const orders = parseOrderTags(tagKeyPrefix, instance.tags);
+  const others = Object.keys(instance.tags).length - orders.length;
+  return { orders, orderTagRoom: Math.max(0, assignmentTagBudget(others) - orders.length) };
+}
+
+function toView(instance: CloudInstance, tagKeyPrefix: string): InstanceView {
+  const tagged = instance.tags[instanceTagKeys(tagKeyPrefix).idleBehavior];
   return {
     instanceId: instance.instanceId,
     instanceType: instance.instanceType ?? "",
@@ -67,6 +81,7 @@ function toView(instance: CloudInstance, idleBehaviorTag: string): InstanceView 
     idleBehavior: isIdleBehavior(tagged) ? tagged : IdleBehavior.run,
     providerType: instance.providerType,
     ...(instance.privateIp === undefined ? {} : { address: instance.privateIp }),
+    ...workerTags(instance, tagKeyPrefix),
   };
 }
 
@@ -184,6 +199,17 @@ export class Ec2InstanceCloud implements InstanceCloud, WorkerCloud {
     await this.order(instanceId, orders, "kill");
   }
 
+  /** Removes orders from a worker: one DeleteTags, each tag with the value it must still hold (the channel). */
+  async unassign(instanceId: string, orders: readonly ListedOrder[]): Promise<void> {
+    if (orders.length === 0) return;
+    const input = buildUnassignTagsInput(this.options.config.Containers.CloudVMs.TagKeyPrefix, instanceId, orders);
+    try {
+      await this.options.ec2.send(new DeleteTagsCommand(input));
+    } catch (err) {
+      throw classifyEc2Error(err, { throttleDelayMs: 0, now: new Date() });
+    }
+  }
+
   private async order(
     instanceId: string,
     orders: readonly { containerUuid: string; attempt: number }[],
@@ -207,8 +233,7 @@ export class Ec2InstanceCloud implements InstanceCloud, WorkerCloud {
       tagKeyPrefix,
       instanceSetId: this.options.instanceSetId,
     });
-    const idleBehaviorTag = instanceTagKeys(tagKeyPrefix).idleBehavior;
-    return instances.map((i) => toView(i, idleBehaviorTag));
+    return instances.map((i) => toView(i, tagKeyPrefix));
   }
 
   /**

@@ -4,6 +4,7 @@
  * leaves room for, so a launch pass can split a batch before EC2 would refuse it.
  */
 import { ConfigError, type ConfigIssue, formatPath } from "../config/errors.js";
+import { poolTimeouts } from "../config/pool-timeouts.js";
 import type { ClusterConfig } from "../config/types.js";
 import type { InstanceType } from "../model/instance-type.js";
 import { type BootDeployment, canonicalJson, longestBootDeployment, maxUserDataBytes } from "./launch-user-data.js";
@@ -11,11 +12,21 @@ import { buildWorkerUserData, type WorkerAgentArgs, workerUserDataRoom } from ".
 import { type Assignment, isImdsTagKey } from "./worker-channel.js";
 
 /**
- * The agent's timings, in seconds. The config loader does not read `CloudVMs.TimeoutIdle` and
- * `TimeoutTERM` yet (one container per instance has no use for them): absent, upstream's
- * defaults apply (worker-agent.ts `workerAgentDefaults`).
+ * The agent's timings, in seconds: each one given here overrides what the config says
+ * (`configTimings`); tests shorten them.
  */
 export type WorkerTimings = Pick<WorkerAgentArgs, "timeoutIdleSeconds" | "timeoutTermSeconds" | "pollSeconds">;
+
+/**
+ * The agent's timings from `CloudVMs.TimeoutIdle` and `TimeoutTERM` (upstream's defaults for
+ * absent or 0: poolTimeouts), in whole seconds, rounded up (the agent counts `date +%s`). The
+ * dispatcher's own rules (PoolSettings, the TimeoutIdle backstop) read the same config, so the
+ * agent and the dispatcher agree on when an idle worker should be gone.
+ */
+export function configTimings(config: ClusterConfig): WorkerTimings {
+  const { timeoutIdleMs, timeoutTermMs } = poolTimeouts(config);
+  return { timeoutIdleSeconds: Math.ceil(timeoutIdleMs / 1000), timeoutTermSeconds: Math.ceil(timeoutTermMs / 1000) };
+}
 
 /** What varies from one worker launch to the next. */
 export interface WorkerLaunchValues {
@@ -48,6 +59,7 @@ function agentArgs(
     instanceTypeJson: canonicalJson(instanceType),
     spotCheck: instanceType.Preemptible,
     tagKeyPrefix: Containers.CloudVMs.TagKeyPrefix,
+    ...configTimings(config),
     ...timings,
   };
 }

@@ -135,9 +135,12 @@ const cloudVMsShape = {
   InitialQuotaEstimate: count(0),
   SupervisorFraction: nonNegative(0.5, 1),
   TimeoutBooting: duration("10m"),
-  // Pool mode (WORKER_MODE=pool, issue #18): an idle worker powers off after TimeoutIdle, and
-  // one worker runs at most MaxRunningContainersPerInstance containers (0 = unlimited).
+  // Pool mode (WORKER_MODE=pool, issue #18): an idle worker powers off after TimeoutIdle, its
+  // agent signals a container it kills for TimeoutTERM, and one worker runs at most
+  // MaxRunningContainersPerInstance containers (0 = unlimited). 0 means upstream's default
+  // (lib/config/pool-timeouts.ts).
   TimeoutIdle: duration("1m"),
+  TimeoutTERM: duration("2m"),
   MaxRunningContainersPerInstance: count(0),
   ImageID: str(""),
   InstanceInitCommand: str(""),

@@ -28,6 +28,8 @@ export interface CloudVMsConfig {
   TimeoutBooting: number;
   /** Pool mode: ms an idle worker lives (§6.2 default 1m). Optional for configs built in code. */
   TimeoutIdle?: number;
+  /** Pool mode: ms the agent keeps signalling a container it was told to kill (§6.2 default 2m). */
+  TimeoutTERM?: number;
   /** Pool mode: containers per worker at most; 0 = unlimited (§6.2). */
   MaxRunningContainersPerInstance?: number;
   ImageID: string;

@@ -14,6 +14,7 @@ import type { PoolDeps } from "./ports.js";
 import { planPool } from "../scheduler/plan-pool.js";
 import { deriveWorkers } from "../scheduler/workers.js";
 import { workPoolPlan } from "./pool-work.js";
+import { removeStaleOrders } from "./pool-orders.js";
 
 /**
  * A pass that still has work after this long plans again from fresh entries: during a backlog
@@ -62,6 +63,10 @@ export interface LaunchReport {
   statusesWritten: number;
   /** Status writes that failed, with their error codes; they never fail the pass. */
   statusWriteErrors: string[];
+  /** Pool mode: stale order tags removed from workers (lib/scheduler/stale-orders.ts). */
+  ordersRemoved: number;
+  /** Pool mode: error codes of DeleteTags calls that failed; they never fail the pass. */
+  unassignErrors: string[];
   /** How many locks and launches the last plan asked for. */
   planned: number;
   /** Plans made (a long pass plans again every replanMs). */
@@ -130,6 +135,8 @@ export async function runLaunchPass(
     instanceStarts: [],
     statusesWritten: 0,
     statusWriteErrors: [],
+    ordersRemoved: 0,
+    unassignErrors: [],
     planned: 0,
     plans: 0,
     limits: { maxContainers: 0, atQuotaForMs: 0, throttledForMs: 0, typesAtCapacity: 0 },
@@ -271,7 +278,18 @@ async function poolPass(
   marginMs: number,
   now: () => number,
 ): Promise<"done"> {
-  const workers = deriveWorkers({ instances, entries: entryList, instanceTypes: deps.config.InstanceTypes });
+  // Stale order tags first, so the tag room they free counts for this pass's assignments.
+  const unassigned = await removeStaleOrders(pool, entryList, instances, () => remainingMs() >= marginMs);
+  report.ordersRemoved += unassigned.removed;
+  report.unassignErrors.push(...unassigned.errors);
+  // Cleanup's idle sightings (one read): a worker about to power off is given nothing new.
+  const idleSince = pool.idle === undefined ? {} : await pool.idle.idleSince();
+  const workers = deriveWorkers({
+    instances: unassigned.instances,
+    entries: entryList,
+    instanceTypes: deps.config.InstanceTypes,
+    idleSince,
+  });
   const plan = planPool({
     entries: entryList,
     instances,

@@ -3,7 +3,7 @@ import type { HeldLock } from "../model/container.js";
 import type { DispatchState } from "../model/dispatch-state.js";
 import type { LaunchIntent, LaunchRecord, QueueEntry } from "../model/entry.js";
 import type { InstanceCloud, WorkerCloud } from "../model/instance-cloud.js";
-import type { PoolSettings } from "../model/worker.js";
+import type { PoolSettings, WorkerIdleTable } from "../model/worker.js";
 import type { SharedValue } from "../model/shared-value.js";
 
 /**
@@ -75,4 +75,9 @@ export interface LaunchDeps {
 export interface PoolDeps {
   cloud: WorkerCloud;
   settings: PoolSettings;
+  /**
+   * Cleanup's idle-since records (one read a pass), so a worker about to power off after
+   * TimeoutIdle is given nothing new (PoolSettings.assignMarginMs). Absent: idle time unknown.
+   */
+  idle?: Pick<WorkerIdleTable, "idleSince">;
 }

@@ -1,6 +1,6 @@
 import type { Batch } from "./worker-batch.js";
 import type { InstanceType } from "./instance-type.js";
-import type { InstanceView } from "./instance.js";
+import type { InstanceView, ListedOrder } from "./instance.js";
 
 /** One launch for one container lock: the §4.3 subnet loop, or one earlier call repeated. */
 export interface LaunchRequest {
@@ -82,4 +82,9 @@ export interface WorkerCloud {
   assign(instanceId: string, orders: readonly { containerUuid: string; attempt: number }[]): Promise<void>;
   /** Stops containers on a worker (`<prefix>Container:<uuid>` = `kill:<attempt>`, one CreateTags); its others run on. */
   kill(instanceId: string, orders: readonly { containerUuid: string; attempt: number }[]): Promise<void>;
+  /**
+   * Removes orders from a worker (one DeleteTags naming each tag's value, so a newer order set
+   * meanwhile survives). Removal never stops a container: only `kill` does.
+   */
+  unassign(instanceId: string, orders: readonly ListedOrder[]): Promise<void>;
 }

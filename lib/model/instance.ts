@@ -43,6 +43,17 @@ export interface InstanceView {
   worker?: boolean;
   /** The private IP address (upstream's InstanceView.address), once EC2 assigned one. */
   address?: string;
+  /** Pool workers: the orders its `<TagKeyPrefix>Container:<uuid>` tags hold, as listed (lib/cloud/worker-channel.ts). */
+  orders?: readonly ListedOrder[];
+  /** Pool workers: how many more tags EC2's limit per instance leaves room for (each new order takes one). */
+  orderTagRoom?: number;
+}
+
+/** One order tag on a worker, as the listing read it: `<action>:<attempt>` for the container. */
+export interface ListedOrder {
+  containerUuid: string;
+  action: "run" | "kill";
+  attempt: number;
 }
 
 /**

@@ -71,6 +71,11 @@ export interface WorkerView {
    * cleanup (the container is requeued as for any worker that dies).
    */
   idleSince?: string;
+  /**
+   * How many more order tags the worker can take (EC2's tags per instance, less those it holds);
+   * undefined when unknown. The plan gives it no more containers by tag than this.
+   */
+  orderTagRoom?: number;
 }
 
 /** The pool's own settings (§6.2), in milliseconds where they are durations. */
@@ -89,4 +94,30 @@ export interface PoolSettings {
    * (EC2's 16 KB), and never past EC2's instance bucket (1,000). Undefined: 1,000.
    */
   maxBatchSize?: number;
+}
+
+/**
+ * When cleanup first saw each pool worker idle (ISO time), by instance id: the dispatcher's
+ * TimeoutIdle backstop and the launch pass's "about to power off" margin read the same records.
+ */
+export type IdleSinceRecords = Readonly<Record<string, string>>;
+
+/**
+ * One cleanup pass's changes to the idle-since records. Each change names the value it read, so
+ * two overlapping passes never undo each other's newer sighting (a write whose record changed
+ * meanwhile is dropped; the next pass decides again).
+ */
+export interface IdleSinceChanges {
+  /** Workers seen idle: record `at`, over `replaces` (the stale value read) or over no record. */
+  set: { instanceId: string; at: string; replaces?: string }[];
+  /** Records of workers busy or gone: removed if they still hold `value`. */
+  remove: { instanceId: string; value: string }[];
+}
+
+/** The idle-since records as the launch and cleanup passes use them (lib/store/worker-idle.ts). */
+export interface WorkerIdleTable {
+  /** Every record, in one strongly consistent read. */
+  idleSince(): Promise<IdleSinceRecords>;
+  /** Applies `changes`; false when some record changed since it was read (those changes were dropped). */
+  updateIdleSince(changes: IdleSinceChanges): Promise<boolean>;
 }

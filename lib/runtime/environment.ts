@@ -17,6 +17,7 @@ import { createDynamoDbClient } from "../store/dynamodb-client.js";
 import { QueueIndexStore } from "../store/queue-index.js";
 import { QueueStore } from "../store/queue-store.js";
 import type { SharedState } from "../store/shared-state.js";
+import { WorkerIdleStore } from "../store/worker-idle.js";
 
 /** A required environment variable is unset. */
 export class MissingEnvironmentError extends Error {
@@ -113,4 +114,9 @@ export async function instanceCloudFromEnv(
     ...(env.COMPUTE_INSTANCE_PROFILE ? { instanceProfile: env.COMPUTE_INSTANCE_PROFILE } : {}),
   });
   return { cloud, tokens: new LaunchTokens(runtime.ddb, runtime.store.tableName) };
+}
+
+/** The pool workers' idle-since records (`#workers`), for cleanup's TimeoutIdle backstop and launch's margin. */
+export function workerIdleStore(runtime: DispatchRuntime): WorkerIdleStore {
+  return new WorkerIdleStore(runtime.ddb, runtime.store.tableName);
 }

@@ -6,9 +6,11 @@
  * tags (ContainerUUID for one container, Worker=pool for a worker).
  */
 import { checkWorkerLaunchConfig, workerAssignmentRoom } from "../cloud/worker-launch-user-data.js";
+import { poolTimeouts } from "../config/pool-timeouts.js";
 import type { ClusterConfig } from "../config/types.js";
 import type { PoolDeps } from "../launch/ports.js";
 import type { WorkerCloud } from "../model/instance-cloud.js";
+import type { WorkerIdleTable } from "../model/worker.js";
 import { bootDeploymentFromEnv } from "./environment.js";
 
 /** The two modes. */
@@ -48,6 +50,7 @@ const assignMarginMs = 20_000;
 export function poolDepsFromEnv(
   config: ClusterConfig,
   cloud: WorkerCloud,
+  idle: Pick<WorkerIdleTable, "idleSince">,
   env: NodeJS.ProcessEnv = process.env,
 ): PoolDeps | undefined {
   if (workerModeFromEnv(env) !== "pool") return undefined;
@@ -55,9 +58,11 @@ export function poolDepsFromEnv(
   const cloudVMs = config.Containers.CloudVMs;
   return {
     cloud,
+    idle,
     settings: {
       maxRunningContainersPerInstance: cloudVMs.MaxRunningContainersPerInstance ?? 0,
-      timeoutIdleMs: cloudVMs.TimeoutIdle ?? 60_000,
+      // The agent powers off after the same TimeoutIdle (worker-launch-user-data.ts configTimings).
+      timeoutIdleMs: poolTimeouts(config).timeoutIdleMs,
       assignMarginMs,
       maxBatchSize: maxBatchFor(workerAssignmentRoom(config, bootDeploymentFromEnv(env))),
     },

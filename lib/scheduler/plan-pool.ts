@@ -117,6 +117,8 @@ function bestWorker(
     if (settings.maxRunningContainersPerInstance > 0 && slot.containers >= settings.maxRunningContainersPerInstance)
       continue;
     if (!types.has(w.instanceType) || !accommodates(slot.remaining, need)) continue;
+    // Each container given by tag takes one of EC2's tags per instance (worker-channel.ts).
+    if (w.orderTagRoom !== undefined && slot.containers - w.containers.length >= w.orderTagRoom) continue;
     if (
       w.state === WorkerState.idle &&
       slot.containers === 0 &&

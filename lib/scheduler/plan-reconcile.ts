@@ -1,4 +1,5 @@
 import { ContainerState } from "../model/container.js";
+import { poolTimeoutDefaults, poolTimeouts } from "../config/pool-timeouts.js";
 import type { ClusterConfig } from "../config/types.js";
 import type { QueueEntry } from "../model/entry.js";
 import { currentIntent, currentLaunch, InstanceIndex, isPresent } from "./instances.js";
@@ -16,6 +17,8 @@ export const ReconcileReason = {
   priorityZero: "priority=0",
   instanceGone: "instance gone",
   timeoutBooting: "TimeoutBooting",
+  /** A pool worker idle past TimeoutIdle plus a sweep (worker-idle.ts). */
+  timeoutIdle: "TimeoutIdle",
   notInQueue: "not in queue",
   duplicate: "duplicate",
   stopped: "stopped",
@@ -24,7 +27,7 @@ export const ReconcileReason = {
 export type ReconcileReason = (typeof ReconcileReason)[keyof typeof ReconcileReason];
 
 /** §4.1 pool default when Containers.CloudVMs.TimeoutBooting is 0. */
-export const DEFAULT_TIMEOUT_BOOTING_MS = 10 * 60_000;
+export const DEFAULT_TIMEOUT_BOOTING_MS = poolTimeoutDefaults.timeoutBootingMs;
 
 /**
  * Extra time a *running* instance gets, beyond TimeoutBooting, to make its container Running.
@@ -299,6 +302,9 @@ function instanceRule(
 ): void {
   if (out.terminate.has(inst.instanceId)) return;
   const uuid = inst.containerUuid || launchedBy.get(inst.instanceId);
+  // A pool worker with no cached container is ours (the Worker tag is set at its launch), idle:
+  // the TimeoutIdle backstop (worker-idle.ts) bounds it, not the foreign report.
+  if ((uuid === undefined || uuid === "") && inst.worker === true) return;
   if (uuid === undefined || uuid === "") {
     // §4.1 tag-at-create gives every instance we launch its container tag: without one, it is
     // someone else's (upstream's dispatcher shares the InstanceSetID), and may run a container.
@@ -331,8 +337,7 @@ function instanceRule(
  */
 export function planReconcile(input: PlanReconcileInput): ReconcilePlan {
   const { threshold, now, config } = input;
-  const configured = config.Containers.CloudVMs.TimeoutBooting;
-  const timeoutBooting = configured > 0 ? configured : DEFAULT_TIMEOUT_BOOTING_MS;
+  const timeoutBooting = poolTimeouts(config).timeoutBootingMs;
   const index = new InstanceIndex(input.instances);
   const out = new Decisions();
 

@@ -143,6 +143,7 @@ export function deriveWorkers(input: DeriveWorkersInput): WorkerView[] {
       remaining,
       lastBusyAt,
       ...(idleSince === undefined ? {} : { idleSince }),
+      ...(instance.orderTagRoom === undefined ? {} : { orderTagRoom: instance.orderTagRoom }),
     });
   }
   return workers.sort(compareWorkers(input.instanceTypes));

@@ -13,6 +13,8 @@ export const metaKey = {
   launchPass: "#launch-pass",
   /** Prefix of the queue index items (lib/store/queue-index.ts). */
   index: "#index",
+  /** When cleanup first saw each pool worker idle (lib/store/worker-idle.ts). */
+  workers: "#workers",
 } as const;
 
 export function isMetaKey(uuid: string): boolean {

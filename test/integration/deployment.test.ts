@@ -37,12 +37,12 @@ const managementTokenParameterArn = sub(
 const alarmTopicArn = "arn:aws:sns:us-east-1:111122223333:on-call";
 
 let t: PackagedTemplate;
-/** The same stage with every optional notification param set. */
+/** The same stage with every optional notification param set, and pool mode. */
 let notifying: PackagedTemplate;
 beforeAll(async () => {
   [t, notifying] = await Promise.all([
     packageTemplate({ stage, params }),
-    packageTemplate({ stage, params: { ...params, alarmEmail: "ops@example.org", alarmTopicArn } }),
+    packageTemplate({ stage, params: { ...params, alarmEmail: "ops@example.org", alarmTopicArn, workerMode: "pool" } }),
   ]);
 }, 120_000);
 
@@ -113,8 +113,14 @@ describe("every function is a prebuilt ESM bundle on nodejs22.x, arm64", () => {
       ...(name === "dispatch-api" ? { DISPATCH_MANAGEMENT_TOKEN_PARAMETER: "/arvados/xyzzy/management-token" } : {}),
       // Where each sends its own next tick or wake-up (infra/tick-queues.yml).
       ...(name === "update-queue" ? { TICK_QUEUE_URL: { Ref: "TickQueue" } } : {}),
-      ...(name === "launch" ? { LAUNCH_WAKE_QUEUE_URL: { Ref: "LaunchWakeQueue" } } : {}),
+      // launch alone reads WORKER_MODE (lib/runtime/worker-mode.ts); one instance per container by default.
+      ...(name === "launch" ? { LAUNCH_WAKE_QUEUE_URL: { Ref: "LaunchWakeQueue" }, WORKER_MODE: "per-container" } : {}),
     });
+  });
+
+  it("the workerMode stage param sets launch's WORKER_MODE", () => {
+    expect(notifying.lambdaFunction("launch").properties.Environment.Variables.WORKER_MODE).toBe("pool");
+    expect(notifying.lambdaFunction("cleanup").properties.Environment.Variables.WORKER_MODE).toBeUndefined();
   });
 });
 
@@ -263,9 +269,10 @@ const grantedActions: Record<(typeof functionNames)[number], string[]> = {
     "ec2:DescribeInstances",
     "ec2:RunInstances",
     "ec2:CreateTags",
+    "ec2:DeleteTags",
     "iam:PassRole",
   ],
-  cleanup: [...everyFunction, ...table, "ec2:DescribeInstances", "ec2:TerminateInstances"],
+  cleanup: [...everyFunction, ...table, "ec2:DescribeInstances", "ec2:TerminateInstances", "ec2:CreateTags"],
   "dispatch-api": [
     ...everyFunction,
     "dynamodb:GetItem",
@@ -275,6 +282,18 @@ const grantedActions: Record<(typeof functionNames)[number], string[]> = {
     "ec2:TerminateInstances",
   ],
 };
+
+/** The worker channel's tags (issue #18): `<prefix>Container:*` keys alone, on this dispatcher's instances. */
+const orderTags = (actions: string[], prefix = "Arvados") => ({
+  Effect: "Allow",
+  Action: actions,
+  Resource: ec2Arn("instance/*"),
+  Condition: {
+    StringEquals: { [`aws:ResourceTag/${prefix}InstanceSetID`]: params.instanceSetId },
+    "ForAllValues:StringLike": { "aws:TagKeys": [`${prefix}Container:*`] },
+    Null: { "aws:TagKeys": "false" },
+  },
+});
 
 const allowed = (statements: PolicyStatement[]) =>
   [...new Set(statements.filter((s) => s.Effect === "Allow").flatMap((s) => s.Action))].sort();
@@ -434,7 +453,7 @@ describe("launch may start only this dispatcher's instances, of the configured i
     expect(images).toEqual([sub(`arn:\${AWS::Partition}:ec2:\${AWS::Region}::image/${params.imageId}`)]);
   });
 
-  it("CreateTags only in the launch request (its instance and volume tags), never on an existing resource", () => {
+  it("CreateTags in the launch request (its instance and volume tags), and on existing instances only the worker channel's order tags", () => {
     expect(t.statementsFor("launch", "ec2:CreateTags")).toEqual([
       {
         Effect: "Allow",
@@ -442,9 +461,17 @@ describe("launch may start only this dispatcher's instances, of the configured i
         Resource: [ec2Arn("instance/*"), ec2Arn("volume/*")],
         Condition: { StringEquals: { "ec2:CreateAction": "RunInstances" } },
       },
+      orderTags(["ec2:CreateTags", "ec2:DeleteTags"]),
     ]);
-    for (const name of functionNames.filter((n) => n !== "launch" && n !== "dispatch-api"))
+    expect(t.statementsFor("cleanup", "ec2:CreateTags")).toEqual([orderTags(["ec2:CreateTags"])]);
+    for (const name of ["update-queue", "choose-instance-types"] as const)
       expect(t.statementsFor(name, "ec2:CreateTags")).toEqual([]);
+  });
+
+  it("DeleteTags only by launch (stale orders), only of order tag keys, never a request naming no key", () => {
+    expect(t.statementsFor("launch", "ec2:DeleteTags")).toEqual([orderTags(["ec2:CreateTags", "ec2:DeleteTags"])]);
+    for (const name of functionNames.filter((n) => n !== "launch"))
+      expect(t.statementsFor(name, "ec2:DeleteTags"), name).toEqual([]);
   });
 
   it("PassRole only for the compute role, only to EC2", () => {
@@ -508,6 +535,7 @@ describe("cleanup and the dispatch API may terminate only this dispatcher's inst
       },
       "ForAllValues:StringEquals": { "aws:TagKeys": ["CrunchIdleBehavior"] },
     });
+    expect(crunch.statementsFor("cleanup", "ec2:CreateTags")).toEqual([orderTags(["ec2:CreateTags"], "Crunch")]);
     expect(JSON.stringify(functionNames.map((n) => crunch.functionStatements(n)))).not.toContain(
       "ArvadosInstanceSetID",
     );

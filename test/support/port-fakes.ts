@@ -163,6 +163,11 @@ export class PortFakes {
         this.log.push(`assign ${instanceId} ${orders.map((o) => `${o.containerUuid}:${o.attempt}`).join(",")}`);
       },
       kill: async (instanceId, orders) => this.kill(instanceId, orders),
+      unassign: async (instanceId, orders) => {
+        this.log.push(
+          `unassign ${instanceId} ${orders.map((o) => `${o.containerUuid}=${o.action}:${o.attempt}`).join(",")}`,
+        );
+      },
     };
     return {
       ...this.launchDeps(),

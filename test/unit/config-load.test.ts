@@ -45,6 +45,7 @@ describe("defaults are upstream's (§6)", () => {
       SupervisorFraction: 0.5,
       TimeoutBooting: 600_000,
       TimeoutIdle: 60_000,
+      TimeoutTERM: 120_000,
       MaxRunningContainersPerInstance: 0,
       ImageID: "",
       InstanceInitCommand: "",

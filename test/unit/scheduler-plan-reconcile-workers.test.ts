@@ -80,9 +80,14 @@ describe("a pool worker is never terminated for one of its containers", () => {
     expect(p.cancel.map((c) => c.uuid)).toEqual([containerUuid(1)]);
   });
 
-  test("an idle worker of ours with no cached container is left alone, like any instance without a container mark", () => {
+  test("an idle worker of ours with no cached container is left to the TimeoutIdle backstop: not terminated, not foreign", () => {
     const p = reconcile([], [worker(1)]);
     expect(p.terminate).toEqual([]);
+    expect(p.foreign).toEqual([]);
+  });
+
+  test("an instance of our instance set without the Worker or ContainerUUID tag is still foreign", () => {
+    const p = reconcile([], [{ ...worker(1), worker: false }]);
     expect(p.foreign).toEqual([instanceId(1)]);
   });
 });
