@@ -141,6 +141,8 @@ export class Ec2InstanceCloud implements InstanceCloud, WorkerCloud {
         region: this.options.region,
       },
       { instanceType: request.instanceType, instanceSecret, assignments: request.batch.map((m) => [m]) },
+      // The agent powers off after the TimeoutIdle the scheduler plans with, not a default of its own.
+      cloudVMs.TimeoutIdle === undefined ? {} : { timeoutIdleSeconds: cloudVMs.TimeoutIdle / 1000 },
     );
     const profile = this.options.instanceProfile;
     const launchConfig = {

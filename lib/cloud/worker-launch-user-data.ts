@@ -11,9 +11,9 @@ import { buildWorkerUserData, type WorkerAgentArgs, workerUserDataRoom } from ".
 import { type Assignment, isImdsTagKey } from "./worker-channel.js";
 
 /**
- * The agent's timings, in seconds. The config loader does not read `CloudVMs.TimeoutIdle` and
- * `TimeoutTERM` yet (one container per instance has no use for them): absent, upstream's
- * defaults apply (worker-agent.ts `workerAgentDefaults`).
+ * The agent's timings, in seconds: `CloudVMs.TimeoutIdle` from the config (the launch passes
+ * it); `TimeoutTERM` is not read by the config loader yet. Absent, upstream's defaults apply
+ * (worker-agent.ts `workerAgentDefaults`).
  */
 export type WorkerTimings = Pick<WorkerAgentArgs, "timeoutIdleSeconds" | "timeoutTermSeconds" | "pollSeconds">;
 
