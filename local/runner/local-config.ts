@@ -21,16 +21,25 @@ export interface LocalConfig {
 
 /**
  * Writes `source` into `stateDir/config.yml` with `Containers.CloudVMs.PollInterval` set to
- * `pollInterval` (comments kept), in the whole-file or bare-section layout alike.
+ * `pollInterval`, and any other `cloudVMs` keys set as given (comments kept), in the whole-file
+ * or bare-section layout alike.
  */
-export function writeLocalConfig(source: string, stateDir: string, pollInterval: string): string {
+export function writeLocalConfig(
+  source: string,
+  stateDir: string,
+  pollInterval: string,
+  cloudVMs: Readonly<Record<string, string>> = {},
+): string {
   const doc = parseDocument(readFileSync(source, "utf8"));
   const clusters = doc.get("Clusters");
   const prefix = isMap(clusters) ? ["Clusters", String(clusters.items[0]?.key ?? "")] : [];
-  doc.setIn([...prefix, "Containers", "CloudVMs", "PollInterval"], pollInterval);
+  const set = { PollInterval: pollInterval, ...cloudVMs };
+  for (const [key, value] of Object.entries(set)) doc.setIn([...prefix, "Containers", "CloudVMs", key], value);
   mkdirSync(stateDir, { recursive: true });
   const path = join(stateDir, "config.yml");
-  const header = `# Written by the local runner from ${source}, with PollInterval ${pollInterval}. Edits are overwritten.\n`;
+  const header = `# Written by the local runner from ${source}, with ${Object.entries(set)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(", ")}. Edits are overwritten.\n`;
   writeFileSync(path, header + doc.toString());
   return path;
 }
@@ -43,7 +52,10 @@ export function prepareLocalConfig(options: {
   userConfig?: string;
   stateDir: string;
   pollInterval: string;
+  /** More `Containers.CloudVMs` keys for the default config (e.g. a short TimeoutIdle). */
+  cloudVMs?: Readonly<Record<string, string>>;
 }): LocalConfig {
-  const path = options.userConfig ?? writeLocalConfig(defaultConfigPath, options.stateDir, options.pollInterval);
+  const path =
+    options.userConfig ?? writeLocalConfig(defaultConfigPath, options.stateDir, options.pollInterval, options.cloudVMs);
   return { path, config: loadClusterConfig(path).config };
 }
