@@ -21,25 +21,23 @@ export interface LocalConfig {
 
 /**
  * Writes `source` into `stateDir/config.yml` with `Containers.CloudVMs.PollInterval` set to
- * `pollInterval`, and any other `cloudVMs` keys set as given (comments kept), in the whole-file
+ * `pollInterval` and any other `cloudVMs` keys set as given (comments kept), in the whole-file
  * or bare-section layout alike.
  */
 export function writeLocalConfig(
   source: string,
   stateDir: string,
   pollInterval: string,
-  cloudVMs: Readonly<Record<string, string>> = {},
+  cloudVMs: Readonly<Record<string, string | number>> = {},
 ): string {
   const doc = parseDocument(readFileSync(source, "utf8"));
   const clusters = doc.get("Clusters");
   const prefix = isMap(clusters) ? ["Clusters", String(clusters.items[0]?.key ?? "")] : [];
-  const set = { PollInterval: pollInterval, ...cloudVMs };
-  for (const [key, value] of Object.entries(set)) doc.setIn([...prefix, "Containers", "CloudVMs", key], value);
+  doc.setIn([...prefix, "Containers", "CloudVMs", "PollInterval"], pollInterval);
+  for (const [key, value] of Object.entries(cloudVMs)) doc.setIn([...prefix, "Containers", "CloudVMs", key], value);
   mkdirSync(stateDir, { recursive: true });
   const path = join(stateDir, "config.yml");
-  const header = `# Written by the local runner from ${source}, with ${Object.entries(set)
-    .map(([k, v]) => `${k} ${v}`)
-    .join(", ")}. Edits are overwritten.\n`;
+  const header = `# Written by the local runner from ${source}, with PollInterval ${pollInterval}. Edits are overwritten.\n`;
   writeFileSync(path, header + doc.toString());
   return path;
 }
@@ -53,7 +51,7 @@ export function prepareLocalConfig(options: {
   stateDir: string;
   pollInterval: string;
   /** More `Containers.CloudVMs` keys for the default config (e.g. a short TimeoutIdle). */
-  cloudVMs?: Readonly<Record<string, string>>;
+  cloudVMs?: Readonly<Record<string, string | number>>;
 }): LocalConfig {
   const path =
     options.userConfig ?? writeLocalConfig(defaultConfigPath, options.stateDir, options.pollInterval, options.cloudVMs);

@@ -29,7 +29,7 @@ async function launchedUserData(cloudVMsExtra: string): Promise<string> {
     apiHost: "127.0.0.1:1",
   });
   const { instances } = await cloud.launchWorkers({
-    batch: [{ containerUuid: containerUuid(1), attempt: 1 }],
+    batch: [[{ containerUuid: containerUuid(1), attempt: 1 }]],
     instanceType,
     subnetIndex: 0,
     throttleDelayMs: 0,
