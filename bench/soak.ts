@@ -12,11 +12,15 @@
  *   --submit-seconds S  submissions spread over this long (default 240)
  *   --no-launch-crashes crash points and kills never hit launch (see README "Reliability")
  *   --no-timeouts       no Arvados replies slower than the client's timeout
+ *   --worker-mode M     per-container (default) or pool: workers that outlive containers, run by
+ *                       the real agent, with their own faults and invariants (README "Reliability")
+ *   --timeout-idle S    pool mode: CloudVMs.TimeoutIdle in seconds (default 30)
  */
 import { parseArgs } from "node:util";
 import { printTable, environmentFacts } from "./harness.js";
 import { formatSoakReport } from "../local/soak/report.js";
 import { runSoak } from "../local/soak/soak-run.js";
+import { workerModeFromEnv } from "../lib/runtime/worker-mode.js";
 
 function positive(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -35,12 +39,16 @@ async function main(): Promise<number> {
       "submit-seconds": { type: "string" },
       "no-launch-crashes": { type: "boolean", default: false },
       "no-timeouts": { type: "boolean", default: false },
+      "worker-mode": { type: "string" },
+      "timeout-idle": { type: "string" },
     },
     strict: true,
   });
   const seed =
     values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Math.floor(positive("seed", values.seed, 1));
   const noLaunchCrashes = values["no-launch-crashes"] === true;
+  const workerMode =
+    values["worker-mode"] === undefined ? undefined : workerModeFromEnv({ WORKER_MODE: values["worker-mode"] });
   printTable("environment", ["fact", "value"], environmentFacts());
   const result = await runSoak({
     containers: Math.floor(positive("containers", values.containers, 800)),
@@ -55,6 +63,10 @@ async function main(): Promise<number> {
         : {}),
     },
     progressEveryMs: 15_000,
+    ...(workerMode === undefined ? {} : { workerMode }),
+    ...(values["timeout-idle"] === undefined
+      ? {}
+      : { timeoutIdleMs: positive("timeout-idle", values["timeout-idle"], 30) * 1000 }),
   });
   console.log(formatSoakReport(result));
   return result.invariants.every((i) => i.pass) ? 0 : 1;

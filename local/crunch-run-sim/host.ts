@@ -28,6 +28,28 @@ export interface CrunchRunSimOptions {
   nodeAlive?: (node: string) => boolean;
   /** How often a running container checks that it is still Running in Arvados. */
   checkMs?: number;
+  /**
+   * The container's lock as Arvados holds it (its lock_count) when crunch-run starts: recorded
+   * with each start, so a soak can tell two crunch-runs of one lock from a retry after a re-lock.
+   */
+  lockOf?: (uuid: string) => number | undefined;
+}
+
+/**
+ * One crunch-run process as it ran, kept after it ended: what a soak checks the workers against
+ * (at most one per container lock; a worker's busy and idle time).
+ */
+export interface CrunchRunRecord {
+  node: string;
+  uuid: string;
+  /** The container's lock_count when it started (undefined without `lockOf`). */
+  lock: number | undefined;
+  /** Epoch ms of the `--detach` that started it. */
+  startedAt: number;
+  /** Epoch ms it ended, once it has. */
+  endedAt?: number;
+  /** `exited` by itself (done, killed, refused by the API); `vanished` with its node. */
+  end?: "exited" | "vanished";
 }
 
 /** What every crunch-run did, for tests and the display. */
@@ -56,6 +78,7 @@ interface Proc {
   killed: boolean;
   /** Its node is gone, or the simulator stopped: it makes no further calls. */
   vanished: boolean;
+  record: CrunchRunRecord;
 }
 
 const uuidPattern = /^[a-z0-9]{5}-dz642-[a-z0-9]{15}$/;
@@ -82,8 +105,20 @@ export class CrunchRunSim {
   private readonly broken = new Set<string>();
   private nextPid = 1000;
   private readonly work = new Set<Promise<void>>();
+  private readonly records: CrunchRunRecord[] = [];
+  private readonly nodesRan = new Set<string>();
 
   constructor(private readonly options: CrunchRunSimOptions = {}) {}
+
+  /** Whether a crunch-run ever started on `node`. */
+  ranOn(node: string): boolean {
+    return this.nodesRan.has(node);
+  }
+
+  /** Every crunch-run started so far, in start order (copies). */
+  history(): CrunchRunRecord[] {
+    return this.records.map((r) => ({ ...r }));
+  }
 
   /** Listen on 127.0.0.1:`port` (0 = any free port); resolves to the base URL. */
   async start(port = 0): Promise<string> {
@@ -187,6 +222,9 @@ export class CrunchRunSim {
     }
     const { apiBase, token } = parseStdinConfig(stdinConfig);
     let wake = () => {};
+    const record: CrunchRunRecord = { node, uuid, lock: this.options.lockOf?.(uuid), startedAt: Date.now() };
+    this.records.push(record);
+    this.nodesRan.add(node);
     const proc: Proc = {
       uuid,
       pid: this.nextPid++,
@@ -196,6 +234,7 @@ export class CrunchRunSim {
       wake: () => wake(),
       killed: false,
       vanished: false,
+      record,
     };
     const woken = new Promise<void>((resolve) => {
       wake = resolve;
@@ -203,6 +242,7 @@ export class CrunchRunSim {
     procs.set(uuid, proc);
     const run = this.run(proc, woken).finally(() => {
       proc.phase = "exited";
+      ended(record, "exited");
       this.work.delete(run);
     });
     this.work.add(run);
@@ -258,6 +298,7 @@ export class CrunchRunSim {
 
   /** A process whose node is gone: it stops without a word to Arvados. */
   private vanish(p: Proc): void {
+    if (p.phase !== "exited") ended(p.record, "vanished");
     p.vanished = true;
     p.phase = "exited";
     p.wake();
@@ -285,6 +326,12 @@ export class CrunchRunSim {
     const body = (await res.json()) as { state?: unknown };
     return typeof body.state === "string" ? body.state : undefined;
   }
+}
+
+function ended(record: CrunchRunRecord, how: NonNullable<CrunchRunRecord["end"]>): void {
+  if (record.endedAt !== undefined) return;
+  record.endedAt = Date.now();
+  record.end = how;
 }
 
 /** The API base URL and token from §4.1's stdin config (`{"Env":{"ARVADOS_API_HOST":…,"ARVADOS_API_TOKEN":…}}`). */

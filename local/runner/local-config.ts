@@ -50,7 +50,10 @@ export function prepareLocalConfig(options: {
   userConfig?: string;
   stateDir: string;
   pollInterval: string;
+  /** More `Containers.CloudVMs` keys for the default config (e.g. a short TimeoutIdle). */
+  cloudVMs?: Readonly<Record<string, string | number>>;
 }): LocalConfig {
-  const path = options.userConfig ?? writeLocalConfig(defaultConfigPath, options.stateDir, options.pollInterval);
+  const path =
+    options.userConfig ?? writeLocalConfig(defaultConfigPath, options.stateDir, options.pollInterval, options.cloudVMs);
   return { path, config: loadClusterConfig(path).config };
 }

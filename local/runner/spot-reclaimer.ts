@@ -22,6 +22,11 @@ export interface SpotReclaimerOptions {
   warningMs: number;
   /** Where the warning goes (the runner's EventBridge rules). */
   publish: (event: Json) => void;
+  /**
+   * The containers a pool worker runs (crunch-run's list on it). Without it only one-container
+   * instances are watched, by their ContainerUUID tag.
+   */
+  containersOn?: (instanceId: string) => readonly string[];
   pollMs?: number;
 }
 
@@ -64,14 +69,18 @@ export class SpotReclaimer extends InstanceWatcher {
       }
     }
     for (const instance of ec2.instancesWhere((i) => i.market === "spot" && i.state === "running")) {
-      const uuid = instance.tags[`${tagKeyPrefix}ContainerUUID`];
-      if (uuid === undefined || this.warnedContainers.has(uuid)) continue;
-      const afterMs = this.options.interruptAfterMs(uuid);
-      if (afterMs === undefined || arvados.getContainer(uuid)?.state !== "Running") continue;
+      const tagged = instance.tags[`${tagKeyPrefix}ContainerUUID`];
+      const on = tagged !== undefined ? [tagged] : (this.options.containersOn?.(instance.instanceId) ?? []);
+      // The instance is reclaimed for the first container on it the workload marks.
+      const uuid = on.find((u) => !this.warnedContainers.has(u) && this.options.interruptAfterMs(u) !== undefined);
+      if (uuid === undefined || this.deadlines.has(instance.instanceId)) continue;
+      const afterMs = this.options.interruptAfterMs(uuid) ?? 0;
+      if (arvados.getContainer(uuid)?.state !== "Running") continue;
       const since = this.runningSince.get(instance.instanceId) ?? now;
       this.runningSince.set(instance.instanceId, since);
       if (now - since < afterMs) continue;
-      this.warnedContainers.add(uuid);
+      // Every container on it loses its instance, not only the one that picked it.
+      for (const u of on) this.warnedContainers.add(u);
       this.deadlines.set(instance.instanceId, now + this.options.warningMs);
       this.stats.warned++;
       this.options.publish(spotInterruptionWarning(instance.instanceId, this.options.region, new Date(now)));

@@ -22,6 +22,8 @@ export interface FinalContainer {
   unsatisfiable: boolean;
   /** EC2 reclaimed its spot instance while it ran: Cancelled (not running on any worker) is a correct end. */
   spotReclaimed?: boolean;
+  /** Its instance ended under its running crunch-run (pool mode): Cancelled (not running on any worker) is a correct end. */
+  instanceLost?: boolean;
 }
 
 /** An instance RunInstances created, as the EC2 simulator recorded it. */
@@ -32,6 +34,8 @@ export interface CreatedInstance {
   clientToken?: string;
   /** Its state at the end. */
   state: string;
+  /** A pool worker (`<TagKeyPrefix>Worker=pool`): no container tag; crunch-run starts count its locks instead. */
+  worker?: boolean;
 }
 
 /** One invariant's verdict. */
@@ -99,6 +103,7 @@ export function everyContainerEnded(o: SoakOutcome): InvariantResult {
     if (c.state === "Cancelled" && maxDispatchAttemptsError.test(c.runtimeError ?? ""))
       return "Cancelled (MaxDispatchAttempts)";
     if (c.state === "Cancelled" && c.spotReclaimed === true) return "Cancelled (spot instance reclaimed)";
+    if (c.state === "Cancelled" && c.instanceLost === true) return "Cancelled (instance ended while it ran)";
     return c.state === "Cancelled" ? "wrong: Cancelled without an upstream reason" : `wrong: ${c.state}`;
   };
   const bad = o.containers.filter((c) => outcome(c).startsWith("wrong"));
@@ -112,11 +117,17 @@ export function everyContainerEnded(o: SoakOutcome): InvariantResult {
   };
 }
 
-/** At most one instance was ever created per container lock, and every instance names its container and lock. */
+/**
+ * At most one instance was ever created per container lock, and every one-container instance
+ * names its container and lock. Pool workers are counted apart: one carries many locks, and
+ * "at most one crunch-run per container lock" (worker-invariants.ts) checks them.
+ */
 export function oneInstancePerLock(o: SoakOutcome): InvariantResult {
   const byLock = new Map<string, CreatedInstance[]>();
   const unattributable: CreatedInstance[] = [];
+  const workers = o.instances.filter((i) => i.worker === true).length;
   for (const i of o.instances) {
+    if (i.worker === true) continue;
     const lock = lockOfClientToken(i.clientToken);
     if (lock === undefined || i.containerUuid === undefined || lock.uuid !== i.containerUuid) {
       unattributable.push(i);
@@ -130,7 +141,7 @@ export function oneInstancePerLock(o: SoakOutcome): InvariantResult {
   return {
     name: "at most one instance per container lock",
     pass: duplicated.length === 0 && unattributable.length === 0,
-    figures: `${o.instances.length} instances created for ${byLock.size} locks of ${containers.size} containers; locks with more than one: ${duplicated.length}; instances without a container tag and ClientToken to match: ${unattributable.length}`,
+    figures: `${o.instances.length - workers} one-container instances created for ${byLock.size} locks of ${containers.size} containers${workers > 0 ? ` (and ${workers} pool workers)` : ""}; locks with more than one: ${duplicated.length}; instances without a container tag and ClientToken to match: ${unattributable.length}`,
     examples: [
       ...duplicated.map(([key, list]) => `${key}: ${list.map((i) => i.instanceId).join(", ")}`),
       ...unattributable.map((i) => `${i.instanceId} tag ${i.containerUuid ?? "-"} token ${i.clientToken ?? "-"}`),

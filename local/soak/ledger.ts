@@ -25,6 +25,8 @@ export class InstanceLedger {
   constructor(
     private readonly ec2: Ec2Simulator,
     private readonly tagKey: string,
+    /** `<TagKeyPrefix>Worker`: its value `pool` marks a pool worker. */
+    private readonly workerTagKey?: string,
   ) {}
 
   /** Reads the simulator's instances and the request log entries added since the last call. */
@@ -38,6 +40,7 @@ export class InstanceLedger {
         ...(containerUuid === undefined ? {} : { containerUuid }),
         ...(i.clientToken === undefined ? {} : { clientToken: i.clientToken }),
         state: i.state,
+        ...(this.workerTagKey !== undefined && i.tags[this.workerTagKey] === "pool" ? { worker: true } : {}),
         instanceType: i.instanceType,
         subnetId: i.subnetId,
         launchTime: i.launchTime,

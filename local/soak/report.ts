@@ -23,7 +23,7 @@ export function formatSoakReport(r: SoakResult): string {
   };
   const lines = [
     "",
-    `Soak seed ${r.seed}: ${r.containers} containers (${r.unsatisfiable} unsatisfiable)`,
+    `Soak seed ${r.seed}: ${r.containers} containers (${r.unsatisfiable} unsatisfiable), ${r.workerMode} mode`,
     `Duration: ${seconds(r.durationMs)} (faults for ${seconds(r.calmAtMs)}, then calm; ${
       r.convergedAfterCalmMs === undefined
         ? "did NOT converge before the time limit"
@@ -39,6 +39,12 @@ export function formatSoakReport(r: SoakResult): string {
     `  SQS messages:       ${f.sqs.lost} lost, ${f.sqs.duplicated} duplicated, ${f.sqs.late} late (ticks and launch wake-ups)`,
     `  spot interruptions: ${f.spot.warned} warnings to cleanup; ${f.spot.reclaimed} instances EC2 reclaimed itself at the end of one`,
     `  overlapping update: ${o.pairs} overlaps; ${o.exitedOnLease} invocations found the lease held and exited cleanly, ${o.updated} updated, ${o.failed} failed`,
+    ...(r.workers === undefined
+      ? []
+      : [
+          `  pool workers:       ${r.workers.faults.instancesKilled} killed by EC2 (${r.workers.faults.killedBusy} running a container), ${r.workers.faults.agentsNeverBooting} agents never started, ${r.workers.faults.tagsLost} order tags refused (CreateTags), ${r.workers.faults.tagsLate} order tags late in IMDS`,
+          `Workers (TimeoutIdle ${seconds(r.workers.timeoutIdleMs)}): agents ${r.workers.agents.started} started, ${r.workers.agents.exited} powered off by themselves, ${r.workers.agents.stopped} ended with their instance; crunch-run ${r.workers.crunchRun.started} started, ${r.workers.crunchRun.completed} completed, ${r.workers.crunchRun.cancelled} cancelled, ${r.workers.crunchRun.failedToStart} failed to start, ${r.workers.crunchRun.refused} refused (already running there)`,
+        ]),
     `Launches: ${r.launches.instancesCreated} instances created, ${r.launches.runInstancesCalls} RunInstances calls; errors ${counts(r.launches.runInstancesErrors)}; longest time without a launch ${seconds(r.launches.longestLaunchGapMs)}`,
     `  launch intents repeated: ${counts(r.launches.intentRepeats)}`,
     ...Object.keys(r.functions).map((name) => `  ${name.padEnd(34)} ${fn(name)}`),

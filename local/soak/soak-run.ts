@@ -34,6 +34,15 @@ import { InstanceLedger } from "./ledger.js";
 import { containerStates, intentRepeats, progressLine, writeFinalState } from "./observe.js";
 import { forkRandom } from "./random.js";
 import { soakWorkload, unsatisfiableError, unsatisfiablePrefix } from "./soak-workload.js";
+import { workerAgentDefaults } from "../../lib/cloud/worker-agent.js";
+import { orderTagInfix } from "../../lib/cloud/worker-channel.js";
+import type { WorkerMode } from "../../lib/runtime/worker-mode.js";
+import type { CrunchRunSimStats } from "../crunch-run-sim/host.js";
+import { isWorkerUserData, type WorkerAgentStats } from "../worker-sim/agents.js";
+import { LateTags } from "../worker-sim/late-tags.js";
+import { type LocalWorkers, localBootDelayMs, startLocalWorkers } from "../worker-sim/local-workers.js";
+import { WorkerChaos, type WorkerChaosSettings, type WorkerChaosStats } from "./worker-chaos.js";
+import { checkWorkerInvariants, idleLimitMs } from "./worker-invariants.js";
 import { checkingDynamoDbRequests, checkingRequests, checkLogs } from "./token-scan.js";
 
 /** What to run; see defaultChaosSettings for the fault mix. */
@@ -63,6 +72,30 @@ export interface SoakOptions {
   out?: { write(text: string): unknown };
   progressEveryMs?: number;
   env?: NodeJS.ProcessEnv;
+  /**
+   * `pool`: the functions run with WORKER_MODE=pool, each worker instance runs the real agent
+   * (local/worker-sim) with the crunch-run simulator, WorkerChaos adds the instance side's
+   * faults, and the worker invariants are checked too. Default `per-container`.
+   */
+  workerMode?: WorkerMode;
+  /** Pool mode: CloudVMs.TimeoutIdle (default 30 s: a worker can be reused, and the pool drains quickly). */
+  timeoutIdleMs?: number;
+  /**
+   * EC2 reclaims the spot instance of one spot container in four as soon as it runs (default
+   * true). Off, no warning is sent: in pool mode a reclaim often strands a container for a real
+   * minute (see worker-chaos.ts `victims`), too long for the in-suite run.
+   */
+  spotReclaims?: boolean;
+  /** Pool mode: overrides of defaultWorkerChaosSettings(chaosMs, tickMs). */
+  workerChaos?: Partial<WorkerChaosSettings>;
+}
+
+/** What pool mode's instance side did. */
+export interface SoakWorkers {
+  agents: WorkerAgentStats;
+  crunchRun: CrunchRunSimStats;
+  faults: WorkerChaosStats;
+  timeoutIdleMs: number;
 }
 
 /** Everything a soak measured. */
@@ -105,6 +138,26 @@ export interface SoakResult {
   /** Stream records the mappings gave up on (Lambda's on-failure destination). */
   streamRecordsGivenUp: number;
   logDir: string;
+  workerMode: WorkerMode;
+  /** Pool mode only. */
+  workers?: SoakWorkers;
+}
+
+/**
+ * Pool mode's instance-side faults: a few workers die and a few agents never start early in the
+ * fault phase; order tags fail now and then, and one in five shows in IMDS one to three ticks late.
+ */
+export function defaultWorkerChaosSettings(chaosMs: number, tickMs: number): WorkerChaosSettings {
+  return {
+    chaosMs,
+    stepMs: 500,
+    instanceDeath: 0.02,
+    victims: "any",
+    neverBoots: 0.03,
+    lostTag: 0.01,
+    lateTag: 0.2,
+    lateTagMs: { min: tickMs, max: 3 * tickMs },
+  };
 }
 
 /** The fault mix: frequent during the fault phase, each kind often enough to show up in a short run. */
@@ -146,13 +199,23 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 /** Runs one soak (see the module comment); throws only for set-up failures. */
 export async function runSoak(options: SoakOptions): Promise<SoakResult> {
-  const env = options.env ?? process.env;
+  const env = {
+    ...(options.env ?? process.env),
+    ...(options.workerMode === undefined ? {} : { WORKER_MODE: options.workerMode }),
+  };
   const out = options.out ?? process.stdout;
   const tickMs = options.tickMs ?? 2_000;
   const stateDir = options.stateDir ?? join(repoRoot, ".local", "soak");
   const logDir = join(stateDir, "logs");
   const distDir = options.distDir ?? join(repoRoot, "dist");
-  const local = prepareLocalConfig({ stateDir, pollInterval: options.pollInterval ?? "1s" });
+  const workerMode = options.workerMode ?? "per-container";
+  const pool = workerMode === "pool";
+  const timeoutIdleMs = options.timeoutIdleMs ?? 30_000;
+  const local = prepareLocalConfig({
+    stateDir,
+    pollInterval: options.pollInterval ?? "1s",
+    ...(pool ? { cloudVMs: { TimeoutIdle: `${timeoutIdleMs / 1000}s` } } : {}),
+  });
   const config = local.config;
   const clusterId = config.ClusterID || "zzzzz";
   const tagKeyPrefix = config.Containers.CloudVMs.TagKeyPrefix;
@@ -271,16 +334,51 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       shutdownDelayMs: 200,
       plan: (uuid) => workloadPlayer.get(uuid),
       defaultRuntimeMs: 1_000,
+      // Pool workers run the real agent (below); one-container instances keep the emulator.
+      ...(pool ? { skip: (i: { userData?: string }) => isWorkerUserData(i.userData) } : {}),
     });
+    const workerChaos = pool
+      ? new WorkerChaos(
+          {
+            ec2: ec2Sim,
+            workerTagKey: `${tagKeyPrefix}Worker`,
+            orderTagPrefix: `${tagKeyPrefix}${orderTagInfix}`,
+            running: (id) => workers?.crunchRun.running(id) ?? [],
+            ranOn: (id) => workers?.crunchRun.ranOn(id) === true,
+          },
+          { ...defaultWorkerChaosSettings(options.chaosMs, tickMs), ...options.workerChaos },
+          options.seed,
+        )
+      : undefined;
+    const lateTags = workerChaos === undefined ? undefined : new LateTags(workerChaos.tagDelayMs);
+    const workers: LocalWorkers | undefined =
+      pool && workerChaos !== undefined && lateTags !== undefined
+        ? await startLocalWorkers({
+            ec2: ec2Sim,
+            ec2Url: services.ec2Endpoint,
+            token: services.arvadosToken,
+            plan: (uuid) => workloadPlayer.get(uuid),
+            defaultRuntimeMs: 1_000,
+            // EC2's realistic boot, scaled by the tick.
+            bootDelayMs: localBootDelayMs(undefined, tickMs),
+            stateDir,
+            lockOf: (uuid) => arvadosSim.getContainer(uuid)?.lock_count,
+            neverBoots: workerChaos.neverBoots,
+            imdsView: (i) => lateTags.view(i),
+          })
+        : undefined;
+    if (workers !== undefined) stops.push(() => workers.stop());
     // EC2 reclaiming spot instances (the workload marks which), its warning on the local clock.
     const reclaimer = new SpotReclaimer({
       ec2: ec2Sim,
       arvados: arvadosSim,
       tagKeyPrefix,
       region: services.region,
-      interruptAfterMs: (uuid) => workloadPlayer.get(uuid)?.spotInterruptionAfterMs,
+      interruptAfterMs: (uuid) =>
+        options.spotReclaims === false ? undefined : workloadPlayer.get(uuid)?.spotInterruptionAfterMs,
       warningMs: 2 * tickMs,
       publish: (event) => running.events.publish(event),
+      ...(workers === undefined ? {} : { containersOn: (id: string) => workers.crunchRun.running(id) }),
     });
     const providerTypes = [...new Set(Object.values(config.InstanceTypes).map((t) => t.ProviderType))];
     const subnets = config.Containers.CloudVMs.DriverParameters.SubnetID;
@@ -301,17 +399,18 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       chaosSettings,
       forkRandom(options.seed, "chaos"),
     );
-    const ledger = new InstanceLedger(ec2Sim, `${tagKeyPrefix}ContainerUUID`);
+    const ledger = new InstanceLedger(ec2Sim, `${tagKeyPrefix}ContainerUUID`, `${tagKeyPrefix}Worker`);
     const store = new QueueStore(services.ddb, services.tableName);
 
     out.write(
-      `Soak: ${planned.length} containers, seed ${options.seed}, faults for ${(options.chaosMs / 1000).toFixed(0)} s, limit ${(options.timeLimitMs / 1000).toFixed(0)} s; logs in ${logDir}\n`,
+      `Soak: ${planned.length} containers, ${workerMode} mode, seed ${options.seed}, faults for ${(options.chaosMs / 1000).toFixed(0)} s, limit ${(options.timeLimitMs / 1000).toFixed(0)} s; logs in ${logDir}\n`,
     );
     workloadPlayer.submitDue();
     plumbing.start();
     crunchRun.start();
     reclaimer.start();
     driver.start(startedAt);
+    workerChaos?.start();
 
     let converged = false;
     let lastProgress = startedAt;
@@ -327,7 +426,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
           out.write(progressLine(now - startedAt, driver.calm, workloadPlayer, states, ledger));
         }
         const ended = (states.Complete ?? 0) + (states.Cancelled ?? 0) === workloadPlayer.total;
-        if (driver.calm && workloadPlayer.done && ended && ledger.live() === 0) {
+        if (driver.calm && workerChaos?.calm !== false && workloadPlayer.done && ended && ledger.live() === 0) {
           const { entries } = await store.scan(1);
           if (
             ![...entries.values()].some(
@@ -343,10 +442,17 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     } finally {
       crunchRun.stop();
       reclaimer.stop();
+      workerChaos?.stop();
       await driver.stop();
     }
     const durationMs = Date.now() - startedAt;
     ledger.observe();
+    // Read before the workers stop: stopping ends every crunch-run still running.
+    const crunchRuns = workers?.crunchRun.history() ?? [];
+    const agentLives = workers?.agents.history() ?? [];
+    const recordsEndAt = Date.now();
+    // A crunch-run that vanished with its instance left its container Running on no worker.
+    const lostWithInstance = new Set(crunchRuns.filter((r) => r.end === "vanished").map((r) => r.uuid));
 
     const containers: FinalContainer[] = workloadPlayer.submitted.map((s) => {
       const c = arvadosSim.getContainer(s.uuid);
@@ -359,18 +465,33 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         lockCount: c?.lock_count ?? 0,
         unsatisfiable: s.label.startsWith(unsatisfiablePrefix),
         spotReclaimed: reclaimer.warnedContainers.has(s.uuid),
+        ...(lostWithInstance.has(s.uuid) ? { instanceLost: true } : {}),
       };
     });
     const { entries } = await store.scan(1);
     checkLogs(tokenScan, logDir);
-    const invariants = checkInvariants({
-      containers,
-      instances: ledger.all(),
-      queueEntries: new Set(entries.keys()),
-      maxDispatchAttempts: config.Containers.MaxDispatchAttempts,
-      unsatisfiableError,
-      tokenScan,
-    });
+    const invariants = [
+      ...checkInvariants({
+        containers,
+        instances: ledger.all(),
+        queueEntries: new Set(entries.keys()),
+        maxDispatchAttempts: config.Containers.MaxDispatchAttempts,
+        unsatisfiableError,
+        tokenScan,
+      }),
+      ...(pool
+        ? checkWorkerInvariants({
+            crunchRuns,
+            agents: agentLives,
+            idleLimitMs: idleLimitMs({
+              timeoutIdleMs,
+              agentPollMs: workerAgentDefaults.pollSeconds * 1000,
+              sweepMs: tickMs,
+            }),
+            endedAt: recordsEndAt,
+          })
+        : []),
+    ];
     writeFinalState(join(stateDir, "final-state.json"), containers, ledger, arvadosSim, startedAt);
     const calmAtMs = driver.calmAtMs ?? options.chaosMs;
     const functions: Record<string, FunctionStats> = {};
@@ -412,6 +533,16 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       pump: { ...plumbing.pump.stats },
       streamRecordsGivenUp: plumbing.streamFailures.records,
       logDir,
+      workerMode,
+      ...(workers === undefined || workerChaos === undefined
+        ? {}
+        : {
+            workers: {
+              ...workers.stats(),
+              faults: { ...workerChaos.stats, tagsLate: lateTags?.delayed ?? 0 },
+              timeoutIdleMs,
+            },
+          }),
     };
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);

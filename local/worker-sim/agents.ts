@@ -45,7 +45,23 @@ export interface WorkerAgentsOptions {
   bootDelayMs: number;
   /** Which instances run their user data (default: those whose user data is a worker agent's). */
   isWorker?: (instance: Readonly<SimInstance>) => boolean;
+  /**
+   * Asked once per worker instance, when first seen running: true and its agent never starts (a
+   * broken image, cloud-init failing), so the instance runs with nothing on it. Default never.
+   */
+  neverBoots?: (instance: Readonly<SimInstance>) => boolean;
   pollMs?: number;
+}
+
+/** The life of one worker's agent, kept after it ended: when it ran, for a soak's idle check. */
+export interface AgentLife {
+  instanceId: string;
+  /** Epoch ms the agent started (cloud-init ran the user data); undefined if it never did. */
+  startedAt?: number;
+  /** Epoch ms it ended: it exited (a power-off), or its instance stopped running under it. */
+  endedAt?: number;
+  /** `neverBoots` said so: it will never start. */
+  neverBoots: boolean;
 }
 
 /** What the agents did, for the display and tests. */
@@ -55,6 +71,8 @@ export interface WorkerAgentStats {
   exited: number;
   /** Agents stopped because their instance stopped running under them. */
   stopped: number;
+  /** Worker instances whose agent was made never to start (`neverBoots`). */
+  neverBooted: number;
 }
 
 interface Agent {
@@ -62,6 +80,7 @@ interface Agent {
   /** Local time the instance was first seen running. */
   runningSince: number;
   exitCode?: number | null;
+  life: AgentLife;
 }
 
 /** Whether `userData` is a worker agent's (lib/cloud/worker-agent.ts). */
@@ -71,8 +90,9 @@ export function isWorkerUserData(userData: string | undefined): boolean {
 
 /** WorkerAgents runs the agent of every worker instance of the EC2 simulator until stopped. */
 export class WorkerAgents extends InstanceWatcher {
-  readonly stats: WorkerAgentStats = { started: 0, exited: 0, stopped: 0 };
+  readonly stats: WorkerAgentStats = { started: 0, exited: 0, stopped: 0, neverBooted: 0 };
   private readonly agents = new Map<string, Agent>();
+  private readonly lives: AgentLife[] = [];
 
   constructor(private readonly options: WorkerAgentsOptions) {
     super(options.pollMs);
@@ -81,6 +101,11 @@ export class WorkerAgents extends InstanceWatcher {
   /** The agent log of an instance (its stderr). */
   logPath(instanceId: string): string {
     return join(this.options.stateRoot, instanceId, "agent.log");
+  }
+
+  /** Every worker instance seen running and its agent's life, in the order first seen (copies). */
+  history(): AgentLife[] {
+    return this.lives.map((l) => ({ ...l }));
   }
 
   /** The exit code of an instance's agent, once it ended by itself (undefined while it runs or before it starts). */
@@ -101,11 +126,17 @@ export class WorkerAgents extends InstanceWatcher {
       }
       if (!isWorker(instance)) continue;
       if (agent === undefined) {
-        this.agents.set(id, { proc: undefined, runningSince: now });
+        const neverBoots = this.options.neverBoots?.(instance) === true;
+        if (neverBoots) this.stats.neverBooted++;
+        const life: AgentLife = { instanceId: id, neverBoots };
+        this.lives.push(life);
+        this.agents.set(id, { proc: undefined, runningSince: now, life });
         continue;
       }
-      if (agent.proc === undefined && now - agent.runningSince >= this.options.bootDelayMs)
+      if (agent.proc === undefined && !agent.life.neverBoots && now - agent.runningSince >= this.options.bootDelayMs) {
         agent.proc = this.boot(instance);
+        agent.life.startedAt = now;
+      }
     }
   }
 
@@ -142,6 +173,7 @@ export class WorkerAgents extends InstanceWatcher {
       const agent = this.agents.get(id);
       if (agent?.proc === proc && agent.exitCode === undefined) {
         agent.exitCode = code;
+        agent.life.endedAt ??= Date.now();
         this.stats.exited++;
       }
     });
@@ -151,6 +183,7 @@ export class WorkerAgents extends InstanceWatcher {
   /** The instance is gone: its agent and crunch-run processes go with it. */
   private end(id: string, agent: Agent): void {
     const { proc } = agent;
+    if (agent.life.startedAt !== undefined) agent.life.endedAt ??= Date.now();
     if (proc?.pid !== undefined && proc.exitCode === null && proc.signalCode === null) {
       try {
         process.kill(-proc.pid, "SIGKILL");

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CrunchRunSim, type CrunchRunSimStats, type ContainerPlan } from "../crunch-run-sim/host.js";
 import { ImdsServer } from "../ec2-sim/imds.js";
+import type { SimInstance } from "../ec2-sim/model.js";
 import type { Ec2Simulator } from "../ec2-sim/simulator.js";
 import { WorkerAgents, type WorkerAgentStats } from "./agents.js";
 
@@ -31,6 +32,12 @@ export interface LocalWorkersOptions {
   bootDelayMs: number;
   /** Parent of the per-run directory of the instances' state and agent logs. */
   stateDir: string;
+  /** The container's lock_count, recorded with each crunch-run start (CrunchRunSimOptions.lockOf). */
+  lockOf?: (uuid: string) => number | undefined;
+  /** Agents that never start (WorkerAgentsOptions.neverBoots). */
+  neverBoots?: (instance: Readonly<SimInstance>) => boolean;
+  /** What IMDS shows of an instance (default: the simulator's instance as it is), e.g. LateTags. */
+  imdsView?: (instance: Readonly<SimInstance>) => Readonly<SimInstance>;
 }
 
 /** The running instance side; `stop()` ends every agent and process and removes the token file. Agent logs stay. */
@@ -50,11 +57,16 @@ export async function startLocalWorkers(options: LocalWorkersOptions): Promise<L
   const tokenDir = mkdtempSync(join(tmpdir(), "arvados-ssm-"));
   const tokenFile = join(tokenDir, "token");
   writeFileSync(tokenFile, `${options.token}\n`, { mode: 0o600 });
-  const imds = new ImdsServer((id) => ec2.instance(id));
+  const { imdsView } = options;
+  const imds = new ImdsServer((id) => {
+    const instance = ec2.instance(id);
+    return instance === undefined || imdsView === undefined ? instance : imdsView(instance);
+  });
   const crunchRun = new CrunchRunSim({
     plan: options.plan,
     defaultRuntimeMs: options.defaultRuntimeMs,
     nodeAlive: (id) => ec2.instance(id)?.state === "running",
+    ...(options.lockOf === undefined ? {} : { lockOf: options.lockOf }),
   });
   await imds.start();
   await crunchRun.start();
@@ -66,6 +78,7 @@ export async function startLocalWorkers(options: LocalWorkersOptions): Promise<L
     tokenFile,
     stateRoot: join(dir, "instances"),
     bootDelayMs: options.bootDelayMs,
+    ...(options.neverBoots === undefined ? {} : { neverBoots: options.neverBoots }),
   });
   agents.start();
   return {

@@ -117,6 +117,17 @@ describe("nothing lost: every container ends, and only upstream may cancel", () 
     expect(r.examples).toEqual([`small-3 ${uuid(3)} Cancelled`]);
   });
 
+  it("accepts a Cancelled container whose instance ended under its running crunch-run (pool mode), and only that one", () => {
+    const lost = container(1, { state: "Cancelled", instanceLost: true });
+    const r = everyContainerEnded(outcome({ containers: [lost, container(3, { state: "Cancelled" })] }));
+    expect(r.figures).toBe(
+      "2 containers: Cancelled (instance ended while it ran) 1, wrong: Cancelled without an upstream reason 1",
+    );
+    expect(
+      everyContainerEnded(outcome({ containers: [container(1, { state: "Running", instanceLost: true })] })).pass,
+    ).toBe(false);
+  });
+
   it("fails for an unsatisfiable container that was not Cancelled with upstream's error", () => {
     const wrong = container(2, { unsatisfiable: true, state: "Cancelled", runtimeError: "something else" });
     expect(everyContainerEnded(outcome({ containers: [wrong] })).pass).toBe(false);
@@ -133,7 +144,22 @@ describe("nothing duplicated: at most one instance per container lock", () => {
   it("accepts one instance per lock, two locks of one container included", () => {
     const r = oneInstancePerLock(outcome({ instances: [instance(1, 1, 1), instance(2, 1, 2)] }));
     expect(r.pass).toBe(true);
-    expect(r.figures).toContain("2 instances created for 2 locks of 1 containers");
+    expect(r.figures).toContain("2 one-container instances created for 2 locks of 1 containers");
+  });
+
+  it("counts pool workers apart: one carries many locks and names none in its tag or ClientToken", () => {
+    const worker: CreatedInstance = {
+      instanceId: "i-9",
+      clientToken: "f".repeat(64),
+      state: "terminated",
+      worker: true,
+    };
+    const r = oneInstancePerLock(outcome({ instances: [instance(1, 1, 1), worker] }));
+    expect({ pass: r.pass, figures: r.figures }).toEqual({
+      pass: true,
+      figures:
+        "1 one-container instances created for 1 locks of 1 containers (and 1 pool workers); locks with more than one: 0; instances without a container tag and ClientToken to match: 0",
+    });
   });
 
   it("fails for two instances of one lock, even with different types or subnets (different token variants)", () => {

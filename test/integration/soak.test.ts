@@ -5,6 +5,7 @@ import { formatSoakReport } from "../../local/soak/report.js";
 import { runSoak, type SoakResult } from "../../local/soak/soak-run.js";
 import { repoRoot } from "../../local/runner/run-local.js";
 import { ensureBuilt } from "../support/runner-build.js";
+import { smallSoakChaos } from "../support/small-soak.js";
 
 /*
  * The fault soak, small: `npm run soak`'s engine on 50 containers with faults for the first 25 s
@@ -35,24 +36,7 @@ beforeAll(async () => {
     chaosMs: 25_000,
     submitWindowMs: 18_000,
     runtimeSeconds: { min: 1, max: 2 },
-    chaos: {
-      // No fault whose designed back-off is a minute or more (see the comment above).
-      ec2Faults: ["subnet-addresses", "request-limit"],
-      statuses: [500, 502, 504],
-      poll503Bursts: false,
-      timeouts: false,
-      crashCallers: ["choose-instance-types"],
-      killTargets: ["choose-instance-types", "cleanup"],
-      // Often enough that a 25 s fault phase sees each kind.
-      crashPoint: 0.3,
-      randomKill: 0.15,
-      // A run converging in about a minute sees few batches and updates: often enough that each
-      // kind still happens (the checks below ask for at least one).
-      overlappingUpdate: 0.5,
-      pump: { redeliverRate: 0.4, reorderRate: 0.5 },
-      // Ticks and wake-ups: a lost one costs the chain a watchdog period (5 s here).
-      sqs: { loseRate: 0.25, duplicateRate: 0.2, lateRate: 0.25, maxLateMs: 3_000 },
-    },
+    chaos: smallSoakChaos,
     dynamodbEndpoint: inject("dynamodbEndpoint"),
     stateDir,
     out: {
