@@ -21,7 +21,7 @@ import { loadWorkload, parseWorkload, type Workload } from "../local/workload.js
 import { fixed, note, printTable, type Services } from "./harness.js";
 
 /** Local length of EC2's minute. */
-const tickMs = Number(process.env.BENCH_WORKERS_TICK_MS ?? 10_000);
+const tickMs = Number(process.env.BENCH_WORKERS_TICK_MS ?? 20_000);
 /** The scatter: waves of one-VCPU steps, each wave submitted when the one before it has ended. */
 const waves = Number(process.env.BENCH_WORKERS_WAVES ?? 4);
 const perWave = Number(process.env.BENCH_WORKERS_PER_WAVE ?? 60);

@@ -38,9 +38,14 @@ export function workerModeFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerM
 
 /**
  * An idle worker this close to TimeoutIdle is given nothing new: its agent polls its orders
- * every few seconds and may power off before it reads one (lib/cloud/worker-channel.ts).
+ * every few seconds and may power off before it reads one (lib/cloud/worker-channel.ts). A few
+ * polls, and never more than a quarter of TimeoutIdle: a short TimeoutIdle must still leave idle
+ * workers a window in which they take work (an order that arrives too late is repaired by
+ * cleanup, as for any worker that dies).
  */
-const assignMarginMs = 20_000;
+export function assignMarginFor(timeoutIdleMs: number): number {
+  return Math.min(20_000, Math.floor(timeoutIdleMs / 4));
+}
 
 /**
  * Pool-mode launch deps, or undefined in per-container mode. In pool mode the config must allow
@@ -63,7 +68,7 @@ export function poolDepsFromEnv(
       maxRunningContainersPerInstance: cloudVMs.MaxRunningContainersPerInstance ?? 0,
       // The agent powers off after the same TimeoutIdle (worker-launch-user-data.ts configTimings).
       timeoutIdleMs: poolTimeouts(config).timeoutIdleMs,
-      assignMarginMs,
+      assignMarginMs: assignMarginFor(poolTimeouts(config).timeoutIdleMs),
       maxBatchSize: maxBatchFor(workerAssignmentRoom(config, bootDeploymentFromEnv(env))),
     },
   };

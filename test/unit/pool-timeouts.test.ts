@@ -104,6 +104,15 @@ describe("the launch pass's PoolSettings use the same TimeoutIdle as the agent",
     expect(poolDepsFromEnv(testClusterConfig(), noCloud, idle, env)?.idle).toBe(idle);
   });
 
+  it("the assignment margin is a few agent polls, and never more than a quarter of TimeoutIdle", () => {
+    const env = { WORKER_MODE: "pool", ARVADOS_API_HOST: "zzzzz.example.org", AWS_REGION: "eu-west-1" };
+    const idle = { idleSince: async () => ({}) };
+    const margin = (text: string) =>
+      poolDepsFromEnv(testClusterConfig(text), noCloud, idle, env)?.settings.assignMarginMs;
+    expect(margin("TimeoutIdle: 3m")).toBe(20_000);
+    expect(margin("TimeoutIdle: 20s")).toBe(5_000);
+  });
+
   it("per-container mode: no pool deps", () => {
     expect(poolDepsFromEnv(testClusterConfig(), noCloud, { idleSince: async () => ({}) }, {})).toBeUndefined();
   });
