@@ -299,7 +299,37 @@ async function createBatch(
     if (inFlight !== undefined)
       for (const m of members)
         await deps.store.clearLaunchIntent(m.entry.container.uuid, deps.owner, inFlight).catch(() => false);
+    if (err.outcome === "terminated") {
+      await giveBackLocks(deps, members, err, record);
+      return undefined;
+    }
     return applyBatchError(deps, err, first, record, liveInstances, now());
+  }
+}
+
+/**
+ * The call of these locks started instances that are gone already (IdempotentInstanceTerminated:
+ * a worker that powered off, or was ended, before its containers ran): give the locks back, as
+ * launch-container.ts does for one container and cleanup for a launched instance that is gone
+ * (§3.4). The same locks would make the same batch and the same ClientToken, and EC2 the same
+ * answer, forever; the next lock has a new token.
+ */
+async function giveBackLocks(
+  deps: LaunchDeps,
+  members: readonly (Member | undefined)[],
+  err: Ec2Error,
+  record: (event: LaunchEvent) => void,
+): Promise<void> {
+  for (const m of members) {
+    if (m === undefined) continue;
+    const uuid = m.entry.container.uuid;
+    record(failure(uuid, "launch", err));
+    try {
+      await deps.queue.unlock(uuid);
+      record({ kind: "unlocked", uuid });
+    } catch (unlockErr) {
+      record(failure(uuid, "unlock", unlockErr));
+    }
   }
 }
 
@@ -406,6 +436,7 @@ async function repeatGroup(
       for (const m of members)
         if (m !== undefined)
           await deps.store.clearLaunchIntent(m.entry.container.uuid, deps.owner, intent.clientToken).catch(() => false);
+      if (err.outcome === "terminated") await giveBackLocks(deps, members, err, record);
       if (err instanceof Ec2ThrottleError) return "throttle";
       if (err instanceof Ec2QuotaError) return "quota";
       return undefined;

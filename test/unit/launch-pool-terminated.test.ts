@@ -15,9 +15,7 @@ import { clusterConfig, containerUuid, entry, type EntrySpec, MINUTE, NOW } from
  * With the dynamic limit at 1 (503s), that one container stopped every launch (783 Queued, 1
  * instance in 6 minutes). One instance per container gives the lock back on this answer
  * (launch-container.ts: "the next lock has a new token"); a batch should too.
- *
- * Not fixed yet (lib/launch/pool-work.ts repeatGroup and createBatch; another change is under
- * way there): `it.fails` passes while the bug is there; turn it into `it` with the fix.
+ * Fixed: pool-work.ts gives the locks back (giveBackLocks) on this answer, for a repeat and a new batch.
  */
 
 const c = containerUuid;
@@ -40,7 +38,7 @@ const terminated = () =>
   });
 
 describe("a batched call whose instances are already gone gives its locks back", () => {
-  it.fails("unlocks the batch's containers when the repeat of an open intent is answered IdempotentInstanceTerminated", async () => {
+  it("unlocks the batch's containers when the repeat of an open intent is answered IdempotentInstanceTerminated", async () => {
     const f = new PortFakes(clusterConfig(), () => NOW);
     f.add(ent(1, { types: [1] }));
     f.workerAnswers.push(
@@ -57,7 +55,7 @@ describe("a batched call whose instances are already gone gives its locks back",
     expect(f.log).toContain(`unlock ${c(1)}`);
   });
 
-  it.fails("unlocks a Locked container whose new batch (same lock, same token) is answered IdempotentInstanceTerminated", async () => {
+  it("unlocks a Locked container whose new batch (same lock, same token) is answered IdempotentInstanceTerminated", async () => {
     const f = new PortFakes(clusterConfig(), () => NOW);
     f.add(ent(1, { types: [1], state: "Locked" }));
     f.workerAnswers.push(terminated());
