@@ -247,10 +247,14 @@ async function handleInterruptions(
     if (!(launch !== undefined && doomed.has(launch.instanceId)) && tagged === undefined) continue;
     const uuid = entry.container.uuid;
     try {
-      if (entry.container.state === "Locked") {
+      // A cached Locked may be Running in Arvados already (crunch-run started it after the last
+      // poll): ask, so a started container is cancelled now rather than unlocked (a 422).
+      const state =
+        entry.container.state === "Locked" ? (await deps.queue.heldLock(uuid))?.state : entry.container.state;
+      if (state === "Locked") {
         await requeue(deps, uuid, launch?.instanceId);
         bump(report.requeued, "spot interruption");
-      } else if (entry.container.state === "Running") {
+      } else if (state === "Running") {
         if (await cancelIfStillRunning(deps, uuid)) bump(report.cancelled, "spot interruption");
       }
     } catch (err) {

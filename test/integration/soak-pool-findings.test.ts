@@ -22,8 +22,8 @@ describe("a spot interruption acts on the container's state in Arvados, not on t
   // boot, EC2 warned at once, and cleanup still had the entry cached Locked: it terminated the
   // instance and tried to requeue (unlock: 422, Arvados has it Running), so the container stayed
   // Running on no instance until the "not running on any instance" rule, UNLISTED_GRACE_MS after
-  // its launch (lib/cleanup/cleanup-pass.ts handleInterruptions branches on entry.container.state).
-  it.fails("cancels a container that became Running after the last poll", async () => {
+  // its launch. Fixed: handleInterruptions asks Arvados (heldLock) when the cache says Locked.
+  it("cancels a container that became Running after the last poll", async () => {
     const d = await dispatchHarness();
     h = d;
     const c = d.sim.addContainer({ state: "Queued", priority: 5, runtime_constraints: { ram: 2 ** 30, vcpus: 1 } });
