@@ -42,6 +42,8 @@ interface Window {
   elapsedMs: number;
   functions: MeasuredFunction[];
   sqsSent: Record<string, number>;
+  /** launch's wake-up messages sent (each relayed by one update-queue invocation). */
+  wakesSent: number;
   containers: number;
 }
 
@@ -99,6 +101,8 @@ async function measure(
     stats: new Map<string, FunctionStats>(),
     usage: new Map([...(meter?.usage ?? [])].map(([k, v]) => [k, { ...v }])),
     sqs: Object.fromEntries([...(runner?.sqs?.stats ?? [])].map(([q, s]) => [q, s.sent])),
+    // launch's wake-ups share the tick queue: counted by the kind of message.
+    wakes: [...(runner?.sqs?.stats.values() ?? [])].reduce((n, s) => n + (s.sentByKind["launch-wake"] ?? 0), 0),
     atMs: 0,
   });
   let start = snapshot();
@@ -134,6 +138,7 @@ async function measure(
     elapsedMs: end.atMs - start.atMs,
     containers: summary.containers.length,
     sqsSent: Object.fromEntries(Object.entries(end.sqs).map(([q, n]) => [q, n - (start.sqs[q] ?? 0)])),
+    wakesSent: end.wakes - start.wakes,
     functions: spec.functions.map((f) => ({
       name: f.name,
       memoryMb: f.memoryMb,
@@ -216,7 +221,10 @@ function perTenThousand(churn: Window, steady: Window): BillLine[] {
     let containerInvocations = f.stats.invocations;
     for (const { fn, trigger, key } of timeDriven) {
       if (fn !== f.name) continue;
-      const n = f.stats.byTrigger[trigger]?.invocations ?? 0;
+      let n = f.stats.byTrigger[trigger]?.invocations ?? 0;
+      // update-queue's SQS invocations are ticks and the relays of launch's wake-ups: the relays
+      // are per-container work (billed at the ticks' average, which is higher than a relay's).
+      if (key === "tick") n = Math.max(0, n - churn.wakesSent);
       const unit = steadyCosts[key];
       containerInvocations -= n;
       if (unit === undefined) continue;
@@ -241,7 +249,7 @@ function perTenThousand(churn: Window, steady: Window): BillLine[] {
     }
     lines.push(line);
   }
-  const wakes = (churn.sqsSent.LaunchWakeQueue ?? 0) * scale;
+  const wakes = churn.wakesSent * scale;
   lines.push({
     what: "launch wake-up messages",
     invocations: 0,

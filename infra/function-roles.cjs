@@ -49,9 +49,11 @@ const tableActions = {
 
 /**
  * The delayed-message queue each function consumes (serverless.yml `sqs` events) and sends its
- * own next message to: update-queue's tick chain, launch's wake-ups (infra/tick-queues.yml).
+ * own next message to: update-queue's tick chain (infra/tick-queues.yml).
  */
-const tickQueues = { "update-queue": "TickQueue", launch: "LaunchWakeQueue" };
+const tickQueues = { "update-queue": "TickQueue" };
+/** Functions that only send to the tick queue: launch's wake-ups, which update-queue relays. */
+const tickSenders = { launch: "TickQueue" };
 
 /** Functions invoked by the table's stream (serverless.yml `stream` events), with a failure queue. */
 const streamConsumers = new Set(["choose-instance-types", "launch"]);
@@ -115,6 +117,8 @@ function streamStatements() {
 /** Lambda's SQS event source mapping (receive, delete, attributes) and the function's own sends, on its queue only. */
 function tickQueueStatements(fn) {
   const queue = tickQueues[fn];
+  const sendsTo = tickSenders[fn];
+  if (sendsTo !== undefined) return [{ Effect: "Allow", Action: ["sqs:SendMessage"], Resource: { "Fn::GetAtt": [sendsTo, "Arn"] } }];
   if (queue === undefined) return [];
   return [
     {

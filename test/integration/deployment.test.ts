@@ -113,7 +113,7 @@ describe("every function is a prebuilt ESM bundle on nodejs22.x, arm64", () => {
       ...(name === "dispatch-api" ? { DISPATCH_MANAGEMENT_TOKEN_PARAMETER: "/arvados/xyzzy/management-token" } : {}),
       // Where each sends its own next tick or wake-up (infra/tick-queues.yml).
       ...(name === "update-queue" ? { TICK_QUEUE_URL: { Ref: "TickQueue" } } : {}),
-      ...(name === "launch" ? { LAUNCH_WAKE_QUEUE_URL: { Ref: "LaunchWakeQueue" } } : {}),
+      ...(name === "launch" ? { TICK_QUEUE_URL: { Ref: "TickQueue" } } : {}),
     });
   });
 });
@@ -168,15 +168,19 @@ describe("tick event source mappings (DESIGN: pay for work, not for waiting)", (
     ]);
   });
 
-  it("launch takes its wake-ups from its own queue", () => {
-    const wakes = t
-      .eventSourceMappings("launch")
-      .filter((m) => JSON.stringify(m.EventSourceArn) === JSON.stringify(getAtt("LaunchWakeQueue", "Arn")));
-    expect(wakes).toEqual([expect.objectContaining({ BatchSize: 10, ScalingConfig: { MaximumConcurrency: 2 } })]);
+  it("launch polls no queue of its own: its wake-ups go on the tick queue, relayed back through the stream's #launch-wake record", () => {
+    const mappings = t.eventSourceMappings("launch");
+    expect(mappings.filter((m) => JSON.stringify(m.EventSourceArn).includes("Queue"))).toEqual([]);
+    expect(
+      t
+        .resourcesOfType("AWS::SQS::Queue")
+        .map(([id]) => id)
+        .filter((id) => id !== "FailureQueue"),
+    ).toEqual(["TickQueue"]);
   });
 
   it("a tick outlives no more than SQS's minimum retention, and comes back after a failure no sooner than the function's timeout", () => {
-    for (const queue of ["TickQueue", "LaunchWakeQueue"]) {
+    for (const queue of ["TickQueue"]) {
       const { Properties } = t.resource<{ VisibilityTimeout: number; MessageRetentionPeriod: number }>(
         queue,
         "AWS::SQS::Queue",
@@ -344,11 +348,7 @@ describe("each function has its own role, granting only the calls it makes", () 
       const consumer = name === "choose-instance-types" || name === "launch";
       expect(t.statementsFor(name, "dynamodb:GetRecords").length, name).toBe(consumer ? 1 : 0);
       const tickQueue =
-        name === "update-queue"
-          ? [getAtt("TickQueue", "Arn")]
-          : name === "launch"
-            ? [getAtt("LaunchWakeQueue", "Arn")]
-            : [];
+        name === "update-queue" ? [getAtt("TickQueue", "Arn")] : name === "launch" ? [getAtt("TickQueue", "Arn")] : [];
       expect(
         t.statementsFor(name, "sqs:SendMessage").map((s) => s.Resource),
         name,

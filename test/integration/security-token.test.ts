@@ -350,7 +350,6 @@ describe("the real handlers, with faults, log no token", () => {
     Object.assign(process.env, {
       AWS_ENDPOINT_URL_SQS: sqs.endpointUrl,
       TICK_QUEUE_URL: sqs.url("TickQueue"),
-      LAUNCH_WAKE_QUEUE_URL: sqs.url("LaunchWakeQueue"),
     });
     delete process.env.POWERTOOLS_DEV;
     capture();
