@@ -9,6 +9,7 @@
  * comes with each container, per 10,000. EC2 instances, CloudWatch (logs, metrics, alarms) and
  * data transfer are left out. Figures only: nothing asserts.
  */
+import { loadavg } from "node:os";
 import { Writable } from "node:stream";
 import type { DynamoDbUsage } from "../local/dynamodb-meter-proxy.js";
 import { DynamoDbMeterProxy } from "../local/dynamodb-meter-proxy.js";
@@ -45,6 +46,8 @@ interface Window {
   /** launch's wake-up messages sent (each relayed by one update-queue invocation). */
   wakesSent: number;
   containers: number;
+  /** The machine's one-minute load average at the window's end: Lambda time here grows with it. */
+  load: number;
 }
 
 const discard = new Writable({ write: (_chunk, _encoding, done) => done() });
@@ -139,6 +142,7 @@ async function measure(
     containers: summary.containers.length,
     sqsSent: Object.fromEntries(Object.entries(end.sqs).map(([q, n]) => [q, n - (start.sqs[q] ?? 0)])),
     wakesSent: end.wakes - start.wakes,
+    load: loadavg()[0] ?? 0,
     functions: spec.functions.map((f) => ({
       name: f.name,
       memoryMb: f.memoryMb,
@@ -301,6 +305,9 @@ async function run(services: Services): Promise<void> {
       measuredRows(w),
     );
     note(formatBilling(Object.fromEntries(w.functions.map((f) => [f.name, f.stats])), w.elapsedMs));
+    note(
+      `Load average (1 min) at the end of this run: ${fixed(w.load, 1)}: Lambda times here grow with it (DynamoDB units and SQS requests do not).`,
+    );
   }
 
   const header = ["a month of", "invocations", "Lambda", "DynamoDB", "SQS", "total"];

@@ -42,8 +42,8 @@ const ec2Arn = (resource) => sub(`arn:\${AWS::Partition}:ec2:\${AWS::Region}:\${
 const tableActions = {
   "update-queue": ["GetItem", "BatchGetItem", "Scan", "PutItem", "UpdateItem", "DeleteItem"],
   "choose-instance-types": ["GetItem", "PutItem", "UpdateItem", "DeleteItem"],
-  launch: ["GetItem", "Scan", "PutItem", "UpdateItem"],
-  cleanup: ["GetItem", "Scan", "PutItem", "UpdateItem", "DeleteItem"],
+  launch: ["GetItem", "BatchGetItem", "Query", "Scan", "PutItem", "UpdateItem"],
+  cleanup: ["GetItem", "BatchGetItem", "Query", "Scan", "PutItem", "UpdateItem", "DeleteItem"],
   "dispatch-api": ["GetItem", "Scan"],
 };
 
@@ -99,7 +99,11 @@ async function tokenStatements(fn, resolveVariable) {
 
 /** Item reads and conditional writes on the queue table: only the actions this function sends. */
 function tableStatements(fn) {
-  return [{ Effect: "Allow", Action: tableActions[fn].map((a) => `dynamodb:${a}`), Resource: { "Fn::GetAtt": ["QueueTable", "Arn"] } }];
+  const statements = [{ Effect: "Allow", Action: tableActions[fn].map((a) => `dynamodb:${a}`), Resource: { "Fn::GetAtt": ["QueueTable", "Arn"] } }];
+  // Query reads the live entries from the table's `active` index (infra/queue-table.yml): its own ARN.
+  if (tableActions[fn].includes("Query"))
+    statements.push({ Effect: "Allow", Action: ["dynamodb:Query"], Resource: { "Fn::Sub": "${QueueTable.Arn}/index/active" } });
+  return statements;
 }
 
 /** What Lambda's event source mapping does with the function's role: read the stream, park failures. */

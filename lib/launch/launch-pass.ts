@@ -14,6 +14,13 @@ import type { PoolDeps } from "./ports.js";
 import { planPool } from "../scheduler/plan-pool.js";
 import { deriveWorkers } from "../scheduler/workers.js";
 import { workPoolPlan } from "./pool-work.js";
+import { readLiveEntries } from "./live-entries.js";
+
+/** What one pass keeps across its plans: the entries passes wrote lately (LaunchWrites), its own included. */
+interface PassWrites {
+  recent: Record<string, number>;
+  touch: (uuid: string) => void;
+}
 
 /**
  * A pass that still has work after this long plans again from fresh entries: during a backlog
@@ -141,12 +148,23 @@ export async function runLaunchPass(
     return report;
   }
   report.ran = true;
+  const writes: PassWrites = {
+    recent: {},
+    touch: (uuid) => {
+      writes.recent[uuid] = now();
+    },
+  };
   try {
     // Plan, work, and plan again while there is work, time, and no stop from the cloud.
-    while ((await planAndWork(deps, report, remainingMs, marginMs, now)) === "replan");
+    while ((await planAndWork(deps, report, remainingMs, marginMs, now, writes)) === "replan");
     return report;
   } finally {
-    await deps.store.releaseLaunchPassLease(deps.owner).catch(() => undefined);
+    // With the live view, the release also keeps what passes wrote lately (one write either way).
+    const release =
+      deps.live === undefined
+        ? deps.store.releaseLaunchPassLease(deps.owner)
+        : deps.live.writes.release(deps.owner, writes.recent);
+    await release.catch(() => undefined);
   }
 }
 
@@ -161,9 +179,16 @@ async function planAndWork(
   remainingMs: () => number,
   marginMs: number,
   now: () => number,
+  writes: PassWrites,
 ): Promise<"replan" | "done"> {
   const plannedAt = now();
-  const [{ entries }, instances] = await Promise.all([deps.queue.entries(), deps.cloud.list()]);
+  const readEntries = async () => {
+    if (deps.live === undefined) return (await deps.queue.entries()).entries;
+    const live = await readLiveEntries(deps.live, now());
+    writes.recent = { ...live.recent, ...writes.recent };
+    return live.entries;
+  };
+  const [entries, instances] = await Promise.all([readEntries(), deps.cloud.list()]);
   const entryList = [...entries.values()];
   const liveCount = instances.filter(countsTowardQuota).length;
   const state = await deps.state.modify((stored) => {
@@ -186,7 +211,7 @@ async function planAndWork(
     return { next, result: next };
   });
   if (deps.pool !== undefined) {
-    return poolPass(deps, deps.pool, report, entries, entryList, instances, state, remainingMs, marginMs, now);
+    return poolPass(deps, deps.pool, report, entries, entryList, instances, state, remainingMs, marginMs, now, writes);
   }
   const plan = planQueue({
     entries: entryList,
@@ -221,6 +246,7 @@ async function planAndWork(
     if (remainingMs() < marginMs) break;
     const entry = entries.get(decision.uuid);
     if (entry === undefined) continue;
+    writes.touch(decision.uuid);
     const stop = await launchContainer(deps, {
       entry,
       decision,
@@ -240,6 +266,7 @@ async function planAndWork(
     }
   }
   for (const uuid of plan.unlock) {
+    writes.touch(uuid);
     try {
       await deps.queue.unlock(uuid);
       report.unlocked++;
@@ -247,9 +274,9 @@ async function planAndWork(
       addToReport(report, failure(uuid, "unlock", err));
     }
   }
-  const writes = await statusWrites;
-  report.statusesWritten += writes.written;
-  report.statusWriteErrors.push(...writes.errorCodes);
+  const statuses = await statusWrites;
+  report.statusesWritten += statuses.written;
+  report.statusWriteErrors.push(...statuses.errorCodes);
   if (outcome === "done") {
     const leftOver = work.length > 0 && remainingMs() < marginMs;
     const { value } = await deps.state.read();
@@ -280,6 +307,7 @@ async function poolPass(
   remainingMs: () => number,
   marginMs: number,
   now: () => number,
+  writes: PassWrites,
 ): Promise<"done"> {
   const workers = deriveWorkers({ instances, entries: entryList, instanceTypes: deps.config.InstanceTypes });
   const plan = planPool({
@@ -300,6 +328,14 @@ async function poolPass(
   report.limits = passLimits(state, now());
   report.planned = plan.lock.length + plan.assign.length + plan.newInstances + plan.repeat.length;
   const statusWrites = storeStatuses(deps.store, entries, plan.statuses, () => remainingMs() >= marginMs);
+  for (const uuid of [
+    ...plan.lock,
+    ...plan.assign.map((a) => a.uuid),
+    ...plan.create.flatMap((g) => g.uuids),
+    ...plan.repeat.flatMap((g) => g.uuids),
+    ...plan.unlock,
+  ])
+    writes.touch(uuid);
   let live = instances.filter(countsTowardQuota).length;
   const { stop, started } = await workPoolPlan(
     deps,
@@ -319,9 +355,9 @@ async function poolPass(
       addToReport(report, failure(uuid, "unlock", err));
     }
   }
-  const writes = await statusWrites;
-  report.statusesWritten += writes.written;
-  report.statusWriteErrors.push(...writes.errorCodes);
+  const statuses = await statusWrites;
+  report.statusesWritten += statuses.written;
+  report.statusWriteErrors.push(...statuses.errorCodes);
   const { value } = await deps.state.read();
   report.wake = wakeAfterPass({
     stoppedBy: stop,

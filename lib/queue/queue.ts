@@ -181,6 +181,11 @@ export class Queue {
     ] as const);
     const poll: PollResult = await pollMissing(this.api, filtered, cachedStates(cache));
     const plan = cache.entries !== undefined ? planWrites(cache.entries, poll) : planWritesFromIndex(cache.index, poll);
+    // Live entries an older version wrote without the `active` mark: rewritten, so launch and cleanup see them.
+    for (const uuid of cache.unmarked ?? []) {
+      const container = poll.next.get(uuid);
+      if (container !== undefined && !plan.replace.some((c) => c.uuid === uuid)) plan.replace.push(container);
+    }
     const report = await this.apply(plan, cache, startedAt, options.writeDeadline);
     const finished = options.finish
       ? await options.finish(startedAt, tokenUuid, report.waiting)
@@ -206,7 +211,8 @@ export class Queue {
       const snapshot = typeof indexShards === "number" && indexShards > 0 ? await index.read(indexShards) : undefined;
       if (snapshot !== undefined) return { index: snapshot.index, snapshot };
     }
-    return viewOfEntries((await this.store.scan()).entries);
+    const { entries, unmarked } = await this.store.scan();
+    return { ...viewOfEntries(entries), unmarked };
   }
 
   /** Release the update lease early so the next invocation need not wait for it to expire. */

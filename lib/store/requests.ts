@@ -4,7 +4,7 @@ import type {
   PutItemCommandInput,
   UpdateItemCommandInput,
 } from "@aws-sdk/client-dynamodb";
-import type { ContainerStateChange, QueuedContainer } from "../model/container.js";
+import { type ContainerStateChange, isFinalState, type QueuedContainer } from "../model/container.js";
 import type { InstanceResources, LaunchIntent, LaunchRecord, QueueEntry, TypeDecision } from "../model/entry.js";
 import { entryToItem, metaKey, toAttr } from "./item-codec.js";
 
@@ -39,6 +39,7 @@ const names = {
   "#until": "until",
   "#schedulingStatus": "schedulingStatus",
   "#statusOnly": "statusOnly",
+  "#active": "active",
 } as const;
 type Name = keyof typeof names;
 
@@ -106,6 +107,19 @@ function conditionalUpdate(
   };
 }
 
+/**
+ * The key of the sparse `active` index (infra/queue-table.yml): present, with this one value, on
+ * every entry whose container is Queued, Locked or Running, and on no other item. Written by the
+ * writes that set a container's state (insert, polled replace, lock/unlock/cancel), so launch and
+ * cleanup Query the live entries instead of scanning finished ones and the meta items.
+ */
+export const activeMark = "1";
+
+/** The SET or REMOVE of the `active` mark for a container in `state`. */
+function activeUpdate(final: boolean): { set?: string; remove?: string } {
+  return final ? { remove: "#active" } : { set: "#active = :active" };
+}
+
 /** How long a finished entry may linger before DynamoDB's TTL removes it, as a backstop to cleanup. */
 export const finishedEntryTtlSeconds = 24 * 3600;
 
@@ -113,7 +127,10 @@ export const finishedEntryTtlSeconds = 24 * 3600;
 export function putNewEntryRequest(table: string, entry: QueueEntry): PutItemCommandInput {
   return {
     TableName: table,
-    Item: entryToItem(entry),
+    Item: {
+      ...entryToItem(entry),
+      ...(isFinalState(entry.container.state) ? {} : { active: { S: activeMark } }),
+    },
     ConditionExpression: clause.absent,
     ExpressionAttributeNames: namesUsedBy(clause.absent),
   };
@@ -129,13 +146,16 @@ export function replacePolledContainerRequest(
   updateStartedAt: string,
   finishedExpiresAt?: number,
 ): UpdateItemCommandInput {
+  const active = activeUpdate(isFinalState(container.state));
   const set = ["#container = :container", "#version = #version + :one"];
   if (finishedExpiresAt !== undefined) set.push("#expiresAt = :expiresAt");
-  const update = entryUpdate(`SET ${set.join(", ")}`);
+  if (active.set !== undefined) set.push(active.set);
+  const update = entryUpdate(`SET ${set.join(", ")}${active.remove === undefined ? "" : ` REMOVE ${active.remove}`}`);
   const condition = and(clause.exists, clause.noLocalChangeSince);
   return conditionalUpdate(table, container.uuid, update, condition, {
     ":container": toAttr(container),
     ":one": { N: "1" },
+    ...(active.set === undefined ? {} : { ":active": { S: activeMark } }),
     ":updateStartedAt": { S: updateStartedAt },
     ...(finishedExpiresAt === undefined ? {} : { ":expiresAt": { N: String(finishedExpiresAt) } }),
   });
@@ -185,8 +205,10 @@ export function applyStateChangeRequest(
     "#localChangeAt = :changedAt",
     "#version = #version + :one",
   ];
+  const active = activeUpdate(isFinalState(change.state));
   if (finishedExpiresAt !== undefined) set.push("#expiresAt = :expiresAt");
-  const update = entryUpdate(`SET ${set.join(", ")}`);
+  if (active.set !== undefined) set.push(active.set);
+  const update = entryUpdate(`SET ${set.join(", ")}${active.remove === undefined ? "" : ` REMOVE ${active.remove}`}`);
   return {
     TableName: table,
     Key: key(change.uuid),
@@ -200,6 +222,7 @@ export function applyStateChangeRequest(
       ":changedAt": { S: changedAt },
       ":one": { N: "1" },
       ...(finishedExpiresAt === undefined ? {} : { ":expiresAt": { N: String(finishedExpiresAt) } }),
+      ...(active.set === undefined ? {} : { ":active": { S: activeMark } }),
     },
     ReturnValues: "ALL_NEW",
   };

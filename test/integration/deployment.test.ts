@@ -25,6 +25,8 @@ const params = {
 const functionNames = ["update-queue", "choose-instance-types", "launch", "cleanup", "dispatch-api"] as const;
 
 const sub = (s: string) => ({ "Fn::Sub": s });
+/** The queue table's `active` index, as function-roles.cjs names it for Query. */
+const activeIndexArn = sub(["$", "{QueueTable.Arn}/index/active"].join(""));
 const getAtt = (logicalId: string, attribute: string) => ({ "Fn::GetAtt": [logicalId, attribute] });
 const ec2Arn = (resource: string) => sub(`arn:\${AWS::Partition}:ec2:\${AWS::Region}:\${AWS::AccountId}:${resource}`);
 const tokenParameterArn = sub(
@@ -259,17 +261,27 @@ const grantedActions: Record<(typeof functionNames)[number], string[]> = {
   launch: [
     ...everyFunction,
     "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
     "dynamodb:Scan",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     ...streamReads,
-    ...tickQueue,
+    // Its wake-ups, sent to the tick queue (update-queue relays them); it polls no queue.
+    "sqs:SendMessage",
     "ec2:DescribeInstances",
     "ec2:RunInstances",
     "ec2:CreateTags",
     "iam:PassRole",
   ],
-  cleanup: [...everyFunction, ...table, "ec2:DescribeInstances", "ec2:TerminateInstances"],
+  cleanup: [
+    ...everyFunction,
+    ...table,
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "ec2:DescribeInstances",
+    "ec2:TerminateInstances",
+  ],
   "dispatch-api": [
     ...everyFunction,
     "dynamodb:GetItem",
@@ -328,16 +340,18 @@ describe("each function has its own role, granting only the calls it makes", () 
     }
   });
 
-  it("DynamoDB item actions apply to the queue table alone; stream reads to its stream alone", () => {
+  it("DynamoDB item actions apply to the queue table alone (Query also to its `active` index); stream reads to its stream alone", () => {
     for (const name of functionNames) {
       const statements = t.functionStatements(name);
       const items = statements.filter((s) =>
         s.Action.some((a) => a.startsWith("dynamodb:") && !streamReads.includes(a)),
       );
+      const queries = name === "launch" || name === "cleanup";
       expect(
         items.map((s) => s.Resource),
         name,
-      ).toEqual([getAtt("QueueTable", "Arn")]);
+      ).toEqual([getAtt("QueueTable", "Arn"), ...(queries ? [activeIndexArn] : [])]);
+      for (const s of t.statementsFor(name, "dynamodb:Query").slice(1)) expect(s.Action).toEqual(["dynamodb:Query"]);
       for (const s of t.statementsFor(name, "dynamodb:GetRecords"))
         expect(s.Resource).toEqual(getAtt("QueueTable", "StreamArn"));
     }

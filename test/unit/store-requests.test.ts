@@ -104,9 +104,24 @@ describe("the rules the conditions encode", () => {
       "t",
     );
     expect(input.UpdateExpression).toBe(
-      "SET #container.#state = :state, #container.#priority = :priority, #container.#lockedBy = :lockedBy, #localChangeAt = :changedAt, #version = #version + :one REMOVE #statusOnly",
+      "SET #container.#state = :state, #container.#priority = :priority, #container.#lockedBy = :lockedBy, #localChangeAt = :changedAt, #version = #version + :one, #active = :active REMOVE #statusOnly",
     );
     expect(input.ExpressionAttributeValues?.[":lockedBy"]).toEqual({ NULL: true });
+  });
+
+  it("a write that sets a container's state keeps the `active` mark of the live-entries index: set while live, removed once finished", () => {
+    const change = { uuid: containerUuid(1), priority: 3n, locked_by_uuid: null };
+    const cancelled = applyStateChangeRequest(table, { ...change, state: "Cancelled" }, "t", 1);
+    expect(cancelled.UpdateExpression).toContain("REMOVE #statusOnly, #active");
+    expect(cancelled.ExpressionAttributeValues?.[":active"]).toBeUndefined();
+    expect(
+      replacePolledContainerRequest(table, queuedContainer(1, { state: "Complete" }), "t", 1).UpdateExpression,
+    ).toContain("REMOVE #statusOnly, #active");
+    expect(
+      replacePolledContainerRequest(table, queuedContainer(1, { state: "Running" }), "t").UpdateExpression,
+    ).toContain("#active = :active");
+    expect(putNewEntryRequest(table, queueEntry(1)).Item?.active).toEqual({ S: "1" });
+    expect(putNewEntryRequest(table, queueEntry(1, { state: "Complete" })).Item?.active).toBeUndefined();
   });
 
   it("types are written once", () => {
