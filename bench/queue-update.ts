@@ -13,7 +13,7 @@ import { ArvadosSimulator } from "../local/arvados-sim/simulator.js";
 import { Queue, type UpdateReport } from "../lib/queue/queue.js";
 import { pollQueue } from "../lib/queue/poll.js";
 import type { QueueEntry } from "../lib/model/entry.js";
-import { runBounded } from "../lib/queue/write-plan.js";
+import { runBounded } from "../lib/model/run-bounded.js";
 import { QueueIndexStore } from "../lib/store/queue-index.js";
 import { QueueStore } from "../lib/store/queue-store.js";
 import {

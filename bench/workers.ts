@@ -1,11 +1,12 @@
 /**
- * workers (issue #18): a burst of same-shape containers launched by one launch pass after
- * another against the throttling EC2 simulator (burst 5, 2/s), in pool mode (one RunInstances
- * per batch, MaxCount k) and in the one-instance-per-container mode. Prints the time until every
- * container has its instance requested, the RunInstances calls and the throttles.
+ * workers (issue #18): pool mode against one instance per container.
  *
- * Not here yet (see the issue's point 6): the short-step scatter and the mixed workload through
- * the local runner in both modes (instances booted, instance-seconds, makespan, latency).
+ * - burst: same-shape containers launched by one launch pass after another against the
+ *   throttling EC2 simulator (burst 5, 2/s): the time until every container has its instance
+ *   requested, the RunInstances calls and the throttles.
+ * - scatter and mixed (bench/worker-runs.ts): whole runs through the local runner in both modes.
+ *
+ * `BENCH_WORKERS_PARTS` picks some of `burst,runs` (default both).
  */
 import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
@@ -26,6 +27,7 @@ import { LaunchTokens } from "../lib/store/launch-tokens.js";
 import { QueueStore } from "../lib/store/queue-store.js";
 import { ArvadosSimulator } from "../local/arvados-sim/simulator.js";
 import { Ec2Simulator } from "../local/ec2-sim/simulator.js";
+import { runWorkerComparisons } from "./worker-runs.js";
 import {
   type Benchmark,
   fixed,
@@ -146,7 +148,14 @@ async function burstRun(
   }
 }
 
+const parts = new Set((process.env.BENCH_WORKERS_PARTS ?? "burst,runs").split(","));
+
 async function run(services: Services): Promise<void> {
+  if (parts.has("burst")) await burstBench(services);
+  if (parts.has("runs")) await runWorkerComparisons(services);
+}
+
+async function burstBench(services: Services): Promise<void> {
   const loaded = loadClusterConfig(configPath).config;
   // MaxInstances above the burst, so only EC2's buckets limit it.
   const config: ClusterConfig = {
@@ -188,7 +197,7 @@ async function run(services: Services): Promise<void> {
 
 export const workers: Benchmark = {
   name: "workers",
-  title: "a burst launched by batched RunInstances (pool mode) against one call per container",
+  title: "pool mode against one instance per container: a burst, a short-step scatter, a mixed workload",
   needsDynamoDb: true,
   run,
 };

@@ -60,8 +60,14 @@ const containerSchema = z
     gpu: gpuSchema.optional(),
     preemptible: z.boolean().default(false),
     supervisor: z.boolean().default(false),
-    /** Seconds from the start of the run to submission. */
+    /** Seconds from the start of the run to submission; with `after`, from the moment that line ended. */
     submitAfterSeconds: z.number().nonnegative().default(0),
+    /**
+     * The `name` of an earlier line: these containers are submitted once every container of that
+     * line is final, as a workflow submits its next step (a scatter's next wave) when the last
+     * one ends.
+     */
+    after: z.string().min(1).optional(),
     /** Seconds crunch-run "runs" the container; default: the workload's runtimeSeconds. */
     runtimeSeconds: z.number().nonnegative().optional(),
     exitCode: z.number().int().default(0),
@@ -88,15 +94,33 @@ const workloadSchema = z
     runtimeSeconds: z.number().nonnegative().default(5),
     /**
      * Seconds (local) from an instance's launch to its agent starting (EC2's boot and cloud-init).
-     * Default: a realistic 90 s of EC2 time scaled by the tick (local/worker-sim/local-workers.ts);
-     * the one-container emulator keeps its short default unless this is given.
+     * Default: a realistic 90 s of EC2 time scaled by the tick (local/worker-sim/local-workers.ts),
+     * for pool workers and one-container instances alike.
      */
     bootSeconds: z.number().nonnegative().optional(),
     /** EC2 errors injected into RunInstances at the start (e.g. capacity errors on the cheapest type). */
     ec2Faults: z.array(faultSchema).default([]),
     containers: z.array(containerSchema).min(1),
   })
-  .strict();
+  .strict()
+  .superRefine((w, ctx) => {
+    const seen = new Set<string>();
+    for (const [i, c] of w.containers.entries()) {
+      if (c.after !== undefined && !seen.has(c.after))
+        ctx.addIssue({
+          code: "custom",
+          message: `after ${JSON.stringify(c.after)} names no earlier line`,
+          path: ["containers", i, "after"],
+        });
+      if (c.after !== undefined && c.requestCreatedAtOffsetMs !== undefined)
+        ctx.addIssue({
+          code: "custom",
+          message: "requestCreatedAtOffsetMs counts from the run's start: not with after",
+          path: ["containers", i, "requestCreatedAtOffsetMs"],
+        });
+      seen.add(c.name);
+    }
+  });
 
 /** A parsed workload (sizes in bytes). */
 export type Workload = z.infer<typeof workloadSchema>;
@@ -144,6 +168,10 @@ export interface PlannedContainer {
   requestPriority: number;
   /** The request's created_at, in ms from the start of the run; absent: when it is submitted. */
   requestCreatedAtMs?: number;
+  /** The workload line it comes from (its `name`). */
+  line: string;
+  /** The line whose end starts `submitAfterMs`; absent: the run's start does. */
+  after?: string;
   submitAfterMs: number;
   runtimeMs: number;
   exitCode: number;
@@ -173,6 +201,8 @@ export function planWorkload(workload: Workload): PlannedContainer[] {
         ...(c.requestCreatedAtOffsetMs === undefined
           ? {}
           : { requestCreatedAtMs: Math.round(c.submitAfterSeconds * 1000) + c.requestCreatedAtOffsetMs + i }),
+        line: c.name,
+        ...(c.after === undefined ? {} : { after: c.after }),
         submitAfterMs: c.submitAfterSeconds * 1000,
         runtimeMs: (c.runtimeSeconds ?? workload.runtimeSeconds) * 1000,
         exitCode: c.exitCode,

@@ -17,7 +17,8 @@ import type {
 } from "../model/instance-cloud.js";
 import { buildOrderTagsInput } from "./worker-channel.js";
 import { workerLaunchUserData } from "./worker-launch-user-data.js";
-import { batchKey, launchWorkers } from "./worker-run-instances.js";
+import { batchKey } from "../model/worker-batch.js";
+import { launchWorkers } from "./worker-run-instances.js";
 import { CreateTagsCommand } from "@aws-sdk/client-ec2";
 import { classifyEc2Error } from "./classify.js";
 
@@ -140,7 +141,7 @@ export class Ec2InstanceCloud implements InstanceCloud, WorkerCloud {
         tokenParameterName: this.options.tokenParameterName,
         region: this.options.region,
       },
-      { instanceType: request.instanceType, instanceSecret, assignments: request.batch.map((m) => [m]) },
+      { instanceType: request.instanceType, instanceSecret, assignments: request.batch },
     );
     const profile = this.options.instanceProfile;
     const launchConfig = {

@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import { type EC2Client, RunInstancesCommand, type RunInstancesCommandInput, type Tag } from "@aws-sdk/client-ec2";
 import type { LaunchCall } from "../model/instance-cloud.js";
-import { checkContainerUuid } from "../model/container-uuid.js";
+import { type Batch, batchKey } from "../model/worker-batch.js";
 import {
   callOutcome,
   classifyEc2Error,
@@ -21,32 +21,13 @@ import { type LaunchState, subnetTries } from "./launch.js";
 import { buildRunInstancesInput, type RunInstancesArgs } from "./run-instances-input.js";
 import { instanceTagKeys } from "./tags.js";
 
-/** One container of a batch: its uuid and the lock_count it runs under. */
-export interface BatchMember {
-  containerUuid: string;
-  attempt: number;
-}
-
-/** A batch as a launch intent keeps it: `uuid:attempt` in launch-index order. */
-export function batchKey(batch: readonly BatchMember[]): string[] {
-  return batch.map((m) => `${checkContainerUuid(m.containerUuid, "worker batch")}:${m.attempt}`);
-}
-
-/** The batch back from a launch intent's `batch` list. */
-export function parseBatchKey(batch: readonly string[]): BatchMember[] {
-  return batch.map((text) => {
-    const at = text.lastIndexOf(":");
-    return { containerUuid: text.slice(0, at), attempt: Number(text.slice(at + 1)) };
-  });
-}
-
 /**
  * The ClientToken of one batched call: a SHA-256 hex (64 characters, EC2's limit) of the batch's
  * containers and attempts in launch-index order, the type name and the subnet. As for one
  * container (client-token.ts): EC2 binds a token to its first request's parameters, so every
  * (batch, type, subnet) gets its own, and a repeat of the same call reuses it.
  */
-export function workerClientToken(batch: readonly BatchMember[], instanceTypeName: string, subnetId?: string): string {
+export function workerClientToken(batch: Batch, instanceTypeName: string, subnetId?: string): string {
   return createHash("sha256")
     .update(`worker\n${batchKey(batch).join(" ")}\n${instanceTypeName}\n${subnetId ?? ""}`)
     .digest("hex");
@@ -54,7 +35,7 @@ export function workerClientToken(batch: readonly BatchMember[], instanceTypeNam
 
 /** The arguments of one batched worker call. */
 export interface WorkerRunInstancesArgs extends Omit<RunInstancesArgs, "containerUuid" | "attempt" | "clientToken"> {
-  batch: readonly BatchMember[];
+  batch: Batch;
   /** An earlier call's token to send as is (a repeat); else derived. */
   clientToken?: string;
 }
@@ -76,8 +57,9 @@ function workerTags(tags: readonly Tag[] | undefined, prefix: string, dropKey: s
  * (`InstanceMetadataTags: enabled`), which the agent reads its orders from.
  */
 export function buildWorkerRunInstancesInput(args: WorkerRunInstancesArgs): RunInstancesCommandInput {
-  const [first] = args.batch;
-  if (first === undefined) throw new Error("BUG: a worker launch with an empty batch");
+  const first = args.batch[0]?.[0];
+  if (first === undefined || args.batch.some((members) => members.length === 0))
+    throw new Error("BUG: a worker launch with an empty batch or launch index");
   const token = args.clientToken ?? workerClientToken(args.batch, args.instanceType.Name, args.subnetId);
   const input = buildRunInstancesInput({
     ...args,

@@ -16,10 +16,15 @@
  * `last_busy` is now while the instance runs its container, else its launch time; a RunInstances
  * call whose outcome is unknown (an open launch intent) shows as upstream shows a create in
  * flight: no instance id, booting, `running_container_uuids` null.
+ *
+ * A pool worker (pool mode) is shown as the scheduler sees it (lib/scheduler/workers.ts): its
+ * derived state, every non-final container assigned to it (upstream's running and starting
+ * ones), the last one assigned, and the last time it was known busy.
  */
 import type { ClusterConfig } from "../config/types.js";
 import type { QueueEntry } from "../model/entry.js";
-import { currentIntent, currentLaunch, InstanceIndex, isLive } from "../scheduler/instances.js";
+import { currentIntent, currentLaunch, InstanceIndex, intentInstanceKey, isLive } from "../scheduler/instances.js";
+import { deriveWorkers } from "../scheduler/workers.js";
 import { IdleBehavior, type InstanceView } from "../model/instance.js";
 import { goTime, goZeroTime } from "./queue-view.js";
 
@@ -50,6 +55,21 @@ function workerState(inst: InstanceView, uuid: string | undefined, entry: QueueE
   return "idle";
 }
 
+/** The fields of a listed instance's view that come from the listing and the config, in upstream's order. */
+function instanceFields(
+  inst: InstanceView,
+  config: ClusterConfig,
+): Pick<InstanceViewJson, "instance" | "address" | "price" | "arvados_instance_type" | "provider_instance_type"> {
+  const type = config.InstanceTypes[inst.instanceType];
+  return {
+    instance: inst.instanceId,
+    address: inst.address ?? "",
+    price: type?.Price ?? 0,
+    arvados_instance_type: inst.instanceType,
+    provider_instance_type: type?.ProviderType ?? inst.providerType ?? "",
+  };
+}
+
 /**
  * The InstanceViews of `instances` (our instance set, as listed) and of the open launch intents
  * of `entries`, sorted by instance id, then type (upstream Pool.Instances). `now` is an ISO time.
@@ -60,24 +80,44 @@ export function instanceViews(
   config: ClusterConfig,
   now: string,
 ): InstanceViewJson[] {
+  // The container each instance was last given (a pool worker's latest assignment).
   const launchedBy = new Map<string, string>();
+  const launchedAt = new Map<string, string>();
   for (const entry of entries.values()) {
     const launch = currentLaunch(entry);
-    if (launch !== undefined) launchedBy.set(launch.instanceId, entry.container.uuid);
+    if (launch === undefined) continue;
+    const previous = launchedAt.get(launch.instanceId);
+    if (previous !== undefined && Date.parse(previous) > Date.parse(launch.launchedAt)) continue;
+    launchedBy.set(launch.instanceId, entry.container.uuid);
+    launchedAt.set(launch.instanceId, launch.launchedAt);
   }
+  const pool = new Map(
+    deriveWorkers({
+      instances: instances.filter((i) => i.worker === true),
+      entries: [...entries.values()],
+      instanceTypes: config.InstanceTypes,
+    }).map((w) => [w.instanceId, w]),
+  );
   const views: InstanceViewJson[] = [];
   for (const inst of instances) {
     if (!isLive(inst) && inst.state !== "stopping" && inst.state !== "stopped") continue;
+    const worker = pool.get(inst.instanceId);
+    if (worker !== undefined) {
+      views.push({
+        ...instanceFields(inst, config),
+        last_container_uuid: launchedBy.get(inst.instanceId) ?? "",
+        last_busy: goTime(worker.state === "running" ? now : worker.lastBusyAt),
+        running_container_uuids: worker.containers,
+        worker_state: inst.state === "stopping" || inst.state === "stopped" ? "shutdown" : worker.state,
+        idle_behavior: worker.idleBehavior,
+      });
+      continue;
+    }
     const uuid = inst.containerUuid || launchedBy.get(inst.instanceId);
     const entry = uuid === undefined ? undefined : entries.get(uuid);
-    const type = config.InstanceTypes[inst.instanceType];
     const state = workerState(inst, uuid, entry);
     views.push({
-      instance: inst.instanceId,
-      address: inst.address ?? "",
-      price: type?.Price ?? 0,
-      arvados_instance_type: inst.instanceType,
-      provider_instance_type: type?.ProviderType ?? inst.providerType ?? "",
+      ...instanceFields(inst, config),
       last_container_uuid: uuid ?? "",
       last_busy: state === "running" ? goTime(now) : goTime(inst.launchTime),
       running_container_uuids: state === "running" && uuid !== undefined ? [uuid] : [],
@@ -86,9 +126,14 @@ export function instanceViews(
     });
   }
   const index = new InstanceIndex(instances);
+  // One create in flight per instance the call may start: packed containers share one.
+  const inFlight = new Set<string>();
   for (const entry of entries.values()) {
     const intent = currentIntent(entry);
     if (intent === undefined || index.liveFor(entry).length > 0) continue;
+    const key = intentInstanceKey(entry.container.uuid, intent);
+    if (inFlight.has(key)) continue;
+    inFlight.add(key);
     const type = intent.definition ?? config.InstanceTypes[intent.instanceType];
     views.push({
       instance: "",

@@ -11,6 +11,8 @@ import { Ec2CapacityError, Ec2Error, Ec2QuotaError, Ec2ThrottleError } from "../
 import type { LaunchIntent, LaunchRecord, QueueEntry } from "../model/entry.js";
 import type { LaunchCall, LaunchedWorkers } from "../model/instance-cloud.js";
 import type { InstanceType } from "../model/instance-type.js";
+import { type Batch, batchKey, parseBatchKey } from "../model/worker-batch.js";
+import { runBounded } from "../model/run-bounded.js";
 import { StaleEntryError } from "../model/stale-entry.js";
 import { applyCapacityError, applyQuotaError, applyThrottle, isThrottled } from "../scheduler/capacity.js";
 import type { PoolPlan } from "../scheduler/plan-pool.js";
@@ -20,20 +22,25 @@ import type { LaunchDeps, PoolDeps } from "./ports.js";
 /** How long one invocation's claim on an entry lasts (as launch-container.ts). */
 const entryClaimMs = 60_000;
 
+/**
+ * Containers claimed and locked at once (upstream locks each in its own goroutine): a batch's
+ * one RunInstances waits for all of its locks, which one after another would cost a burst's
+ * size in round trips.
+ */
+const memberConcurrency = 8;
+
 /** A container of this pass, claimed, Locked by us, with its lock_count. */
 interface Member {
   entry: QueueEntry;
   lockCount: number;
 }
 
-/** The batch list of an intent: `uuid:attempt` in launch-index order (worker-run-instances.ts batchKey). */
-const batchOf = (members: readonly Member[]) => members.map((m) => `${m.entry.container.uuid}:${m.lockCount}`);
+/** The members of each new instance of a batch, by launch index; undefined where a repeat found an entry no longer ours. */
+type Instances = readonly (readonly (Member | undefined)[])[];
 
-/** Parses `uuid:attempt`. */
-function parseMember(text: string): { uuid: string; attempt: number } {
-  const at = text.lastIndexOf(":");
-  return { uuid: text.slice(0, at), attempt: Number(text.slice(at + 1)) };
-}
+/** A batch's containers as the cloud port takes them. */
+const batchOfMembers = (instances: readonly (readonly Member[])[]): Batch =>
+  instances.map((ms) => ms.map((m) => ({ containerUuid: m.entry.container.uuid, attempt: m.lockCount })));
 
 /**
  * Does the work `plan` asks for, in order: repeats of open batched intents, locks, assignments
@@ -92,6 +99,12 @@ export async function workPoolPlan(
     });
   };
   const locks = new Set(plan.lock);
+  // Members in the order given; a container this invocation has no time left for is skipped, unlocked.
+  const members = (uuids: readonly string[]) =>
+    runBounded(
+      uuids.map((uuid) => async () => (timeLeft() ? member(uuid, locks.has(uuid)) : undefined)),
+      memberConcurrency,
+    );
 
   try {
     // 1. Open batched intents: the same call again, whatever the plan would choose now.
@@ -104,28 +117,28 @@ export async function workPoolPlan(
     // 2. Existing workers: lock (Queued), record, then one CreateTags per worker.
     const byWorker = new Map<string, Member[]>();
     const typeOfWorker = new Map(plan.assign.map((a) => [a.instanceId, a.instanceType]));
-    for (const a of plan.assign) {
-      if (!timeLeft()) return { stop: "budget", started };
-      const m = await member(a.uuid, locks.has(a.uuid));
+    const assigned = await members(plan.assign.map((a) => a.uuid));
+    for (const [i, a] of plan.assign.entries()) {
+      const m = assigned[i];
       if (m === undefined) continue;
       const list = byWorker.get(a.instanceId) ?? [];
       list.push(m);
       byWorker.set(a.instanceId, list);
     }
-    for (const [instanceId, members] of byWorker) {
-      const recorded: Member[] = [];
-      for (const m of members) {
-        try {
-          await recordLaunch(m, {
-            instanceId,
-            instanceType: typeOfWorker.get(instanceId) ?? "",
-            assignedBy: "tag",
-          });
-          recorded.push(m);
-        } catch (err) {
-          record(failure(m.entry.container.uuid, "launch", err));
-        }
-      }
+    for (const [instanceId, onWorker] of byWorker) {
+      const outcomes = await runBounded(
+        onWorker.map((m) => async () => {
+          try {
+            await recordLaunch(m, { instanceId, instanceType: typeOfWorker.get(instanceId) ?? "", assignedBy: "tag" });
+            return m;
+          } catch (err) {
+            record(failure(m.entry.container.uuid, "launch", err));
+            return undefined;
+          }
+        }),
+        memberConcurrency,
+      );
+      const recorded = outcomes.filter((m) => m !== undefined);
       if (recorded.length === 0) continue;
       try {
         await pool.cloud.assign(
@@ -139,15 +152,19 @@ export async function workPoolPlan(
       }
     }
 
-    // 3. New workers: one RunInstances (one bucket token) per group.
+    // 3. New workers: one RunInstances (one bucket token) per group; an instance whose
+    // containers all failed their lock or claim drops out, the others move up a launch index.
     for (const group of plan.create) {
       if (!timeLeft()) return { stop: "budget", started };
-      const members: Member[] = [];
-      for (const uuid of group.uuids) {
-        const m = await member(uuid, locks.has(uuid));
-        if (m !== undefined) members.push(m);
+      const resolved = await members(group.instances.flat());
+      let next = 0;
+      const onInstances: Member[][] = [];
+      for (const uuids of group.instances) {
+        const onInstance = resolved.slice(next, next + uuids.length).filter((m) => m !== undefined);
+        next += uuids.length;
+        if (onInstance.length > 0) onInstances.push(onInstance);
       }
-      if (members.length === 0) continue;
+      if (onInstances.length === 0) continue;
       const s = await deps.state.read();
       if (isThrottled(s.value, now())) return { stop: "throttle", started };
       if (!(await deps.tokens.takeWithin(0))) return { stop: "throttle", started };
@@ -155,7 +172,7 @@ export async function workPoolPlan(
         deps,
         pool,
         group.instanceType,
-        members,
+        onInstances,
         s.value,
         recordLaunch,
         record,
@@ -177,20 +194,17 @@ type Recorder = (m: Member, launch: Omit<LaunchRecord, "attempt" | "launchedAt">
 async function settle(
   deps: LaunchDeps,
   instanceType: InstanceType,
-  members: readonly (Member | undefined)[],
+  instances: Instances,
   result: LaunchedWorkers,
   recordLaunch: Recorder,
   record: (event: LaunchEvent) => void,
 ): Promise<number> {
   const byIndex = new Map(result.instances.map((i) => [i.launchIndex, i.instanceId]));
-  let started = 0;
-  for (const [index, m] of members.entries()) {
-    if (m === undefined) continue;
-    const instanceId = byIndex.get(index);
+  const settleOne = async (m: Member, instanceId: string | undefined): Promise<number> => {
     if (instanceId === undefined) {
       // A partial answer (MinCount 1): this container waits, Locked, for the next pass.
       await deps.store.clearLaunchIntent(m.entry.container.uuid, deps.owner, result.clientToken).catch(() => false);
-      continue;
+      return 0;
     }
     try {
       await recordLaunch(m, {
@@ -199,13 +213,18 @@ async function settle(
         ...(result.subnetId === undefined ? {} : { subnetId: result.subnetId }),
         assignedBy: "userData",
       });
-      started++;
+      return 1;
     } catch (err) {
       // The intent stays: the next pass's repeat gets this instance back from EC2 and records it.
       record(failure(m.entry.container.uuid, "launch", err));
+      return 0;
     }
-  }
-  return started;
+  };
+  const tasks = [...instances.entries()].flatMap(([index, members]) =>
+    members.flatMap((m) => (m === undefined ? [] : [() => settleOne(m, byIndex.get(index))])),
+  );
+  const counts = await runBounded(tasks, memberConcurrency);
+  return counts.reduce((a, b) => a + b, 0);
 }
 
 /** One batched create: intents on every member before the call, then the call, then the records. */
@@ -213,14 +232,15 @@ async function createBatch(
   deps: LaunchDeps,
   pool: PoolDeps,
   instanceType: InstanceType,
-  members: Member[],
+  instances: readonly (readonly Member[])[],
   state: { subnetIndex: number; throttleDelayMs: number },
   recordLaunch: Recorder,
   record: (event: LaunchEvent) => void,
   liveInstances: () => number,
 ): Promise<number | Stop | "capacity" | undefined> {
   const now = deps.now ?? Date.now;
-  const batch = batchOf(members);
+  const members = instances.flat();
+  const batch = batchKey(batchOfMembers(instances));
   let inFlight: string | undefined;
   const written: Member[] = [];
   const beforeCall = async (call: LaunchCall, follows: LaunchCall | undefined) => {
@@ -234,21 +254,24 @@ async function createBatch(
       batch,
     };
     written.length = 0;
-    for (const m of members) {
-      // Throws StaleEntryError when an entry is no longer ours: nothing is sent then.
-      await deps.store.writeLaunchIntent(
-        m.entry.container.uuid,
-        deps.owner,
-        { ...intent, attempt: m.lockCount },
-        follows?.clientToken,
-      );
-      written.push(m);
-    }
+    // Throws StaleEntryError when an entry is no longer ours (once every write has settled): nothing is sent then.
+    await runBounded(
+      members.map((m) => async () => {
+        await deps.store.writeLaunchIntent(
+          m.entry.container.uuid,
+          deps.owner,
+          { ...intent, attempt: m.lockCount },
+          follows?.clientToken,
+        );
+        written.push(m);
+      }),
+      memberConcurrency,
+    );
     inFlight = call.clientToken;
   };
   try {
     const result = await pool.cloud.launchWorkers({
-      batch: members.map((m) => ({ containerUuid: m.entry.container.uuid, attempt: m.lockCount })),
+      batch: batchOfMembers(instances),
       instanceType,
       subnetIndex: state.subnetIndex,
       throttleDelayMs: state.throttleDelayMs,
@@ -259,7 +282,7 @@ async function createBatch(
       next: { ...s, subnetIndex: result.nextSubnetIndex, throttleDelayMs: 0 },
       result: undefined,
     }));
-    return settle(deps, instanceType, members, result, recordLaunch, record);
+    return settle(deps, instanceType, instances, result, recordLaunch, record);
   } catch (err) {
     const first = members[0]?.entry.container.uuid ?? "";
     if (err instanceof StaleEntryError) {
@@ -339,20 +362,27 @@ async function repeatGroup(
 ): Promise<Stop | undefined> {
   const intent = entries.get(uuids[0] ?? "")?.launchIntent;
   if (intent?.batch === undefined || intent.definition === undefined) return undefined;
-  const batch = intent.batch.map(parseMember);
-  const members: (Member | undefined)[] = [];
-  for (const b of batch) {
-    const entry = entries.get(b.uuid);
-    const ours = entry?.launchIntent?.clientToken === intent.clientToken && uuids.includes(b.uuid);
-    members.push(ours && entry !== undefined && (await claim(b.uuid)) ? { entry, lockCount: b.attempt } : undefined);
+  const batch = parseBatchKey(intent.batch);
+  const instances: (Member | undefined)[][] = [];
+  for (const onInstance of batch) {
+    const members: (Member | undefined)[] = [];
+    for (const b of onInstance) {
+      const entry = entries.get(b.containerUuid);
+      const ours = entry?.launchIntent?.clientToken === intent.clientToken && uuids.includes(b.containerUuid);
+      members.push(
+        ours && entry !== undefined && (await claim(b.containerUuid)) ? { entry, lockCount: b.attempt } : undefined,
+      );
+    }
+    instances.push(members);
   }
+  const members = instances.flat();
   const now = deps.now ?? Date.now;
   const s = await deps.state.read();
   if (isThrottled(s.value, now())) return "throttle";
   if (!(await deps.tokens.takeWithin(0))) return "throttle";
   try {
     const result = await pool.cloud.launchWorkers({
-      batch: batch.map((b) => ({ containerUuid: b.uuid, attempt: b.attempt })),
+      batch,
       instanceType: intent.definition,
       subnetIndex: s.value.subnetIndex,
       throttleDelayMs: s.value.throttleDelayMs,
@@ -368,7 +398,7 @@ async function repeatGroup(
           outcome: "launched",
           typeConfigured: true,
         });
-    await settle(deps, intent.definition, members, result, recordLaunch, record);
+    await settle(deps, intent.definition, instances, result, recordLaunch, record);
     return undefined;
   } catch (err) {
     if (err instanceof Ec2Error && err.outcome !== "unknown") {

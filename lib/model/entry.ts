@@ -63,11 +63,12 @@ export interface LaunchIntent {
   /** ISO time the intent was written (just before the call). */
   writtenAt: string;
   /**
-   * A batched call (pool mode, MaxCount k): the containers of the call as `uuid:attempt`, in
-   * launch-index order, the same list on every entry of the batch. A repeat rebuilds the call
-   * from it (user data lines by ami-launch-index, MaxCount = its length), so the repeat sends the
-   * very parameters the first call did; this entry's instance is the one whose AmiLaunchIndex is
-   * its position here. Absent for a one-container call.
+   * A batched call (pool mode, MaxCount k): the containers of the call, one item per launch
+   * index (`uuid:attempt`, several joined by `+` when packed onto one instance; worker-batch.ts),
+   * the same list on every entry of the batch. A repeat rebuilds the call from it (user data lines
+   * by ami-launch-index, MaxCount = its length), so the repeat sends the very parameters the first
+   * call did; this entry's instance is the one whose AmiLaunchIndex is the position of its item.
+   * Absent for a one-container call.
    */
   batch?: string[];
 }

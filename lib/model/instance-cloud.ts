@@ -1,3 +1,4 @@
+import type { Batch } from "./worker-batch.js";
 import type { InstanceType } from "./instance-type.js";
 import type { InstanceView } from "./instance.js";
 
@@ -49,11 +50,12 @@ export interface LaunchCall {
 
 /**
  * One batched worker launch (pool mode): one RunInstances with MinCount 1 and MaxCount =
- * `batch.length`, the container at position i going to the instance whose AmiLaunchIndex is i
- * (through the call's user data). Each container's attempt is its lock_count.
+ * `batch.length`; the containers at `batch[i]` go to the instance whose AmiLaunchIndex is i
+ * (through the call's user data), several when they were packed onto one new instance (§3.3
+ * 8.5: later containers pack onto an instance being created).
  */
 export interface WorkerLaunchRequest {
-  batch: readonly { containerUuid: string; attempt: number }[];
+  batch: Batch;
   instanceType: InstanceType;
   subnetIndex: number;
   throttleDelayMs: number;
@@ -66,7 +68,7 @@ export interface WorkerLaunchRequest {
 
 /** What a batched launch started: possibly fewer instances than asked (EC2 starts between MinCount and MaxCount). */
 export interface LaunchedWorkers {
-  /** The started instances with their AmiLaunchIndex: batch position `launchIndex` is on `instanceId`. */
+  /** The started instances with their AmiLaunchIndex: the containers of `batch[launchIndex]` are on `instanceId`. */
   instances: { instanceId: string; launchIndex: number }[];
   subnetId?: string;
   clientToken: string;

@@ -6,7 +6,8 @@ import { fingerprint, type QueueIndex, type QueueIndexPort } from "../model/queu
 import { type CacheView, cachedStates, planWritesFromIndex, viewOfEntries } from "./cache-view.js";
 import { type PollResult, pollFilters, pollMissing } from "./poll.js";
 import type { QueueEntry } from "../model/entry.js";
-import { type WritePlan, planWrites, runBounded, settleAll } from "./write-plan.js";
+import { runBounded } from "../model/run-bounded.js";
+import { type WritePlan, planWrites, settleAll } from "./write-plan.js";
 
 /** Another invocation holds the update lease; this one should exit without polling. */
 export class UpdateLeaseHeldError extends Error {

@@ -1,5 +1,6 @@
-import type { QueueEntry } from "../model/entry.js";
+import type { LaunchIntent, QueueEntry } from "../model/entry.js";
 import type { InstanceView } from "../model/instance.js";
+import { parseBatchKey } from "../model/worker-batch.js";
 
 /** A live instance is booting or running: it can run, or is running, its container. */
 export function isLive(instance: InstanceView): boolean {
@@ -103,4 +104,14 @@ export class InstanceIndex {
     const launch = currentLaunch(entry);
     return launch !== undefined && !this.byId.has(launch.instanceId);
   }
+}
+
+/**
+ * The instance an open intent may have started for this container: its call's token and, for a
+ * batched call, the launch index of the item naming it (a one-container call starts one).
+ */
+export function intentInstanceKey(uuid: string, intent: LaunchIntent): string {
+  const batch = intent.batch === undefined ? [] : parseBatchKey(intent.batch);
+  const index = batch.findIndex((members) => members.some((m) => m.containerUuid === uuid));
+  return `${intent.clientToken}#${Math.max(0, index)}`;
 }

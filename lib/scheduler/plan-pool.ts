@@ -10,6 +10,7 @@ import { type PoolSettings, WorkerState, type WorkerView } from "../model/worker
 export type { PoolSettings } from "../model/worker.js";
 import { isAtCapacity, isAtQuota } from "./capacity.js";
 import { currentIntent, currentLaunch } from "./instances.js";
+import { compareWorkers, typeResources } from "./workers.js";
 import { prepareRunQueue } from "./plan-queue.js";
 import {
   instanceTypeAtCapacityStatus,
@@ -48,14 +49,15 @@ export interface AssignDecision {
 
 /**
  * A CreateGroup is one batched RunInstances: `instanceType` (which fixes the market: a
- * preemptible type is spot), MinCount 1, MaxCount = `uuids.length`; the container at position i
- * goes to the instance with AmiLaunchIndex i, through the call's user data. The launcher picks
- * the subnet. On a capacity error nothing falls back within the pass: the window is recorded and
- * the next pass plans the next eligible type (§3.3 step 6).
+ * preemptible type is spot), MinCount 1, MaxCount = `instances.length`; the containers of
+ * `instances[i]` go to the instance with AmiLaunchIndex i, through the call's user data: the
+ * first is the one the instance was planned for, the others packed onto it later in the pass
+ * (§3.3 8.5). The launcher picks the subnet. On a capacity error nothing falls back within the
+ * pass: the window is recorded and the next pass plans the next eligible type (§3.3 step 6).
  */
 export interface CreateGroup {
   instanceType: InstanceType;
-  uuids: string[];
+  instances: string[][];
 }
 
 /** An open batched intent to send again, exactly: the entries that share its ClientToken. */
@@ -86,6 +88,8 @@ interface Slot {
   view: WorkerView;
   remaining: WorkerView["remaining"];
   containers: number;
+  /** An instance this pass plans to create (upstream's blank-ID view): its group and launch index. */
+  planned?: { group: CreateGroup; launchIndex: number };
 }
 
 /**
@@ -96,7 +100,13 @@ interface Slot {
  * replaced by one with more containers (pack busy workers), and a booting choice by an idle or
  * running one.
  */
-function bestWorker(entry: QueueEntry, slots: readonly Slot[], settings: PoolSettings, now: number): Slot | undefined {
+function bestWorker(
+  entry: QueueEntry,
+  slots: readonly Slot[],
+  settings: PoolSettings,
+  now: number,
+  canPack: (slot: Slot) => boolean,
+): Slot | undefined {
   const need = entry.instanceResources;
   if (need === undefined) return undefined;
   const types = new Set(entry.instanceTypes ?? []);
@@ -104,6 +114,7 @@ function bestWorker(entry: QueueEntry, slots: readonly Slot[], settings: PoolSet
   for (const slot of slots) {
     const w = slot.view;
     if (w.kind !== "pool" || w.state === WorkerState.shutdown || w.idleBehavior !== IdleBehavior.run) continue;
+    if (!canPack(slot)) continue;
     if (settings.maxRunningContainersPerInstance > 0 && slot.containers >= settings.maxRunningContainersPerInstance)
       continue;
     if (!types.has(w.instanceType) || !accommodates(slot.remaining, need)) continue;
@@ -122,7 +133,8 @@ function bestWorker(entry: QueueEntry, slots: readonly Slot[], settings: PoolSet
 
 /**
  * Plans one runQueue pass (§3.3) over workers: per container in §3.3 order, an eligible idle or
- * booting worker before a new instance; new instances grouped by type into batched creates;
+ * booting worker before a new instance; a planned new instance joins the workers, so later
+ * containers pack onto it (§3.3 8.5); new instances grouped by type into batched creates;
  * MaxInstances and the quota count instances (listed, unlisted, in flight, planned), not
  * containers; the dynamic limit counts containers as upstream's `trying`. Statuses as upstream.
  * Pure: no I/O, `now` is an input.
@@ -142,6 +154,7 @@ export function planPool(input: PlanPoolInput): PoolPlan {
   const slotOf = new Map(slots.map((s) => [s.view.instanceId, s]));
   let planned = 0;
   const atQuota = () => isAtQuota(capacity, totalInstances + unlisted + planned, cloudVMs.MaxInstances, now);
+  const compare = compareWorkers(config.InstanceTypes);
 
   const plan: PoolPlan = {
     lock: [],
@@ -159,29 +172,52 @@ export function planPool(input: PlanPoolInput): PoolPlan {
   const groups = new Map<string, CreateGroup>();
   const full: CreateGroup[] = [];
   const repeats = new Map<string, RepeatGroup>();
+  // maxBatchSize bounds a call's containers (its user data); EC2's bucket bounds its instances.
   const maxBatch = Math.max(1, Math.min(settings.maxBatchSize ?? maxInstancesPerCall, maxInstancesPerCall));
-  const create = (uuid: string, it: InstanceType) => {
+  const containersIn = new Map<CreateGroup, number>();
+  const isFull = (group: CreateGroup) =>
+    (containersIn.get(group) ?? 0) >= maxBatch || group.instances.length >= maxInstancesPerCall;
+  const canPack = (slot: Slot) => slot.planned === undefined || !isFull(slot.planned.group);
+  const create = (entry: QueueEntry, it: InstanceType) => {
+    const uuid = entry.container.uuid;
     let group = groups.get(it.Name);
     // A full batch goes out as is; the next containers of the type start another call.
-    if (group === undefined || group.uuids.length >= maxBatch) {
+    if (group === undefined || isFull(group)) {
       if (group !== undefined) full.push(group);
-      group = { instanceType: it, uuids: [] };
+      group = { instanceType: it, instances: [] };
     }
-    group.uuids.push(uuid);
+    group.instances.push([uuid]);
+    containersIn.set(group, (containersIn.get(group) ?? 0) + 1);
     groups.set(it.Name, group);
     planned++;
     plan.allocatedNotStarted++;
     plan.statuses[uuid] = newInstanceStatus(it.Name);
+    // §3.3 8.5: the new instance joins the workers, so later containers of the pass can pack onto it.
+    const slot: Slot = {
+      view: plannedWorker(it, now),
+      remaining: typeResources(it),
+      containers: 1,
+      planned: { group, launchIndex: group.instances.length - 1 },
+    };
+    if (entry.instanceResources !== undefined)
+      slot.remaining = subtractResources(slot.remaining, entry.instanceResources);
+    const at = slots.findIndex((s) => compare(slot.view, s.view) < 0);
+    slots.splice(at < 0 ? slots.length : at, 0, slot);
   };
   const reserve = (entry: QueueEntry, slot: Slot) => {
     if (entry.instanceResources !== undefined)
       slot.remaining = subtractResources(slot.remaining, entry.instanceResources);
     slot.containers++;
-    plan.assign.push({
-      uuid: entry.container.uuid,
-      instanceId: slot.view.instanceId,
-      instanceType: slot.view.instanceType,
-    });
+    if (slot.planned !== undefined) {
+      slot.planned.group.instances[slot.planned.launchIndex]?.push(entry.container.uuid);
+      containersIn.set(slot.planned.group, (containersIn.get(slot.planned.group) ?? 0) + 1);
+    } else {
+      plan.assign.push({
+        uuid: entry.container.uuid,
+        instanceId: slot.view.instanceId,
+        instanceType: slot.view.instanceType,
+      });
+    }
     // §3.3 8.2: a worker not up yet means waiting for it to boot; an up one, preparing.
     if (slot.view.state === WorkerState.booting) {
       plan.statuses[entry.container.uuid] = newInstanceStatus(slot.view.instanceType);
@@ -233,7 +269,7 @@ export function planPool(input: PlanPoolInput): PoolPlan {
       plan.statuses[ctr.uuid] = supervisorLimitStatus(overmaxsuper.length);
       continue;
     }
-    const best = bestWorker(entry, slots, settings, now);
+    const best = bestWorker(entry, slots, settings, now, canPack);
     const types = typesOf(entry);
     const [available] = types.filter((it) => !isAtCapacity(capacity, it, quotaGroups, now));
 
@@ -255,7 +291,7 @@ export function planPool(input: PlanPoolInput): PoolPlan {
         reserve(entry, best);
       } else if (available !== undefined && !throttled) {
         plan.lock.push(ctr.uuid);
-        create(ctr.uuid, available);
+        create(entry, available);
       }
     } else if (ctr.state === ContainerState.Locked) {
       if (!underLimit(trying)) continue;
@@ -278,7 +314,7 @@ export function planPool(input: PlanPoolInput): PoolPlan {
         continue;
       }
       if (throttled) continue;
-      create(ctr.uuid, available);
+      create(entry, available);
     }
   }
 
@@ -299,4 +335,22 @@ export function planPool(input: PlanPoolInput): PoolPlan {
     .filter((e) => e.container.state === ContainerState.Locked && !held.has(e.container.uuid))
     .map((e) => e.container.uuid);
   return plan;
+}
+
+/** Upstream's view of an instance being created: booting, blank ID (it sorts first among its equals). */
+function plannedWorker(it: InstanceType, now: number): WorkerView {
+  const at = new Date(now).toISOString();
+  return {
+    instanceId: "",
+    instanceType: it.Name,
+    price: it.Price,
+    kind: "pool",
+    state: WorkerState.booting,
+    idleBehavior: IdleBehavior.run,
+    launchTime: at,
+    containers: [],
+    runningCount: 0,
+    remaining: typeResources(it),
+    lastBusyAt: at,
+  };
 }

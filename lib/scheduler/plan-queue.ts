@@ -4,7 +4,7 @@ import { type InstanceType, resolveInstanceTypes } from "../model/instance-type.
 import type { QueueEntry } from "../model/entry.js";
 import { isAtCapacity, isAtQuota, isThrottled } from "./capacity.js";
 import type { CapacityState } from "../model/dispatch-state.js";
-import { countsTowardQuota, currentIntent, currentLaunch, InstanceIndex } from "./instances.js";
+import { countsTowardQuota, currentIntent, currentLaunch, InstanceIndex, intentInstanceKey } from "./instances.js";
 import type { InstanceView } from "../model/instance.js";
 import { maxSupervisorsFor } from "./max-containers.js";
 import {
@@ -165,12 +165,18 @@ export function prepareRunQueue(input: {
     else if (isFinalState(entry.container.state) || typesOf(entry).length === 0) continue;
     considered.push(entry);
   }
-  const unlisted = input.entries.filter(
-    (e) =>
-      e.container.state === ContainerState.Locked &&
-      (index.launchUnlisted(e) ||
-        (currentLaunch(e) === undefined && currentIntent(e) !== undefined && index.liveFor(e).length === 0)),
-  ).length;
+  // Instances, not entries: containers packed onto one instance (pool mode) share its record or
+  // its intent's launch index, and count once.
+  const unlistedInstances = new Set<string>();
+  for (const e of input.entries) {
+    if (e.container.state !== ContainerState.Locked) continue;
+    const launch = currentLaunch(e);
+    const intent = currentIntent(e);
+    if (launch !== undefined && index.launchUnlisted(e)) unlistedInstances.add(launch.instanceId);
+    else if (launch === undefined && intent !== undefined && index.liveFor(e).length === 0)
+      unlistedInstances.add(intentInstanceKey(e.container.uuid, intent));
+  }
+  const unlisted = unlistedInstances.size;
   return {
     index,
     typesOf,

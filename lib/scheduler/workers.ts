@@ -22,6 +22,18 @@ export interface DeriveWorkersInput {
 
 const zero: WorkerResources = { VCPUs: 0, RAM: 0, Scratch: 0, GPUs: 0, GPUVRAM: 0, sharedVCPUUsed: false };
 
+/** A configured type's whole resources, as a worker with nothing on it has them. */
+export function typeResources(it: InstanceType): WorkerResources {
+  return {
+    VCPUs: it.VCPUs,
+    RAM: it.RAM,
+    Scratch: it.Scratch,
+    GPUs: it.GPU.DeviceCount,
+    GPUVRAM: it.GPU.VRAM,
+    sharedVCPUUsed: false,
+  };
+}
+
 function maxIso(a: string, b: string | undefined): string {
   return b !== undefined && Date.parse(b) > Date.parse(a) ? b : a;
 }
@@ -98,17 +110,7 @@ export function deriveWorkers(input: DeriveWorkersInput): WorkerView[] {
     const type = Object.hasOwn(input.instanceTypes, instance.instanceType)
       ? input.instanceTypes[instance.instanceType]
       : undefined;
-    let remaining: WorkerResources =
-      type === undefined
-        ? zero
-        : {
-            VCPUs: type.VCPUs,
-            RAM: type.RAM,
-            Scratch: type.Scratch,
-            GPUs: type.GPU.DeviceCount,
-            GPUVRAM: type.GPU.VRAM,
-            sharedVCPUUsed: false,
-          };
+    let remaining: WorkerResources = type === undefined ? zero : typeResources(type);
     for (const entry of assigned) {
       const need = entry.instanceResources;
       if (need === undefined) {

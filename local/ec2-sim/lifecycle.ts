@@ -76,6 +76,18 @@ export class InstanceLifecycle {
   }
 
   /**
+   * The time an instance is billed for, as EC2 counts it: from its first `running` to its first
+   * `shutting-down` or `terminated` (or now, if it still runs). Zero if it never ran.
+   */
+  billedMs(id: string): number {
+    const past = this.history.get(id) ?? [];
+    const ran = past.find((p) => p.state === "running");
+    if (ran === undefined) return 0;
+    const ended = past.find((p) => p.at >= ran.at && (p.state === "shutting-down" || p.state === "terminated"));
+    return (ended?.at ?? this.clock()) - ran.at;
+  }
+
+  /**
    * What DescribeInstances shows when EC2's listing lags `lagMs` behind (it is eventually
    * consistent): the instances launched at least that long ago, each in the state it was in then.
    * Everything else (RunInstances idempotency, TerminateInstances, CreateTags, the controls) sees

@@ -75,6 +75,11 @@ export class Ec2Simulator {
     return structuredClone(this.state.lifecycle.all().filter(keep));
   }
 
+  /** EC2's billed time of one instance (running until shutting-down), in sim-clock ms. */
+  billedMs(id: string): number {
+    return this.state.lifecycle.billedMs(id);
+  }
+
   /** A copy of one instance, or undefined. */
   instance(id: string): SimInstance | undefined {
     const i = this.state.lifecycle.get(id);

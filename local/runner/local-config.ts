@@ -21,13 +21,20 @@ export interface LocalConfig {
 
 /**
  * Writes `source` into `stateDir/config.yml` with `Containers.CloudVMs.PollInterval` set to
- * `pollInterval` (comments kept), in the whole-file or bare-section layout alike.
+ * `pollInterval` and any other `cloudVMs` keys set as given (comments kept), in the whole-file
+ * or bare-section layout alike.
  */
-export function writeLocalConfig(source: string, stateDir: string, pollInterval: string): string {
+export function writeLocalConfig(
+  source: string,
+  stateDir: string,
+  pollInterval: string,
+  cloudVMs: Readonly<Record<string, string | number>> = {},
+): string {
   const doc = parseDocument(readFileSync(source, "utf8"));
   const clusters = doc.get("Clusters");
   const prefix = isMap(clusters) ? ["Clusters", String(clusters.items[0]?.key ?? "")] : [];
   doc.setIn([...prefix, "Containers", "CloudVMs", "PollInterval"], pollInterval);
+  for (const [key, value] of Object.entries(cloudVMs)) doc.setIn([...prefix, "Containers", "CloudVMs", key], value);
   mkdirSync(stateDir, { recursive: true });
   const path = join(stateDir, "config.yml");
   const header = `# Written by the local runner from ${source}, with PollInterval ${pollInterval}. Edits are overwritten.\n`;

@@ -266,9 +266,8 @@ async function play(
           ec2: ec2Sim,
           arvados: arvadosSim,
           tagKeyPrefix,
-          bootDelayMs:
-            options.bootDelayMs ??
-            (options.workload?.bootSeconds === undefined ? 1_000 : options.workload.bootSeconds * 1000),
+          // The same boot as a worker's: comparing the modes must not favour either.
+          bootDelayMs: options.bootDelayMs ?? localBootDelayMs(options.workload?.bootSeconds, options.tickMs),
           shutdownDelayMs: options.shutdownDelayMs ?? 500,
           plan: (uuid) => player?.get(uuid),
           defaultRuntimeMs: 5_000,

@@ -26,12 +26,41 @@ export class WorkloadPlayer {
   private readonly byUuid = new Map<string, SubmittedContainer>();
   private readonly remaining: PlannedContainer[];
 
+  /** Per workload line: its containers' uuids once submitted, and when the last of them was seen final. */
+  private readonly lines = new Map<string, { planned: number; uuids: string[]; endedAt?: number }>();
+
   constructor(
     private readonly sim: ArvadosSimulator,
     planned: readonly PlannedContainer[],
     private readonly startedAt: number,
   ) {
     this.remaining = [...planned].sort((a, b) => a.submitAfterMs - b.submitAfterMs);
+    for (const p of planned) {
+      const line = this.lines.get(p.line) ?? { planned: 0, uuids: [] };
+      line.planned++;
+      this.lines.set(p.line, line);
+    }
+  }
+
+  /** When every container of `name` was first seen final (the Arvados simulator's state), if it has ended. */
+  private lineEndedAt(name: string, now: number): number | undefined {
+    const line = this.lines.get(name);
+    if (line === undefined || line.uuids.length < line.planned) return undefined;
+    if (line.endedAt === undefined) {
+      const final = (uuid: string) => {
+        const state = this.sim.getContainer(uuid)?.state;
+        return state === "Complete" || state === "Cancelled";
+      };
+      if (line.uuids.every(final)) line.endedAt = now;
+    }
+    return line.endedAt;
+  }
+
+  /** Whether `p` is due: its time from the run's start, or from the end of the line it follows. */
+  private isDue(p: PlannedContainer, now: number): boolean {
+    if (p.after === undefined) return p.submitAfterMs <= now - this.startedAt;
+    const ended = this.lineEndedAt(p.after, now);
+    return ended !== undefined && p.submitAfterMs <= now - ended;
   }
 
   /** The whole workload has been submitted. */
@@ -44,11 +73,13 @@ export class WorkloadPlayer {
     return this.submitted.length + this.remaining.length;
   }
 
-  /** Submits every container that is due at `now`. */
+  /** Submits every container that is due at `now`, in plan order. */
   submitDue(now = Date.now()): void {
-    while (this.remaining.length > 0 && (this.remaining[0]?.submitAfterMs ?? 0) <= now - this.startedAt) {
-      const next = this.remaining.shift();
-      if (next === undefined) break;
+    const due = this.remaining.filter((p) => this.isDue(p, now));
+    if (due.length === 0) return;
+    const dueSet = new Set(due);
+    this.remaining.splice(0, this.remaining.length, ...this.remaining.filter((p) => !dueSet.has(p)));
+    for (const next of due) {
       const createdAtMs =
         next.requestCreatedAtMs === undefined ? undefined : Math.round(this.startedAt) + next.requestCreatedAtMs;
       const container = this.sim.addContainer(next.fields, {
@@ -67,6 +98,7 @@ export class WorkloadPlayer {
       };
       this.submitted.push(submitted);
       this.byUuid.set(submitted.uuid, submitted);
+      this.lines.get(next.line)?.uuids.push(submitted.uuid);
     }
   }
 

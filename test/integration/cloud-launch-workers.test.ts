@@ -2,13 +2,11 @@ import type { EC2Client } from "@aws-sdk/client-ec2";
 import { afterEach, describe, expect, it } from "vitest";
 import { listInstances } from "../../lib/cloud/instances.js";
 import {
-  type BatchMember,
   buildWorkerRunInstancesInput,
   launchWorkers,
-  parseBatchKey,
-  batchKey,
   workerClientToken,
 } from "../../lib/cloud/worker-run-instances.js";
+import { type BatchMember, batchKey, parseBatchKey } from "../../lib/model/worker-batch.js";
 import type { InstanceType } from "../../lib/model/instance-type.js";
 import { Ec2Simulator } from "../../local/ec2-sim/simulator.js";
 import { localEc2Client } from "../support/ec2.js";
@@ -16,9 +14,11 @@ import { containerUuid, ec2Driver, instanceType, runInstancesArgs } from "../sup
 
 const instanceSetId = "zzzzz-gj3su-000000000000000";
 const m5 = (i: number, over: Partial<InstanceType> = {}) => instanceType(i, { ProviderType: `m5.${i}xlarge`, ...over });
-const batch = (...is: number[]): BatchMember[] => is.map((i) => ({ containerUuid: containerUuid(i), attempt: 1 }));
+const member = (i: number, attempt = 1): BatchMember => ({ containerUuid: containerUuid(i), attempt });
+/** One container per launch index. */
+const batch = (...is: number[]): BatchMember[][] => is.map((i) => [member(i)]);
 
-function args(members: BatchMember[], subnets: string[] = []) {
+function args(members: BatchMember[][], subnets: string[] = []) {
   const {
     containerUuid: _c,
     attempt: _a,
@@ -74,13 +74,21 @@ describe("the RunInstances input of a batch", () => {
     expect(workerClientToken(batch(1, 2), "type1", "subnet-a")).toBe(token);
     expect(workerClientToken(batch(2, 1), "type1", "subnet-a")).not.toBe(token);
     expect(workerClientToken(batch(1, 2), "type1", "subnet-b")).not.toBe(token);
-    expect(workerClientToken([{ containerUuid: containerUuid(1), attempt: 2 }, ...batch(2)], "type1")).not.toBe(
-      workerClientToken(batch(1, 2), "type1"),
-    );
+    expect(workerClientToken([[member(1, 2)], ...batch(2)], "type1")).not.toBe(workerClientToken(batch(1, 2), "type1"));
+    // Packed onto one instance is another call than one instance each.
+    expect(workerClientToken([[member(1), member(2)]], "type1")).not.toBe(workerClientToken(batch(1, 2), "type1"));
   });
 
-  it("keeps the batch in an intent as uuid:attempt and reads it back", () => {
-    expect(parseBatchKey(batchKey(batch(1, 2)))).toEqual(batch(1, 2));
+  it("keeps the batch in an intent as uuid:attempt per launch index, packed ones joined by +, and reads it back", () => {
+    expect(batchKey(batch(1, 2))).toEqual([`${containerUuid(1)}:1`, `${containerUuid(2)}:1`]);
+    const packed = [[member(1), member(2, 3)], [member(4)]];
+    expect(batchKey(packed)).toEqual([`${containerUuid(1)}:1+${containerUuid(2)}:3`, `${containerUuid(4)}:1`]);
+    expect(parseBatchKey(batchKey(packed))).toEqual(packed);
+  });
+
+  it("refuses an empty batch or an empty launch index", () => {
+    expect(() => buildWorkerRunInstancesInput(args([]))).toThrow(/empty batch/);
+    expect(() => buildWorkerRunInstancesInput(args([[member(1)], []]))).toThrow(/empty batch/);
   });
 });
 
@@ -93,6 +101,13 @@ describe("one call starts the workers of a batch (EC2 simulator)", () => {
     const listed = await listInstances(client, { tagKeyPrefix: "Arvados", instanceSetId });
     expect(listed).toHaveLength(3);
     expect(listed.every((i) => i.worker && i.containerUuid === undefined)).toBe(true);
+  });
+
+  it("asks for one instance per launch index, however many containers are packed onto each", async () => {
+    const client = await start();
+    const result = await launchWorkers(client, args([[member(1), member(2)], [member(3)]]), fresh);
+    expect(result.instances.map((i) => i.launchIndex).sort()).toEqual([0, 1]);
+    expect(sim?.instances()).toHaveLength(2);
   });
 
   it("a repeat of the same call starts nothing more and returns the same instances", async () => {

@@ -243,6 +243,22 @@ describe("instances move pending → running → shutting-down → terminated �
     expect((await describeAll())[0]?.State?.Name).toBe("terminated");
   });
 
+  it("bills an instance as EC2 does: from running until shutting-down, nothing while pending", async () => {
+    await startSim({ pendingMs: 30_000, shuttingDownMs: 10_000 });
+    const a = await run(1);
+    clock += 30_000;
+    await describeAll();
+    expect(sim.billedMs(a.InstanceId ?? "")).toBe(0);
+    clock += 120_000;
+    expect(sim.billedMs(a.InstanceId ?? "")).toBe(120_000);
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: [a.InstanceId ?? ""] }));
+    clock += 60_000;
+    await describeAll();
+    expect(sim.billedMs(a.InstanceId ?? "")).toBe(120_000);
+    const never = await run(2);
+    expect(sim.billedMs(never.InstanceId ?? "")).toBe(0);
+  });
+
   it("instancesWhere copies only the instances its filter keeps, terminated ones included when asked", async () => {
     await startSim({ terminatedRetentionMs: 60_000 });
     const [a, b] = [await run(1), await run(2)];

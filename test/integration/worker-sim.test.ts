@@ -237,7 +237,11 @@ describe("locally, each worker instance runs the real agent against its IMDS, cr
         buildOrderTagsInput("Arvados", id, [{ containerUuid: victim, attempt: 1, action: "kill" }]),
       ),
     );
-    await until(() => stateOf(victim) === "Cancelled", "Cancelled");
+    // Arvados hears of the cancel before the killed process is gone: wait for both.
+    await until(
+      () => stateOf(victim) === "Cancelled" && !crunchRun.running(id).includes(victim),
+      "Cancelled and its crunch-run gone",
+    );
     expect(stateOf(neighbour)).toBe("Running");
     expect(crunchRun.running(id)).toEqual([neighbour]);
   });

@@ -181,11 +181,11 @@ export class PortFakes {
     this.workerLaunches.push(request);
     const call: LaunchCall = request.repeat ?? {
       subnetId: "subnet-a",
-      clientToken: `batch-${request.batch.map((b) => b.containerUuid).join("+")}`,
+      clientToken: `batch-${request.batch.map((ms) => ms.map((b) => b.containerUuid).join("+")).join(",")}`,
     };
     if (request.repeat === undefined) await request.beforeCall?.(call, undefined);
     this.log.push(
-      `${request.repeat === undefined ? "create" : "repeat"} ${request.instanceType.Name} ${request.batch.map((b) => b.containerUuid).join(",")}`,
+      `${request.repeat === undefined ? "create" : "repeat"} ${request.instanceType.Name} ${request.batch.map((ms) => ms.map((b) => b.containerUuid).join("+")).join(",")}`,
     );
     const answer = this.workerAnswers.shift();
     request.onAttempt?.({ subnetId: call.subnetId ?? "", success: !(answer instanceof Error) });

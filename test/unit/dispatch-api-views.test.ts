@@ -205,6 +205,45 @@ describe("an instance is upstream's worker.InstanceView, its state read off EC2'
     ]);
   });
 
+  it("a pool worker shows every non-final container given to it, the last one given, and its derived state", () => {
+    const worker = instance(7, { instanceType: "type2", worker: true });
+    const on7 = (i: number, state: "Running" | "Locked" | "Complete", minutesAgo: number) =>
+      entry(i, {
+        state,
+        launch: { ...launchRecord(7), instanceType: "type2", launchedAt: at(-minutesAgo * MINUTE), assignedBy: "tag" },
+      });
+    const [busy] = views([worker], [on7(1, "Running", 4), on7(2, "Locked", 1), on7(3, "Complete", 6)]);
+    expect(busy).toMatchObject({
+      instance: instanceId(7),
+      worker_state: "running",
+      running_container_uuids: [containerUuid(1), containerUuid(2)],
+      last_container_uuid: containerUuid(2),
+      last_busy: goTime(now),
+    });
+    const [idle] = views([worker], [on7(3, "Complete", 6)]);
+    expect(idle).toMatchObject({
+      worker_state: "idle",
+      running_container_uuids: [],
+      last_container_uuid: containerUuid(3),
+    });
+    expect(idle?.last_busy).toBe(goTime(at(-5 * MINUTE)));
+  });
+
+  it("containers packed onto one instance of a call in flight show as one create, not one each", () => {
+    const intent = {
+      ...launchIntent("type2"),
+      batch: [`${containerUuid(1)}:1+${containerUuid(2)}:1`, `${containerUuid(3)}:1`],
+    };
+    const list = views(
+      [],
+      [1, 2, 3].map((i) => entry(i, { state: "Locked", launchIntent: intent })),
+    );
+    expect(list.map((v) => [v.instance, v.worker_state, v.arvados_instance_type])).toEqual([
+      ["", "booting", "type2"],
+      ["", "booting", "type2"],
+    ]);
+  });
+
   it("leaves out instances already on their way out", () => {
     expect(
       views([

@@ -34,6 +34,21 @@ function fakes(): PortFakes {
 const run = (f: PortFakes) => runLaunchPass(f.poolLaunchDeps(), () => 10 * MINUTE);
 const actions = (f: PortFakes) => f.log.filter((line) => !line.startsWith("intent") && !line.startsWith("record"));
 
+/** A pass whose RunInstances outcome is unknown, then the next pass, which sees `uuids` Locked with their intents. */
+async function passOfUnknownOutcomeThenNext(f: PortFakes, uuids: readonly string[]): Promise<void> {
+  f.workerAnswers.push(
+    new Ec2Error({ code: "InternalError", message: "x", fault: "server", outcome: "unknown", throttleDelayMs: 0 }),
+  );
+  await run(f);
+  for (const uuid of uuids) {
+    const e = f.entries.get(uuid);
+    const intent = f.intents.get(uuid);
+    if (e !== undefined && intent !== undefined) f.entries.set(uuid, { ...e, launchIntent: intent });
+  }
+  f.log.length = 0;
+  await run(f);
+}
+
 describe("new workers start in one batched call per type", () => {
   it("locks three Queued containers, then one RunInstances for all three, mapped by launch index", async () => {
     const f = fakes();
@@ -67,20 +82,9 @@ describe("new workers start in one batched call per type", () => {
   it("repeats exactly the call of an open batched intent, and records what it started", async () => {
     const f = fakes();
     f.add(ent(1, { types: [1] }), ent(2, { types: [1] }));
-    f.workerAnswers.push(
-      new Ec2Error({ code: "InternalError", message: "x", fault: "server", outcome: "unknown", throttleDelayMs: 0 }),
-    );
-    await run(f);
-    // The next pass sees the entries Locked with their intents.
-    for (const uuid of [c(1), c(2)]) {
-      const e = f.entries.get(uuid);
-      const intent = f.intents.get(uuid);
-      if (e !== undefined && intent !== undefined) f.entries.set(uuid, { ...e, launchIntent: intent });
-    }
-    f.log.length = 0;
-    await run(f);
+    await passOfUnknownOutcomeThenNext(f, [c(1), c(2)]);
     expect(actions(f)).toEqual([`repeat type1 ${c(1)},${c(2)}`]);
-    expect(f.workerLaunches[1]?.repeat?.clientToken).toBe(f.workerLaunches[0] && `batch-${c(1)}+${c(2)}`);
+    expect(f.workerLaunches[1]?.repeat?.clientToken).toBe(f.workerLaunches[0] && `batch-${c(1)},${c(2)}`);
     expect(f.launchRecords.size).toBe(2);
   });
 
@@ -93,6 +97,43 @@ describe("new workers start in one batched call per type", () => {
     expect(f.launchRecords.has(c(3))).toBe(false);
     expect(f.intents.has(c(3))).toBe(false);
     expect(f.entries.get(c(3))?.container.state).toBe("Locked");
+  });
+});
+
+describe("containers pack onto the new instances of their pass (§3.3 8.5)", () => {
+  it("two 1-VCPU containers go to one new 2-VCPU instance: one launch index, both recorded on it", async () => {
+    const f = fakes();
+    f.add(ent(1, { types: [2] }), ent(2, { types: [2] }), ent(3, { types: [2] }));
+    await run(f);
+    expect(actions(f)).toEqual([
+      `lock ${c(1)}`,
+      `lock ${c(2)}`,
+      `lock ${c(3)}`,
+      `create type2 ${c(1)}+${c(2)},${c(3)}`,
+    ]);
+    expect(f.workerLaunches[0]?.batch.map((ms) => ms.length)).toEqual([2, 1]);
+    const [r1, r2, r3] = [c(1), c(2), c(3)].map((u) => f.launchRecords.get(u));
+    expect(r1?.instanceId).toBe(r2?.instanceId);
+    expect(r3?.instanceId).not.toBe(r1?.instanceId);
+    expect(r2).toMatchObject({ assignedBy: "userData", instanceType: "type2" });
+  });
+
+  it("a packed batch whose outcome is unknown is repeated as the same call, packing and all", async () => {
+    const f = fakes();
+    f.add(ent(1, { types: [2] }), ent(2, { types: [2] }));
+    await passOfUnknownOutcomeThenNext(f, [c(1), c(2)]);
+    expect(actions(f)).toEqual([`repeat type2 ${c(1)}+${c(2)}`]);
+    expect(f.entries.get(c(2))?.launchIntent?.batch).toEqual([`${c(1)}:1+${c(2)}:1`]);
+    expect(f.workerLaunches[1]?.batch).toEqual(f.workerLaunches[0]?.batch);
+    expect(f.launchRecords.get(c(1))?.instanceId).toBe(f.launchRecords.get(c(2))?.instanceId);
+  });
+
+  it("a container not ours after its lock drops out of its instance; the instance still starts for the others", async () => {
+    const f = fakes();
+    f.add(ent(1, { types: [2] }), ent(2, { types: [2] }));
+    f.notOurs.add(c(1));
+    await run(f);
+    expect(actions(f).at(-1)).toBe(`create type2 ${c(2)}`);
   });
 });
 

@@ -91,6 +91,51 @@ describe("local workloads", () => {
     for (const priority of byLabel.values()) expect(priority > 2n ** 53n).toBe(true);
   });
 
+  it("submits a line that comes after another once every container of that one is final, plus its delay", () => {
+    const sim = new ArvadosSimulator();
+    const t0 = Date.UTC(2026, 11, 7);
+    const player = new WorkloadPlayer(
+      sim,
+      planWorkload(
+        parseWorkload({
+          containers: [
+            { name: "wave-1", count: 2, ram: "1GiB", vcpus: 1 },
+            { name: "wave-2", count: 2, after: "wave-1", submitAfterSeconds: 1, ram: "1GiB", vcpus: 1 },
+          ],
+        }),
+      ),
+      t0,
+    );
+    player.submitDue(t0);
+    const [a, b] = player.submitted.map((s) => s.uuid);
+    expect(player.submitted).toHaveLength(2);
+    sim.finishContainer(a ?? "", "Cancelled");
+    player.submitDue(t0 + 10_000);
+    expect(player.submitted).toHaveLength(2);
+    sim.finishContainer(b ?? "", "Cancelled");
+    player.submitDue(t0 + 20_000);
+    expect(player.submitted).toHaveLength(2);
+    player.submitDue(t0 + 20_999);
+    expect(player.submitted).toHaveLength(2);
+    player.submitDue(t0 + 21_000);
+    expect(player.submitted.map((s) => s.label)).toEqual(["wave-1-1", "wave-1-2", "wave-2-1", "wave-2-2"]);
+    expect(player.done).toBe(true);
+  });
+
+  it("refuses after naming no earlier line, and a pinned request time with after", () => {
+    expect(() => parseWorkload({ containers: [{ name: "x", after: "y", ram: "1GiB", vcpus: 1 }] })).toThrow(
+      /containers.0.after: after "y" names no earlier line/,
+    );
+    expect(() =>
+      parseWorkload({
+        containers: [
+          { name: "y", ram: "1GiB", vcpus: 1 },
+          { name: "x", after: "y", requestCreatedAtOffsetMs: 0, ram: "1GiB", vcpus: 1 },
+        ],
+      }),
+    ).toThrow(/not with after/);
+  });
+
   it("plans a spot interruption for a preemptible container that asks for one", () => {
     const [planned] = planWorkload(
       parseWorkload({

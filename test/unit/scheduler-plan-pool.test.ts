@@ -86,7 +86,8 @@ function plan(entries: QueueEntry[], options: Options = {}): PoolPlan {
 }
 
 const assigns = (p: PoolPlan) => p.assign.map((a) => [a.uuid, a.instanceId]);
-const creates = (p: PoolPlan) => p.create.map((g) => [g.instanceType.Name, g.uuids]);
+/** Each create group: its type and the containers of each new instance, by launch index. */
+const creates = (p: PoolPlan) => p.create.map((g) => [g.instanceType.Name, g.instances]);
 
 describe("§3.3 step 5: an eligible existing worker before a new instance", () => {
   test("a Queued container is locked and given to an idle worker, with no new instance", () => {
@@ -128,7 +129,7 @@ describe("§3.3 step 5: an eligible existing worker before a new instance", () =
   test("a worker whose type is not among the container's types is not used", () => {
     const p = plan([ent(1, { types: [1] })], { instances: [worker(1, { launchTime: at(-MINUTE) })] });
     expect(p.assign).toEqual([]);
-    expect(creates(p)).toEqual([["type1", [containerUuid(1)]]]);
+    expect(creates(p)).toEqual([["type1", [[containerUuid(1)]]]]);
   });
 });
 
@@ -141,7 +142,7 @@ describe("§2.6 Accommodates/Sub: containers share a worker while its remaining 
       [containerUuid(1), instanceId(1)],
       [containerUuid(2), instanceId(1)],
     ]);
-    expect(creates(p)).toEqual([["type2", [containerUuid(3)]]]);
+    expect(creates(p)).toEqual([["type2", [[containerUuid(3)]]]]);
   });
 
   test("resources of containers already assigned are subtracted (§3.3 preparation)", () => {
@@ -149,7 +150,7 @@ describe("§2.6 Accommodates/Sub: containers share a worker while its remaining 
       instances: [worker(1)],
     });
     expect(p.assign).toEqual([]);
-    expect(creates(p)).toEqual([["type2", [containerUuid(2)]]]);
+    expect(creates(p)).toEqual([["type2", [[containerUuid(2)]]]]);
   });
 
   test("0-VCPU containers share one VCPU: many fit, and then a 2-VCPU one no longer does", () => {
@@ -158,7 +159,7 @@ describe("§2.6 Accommodates/Sub: containers share a worker while its remaining 
       instances: [worker(1, { launchTime: at(-MINUTE) })],
     });
     expect(p.assign.map((a) => a.uuid)).toEqual([containerUuid(1), containerUuid(2), containerUuid(3)]);
-    expect(creates(p)).toEqual([["type2", [containerUuid(4)]]]);
+    expect(creates(p)).toEqual([["type2", [[containerUuid(4)]]]]);
   });
 
   test("an assigned container whose resources are unknown leaves no spare capacity", () => {
@@ -176,7 +177,7 @@ describe("which workers may take a container", () => {
       settings: { maxRunningContainersPerInstance: 1 },
     });
     expect(p.assign).toEqual([]);
-    expect(creates(p)).toEqual([["type2", [containerUuid(2)]]]);
+    expect(creates(p)).toEqual([["type2", [[containerUuid(2)]]]]);
   });
 
   test.each(["hold", "drain"] as const)("a worker with IdleBehavior %s takes nothing new", (idleBehavior) => {
@@ -209,8 +210,8 @@ describe("new instances: one batched create per type, counted in instances", () 
   test("containers needing the same type share one create group, in §3.3 order", () => {
     const p = plan([ent(1, { types: [1] }), ent(2, { types: [1] }), ent(3, { types: [2] })]);
     expect(creates(p)).toEqual([
-      ["type1", [containerUuid(1), containerUuid(2)]],
-      ["type2", [containerUuid(3)]],
+      ["type1", [[containerUuid(1)], [containerUuid(2)]]],
+      ["type2", [[containerUuid(3)]]],
     ]);
     expect(p.lock).toHaveLength(3);
     expect(p.newInstances).toBe(3);
@@ -222,9 +223,9 @@ describe("new instances: one batched create per type, counted in instances", () 
       { settings: { maxBatchSize: 2 } },
     );
     expect(creates(p)).toEqual([
-      ["type1", [containerUuid(1), containerUuid(2)]],
-      ["type1", [containerUuid(3), containerUuid(4)]],
-      ["type1", [containerUuid(5)]],
+      ["type1", [[containerUuid(1)], [containerUuid(2)]]],
+      ["type1", [[containerUuid(3)], [containerUuid(4)]]],
+      ["type1", [[containerUuid(5)]]],
     ]);
   });
 
@@ -256,6 +257,87 @@ describe("new instances: one batched create per type, counted in instances", () 
     ]);
     expect(p.repeat).toEqual([{ clientToken: "tok", uuids: [containerUuid(1), containerUuid(2)] }]);
     expect(p.create).toEqual([]);
+  });
+});
+
+describe("§3.3 8.5: later containers of a pass pack onto the instances it creates", () => {
+  const boot = "Waiting for a type2 instance to boot and be ready to accept work.";
+
+  test("two 1-VCPU containers share one new 2-VCPU instance; a third starts another", () => {
+    const p = plan([1, 2, 3].map((i) => ent(i, { types: [2] })));
+    expect(creates(p)).toEqual([["type2", [[containerUuid(1), containerUuid(2)], [containerUuid(3)]]]]);
+    expect(p.newInstances).toBe(2);
+    expect(p.lock).toHaveLength(3);
+    expect([1, 2, 3].map((i) => p.statuses[containerUuid(i)])).toEqual([boot, boot, boot]);
+    expect(p.allocatedNotStarted).toBe(3);
+  });
+
+  test("MaxRunningContainersPerInstance 1: one new instance each", () => {
+    const p = plan(
+      [1, 2].map((i) => ent(i, { types: [2] })),
+      { settings: { maxRunningContainersPerInstance: 1 } },
+    );
+    expect(creates(p)).toEqual([["type2", [[containerUuid(1)], [containerUuid(2)]]]]);
+  });
+
+  test("maxBatchSize counts containers: a full batch takes no more, packed or not", () => {
+    const p = plan(
+      [1, 2, 3].map((i) => ent(i, { types: [2] })),
+      { settings: { maxBatchSize: 2 } },
+    );
+    expect(creates(p)).toEqual([
+      ["type2", [[containerUuid(1), containerUuid(2)]]],
+      ["type2", [[containerUuid(3)]]],
+    ]);
+  });
+
+  test("an idle worker with room takes containers before any new instance is planned", () => {
+    const p = plan([ent(1, { types: [2], vcpus: 2 }), ent(2, { types: [2] })], {
+      instances: [worker(5, { launchTime: at(-MINUTE) })],
+    });
+    // Container 1 takes the whole idle worker; container 2 then gets a new instance of its own.
+    expect(assigns(p)).toEqual([[containerUuid(1), instanceId(5)]]);
+    expect(creates(p)).toEqual([["type2", [[containerUuid(2)]]]]);
+    const q = plan([ent(1, { types: [2] }), ent(2, { types: [2] }), ent(3, { types: [2] })], {
+      instances: [worker(5, { launchTime: at(-MINUTE) })],
+    });
+    expect(assigns(q).map(([, id]) => id)).toEqual([instanceId(5), instanceId(5)]);
+    expect(creates(q)).toEqual([["type2", [[containerUuid(3)]]]]);
+  });
+
+  test("MaxInstances counts the packed instance once", () => {
+    const p = plan(
+      [1, 2, 3].map((i) => ent(i, { types: [2] })),
+      { cloudVMs: { MaxInstances: 1 } },
+    );
+    expect(creates(p)).toEqual([["type2", [[containerUuid(1), containerUuid(2)]]]]);
+    expect(p.newInstances).toBe(1);
+    expect(p.statuses[containerUuid(3)]).toMatch(/Cluster is at cloud account limits/);
+  });
+
+  test("containers packed onto one instance the listing does not show yet count it once toward MaxInstances", () => {
+    const packed = [assigned(1, 9), assigned(2, 9)];
+    const p = plan([...packed, ent(3, { types: [2], vcpus: 2 })], { cloudVMs: { MaxInstances: 2 } });
+    expect(creates(p)).toEqual([["type2", [[containerUuid(3)]]]]);
+    const inFlight = { attempt: 1, instanceType: "type2", clientToken: "tok", writtenAt: at(-MINUTE) };
+    const batch = [`${containerUuid(1)}:1+${containerUuid(2)}:1`];
+    const q = plan(
+      [
+        ent(1, { state: "Locked", launchIntent: { ...inFlight, batch } }),
+        ent(2, { state: "Locked", launchIntent: { ...inFlight, batch } }),
+        ent(3, { types: [2], vcpus: 2 }),
+      ],
+      { cloudVMs: { MaxInstances: 2 } },
+    );
+    expect(creates(q)).toEqual([["type2", [[containerUuid(3)]]]]);
+  });
+
+  test("a container that fits no type of the planned instance does not pack onto it", () => {
+    const p = plan([ent(1, { types: [2] }), ent(2, { types: [1] })]);
+    expect(creates(p)).toEqual([
+      ["type2", [[containerUuid(1)]]],
+      ["type1", [[containerUuid(2)]]],
+    ]);
   });
 });
 
