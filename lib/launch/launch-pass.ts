@@ -331,7 +331,7 @@ async function poolPass(
   for (const uuid of [
     ...plan.lock,
     ...plan.assign.map((a) => a.uuid),
-    ...plan.create.flatMap((g) => g.uuids),
+    ...plan.create.flatMap((g) => g.instances.flat()),
     ...plan.repeat.flatMap((g) => g.uuids),
     ...plan.unlock,
   ])
