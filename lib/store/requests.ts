@@ -82,6 +82,17 @@ function entryUpdate(update: string): string {
     : `${update} REMOVE #statusOnly`;
 }
 
+/**
+ * The update expression of a write launch makes on an entry it holds (its claim, its launch
+ * intent): it sets the same mark as the scheduling status does, so the launch stream filter
+ * drops the record. Launch knows what it wrote; such a record is no news for a pass, and a burst
+ * of launches would otherwise wake launch again once per claim and per intent. The next write
+ * of anyone else (the lock's reply, an update, cleanup) removes the mark, as it does a status's.
+ */
+function launchOwnUpdate(update: string): string {
+  return `${update}, #statusOnly = :mark`;
+}
+
 /** Joins clauses with AND, each in parentheses (DynamoDB rejects doubled ones, so clauses carry none). */
 function and(...clauses: string[]): string {
   return clauses.map((c) => `(${c})`).join(" AND ");
@@ -259,12 +270,13 @@ export function claimEntryRequest(
   nowMs: number,
   leaseMs: number,
 ): UpdateItemCommandInput {
-  const update = entryUpdate("SET #launchLease = :lease");
+  const update = launchOwnUpdate("SET #launchLease = :lease");
   const condition = and(
     clause.exists,
     "attribute_not_exists(#launchLease) OR #launchLease.#until < :now OR #launchLease.#owner = :owner",
   );
   return conditionalUpdate(table, uuid, update, condition, {
+    ":mark": { BOOL: true },
     ":lease": { M: { owner: { S: owner }, until: { N: String(nowMs + leaseMs) } } },
     ":now": { N: String(nowMs) },
     ":owner": { S: owner },
@@ -293,7 +305,7 @@ export function writeLaunchIntentRequest(
   intent: LaunchIntent,
   replaces?: string,
 ): UpdateItemCommandInput {
-  const update = entryUpdate("SET #launchIntent = :intent, #version = #version + :one");
+  const update = launchOwnUpdate("SET #launchIntent = :intent, #version = #version + :one");
   const sameCall =
     replaces === undefined
       ? "#launchIntent.#clientToken = :token"
@@ -302,6 +314,7 @@ export function writeLaunchIntentRequest(
   const condition = and(clause.exists, clause.claimedByOwner, clause.noLaunchForAttempt, noOtherIntent);
   return conditionalUpdate(table, uuid, update, condition, {
     ":intent": toAttr(intent),
+    ":mark": { BOOL: true },
     ":one": { N: "1" },
     ":owner": { S: owner },
     ":attempt": { N: String(intent.attempt) },

@@ -9,7 +9,7 @@ import {
   packageTemplate,
 } from "../support/package-template.js";
 import { emittedMetrics, metricNamespace } from "../support/metric-spec.js";
-import { chooseInstanceTypesFilter, launchFilter } from "../support/stream-filters.js";
+import { chooseInstanceTypesFilter, launchFilter, launchWakeFilter } from "../support/stream-filters.js";
 
 // The deployment as an operator would package it for cluster xyzzy, required params on the
 // command line (lists as "a,b"), everything else from serverless.yml's defaults.
@@ -225,7 +225,10 @@ describe("stream event source mappings", () => {
 
   it("launch sees only launchable entries: Queued/Locked, priority not 0, types chosen, no instance", () => {
     const [mapping] = streamMappings("launch");
-    expect(mapping?.FilterCriteria?.Filters.map((f) => JSON.parse(f.Pattern))).toEqual([launchFilter]);
+    expect(mapping?.FilterCriteria?.Filters.map((f) => JSON.parse(f.Pattern))).toEqual([
+      launchFilter,
+      launchWakeFilter,
+    ]);
   });
 
   it("update-queue and cleanup are not stream consumers", () => {

@@ -7,7 +7,7 @@ import {
   ServerlessSpecError,
 } from "../../local/runner/serverless-mappings.js";
 import { type PackagedTemplate, packageTemplate } from "../support/package-template.js";
-import { chooseInstanceTypesFilter, launchFilter } from "../support/stream-filters.js";
+import { chooseInstanceTypesFilter, launchFilter, launchWakeFilter } from "../support/stream-filters.js";
 
 /*
  * The local runner takes every trigger from serverless.yml itself. These tests pin what it
@@ -26,7 +26,7 @@ describe("the runner reads the stream mappings from serverless.yml", () => {
 
   it("maps launch to launchable entries: Queued or Locked, priority not 0, types chosen, no instance", () => {
     const [stream] = functionSpec(spec, "launch").streams;
-    expect(stream?.filterPatterns).toEqual([launchFilter]);
+    expect(stream?.filterPatterns).toEqual([launchFilter, launchWakeFilter]);
   });
 
   it("keeps the batching, bisect, retry and partial-response settings of each mapping", () => {
