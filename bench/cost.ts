@@ -9,6 +9,7 @@
  * comes with each container, per 10,000. EC2 instances, CloudWatch (logs, metrics, alarms) and
  * data transfer are left out. Figures only: nothing asserts.
  */
+import { loadavg } from "node:os";
 import { Writable } from "node:stream";
 import type { DynamoDbUsage } from "../local/dynamodb-meter-proxy.js";
 import { DynamoDbMeterProxy } from "../local/dynamodb-meter-proxy.js";
@@ -42,7 +43,11 @@ interface Window {
   elapsedMs: number;
   functions: MeasuredFunction[];
   sqsSent: Record<string, number>;
+  /** launch's wake-up messages sent (each relayed by one update-queue invocation). */
+  wakesSent: number;
   containers: number;
+  /** The machine's one-minute load average at the window's end: Lambda time here grows with it. */
+  load: number;
 }
 
 const discard = new Writable({ write: (_chunk, _encoding, done) => done() });
@@ -99,6 +104,8 @@ async function measure(
     stats: new Map<string, FunctionStats>(),
     usage: new Map([...(meter?.usage ?? [])].map(([k, v]) => [k, { ...v }])),
     sqs: Object.fromEntries([...(runner?.sqs?.stats ?? [])].map(([q, s]) => [q, s.sent])),
+    // launch's wake-ups share the tick queue: counted by the kind of message.
+    wakes: [...(runner?.sqs?.stats.values() ?? [])].reduce((n, s) => n + (s.sentByKind["launch-wake"] ?? 0), 0),
     atMs: 0,
   });
   let start = snapshot();
@@ -134,6 +141,8 @@ async function measure(
     elapsedMs: end.atMs - start.atMs,
     containers: summary.containers.length,
     sqsSent: Object.fromEntries(Object.entries(end.sqs).map(([q, n]) => [q, n - (start.sqs[q] ?? 0)])),
+    wakesSent: end.wakes - start.wakes,
+    load: loadavg()[0] ?? 0,
     functions: spec.functions.map((f) => ({
       name: f.name,
       memoryMb: f.memoryMb,
@@ -216,7 +225,10 @@ function perTenThousand(churn: Window, steady: Window): BillLine[] {
     let containerInvocations = f.stats.invocations;
     for (const { fn, trigger, key } of timeDriven) {
       if (fn !== f.name) continue;
-      const n = f.stats.byTrigger[trigger]?.invocations ?? 0;
+      let n = f.stats.byTrigger[trigger]?.invocations ?? 0;
+      // update-queue's SQS invocations are ticks and the relays of launch's wake-ups: the relays
+      // are per-container work (billed at the ticks' average, which is higher than a relay's).
+      if (key === "tick") n = Math.max(0, n - churn.wakesSent);
       const unit = steadyCosts[key];
       containerInvocations -= n;
       if (unit === undefined) continue;
@@ -241,7 +253,7 @@ function perTenThousand(churn: Window, steady: Window): BillLine[] {
     }
     lines.push(line);
   }
-  const wakes = (churn.sqsSent.LaunchWakeQueue ?? 0) * scale;
+  const wakes = churn.wakesSent * scale;
   lines.push({
     what: "launch wake-up messages",
     invocations: 0,
@@ -293,6 +305,9 @@ async function run(services: Services): Promise<void> {
       measuredRows(w),
     );
     note(formatBilling(Object.fromEntries(w.functions.map((f) => [f.name, f.stats])), w.elapsedMs));
+    note(
+      `Load average (1 min) at the end of this run: ${fixed(w.load, 1)}: Lambda times here grow with it (DynamoDB units and SQS requests do not).`,
+    );
   }
 
   const header = ["a month of", "invocations", "Lambda", "DynamoDB", "SQS", "total"];

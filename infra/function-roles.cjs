@@ -46,16 +46,18 @@ const ec2Arn = (resource) => sub(`arn:\${AWS::Partition}:ec2:\${AWS::Region}:\${
 const tableActions = {
   "update-queue": ["GetItem", "BatchGetItem", "Scan", "PutItem", "UpdateItem", "DeleteItem"],
   "choose-instance-types": ["GetItem", "PutItem", "UpdateItem", "DeleteItem"],
-  launch: ["GetItem", "Scan", "PutItem", "UpdateItem"],
-  cleanup: ["GetItem", "Scan", "PutItem", "UpdateItem", "DeleteItem"],
+  launch: ["GetItem", "BatchGetItem", "Query", "Scan", "PutItem", "UpdateItem"],
+  cleanup: ["GetItem", "BatchGetItem", "Query", "Scan", "PutItem", "UpdateItem", "DeleteItem"],
   "dispatch-api": ["GetItem", "Scan"],
 };
 
 /**
  * The delayed-message queue each function consumes (serverless.yml `sqs` events) and sends its
- * own next message to: update-queue's tick chain, launch's wake-ups (infra/tick-queues.yml).
+ * own next message to: update-queue's tick chain (infra/tick-queues.yml).
  */
-const tickQueues = { "update-queue": "TickQueue", launch: "LaunchWakeQueue" };
+const tickQueues = { "update-queue": "TickQueue" };
+/** Functions that only send to the tick queue: launch's wake-ups, which update-queue relays. */
+const tickSenders = { launch: "TickQueue" };
 
 /** Functions invoked by the table's stream (serverless.yml `stream` events), with a failure queue. */
 const streamConsumers = new Set(["choose-instance-types", "launch"]);
@@ -101,7 +103,11 @@ async function tokenStatements(fn, resolveVariable) {
 
 /** Item reads and conditional writes on the queue table: only the actions this function sends. */
 function tableStatements(fn) {
-  return [{ Effect: "Allow", Action: tableActions[fn].map((a) => `dynamodb:${a}`), Resource: { "Fn::GetAtt": ["QueueTable", "Arn"] } }];
+  const statements = [{ Effect: "Allow", Action: tableActions[fn].map((a) => `dynamodb:${a}`), Resource: { "Fn::GetAtt": ["QueueTable", "Arn"] } }];
+  // Query reads the live entries from the table's `active` index (infra/queue-table.yml): its own ARN.
+  if (tableActions[fn].includes("Query"))
+    statements.push({ Effect: "Allow", Action: ["dynamodb:Query"], Resource: { "Fn::Sub": "${QueueTable.Arn}/index/active" } });
+  return statements;
 }
 
 /** What Lambda's event source mapping does with the function's role: read the stream, park failures. */
@@ -119,6 +125,8 @@ function streamStatements() {
 /** Lambda's SQS event source mapping (receive, delete, attributes) and the function's own sends, on its queue only. */
 function tickQueueStatements(fn) {
   const queue = tickQueues[fn];
+  const sendsTo = tickSenders[fn];
+  if (sendsTo !== undefined) return [{ Effect: "Allow", Action: ["sqs:SendMessage"], Resource: { "Fn::GetAtt": [sendsTo, "Arn"] } }];
   if (queue === undefined) return [];
   return [
     {

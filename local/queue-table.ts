@@ -6,6 +6,7 @@ import {
   DescribeTableCommand,
   DescribeTimeToLiveCommand,
   type DynamoDBClient,
+  type GlobalSecondaryIndex,
   type KeySchemaElement,
   ResourceInUseException,
   UpdateTimeToLiveCommand,
@@ -19,6 +20,7 @@ export const queueTableDefinitionPath = new URL("../infra/queue-table.yml", impo
 interface TableProperties {
   AttributeDefinitions: AttributeDefinition[];
   KeySchema: KeySchemaElement[];
+  GlobalSecondaryIndexes?: GlobalSecondaryIndex[];
   BillingMode?: string;
   StreamSpecification?: { StreamViewType: string };
   TimeToLiveSpecification?: { AttributeName: string; Enabled: boolean };
@@ -39,6 +41,9 @@ export function createQueueTableInput(tableName: string, properties = queueTable
     TableName: tableName,
     AttributeDefinitions: properties.AttributeDefinitions,
     KeySchema: properties.KeySchema,
+    ...(properties.GlobalSecondaryIndexes === undefined
+      ? {}
+      : { GlobalSecondaryIndexes: properties.GlobalSecondaryIndexes }),
     BillingMode: properties.BillingMode === "PAY_PER_REQUEST" ? "PAY_PER_REQUEST" : "PROVISIONED",
     ...(properties.BillingMode === "PAY_PER_REQUEST"
       ? {}

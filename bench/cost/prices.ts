@@ -27,10 +27,22 @@ export const prices = {
 } as const;
 
 /**
- * Lambda's SQS event source mapping polls an idle queue with long polls (20 s) on several
- * connections; each empty ReceiveMessage is a billed request. AWS documents five pollers to
- * start with; 5 connections × 3 polls a minute per queue is the figure used here (an
- * assumption: AWS does not publish the idle rate, and it may be lower).
+ * Empty receives of Lambda's SQS poller, per queue and minute, whether or not a message comes:
+ * 5 pollers × 3 long polls a minute. The model, from what AWS publishes:
+ * - "When a Lambda function subscribes to an SQS queue, Lambda polls the queue as it waits for
+ *   messages to arrive ... starting at five concurrent batches" (AWS Compute Blog, "Understanding
+ *   how AWS Lambda scales with Amazon SQS standard queues"; the Lambda developer guide's "Using
+ *   Lambda with Amazon SQS" says Lambda polls with long polling): 5 pollers;
+ * - a long poll waits at most 20 s (SQS developer guide, "Setting-up long polling"): 3 a minute
+ *   each on an empty queue;
+ * - every ReceiveMessage is a billed request, messages or not ("short polling is billed the same
+ *   as long polling"; AWS Knowledge Center, "Why are my Amazon SQS charges higher than expected?":
+ *   a queue that invokes a Lambda function has empty receives even when it is not used).
+ * AWS publishes no idle poller count; 5 is the documented starting concurrency, so this is an
+ * estimate, per queue: the deployment has one queue (launch's wake-ups ride the tick queue) so
+ * that it is paid once. The receives that return a tick are counted on their own
+ * (sqsRequestsPerMessage), although each one ends a poll early and so replaces part of an empty
+ * one: the bill is on the high side. Check it against the queue's NumberOfEmptyReceives metric.
  */
 export const idleReceivesPerQueuePerMinute = 15;
 

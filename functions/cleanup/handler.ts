@@ -7,6 +7,7 @@ import { runCleanupPass } from "../../lib/cleanup/cleanup-pass.js";
 import { createLogger, createMetrics } from "../../lib/observability/powertools.js";
 import { shareApi503 } from "../../lib/runtime/share-api-503.js";
 import { dispatchRuntimeFromEnv, instanceCloudFromEnv, workerIdleStore } from "../../lib/runtime/environment.js";
+import { activeEntriesOf, cleanupLiveFor } from "../../lib/runtime/live-entries.js";
 
 const logger = createLogger("cleanup");
 const runtime = await dispatchRuntimeFromEnv();
@@ -14,6 +15,8 @@ const metrics = createMetrics("cleanup", runtime.config.ClusterID);
 const { cloud } = await instanceCloudFromEnv(runtime);
 // Pool workers are managed in either WORKER_MODE: kills through the channel, the TimeoutIdle backstop.
 const workerIdle = workerIdleStore(runtime);
+// A pass reads the live entries from the `active` index and the finished ones from the queue index, not a scan.
+const live = cleanupLiveFor(runtime, activeEntriesOf(runtime));
 
 type CleanupEvent = EventBridgeEvent<string, { "instance-id"?: string }>;
 
@@ -40,7 +43,10 @@ function emitByReason(name: string, counts: Record<string, number>): void {
 
 /** cleanup: every minute, and on spot interruption warnings (§3.4 with instances for workers). */
 async function cleanup(event: CleanupEvent, _context: Context) {
-  const report = await runCleanupPass({ ...runtime, cloud, channel: cloud, workerIdle }, interruptedInstances(event));
+  const report = await runCleanupPass(
+    { ...runtime, cloud, channel: cloud, workerIdle, live },
+    interruptedInstances(event),
+  );
   metrics.addMetric("EntriesForgotten", MetricUnit.Count, report.forgotten);
   metrics.addMetric("OrphanInstances", MetricUnit.Count, report.orphans);
   // Never terminated here: an operator drains them (README "Migrating from arvados-dispatch-cloud").

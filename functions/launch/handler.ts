@@ -6,6 +6,7 @@ import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent, ScheduledEven
 import { runLaunchPass } from "../../lib/launch/launch-pass.js";
 import { createLogger, createMetrics } from "../../lib/observability/powertools.js";
 import { dispatchRuntimeFromEnv, instanceCloudFromEnv, workerIdleStore } from "../../lib/runtime/environment.js";
+import { activeEntriesOf, liveEntriesFor } from "../../lib/runtime/live-entries.js";
 import { launchWakesFromEnv } from "../../lib/runtime/ticks.js";
 import { poolDepsFromEnv } from "../../lib/runtime/worker-mode.js";
 import { requestLaunchWake } from "../../lib/ticks/launch-wake.js";
@@ -18,6 +19,8 @@ const { cloud, tokens } = await instanceCloudFromEnv(runtime);
 const wakeDeps = launchWakesFromEnv(runtime);
 // WORKER_MODE (lib/runtime/worker-mode.ts): pool mode keeps workers and batches creates.
 const pool = poolDepsFromEnv(runtime.config, cloud, workerIdleStore(runtime));
+// A pass reads the live entries from the `active` index, not a scan of the table.
+const active = activeEntriesOf(runtime);
 
 /**
  * launch: a stream change made an entry launchable, a wake-up a pass asked for came (lib/ticks/),
@@ -37,7 +40,14 @@ async function launch(
     return { batchItemFailures: [] };
   }
   const report = await runLaunchPass(
-    { ...runtime, cloud, tokens, owner: runtime.owner(), ...(pool === undefined ? {} : { pool }) },
+    {
+      ...runtime,
+      cloud,
+      tokens,
+      owner: runtime.owner(),
+      ...(pool === undefined ? {} : { pool }),
+      live: liveEntriesFor(active, event),
+    },
     () => context.getRemainingTimeInMillis(),
   );
   metrics.addMetric("ContainersLocked", MetricUnit.Count, report.locked);

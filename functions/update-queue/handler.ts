@@ -56,6 +56,7 @@ function report(result: TickOutcome): void {
 /**
  * update-queue: each tick of the chain (a delayed SQS message) polls the queue once (§1.5) and
  * sends the next; the one-minute schedule is the chain's watchdog (lib/ticks/update-tick.ts).
+ * launch's wake-ups come on the same queue and are relayed to launch through the table.
  */
 async function updateQueue(
   event: SQSEvent | ScheduledEvent,
@@ -71,11 +72,26 @@ async function updateQueue(
   }
   const batchItemFailures: { itemIdentifier: string }[] = [];
   for (const { messageId, tick } of ticksOf(event)) {
+    if (tick?.kind === "launch-wake") {
+      // launch's wake-up, on this queue so that one queue is polled, not two (README "Cost").
+      try {
+        const relayed = await deps.relay.relay(tick.reason, Date.now());
+        logger.debug("launch wake-up relayed", { reason: tick.reason, relayed });
+      } catch (err) {
+        logger.warn("launch wake-up not relayed", { error: err as Error, reason: tick.reason });
+        batchItemFailures.push({ itemIdentifier: messageId });
+      }
+      continue;
+    }
     if (tick?.kind !== "update-tick") {
       logger.warn("not a tick; dropped", { messageId });
       continue;
     }
-    const trigger: TickTrigger = { kind: "tick", generation: tick.generation };
+    const trigger: TickTrigger = {
+      kind: "tick",
+      generation: tick.generation,
+      ...(tick.done === undefined ? {} : { done: tick.done }),
+    };
     try {
       const result = await runUpdateTick(deps, trigger, remainingMs);
       report(result);

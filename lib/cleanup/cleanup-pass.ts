@@ -10,6 +10,7 @@ import type { CleanupDeps } from "./ports.js";
 import { planIdleWorkers } from "./idle-workers.js";
 import { poolTimeouts } from "../config/pool-timeouts.js";
 import type { WorkerIdlePlan } from "../scheduler/worker-idle.js";
+import { addNamedFinished, type CleanupCache, readCleanupCache, verifyPlan } from "./live-entries.js";
 
 /** What one cleanup pass did, counted by reason (low-cardinality metric dimensions). */
 export interface CleanupReport {
@@ -76,22 +77,30 @@ export async function runCleanupPass(deps: CleanupDeps, interrupted: readonly st
     failureDetails: [],
     entryCounts: [],
   };
-  const { entries, threshold } = await deps.queue.entries();
-  report.entryCounts = countEntriesByStateAndType(entries.values());
+  const live = deps.live;
+  const cache = live === undefined ? undefined : await readCleanupCache(live);
+  const { entries, threshold } = cache ?? (await deps.queue.entries());
   let instances = await deps.cloud.list();
+  if (live !== undefined && cache !== undefined) await addNamedFinished(live, cache, instances);
+  report.entryCounts = countEntriesByStateAndType([...entries.values(), ...finishedOnly(cache, entries)]);
   const entryList = [...entries.values()];
 
   if (interrupted.length > 0) {
     instances = await handleInterruptions(deps, entryList, instances, interrupted, report);
   }
 
-  const plan = planReconcile({
+  const planned = planReconcile({
     entries: entryList,
     instances,
     threshold: threshold?.getTime() ?? 0,
     now: now(),
     config: deps.config,
   });
+  // The index's copies are eventually consistent: act only on entries read again as they were.
+  const plan =
+    live === undefined || cache === undefined ? planned : await verifyPlan(live, planned, entries, instances);
+  // The finished entries the index holds are forgotten by uuid (the delete checks the state).
+  const forget = new Set([...plan.forget, ...(cache?.finished.map((f) => f.uuid) ?? [])]);
 
   report.foreign = plan.foreign;
   for (const inst of instances) if (inst.state !== "terminated") bump(report.instancesBySubnet, inst.subnetId ?? "");
@@ -138,7 +147,7 @@ export async function runCleanupPass(deps: CleanupDeps, interrupted: readonly st
     const table = deps.workerIdle;
     if (table !== undefined) await attempt("idle records", "#workers", () => table.updateIdleSince(idle.changes));
   }
-  for (const uuid of plan.forget) if (await attempt("forget", uuid, () => deps.queue.forget(uuid))) report.forgotten++;
+  for (const uuid of forget) if (await attempt("forget", uuid, () => deps.queue.forget(uuid))) report.forgotten++;
   for (const { uuid, reason } of plan.cancel) {
     await attempt("cancel", uuid, async () => {
       if (await cancelIfStillRunning(deps, uuid)) bump(report.cancelled, reason);
@@ -183,6 +192,17 @@ async function backstop(
   });
   for (const h of plan?.held ?? []) report.held.push(h);
   return plan;
+}
+
+/**
+ * The finished containers the queue index holds and the pass did not read whole, as entries of
+ * their state alone, for the QueueEntries metric (no type: counted under `none`).
+ */
+function finishedOnly(
+  cache: CleanupCache | undefined,
+  entries: ReadonlyMap<string, QueueEntry>,
+): { container: { state: QueueEntry["container"]["state"] } }[] {
+  return (cache?.finished ?? []).filter((f) => !entries.has(f.uuid)).map((f) => ({ container: { state: f.state } }));
 }
 
 /** How long choose-instance-types has to handle a new entry before cleanup retries it. */

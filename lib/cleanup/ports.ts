@@ -1,4 +1,6 @@
 import type { ClusterConfig } from "../config/types.js";
+import type { ActiveEntries } from "../model/active-entries.js";
+import type { ContainerState } from "../model/container.js";
 import type { ContainerApi } from "../model/container-api.js";
 import type { HeldLock } from "../model/container.js";
 import type { DispatchState } from "../model/dispatch-state.js";
@@ -22,6 +24,18 @@ export interface CleanupTable extends TypeChoiceTable {
   clearLaunch(uuid: string, instanceId: string): Promise<boolean>;
 }
 
+/**
+ * What cleanup reads in place of a scan (lib/cleanup/live-entries.ts): the live entries from the
+ * `active` index, and from `#queue` and the queue index the threshold and the finished uuids.
+ */
+export interface CleanupLiveDeps {
+  entries: ActiveEntries;
+  /** Undefined when the queue index is not whole (then cleanup scans). */
+  cacheMeta(): Promise<
+    { threshold: Date | undefined; finished: { uuid: string; state: ContainerState }[] } | undefined
+  >;
+}
+
 /** Everything a cleanup pass works with; the handler builds the clients and passes them in. */
 export interface CleanupDeps {
   queue: CleanupQueue;
@@ -35,4 +49,6 @@ export interface CleanupDeps {
   state: SharedValue<DispatchState>;
   config: ClusterConfig;
   now?: () => number;
+  /** Read the live entries from the `active` index (no scan). Absent: `queue.entries()`. */
+  live?: CleanupLiveDeps;
 }

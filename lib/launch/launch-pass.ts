@@ -15,6 +15,13 @@ import { planPool } from "../scheduler/plan-pool.js";
 import { deriveWorkers } from "../scheduler/workers.js";
 import { workPoolPlan } from "./pool-work.js";
 import { removeStaleOrders } from "./pool-orders.js";
+import { readLiveEntries } from "./live-entries.js";
+
+/** What one pass keeps across its plans: the entries passes wrote lately (LaunchWrites), its own included. */
+interface PassWrites {
+  recent: Record<string, number>;
+  touch: (uuid: string) => void;
+}
 
 /**
  * A pass that still has work after this long plans again from fresh entries: during a backlog
@@ -148,12 +155,23 @@ export async function runLaunchPass(
     return report;
   }
   report.ran = true;
+  const writes: PassWrites = {
+    recent: {},
+    touch: (uuid) => {
+      writes.recent[uuid] = now();
+    },
+  };
   try {
     // Plan, work, and plan again while there is work, time, and no stop from the cloud.
-    while ((await planAndWork(deps, report, remainingMs, marginMs, now)) === "replan");
+    while ((await planAndWork(deps, report, remainingMs, marginMs, now, writes)) === "replan");
     return report;
   } finally {
-    await deps.store.releaseLaunchPassLease(deps.owner).catch(() => undefined);
+    // With the live view, the release also keeps what passes wrote lately (one write either way).
+    const release =
+      deps.live === undefined
+        ? deps.store.releaseLaunchPassLease(deps.owner)
+        : deps.live.writes.release(deps.owner, writes.recent);
+    await release.catch(() => undefined);
   }
 }
 
@@ -168,9 +186,16 @@ async function planAndWork(
   remainingMs: () => number,
   marginMs: number,
   now: () => number,
+  writes: PassWrites,
 ): Promise<"replan" | "done"> {
   const plannedAt = now();
-  const [{ entries }, instances] = await Promise.all([deps.queue.entries(), deps.cloud.list()]);
+  const readEntries = async () => {
+    if (deps.live === undefined) return (await deps.queue.entries()).entries;
+    const live = await readLiveEntries(deps.live, now());
+    writes.recent = { ...live.recent, ...writes.recent };
+    return live.entries;
+  };
+  const [entries, instances] = await Promise.all([readEntries(), deps.cloud.list()]);
   const entryList = [...entries.values()];
   const liveCount = instances.filter(countsTowardQuota).length;
   const state = await deps.state.modify((stored) => {
@@ -193,7 +218,7 @@ async function planAndWork(
     return { next, result: next };
   });
   if (deps.pool !== undefined) {
-    return poolPass(deps, deps.pool, report, entries, entryList, instances, state, remainingMs, marginMs, now);
+    return poolPass(deps, deps.pool, report, entries, entryList, instances, state, remainingMs, marginMs, now, writes);
   }
   const plan = planQueue({
     entries: entryList,
@@ -228,6 +253,7 @@ async function planAndWork(
     if (remainingMs() < marginMs) break;
     const entry = entries.get(decision.uuid);
     if (entry === undefined) continue;
+    writes.touch(decision.uuid);
     const stop = await launchContainer(deps, {
       entry,
       decision,
@@ -246,6 +272,7 @@ async function planAndWork(
       break;
     }
   }
+  for (const uuid of plan.unlock) writes.touch(uuid);
   await finishPlan(deps, report, plan.unlock, statusWrites);
   if (outcome === "done") {
     const leftOver = work.length > 0 && remainingMs() < marginMs;
@@ -277,6 +304,7 @@ async function poolPass(
   remainingMs: () => number,
   marginMs: number,
   now: () => number,
+  writes: PassWrites,
 ): Promise<"done"> {
   // Stale order tags first, so the tag room they free counts for this pass's assignments.
   const unassigned = await removeStaleOrders(pool, entryList, instances, () => remainingMs() >= marginMs);
@@ -308,6 +336,14 @@ async function poolPass(
   report.limits = passLimits(state, now());
   report.planned = plan.lock.length + plan.assign.length + plan.newInstances + plan.repeat.length;
   const statusWrites = storeStatuses(deps.store, entries, plan.statuses, () => remainingMs() >= marginMs);
+  for (const uuid of [
+    ...plan.lock,
+    ...plan.assign.map((a) => a.uuid),
+    ...plan.create.flatMap((g) => g.instances.flat()),
+    ...plan.repeat.flatMap((g) => g.uuids),
+    ...plan.unlock,
+  ])
+    writes.touch(uuid);
   let live = instances.filter(countsTowardQuota).length;
   const { stop, started } = await workPoolPlan(
     deps,

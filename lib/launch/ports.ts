@@ -1,4 +1,5 @@
 import type { ClusterConfig } from "../config/types.js";
+import type { ActiveEntries, LaunchWrites } from "../model/active-entries.js";
 import type { HeldLock } from "../model/container.js";
 import type { DispatchState } from "../model/dispatch-state.js";
 import type { LaunchIntent, LaunchRecord, QueueEntry } from "../model/entry.js";
@@ -69,6 +70,20 @@ export interface LaunchDeps {
    * Absent: one instance per container.
    */
   pool?: PoolDeps;
+  /** Read the live entries from the `active` index (no scan). Absent: `queue.entries()`. */
+  live?: LiveEntriesDeps;
+}
+
+/**
+ * What a launch pass reads of the live entries in place of `LaunchQueue.entries()`'s scan
+ * (lib/launch/live-entries.ts): the `active` index, launch's recent writes, and the entries
+ * the stream records that woke the pass carry.
+ */
+export interface LiveEntriesDeps {
+  entries: ActiveEntries;
+  writes: LaunchWrites;
+  /** Entries as the stream records that woke this pass carry them (their new images). */
+  fresher: readonly QueueEntry[];
 }
 
 /** What a pool-mode launch pass needs besides the rest: the worker channel and the pool's settings. */

@@ -51,7 +51,17 @@ function canonical(value: unknown): string {
   return JSON.stringify(value) ?? "null";
 }
 
+/**
+ * The layout of an entry's item the fingerprint stands for: a new one makes every fingerprint
+ * differ once, so the first update after an upgrade rewrites every entry in it (2: entries carry
+ * the `active` mark of the live-entries index).
+ */
+const itemLayout = "2";
+
 /** A 66-bit digest of the container fields the cache keeps: equal records, equal fingerprints. */
 export function fingerprint(container: QueuedContainer): string {
-  return createHash("sha256").update(canonical(container)).digest("base64url").slice(0, fingerprintLength);
+  return createHash("sha256")
+    .update(`${itemLayout}:${canonical(container)}`)
+    .digest("base64url")
+    .slice(0, fingerprintLength);
 }

@@ -15,6 +15,8 @@ export interface CacheView {
   entries?: Map<string, QueueEntry>;
   /** The index as read, when the update read it (undefined: it scanned, and rebuilds the index). */
   snapshot?: IndexSnapshot;
+  /** Scanned live entries without the `active` mark (written before it existed): to rewrite. */
+  unmarked?: ReadonlySet<string>;
 }
 
 /** The view of scanned entries. */

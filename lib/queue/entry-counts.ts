@@ -14,7 +14,9 @@ export interface EntryCount {
  * §1.10: queue entries counted by state and cheapest eligible type. Entries without types count
  * under `none` instead of crashing, unlike upstream's `InstanceTypes[0]`.
  */
-export function countEntriesByStateAndType(entries: Iterable<QueueEntry>): EntryCount[] {
+export function countEntriesByStateAndType(
+  entries: Iterable<Pick<QueueEntry, "instanceTypes"> & { container: Pick<QueueEntry["container"], "state"> }>,
+): EntryCount[] {
   const counts = new Map<string, EntryCount>();
   for (const entry of entries) {
     const state = entry.container.state;

@@ -8,7 +8,7 @@ import type { InstanceResources, QueueEntry, TypeDecision } from "../model/entry
 export interface QueueTable {
   get(uuid: string): Promise<QueueEntry | undefined>;
   /** Every entry, and the threshold read before them (ISO start of the last successful update). */
-  scan(): Promise<{ entries: Map<string, QueueEntry>; meta: { threshold?: string } }>;
+  scan(): Promise<{ entries: Map<string, QueueEntry>; meta: { threshold?: string }; unmarked?: ReadonlySet<string> }>;
   insertNew(entry: QueueEntry): Promise<boolean>;
   replacePolled(container: QueuedContainer, updateStartedAt: string, nowMs: number): Promise<boolean>;
   /** replacePolled, telling a local change that won ("localChange") from an entry that is gone ("absent"). */

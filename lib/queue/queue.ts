@@ -17,6 +17,18 @@ export class UpdateLeaseHeldError extends Error {
   }
 }
 
+/**
+ * An update that reached its write deadline (the end of its lease) stopped writing: what it
+ * wrote stays (every write is conditional and idempotent), the index is left not whole, and
+ * the next update scans and goes on from there.
+ */
+export class UpdateDeadlineError extends Error {
+  override readonly name = "UpdateDeadlineError";
+  constructor() {
+    super("the update reached the end of its lease and stopped writing");
+  }
+}
+
 /** A lock/unlock/cancel reply that lacks the fields the cache needs. */
 export class MalformedStateChangeError extends Error {
   override readonly name = "MalformedStateChangeError";
@@ -58,6 +70,11 @@ export interface UpdateOptions {
    * write); false when the lease was lost.
    */
   finish?: (updateStartedAt: string, tokenUuid: string, waiting: number) => Promise<boolean>;
+  /**
+   * Epoch ms past which the update starts no write (its lease ends then): a tick's lease is not
+   * released by a write of its own but taken over by the next claim, so it must never outlive it.
+   */
+  writeDeadline?: number;
 }
 
 export interface QueueOptions {
@@ -165,7 +182,12 @@ export class Queue {
     ] as const);
     const poll: PollResult = await pollMissing(this.api, filtered, cachedStates(cache));
     const plan = cache.entries !== undefined ? planWrites(cache.entries, poll) : planWritesFromIndex(cache.index, poll);
-    const report = await this.apply(plan, cache, startedAt);
+    // Live entries an older version wrote without the `active` mark: rewritten, so launch and cleanup see them.
+    for (const uuid of cache.unmarked ?? []) {
+      const container = poll.next.get(uuid);
+      if (container !== undefined && !plan.replace.some((c) => c.uuid === uuid)) plan.replace.push(container);
+    }
+    const report = await this.apply(plan, cache, startedAt, options.writeDeadline);
     const finished = options.finish
       ? await options.finish(startedAt, tokenUuid, report.waiting)
       : await this.store.setThreshold(this.options.leaseOwner, startedAt, tokenUuid);
@@ -190,7 +212,8 @@ export class Queue {
       const snapshot = typeof indexShards === "number" && indexShards > 0 ? await index.read(indexShards) : undefined;
       if (snapshot !== undefined) return { index: snapshot.index, snapshot };
     }
-    return viewOfEntries((await this.store.scan()).entries);
+    const { entries, unmarked } = await this.store.scan();
+    return { ...viewOfEntries(entries), unmarked };
   }
 
   /** Release the update lease early so the next invocation need not wait for it to expire. */
@@ -202,7 +225,14 @@ export class Queue {
     plan: WritePlan,
     cache: CacheView,
     startedAt: string,
+    writeDeadline = Number.POSITIVE_INFINITY,
   ): Promise<Omit<UpdateReport, "apiRequests">> {
+    const inTime =
+      <T>(write: () => Promise<T>) =>
+      async (): Promise<T> => {
+        if (this.clock().getTime() > writeDeadline) throw new UpdateDeadlineError();
+        return write();
+      };
     const nowMs = this.clock().getTime();
     const firstSeenAt = this.clock().toISOString();
     const cached = cache.entries ?? new Map<string, QueueEntry>();
@@ -244,8 +274,9 @@ export class Queue {
     const index = this.options.index;
     // The index stops being whole before the first entry write, and is whole again after its own.
     if (index !== undefined && writes) await index.mark(this.options.leaseOwner, undefined);
-    await runBounded(tasks, this.options.writeConcurrency ?? 16);
+    await runBounded(tasks.map(inTime), this.options.writeConcurrency ?? 16);
     if (index !== undefined && (writes || cache.snapshot === undefined)) {
+      if (this.clock().getTime() > writeDeadline) throw new UpdateDeadlineError();
       const shards = await index.write(nextIndex, cache.snapshot, startedAt);
       if (shards !== undefined) await index.mark(this.options.leaseOwner, shards);
     }

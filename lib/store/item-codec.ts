@@ -11,6 +11,8 @@ export const metaKey = {
   capacity: "#capacity",
   launchTokens: "#launch-tokens",
   launchPass: "#launch-pass",
+  /** Stamped to relay a launch wake-up: its stream record starts a pass (lib/store/launch-wake-relay.ts). */
+  launchWake: "#launch-wake",
   /** Prefix of the queue index items (lib/store/queue-index.ts). */
   index: "#index",
   /** When cleanup first saw each pool worker idle (lib/store/worker-idle.ts). */
@@ -51,10 +53,12 @@ export function itemToEntry(item: Record<string, AttributeValue>): QueueEntry | 
     expiresAt: _expiresAt,
     launchLease: _lease,
     statusOnly: _mark,
+    active: _active,
     ...entry
   } = plain as typeof plain & {
     launchLease?: unknown;
     statusOnly?: unknown;
+    active?: unknown;
   };
   const names = typeNames(entry.instanceTypes);
   return (names === undefined ? entry : { ...entry, instanceTypes: names }) as QueueEntry;

@@ -80,12 +80,17 @@ export class QueueStore {
    * Every entry plus the queue meta item, read with a parallel consistent scan. The threshold
    * is read before the entries, so every entry is at least as fresh as the threshold says.
    */
-  async scan(
-    segments = 4,
-  ): Promise<{ entries: Map<string, QueueEntry>; meta: QueueMeta; metaItems: Map<string, Record<string, unknown>> }> {
+  async scan(segments = 4): Promise<{
+    entries: Map<string, QueueEntry>;
+    meta: QueueMeta;
+    metaItems: Map<string, Record<string, unknown>>;
+    /** Live entries written before the `active` mark existed: an update rewrites them (see Queue). */
+    unmarked: Set<string>;
+  }> {
     const meta = await this.meta();
     const entries = new Map<string, QueueEntry>();
     const metaItems = new Map<string, Record<string, unknown>>();
+    const unmarked = new Set<string>();
     await Promise.all(
       Array.from({ length: segments }, async (_, segment) => {
         let startKey: Record<string, AttributeValue> | undefined;
@@ -102,14 +107,16 @@ export class QueueStore {
           );
           for (const item of page.Items ?? []) {
             const entry = itemToEntry(item);
-            if (entry !== undefined) entries.set(entry.container.uuid, entry);
-            else if (item.uuid?.S !== undefined) metaItems.set(item.uuid.S, unmarshall(item));
+            if (entry !== undefined) {
+              entries.set(entry.container.uuid, entry);
+              if (item.active === undefined && !isFinalState(entry.container.state)) unmarked.add(entry.container.uuid);
+            } else if (item.uuid?.S !== undefined) metaItems.set(item.uuid.S, unmarshall(item));
           }
           startKey = page.LastEvaluatedKey;
         } while (startKey !== undefined);
       }),
     );
-    return { entries, meta, metaItems };
+    return { entries, meta, metaItems, unmarked };
   }
 
   /** The `#queue` meta item (threshold, token uuid, update lease). */

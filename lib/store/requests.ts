@@ -4,7 +4,7 @@ import type {
   PutItemCommandInput,
   UpdateItemCommandInput,
 } from "@aws-sdk/client-dynamodb";
-import type { ContainerStateChange, QueuedContainer } from "../model/container.js";
+import { type ContainerStateChange, isFinalState, type QueuedContainer } from "../model/container.js";
 import type { InstanceResources, LaunchIntent, LaunchRecord, QueueEntry, TypeDecision } from "../model/entry.js";
 import { entryToItem, metaKey, toAttr } from "./item-codec.js";
 
@@ -39,6 +39,7 @@ const names = {
   "#until": "until",
   "#schedulingStatus": "schedulingStatus",
   "#statusOnly": "statusOnly",
+  "#active": "active",
 } as const;
 type Name = keyof typeof names;
 
@@ -81,6 +82,17 @@ function entryUpdate(update: string): string {
     : `${update} REMOVE #statusOnly`;
 }
 
+/**
+ * The update expression of a write launch makes on an entry it holds (its claim, its launch
+ * intent): it sets the same mark as the scheduling status does, so the launch stream filter
+ * drops the record. Launch knows what it wrote; such a record is no news for a pass, and a burst
+ * of launches would otherwise wake launch again once per claim and per intent. The next write
+ * of anyone else (the lock's reply, an update, cleanup) removes the mark, as it does a status's.
+ */
+function launchOwnUpdate(update: string): string {
+  return `${update}, #statusOnly = :mark`;
+}
+
 /** Joins clauses with AND, each in parentheses (DynamoDB rejects doubled ones, so clauses carry none). */
 function and(...clauses: string[]): string {
   return clauses.map((c) => `(${c})`).join(" AND ");
@@ -106,6 +118,19 @@ function conditionalUpdate(
   };
 }
 
+/**
+ * The key of the sparse `active` index (infra/queue-table.yml): present, with this one value, on
+ * every entry whose container is Queued, Locked or Running, and on no other item. Written by the
+ * writes that set a container's state (insert, polled replace, lock/unlock/cancel), so launch and
+ * cleanup Query the live entries instead of scanning finished ones and the meta items.
+ */
+export const activeMark = "1";
+
+/** The SET or REMOVE of the `active` mark for a container in `state`. */
+function activeUpdate(final: boolean): { set?: string; remove?: string } {
+  return final ? { remove: "#active" } : { set: "#active = :active" };
+}
+
 /** How long a finished entry may linger before DynamoDB's TTL removes it, as a backstop to cleanup. */
 export const finishedEntryTtlSeconds = 24 * 3600;
 
@@ -113,7 +138,10 @@ export const finishedEntryTtlSeconds = 24 * 3600;
 export function putNewEntryRequest(table: string, entry: QueueEntry): PutItemCommandInput {
   return {
     TableName: table,
-    Item: entryToItem(entry),
+    Item: {
+      ...entryToItem(entry),
+      ...(isFinalState(entry.container.state) ? {} : { active: { S: activeMark } }),
+    },
     ConditionExpression: clause.absent,
     ExpressionAttributeNames: namesUsedBy(clause.absent),
   };
@@ -129,13 +157,16 @@ export function replacePolledContainerRequest(
   updateStartedAt: string,
   finishedExpiresAt?: number,
 ): UpdateItemCommandInput {
+  const active = activeUpdate(isFinalState(container.state));
   const set = ["#container = :container", "#version = #version + :one"];
   if (finishedExpiresAt !== undefined) set.push("#expiresAt = :expiresAt");
-  const update = entryUpdate(`SET ${set.join(", ")}`);
+  if (active.set !== undefined) set.push(active.set);
+  const update = entryUpdate(`SET ${set.join(", ")}${active.remove === undefined ? "" : ` REMOVE ${active.remove}`}`);
   const condition = and(clause.exists, clause.noLocalChangeSince);
   return conditionalUpdate(table, container.uuid, update, condition, {
     ":container": toAttr(container),
     ":one": { N: "1" },
+    ...(active.set === undefined ? {} : { ":active": { S: activeMark } }),
     ":updateStartedAt": { S: updateStartedAt },
     ...(finishedExpiresAt === undefined ? {} : { ":expiresAt": { N: String(finishedExpiresAt) } }),
   });
@@ -185,8 +216,10 @@ export function applyStateChangeRequest(
     "#localChangeAt = :changedAt",
     "#version = #version + :one",
   ];
+  const active = activeUpdate(isFinalState(change.state));
   if (finishedExpiresAt !== undefined) set.push("#expiresAt = :expiresAt");
-  const update = entryUpdate(`SET ${set.join(", ")}`);
+  if (active.set !== undefined) set.push(active.set);
+  const update = entryUpdate(`SET ${set.join(", ")}${active.remove === undefined ? "" : ` REMOVE ${active.remove}`}`);
   return {
     TableName: table,
     Key: key(change.uuid),
@@ -200,6 +233,7 @@ export function applyStateChangeRequest(
       ":changedAt": { S: changedAt },
       ":one": { N: "1" },
       ...(finishedExpiresAt === undefined ? {} : { ":expiresAt": { N: String(finishedExpiresAt) } }),
+      ...(active.set === undefined ? {} : { ":active": { S: activeMark } }),
     },
     ReturnValues: "ALL_NEW",
   };
@@ -236,12 +270,13 @@ export function claimEntryRequest(
   nowMs: number,
   leaseMs: number,
 ): UpdateItemCommandInput {
-  const update = entryUpdate("SET #launchLease = :lease");
+  const update = launchOwnUpdate("SET #launchLease = :lease");
   const condition = and(
     clause.exists,
     "attribute_not_exists(#launchLease) OR #launchLease.#until < :now OR #launchLease.#owner = :owner",
   );
   return conditionalUpdate(table, uuid, update, condition, {
+    ":mark": { BOOL: true },
     ":lease": { M: { owner: { S: owner }, until: { N: String(nowMs + leaseMs) } } },
     ":now": { N: String(nowMs) },
     ":owner": { S: owner },
@@ -270,7 +305,7 @@ export function writeLaunchIntentRequest(
   intent: LaunchIntent,
   replaces?: string,
 ): UpdateItemCommandInput {
-  const update = entryUpdate("SET #launchIntent = :intent, #version = #version + :one");
+  const update = launchOwnUpdate("SET #launchIntent = :intent, #version = #version + :one");
   const sameCall =
     replaces === undefined
       ? "#launchIntent.#clientToken = :token"
@@ -279,6 +314,7 @@ export function writeLaunchIntentRequest(
   const condition = and(clause.exists, clause.claimedByOwner, clause.noLaunchForAttempt, noOtherIntent);
   return conditionalUpdate(table, uuid, update, condition, {
     ":intent": toAttr(intent),
+    ":mark": { BOOL: true },
     ":one": { N: "1" },
     ":owner": { S: owner },
     ":attempt": { N: String(intent.attempt) },

@@ -59,6 +59,9 @@ export class SharedState<T extends object> {
     for (let attempt = 1; ; attempt++) {
       const { value, version } = await this.read();
       const { next, result, expiresAt } = change(value);
+      // Nothing changed and no TTL to renew: the read was the whole of it (cleanup's minute,
+      // most launch passes), one write unit saved. A concurrent writer cannot be lost by this.
+      if (version > 0 && expiresAt === undefined && sameValue(next, value)) return result;
       try {
         await this.ddb.send(new PutItemCommand(this.putRequest(next, version, expiresAt)));
         return result;
@@ -71,4 +74,18 @@ export class SharedState<T extends object> {
       }
     }
   }
+}
+
+/** Structural equality of two plain values (what marshall would write the same). */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const keys = (o: object) => Object.keys(o).filter((k) => (o as Record<string, unknown>)[k] !== undefined);
+  const ka = keys(a);
+  const kb = keys(b);
+  return (
+    ka.length === kb.length &&
+    ka.every((k) => sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
+  );
 }

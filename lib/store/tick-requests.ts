@@ -1,5 +1,5 @@
 import type { UpdateItemCommandInput } from "@aws-sdk/client-dynamodb";
-import type { TickClaimInput, TickFinish } from "../model/ticks.js";
+import type { TickClaimInput } from "../model/ticks.js";
 import { metaKey } from "./item-codec.js";
 
 /**
@@ -8,6 +8,12 @@ import { metaKey } from "./item-codec.js";
  * `tickGeneration`, the generation the next tick message must carry to be claimed, and
  * `tickDueBy`, the time by which the next claim is expected (past it, the one-minute watchdog
  * restarts the chain).
+ *
+ * A tick costs one write: its claim also closes the update that sent it (threshold, token uuid,
+ * waiting count, carried in the tick message) and takes the update lease over from that update,
+ * which ended before it sent the tick. The threshold so lags the update by one PollInterval
+ * (older is the safe side: a reader waits a little longer for freshness), and a lost tick leaves
+ * its update's threshold unwritten (the next update's counts instead).
  */
 
 const names = {
@@ -31,7 +37,9 @@ const clause = {
   // The tick carries the generation the chain expects; a duplicate or late one does not (it was claimed).
   generationMatches: "attribute_not_exists(#tickGeneration) OR #tickGeneration = :generation",
   leaseFree: "attribute_not_exists(#leaseUntil) OR #leaseUntil < :now OR #leaseOwner = :owner",
-  leaseOwned: "#leaseOwner = :owner",
+  // The update that sent this tick has ended: its lease passes on to this tick's update.
+  leaseFreeOrPrevious:
+    "attribute_not_exists(#leaseUntil) OR #leaseUntil < :now OR #leaseOwner = :owner OR #leaseOwner = :previousOwner",
   thresholdOlder: "attribute_not_exists(#threshold) OR #threshold < :started",
 } as const;
 
@@ -58,18 +66,44 @@ function onQueueMeta(
 /**
  * Claim tick `generation` and take the update lease in one write: the chain moves to
  * generation + 1, so a duplicate or late delivery of this tick fails the condition and dies.
- * Fails also while another invocation holds the lease (see claimTickOnlyRequest).
+ * With `done`, the lease may be taken over from the update that sent the tick, and (unless
+ * `close` is false) the same write closes that update (§1.5 step 5: the threshold moves forward
+ * only). Fails also while another invocation holds the lease (see claimTickOnlyRequest), or,
+ * when closing, if the threshold is already newer (then claim with `close` false).
  */
-export function claimTickRequest(table: string, input: TickClaimInput): UpdateItemCommandInput {
-  const update = "SET #tickGeneration = :next, #tickDueBy = :dueBy, #leaseOwner = :owner, #leaseUntil = :until";
-  return onQueueMeta(table, update, and(clause.generationMatches, clause.leaseFree), {
-    ":generation": { N: String(input.generation) },
-    ":next": { N: String(input.generation + 1) },
-    ":dueBy": { N: String(input.dueByMs) },
-    ":owner": { S: input.owner },
-    ":until": { N: String(input.nowMs + input.leaseMs) },
-    ":now": { N: String(input.nowMs) },
-  });
+export function claimTickRequest(
+  table: string,
+  input: TickClaimInput,
+  close = input.done !== undefined,
+): UpdateItemCommandInput {
+  const done = input.done;
+  const claim = "SET #tickGeneration = :next, #tickDueBy = :dueBy, #leaseOwner = :owner, #leaseUntil = :until";
+  const closing = close && done !== undefined;
+  return onQueueMeta(
+    table,
+    closing ? `${claim}, #threshold = :started, #tokenUuid = :tokenUuid, #waitingEntries = :waiting` : claim,
+    and(
+      clause.generationMatches,
+      done === undefined ? clause.leaseFree : clause.leaseFreeOrPrevious,
+      ...(closing ? [clause.thresholdOlder] : []),
+    ),
+    {
+      ":generation": { N: String(input.generation) },
+      ":next": { N: String(input.generation + 1) },
+      ":dueBy": { N: String(input.dueByMs) },
+      ":owner": { S: input.owner },
+      ":until": { N: String(input.nowMs + input.leaseMs) },
+      ":now": { N: String(input.nowMs) },
+      ...(done === undefined ? {} : { ":previousOwner": { S: done.owner } }),
+      ...(closing
+        ? {
+            ":started": { S: done.startedAt },
+            ":tokenUuid": { S: done.tokenUuid },
+            ":waiting": { N: String(done.waiting) },
+          }
+        : {}),
+    },
+  );
 }
 
 /**
@@ -85,23 +119,5 @@ export function claimTickOnlyRequest(
     ":generation": { N: String(input.generation) },
     ":next": { N: String(input.generation + 1) },
     ":dueBy": { N: String(input.dueByMs) },
-  });
-}
-
-/**
- * §1.5 step 5 and the end of a tick in one write: the threshold becomes this update's start
- * time (forward only, lease holder only), the lease is given back, the chain is due again
- * by `dueByMs` (the next tick's delay plus slack), and `waitingEntries` says how many cached
- * containers are Queued or Locked (the launch sweep skips its pass at 0).
- */
-export function finishTickUpdateRequest(table: string, input: TickFinish): UpdateItemCommandInput {
-  const update =
-    "SET #threshold = :started, #tokenUuid = :tokenUuid, #tickDueBy = :dueBy, #waitingEntries = :waiting REMOVE #leaseOwner, #leaseUntil";
-  return onQueueMeta(table, update, and(clause.leaseOwned, clause.thresholdOlder), {
-    ":started": { S: input.updateStartedAt },
-    ":tokenUuid": { S: input.tokenUuid },
-    ":dueBy": { N: String(input.dueByMs) },
-    ":waiting": { N: String(input.waiting) },
-    ":owner": { S: input.owner },
   });
 }

@@ -6,8 +6,8 @@ import {
   type UpdateItemCommandInput,
 } from "@aws-sdk/client-dynamodb";
 import { metaKey } from "./item-codec.js";
-import type { TickChain, TickChainState, TickClaim, TickClaimInput, TickFinish } from "../model/ticks.js";
-import { claimTickOnlyRequest, claimTickRequest, finishTickUpdateRequest } from "./tick-requests.js";
+import type { TickChain, TickChainState, TickClaim, TickClaimInput } from "../model/ticks.js";
+import { claimTickOnlyRequest, claimTickRequest } from "./tick-requests.js";
 
 /**
  * A TickStore is the tick chain's state on the `#queue` item: claims (each a conditional write, so
@@ -56,17 +56,30 @@ export class TickStore implements TickChain {
   }
 
   /**
-   * Claims tick `generation` with the update lease; if only the lease stood in the way, claims
-   * it without (the chain must go on while a slow update runs). One write in the common case.
+   * Claims tick `generation` with the update lease (closing the update that sent it, if `done`);
+   * if only the threshold stood in the way, claims without closing; if only the lease did, claims
+   * the generation alone (the chain must go on while a slow update runs). One write in the
+   * common case.
    */
   async claim(input: TickClaimInput): Promise<TickClaim> {
     let attributes: Record<string, { N?: string }> | undefined;
-    const failed = await this.tryUpdate(
-      { ...claimTickRequest(this.tableName, input), ReturnValues: "ALL_NEW" },
-      (a) => {
-        attributes = a;
-      },
-    );
+    const keep = (a: Record<string, { N?: string }> | undefined) => {
+      attributes = a;
+    };
+    let failed = await this.tryUpdate({ ...claimTickRequest(this.tableName, input), ReturnValues: "ALL_NEW" }, keep);
+    const newer = (item: Record<string, { S?: string }>, started: string) => (item.threshold?.S ?? "") >= started;
+    if (
+      failed !== undefined &&
+      input.done !== undefined &&
+      generationMatches(failed, input.generation) &&
+      newer(failed, input.done.startedAt)
+    ) {
+      // A newer threshold is stored already (a watchdog restart's update): claim without closing.
+      failed = await this.tryUpdate(
+        { ...claimTickRequest(this.tableName, input, false), ReturnValues: "ALL_NEW" },
+        keep,
+      );
+    }
     if (failed === undefined) {
       const shards = attributes?.indexShards?.N;
       return { claim: "claimed", ...(shards === undefined ? {} : { indexShards: Number(shards) }) };
@@ -75,14 +88,6 @@ export class TickStore implements TickChain {
     return (await this.tryUpdate(claimTickOnlyRequest(this.tableName, input))) === undefined
       ? { claim: "claimedLeaseHeld" }
       : { claim: "stale" };
-  }
-
-  /**
-   * Advances the threshold, releases the lease and sets the chain's due time in one write;
-   * false when this invocation no longer holds the lease (it expired and another took it).
-   */
-  async finishUpdate(input: TickFinish): Promise<boolean> {
-    return (await this.tryUpdate(finishTickUpdateRequest(this.tableName, input))) === undefined;
   }
 
   /** Sends a conditional write; undefined on success, else the item as it was (possibly empty). */

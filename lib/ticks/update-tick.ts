@@ -1,4 +1,4 @@
-import type { TickChain, TickSender } from "../model/ticks.js";
+import type { TickChain, TickSender, UpdateDone } from "../model/ticks.js";
 import type { Queue, UpdateReport } from "../queue/queue.js";
 
 /** What one tick works with; the handler builds it once per cold start. */
@@ -12,7 +12,7 @@ export interface UpdateTickDeps {
 }
 
 /** What woke update-queue: a tick of the chain (with the generation it carries) or the one-minute watchdog. */
-export type TickTrigger = { kind: "tick"; generation: number } | { kind: "watchdog" };
+export type TickTrigger = { kind: "tick"; generation: number; done?: UpdateDone } | { kind: "watchdog" };
 
 /**
  * How a tick ended. "updated" and "failed" sent the next tick; "leaseHeld" sent it without
@@ -28,6 +28,16 @@ export type TickOutcome =
 const leaseSlackMs = 2_000;
 
 /**
+ * How long a tick's update may write: its lease, which the next tick's claim takes over rather
+ * than a closing write releasing it. Short, so that after a lost tick the watchdog's restart
+ * does not wait for a whole invocation's lifetime; several PollIntervals, so that an update
+ * that writes a lot (the first one) still gets through, and one that does not goes on next time.
+ */
+export function updateLeaseMs(pollIntervalMs: number): number {
+  return Math.max(10_000, 5 * pollIntervalMs);
+}
+
+/**
  * How late past its due time a tick may be before the watchdog restarts the chain: SQS delivers
  * delayed messages a little late, and Lambda's poller adds its own latency.
  */
@@ -37,9 +47,11 @@ export function chainGraceMs(pollIntervalMs: number): number {
 
 /**
  * One tick of update-queue (DESIGN "Pay for work, not for waiting"): claim the tick's
- * generation on `#queue` with a conditional write that also takes the update lease, poll once
- * (§1.5), and send the next tick, delayed by max(PollInterval, this update's time) as upstream
- * paces its polls (§3.2). No invocation sleeps: between polls nothing is billed.
+ * generation on `#queue` with a conditional write that also takes the update lease and closes
+ * the update that sent the tick (its threshold travels in the message), poll once (§1.5), and
+ * send the next tick, delayed by max(PollInterval, this update's time) as upstream paces its
+ * polls (§3.2). No invocation sleeps: between polls nothing is billed, and a tick writes
+ * `#queue` once.
  *
  * Of several deliveries of one tick exactly one claims it (the claim moves the generation on),
  * so duplicates and late ticks die out. The one-minute watchdog restarts a chain that is past
@@ -62,9 +74,10 @@ export async function runUpdateTick(
   } else {
     generation = trigger.generation;
   }
+  const done = trigger.kind === "tick" ? trigger.done : undefined;
   const restarted = trigger.kind === "watchdog";
   const owner = deps.queue.leaseOwner;
-  const leaseMs = remainingMs() + leaseSlackMs;
+  const leaseMs = Math.min(remainingMs(), updateLeaseMs(deps.pollIntervalMs)) + leaseSlackMs;
   const claimedAt = now();
   // Until the update ends and sends the next tick, the chain is covered for as long as this invocation can live.
   const claim = await deps.chain.claim({
@@ -73,6 +86,7 @@ export async function runUpdateTick(
     nowMs: claimedAt,
     leaseMs,
     dueByMs: claimedAt + leaseMs + deps.pollIntervalMs + grace,
+    ...(done === undefined ? {} : { done }),
   });
   if (claim.claim === "stale") return { outcome: "stale" };
   const next = { kind: "update-tick", generation: generation + 1 } as const;
@@ -83,13 +97,19 @@ export async function runUpdateTick(
   const started = now();
   const nextDelay = () => Math.max(deps.pollIntervalMs, now() - started);
   let report: UpdateReport;
+  let closing: UpdateDone | undefined;
   try {
     report = await deps.queue.update(leaseMs, {
       leaseTaken: true,
+      // The lease is not given back by a write: no write may come after it ends.
+      writeDeadline: claimedAt + leaseMs - leaseSlackMs,
       // The claim's write returned `#queue`: the update need not read it again for the index.
       indexShards: claim.indexShards ?? 0,
-      finish: (updateStartedAt, tokenUuid, waiting) =>
-        deps.chain.finishUpdate({ owner, updateStartedAt, tokenUuid, dueByMs: now() + nextDelay() + grace, waiting }),
+      // No closing write: the next tick's claim writes the threshold (one write a tick, not two).
+      finish: async (startedAt, tokenUuid, waiting) => {
+        closing = { owner, startedAt, tokenUuid, waiting };
+        return true;
+      },
     });
   } catch (error) {
     await deps.queue.releaseUpdateLease().catch(() => undefined);
@@ -99,6 +119,6 @@ export async function runUpdateTick(
   }
   const elapsedMs = now() - started;
   const nextDelayMs = nextDelay();
-  await deps.sender.send(next, nextDelayMs);
+  await deps.sender.send(closing === undefined ? next : { ...next, done: closing }, nextDelayMs);
   return { outcome: "updated", report, elapsedMs, nextDelayMs, restarted };
 }

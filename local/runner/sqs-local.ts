@@ -38,6 +38,8 @@ export interface SqsQueueStats {
   late: number;
   /** ReceiveMessage calls Lambda's poller would have made that returned messages (one per batch). */
   receives: number;
+  /** Messages sent, by the `kind` field of a JSON body ("update-tick", "launch-wake"; "" for others): one queue carries both. */
+  sentByKind: Record<string, number>;
 }
 
 interface Message {
@@ -69,6 +71,7 @@ export class LocalSqs {
       this.messages.set(q.logicalId, []);
       this.stats.set(q.logicalId, {
         sent: 0,
+        sentByKind: {},
         delivered: 0,
         deleted: 0,
         failed: 0,
@@ -157,6 +160,8 @@ export class LocalSqs {
     const id = randomUUID();
     if (stats === undefined || list === undefined) return id;
     stats.sent++;
+    const kind = kindOf(body);
+    stats.sentByKind[kind] = (stats.sentByKind[kind] ?? 0) + 1;
     const random = this.chaos.random ?? Math.random;
     if (random() < this.chaos.loseRate) {
       stats.lost++;
@@ -174,6 +179,11 @@ export class LocalSqs {
       list.push({ id, body, visibleAt: visibleAt + random() * 1_000, sentAt: now, receiveCount: 0 });
     }
     return id;
+  }
+
+  /** The bodies of the messages on `queue` not taken yet, delayed or not (a test playing the poller by hand). */
+  pendingBodies(queue: string): string[] {
+    return (this.messages.get(queue) ?? []).map((m) => m.body);
   }
 
   /** Takes up to `max` visible messages, hiding them for the visibility timeout; expired ones are dropped. */
@@ -313,5 +323,15 @@ export class SqsMappings {
         }
       }
     }
+  }
+}
+
+/** The `kind` of a JSON message body, "" for anything else. */
+function kindOf(body: string): string {
+  try {
+    const kind = (JSON.parse(body) as { kind?: unknown } | null)?.kind;
+    return typeof kind === "string" ? kind : "";
+  } catch {
+    return "";
   }
 }

@@ -173,8 +173,23 @@ describe("launch is invoked for each launchable change: Queued or Locked, priori
     expect(launches(remove(item({}, typed)))).toBe(false);
   });
 
-  it.each(["#queue", "#capacity/m5.large", "#launch-tokens"])("rejects the meta item %s", (uuid) => {
+  it.each(["#queue", "#capacity/m5.large", "#launch-tokens", "#launch-pass"])("rejects the meta item %s", (uuid) => {
     expect(launches(modify(metaItem(uuid, { version: 1 }), metaItem(uuid, { version: 2 })))).toBe(false);
+  });
+});
+
+describe("launch is woken by a relayed wake-up: the #launch-wake item update-queue stamps (one queue, not two)", () => {
+  const launches = (record: StreamRecord) => delivered(filtersOf("launch"), record);
+  const chooses = (record: StreamRecord) => delivered(filtersOf("choose-instance-types"), record);
+  const wake = (firedAt: number) => marshall({ uuid: "#launch-wake", firedAt, reason: "throttle" });
+
+  it("accepts the first relay and each later one", () => {
+    expect(launches(insert(wake(1)))).toBe(true);
+    expect(launches(modify(wake(1), wake(2)))).toBe(true);
+  });
+
+  it("is not a container insert for choose-instance-types", () => {
+    expect(chooses(insert(wake(1)))).toBe(false);
   });
 });
 

@@ -9,7 +9,7 @@ import {
   packageTemplate,
 } from "../support/package-template.js";
 import { emittedMetrics, metricNamespace } from "../support/metric-spec.js";
-import { chooseInstanceTypesFilter, launchFilter } from "../support/stream-filters.js";
+import { chooseInstanceTypesFilter, launchFilter, launchWakeFilter } from "../support/stream-filters.js";
 
 // The deployment as an operator would package it for cluster xyzzy, required params on the
 // command line (lists as "a,b"), everything else from serverless.yml's defaults.
@@ -25,6 +25,8 @@ const params = {
 const functionNames = ["update-queue", "choose-instance-types", "launch", "cleanup", "dispatch-api"] as const;
 
 const sub = (s: string) => ({ "Fn::Sub": s });
+/** The queue table's `active` index, as function-roles.cjs names it for Query. */
+const activeIndexArn = sub(["$", "{QueueTable.Arn}/index/active"].join(""));
 const getAtt = (logicalId: string, attribute: string) => ({ "Fn::GetAtt": [logicalId, attribute] });
 const ec2Arn = (resource: string) => sub(`arn:\${AWS::Partition}:ec2:\${AWS::Region}:\${AWS::AccountId}:${resource}`);
 const tokenParameterArn = sub(
@@ -114,7 +116,7 @@ describe("every function is a prebuilt ESM bundle on nodejs22.x, arm64", () => {
       // Where each sends its own next tick or wake-up (infra/tick-queues.yml).
       ...(name === "update-queue" ? { TICK_QUEUE_URL: { Ref: "TickQueue" } } : {}),
       // launch alone reads WORKER_MODE (lib/runtime/worker-mode.ts); one instance per container by default.
-      ...(name === "launch" ? { LAUNCH_WAKE_QUEUE_URL: { Ref: "LaunchWakeQueue" }, WORKER_MODE: "per-container" } : {}),
+      ...(name === "launch" ? { TICK_QUEUE_URL: { Ref: "TickQueue" }, WORKER_MODE: "per-container" } : {}),
     });
   });
 
@@ -174,15 +176,20 @@ describe("tick event source mappings (DESIGN: pay for work, not for waiting)", (
     ]);
   });
 
-  it("launch takes its wake-ups from its own queue", () => {
-    const wakes = t
-      .eventSourceMappings("launch")
-      .filter((m) => JSON.stringify(m.EventSourceArn) === JSON.stringify(getAtt("LaunchWakeQueue", "Arn")));
-    expect(wakes).toEqual([expect.objectContaining({ BatchSize: 10, ScalingConfig: { MaximumConcurrency: 2 } })]);
+  it("launch polls no queue of its own: its wake-ups go on the tick queue, relayed back through the stream's #launch-wake record", () => {
+    const mappings = t.eventSourceMappings("launch");
+    // Its one mapping is the table's stream.
+    expect(mappings.map((m) => m.EventSourceArn)).toEqual([getAtt("QueueTable", "StreamArn")]);
+    expect(
+      t
+        .resourcesOfType("AWS::SQS::Queue")
+        .map(([id]) => id)
+        .filter((id) => id !== "FailureQueue"),
+    ).toEqual(["TickQueue"]);
   });
 
   it("a tick outlives no more than SQS's minimum retention, and comes back after a failure no sooner than the function's timeout", () => {
-    for (const queue of ["TickQueue", "LaunchWakeQueue"]) {
+    for (const queue of ["TickQueue"]) {
       const { Properties } = t.resource<{ VisibilityTimeout: number; MessageRetentionPeriod: number }>(
         queue,
         "AWS::SQS::Queue",
@@ -225,7 +232,10 @@ describe("stream event source mappings", () => {
 
   it("launch sees only launchable entries: Queued/Locked, priority not 0, types chosen, no instance", () => {
     const [mapping] = streamMappings("launch");
-    expect(mapping?.FilterCriteria?.Filters.map((f) => JSON.parse(f.Pattern))).toEqual([launchFilter]);
+    expect(mapping?.FilterCriteria?.Filters.map((f) => JSON.parse(f.Pattern))).toEqual([
+      launchFilter,
+      launchWakeFilter,
+    ]);
   });
 
   it("update-queue and cleanup are not stream consumers", () => {
@@ -261,18 +271,29 @@ const grantedActions: Record<(typeof functionNames)[number], string[]> = {
   launch: [
     ...everyFunction,
     "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
     "dynamodb:Scan",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     ...streamReads,
-    ...tickQueue,
+    // Its wake-ups, sent to the tick queue (update-queue relays them); it polls no queue.
+    "sqs:SendMessage",
     "ec2:DescribeInstances",
     "ec2:RunInstances",
     "ec2:CreateTags",
     "ec2:DeleteTags",
     "iam:PassRole",
   ],
-  cleanup: [...everyFunction, ...table, "ec2:DescribeInstances", "ec2:TerminateInstances", "ec2:CreateTags"],
+  cleanup: [
+    ...everyFunction,
+    ...table,
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "ec2:DescribeInstances",
+    "ec2:TerminateInstances",
+    "ec2:CreateTags",
+  ],
   "dispatch-api": [
     ...everyFunction,
     "dynamodb:GetItem",
@@ -343,16 +364,18 @@ describe("each function has its own role, granting only the calls it makes", () 
     }
   });
 
-  it("DynamoDB item actions apply to the queue table alone; stream reads to its stream alone", () => {
+  it("DynamoDB item actions apply to the queue table alone (Query also to its `active` index); stream reads to its stream alone", () => {
     for (const name of functionNames) {
       const statements = t.functionStatements(name);
       const items = statements.filter((s) =>
         s.Action.some((a) => a.startsWith("dynamodb:") && !streamReads.includes(a)),
       );
+      const queries = name === "launch" || name === "cleanup";
       expect(
         items.map((s) => s.Resource),
         name,
-      ).toEqual([getAtt("QueueTable", "Arn")]);
+      ).toEqual([getAtt("QueueTable", "Arn"), ...(queries ? [activeIndexArn] : [])]);
+      for (const s of t.statementsFor(name, "dynamodb:Query").slice(1)) expect(s.Action).toEqual(["dynamodb:Query"]);
       for (const s of t.statementsFor(name, "dynamodb:GetRecords"))
         expect(s.Resource).toEqual(getAtt("QueueTable", "StreamArn"));
     }
@@ -363,11 +386,7 @@ describe("each function has its own role, granting only the calls it makes", () 
       const consumer = name === "choose-instance-types" || name === "launch";
       expect(t.statementsFor(name, "dynamodb:GetRecords").length, name).toBe(consumer ? 1 : 0);
       const tickQueue =
-        name === "update-queue"
-          ? [getAtt("TickQueue", "Arn")]
-          : name === "launch"
-            ? [getAtt("LaunchWakeQueue", "Arn")]
-            : [];
+        name === "update-queue" ? [getAtt("TickQueue", "Arn")] : name === "launch" ? [getAtt("TickQueue", "Arn")] : [];
       expect(
         t.statementsFor(name, "sqs:SendMessage").map((s) => s.Resource),
         name,

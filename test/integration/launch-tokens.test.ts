@@ -45,4 +45,14 @@ describe("a shared state item", () => {
     );
     expect((await counter.read()).value.n).toBe(10);
   });
+
+  it("a change that changes nothing writes nothing (cleanup's minute, most launch passes): the version stays", async () => {
+    const state = new SharedState(ddb, table.tableName, "#test-steady", () => ({ n: 0, by: { a: 1 } }));
+    await state.modify((s) => ({ next: { ...s, n: 1 }, result: undefined }));
+    const before = await state.read();
+    await state.modify((s) => ({ next: { n: s.n, by: { ...s.by } }, result: undefined }));
+    expect(await state.read()).toEqual(before);
+    await state.modify((s) => ({ next: { ...s, n: 2 }, result: undefined }));
+    expect((await state.read()).version).toBe(before.version + 1);
+  });
 });

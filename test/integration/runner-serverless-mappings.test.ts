@@ -7,7 +7,7 @@ import {
   ServerlessSpecError,
 } from "../../local/runner/serverless-mappings.js";
 import { type PackagedTemplate, packageTemplate } from "../support/package-template.js";
-import { chooseInstanceTypesFilter, launchFilter } from "../support/stream-filters.js";
+import { chooseInstanceTypesFilter, launchFilter, launchWakeFilter } from "../support/stream-filters.js";
 
 /*
  * The local runner takes every trigger from serverless.yml itself. These tests pin what it
@@ -26,7 +26,7 @@ describe("the runner reads the stream mappings from serverless.yml", () => {
 
   it("maps launch to launchable entries: Queued or Locked, priority not 0, types chosen, no instance", () => {
     const [stream] = functionSpec(spec, "launch").streams;
-    expect(stream?.filterPatterns).toEqual([launchFilter]);
+    expect(stream?.filterPatterns).toEqual([launchFilter, launchWakeFilter]);
   });
 
   it("keeps the batching, bisect, retry and partial-response settings of each mapping", () => {
@@ -42,7 +42,7 @@ describe("the runner reads the stream mappings from serverless.yml", () => {
     }
   });
 
-  it("reads update-queue's tick queue and launch's wake queue, with their visibility and retention", () => {
+  it("reads update-queue's tick queue, the one queue (launch sends its wake-ups to it), with its visibility and retention", () => {
     expect(functionSpec(spec, "update-queue").sqs).toEqual([
       {
         queue: "TickQueue",
@@ -53,7 +53,10 @@ describe("the runner reads the stream mappings from serverless.yml", () => {
       },
     ]);
     expect(functionSpec(spec, "update-queue").queueUrls).toEqual({ TICK_QUEUE_URL: "TickQueue" });
-    expect(functionSpec(spec, "launch").sqs.map((m) => m.queue)).toEqual(["LaunchWakeQueue"]);
+    // launch's wake-ups go on the tick queue and come back through the table's stream: one queue.
+    expect(functionSpec(spec, "launch").sqs).toEqual([]);
+    expect(functionSpec(spec, "launch").queueUrls).toEqual({ TICK_QUEUE_URL: "TickQueue" });
+    expect(spec.queues.map((q) => q.logicalId).filter((q) => q !== "FailureQueue")).toEqual(["TickQueue"]);
     expect(spec.queues.find((q) => q.logicalId === "TickQueue")).toEqual({
       logicalId: "TickQueue",
       visibilityTimeoutMs: 90_000,

@@ -255,13 +255,13 @@ function insertEvent(uuids: readonly string[]): DynamoDBStreamEvent {
 type AnyHandler = (event: unknown, context: Context) => Promise<unknown>;
 
 /** The SQS event of update-queue's tick `generation` (what its event source mapping delivers). */
-function tickEvent(generation: number): unknown {
+function tickEvent(generation: number, body = JSON.stringify({ kind: "update-tick", generation })): unknown {
   return {
     Records: [
       {
         messageId: `tick-${generation}`,
         receiptHandle: `tick-${generation}`,
-        body: JSON.stringify({ kind: "update-tick", generation }),
+        body,
         attributes: {},
         messageAttributes: {},
         md5OfBody: "",
@@ -284,7 +284,11 @@ describe("the real handlers, with faults, log no token", () => {
   });
   // The watchdog's run claims generation 0; each tick after it carries the next.
   let generation = 1;
-  const tick = () => tickEvent(generation++);
+  // The tick the last update sent (it carries what the next claim closes), else a first one.
+  const tick = () => {
+    const sent = sqs.pendingBodies("TickQueue").filter((b) => b.includes('"update-tick"'));
+    return tickEvent(generation++, sent.at(-1));
+  };
   const output: string[] = [];
   const handlerErrors: { where: string; error: unknown }[] = [];
   let restore: (() => void) | undefined;
@@ -350,7 +354,6 @@ describe("the real handlers, with faults, log no token", () => {
     Object.assign(process.env, {
       AWS_ENDPOINT_URL_SQS: sqs.endpointUrl,
       TICK_QUEUE_URL: sqs.url("TickQueue"),
-      LAUNCH_WAKE_QUEUE_URL: sqs.url("LaunchWakeQueue"),
     });
     delete process.env.POWERTOOLS_DEV;
     capture();

@@ -24,3 +24,12 @@ export const launchFilter: unknown = {
     },
   },
 };
+
+/**
+ * launch, second pattern: a relayed wake-up (update-queue stamps `#launch-wake` for each of
+ * launch's wake-ups that came on the tick queue).
+ */
+export const launchWakeFilter: unknown = {
+  eventName: ["INSERT", "MODIFY"],
+  dynamodb: { Keys: { uuid: { S: ["#launch-wake"] } } },
+};

@@ -104,9 +104,24 @@ describe("the rules the conditions encode", () => {
       "t",
     );
     expect(input.UpdateExpression).toBe(
-      "SET #container.#state = :state, #container.#priority = :priority, #container.#lockedBy = :lockedBy, #localChangeAt = :changedAt, #version = #version + :one REMOVE #statusOnly",
+      "SET #container.#state = :state, #container.#priority = :priority, #container.#lockedBy = :lockedBy, #localChangeAt = :changedAt, #version = #version + :one, #active = :active REMOVE #statusOnly",
     );
     expect(input.ExpressionAttributeValues?.[":lockedBy"]).toEqual({ NULL: true });
+  });
+
+  it("a write that sets a container's state keeps the `active` mark of the live-entries index: set while live, removed once finished", () => {
+    const change = { uuid: containerUuid(1), priority: 3n, locked_by_uuid: null };
+    const cancelled = applyStateChangeRequest(table, { ...change, state: "Cancelled" }, "t", 1);
+    expect(cancelled.UpdateExpression).toContain("REMOVE #statusOnly, #active");
+    expect(cancelled.ExpressionAttributeValues?.[":active"]).toBeUndefined();
+    expect(
+      replacePolledContainerRequest(table, queuedContainer(1, { state: "Complete" }), "t", 1).UpdateExpression,
+    ).toContain("REMOVE #statusOnly, #active");
+    expect(
+      replacePolledContainerRequest(table, queuedContainer(1, { state: "Running" }), "t").UpdateExpression,
+    ).toContain("#active = :active");
+    expect(putNewEntryRequest(table, queueEntry(1)).Item?.active).toEqual({ S: "1" });
+    expect(putNewEntryRequest(table, queueEntry(1, { state: "Complete" })).Item?.active).toBeUndefined();
   });
 
   it("types are written once", () => {
@@ -120,7 +135,8 @@ describe("the rules the conditions encode", () => {
 describe("a launch intent is written before each RunInstances call, and one lock has one call in flight", () => {
   it("is written only by the claim holder, with no instance recorded for this lock and no other call of this lock open", () => {
     const input = writeLaunchIntentRequest(table, containerUuid(1), "me", intent(2, "tok-a"));
-    expect(input.UpdateExpression).toBe("SET #launchIntent = :intent, #version = #version + :one REMOVE #statusOnly");
+    // Marked as launch's own write: the launch stream filter drops its record (no news for launch).
+    expect(input.UpdateExpression).toBe("SET #launchIntent = :intent, #version = #version + :one, #statusOnly = :mark");
     expect(input.ConditionExpression).toBe(
       "(attribute_exists(#uuid)) AND (#launchLease.#owner = :owner) AND (attribute_not_exists(#launch) OR #launch.#attempt < :attempt)" +
         " AND (attribute_not_exists(#launchIntent) OR #launchIntent.#attempt < :attempt OR #launchIntent.#clientToken = :token)",
@@ -209,9 +225,7 @@ describe("a scheduling status is stored only when it changes, and alone (§3.3)"
         chosen: [],
         rejected: [],
       }),
-      claimEntry: claimEntryRequest(table, containerUuid(1), "me", 0, 1),
       releaseEntry: releaseEntryRequest(table, containerUuid(1), "me"),
-      writeLaunchIntent: writeLaunchIntentRequest(table, containerUuid(1), "me", intent(2, "tok-a")),
       clearLaunchIntent: clearLaunchIntentRequest(table, containerUuid(1), "me", "tok-a"),
       recordLaunch: recordLaunchRequest(table, containerUuid(1), {
         instanceId: "i-1",
@@ -224,6 +238,15 @@ describe("a scheduling status is stored only when it changes, and alone (§3.3)"
     for (const [name, input] of Object.entries(entryWrites)) {
       expect(input.UpdateExpression, name).toMatch(/ ?REMOVE #statusOnly\b/);
       expect(input.ExpressionAttributeNames?.["#statusOnly"], name).toBe("statusOnly");
+      placeholdersBalanced(input);
+    }
+    // launch's own writes on an entry it holds set the mark instead: no news for launch.
+    for (const input of [
+      claimEntryRequest(table, containerUuid(1), "me", 0, 1),
+      writeLaunchIntentRequest(table, containerUuid(1), "me", intent(2, "tok-a")),
+    ]) {
+      expect(input.UpdateExpression).toMatch(/#statusOnly = :mark$/);
+      expect(input.ExpressionAttributeValues?.[":mark"]).toEqual({ BOOL: true });
       placeholdersBalanced(input);
     }
     // A new entry is put whole, without the mark.

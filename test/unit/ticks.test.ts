@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { parseTick, tickBody } from "../../lib/model/ticks.js";
 import { delaySeconds, sendTickInput } from "../../lib/sqs/tick-sender.js";
 import { scheduleWakeRequest } from "../../lib/store/launch-wakes.js";
-import { claimTickOnlyRequest, claimTickRequest, finishTickUpdateRequest } from "../../lib/store/tick-requests.js";
+import { claimTickOnlyRequest, claimTickRequest } from "../../lib/store/tick-requests.js";
 
 describe("a tick claims its generation with one conditional write on #queue (duplicates and late ticks die there)", () => {
   const claim = claimTickRequest("queue", {
@@ -36,20 +36,36 @@ describe("a tick claims its generation with one conditional write on #queue (dup
     expect(only.UpdateExpression).not.toContain("#leaseOwner");
   });
 
-  it("closes the update in one write: threshold forward only, lease holder only, lease released, next due time, waiting count (§1.5 step 5)", () => {
-    const finish = finishTickUpdateRequest("queue", {
+  it("closes the update that sent the tick in the same write: threshold forward only, its lease taken over, waiting count (§1.5 step 5)", () => {
+    const done = { owner: "previous", startedAt: "2026-12-07T10:00:00.000Z", tokenUuid: "t", waiting: 3 };
+    const closing = claimTickRequest("queue", {
+      generation: 7,
       owner: "me",
-      updateStartedAt: "2026-12-07T10:00:00.000Z",
-      tokenUuid: "t",
-      dueByMs: 20_000,
-      waiting: 3,
+      nowMs: 1_000,
+      leaseMs: 60_000,
+      dueByMs: 75_000,
+      done,
     });
-    expect(finish.ConditionExpression).toBe(
-      "(#leaseOwner = :owner) AND (attribute_not_exists(#threshold) OR #threshold < :started)",
+    expect(closing.ConditionExpression).toBe(
+      "(attribute_not_exists(#tickGeneration) OR #tickGeneration = :generation) AND (attribute_not_exists(#leaseUntil) OR #leaseUntil < :now OR #leaseOwner = :owner OR #leaseOwner = :previousOwner) AND (attribute_not_exists(#threshold) OR #threshold < :started)",
     );
-    expect(finish.UpdateExpression).toBe(
-      "SET #threshold = :started, #tokenUuid = :tokenUuid, #tickDueBy = :dueBy, #waitingEntries = :waiting REMOVE #leaseOwner, #leaseUntil",
+    expect(closing.UpdateExpression).toBe(
+      "SET #tickGeneration = :next, #tickDueBy = :dueBy, #leaseOwner = :owner, #leaseUntil = :until, #threshold = :started, #tokenUuid = :tokenUuid, #waitingEntries = :waiting",
     );
+    expect(closing.ExpressionAttributeValues).toMatchObject({
+      ":previousOwner": { S: "previous" },
+      ":started": { S: done.startedAt },
+      ":waiting": { N: "3" },
+    });
+    // Not closing (a newer threshold is stored): the lease is still the sender's to hand over.
+    const notClosing = claimTickRequest(
+      "queue",
+      { generation: 7, owner: "me", nowMs: 1_000, leaseMs: 60_000, dueByMs: 75_000, done },
+      false,
+    );
+    expect(notClosing.UpdateExpression).not.toContain("#threshold");
+    expect(notClosing.ConditionExpression).toContain("#leaseOwner = :previousOwner");
+    expect(notClosing.ConditionExpression).not.toContain("#threshold");
   });
 });
 
@@ -66,6 +82,24 @@ describe("tick messages", () => {
     expect(parseTick(tickBody({ kind: "update-tick", generation: 12 }))).toEqual({
       kind: "update-tick",
       generation: 12,
+    });
+    const done = {
+      owner: "o",
+      startedAt: "2026-12-07T10:00:00.123Z",
+      tokenUuid: "zzzzz-gj3su-000000000000000",
+      waiting: 0,
+    };
+    expect(parseTick(tickBody({ kind: "update-tick", generation: 3, done }))).toEqual({
+      kind: "update-tick",
+      generation: 3,
+      done,
+    });
+    // A done this code did not write is dropped: the claim then writes no threshold.
+    expect(
+      parseTick(JSON.stringify({ kind: "update-tick", generation: 3, done: { ...done, startedAt: "yesterday" } })),
+    ).toEqual({
+      kind: "update-tick",
+      generation: 3,
     });
     expect(parseTick(tickBody({ kind: "launch-wake", reason: "quota" }))).toEqual({
       kind: "launch-wake",
