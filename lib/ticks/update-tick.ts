@@ -30,11 +30,13 @@ const leaseSlackMs = 2_000;
 /**
  * How long a tick's update may write: its lease, which the next tick's claim takes over rather
  * than a closing write releasing it. Short, so that after a lost tick the watchdog's restart
- * does not wait for a whole invocation's lifetime; several PollIntervals, so that an update
- * that writes a lot (the first one) still gets through, and one that does not goes on next time.
+ * does not wait for a whole invocation's lifetime (the chain is due again one lease, one
+ * PollInterval and the grace after the claim: 42 s at PollInterval 10 s); two PollIntervals and
+ * at least 5 s, so an ordinary update writes all it has, and one that writes a lot (the first)
+ * stops at the deadline and goes on at the next tick.
  */
 export function updateLeaseMs(pollIntervalMs: number): number {
-  return Math.max(10_000, 5 * pollIntervalMs);
+  return Math.max(5_000, 2 * pollIntervalMs);
 }
 
 /**

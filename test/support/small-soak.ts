@@ -21,5 +21,6 @@ export const smallSoakChaos: Partial<ChaosSettings> = {
   overlappingUpdate: 0.5,
   pump: { redeliverRate: 0.4, reorderRate: 0.5 },
   // Ticks and wake-ups: a lost one costs the chain a watchdog period (5 s here).
-  sqs: { loseRate: 0.25, duplicateRate: 0.2, lateRate: 0.25, maxLateMs: 3_000 },
+  // One tick per PollInterval and wake-ups relayed on the same queue: few messages in 25 s.
+  sqs: { loseRate: 0.25, duplicateRate: 0.35, lateRate: 0.35, maxLateMs: 3_000 },
 };
