@@ -247,12 +247,7 @@ async function tryLaunch(
       // This lock's call started an instance that is gone already: give the lock back, as
       // cleanup does when a launched instance is gone (§3.4); the next lock has a new token.
       record(failure(uuid, "launch", err));
-      try {
-        await deps.queue.unlock(uuid);
-        record({ kind: "unlocked", uuid });
-      } catch (unlockErr) {
-        record(failure(uuid, "unlock", unlockErr));
-      }
+      await unlockRecorded(deps, uuid, record);
       return undefined;
     }
     // EC2 answered that the call in flight started nothing: its intent goes. If the removal
@@ -328,4 +323,18 @@ async function applyLaunchError(attempt: Attempt, err: Ec2Error): Promise<TryOut
   await deps.state.modify((s) => ({ next: ended({ ...s, throttleDelayMs: 0 }), result: undefined }));
   launch.record(failure(uuid, "launch", err));
   return undefined;
+}
+
+/** Gives a lock back, recording the unlock or its failure (the pass counts both). */
+export async function unlockRecorded(
+  deps: Pick<LaunchDeps, "queue">,
+  uuid: string,
+  record: (event: LaunchEvent) => void,
+): Promise<void> {
+  try {
+    await deps.queue.unlock(uuid);
+    record({ kind: "unlocked", uuid });
+  } catch (err) {
+    record(failure(uuid, "unlock", err));
+  }
 }

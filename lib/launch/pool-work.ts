@@ -16,7 +16,7 @@ import { runBounded } from "../model/run-bounded.js";
 import { StaleEntryError } from "../model/stale-entry.js";
 import { applyCapacityError, applyQuotaError, applyThrottle, isThrottled } from "../scheduler/capacity.js";
 import type { PoolPlan } from "../scheduler/plan-pool.js";
-import { failure, type LaunchEvent, type Stop } from "./launch-container.js";
+import { failure, type LaunchEvent, type Stop, unlockRecorded } from "./launch-container.js";
 import type { LaunchDeps, PoolDeps } from "./ports.js";
 
 /** How long one invocation's claim on an entry lasts (as launch-container.ts). */
@@ -324,12 +324,7 @@ async function giveBackLocks(
     if (m === undefined) continue;
     const uuid = m.entry.container.uuid;
     record(failure(uuid, "launch", err));
-    try {
-      await deps.queue.unlock(uuid);
-      record({ kind: "unlocked", uuid });
-    } catch (unlockErr) {
-      record(failure(uuid, "unlock", unlockErr));
-    }
+    await unlockRecorded(deps, uuid, record);
   }
 }
 

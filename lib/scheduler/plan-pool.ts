@@ -144,8 +144,8 @@ export function planPool(input: PlanPoolInput): PoolPlan {
   const { config, capacity, now, settings } = input;
   const cloudVMs = config.Containers.CloudVMs;
   const quotaGroups = cloudVMs.DriverParameters.InstanceTypeQuotaGroups;
-  const { index, typesOf, held, sorted, totalInstances, unlisted, throttled, maxSupervisors, underLimit } =
-    prepareRunQueue(input);
+  const prep = prepareRunQueue(input);
+  const { index, typesOf, held, sorted, totalInstances, unlisted, throttled, maxSupervisors, underLimit } = prep;
   // A batch shares one call, so its in-flight entries count as the one instance each that call may have started.
   const slots: Slot[] = input.workers.map((view) => ({
     view,
@@ -325,16 +325,7 @@ export function planPool(input: PlanPoolInput): PoolPlan {
   plan.atQuota = atQuota();
   Object.assign(
     plan,
-    finishRunQueue({
-      sorted,
-      statuses: plan.statuses,
-      atQuota: plan.atQuota,
-      qpos,
-      overquota,
-      overmaxsuper,
-      totalInstances,
-      held,
-    }),
+    finishRunQueue(prep, { statuses: plan.statuses, atQuota: plan.atQuota, qpos, overquota, overmaxsuper }),
   );
   return plan;
 }

@@ -200,8 +200,8 @@ export function planQueue(input: PlanQueueInput): QueuePlan {
   const { config, capacity, now } = input;
   const cloudVMs = config.Containers.CloudVMs;
   const quotaGroups = cloudVMs.DriverParameters.InstanceTypeQuotaGroups;
-  const { index, typesOf, held, sorted, totalInstances, unlisted, throttled, maxSupervisors, underLimit } =
-    prepareRunQueue(input);
+  const prep = prepareRunQueue(input);
+  const { index, typesOf, held, sorted, totalInstances, unlisted, throttled, maxSupervisors, underLimit } = prep;
   let planned = 0;
   const atQuota = () => isAtQuota(capacity, totalInstances + unlisted + planned, cloudVMs.MaxInstances, now);
 
@@ -299,16 +299,7 @@ export function planQueue(input: PlanQueueInput): QueuePlan {
   plan.atQuota = atQuota();
   Object.assign(
     plan,
-    finishRunQueue({
-      sorted,
-      statuses: plan.statuses,
-      atQuota: plan.atQuota,
-      qpos,
-      overquota,
-      overmaxsuper,
-      totalInstances,
-      held,
-    }),
+    finishRunQueue(prep, { statuses: plan.statuses, atQuota: plan.atQuota, qpos, overquota, overmaxsuper }),
   );
   return plan;
 }
@@ -320,18 +311,18 @@ export function planQueue(input: PlanQueueInput): QueuePlan {
  * lock/unlock cycles; with none, it may exhaust MaxDispatchAttempts and be cancelled rather
  * than starve everything behind it. Writes into `statuses`.
  */
-export function finishRunQueue(pass: {
-  sorted: readonly QueueEntry[];
-  statuses: Record<string, string>;
-  atQuota: boolean;
-  qpos: number;
-  overquota: readonly QueueEntry[];
-  overmaxsuper: readonly QueueEntry[];
-  totalInstances: number;
-  held: ReadonlySet<string>;
-}): { overQuota: number; unlock: string[] } {
+export function finishRunQueue(
+  prep: Pick<RunQueuePreparation, "sorted" | "totalInstances" | "held">,
+  pass: {
+    statuses: Record<string, string>;
+    atQuota: boolean;
+    qpos: number;
+    overquota: readonly QueueEntry[];
+    overmaxsuper: readonly QueueEntry[];
+  },
+): { overQuota: number; unlock: string[] } {
   let qpos = pass.qpos;
-  for (const entry of pass.sorted) {
+  for (const entry of prep.sorted) {
     const { state, uuid } = entry.container;
     const waiting = state === ContainerState.Queued || state === ContainerState.Locked;
     if (waiting && pass.statuses[uuid] === undefined) {
@@ -342,12 +333,12 @@ export function finishRunQueue(pass: {
   const { overquota, overmaxsuper } = pass;
   const giveBack = [
     ...overmaxsuper,
-    ...(pass.totalInstances > 0 && overquota.length > 1 ? overquota.slice(1) : overquota),
+    ...(prep.totalInstances > 0 && overquota.length > 1 ? overquota.slice(1) : overquota),
   ];
   return {
     overQuota: overquota.length + overmaxsuper.length,
     unlock: giveBack
-      .filter((e) => e.container.state === ContainerState.Locked && !pass.held.has(e.container.uuid))
+      .filter((e) => e.container.state === ContainerState.Locked && !prep.held.has(e.container.uuid))
       .map((e) => e.container.uuid),
   };
 }
