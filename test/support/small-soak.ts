@@ -22,5 +22,5 @@ export const smallSoakChaos: Partial<ChaosSettings> = {
   pump: { redeliverRate: 0.4, reorderRate: 0.5 },
   // Ticks and wake-ups: a lost one costs the chain a watchdog period (5 s here).
   // One tick per PollInterval and wake-ups relayed on the same queue: few messages in 25 s.
-  sqs: { loseRate: 0.25, duplicateRate: 0.35, lateRate: 0.35, maxLateMs: 3_000 },
+  sqs: { loseRate: 0.2, duplicateRate: 0.5, lateRate: 0.5, maxLateMs: 3_000 },
 };
