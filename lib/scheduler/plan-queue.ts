@@ -146,14 +146,7 @@ export interface RunQueuePreparation {
  * flight: listed ones, launched ones the listing does not show yet, calls whose outcome is
  * unknown; each planner adds the ones its pass plans).
  */
-export function prepareRunQueue(input: {
-  entries: readonly QueueEntry[];
-  instances: readonly InstanceView[];
-  capacity: CapacityState;
-  config: ClusterConfig;
-  now: number;
-  maxContainers: number;
-}): RunQueuePreparation {
+export function prepareRunQueue(input: PlanQueueInput): RunQueuePreparation {
   const { config, capacity, now, maxContainers } = input;
   const index = new InstanceIndex(input.instances);
   const typesOf = (entry: QueueEntry) => resolveInstanceTypes(entry.instanceTypes, config.InstanceTypes);
